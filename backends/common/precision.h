@@ -1,0 +1,76 @@
+/* The exact arithmetic of the bf16 and int8 precisions (DESIGN.md "Precision"),
+ * shared by every in-tree backend and by the conformance references so that they
+ * quantize bit for bit alike. Header-only; no state.
+ *
+ * int8 (symmetric, per output column for W, per token row for X):
+ *   amax  = max_k |v[k]|                       (f32)
+ *   scale = amax / 127                         (f32 division)
+ *   q[k]  = clamp(nearbyint(v[k] * (127 / amax)), -127, 127)   round half to even
+ *   amax == 0: scale = 0 and q = 0, so the output is exactly the bias.
+ *   acc   = sum_k qx[k] * qw[k]                (exact int32; |acc| <= 127*127*K)
+ *   y     = ((float)acc * scale_x) * scale_w + bias   (f32, in this order)
+ * A row of X holding NaN or Inf has no finite scale: its outputs are NaN.
+ *
+ * bf16: weights rounded to the nearest bf16, ties to even; NaN stays NaN.
+ */
+#ifndef QKV_BACKENDS_PRECISION_H
+#define QKV_BACKENDS_PRECISION_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+/* Largest |v| over n values; NaN if any value is NaN or +Inf if any is infinite. */
+static inline float qkv_absmax(const float *v, size_t n)
+{
+	float m = 0.0f;
+	for (size_t i = 0; i < n; i++) {
+		float a = fabsf(v[i]);
+		if (a > m || a != a)
+			m = a;
+		if (m != m)
+			return m;
+	}
+	return m;
+}
+
+/* Quantize n values into q[n]; returns the scale (0 for an all-zero vector,
+ * NaN when amax is not finite: then q is all zero). */
+static inline float qkv_int8_quantize(const float *v, size_t n, int8_t *q)
+{
+	float amax = qkv_absmax(v, n);
+	if (!(amax > 0.0f) || !isfinite(amax)) {
+		memset(q, 0, n);
+		return amax == 0.0f ? 0.0f : NAN;
+	}
+	float inv = 127.0f / amax;
+	for (size_t i = 0; i < n; i++) {
+		float r = nearbyintf(v[i] * inv);
+		r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+		q[i] = (int8_t)r;
+	}
+	return amax / 127.0f;
+}
+
+static inline float qkv_int8_dequant(int32_t acc, float scale_x, float scale_w, float bias)
+{
+	return ((float)acc * scale_x) * scale_w + bias;
+}
+
+/* Round an f32 to the nearest bf16 (ties to even) and widen it back to f32. */
+static inline float qkv_bf16_round(float f)
+{
+	uint32_t u;
+	memcpy(&u, &f, sizeof(u));
+	if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x007fffffu)) {
+		u |= 0x00400000u; /* quiet NaN, keep it NaN after truncation */
+	} else {
+		u += 0x7fffu + ((u >> 16) & 1u);
+	}
+	u &= 0xffff0000u;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+#endif

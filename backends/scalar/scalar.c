@@ -1,0 +1,219 @@
+/* The scalar backend: the readable reference for every precision.
+ *
+ * Plain loops, no SIMD, no threads. Other backends are checked against it, so it
+ * favours clarity over speed: one dot product per output element.
+ *
+ *   f32:  y[t][n] = b[n] + sum_k x[t][k] * W[k][n]          (f32 accumulation)
+ *   bf16: the same with W rounded to bf16 (nearest-even) at prepare
+ *   int8: DESIGN.md's scheme, see quantize_* and project_int8 below
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkv/plugin.h>
+
+#include "precision.h"
+
+struct scalar_handle {
+	struct qkv_problem pb;
+	uint32_t layout;
+	const float *w[3];     /* f32 weights used by project (borrowed, or owned_w) */
+	const float *bias[3];  /* borrowed from the core */
+	float *owned_w[3];     /* bf16-rounded copies */
+	int8_t *wq[3];         /* int8: quantized weights, same layout as the source */
+	float *wscale[3];      /* int8: per-column scales */
+	const int8_t *wq_use[3];
+	const float *wscale_use[3];
+};
+
+static uint32_t out_width(const struct qkv_problem *pb, int p)
+{
+	return p == QKV_Q ? pb->d_q : pb->d_kv;
+}
+
+/* W[k][n] of a [d_model x d_out] matrix stored in `layout`. */
+static size_t w_index(uint32_t layout, size_t k, size_t n, size_t d_model, size_t d_out)
+{
+	return layout == QKV_LAYOUT_IN_OUT ? k * d_out + n : n * d_model + k;
+}
+
+static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "scalar: %s", msg);
+	return st;
+}
+
+static void scalar_release(void *h)
+{
+	struct scalar_handle *s = h;
+	if (!s)
+		return;
+	for (int p = 0; p < 3; p++) {
+		free(s->owned_w[p]);
+		free(s->wq[p]);
+		free(s->wscale[p]);
+	}
+	free(s);
+}
+
+static enum qkv_status prepare_bf16(struct scalar_handle *s, const struct qkv_weights *wt,
+				    char *err, size_t errlen)
+{
+	for (int p = 0; p < 3; p++) {
+		size_t count = (size_t)s->pb.d_model * out_width(&s->pb, p);
+		s->owned_w[p] = malloc(count * sizeof(float));
+		if (!s->owned_w[p])
+			return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for bf16 weights");
+		for (size_t i = 0; i < count; i++)
+			s->owned_w[p][i] = qkv_bf16_round(wt->w[p][i]);
+		s->w[p] = s->owned_w[p];
+	}
+	return QKV_OK;
+}
+
+static enum qkv_status prepare_int8(struct scalar_handle *s, const struct qkv_weights *wt,
+				    char *err, size_t errlen)
+{
+	for (int p = 0; p < 3; p++) {
+		size_t d_out = out_width(&s->pb, p);
+		size_t d_model = s->pb.d_model;
+		if (wt->w_i8[p] && wt->w_scale[p]) { /* pre-quantized: use as given */
+			s->wq_use[p] = wt->w_i8[p];
+			s->wscale_use[p] = wt->w_scale[p];
+			continue;
+		}
+		if (!wt->w[p])
+			return fail(err, errlen, QKV_ERR_ARGUMENT, "int8 needs f32 or int8 weights");
+		s->wq[p] = malloc(d_model * d_out);
+		s->wscale[p] = malloc(d_out * sizeof(float));
+		float *col = malloc(d_model * sizeof(float));
+		int8_t *qcol = malloc(d_model);
+		if (!s->wq[p] || !s->wscale[p] || !col || !qcol) {
+			free(col);
+			free(qcol);
+			return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for int8 weights");
+		}
+		for (size_t n = 0; n < d_out; n++) {
+			for (size_t k = 0; k < d_model; k++)
+				col[k] = wt->w[p][w_index(s->layout, k, n, d_model, d_out)];
+			s->wscale[p][n] = qkv_int8_quantize(col, d_model, qcol);
+			for (size_t k = 0; k < d_model; k++)
+				s->wq[p][w_index(s->layout, k, n, d_model, d_out)] = qcol[k];
+		}
+		free(col);
+		free(qcol);
+		s->wq_use[p] = s->wq[p];
+		s->wscale_use[p] = s->wscale[p];
+	}
+	return QKV_OK;
+}
+
+static enum qkv_status scalar_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+				      void **handle, char *err, size_t errlen)
+{
+	*handle = NULL;
+	if (pb->precision > QKV_INT8)
+		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "unknown precision");
+	struct scalar_handle *s = calloc(1, sizeof(*s));
+	if (!s)
+		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	*handle = s;
+	s->pb = *pb;
+	s->layout = wt->layout;
+	for (int p = 0; p < 3; p++) {
+		s->w[p] = wt->w[p];
+		s->bias[p] = wt->bias[p];
+	}
+	if (pb->precision == QKV_BF16)
+		return prepare_bf16(s, wt, err, errlen);
+	if (pb->precision == QKV_INT8)
+		return prepare_int8(s, wt, err, errlen);
+	for (int p = 0; p < 3; p++)
+		if (!wt->w[p])
+			return fail(err, errlen, QKV_ERR_ARGUMENT, "f32 weights missing");
+	return QKV_OK;
+}
+
+/* f32 and bf16: one f32 dot product per output element, k in increasing order. */
+static void project_f32(const struct scalar_handle *s, const struct qkv_batch *b)
+{
+	size_t d_model = s->pb.d_model;
+	for (int p = 0; p < 3; p++) {
+		size_t d_out = out_width(&s->pb, p);
+		for (size_t t = 0; t < b->T; t++) {
+			const float *x = b->x + t * b->ldx;   /* [d_model] */
+			float *y = b->out[p] + t * b->ld_out[p]; /* [d_out] */
+			for (size_t n = 0; n < d_out; n++) {
+				float acc = 0.0f;
+				for (size_t k = 0; k < d_model; k++)
+					acc += x[k] * s->w[p][w_index(s->layout, k, n, d_model, d_out)];
+				y[n] = s->bias[p] ? acc + s->bias[p][n] : acc;
+			}
+		}
+	}
+}
+
+/* int8: quantize each X row, exact int32 dot products, then rescale. */
+static enum qkv_status project_int8(const struct scalar_handle *s, const struct qkv_batch *b,
+				    char *err, size_t errlen)
+{
+	size_t d_model = s->pb.d_model;
+	int8_t *xq = malloc(d_model); /* per-call scratch: [d_model] */
+	if (!xq)
+		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for a quantized row");
+	for (size_t t = 0; t < b->T; t++) {
+		const float *x = b->x + t * b->ldx;
+		float xs = qkv_int8_quantize(x, d_model, xq);
+		for (int p = 0; p < 3; p++) {
+			size_t d_out = out_width(&s->pb, p);
+			float *y = b->out[p] + t * b->ld_out[p];
+			for (size_t n = 0; n < d_out; n++) {
+				int32_t acc = 0;
+				for (size_t k = 0; k < d_model; k++)
+					acc += (int32_t)xq[k] *
+					       s->wq_use[p][w_index(s->layout, k, n, d_model, d_out)];
+				y[n] = qkv_int8_dequant(acc, xs, s->wscale_use[p][n],
+							s->bias[p] ? s->bias[p][n] : 0.0f);
+			}
+		}
+	}
+	free(xq);
+	return QKV_OK;
+}
+
+static enum qkv_status scalar_project(const void *h, const struct qkv_batch *b, char *err,
+				      size_t errlen)
+{
+	const struct scalar_handle *s = h;
+	if (!s || !b)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+	if (b->T == 0)
+		return QKV_OK;
+	if (s->pb.precision == QKV_INT8)
+		return project_int8(s, b, err, errlen);
+	project_f32(s, b);
+	return QKV_OK;
+}
+
+static void scalar_probe(struct qkv_probe_result *out)
+{
+	out->score = 1; /* runs everywhere, slowest */
+	snprintf(out->detail, sizeof(out->detail), "portable C reference (f32, bf16, int8)");
+}
+
+QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+	.abi_major = QKV_PLUGIN_ABI_MAJOR,
+	.abi_minor = QKV_PLUGIN_ABI_MINOR,
+	.struct_size = sizeof(struct qkv_backend),
+	.precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) |
+		      QKV_PRECISION_BIT(QKV_INT8),
+	.name = "scalar",
+	.version = "1.0.0",
+	.probe = scalar_probe,
+	.prepare = scalar_prepare,
+	.project = scalar_project,
+	.release = scalar_release,
+};

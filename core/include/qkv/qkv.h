@@ -1,0 +1,150 @@
+/* qkv: the attention Q/K/V projections of one transformer layer on run-time backends.
+ *
+ *     Q = X.Wq (+bq)    K = X.Wk (+bk)    V = X.Wv (+bv)
+ *
+ * X is [T x d_model] f32, row-major with a row stride. Q is [T x d_q], K and V are
+ * [T x d_kv], each with its own row stride, so a runtime can write K and V straight
+ * into a KV cache. d_q = n_heads*head_dim, d_kv = n_kv_heads*head_dim.
+ *
+ * Errors are values: every function that can fail returns enum qkv_status and, when
+ * err is not NULL, writes a NUL-terminated message of at most errlen bytes naming the
+ * file, line, key or argument at fault. The library never prints, exits or aborts.
+ *
+ * Thread safety: qkv_model_open* and qkv_model_close may be called from any thread
+ * on different models. qkv_project* may be called by many threads at once on one
+ * model (the model is immutable after open; per-call scratch belongs to the call).
+ * qkv_model_close must not race with calls on the same model.
+ */
+#ifndef QKV_QKV_H
+#define QKV_QKV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <qkv/plugin.h> /* enum qkv_status, qkv_precision, qkv_layout */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QKV_VERSION_MAJOR 0
+#define QKV_VERSION_MINOR 1
+#define QKV_VERSION_PATCH 0
+
+#if defined(QKV_BUILDING_LIBRARY)
+#define QKV_API __attribute__((visibility("default")))
+#else
+#define QKV_API
+#endif
+
+/* An opened model: weights loaded, backend(s) selected and prepared. Opaque. */
+typedef struct qkv_model qkv_model;
+
+/* Static English text for a status ("ok", "invalid argument", ...). Never NULL. */
+QKV_API const char *qkv_status_str(enum qkv_status status);
+
+/* "major.minor.patch" of the library. */
+QKV_API const char *qkv_version(void);
+
+/* Options for qkv_model_open. Zero-initialise, then set struct_size (or use
+ * QKV_OPEN_OPTIONS_INIT). Every member means "not set" when 0/NULL, and then the
+ * config file, then the environment (QKV_BACKEND, QKV_THREADS, QKV_PLUGIN_PATH)
+ * decide. Precedence: options > environment > machine profile > model config. */
+struct qkv_open_options {
+	uint32_t struct_size;     /* since 0.1: sizeof(struct qkv_open_options) */
+	const char *machine_path; /* since 0.1: machine profile YAML (a `backend:` section) */
+	const char *backend;      /* since 0.1: force one backend by name ("blas") */
+	int32_t threads;          /* since 0.1: > 0 thread budget; 0 = not set */
+	int32_t strict;           /* since 0.1: 1 = any fallback is an error; 0 = not set */
+};
+#define QKV_OPEN_OPTIONS_INIT {sizeof(struct qkv_open_options), NULL, NULL, 0, 0}
+
+/* Open a model from a YAML config (see configs/README.md). Weight files are memory
+ * mapped read-only and stay mapped until qkv_model_close. On success *out is a
+ * model the caller owns and must close; on failure *out is NULL.
+ * opts may be NULL. */
+QKV_API enum qkv_status qkv_model_open(const char *config_path,
+				       const struct qkv_open_options *opts, qkv_model **out,
+				       char *err, size_t errlen);
+
+/* A model described by tensors the caller already holds (for runtimes).
+ * Weights are f32 in `layout`; w[p] is [d_model x d_out] (in_out) or
+ * [d_out x d_model] (out_in), contiguous. The caller keeps every pointer valid and
+ * unchanged until qkv_model_close: a backend that can use them as they are keeps
+ * the pointers (zero copy); one that repacks makes one prepared copy at open. */
+struct qkv_model_desc {
+	uint32_t struct_size;  /* since 0.1: sizeof(struct qkv_model_desc) */
+	uint32_t d_model;      /* since 0.1 */
+	uint32_t n_heads;      /* since 0.1 */
+	uint32_t n_kv_heads;   /* since 0.1: 0 = n_heads */
+	uint32_t head_dim;     /* since 0.1: 0 = d_model / n_heads */
+	uint32_t precision;    /* since 0.1: enum qkv_precision */
+	uint32_t layout;       /* since 0.1: enum qkv_layout of w[] */
+	const float *w[3];     /* since 0.1: Wq, Wk, Wv */
+	const float *bias[3];  /* since 0.1: [d_out] each, or NULL */
+	const char *prefer;    /* since 0.1: "blas,openmp,scalar"; NULL = default order */
+	int32_t threads;       /* since 0.1: thread budget, 0 = all cores */
+	int32_t strict;        /* since 0.1: 1 = fail rather than fall back */
+	const char *plugin_dirs; /* since 0.1: extra plugin folders, ':'-separated, or NULL */
+};
+
+QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *desc,
+					      qkv_model **out, char *err, size_t errlen);
+
+/* Close a model; accepts NULL. Not concurrently with calls on the same model. */
+QKV_API void qkv_model_close(qkv_model *model);
+
+/* Project T rows. x is [T x d_model] with row stride ldx >= d_model (elements);
+ * q [T x d_q] with ldq >= d_q; k, v [T x d_kv] with ldk, ldv >= d_kv. T = 0 writes
+ * nothing and succeeds. Only the addressed T x width elements of each output are
+ * written. Outputs must not overlap each other or x. Reentrant. */
+QKV_API enum qkv_status qkv_project(const qkv_model *model, size_t T, const float *x,
+				    size_t ldx, float *q, size_t ldq, float *k, size_t ldk,
+				    float *v, size_t ldv, char *err, size_t errlen);
+
+/* The same into one fused row [q | k | v] of width N = d_q + 2*d_kv per token:
+ * y is [T x N] with row stride ldy >= N. */
+QKV_API enum qkv_status qkv_project_fused(const qkv_model *model, size_t T, const float *x,
+					  size_t ldx, float *y, size_t ldy, char *err,
+					  size_t errlen);
+
+/* Everything about one call, for callers that need more control. */
+struct qkv_call {
+	uint32_t struct_size; /* since 0.1 */
+	size_t T;             /* since 0.1 */
+	const float *x;       /* since 0.1 */
+	size_t ldx;           /* since 0.1 */
+	float *out[3];        /* since 0.1: q, k, v */
+	size_t ld_out[3];     /* since 0.1 */
+	int32_t threads;      /* since 0.1: > 0 use this many threads for this call (e.g.
+			       * the caller's own count); 0 = the model's budget */
+};
+
+QKV_API enum qkv_status qkv_project_call(const qkv_model *model, const struct qkv_call *call,
+					 char *err, size_t errlen);
+
+/* A description of an opened model. Strings are owned by the model and valid until
+ * qkv_model_close. */
+struct qkv_model_info {
+	uint32_t struct_size;    /* since 0.1: set by the caller */
+	uint32_t d_model, n_heads, n_kv_heads, head_dim, d_q, d_kv; /* since 0.1 */
+	uint32_t precision;      /* since 0.1: enum qkv_precision */
+	uint32_t threads;        /* since 0.1: resolved thread budget */
+	const char *backend;     /* since 0.1: name of the backend serving all T (or the
+				  * first route when tuned per T) */
+	const char *backend_version; /* since 0.1 */
+	const char *backend_path;    /* since 0.1: the plugin file */
+	const char *backend_detail;  /* since 0.1: what its probe said (kernel, library) */
+	const char *selection_log;   /* since 0.1: one line per candidate considered:
+				      * "name: selected" or "name: passed over: reason" */
+};
+
+QKV_API enum qkv_status qkv_model_get_info(const qkv_model *model, struct qkv_model_info *info);
+
+/* Which backend a call with T rows will use (models tuned per range of T route by T). */
+QKV_API const char *qkv_model_backend_for(const qkv_model *model, size_t T);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QKV_QKV_H */
