@@ -181,6 +181,14 @@ enum qkv_status qkv_plugin_load_file(const char *path, struct qkv_plugin **out, 
 	return st;
 }
 
+struct qkv_plugin *qkv_plugin_ref(struct qkv_plugin *p)
+{
+	pthread_mutex_lock(&registry_lock);
+	p->refs++;
+	pthread_mutex_unlock(&registry_lock);
+	return p;
+}
+
 void qkv_plugin_unref(struct qkv_plugin *p)
 {
 	if (!p)

@@ -35,6 +35,8 @@ enum qkv_status qkv_plugin_load_file(const char *path, struct qkv_plugin **out, 
 enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *err,
 					    size_t errlen);
 
+/* Take one more reference to a loaded plugin; returns p. */
+struct qkv_plugin *qkv_plugin_ref(struct qkv_plugin *p);
 void qkv_plugin_unref(struct qkv_plugin *p);
 
 /* Plugin search path, in order: cfg plugin_dirs, QKV_PLUGIN_PATH (':'-separated),
