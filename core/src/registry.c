@@ -269,10 +269,15 @@ void qkv_search_path_free(char **dirs)
 static bool running_from_build_tree(void)
 {
 	Dl_info info;
+	char real[PATH_MAX];
 	if (!dladdr((void *)&running_from_build_tree, &info) || !info.dli_fname)
 		return false;
-	char real[PATH_MAX];
-	const char *self = realpath(info.dli_fname, real) ? real : info.dli_fname;
+	/* Linked into the program itself (static library), glibc names it by argv[0],
+	 * which may be relative or a bare name found on PATH: ask the kernel instead. */
+	bool in_program = !strstr(info.dli_fname, ".so");
+	const char *self = realpath(in_program ? "/proc/self/exe" : info.dli_fname, real)
+				   ? real
+				   : info.dli_fname;
 	size_t n = strlen(QKV_BUILD_ROOT);
 	return strncmp(self, QKV_BUILD_ROOT, n) == 0 && self[n] == '/';
 }
