@@ -1,0 +1,175 @@
+/* The int8 backend: DESIGN.md's int8 scheme with packed weights and SIMD kernels.
+ *
+ *   prepare: quantize each W column (or take w_i8 + w_scale), repack q|k|v fused into
+ *            INT8_NR-column panels (pack.c); pick the kernel for this CPU (dispatch.c).
+ *   project: quantize each X row into a per-call buffer, exact int32 products per
+ *            INT8_MR x INT8_NR block, then y = ((float)acc * sx) * sw + b per element,
+ *            the order of qkv_int8_dequant, so results equal the scalar reference.
+ * Work is split over OpenMP threads by (row block, panel); for T <= INT8_MR there is one
+ * row block, so the weights are streamed once, each thread reading its own panels.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkv/plugin.h>
+
+#include "kernel.h"
+#include "pack.h"
+
+#define INT8_MB 64 /* rows of X kept hot while the panels stream past */
+
+/* |acc| <= 127 * 127 * d_model must fit int32 */
+#define INT8_MAX_K ((size_t)INT32_MAX / (127 * 127))
+
+struct int8_handle {
+	struct qkv_problem pb;
+	const struct int8_kernel *kern;
+	struct int8_weights w;
+};
+
+static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "int8: %s", msg);
+	return st;
+}
+
+static void int8_release(void *h)
+{
+	struct int8_handle *s = h;
+	if (!s)
+		return;
+	int8_weights_free(&s->w);
+	free(s);
+}
+
+static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                    void **handle, char *err, size_t errlen)
+{
+	*handle = NULL;
+	if (!pb || !wt)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL problem or weights");
+	if (pb->precision != QKV_INT8)
+		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precision int8 is supported");
+	if (pb->d_model > INT8_MAX_K)
+		return fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		            "d_model above 133144 could overflow the int32 accumulator");
+	struct int8_handle *s = calloc(1, sizeof(*s));
+	if (!s)
+		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	*handle = s;
+	s->pb = *pb;
+	const char *want = getenv("QKV_INT8_KERNEL"); /* read-only: testing a slower kernel */
+	s->kern = int8_kernel_select(want);
+	if (!s->kern) {
+		if (err && errlen)
+			snprintf(err, errlen,
+			         "int8: QKV_INT8_KERNEL=%s: no such kernel usable here", want);
+		return QKV_ERR_UNSUPPORTED;
+	}
+	return int8_weights_pack(pb, wt, pb->threads, &s->w, err, errlen);
+}
+
+/* Rescale one mr x INT8_NR block and write the columns that exist, split at the
+ * q|k|v boundaries. */
+static void store_block(const struct int8_handle *s, const struct qkv_batch *b, size_t t0,
+                        size_t mr, size_t panel, const float *xs, const int32_t *acc)
+{
+	size_t d_q = s->pb.d_q, d_kv = s->pb.d_kv;
+	size_t n0 = panel * INT8_NR;
+	size_t n_end = n0 + INT8_NR < s->w.n ? n0 + INT8_NR : s->w.n;
+	const float *sw = s->w.scale, *bias = s->w.bias;
+	size_t n = n0;
+	while (n < n_end) {
+		int p = n < d_q ? QKV_Q : (n < d_q + d_kv ? QKV_K : QKV_V);
+		size_t p0 = p == QKV_Q ? 0 : (p == QKV_K ? d_q : d_q + d_kv); /* first column */
+		size_t p_end = p0 + (p == QKV_Q ? d_q : d_kv);
+		size_t m = (p_end < n_end ? p_end : n_end) - n;
+		for (size_t r = 0; r < mr; r++) {
+			float *y = b->out[p] + (t0 + r) * b->ld_out[p] + (n - p0); /* [m] */
+			const int32_t *a = acc + r * INT8_NR + (n - n0);           /* [m] */
+			for (size_t i = 0; i < m; i++)
+				y[i] = ((float)a[i] * xs[r]) * sw[n + i] + bias[n + i];
+		}
+		n += m;
+	}
+}
+
+/* Rows [t0, t1) of X against one panel. */
+static void run_task(const struct int8_handle *s, const struct qkv_batch *b, const int8_t *xq,
+                     size_t ldq, const float *xs, size_t t0, size_t t1, size_t panel)
+{
+	const int8_t *pw = s->w.panels + panel * s->w.kg * INT8_NR * INT8_KG;
+	int32_t acc[INT8_MR * INT8_NR];
+	for (size_t t = t0; t < t1; t += INT8_MR) {
+		size_t mr = t1 - t < INT8_MR ? t1 - t : INT8_MR;
+		s->kern->block(xq + t * ldq, ldq, mr, pw, s->w.kg, acc);
+		store_block(s, b, t, mr, panel, xs + t, acc);
+	}
+}
+
+static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, char *err,
+                                    size_t errlen)
+{
+	const struct int8_handle *s = h;
+	if (!s || !b)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+	if (b->T == 0)
+		return QKV_OK;
+	if (!b->x || !b->out[0] || !b->out[1] || !b->out[2])
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL x or output");
+	size_t T = b->T, k = s->w.k, ldq = s->w.kg * INT8_KG;
+	if (T > SIZE_MAX / ldq)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "T too large");
+	int8_t *xq = malloc(T * ldq);          /* per call: [T][ldq] */
+	float *xs = malloc(T * sizeof(float)); /* per call: [T] row scales */
+	if (!xq || !xs) {
+		free(xq);
+		free(xs);
+		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for quantized rows");
+	}
+	size_t n_rb = (T + INT8_MB - 1) / INT8_MB;
+	size_t tasks = n_rb * s->w.n_panels;
+	size_t want = b->threads < 1 ? 1 : b->threads;
+	int nt = omp_in_parallel() ? 1 : (int)(want < tasks ? want : tasks);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+	{
+#pragma omp for schedule(static)
+		for (size_t t = 0; t < T; t++)
+			int8_quantize_row(b->x + t * b->ldx, k, ldq, xq + t * ldq, xs + t);
+			/* row block outer: each thread streams its own range of panels per block */
+#pragma omp for schedule(static)
+		for (size_t task = 0; task < tasks; task++) {
+			size_t rb = task / s->w.n_panels, panel = task % s->w.n_panels;
+			size_t t0 = rb * INT8_MB, t1 = t0 + INT8_MB < T ? t0 + INT8_MB : T;
+			run_task(s, b, xq, ldq, xs, t0, t1, panel);
+		}
+	}
+	free(xq);
+	free(xs);
+	return QKV_OK;
+}
+
+static void int8_probe(struct qkv_probe_result *out)
+{
+	const struct int8_kernel *k = int8_kernel_select(NULL);
+	int simd = strcmp(k->name, "c") != 0;
+	out->score = simd ? 40 : 2;
+	snprintf(out->detail, sizeof(out->detail), "int8 kernel %s%s", k->name,
+	         simd ? " (exact u8*s8 sign trick, int32 accumulate)" : " (portable C)");
+}
+
+QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions = QKV_PRECISION_BIT(QKV_INT8),
+    .name = "int8",
+    .version = "1.0.0",
+    .probe = int8_probe,
+    .prepare = int8_prepare,
+    .project = int8_project,
+    .release = int8_release,
+};

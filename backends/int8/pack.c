@@ -1,0 +1,160 @@
+/* Quantize and repack the fused q|k|v weights into kernel panels. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel.h"
+#include "pack.h"
+#include "precision.h"
+
+/* Where fused column n comes from. */
+struct col_src {
+	const float *w;   /* f32 column start, or NULL */
+	const int8_t *wq; /* pre-quantized column start, or NULL */
+	size_t stride;    /* elements between W[k][n] and W[k+1][n] */
+	float scale;      /* pre-quantized scale */
+	float bias;
+};
+
+static void col_source(const struct qkv_problem *pb, const struct qkv_weights *wt, size_t n,
+                       struct col_src *s)
+{
+	size_t p = n < pb->d_q ? QKV_Q : (n < (size_t)pb->d_q + pb->d_kv ? QKV_K : QKV_V);
+	size_t j = n - (p == QKV_Q ? 0 : pb->d_q + (p == QKV_V ? pb->d_kv : 0));
+	size_t d_out = p == QKV_Q ? pb->d_q : pb->d_kv;
+	size_t off = wt->layout == QKV_LAYOUT_IN_OUT ? j : j * pb->d_model;
+	s->stride = wt->layout == QKV_LAYOUT_IN_OUT ? d_out : 1;
+	s->bias = wt->bias[p] ? wt->bias[p][j] : 0.0f;
+	if (wt->w_i8[p] && wt->w_scale[p]) {
+		s->w = NULL;
+		s->wq = wt->w_i8[p] + off;
+		s->scale = wt->w_scale[p][j];
+	} else {
+		s->w = wt->w[p] + off;
+		s->wq = NULL;
+		s->scale = 0.0f;
+	}
+}
+
+/* Pre-quantized weights must be in [-127, 127]: -128 would break the exact AVX2 sign
+ * trick (and the scheme). Returns the first bad projection, or -1. */
+static int find_minus_128(const struct qkv_problem *pb, const struct qkv_weights *wt)
+{
+	for (int p = 0; p < 3; p++) {
+		if (!(wt->w_i8[p] && wt->w_scale[p]))
+			continue;
+		size_t count = (size_t)pb->d_model * (p == QKV_Q ? pb->d_q : pb->d_kv);
+		for (size_t i = 0; i < count; i++)
+			if (wt->w_i8[p][i] == -128)
+				return p;
+	}
+	return -1;
+}
+
+/* One panel: gather INT8_NR columns into colf/colq, quantize, interleave by 4 k. */
+static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                       struct int8_weights *w, size_t panel, float *colf, int8_t *colq)
+{
+	size_t k = w->k, kp = w->kg * INT8_KG;
+	memset(colq, 0, INT8_NR * kp); /* colq: [INT8_NR][kp] */
+	for (size_t c = 0; c < INT8_NR; c++) {
+		size_t n = panel * INT8_NR + c;
+		w->scale[n] = 0.0f;
+		w->bias[n] = 0.0f;
+		if (n >= w->n)
+			continue;
+		struct col_src s;
+		col_source(pb, wt, n, &s);
+		w->bias[n] = s.bias;
+		if (s.wq) {
+			for (size_t i = 0; i < k; i++)
+				colq[c * kp + i] = s.wq[i * s.stride];
+			w->scale[n] = s.scale;
+		} else {
+			for (size_t i = 0; i < k; i++) /* colf: [k] */
+				colf[i] = s.w[i * s.stride];
+			w->scale[n] = qkv_int8_quantize(colf, k, colq + c * kp);
+		}
+	}
+	int8_t *dst = w->panels + panel * w->kg * INT8_NR * INT8_KG; /* [kg][NR][4] */
+	for (size_t g = 0; g < w->kg; g++)
+		for (size_t c = 0; c < INT8_NR; c++)
+			memcpy(dst + (g * INT8_NR + c) * INT8_KG, colq + c * kp + g * INT8_KG,
+			       INT8_KG);
+}
+
+enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                  unsigned threads, struct int8_weights *out, char *err,
+                                  size_t errlen)
+{
+	static const char *names[3] = {"q", "k", "v"};
+	memset(out, 0, sizeof(*out));
+	for (int p = 0; p < 3; p++) {
+		if (!wt->w[p] && !(wt->w_i8[p] && wt->w_scale[p])) {
+			snprintf(err, errlen, "int8: weights %s: neither f32 nor int8+scale given",
+			         names[p]);
+			return QKV_ERR_ARGUMENT;
+		}
+	}
+	int bad = find_minus_128(pb, wt);
+	if (bad >= 0) {
+		snprintf(err, errlen,
+		         "int8: pre-quantized weights %s hold -128; the scheme uses [-127, 127]",
+		         names[bad]);
+		return QKV_ERR_FORMAT;
+	}
+	out->k = pb->d_model;
+	out->kg = (out->k + INT8_KG - 1) / INT8_KG;
+	out->n = (size_t)pb->d_q + 2 * (size_t)pb->d_kv;
+	out->n_panels = (out->n + INT8_NR - 1) / INT8_NR;
+	size_t panel_bytes = out->kg * INT8_NR * INT8_KG;
+	size_t cols = out->n_panels * INT8_NR;
+	/* 64-byte aligned so a panel row is one cache line */
+	size_t total = (out->n_panels * panel_bytes + 63) / 64 * 64;
+	out->panels = aligned_alloc(64, total);
+	out->scale = malloc(cols * sizeof(float));
+	out->bias = malloc(cols * sizeof(float));
+	if (!out->panels || !out->scale || !out->bias) {
+		snprintf(err, errlen, "int8: out of memory for %zu bytes of packed weights", total);
+		return QKV_ERR_NOMEM;
+	}
+	int nomem = 0;
+	int nt = omp_in_parallel() || threads < 1 ? 1 : (int)threads;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+	{
+		float *colf = malloc(out->k * sizeof(float));       /* [k] */
+		int8_t *colq = malloc(INT8_NR * out->kg * INT8_KG); /* [NR][kp] */
+		if (!colf || !colq) {
+#pragma omp atomic write
+			nomem = 1;
+		}
+#pragma omp barrier
+		if (!nomem) {
+#pragma omp for schedule(static)
+			for (size_t panel = 0; panel < out->n_panels; panel++)
+				pack_panel(pb, wt, out, panel, colf, colq);
+		}
+		free(colf);
+		free(colq);
+	}
+	if (nomem) {
+		snprintf(err, errlen, "int8: out of memory for packing scratch");
+		return QKV_ERR_NOMEM;
+	}
+	return QKV_OK;
+}
+
+void int8_weights_free(struct int8_weights *w)
+{
+	free(w->panels);
+	free(w->scale);
+	free(w->bias);
+	memset(w, 0, sizeof(*w));
+}
+
+void int8_quantize_row(const float *x, size_t k, size_t ldq, int8_t *xq, float *xs)
+{
+	*xs = qkv_int8_quantize(x, k, xq);
+	memset(xq + k, 0, ldq - k);
+}

@@ -1,0 +1,35 @@
+/* Quantize and repack: W once at prepare, X rows at every call (kernel.h layouts). */
+#ifndef QKV_INT8_PACK_H
+#define QKV_INT8_PACK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <qkv/plugin.h>
+
+/* Fused weights of q|k|v: column n of the fused [d_model x N] matrix is column n of Wq
+ * for n < d_q, then Wk, then Wv (N = d_q + 2 d_kv). */
+struct int8_weights {
+	size_t k;        /* d_model */
+	size_t kg;       /* ceil(d_model / 4): k groups, the last zero-padded */
+	size_t n;        /* N */
+	size_t n_panels; /* ceil(N / INT8_NR) */
+	int8_t *panels;  /* [n_panels][kg][INT8_NR][4], zero past k and past N */
+	float *scale;    /* [n_panels * INT8_NR]: per-column scale, 0 past N */
+	float *bias;     /* [n_panels * INT8_NR]: bias or +0.0f (what the reference adds) */
+};
+
+/* Build `out` from f32 weights (quantized per column with qkv_int8_quantize) or from
+ * pre-quantized w_i8 + w_scale, projection by projection like the scalar reference.
+ * Uses up to `threads` OpenMP threads. On failure writes err and returns non-OK;
+ * out may then be partly filled (int8_weights_free cleans it). */
+enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                  unsigned threads, struct int8_weights *out, char *err,
+                                  size_t errlen);
+void int8_weights_free(struct int8_weights *w);
+
+/* Quantize row t of X [.. x ldx] into xq[t * ldq .. + ldq) (zero past k) and its scale
+ * into xs[t], exactly like the reference (NaN/Inf row: zeros and a NaN scale). */
+void int8_quantize_row(const float *x, size_t k, size_t ldq, int8_t *xq, float *xs);
+
+#endif
