@@ -1,0 +1,142 @@
+/* The driver: threading, blocking, X packing and edges around the micro-kernels.
+ *
+ * T <= QKV_OMP_GEMV_MAX: each thread takes a contiguous range of panels and streams
+ * each panel once through the matrix-vector kernel (X rows read in place).
+ * Larger T (BLIS loop order): for NC-panel chunks -> for KC slices of K -> for MC-row
+ * blocks (X block packed into per-thread scratch, sized for L2) -> for panels (KC x NR,
+ * in L1) -> for mr-row tiles -> micro-kernel writing straight into the outputs.
+ *
+ * Threads: one `parallel num_threads(batch->threads)` region split over panels, and
+ * over rows too when there are fewer panels than threads. Inside a caller's parallel
+ * region (omp_in_parallel) we run serial on the calling thread instead of nesting a
+ * team: the caller already owns the cores. Tiny problems also run serial, because a
+ * fork/join costs more than it saves.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "omp_backend.h"
+
+#define KC 256         /* K slice: one panel slice KC x NR = 16 KiB stays in L1 */
+#define MC 144         /* rows per packed X block: MC x KC = 144 KiB in L2 */
+#define NC_PANELS 256  /* panels per chunk: a KC x 4096 weight block stays in L3 */
+#define SERIAL_FLOPS (1u << 19) /* below this, one thread */
+
+struct range {
+	size_t lo, hi;
+};
+
+/* Part `i` of `parts` of [0, n), in units of `unit` (the last part takes the rest). */
+static struct range split(size_t n, size_t parts, size_t i, size_t unit)
+{
+	size_t units = (n + unit - 1) / unit;
+	size_t lo = units * i / parts * unit, hi = units * (i + 1) / parts * unit;
+	struct range r = {lo < n ? lo : n, hi < n ? hi : n};
+	return r;
+}
+
+static void gemv_part(const struct omp_handle *h, const struct qkv_batch *b, struct range pr)
+{
+	size_t K = h->pb.d_model;
+	for (size_t j = pr.lo; j < pr.hi; j++) {
+		const struct omp_panel *pn = &h->panels[j];
+		const float *bias = h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
+		h->kern->gemv(K, b->x, b->ldx, h->wp + j * K * QKV_OMP_NR, b->out[pn->p] + pn->n0,
+			      b->ld_out[pn->p], b->T, pn->nw, bias);
+	}
+}
+
+/* X rows [r0, r0+mc), columns [k0, k0+kc) into tiles xs[tile][k][mr], zero-padded. */
+static void pack_x(float *xs, const struct qkv_batch *b, size_t r0, size_t mc, size_t k0,
+		   size_t kc, size_t mr)
+{
+	for (size_t t = 0; t * mr < mc; t++) {
+		float *dst = xs + t * kc * mr;
+		for (size_t r = 0; r < mr; r++) {
+			size_t row = t * mr + r;
+			const float *src = b->x + (r0 + row) * b->ldx + k0;
+			if (row < mc)
+				for (size_t k = 0; k < kc; k++)
+					dst[k * mr + r] = src[k];
+			else
+				for (size_t k = 0; k < kc; k++)
+					dst[k * mr + r] = 0.0f;
+		}
+	}
+}
+
+static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, struct range pr,
+		      struct range rr, float *xs /* [MC/mr tiles][KC][mr] */)
+{
+	size_t K = h->pb.d_model, mr = h->kern->mr;
+	for (size_t jc = pr.lo; jc < pr.hi; jc += NC_PANELS) {
+		size_t jend = jc + NC_PANELS < pr.hi ? jc + NC_PANELS : pr.hi;
+		for (size_t pc = 0; pc < K; pc += KC) {
+			size_t kc = K - pc < KC ? K - pc : KC;
+			for (size_t ic = rr.lo; ic < rr.hi; ic += MC) {
+				size_t mc = rr.hi - ic < MC ? rr.hi - ic : MC;
+				pack_x(xs, b, ic, mc, pc, kc, mr);
+				for (size_t j = jc; j < jend; j++) {
+					const struct omp_panel *pn = &h->panels[j];
+					const float *wp = h->wp + (j * K + pc) * QKV_OMP_NR;
+					const float *bias =
+						h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
+					size_t ldc = b->ld_out[pn->p];
+					float *c = b->out[pn->p] + ic * ldc + pn->n0;
+					for (size_t ir = 0; ir < mc; ir += mr)
+						h->kern->gemm(kc, xs + ir * kc, wp, c + ir * ldc, ldc,
+							      mc - ir < mr ? mc - ir : mr, pn->nw,
+							      pc == 0, bias);
+				}
+			}
+		}
+	}
+}
+
+static size_t pick_threads(const struct omp_handle *h, const struct qkv_batch *b)
+{
+	if (b->threads <= 1 || omp_in_parallel())
+		return 1;
+	double flops = 2.0 * (double)b->T * h->pb.d_model * (h->npanels * QKV_OMP_NR);
+	if (flops < SERIAL_FLOPS)
+		return 1;
+	return b->threads;
+}
+
+enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *b, char *err,
+			    size_t errlen)
+{
+	size_t nt = pick_threads(h, b);
+	if (b->T <= QKV_OMP_GEMV_MAX) {
+#pragma omp parallel num_threads((int)nt) if (nt > 1)
+		{
+			size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
+			gemv_part(h, b, split(h->npanels, nth, tid, 1));
+		}
+		return QKV_OK;
+	}
+	size_t mr = h->kern->mr;
+	size_t xs_floats = (MC + mr - 1) / mr * mr * KC; /* per thread */
+	float *xs = aligned_alloc(64, nt * xs_floats * sizeof(float));
+	if (!xs) {
+		if (err && errlen)
+			snprintf(err, errlen, "openmp: out of memory for %zu packing buffers", nt);
+		return QKV_ERR_NOMEM;
+	}
+#pragma omp parallel num_threads((int)nt) if (nt > 1)
+	{
+		size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
+		/* Grid tn x tm: panels first; rows split only when panels run short. */
+		size_t tn = h->npanels >= nth ? nth : h->npanels;
+		size_t tm = nth / tn;
+		if (tid < tn * tm) {
+			struct range pr = split(h->npanels, tn, tid % tn, 1);
+			struct range rr = split(b->T, tm, tid / tn, mr);
+			if (pr.lo < pr.hi && rr.lo < rr.hi)
+				gemm_part(h, b, pr, rr, xs + tid * xs_floats);
+		}
+	}
+	free(xs);
+	return QKV_OK;
+}

@@ -1,0 +1,91 @@
+/* The openmp backend: f32 Q/K/V on our own packed, register-blocked kernels,
+ * parallel with OpenMP. This file is the plugin face: descriptor, probe, prepare,
+ * argument checks; pack.c, gemm.c and the kernel_*.c files do the work. */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "omp_backend.h"
+
+static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "openmp: %s", msg);
+	return st;
+}
+
+static void omp_release(void *handle)
+{
+	struct omp_handle *h = handle;
+	if (!h)
+		return;
+	free(h->panels);
+	free(h->wp);
+	free(h);
+}
+
+static enum qkv_status omp_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+				   void **handle, char *err, size_t errlen)
+{
+	*handle = NULL;
+	if (pb->precision != QKV_F32)
+		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precision f32 is supported");
+	if (wt->layout != QKV_LAYOUT_IN_OUT && wt->layout != QKV_LAYOUT_OUT_IN)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
+	if (pb->d_model == 0 || pb->d_q == 0 || pb->d_kv == 0)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "d_model, d_q and d_kv must be >= 1");
+	for (int p = 0; p < 3; p++)
+		if (!wt->w[p])
+			return fail(err, errlen, QKV_ERR_ARGUMENT, "f32 weights missing");
+	struct omp_handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	*handle = h;
+	h->pb = *pb;
+	char why[160];
+	h->kern = qkv_omp_kernels_pick(why, sizeof(why));
+	for (int p = 0; p < 3; p++)
+		h->bias[p] = wt->bias[p];
+	if (qkv_omp_pack(h, wt) != QKV_OK)
+		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the packed weights");
+	return QKV_OK;
+}
+
+static enum qkv_status omp_project(const void *handle, const struct qkv_batch *b, char *err,
+				   size_t errlen)
+{
+	const struct omp_handle *h = handle;
+	if (!h || !b)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+	if (b->T == 0)
+		return QKV_OK;
+	if (!b->x || b->ldx < h->pb.d_model)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "x is NULL or ldx is below d_model");
+	for (int p = 0; p < 3; p++)
+		if (!b->out[p] || b->ld_out[p] < (p == QKV_Q ? h->pb.d_q : h->pb.d_kv))
+			return fail(err, errlen, QKV_ERR_ARGUMENT,
+				    "an output is NULL or its stride is below its width");
+	return qkv_omp_run(h, b, err, errlen);
+}
+
+static void omp_probe(struct qkv_probe_result *out)
+{
+	char why[160];
+	const struct omp_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
+	out->score = k == &qkv_omp_kernels_c ? 10 : 60;
+	snprintf(out->detail, sizeof(out->detail), "%s; OpenMP, %d cores", why,
+		 omp_get_num_procs());
+}
+
+QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+	.abi_major = QKV_PLUGIN_ABI_MAJOR,
+	.abi_minor = QKV_PLUGIN_ABI_MINOR,
+	.struct_size = sizeof(struct qkv_backend),
+	.precisions = QKV_PRECISION_BIT(QKV_F32),
+	.name = "openmp",
+	.version = "1.0.0",
+	.probe = omp_probe,
+	.prepare = omp_prepare,
+	.project = omp_project,
+	.release = omp_release,
+};

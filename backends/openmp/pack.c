@@ -1,0 +1,65 @@
+/* Weight packing at prepare: q|k|v cut into column panels of NR, each stored K-major
+ * (panel[k][0..NR)) so a micro-kernel reads one contiguous, aligned stream. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "omp_backend.h"
+
+static size_t out_width(const struct qkv_problem *pb, uint32_t p)
+{
+	return p == QKV_Q ? pb->d_q : pb->d_kv;
+}
+
+/* One panel from W [d_model x d_out] in `layout`; columns past nw stay zero. */
+static void pack_panel(float *dst, const float *w, uint32_t layout, size_t K, size_t d_out,
+		       const struct omp_panel *pn)
+{
+	memset(dst, 0, K * QKV_OMP_NR * sizeof(float));
+	if (layout == QKV_LAYOUT_IN_OUT) {
+		for (size_t k = 0; k < K; k++)
+			memcpy(dst + k * QKV_OMP_NR, w + k * d_out + pn->n0, pn->nw * sizeof(float));
+		return;
+	}
+	for (size_t j = 0; j < pn->nw; j++) { /* out_in: read each W row contiguously */
+		const float *src = w + (pn->n0 + j) * K;
+		for (size_t k = 0; k < K; k++)
+			dst[k * QKV_OMP_NR + j] = src[k];
+	}
+}
+
+enum qkv_status qkv_omp_pack(struct omp_handle *h, const struct qkv_weights *wt)
+{
+	const struct qkv_problem *pb = &h->pb;
+	size_t K = pb->d_model;
+	size_t np = 0;
+	for (uint32_t p = 0; p < 3; p++)
+		np += (out_width(pb, p) + QKV_OMP_NR - 1) / QKV_OMP_NR;
+	h->panels = calloc(np, sizeof(*h->panels));
+	if (!h->panels)
+		return QKV_ERR_NOMEM;
+	size_t bytes = 0; /* np*K*NR*4 is a multiple of 64 since NR*4 = 64 */
+	if (__builtin_mul_overflow(np, K * QKV_OMP_NR * sizeof(float), &bytes))
+		return QKV_ERR_NOMEM;
+	h->wp = aligned_alloc(64, bytes);
+	if (!h->wp)
+		return QKV_ERR_NOMEM;
+	size_t i = 0;
+	for (uint32_t p = 0; p < 3; p++) {
+		uint32_t d = (uint32_t)out_width(pb, p);
+		for (uint32_t n0 = 0; n0 < d; n0 += QKV_OMP_NR, i++) {
+			h->panels[i].p = p;
+			h->panels[i].n0 = n0;
+			h->panels[i].nw = d - n0 < QKV_OMP_NR ? d - n0 : QKV_OMP_NR;
+		}
+	}
+	h->npanels = np;
+	long n = (long)np;
+	int nt = pb->threads >= 1 ? (int)pb->threads : 1;
+#pragma omp parallel for num_threads(nt) schedule(static)
+	for (long j = 0; j < n; j++) {
+		const struct omp_panel *pn = &h->panels[j];
+		pack_panel(h->wp + (size_t)j * K * QKV_OMP_NR, wt->w[pn->p], wt->layout, K,
+			   out_width(pb, pn->p), pn);
+	}
+	return QKV_OK;
+}
