@@ -1,0 +1,348 @@
+#!/usr/bin/env python3
+"""Write the bad-input corpus (tests/corpus/*/...) and its manifest cases.txt.
+
+Run from anywhere: python3 tests/corpus/gen_corpus.py. The outputs are committed, so the
+test suite never needs Python; rerun this after editing a case. Standard library only.
+
+Manifest line:  SURFACE  PATH  STATUS  SUBSTRING  [ARGS...]
+  SURFACE    config | machine | npy | safetensors | raw | model
+  STATUS     OK, CONFIG, FORMAT, IO, ... ; alternatives with '|' (FORMAT|UNSUPPORTED)
+  SUBSTRING  case-insensitive text the message must contain; alternatives with '|';
+             '-' for none. The runner also requires the file's name in every message.
+  ARGS       raw: DTYPE COUNT ; safetensors: optional tensor name to look up
+"""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+cases = []
+
+
+def put(rel, data):
+    path = os.path.join(HERE, rel)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def case(surface, rel, data, status, sub="-", *args):
+    if data is not None:
+        put(rel, data)
+    cases.append((surface, rel, status, sub) + tuple(str(a) for a in args))
+
+
+# ---- valid weights shared by the config and model cases ------------------------------
+# d_model 4, n_heads 2, n_kv_heads 1, head_dim 2: d_q 4, d_kv 2; in_out layout.
+def npy(descr, shape, payload, version=1, fortran=False, header=None):
+    if header is None:
+        header = "{'descr': '%s', 'fortran_order': %s, 'shape': %s, }" % (
+            descr, "True" if fortran else "False", shape)
+    hb = header.encode("latin1" if version < 3 else "utf8")
+    lenfmt = "<H" if version == 1 else "<I"
+    pre = 6 + 2 + struct.calcsize(lenfmt)
+    pad = (64 - (pre + len(hb) + 1) % 64) % 64
+    hb = hb + b" " * pad + b"\n"
+    return b"\x93NUMPY" + bytes([version, 0]) + struct.pack(lenfmt, len(hb)) + hb + payload
+
+
+def f32(vals):
+    return struct.pack("<%df" % len(vals), *vals)
+
+
+put("data/wq.npy", npy("<f4", "(4, 4)", f32([0.25 * i for i in range(16)])))
+put("data/wk.npy", npy("<f4", "(4, 2)", f32([0.5 - 0.125 * i for i in range(8)])))
+put("data/wv.npy", npy("<f4", "(4, 2)", f32([1.0 + i for i in range(8)])))
+
+GOOD_MODEL = """model:
+  d_model: 4
+  n_heads: 2
+  n_kv_heads: 1
+  head_dim: 2
+  precision: f32
+"""
+GOOD_WEIGHTS = """weights:
+  layout: in_out
+  q: {file: ../data/wq.npy}
+  k: {file: ../data/wk.npy}
+  v: {file: ../data/wv.npy}
+"""
+GOOD = GOOD_MODEL + GOOD_WEIGHTS
+
+
+def cfg(name, text, status="CONFIG", sub="-"):
+    case("config", "config/" + name, text, status, sub)
+
+
+cfg("ok.yaml", GOOD, "OK")
+cfg("empty.yaml", "", sub="empty|model")
+cfg("comments_only.yaml", "# nothing here\n", sub="empty|model")
+cfg("two_documents.yaml", "---\n" + GOOD + "---\n" + GOOD, sub="document")
+cfg("invalid_utf8.yaml", GOOD.encode() + b"# \xff\xfe bad bytes\n", sub="utf-8|utf8")
+cfg("control_byte.yaml", GOOD.replace("precision: f32", "precision: f\x0132"), sub="control")
+cfg("nul_byte.yaml", GOOD.encode().replace(b"f32", b"f\x0032"), sub="control|nul|invalid")
+bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n"
+for i in range(1, 9):
+    prev = chr(ord("a") + i - 1)
+    cur = chr(ord("a") + i)
+    bomb += "%s: &%s [%s]\n" % (cur, cur, ", ".join(["*" + prev] * 9))
+cfg("alias_bomb.yaml", bomb, sub="alias|anchor")
+cfg("self_alias.yaml", "model: &a [*a]\n", sub="alias|anchor")
+cfg("anchor_value.yaml", GOOD.replace("d_model: 4", "d_model: &four 4")
+    .replace("n_heads: 2", "n_heads: *four"), sub="alias|anchor")
+cfg("merge_key.yaml", "base: &b {d_model: 4}\nmodel:\n  <<: *b\n", sub="alias|anchor")
+cfg("deep_flow.yaml", "model: " + "[" * 100 + "]" * 100 + "\n", sub="depth|deep|nest")
+cfg("dup_key.yaml", GOOD.replace("d_model: 4\n", "d_model: 4\n  d_model: 4\n"),
+    sub="duplicate")
+cfg("dup_section.yaml", GOOD_MODEL + GOOD_MODEL + GOOD_WEIGHTS, sub="duplicate")
+cfg("unknown_key.yaml", GOOD.replace("head_dim: 2", "head_dim: 2\n  d_modle: 4"),
+    sub="d_modle")
+cfg("unknown_section.yaml", GOOD + "modle:\n  d_model: 4\n", sub="modle")
+cfg("misspelled_layout_key.yaml", GOOD.replace("layout:", "layuot:"), sub="layuot")
+for name, val in [("string", '"4"'), ("negative", "-4"), ("zero", "0"), ("fraction", "4.5"),
+                  ("hex", "0x4"), ("octal", "0o4"), ("huge", "99999999999999999999999999"),
+                  ("2pow32", "4294967296"), ("exponent", "4e0"), ("bool", "true"),
+                  ("null", "~"), ("empty", "''"), ("list", "[4]"), ("map", "{a: 4}"),
+                  ("plus", "+4"), ("space", "'4 '"), ("inf", ".inf")]:
+    cfg("number_%s.yaml" % name, GOOD.replace("d_model: 4", "d_model: " + val), sub="d_model")
+cfg("tag_str.yaml", GOOD.replace("d_model: 4", "d_model: !!str 4"), sub="tag|d_model")
+cfg("tag_custom.yaml", GOOD.replace("precision: f32", "precision: !weird f32"),
+    sub="tag|precision")
+cfg("precision_bad.yaml", GOOD.replace("precision: f32", "precision: f64"), sub="precision")
+cfg("layout_bad.yaml", GOOD.replace("layout: in_out", "layout: rows"), sub="layout")
+cfg("heads_not_dividing.yaml", GOOD.replace("n_heads: 2", "n_heads: 3")
+    .replace("n_kv_heads: 1", "n_kv_heads: 3").replace("  head_dim: 2\n", ""),
+    sub="n_heads|head_dim")
+cfg("kv_heads_not_dividing.yaml", GOOD.replace("n_kv_heads: 1", "n_kv_heads: 3"),
+    sub="n_kv_heads")
+cfg("kv_heads_more.yaml", GOOD.replace("n_kv_heads: 1", "n_kv_heads: 4"), sub="n_kv_heads")
+cfg("dims_overflow.yaml", GOOD.replace("d_model: 4", "d_model: 4000000000")
+    .replace("head_dim: 2", "head_dim: 4000000000"), sub="d_model|head_dim|overflow|large")
+cfg("missing_model.yaml", GOOD_WEIGHTS, sub="model")
+cfg("missing_d_model.yaml", GOOD.replace("  d_model: 4\n", ""), sub="d_model")
+cfg("missing_q.yaml", GOOD.replace("  q: {file: ../data/wq.npy}\n", ""), sub="weights.q|`q`")
+cfg("model_is_list.yaml", "model: [1, 2]\n" + GOOD_WEIGHTS, sub="model")
+cfg("root_scalar.yaml", "hello\n", sub="-")
+cfg("root_list.yaml", "- model\n- weights\n", sub="-")
+cfg("tensor_ref_scalar.yaml", GOOD.replace("q: {file: ../data/wq.npy}", "q: 5"), sub="q")
+cfg("tensor_ref_unknown.yaml", GOOD.replace("q: {file: ../data/wq.npy}",
+                                            "q: {file: ../data/wq.npy, tensr: a}"), sub="tensr")
+cfg("raw_without_dtype.yaml", GOOD.replace("../data/wq.npy", "../data/wq.bin")
+    .replace("weights:\n", "weights:\n  format: raw\n"), sub="dtype")
+cfg("dtype_bad.yaml", GOOD.replace("q: {file: ../data/wq.npy}",
+                                   "q: {file: ../data/wq.npy, dtype: f128}"), sub="dtype")
+cfg("unterminated_flow.yaml", GOOD.replace("{file: ../data/wq.npy}", "{file: ../data/wq.npy"))
+cfg("tab_indent.yaml", GOOD.replace("  d_model", "\td_model"))
+cfg("bad_backend_name.yaml", GOOD + "backend:\n  prefer: [BLAS!]\n", sub="prefer|name")
+cfg("long_backend_name.yaml", GOOD + "backend:\n  prefer: [%s]\n" % ("a" * 40),
+    sub="prefer|name")
+cfg("too_many_prefer.yaml", GOOD + "backend:\n  prefer: [%s]\n" % ", ".join(["scalar"] * 65),
+    sub="prefer")
+cfg("threads_negative.yaml", GOOD + "backend:\n  threads: -2\n", sub="threads")
+cfg("strict_not_bool.yaml", GOOD + "backend:\n  strict: maybe\n", sub="strict")
+cfg("plugin_dirs_scalar.yaml", GOOD + "backend:\n  plugin_dirs: here\n", sub="plugin_dirs")
+cfg("long_key.yaml", GOOD + "x" * 5000 + ": 1\n", sub="-")
+
+# ---- machine profiles --------------------------------------------------------------
+case("machine", "machine/ok.yaml", "backend:\n  prefer: [scalar]\n  threads: 1\n", "OK")
+case("machine", "machine/has_model.yaml", GOOD_MODEL + "backend:\n  threads: 1\n", "CONFIG",
+     "model")
+case("machine", "machine/bad_threads.yaml", "backend:\n  threads: lots\n", "CONFIG", "threads")
+case("machine", "machine/empty.yaml", "", "CONFIG", "empty|backend")
+case("machine", "machine/alias.yaml", "backend: &b\n  threads: 1\nx: *b\n", "CONFIG",
+     "alias|anchor")
+
+# ---- .npy ----------------------------------------------------------------------------
+P16 = f32([1.0] * 16)
+
+
+def np_case(name, data, status="FORMAT", sub="-"):
+    case("npy", "npy/" + name, data, status, sub)
+
+
+np_case("ok_v1.npy", npy("<f4", "(4, 4)", P16), "OK")
+np_case("ok_v2.npy", npy("<f4", "(4, 4)", P16, version=2), "OK")
+np_case("ok_v3.npy", npy("<f4", "(4, 4)", P16, version=3), "OK")
+np_case("ok_f2.npy", npy("<f2", "(4,)", b"\x00\x3c" * 4), "OK")
+np_case("ok_1d.npy", npy("<f4", "(16,)", P16), "OK")
+np_case("empty.npy", b"", sub="short|small|empty|magic|truncated")
+np_case("short_magic.npy", b"\x93NUM", sub="short|small|magic|truncated")
+np_case("bad_magic.npy", b"\x93NUMPX" + npy("<f4", "(4, 4)", P16)[6:], sub="magic")
+np_case("version0.npy", npy("<f4", "(4, 4)", P16)[:6] + b"\x00\x00" +
+        npy("<f4", "(4, 4)", P16)[8:], sub="version")
+np_case("version4.npy", npy("<f4", "(4, 4)", P16, version=2)[:6] + b"\x04\x00" +
+        npy("<f4", "(4, 4)", P16, version=2)[8:], sub="version")
+good = npy("<f4", "(4, 4)", P16)
+np_case("header_len_past_eof.npy", good[:8] + struct.pack("<H", 60000) + good[10:],
+        sub="header")
+g2 = npy("<f4", "(4, 4)", P16, version=2)
+np_case("header_len_huge_v2.npy", g2[:8] + struct.pack("<I", 0xFFFFFFF0) + g2[12:],
+        sub="header")
+long_hdr = "{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4), 'pad': '%s'}" % (
+    "x" * 70000)
+np_case("header_too_long.npy", npy("<f4", "", P16, version=2, header=long_hdr),
+        sub="header")
+np_case("header_not_dict.npy", npy("<f4", "", P16, header="[1, 2, 3]"), sub="header|dict|{")
+np_case("header_no_newline.npy", good[:10] + good[10:10 + struct.unpack("<H", good[8:10])[0] - 1]
+        + b" " + P16, "OK|FORMAT")
+np_case("header_unterminated.npy", npy("<f4", "", P16,
+        header="{'descr': '<f4', 'fortran_order': False, 'shape': (4, 4"), sub="header|shape")
+np_case("missing_shape.npy", npy("<f4", "", P16,
+        header="{'descr': '<f4', 'fortran_order': False, }"), sub="shape")
+np_case("missing_descr.npy", npy("<f4", "", P16,
+        header="{'fortran_order': False, 'shape': (4, 4), }"), sub="descr")
+np_case("pickle_dtype.npy", npy("|O", "(4, 4)", P16), sub="descr|dtype|O")
+np_case("big_endian.npy", npy(">f4", "(4, 4)", P16), sub="descr|dtype|endian|>f4")
+np_case("f8_dtype.npy", npy("<f8", "(2, 4)", P16), sub="descr|dtype|f8")
+np_case("unicode_dtype.npy", npy("<U4", "(4,)", P16), sub="descr|dtype|U4")
+np_case("struct_dtype.npy", npy("", "", P16,
+        header="{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (16,), }"),
+        sub="descr|dtype")
+np_case("fortran_order.npy", npy("<f4", "(4, 4)", P16, fortran=True), sub="fortran")
+np_case("fortran_bad_value.npy", npy("<f4", "", P16,
+        header="{'descr': '<f4', 'fortran_order': 0, 'shape': (4, 4), }"), sub="fortran")
+np_case("negative_shape.npy", npy("<f4", "(-1, 4)", P16), sub="shape")
+np_case("overflow_shape.npy", npy("<f4", "(4611686018427387904, 4611686018427387904)", P16),
+        sub="shape|overflow|large")
+np_case("overflow_bytes.npy", npy("<f4", "(4611686018427387904, 2)", P16),
+        sub="shape|overflow|large|size|short")
+np_case("huge_digit_shape.npy", npy("<f4", "(99999999999999999999999999999, 1)", P16),
+        sub="shape|overflow|large")
+np_case("3d_shape.npy", npy("<f4", "(2, 2, 4)", P16), sub="shape|dim")
+np_case("float_shape.npy", npy("<f4", "(4.0, 4)", P16), sub="shape")
+np_case("short_data.npy", npy("<f4", "(4, 4)", P16[:-1]), sub="short|size|bytes|63|64")
+np_case("no_data.npy", npy("<f4", "(4, 4)", b""), sub="short|size|bytes|0|64")
+
+# ---- safetensors -------------------------------------------------------------------------
+
+
+def st(header, data, raw_header=None):
+    hb = raw_header if raw_header is not None else json.dumps(header).encode()
+    return struct.pack("<Q", len(hb)) + hb + data
+
+
+D64 = f32([1.0] * 16)
+T44 = {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}
+
+
+def st_case(name, data, status="FORMAT", sub="-", *args):
+    case("safetensors", "safetensors/" + name, data, status, sub, *args)
+
+
+st_case("ok.safetensors", st({"a": T44}, D64), "OK", "-", "a")
+st_case("ok_metadata.safetensors", st({"__metadata__": {"format": "pt"}, "a": T44}, D64), "OK",
+        "-", "a")
+st_case("ok_padded.safetensors", st(None, D64, json.dumps({"a": T44}).encode() + b"   "), "OK",
+        "-", "a")
+st_case("ok_empty_header.safetensors", st({}, b""), "OK")
+st_case("missing_tensor.safetensors", st({"a": T44}, D64), "FORMAT", "b", "b")
+st_case("empty.safetensors", b"", sub="short|small|8|empty|truncated")
+st_case("under_8_bytes.safetensors", b"\x02\x00\x00", sub="short|small|8|truncated")
+st_case("header_len_huge.safetensors", struct.pack("<Q", 1 << 62) + b"{}",
+        sub="header|large|size")
+st_case("header_len_wraps.safetensors", struct.pack("<Q", (1 << 64) - 4) + b"{}",
+        sub="header|large|size|overflow")
+st_case("header_len_past_eof.safetensors", struct.pack("<Q", 100) + b"{}",
+        sub="header|size|past|end")
+st_case("header_len_zero.safetensors", struct.pack("<Q", 0), sub="header|empty|{")
+st_case("not_object.safetensors", st(None, b"", b"[1, 2]"), sub="{|object")
+st_case("not_json.safetensors", st(None, b"", b"{\"a\": "), sub="json|header|expected|end")
+st_case("invalid_utf8.safetensors", st(None, D64,
+        b'{"\xff\xfe": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}'),
+        sub="utf-8|utf8")
+st_case("duplicate_names.safetensors", st(None, D64 + D64,
+        b'{"a": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]},'
+        b' "a": {"dtype": "F32", "shape": [4, 4], "data_offsets": [64, 128]}}'), sub="duplicate")
+st_case("offsets_gap.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [0, 64]}, "b": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [80, 144]}}, D64 + D64 + b"\0" * 16), sub="gap|offset|contiguous|hole")
+st_case("offsets_overlap.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [0, 64]}, "b": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [32, 96]}}, D64 + D64), sub="overlap|offset")
+st_case("end_before_begin.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [64, 0]}}, D64), sub="offset|end|begin")
+st_case("past_eof.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [0, 64]}}, D64[:60]), sub="offset|end|past|size|short")
+st_case("trailing_bytes.safetensors", st({"a": T44}, D64 + b"\0" * 8),
+        sub="trailing|offset|size|end")
+st_case("offset_float.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [0.0, 64.5]}}, D64), sub="offset|integer")
+st_case("offset_negative.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [-64, 0]}}, D64), sub="offset|negative|integer")
+st_case("offset_three.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [0, 32, 64]}}, D64), sub="offset")
+st_case("offset_huge.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4],
+        "data_offsets": [18446744073709551600, 18446744073709551664]}}, D64),
+        sub="offset|large|overflow|range")
+st_case("shape_overflow.safetensors", st({"a": {"dtype": "F32",
+        "shape": [4294967296, 4294967296, 4294967296], "data_offsets": [0, 64]}}, D64),
+        sub="shape|overflow|large")
+st_case("shape_negative.safetensors", st({"a": {"dtype": "F32", "shape": [-4, -4],
+        "data_offsets": [0, 64]}}, D64), sub="shape|negative|integer")
+st_case("shape_not_list.safetensors", st({"a": {"dtype": "F32", "shape": 16,
+        "data_offsets": [0, 64]}}, D64), sub="shape")
+st_case("shape_too_many_dims.safetensors", st({"a": {"dtype": "F32", "shape": [1] * 30 + [16],
+        "data_offsets": [0, 64]}}, D64), sub="shape|dim")
+st_case("bytes_mismatch.safetensors", st({"a": {"dtype": "F32", "shape": [4, 3],
+        "data_offsets": [0, 64]}}, D64), sub="48|64|size|bytes|length")
+st_case("zero_dim.safetensors", st({"a": {"dtype": "F32", "shape": [0, 4],
+        "data_offsets": [0, 0]}}, b""), "OK|FORMAT")
+st_case("zero_dim_nonempty.safetensors", st({"a": {"dtype": "F32", "shape": [0, 4],
+        "data_offsets": [0, 64]}}, D64), sub="0|size|bytes|length")
+st_case("dtype_unknown.safetensors", st({"a": {"dtype": "Q4_K", "shape": [4, 4],
+        "data_offsets": [0, 64]}}, D64), "FORMAT|UNSUPPORTED", "dtype|Q4_K")
+st_case("dtype_f64.safetensors", st({"a": {"dtype": "F64", "shape": [2, 4],
+        "data_offsets": [0, 64]}}, D64), "FORMAT|UNSUPPORTED", "dtype|F64")
+st_case("dtype_not_string.safetensors", st({"a": {"dtype": 7, "shape": [4, 4],
+        "data_offsets": [0, 64]}}, D64), sub="dtype")
+st_case("missing_dtype.safetensors", st({"a": {"shape": [4, 4], "data_offsets": [0, 64]}}, D64),
+        sub="dtype")
+st_case("missing_offsets.safetensors", st({"a": {"dtype": "F32", "shape": [4, 4]}}, D64),
+        sub="offset")
+st_case("entry_not_object.safetensors", st({"a": [1, 2]}, D64), sub="a|{|object")
+st_case("metadata_not_strings.safetensors", st({"__metadata__": {"x": 1}, "a": T44}, D64),
+        "OK|FORMAT", "-", "a")
+st_case("deep_json.safetensors", st(None, b"", b'{"__metadata__": ' + b"[" * 20000 +
+        b"]" * 20000 + b"}"), sub="depth|deep|nest|metadata|expected")
+st_case("nul_in_name.safetensors", st(None, D64,
+        b'{"a\\u0000b": {"dtype": "F32", "shape": [4, 4], "data_offsets": [0, 64]}}'),
+        "OK|FORMAT", "-")
+
+# ---- raw ----------------------------------------------------------------------------------
+case("raw", "raw/ok.bin", f32([1.0] * 16), "OK", "-", "f32", 16)
+case("raw", "raw/one_short.bin", f32([1.0] * 16)[:-1], "FORMAT", "63|64", "f32", 16)
+case("raw", "raw/one_long.bin", f32([1.0] * 16) + b"\0", "FORMAT", "65|64", "f32", 16)
+case("raw", "raw/empty.bin", b"", "FORMAT|IO", "0|empty", "f32", 16)
+case("raw", "raw/count_overflow.bin", f32([1.0] * 16), "FORMAT", "overflow|large|size|64",
+     "f32", 4611686018427387904)
+case("raw", "raw/f16_odd.bin", b"\0" * 7, "FORMAT", "7|8", "f16", 4)
+
+# ---- end to end (qkv_model_open) --------------------------------------------------------
+case("model", "config/ok.yaml", None, "OK")
+MODEL_BAD = [
+    ("missing_file.yaml", GOOD.replace("../data/wq.npy", "../data/nope.npy"), "IO",
+     "nope.npy"),
+    ("weight_is_dir.yaml", GOOD.replace("../data/wq.npy", "../data"), "IO|FORMAT",
+     "data"),
+    ("weight_wrong_shape.yaml", GOOD.replace("../data/wq.npy", "../data/wk.npy"), "FORMAT",
+     "wk.npy"),
+    ("weight_out_in_mismatch.yaml", GOOD.replace("layout: in_out", "layout: out_in"),
+     "FORMAT", "wk.npy|wv.npy"),
+    ("weight_not_npy.yaml", GOOD.replace("../data/wq.npy", "../config/ok.yaml")
+     .replace("weights:\n", "weights:\n  format: npy\n"), "FORMAT", "ok.yaml"),
+    ("st_missing_tensor.yaml", GOOD_MODEL + "weights:\n  layout: in_out\n"
+     "  file: ../safetensors/ok.safetensors\n  q: {tensor: nope}\n  k: {tensor: a}\n"
+     "  v: {tensor: a}\n", "FORMAT", "nope"),
+    ("raw_wrong_size.yaml", GOOD.replace("q: {file: ../data/wq.npy}",
+     "q: {file: ../raw/one_short.bin, dtype: f32}"), "FORMAT", "one_short.bin"),
+]
+for name, text, status, sub in MODEL_BAD:
+    case("model", "model/" + name, text, status, sub)
+
+with open(os.path.join(HERE, "cases.txt"), "w") as f:
+    f.write("# Generated by gen_corpus.py: SURFACE PATH STATUS SUBSTRING [ARGS...]\n")
+    for c in cases:
+        f.write("  ".join(c) + "\n")
+print("%d cases" % len(cases))

@@ -1,0 +1,54 @@
+/* A well-formed backend whose `project` crashes (SIGILL), as a buggy or hostile plugin
+ * would. The core cannot contain a crash inside plugin code; the corpus test checks it
+ * is reported as that backend's failure (Criterion runs each test in its own process)
+ * and that the core refuses bad arguments before they ever reach a plugin. */
+#include <signal.h>
+#include <stdlib.h>
+
+#include <qkv/plugin.h>
+
+static void crash_probe(struct qkv_probe_result *out)
+{
+	out->score = 1;
+	out->detail[0] = '\0';
+}
+
+static enum qkv_status crash_prepare(const struct qkv_problem *pb, const struct qkv_weights *w,
+                                     void **handle, char *err, size_t errlen)
+{
+	(void)pb;
+	(void)w;
+	(void)err;
+	(void)errlen;
+	*handle = malloc(1);
+	return *handle ? QKV_OK : QKV_ERR_NOMEM;
+}
+
+static enum qkv_status crash_project(const void *h, const struct qkv_batch *b, char *err,
+                                     size_t errlen)
+{
+	(void)h;
+	(void)err;
+	(void)errlen;
+	if (b->T > 0)
+		raise(SIGILL); /* SIGILL: sanitizers leave it to the default action */
+	return QKV_OK;
+}
+
+static void crash_release(void *h)
+{
+	free(h);
+}
+
+QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions = QKV_PRECISION_BIT(QKV_F32),
+    .name = "corpus_crash",
+    .version = "0",
+    .probe = crash_probe,
+    .prepare = crash_prepare,
+    .project = crash_project,
+    .release = crash_release,
+};
