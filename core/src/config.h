@@ -58,6 +58,8 @@ struct qkv_backend_cfg {
 	size_t n_routes;
 	char *cpu;               /* `cpu:` the profile was tuned on, or NULL */
 	char *path;              /* the file this section came from */
+	char *flags;             /* `tuned.flags` of a machine profile, or NULL */
+	char *date;              /* `tuned.date` of a machine profile, or NULL */
 };
 
 struct qkv_config {

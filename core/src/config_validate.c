@@ -1,0 +1,229 @@
+/* Step 3 of reading a config: rules across keys, on the parsed structs.
+ *
+ * Defaults are applied here (n_kv_heads, head_dim, format), shapes are checked with
+ * overflow-safe arithmetic, every tensor reference is checked against the file format,
+ * and routes are checked for empty and overlapping T ranges. The tree is used only to
+ * point each message at the line of the key at fault. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config_internal.h"
+#include "util.h"
+
+/* The node of `section.key` (or of the section, or the root, when absent) for marks. */
+static struct qkv_mark mark_at(const struct cfg_node *root, const char *section, const char *key)
+{
+	const struct cfg_node *s = cfg_get(root, section);
+	const struct cfg_node *k = key ? cfg_get(s, key) : NULL;
+	return k ? k->mark : s ? s->mark : root->mark;
+}
+
+static enum qkv_status validate_dims(const struct cfg_ctx *c, const struct cfg_node *root,
+                                     struct qkv_config *cfg)
+{
+	if (cfg->n_kv_heads == 0)
+		cfg->n_kv_heads = cfg->n_heads;
+	if (cfg->n_kv_heads > cfg->n_heads || cfg->n_heads % cfg->n_kv_heads != 0)
+		return cfg_fail(c, mark_at(root, "model", "n_kv_heads"), "model.n_kv_heads",
+		                QKV_ERR_CONFIG,
+		                "n_heads %" PRIu32 " is not a multiple of n_kv_heads %" PRIu32
+		                " (grouped-query attention shares each K/V head among a whole "
+		                "number of query heads)",
+		                cfg->n_heads, cfg->n_kv_heads);
+	if (cfg->head_dim == 0) {
+		if (cfg->d_model % cfg->n_heads != 0)
+			return cfg_fail(c, mark_at(root, "model", "n_heads"), "model.n_heads",
+			                QKV_ERR_CONFIG,
+			                "d_model %" PRIu32 " is not divisible by n_heads %" PRIu32
+			                "; set model.head_dim explicitly",
+			                cfg->d_model, cfg->n_heads);
+		cfg->head_dim = cfg->d_model / cfg->n_heads;
+	}
+	uint32_t d_q, d_kv, n_kv2, n;
+	size_t total;
+	if (__builtin_mul_overflow(cfg->n_heads, cfg->head_dim, &d_q) ||
+	    __builtin_mul_overflow(cfg->n_kv_heads, cfg->head_dim, &d_kv) ||
+	    __builtin_mul_overflow(d_kv, 2u, &n_kv2) || __builtin_add_overflow(d_q, n_kv2, &n) ||
+	    !qkv_mul_size(cfg->d_model, n, &total))
+		return cfg_fail(
+		    c, mark_at(root, "model", "head_dim"), "model.head_dim", QKV_ERR_CONFIG,
+		    "the projection widths overflow: n_heads %" PRIu32 " x head_dim %" PRIu32
+		    " (+ 2 x n_kv_heads %" PRIu32 " x head_dim) must fit in 32 bits",
+		    cfg->n_heads, cfg->head_dim, cfg->n_kv_heads);
+	return QKV_OK;
+}
+
+static enum qkv_file_format format_of(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	const char *dot = strrchr(base ? base : path, '.');
+	if (!dot)
+		return QKV_FMT_AUTO;
+	if (strcmp(dot, ".safetensors") == 0)
+		return QKV_FMT_SAFETENSORS;
+	if (strcmp(dot, ".npy") == 0)
+		return QKV_FMT_NPY;
+	if (strcmp(dot, ".bin") == 0 || strcmp(dot, ".raw") == 0)
+		return QKV_FMT_RAW;
+	return QKV_FMT_AUTO;
+}
+
+static const char *format_name(enum qkv_file_format f)
+{
+	return f == QKV_FMT_SAFETENSORS ? "safetensors" : f == QKV_FMT_NPY ? "npy" : "raw";
+}
+
+static const char *const ref_names[3][3] = {
+    {"q", "k", "v"}, {"q_bias", "k_bias", "v_bias"}, {"q_scale", "k_scale", "v_scale"}};
+
+static struct qkv_tensor_ref *ref_at(struct qkv_config *cfg, size_t g, size_t p)
+{
+	return g == 0 ? &cfg->w[p] : g == 1 ? &cfg->bias[p] : &cfg->scale[p];
+}
+
+/* Without `format:`, every file's extension must name the same format. */
+static enum qkv_status resolve_format(const struct cfg_ctx *c, const struct cfg_node *root,
+                                      struct qkv_config *cfg)
+{
+	if (cfg->format != QKV_FMT_AUTO)
+		return QKV_OK;
+	const char *first = NULL, *first_key = NULL;
+	char key[32];
+	for (size_t i = 0; i < 10; i++) {
+		const char *file;
+		struct qkv_mark m;
+		if (i == 0) {
+			file = cfg->file;
+			m = mark_at(root, "weights", "file");
+			snprintf(key, sizeof(key), "weights.file");
+		} else {
+			struct qkv_tensor_ref *r = ref_at(cfg, (i - 1) / 3, (i - 1) % 3);
+			file = r->present ? r->file : NULL;
+			m = r->mark;
+			snprintf(key, sizeof(key), "weights.%s.file",
+			         ref_names[(i - 1) / 3][(i - 1) % 3]);
+		}
+		if (!file)
+			continue;
+		enum qkv_file_format f = format_of(file);
+		char shown[64], shown_first[64];
+		cfg_show(file, strlen(file), shown, sizeof(shown));
+		if (f == QKV_FMT_AUTO)
+			return cfg_fail(c, m, key, QKV_ERR_CONFIG,
+			                "cannot tell the format of `%s` from its extension "
+			                "(.safetensors, .npy, .bin, .raw); set weights.format",
+			                shown);
+		if (cfg->format == QKV_FMT_AUTO) {
+			cfg->format = f;
+			first = file;
+			first_key = i == 0 ? "weights.file" : ref_names[(i - 1) / 3][(i - 1) % 3];
+		} else if (f != cfg->format) {
+			return cfg_fail(
+			    c, m, key, QKV_ERR_CONFIG,
+			    "`%s` is a %s file but `%s` (%s) is %s: one config uses one "
+			    "format",
+			    shown, format_name(f), first_key,
+			    cfg_show(first, strlen(first), shown_first, sizeof(shown_first)),
+			    format_name(cfg->format));
+		}
+	}
+	if (cfg->format == QKV_FMT_AUTO)
+		return cfg_fail(c, mark_at(root, "weights", NULL), "weights.file", QKV_ERR_CONFIG,
+		                "no weight file: set weights.file or `file:` in each tensor "
+		                "reference");
+	return QKV_OK;
+}
+
+static enum qkv_status validate_ref(const struct cfg_ctx *c, const struct qkv_config *cfg,
+                                    const struct qkv_tensor_ref *r, const char *name)
+{
+	char key[32];
+	snprintf(key, sizeof(key), "weights.%s", name);
+	if (!r->file && !cfg->file)
+		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
+		                "no file for this tensor: give `file:` here or set weights.file");
+	if (cfg->format == QKV_FMT_SAFETENSORS && !r->tensor)
+		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
+		                "a safetensors reference needs `tensor: NAME`");
+	if (cfg->format != QKV_FMT_SAFETENSORS && r->tensor)
+		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
+		                "`tensor:` only applies to safetensors files; a %s file holds one "
+		                "tensor",
+		                format_name(cfg->format));
+	if (cfg->format == QKV_FMT_RAW && r->dtype == QKV_DT_NONE)
+		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
+		                "a raw file reference needs `dtype:` (f32 | f16 | bf16 | i8)");
+	if (cfg->format != QKV_FMT_RAW && r->dtype != QKV_DT_NONE)
+		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
+		                "`dtype:` only applies to raw files; a %s file records its dtype",
+		                format_name(cfg->format));
+	return QKV_OK;
+}
+
+static enum qkv_status validate_weights(const struct cfg_ctx *c, const struct cfg_node *root,
+                                        struct qkv_config *cfg)
+{
+	enum qkv_status st = resolve_format(c, root, cfg);
+	for (size_t g = 0; g < 3 && st == QKV_OK; g++)
+		for (size_t p = 0; p < 3 && st == QKV_OK; p++)
+			if (ref_at(cfg, g, p)->present)
+				st = validate_ref(c, cfg, ref_at(cfg, g, p), ref_names[g][p]);
+	if (st != QKV_OK)
+		return st;
+	size_t n_scales = 0;
+	for (size_t p = 0; p < 3; p++)
+		n_scales += cfg->scale[p].present;
+	for (size_t p = 0; p < 3 && n_scales; p++) {
+		char key[32];
+		snprintf(key, sizeof(key), "weights.%s", ref_names[2][p]);
+		if (cfg->precision != QKV_INT8 && cfg->scale[p].present)
+			return cfg_fail(c, cfg->scale[p].mark, key, QKV_ERR_CONFIG,
+			                "scales are only for pre-quantized weights: set "
+			                "model.precision to int8");
+		if (!cfg->scale[p].present)
+			return cfg_fail(c, mark_at(root, "weights", NULL), key, QKV_ERR_CONFIG,
+			                "required key is missing: q_scale, k_scale and v_scale "
+			                "come together");
+	}
+	return QKV_OK;
+}
+
+enum qkv_status cfg_validate_backend(const struct cfg_ctx *c, const struct cfg_node *section,
+                                     const char *path, struct qkv_backend_cfg *b)
+{
+	static const char *const precision_names[] = {"f32", "bf16", "int8"};
+	const struct cfg_node *routes = cfg_get(section, "routes");
+	for (size_t i = 0; i < b->n_routes; i++) {
+		const struct qkv_route *r = &b->routes[i];
+		struct qkv_mark m = routes ? routes->kids[i]->mark : section->mark;
+		char key[64];
+		snprintf(key, sizeof(key), "%s.routes[%zu]", path, i);
+		if (r->t_max < r->t_min)
+			return cfg_fail(c, m, key, QKV_ERR_CONFIG,
+			                "empty T range: t_max %" PRIu64 " is below t_min %" PRIu64,
+			                r->t_max, r->t_min);
+		for (size_t j = 0; j < i; j++) {
+			const struct qkv_route *o = &b->routes[j];
+			if (o->precision == r->precision && r->t_min <= o->t_max &&
+			    o->t_min <= r->t_max)
+				return cfg_fail(c, m, key, QKV_ERR_CONFIG,
+				                "T range overlaps routes[%zu] for precision %s: "
+				                "each T goes to one backend",
+				                j, precision_names[r->precision]);
+		}
+	}
+	return QKV_OK;
+}
+
+enum qkv_status cfg_validate_model(const struct cfg_ctx *c, const struct cfg_node *root,
+                                   struct qkv_config *cfg)
+{
+	enum qkv_status st = validate_dims(c, root, cfg);
+	if (st == QKV_OK)
+		st = validate_weights(c, root, cfg);
+	const struct cfg_node *backend = cfg_get(root, "backend");
+	if (st == QKV_OK && backend)
+		st = cfg_validate_backend(c, backend, "backend", &cfg->backend);
+	return st;
+}
