@@ -55,6 +55,14 @@ enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dty
 /* Convert `count` elements of a tensor to f32 (f16, bf16 widened exactly). */
 void qkv_convert_to_f32(const struct qkv_tensor_view *t, float *dst, size_t count);
 
+/* Bytes per element of `dt` (0 for QKV_DT_NONE) and its name as safetensors spells
+ * it ("F32", "F16", "BF16", "I8"). */
+size_t qkv_dtype_size(enum qkv_dtype dt);
+const char *qkv_dtype_name(enum qkv_dtype dt);
+
+/* Number of elements of a view (its shape product; the parsers checked it fits). */
+uint64_t qkv_tensor_count(const struct qkv_tensor_view *t);
+
 /* The weights of a whole config, resolved: loaded = mapped + validated + converted.
  * f32 pointers point into a mapping when the file holds aligned little-endian f32
  * (zero copy), else into buffers owned here. */

@@ -1,0 +1,221 @@
+/* Mapping weight files read-only, raw little-endian views, and widening to f32. */
+#include "weights.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static const char *file_kind(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	if (S_ISSOCK(m))
+		return "a socket";
+	return "not a regular file";
+}
+
+enum qkv_status qkv_file_map(const char *path, struct qkv_mapped_file *out, char *err,
+			     size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	if (!path || !*path)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "weight file: empty path");
+	/* O_NONBLOCK so that opening a FIFO with no writer cannot hang; fstat refuses it next. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0)
+		return qkv_fail(err, errlen, QKV_ERR_IO, "%s: cannot open: %s", path,
+				strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		int e = errno;
+		close(fd);
+		return qkv_fail(err, errlen, QKV_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+	}
+	if (!S_ISREG(st.st_mode)) {
+		close(fd);
+		return qkv_fail(err, errlen, QKV_ERR_IO, "%s: is %s, not a regular weight file",
+				path, file_kind(st.st_mode));
+	}
+	if (st.st_size < 0 || (uintmax_t)st.st_size > SIZE_MAX) {
+		close(fd);
+		return qkv_fail(err, errlen, QKV_ERR_IO, "%s: file too large to map", path);
+	}
+	size_t size = (size_t)st.st_size;
+	const uint8_t *data = NULL;
+	/* mmap refuses length 0: an empty file maps as (NULL, 0) and the formats reject it. */
+	if (size > 0) {
+		void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m == MAP_FAILED) {
+			int e = errno;
+			close(fd);
+			return qkv_fail(err, errlen, QKV_ERR_IO, "%s: cannot map %zu bytes: %s",
+					path, size, strerror(e));
+		}
+		data = m;
+	}
+	close(fd); /* the mapping stays valid without the descriptor */
+	char *p = qkv_strdup(path);
+	if (!p) {
+		if (data)
+			munmap((void *)data, size);
+		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "%s: out of memory", path);
+	}
+	out->path = p;
+	out->data = data;
+	out->size = size;
+	return QKV_OK;
+}
+
+void qkv_file_unmap(struct qkv_mapped_file *f)
+{
+	if (!f)
+		return;
+	if (f->data && f->size)
+		munmap((void *)f->data, f->size);
+	qkv_free(f->path);
+	memset(f, 0, sizeof(*f));
+}
+
+size_t qkv_dtype_size(enum qkv_dtype dt)
+{
+	switch (dt) {
+	case QKV_DT_F32:
+		return 4;
+	case QKV_DT_F16:
+	case QKV_DT_BF16:
+		return 2;
+	case QKV_DT_I8:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+const char *qkv_dtype_name(enum qkv_dtype dt)
+{
+	switch (dt) {
+	case QKV_DT_F32:
+		return "F32";
+	case QKV_DT_F16:
+		return "F16";
+	case QKV_DT_BF16:
+		return "BF16";
+	case QKV_DT_I8:
+		return "I8";
+	default:
+		return "none";
+	}
+}
+
+uint64_t qkv_tensor_count(const struct qkv_tensor_view *t)
+{
+	uint64_t n = 1;
+	for (uint32_t i = 0; i < t->ndim && i < QKV_MAX_DIMS; i++)
+		n *= t->shape[i];
+	return n;
+}
+
+enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dtype,
+			     uint64_t count, struct qkv_tensor_view *out, char *err,
+			     size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	size_t isz = qkv_dtype_size(dtype);
+	if (isz == 0)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+				"%s: raw weights need a dtype (f32, f16, bf16 or i8)", f->path);
+	size_t want;
+	if (count > SIZE_MAX || !qkv_mul_size((size_t)count, isz, &want))
+		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
+				"%s: raw tensor of %llu %s elements overflows the address space",
+				f->path, (unsigned long long)count, qkv_dtype_name(dtype));
+	if (f->size != want)
+		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
+				"%s: raw file is %zu bytes, expected %zu (%llu elements of %s, "
+				"%zu bytes each)",
+				f->path, f->size, want, (unsigned long long)count,
+				qkv_dtype_name(dtype), isz);
+	out->dtype = dtype;
+	out->ndim = 1;
+	out->shape[0] = count;
+	out->nbytes = want;
+	out->data = f->data;
+	return QKV_OK;
+}
+
+/* Exact f16 -> f32: every f16 value (subnormals, infinities, NaN payloads) is an f32. */
+static float f16_to_f32(uint16_t h)
+{
+	uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+	uint32_t exp = (h >> 10) & 0x1fu;
+	uint32_t man = h & 0x3ffu;
+	uint32_t u;
+	if (exp == 0x1f) {
+		u = sign | 0x7f800000u | (man << 13);
+	} else if (exp != 0) {
+		u = sign | ((exp + 112u) << 23) | (man << 13);
+	} else if (man == 0) {
+		u = sign;
+	} else {
+		/* subnormal: normalise the mantissa */
+		int e = -1;
+		do {
+			e++;
+			man <<= 1;
+		} while (!(man & 0x400u));
+		u = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
+	}
+	float f;
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+
+/* Files are little-endian; read byte by byte so the result does not depend on the host
+ * byte order or on the alignment of `p`. */
+static uint32_t load_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint16_t load_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+void qkv_convert_to_f32(const struct qkv_tensor_view *t, float *dst, size_t count)
+{
+	const uint8_t *s = t->data; /* [count * dtype size] */
+	for (size_t i = 0; i < count; i++) {
+		uint32_t u;
+		switch (t->dtype) {
+		case QKV_DT_F32:
+			u = load_le32(s + 4 * i);
+			memcpy(&dst[i], &u, 4);
+			break;
+		case QKV_DT_BF16:
+			u = (uint32_t)load_le16(s + 2 * i) << 16;
+			memcpy(&dst[i], &u, 4);
+			break;
+		case QKV_DT_F16:
+			dst[i] = f16_to_f32(load_le16(s + 2 * i));
+			break;
+		case QKV_DT_I8:
+			dst[i] = (float)(int8_t)s[i];
+			break;
+		default:
+			dst[i] = 0.0f;
+			break;
+		}
+	}
+}
