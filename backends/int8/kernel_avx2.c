@@ -16,36 +16,70 @@
 
 #define AVX2_FN __attribute__((target("avx2")))
 
-/* acc[r][0..15] for r < MR; MR is a constant at every call site, so the loops over r
- * unroll and the 2 * MR accumulators stay in registers. */
-static inline __attribute__((always_inline)) AVX2_FN void avx2_rows(const int8_t *x, size_t ldx,
-                                                                    const size_t MR,
-                                                                    const int8_t *panel, size_t kg,
-                                                                    int32_t *acc)
+/* One row r of a k group: x[r][4g..4g+3] against the 16 columns in w0 | w1. Scalar
+ * accumulators (not arrays), so GCC keeps all of them in registers. */
+#define ROW(r)                                                                                     \
+	do {                                                                                       \
+		int32_t x4;                                                                        \
+		memcpy(&x4, x + (r)*ldx + g * INT8_KG, sizeof(x4));                                \
+		__m256i xb = _mm256_set1_epi32(x4);                                                \
+		__m256i xa = _mm256_abs_epi8(xb);                                                  \
+		__m256i p0 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w0, xb));                   \
+		__m256i p1 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w1, xb));                   \
+		a##r##0 = _mm256_add_epi32(a##r##0, _mm256_madd_epi16(p0, ones));                  \
+		a##r##1 = _mm256_add_epi32(a##r##1, _mm256_madd_epi16(p1, ones));                  \
+	} while (0)
+
+#define STORE(r)                                                                                   \
+	do {                                                                                       \
+		_mm256_storeu_si256((__m256i *)(acc + (r)*INT8_NR), a##r##0);                      \
+		_mm256_storeu_si256((__m256i *)(acc + (r)*INT8_NR + 8), a##r##1);                  \
+	} while (0)
+
+/* The loop over k groups for MR rows; MR is a constant at every use. */
+#define KLOOP(MR)                                                                                  \
+	const __m256i ones = _mm256_set1_epi16(1);                                                 \
+	__m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00;                     \
+	__m256i a20 = a00, a21 = a00, a30 = a00, a31 = a00;                                        \
+	for (size_t g = 0; g < kg; g++) {                                                          \
+		const int8_t *w = panel + g * INT8_NR * INT8_KG; /* [16][4] */                     \
+		__m256i w0 = _mm256_loadu_si256((const __m256i *)w);                               \
+		__m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));                        \
+		ROW(0);                                                                            \
+		if ((MR) > 1)                                                                      \
+			ROW(1);                                                                    \
+		if ((MR) > 2)                                                                      \
+			ROW(2);                                                                    \
+		if ((MR) > 3)                                                                      \
+			ROW(3);                                                                    \
+	}                                                                                          \
+	STORE(0);                                                                                  \
+	if ((MR) > 1)                                                                              \
+		STORE(1);                                                                          \
+	if ((MR) > 2)                                                                              \
+		STORE(2);                                                                          \
+	if ((MR) > 3)                                                                              \
+		STORE(3);
+
+static AVX2_FN void avx2_rows1(const int8_t *x, size_t ldx, const int8_t *panel, size_t kg,
+                               int32_t *acc)
 {
-	const __m256i ones = _mm256_set1_epi16(1);
-	__m256i a0[INT8_MR], a1[INT8_MR]; /* columns 0..7 and 8..15 of each row */
-	for (size_t r = 0; r < MR; r++)
-		a0[r] = a1[r] = _mm256_setzero_si256();
-	for (size_t g = 0; g < kg; g++) {
-		const int8_t *w = panel + g * INT8_NR * INT8_KG; /* [16][4] */
-		__m256i w0 = _mm256_loadu_si256((const __m256i *)w);
-		__m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
-		for (size_t r = 0; r < MR; r++) {
-			int32_t x4; /* x[r][4g .. 4g+3] */
-			memcpy(&x4, x + r * ldx + g * INT8_KG, sizeof(x4));
-			__m256i xb = _mm256_set1_epi32(x4);
-			__m256i xa = _mm256_abs_epi8(xb);
-			__m256i p0 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w0, xb));
-			__m256i p1 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w1, xb));
-			a0[r] = _mm256_add_epi32(a0[r], _mm256_madd_epi16(p0, ones));
-			a1[r] = _mm256_add_epi32(a1[r], _mm256_madd_epi16(p1, ones));
-		}
-	}
-	for (size_t r = 0; r < MR; r++) {
-		_mm256_storeu_si256((__m256i *)(acc + r * INT8_NR), a0[r]);
-		_mm256_storeu_si256((__m256i *)(acc + r * INT8_NR + 8), a1[r]);
-	}
+	KLOOP(1)
+}
+static AVX2_FN void avx2_rows2(const int8_t *x, size_t ldx, const int8_t *panel, size_t kg,
+                               int32_t *acc)
+{
+	KLOOP(2)
+}
+static AVX2_FN void avx2_rows3(const int8_t *x, size_t ldx, const int8_t *panel, size_t kg,
+                               int32_t *acc)
+{
+	KLOOP(3)
+}
+static AVX2_FN void avx2_rows4(const int8_t *x, size_t ldx, const int8_t *panel, size_t kg,
+                               int32_t *acc)
+{
+	KLOOP(4)
 }
 
 static AVX2_FN void avx2_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
@@ -53,16 +87,16 @@ static AVX2_FN void avx2_block(const int8_t *x, size_t ldx, size_t mr, const int
 {
 	switch (mr) {
 	case 4:
-		avx2_rows(x, ldx, 4, panel, kg, acc);
+		avx2_rows4(x, ldx, panel, kg, acc);
 		break;
 	case 3:
-		avx2_rows(x, ldx, 3, panel, kg, acc);
+		avx2_rows3(x, ldx, panel, kg, acc);
 		break;
 	case 2:
-		avx2_rows(x, ldx, 2, panel, kg, acc);
+		avx2_rows2(x, ldx, panel, kg, acc);
 		break;
 	default:
-		avx2_rows(x, ldx, 1, panel, kg, acc);
+		avx2_rows1(x, ldx, panel, kg, acc);
 		break;
 	}
 }
