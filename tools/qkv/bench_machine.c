@@ -1,0 +1,201 @@
+#include "bench_machine.h"
+
+#include <errno.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "bench_kernels.h"
+#include "bench_stats.h"
+#include "cpu.h"
+
+#define READ_BYTES ((size_t)1 << 30) /* far larger than any L3 this runs on */
+#define TRIALS 5                     /* best of: other processes only slow a trial down */
+
+static volatile float bw_sink; /* keeps the sums observable */
+
+static uint64_t fnv1a(const char *s, uint64_t h)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* Best FLOP rate of `threads` threads each running the FMA loop for about 0.1 s. */
+static double measure_peak(unsigned threads)
+{
+	size_t iters = 1u << 16;
+	for (;;) { /* calibrate on one thread */
+		double t0 = bench_now();
+		bench_fma_loop(iters);
+		if (bench_now() - t0 > 0.02 || iters > ((size_t)1 << 40))
+			break;
+		iters *= 4;
+	}
+	iters *= 5;
+	double best = 0.0;
+	for (int r = 0; r < TRIALS; r++) {
+		double flops = 0.0;
+		double t0 = bench_now();
+#pragma omp parallel num_threads(threads) reduction(+ : flops)
+		flops += bench_fma_loop(iters);
+		double dt = bench_now() - t0;
+		if (flops / dt > best)
+			best = flops / dt;
+	}
+	return best * 1e-9;
+}
+
+/* Best read rate of `threads` threads summing disjoint slices of a[n]. */
+static double measure_bw(const float *a, size_t n, unsigned threads)
+{
+	double best = 0.0;
+	for (int r = 0; r < TRIALS; r++) {
+		float total = 0.0f;
+		double t0 = bench_now();
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+		{
+			size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+			size_t lo = n * id / nt, hi = n * (id + 1) / nt;
+			total += bench_read_sum(a + lo, hi - lo);
+		}
+		double dt = bench_now() - t0;
+		bw_sink = total;
+		if ((double)(n * sizeof(float)) / dt > best)
+			best = (double)(n * sizeof(float)) / dt;
+	}
+	return best * 1e-9;
+}
+
+static void cache_file(struct bench_machine *m)
+{
+	char dir[400];
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	m->cache_path[0] = '\0';
+	if (xdg && *xdg)
+		snprintf(dir, sizeof(dir), "%s/qkv", xdg);
+	else if (home && *home)
+		snprintf(dir, sizeof(dir), "%s/.cache/qkv", home);
+	else
+		return;
+	char ncores[16];
+	snprintf(ncores, sizeof(ncores), "%u", m->cores);
+	uint64_t h = fnv1a(ncores, fnv1a(m->flags, fnv1a(m->cpu, 1469598103934665603ull)));
+	snprintf(m->cache_path, sizeof(m->cache_path), "%s/machine-%016llx.txt", dir,
+		 (unsigned long long)h);
+}
+
+/* Read a cache written by cache_write for this very CPU; false if absent or stale. */
+static bool cache_read(struct bench_machine *m)
+{
+	FILE *f = m->cache_path[0] ? fopen(m->cache_path, "r") : NULL;
+	if (!f)
+		return false;
+	char line[1024];
+	bool cpu_ok = false, flags_ok = false;
+	m->n = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		unsigned t;
+		double p, b;
+		if (!strncmp(line, "cpu=", 4))
+			cpu_ok = !strcmp(line + 4, m->cpu);
+		else if (!strncmp(line, "flags=", 6))
+			flags_ok = !strcmp(line + 6, m->flags);
+		else if (!strncmp(line, "kernel=", 7))
+			bench_strcpy(m->kernel, sizeof(m->kernel), line + 7);
+		else if (sscanf(line, "threads=%u peak_gflops=%lf read_gbs=%lf", &t, &p, &b) == 3 &&
+			 m->n < BENCH_MACHINE_MAXT && t > 0 && p > 0 && b > 0) {
+			m->threads[m->n] = t;
+			m->peak_gflops[m->n] = p;
+			m->read_gbs[m->n] = b;
+			m->n++;
+		}
+	}
+	fclose(f);
+	return cpu_ok && flags_ok && m->n > 0;
+}
+
+static void cache_write(const struct bench_machine *m)
+{
+	if (!m->cache_path[0])
+		return;
+	char dir[512];
+	snprintf(dir, sizeof(dir), "%s", m->cache_path);
+	for (char *s = dir + 1; *s; s++) /* mkdir -p of the folder */
+		if (*s == '/') {
+			*s = '\0';
+			if (mkdir(dir, 0755) && errno != EEXIST)
+				return;
+			*s = '/';
+		}
+	FILE *f = fopen(m->cache_path, "w");
+	if (!f)
+		return;
+	fprintf(f, "# qkv bench machine measurement; delete or use --remeasure to redo\n");
+	fprintf(f, "cpu=%s\nflags=%s\nkernel=%s\n", m->cpu, m->flags, m->kernel);
+	for (size_t i = 0; i < m->n; i++)
+		fprintf(f, "threads=%u peak_gflops=%.3f read_gbs=%.3f\n", m->threads[i],
+			m->peak_gflops[i], m->read_gbs[i]);
+	fclose(f);
+}
+
+bool bench_machine_get(struct bench_machine *m, bool remeasure, void (*log)(const char *msg),
+		       char *err, size_t errlen)
+{
+	memset(m, 0, sizeof(*m));
+	qkv_cpu_name(m->cpu, sizeof(m->cpu));
+	qkv_cpu_features(m->flags, sizeof(m->flags));
+	m->cores = qkv_cpu_count();
+	cache_file(m);
+	if (!remeasure && cache_read(m)) {
+		m->from_cache = true;
+		return true;
+	}
+	size_t n = READ_BYTES / sizeof(float);
+	float *a = malloc(n * sizeof(float)); /* [n], 1 GiB */
+	if (!a) {
+		snprintf(err, errlen, "cannot allocate %zu MiB to measure memory bandwidth",
+			 READ_BYTES >> 20);
+		return false;
+	}
+	if (log)
+		log("measuring this machine's fp32 peak and read bandwidth (once; cached)");
+#pragma omp parallel for num_threads(m->cores) schedule(static)
+	for (size_t i = 0; i < n; i++) /* first touch, spread over the threads */
+		a[i] = (float)(i & 1023) * 1e-3f;
+	unsigned cand[3] = {1, 2, m->cores};
+	m->n = 0;
+	for (int i = 0; i < 3; i++) {
+		if (cand[i] > m->cores || (m->n && cand[i] <= m->threads[m->n - 1]))
+			continue;
+		m->threads[m->n] = cand[i];
+		m->peak_gflops[m->n] = measure_peak(cand[i]);
+		m->read_gbs[m->n] = measure_bw(a, n, cand[i]);
+		m->n++;
+	}
+	free(a);
+	snprintf(m->kernel, sizeof(m->kernel), "%s", bench_kernel_name());
+	cache_write(m);
+	return true;
+}
+
+double bench_machine_peak(const struct bench_machine *m, unsigned threads)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->threads[i] == threads)
+			return m->peak_gflops[i];
+	return m->n ? m->peak_gflops[0] * threads : 0.0;
+}
+
+double bench_machine_bw(const struct bench_machine *m, unsigned threads)
+{
+	double best = 0.0;
+	for (size_t i = 0; i < m->n; i++)
+		if (m->threads[i] <= threads && m->read_gbs[i] > best)
+			best = m->read_gbs[i];
+	return best;
+}

@@ -1,0 +1,440 @@
+#include "bench_plan.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkv/qkv.h>
+
+#include "bench_onednn.h"
+#include "bench_progress.h"
+#include "registry.h"
+
+/* A backend to measure, as found on the plugin search path. */
+struct backend {
+	char name[32];
+	unsigned precisions; /* what it declares */
+	char missing[256];   /* why it cannot be measured at all ("" = usable) */
+	qkv_model *model[QKV_PRECISION_COUNT];
+	bool tried[QKV_PRECISION_COUNT];
+	char why[QKV_PRECISION_COUNT][256]; /* why the model did not open */
+	char detail[QKV_PRECISION_COUNT][160];
+	double prepare_s[QKV_PRECISION_COUNT];
+};
+
+/* Last measured row per (backend, precision, threads), to skip hopeless rows. */
+struct last_row {
+	size_t T;
+	double median;
+};
+
+const char *bench_precision_name(unsigned p)
+{
+	static const char *const names[QKV_PRECISION_COUNT] = {"f32", "bf16", "int8"};
+	return p < QKV_PRECISION_COUNT ? names[p] : "?";
+}
+
+unsigned bench_parse_precisions(const char *text, char *err, size_t errlen)
+{
+	unsigned mask = 0;
+	const char *s = text;
+	while (*s) {
+		size_t len = strcspn(s, ",");
+		unsigned p = 0;
+		for (; p < QKV_PRECISION_COUNT; p++)
+			if (strlen(bench_precision_name(p)) == len &&
+			    !strncmp(s, bench_precision_name(p), len))
+				break;
+		if (p == QKV_PRECISION_COUNT) {
+			snprintf(err, errlen, "--precision: unknown precision `%.*s` (f32, bf16, int8)",
+				 (int)len, s);
+			return 0;
+		}
+		mask |= QKV_PRECISION_BIT(p);
+		s += len;
+		if (*s)
+			s++;
+	}
+	if (!mask)
+		snprintf(err, errlen, "--precision: empty list");
+	return mask;
+}
+
+static void note(struct bench_result *r, const char *fmt, ...)
+{
+	size_t len = strlen(r->notes);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->notes + len, sizeof(r->notes) - len, fmt, ap);
+	va_end(ap);
+	len = strlen(r->notes);
+	if (len + 1 < sizeof(r->notes)) {
+		r->notes[len] = '\n';
+		r->notes[len + 1] = '\0';
+	}
+}
+
+/* Fill `be` from the plugin at `path` (loaded once to read its descriptor). */
+static bool describe(const char *path, struct backend *be, char *err, size_t errlen)
+{
+	struct qkv_plugin *pl;
+	if (qkv_plugin_load_file(path, &pl, err, errlen) != QKV_OK)
+		return false;
+	snprintf(be->name, sizeof(be->name), "%s", pl->be->name);
+	be->precisions = pl->be->precisions;
+	if (pl->probe.score <= 0)
+		snprintf(be->missing, sizeof(be->missing), "does not run here: %.200s",
+			 pl->probe.detail);
+	qkv_plugin_unref(pl);
+	return true;
+}
+
+static size_t find_backends(const struct bench_plan *p, struct backend *be, size_t max,
+			    struct bench_result *r)
+{
+	char **dirs = qkv_search_path(NULL);
+	size_t n = 0;
+	char err[512];
+	if (p->nbackends == 0) {
+		char **files = qkv_plugin_list(dirs);
+		for (size_t i = 0; files && files[i] && n < max; i++) {
+			memset(&be[n], 0, sizeof(be[n]));
+			if (!describe(files[i], &be[n], err, sizeof(err)))
+				note(r, "plugin passed over: %s", err);
+			else if (be[n].missing[0])
+				note(r, "%s: %s", be[n].name, be[n].missing);
+			else
+				n++;
+		}
+		qkv_search_path_free(files);
+	}
+	for (size_t i = 0; i < p->nbackends && n < max; i++, n++) {
+		memset(&be[n], 0, sizeof(be[n]));
+		snprintf(be[n].name, sizeof(be[n].name), "%s", p->backends[i]);
+		char *path = qkv_plugin_find(dirs, p->backends[i]);
+		if (!path)
+			snprintf(be[n].missing, sizeof(be[n].missing),
+				 "no qkv_%s.so on the plugin search path (see `qkv info`)",
+				 p->backends[i]);
+		else if (!describe(path, &be[n], err, sizeof(err)))
+			bench_strcpy(be[n].missing, sizeof(be[n].missing), err);
+		free(path);
+	}
+	qkv_search_path_free(dirs);
+	return n;
+}
+
+/* Shape and precision of a model config, from a default open. */
+static bool config_shape(struct bench_plan *p, char *err, size_t errlen)
+{
+	qkv_model *m;
+	if (qkv_model_open(p->config_path, NULL, &m, err, errlen) != QKV_OK)
+		return false;
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	struct bench_shape *s = &p->shape;
+	const char *base = strrchr(p->config_path, '/');
+	snprintf(s->name, sizeof(s->name), "%s", base ? base + 1 : p->config_path);
+	s->d_model = info.d_model;
+	s->n_heads = info.n_heads;
+	s->n_kv_heads = info.n_kv_heads;
+	s->head_dim = info.head_dim;
+	bench_shape_finish(s);
+	unsigned want = QKV_PRECISION_BIT(info.precision);
+	qkv_model_close(m);
+	if (p->precisions && !(p->precisions & want)) {
+		snprintf(err, errlen, "--precision: %s has precision %s; a config fixes it",
+			 p->config_path, bench_precision_name(info.precision));
+		return false;
+	}
+	p->precisions = want;
+	return true;
+}
+
+static void open_model(const struct bench_plan *p, const struct bench_weights *w,
+		       struct backend *be, unsigned prec, unsigned threads)
+{
+	be->tried[prec] = true;
+	char *why = be->why[prec];
+	size_t whylen = sizeof(be->why[prec]);
+	double t0 = bench_now();
+	enum qkv_status st;
+	qkv_model *m = NULL;
+	if (p->config_path) {
+		struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
+		o.backend = be->name;
+		o.threads = (int32_t)threads;
+		o.strict = 1;
+		st = qkv_model_open(p->config_path, &o, &m, why, whylen);
+	} else {
+		const struct bench_shape *s = &p->shape;
+		struct qkv_model_desc d = {
+			.struct_size = sizeof(d),
+			.d_model = s->d_model,
+			.n_heads = s->n_heads,
+			.n_kv_heads = s->n_kv_heads,
+			.head_dim = s->head_dim,
+			.precision = prec,
+			.layout = QKV_LAYOUT_IN_OUT,
+			.w = {w->w[0], w->w[1], w->w[2]},
+			.prefer = be->name,
+			.threads = (int32_t)threads,
+			.strict = 1,
+		};
+		st = qkv_model_open_memory(&d, &m, why, whylen);
+	}
+	be->prepare_s[prec] = bench_now() - t0;
+	if (st != QKV_OK)
+		return;
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	if (!info.backend || strcmp(info.backend, be->name)) {
+		snprintf(why, whylen, "the model selected `%s`, not `%s`",
+			 info.backend ? info.backend : "?", be->name);
+		qkv_model_close(m);
+		return;
+	}
+	snprintf(be->detail[prec], sizeof(be->detail[prec]), "%s",
+		 info.backend_detail ? info.backend_detail : "");
+	be->model[prec] = m;
+}
+
+static struct bench_row *push_row(struct bench_result *r, const char *name, enum bench_kind kind,
+				  unsigned prec, size_t T, unsigned threads)
+{
+	if (r->n == r->cap) {
+		size_t cap = r->cap ? 2 * r->cap : 64;
+		struct bench_row *g = realloc(r->rows, cap * sizeof(*g));
+		if (!g)
+			return NULL;
+		r->rows = g;
+		r->cap = cap;
+	}
+	struct bench_row *row = &r->rows[r->n++];
+	memset(row, 0, sizeof(*row));
+	snprintf(row->backend, sizeof(row->backend), "%s", name);
+	snprintf(row->precision, sizeof(row->precision), "%s", bench_precision_name(prec));
+	row->kind = kind;
+	row->T = T;
+	row->threads = threads;
+	return row;
+}
+
+static void progress(const struct bench_row *row)
+{
+	char label[128];
+	snprintf(label, sizeof(label), "%s %s T=%zu threads=%u", row->backend, row->precision,
+		 row->T, row->threads);
+	bench_progress_step(label);
+}
+
+static void time_row(struct bench_row *row, bench_call_fn fn, void *ctx, size_t nbuf,
+		     double min_time)
+{
+	progress(row);
+	row->ok = bench_time(fn, ctx, nbuf, min_time, &row->st, row->status, sizeof(row->status));
+	if (row->ok)
+		snprintf(row->status, sizeof(row->status), "ok");
+}
+
+/* Reference rows for one (T, threads): OpenBLAS, then oneDNN when built. */
+static bool reference_rows(const struct bench_plan *p, const struct bench_weights *w,
+			   const struct bench_buffers *b, unsigned threads, struct bench_result *r)
+{
+	struct bench_blas_call bc = {&p->shape, b, w->fused};
+	bench_blas_threads(threads);
+	struct bench_row *row = push_row(r, "cblas_sgemm", BENCH_REFERENCE, QKV_F32, b->T, threads);
+	if (!row)
+		return false;
+	bench_blas_detail(row->detail, sizeof(row->detail));
+	time_row(row, bench_call_sgemm, &bc, b->nbuf, p->min_time);
+	if (b->T == 1) {
+		row = push_row(r, "cblas_sgemv", BENCH_REFERENCE, QKV_F32, 1, threads);
+		if (!row)
+			return false;
+		bench_blas_detail(row->detail, sizeof(row->detail));
+		time_row(row, bench_call_sgemv, &bc, b->nbuf, p->min_time);
+	}
+	for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++) {
+		if (!bench_onednn_supports(prec) ||
+		    !(p->precisions & QKV_PRECISION_BIT(prec) || prec == QKV_F32))
+			continue;
+		char name[32];
+		snprintf(name, sizeof(name), "onednn_%s", bench_precision_name(prec));
+		row = push_row(r, name, BENCH_REFERENCE, prec, b->T, threads);
+		if (!row)
+			return false;
+		progress(row);
+		row->ok = bench_onednn_time(&p->shape, w->fused, b, prec, threads, p->min_time,
+					    &row->st, row->detail, sizeof(row->detail),
+					    row->status, sizeof(row->status));
+		if (row->ok)
+			snprintf(row->status, sizeof(row->status), "ok");
+	}
+	return true;
+}
+
+static bool backend_row(const struct bench_plan *p, const struct bench_weights *w,
+			const struct bench_buffers *b, struct backend *be, unsigned prec,
+			unsigned threads, unsigned max_threads, struct last_row *last,
+			struct bench_result *r)
+{
+	struct bench_row *row = push_row(r, be->name, BENCH_BACKEND, prec, b->T, threads);
+	if (!row)
+		return false;
+	if (!be->tried[prec])
+		open_model(p, w, be, prec, max_threads);
+	row->prepare_s = be->prepare_s[prec];
+	snprintf(row->detail, sizeof(row->detail), "%s", be->detail[prec]);
+	if (!be->model[prec]) {
+		bench_progress_step("(backend did not open)");
+		snprintf(row->status, sizeof(row->status), "did not open: %s", be->why[prec]);
+		return true;
+	}
+	double est = last->T ? last->median * (double)b->T / (double)last->T : 0.0;
+	if (est > p->max_call) {
+		bench_progress_step("(skipped)");
+		snprintf(row->status, sizeof(row->status),
+			 "skipped: about %.1f s per call (estimated from T=%zu) > --max-call %.1f s",
+			 est, last->T, p->max_call);
+		return true;
+	}
+	struct bench_model_call mc = {be->model[prec], &p->shape, b, threads};
+	time_row(row, bench_call_model, &mc, b->nbuf, p->min_time);
+	if (row->ok) {
+		last->T = b->T;
+		last->median = row->st.median;
+	}
+	return true;
+}
+
+static size_t count_rows(const struct bench_plan *p, const struct backend *be, size_t nbe)
+{
+	size_t per = 0;
+	for (size_t i = 0; i < nbe; i++)
+		for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
+			per += !be[i].missing[0] && (p->precisions & be[i].precisions &
+						     QKV_PRECISION_BIT(prec));
+	size_t refs = 0;
+	for (unsigned prec = 0; p->references && prec < QKV_PRECISION_COUNT; prec++)
+		refs += bench_onednn_supports(prec) &&
+			(prec == QKV_F32 || p->precisions & QKV_PRECISION_BIT(prec));
+	size_t n = 0;
+	for (size_t t = 0; t < p->nT; t++)
+		n += per + (p->references ? 1 + (p->T[t] == 1) + refs : 0);
+	return n * p->nthreads;
+}
+
+static void derive(struct bench_result *r, const struct bench_machine *m)
+{
+	const struct bench_shape *s = &r->shape;
+	for (size_t i = 0; i < r->n; i++) {
+		struct bench_row *row = &r->rows[i];
+		if (!row->ok || row->st.median <= 0)
+			continue;
+		double sec = row->st.median;
+		row->gflops = 2.0 * (double)row->T * s->d_model * s->n / sec * 1e-9;
+		row->weight_gbs = bench_weight_bytes(s, row->precision) / sec * 1e-9;
+		double peak = bench_machine_peak(m, row->threads), bw = bench_machine_bw(m, row->threads);
+		row->peak_pct = peak > 0 ? 100.0 * row->gflops / peak : 0.0;
+		row->bw_pct = bw > 0 ? 100.0 * row->weight_gbs / bw : 0.0;
+		for (size_t j = 0; j < r->n; j++) {
+			const struct bench_row *ref = &r->rows[j];
+			if (!ref->ok || ref->T != row->T || ref->threads != row->threads)
+				continue;
+			if (!strcmp(ref->backend, "cblas_sgemm"))
+				row->vs_sgemm = ref->st.median / sec;
+			if (!strcmp(ref->backend, "cblas_sgemv"))
+				row->vs_sgemv = ref->st.median / sec;
+		}
+	}
+}
+
+bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct bench_result *r,
+		    char *err, size_t errlen)
+{
+	memset(r, 0, sizeof(*r));
+	if (p->config_path && !config_shape(p, err, errlen))
+		return false;
+	if (!p->precisions)
+		p->precisions = QKV_PRECISION_BIT(QKV_F32);
+	r->shape = p->shape;
+	struct backend *be = calloc(BENCH_MAX_LIST, sizeof(*be));
+	if (!be) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	size_t nbe = find_backends(p, be, BENCH_MAX_LIST, r);
+	for (size_t i = 0; i < nbe; i++) {
+		if (be[i].missing[0] && p->nbackends)
+			continue;
+		for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
+			if ((p->precisions & QKV_PRECISION_BIT(prec)) &&
+			    !(be[i].precisions & QKV_PRECISION_BIT(prec)))
+				note(r, "%s: does not support %s", be[i].name,
+				     bench_precision_name(prec));
+	}
+	if (p->references && !bench_onednn_supports(QKV_F32))
+		note(r, "oneDNN reference rows: %s", bench_onednn_status());
+	struct bench_weights w;
+	if (!bench_weights_make(&p->shape, &w)) {
+		snprintf(err, errlen, "out of memory for the %s weights", p->shape.name);
+		free(be);
+		return false;
+	}
+	unsigned max_threads = 1;
+	for (size_t i = 0; i < p->nthreads; i++)
+		if (p->threads[i] > max_threads)
+			max_threads = (unsigned)p->threads[i];
+	struct last_row *last = calloc(nbe * QKV_PRECISION_COUNT * p->nthreads + 1, sizeof(*last));
+	bool ok = last != NULL;
+	bench_progress_start(count_rows(p, be, nbe), p->quiet);
+	for (size_t ti = 0; ok && ti < p->nT; ti++) {
+		struct bench_buffers b;
+		if (!bench_buffers_make(&b, &p->shape, p->T[ti])) {
+			ok = false;
+			break;
+		}
+		for (size_t hi = 0; ok && hi < p->nthreads; hi++) {
+			unsigned th = (unsigned)p->threads[hi];
+			if (p->references)
+				ok = reference_rows(p, &w, &b, th, r);
+			for (size_t i = 0; ok && i < nbe; i++) {
+				if (be[i].missing[0]) {
+					if (ti == 0 && hi == 0 && p->nbackends)
+						note(r, "%s: %s", be[i].name, be[i].missing);
+					continue;
+				}
+				for (unsigned prec = 0; ok && prec < QKV_PRECISION_COUNT; prec++)
+					if (p->precisions & be[i].precisions & QKV_PRECISION_BIT(prec))
+						ok = backend_row(
+							p, &w, &b, &be[i], prec, th, max_threads,
+							&last[(i * QKV_PRECISION_COUNT + prec) *
+								      p->nthreads +
+							      hi],
+							r);
+			}
+		}
+		bench_buffers_free(&b);
+	}
+	bench_progress_end();
+	for (size_t i = 0; i < nbe; i++)
+		for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
+			qkv_model_close(be[i].model[prec]);
+	free(last);
+	free(be);
+	bench_weights_free(&w);
+	if (!ok) {
+		snprintf(err, errlen, "out of memory while measuring");
+		return false;
+	}
+	derive(r, m);
+	return true;
+}
+
+void bench_result_free(struct bench_result *r)
+{
+	free(r->rows);
+	memset(r, 0, sizeof(*r));
+}

@@ -1,0 +1,79 @@
+/* One measured row of `qkv bench`: the timing loop (warm-up, repetitions until a
+ * minimum time, rotating buffers) and the calls it times: a qkv model, or a reference
+ * library call on the same shape. */
+#ifndef QKV_TOOL_BENCH_RUN_H
+#define QKV_TOOL_BENCH_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <qkv/qkv.h>
+
+#include "bench_shape.h"
+#include "bench_stats.h"
+
+enum bench_kind { BENCH_BACKEND = 0, BENCH_REFERENCE = 1 };
+
+struct bench_row {
+	char backend[40];   /* plugin name, or a reference: "cblas_sgemm", "onednn_f32", ... */
+	enum bench_kind kind;
+	char precision[8];  /* "f32", "bf16", "int8" */
+	size_t T;
+	unsigned threads;
+	bool ok;            /* measured; else `status` says why not */
+	char status[256];
+	char detail[160];   /* what the backend's probe said, or the library used */
+	struct bench_stats st; /* seconds per call */
+	double prepare_s;   /* model open (select + prepare) time; 0 for references */
+	/* derived (bench_row_derive) */
+	double gflops;      /* 2*T*d_model*N / median */
+	double weight_gbs;  /* weight bytes of the precision / median */
+	double peak_pct, bw_pct;
+	double vs_sgemm, vs_sgemv; /* reference time / this time (> 1 = faster); 0 = none */
+};
+
+/* Rotating inputs and outputs: nbuf sets of X [T x d_model] and Y [T x n], cycled call
+ * after call so small shapes do not keep X and Y hot in L1/L2 between calls. */
+#define BENCH_MAX_BUFS 16
+struct bench_buffers {
+	size_t T, nbuf, d_model, n;
+	float *x[BENCH_MAX_BUFS]; /* [T x d_model] */
+	float *y[BENCH_MAX_BUFS]; /* [T x n]: q | k | v side by side, row stride n */
+};
+bool bench_buffers_make(struct bench_buffers *b, const struct bench_shape *s, size_t T);
+void bench_buffers_free(struct bench_buffers *b);
+
+/* A call to time: returns 0, or non-zero with a message in err. `buf` selects the
+ * buffer set. */
+typedef int (*bench_call_fn)(void *ctx, size_t buf, char *err, size_t errlen);
+
+/* Warm up, then call until min_time has passed (at least 5 calls unless that takes
+ * more than 3*min_time), recording each call's time. False with err on a failed call. */
+bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time,
+		struct bench_stats *st, char *err, size_t errlen);
+
+/* Calls on a qkv model through the public API (per-call thread count). */
+struct bench_model_call {
+	const qkv_model *model;
+	const struct bench_shape *s;
+	const struct bench_buffers *b;
+	unsigned threads;
+};
+int bench_call_model(void *ctx, size_t buf, char *err, size_t errlen);
+
+/* Direct OpenBLAS calls on the fused weights W [d_model x n]: Y = X.W with sgemm, or
+ * y = W^T x with sgemv (T = 1). OpenBLAS's thread count is set by bench_blas_threads. */
+struct bench_blas_call {
+	const struct bench_shape *s;
+	const struct bench_buffers *b;
+	const float *w; /* [d_model x n] */
+};
+int bench_call_sgemm(void *ctx, size_t buf, char *err, size_t errlen);
+int bench_call_sgemv(void *ctx, size_t buf, char *err, size_t errlen);
+void bench_blas_threads(unsigned threads);
+void bench_blas_detail(char *buf, size_t len); /* "OpenBLAS Zen" */
+
+/* Bytes of weights a call reads in a precision (f32 4, bf16 2, int8 1 + per-column scales). */
+double bench_weight_bytes(const struct bench_shape *s, const char *precision);
+
+#endif

@@ -1,0 +1,37 @@
+/* Shapes `qkv bench` and `qkv tune` measure: presets of real models, and the random
+ * weights (fixed seed) that stand in for a preset's tensors. */
+#ifndef QKV_TOOL_BENCH_SHAPE_H
+#define QKV_TOOL_BENCH_SHAPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bench_shape {
+	char name[64];
+	uint32_t d_model, n_heads, n_kv_heads, head_dim;
+	uint32_t d_q, d_kv, n; /* n = d_q + 2*d_kv */
+};
+
+/* Fill `s` from a preset name (gpt2-small, llama2-7b, llama3-8b, tiny); false if unknown. */
+bool bench_shape_preset(const char *name, struct bench_shape *s);
+
+/* Fill d_q, d_kv, n from the four dimensions. */
+void bench_shape_finish(struct bench_shape *s);
+
+/* Comma-separated preset names, for --help and messages. */
+const char *bench_shape_preset_names(void);
+
+/* Random weights for a shape: one fused W [d_model x n] for the reference GEMM, and
+ * Wq [d_model x d_q], Wk, Wv [d_model x d_kv] (in_out) holding the same columns. */
+struct bench_weights {
+	float *fused; /* [d_model x n] */
+	float *w[3];
+};
+bool bench_weights_make(const struct bench_shape *s, struct bench_weights *w);
+void bench_weights_free(struct bench_weights *w);
+
+/* Fill a[n] with uniform values in [-1, 1) from a xorshift generator seeded by seed. */
+void bench_fill_random(float *a, size_t n, uint64_t seed);
+
+#endif
