@@ -1,0 +1,165 @@
+"""tools/python/qkv.py against NumPy: every backend named on the command line projects
+random arrays (both layouts, GQA, biases, strided inputs and outputs) and must match a
+float64 NumPy matmul within a bound derived per precision:
+
+  f32   |y - ref| <= g(K+2) * (|x| @ |W| + |b|)      g(n) = n u / (1 - n u), u = 2^-24
+  bf16  adds 2^-8 * (|x| @ |W|)                       (weights rounded to bf16)
+  int8  adds 0.51 * (sw * sum|x| + sx * sum|w|) + 0.26 * K * sx * sw
+        (half a quantization step of x per row and of W per column, precision.h)
+
+A backend may not compute a precision (QKV_ERR_UNSUPPORTED): that is printed, and every
+backend must compute at least one. Exit 0 on success, 1 with a message on any failure.
+Run by `meson test --suite python`; usage: test_qkv.py BACKEND...
+"""
+import os
+import sys
+
+try:
+    import numpy as np
+except ImportError as e:
+    sys.exit("FAIL: NumPy is not importable by %s (%s). Install Debian's python3-numpy, or "
+             "reconfigure so that meson finds an interpreter that has it." % (sys.executable, e))
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..",
+                                "tools", "python"))
+import qkv  # noqa: E402
+
+U = 2.0 ** -24
+D_MODEL, N_HEADS, N_KV, HD = 48, 6, 2, 8
+D_Q, D_KV = N_HEADS * HD, N_KV * HD
+
+
+def gam(n):
+    return n * U / (1 - n * U)
+
+
+def bound(x, w_in_out, b, precision):
+    """Per-element bound for x [T, K] @ w [K, N] + b in `precision` (see the docstring)."""
+    K = x.shape[1]
+    ax, aw = np.abs(x.astype(np.float64)), np.abs(w_in_out.astype(np.float64))
+    mag = ax @ aw + np.abs(b.astype(np.float64))
+    e = gam(K + 4) * mag
+    if precision == "bf16":
+        e += 2.0 ** -8 * mag * (1 + gam(K + 4))
+    if precision == "int8":
+        sx = ax.max(axis=1, keepdims=True) / 127  # [T, 1]
+        sw = aw.max(axis=0, keepdims=True) / 127  # [1, N]
+        e += 0.51 * (sw * ax.sum(axis=1, keepdims=True) + sx * aw.sum(axis=0, keepdims=True))
+        e += 0.26 * K * sx * sw
+    return e
+
+
+def check(name, got, ref, e):
+    err = np.abs(got.astype(np.float64) - ref)
+    bad = ~(err <= e)  # NaN fails
+    if bad.any():
+        i = np.unravel_index(np.argmax(np.where(bad, 1.0, 0.0)), err.shape)
+        raise AssertionError("%s: element %s is %r, reference %r, bound %.3g"
+                             % (name, i, got[i], ref[i], e[i]))
+    return float((err / np.maximum(e, 1e-300)).max())
+
+
+def one_backend(backend, rng):
+    ran = []
+    for precision in ("f32", "bf16", "int8"):
+        for layout in ("in_out", "out_in"):
+            w = [rng.uniform(-0.3, 0.3, (D_MODEL, d)).astype(np.float32)
+                 for d in (D_Q, D_KV, D_KV)]  # in_out [K, N]
+            b = [rng.uniform(-0.1, 0.1, d).astype(np.float32) for d in (D_Q, D_KV, D_KV)]
+            given = w if layout == "in_out" else [wi.T.copy() for wi in w]
+            try:
+                m = qkv.Model.from_arrays(*given, biases=b, layout=layout, n_heads=N_HEADS,
+                                          n_kv_heads=N_KV, precision=precision,
+                                          backend=backend)
+            except qkv.QkvError as e:
+                if e.status == qkv.ERR_UNSUPPORTED:
+                    print("  %s %s: not computed by this backend (%s)" % (precision, layout, e))
+                    continue
+                raise
+            with m:
+                if m.backend != backend:
+                    raise AssertionError("asked for %s, got %s" % (backend, m.backend))
+                worst = 0.0
+                for T in (1, 13):
+                    big = rng.uniform(-1, 1, (2 * T, D_MODEL + 5)).astype(np.float32)
+                    xs = {"contiguous": np.ascontiguousarray(big[:T, :D_MODEL]),
+                          "row-strided view": big[::2, 3:3 + D_MODEL],
+                          "fortran order": np.asfortranarray(big[:T, :D_MODEL]),
+                          "float64": big[:T, :D_MODEL].astype(np.float64)}
+                    for kind, x in xs.items():
+                        x32 = np.asarray(x, dtype=np.float32)
+                        q, k, v = m.project(x)
+                        for i, y in enumerate((q, k, v)):
+                            ref = x32.astype(np.float64) @ w[i].astype(np.float64) + b[i]
+                            worst = max(worst, check("%s %s %s T=%d %s %s" % (
+                                backend, precision, layout, T, kind, "qkv"[i]), y, ref,
+                                bound(x32, w[i], b[i], precision)))
+                    # K and V straight into a padded cache slice; padding stays NaN.
+                    cache = np.full((2, T + 4, D_KV + 3), np.nan, np.float32)
+                    x = xs["contiguous"]
+                    q, k, v = m.project(x, k=cache[0, 2:2 + T, :D_KV], v=cache[1, 2:2 + T, :D_KV])
+                    for i in (1, 2):
+                        ref = x.astype(np.float64) @ w[i].astype(np.float64) + b[i]
+                        check("%s cache %s" % (backend, "qkv"[i]), cache[i - 1, 2:2 + T, :D_KV],
+                              ref, bound(x, w[i], b[i], precision))
+                        pad = np.ones(cache.shape[1:], bool)
+                        pad[2:2 + T, :D_KV] = False
+                        if not np.isnan(cache[i - 1][pad]).all():
+                            raise AssertionError("%s wrote outside the cache slice" % backend)
+                print("  %s %s: ok, worst error/bound %.3g" % (precision, layout, worst))
+                ran.append(precision)
+    if not ran:
+        raise AssertionError("backend %s computed no precision at all" % backend)
+
+
+def errors_are_exceptions():
+    w = np.ones((4, 4), np.float32)
+    try:
+        qkv.Model.from_arrays(w, w, w, backend="no_such_backend")
+    except qkv.QkvError as e:
+        assert "no_such_backend" in e.message, "message does not name the backend: " + e.message
+        print("  unknown backend -> QkvError: %s" % e)
+    else:
+        raise AssertionError("an unknown backend was accepted")
+    with qkv.Model.from_arrays(w, w, w, backend="scalar") as m:
+        for bad in (np.ones((2, 5), np.float32), np.ones((2, 2, 4), np.float32)):
+            try:
+                m.project(bad)
+            except ValueError as e:
+                print("  bad x shape -> ValueError: %s" % e)
+            else:
+                raise AssertionError("x of shape %s was accepted" % (bad.shape,))
+        q, k, v = m.project(np.array([2, 3, 0, 0], np.float32))  # one row -> 1-D outputs
+        assert q.shape == (4,) and np.all(q == 5.0), q
+    try:
+        qkv.Model.open("/nonexistent/model.yaml")
+    except qkv.QkvError as e:
+        assert "/nonexistent/model.yaml" in e.message, e.message
+        print("  missing config -> QkvError: %s" % e)
+    else:
+        raise AssertionError("a missing config was accepted")
+
+
+def main(backends):
+    if not backends:
+        sys.exit("FAIL: no backend names given")
+    print("python %s, numpy %s, libqkv %s" % (sys.version.split()[0], np.__version__,
+                                               qkv.version()))
+    rng = np.random.default_rng(12345)
+    failed = []
+    for name in backends:
+        print("backend %s:" % name)
+        try:
+            one_backend(name, rng)
+        except (AssertionError, qkv.QkvError) as e:
+            print("  FAIL: %s" % e)
+            failed.append(name)
+    print("errors:")
+    errors_are_exceptions()
+    if failed:
+        sys.exit("FAIL: %s" % ", ".join(failed))
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
