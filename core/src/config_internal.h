@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "config.h"
 
@@ -70,9 +71,42 @@ void cfg_tree_free(struct cfg_node *n);
 /* The value of `key` in mapping `map` (first occurrence), or NULL. */
 const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key);
 
+/* Step 2 helpers (config_values.c). Each reads node `n` named `path` for messages;
+ * strings from cfg_get_text point into the tree, the others are owned by the caller. */
+extern const char *const cfg_precision_names[3]; /* enum qkv_precision order */
+const char *cfg_kind_name(const struct cfg_node *n);
+bool cfg_is_null(const struct cfg_node *n);
+/* `map` must be a mapping whose keys are all in keys[n] (n <= 32), each at most once;
+ * `hint` (may be NULL) is added to the unknown-key message. */
+enum qkv_status cfg_check_keys(const struct cfg_ctx *c, const struct cfg_node *map,
+                               struct cfg_path *path, const char *const *keys, size_t n,
+                               const char *hint);
+/* A list of at most QKV_CONFIG_MAX_LIST entries. */
+enum qkv_status cfg_check_list(const struct cfg_ctx *c, const struct cfg_node *n, const char *path);
+enum qkv_status cfg_get_uint(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
+                             uint64_t min, uint64_t max, uint64_t *out);
+enum qkv_status cfg_get_bool(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
+                             int32_t *out);
+enum qkv_status cfg_get_text(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
+                             const char **out);
+enum qkv_status cfg_get_strdup(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
+                               char **out);
+enum qkv_status cfg_get_enum(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
+                             const char *const *names, size_t count, uint32_t *out);
+enum qkv_status cfg_get_path(const struct cfg_ctx *c, const struct cfg_node *n, const char *path,
+                             char **out);
+/* Push `k` on path and return its value in `map` (NULL when absent); pop after use. */
+const struct cfg_node *cfg_field(const struct cfg_node *map, struct cfg_path *path, const char *k);
+/* "required key is missing", at the mapping's line, naming the key on path. */
+enum qkv_status cfg_missing(const struct cfg_ctx *c, const struct cfg_node *map,
+                            struct cfg_path *path);
+
 /* Step 2: fill structs from a tree. */
 enum qkv_status cfg_parse_model(const struct cfg_ctx *c, const struct cfg_node *root,
                                 struct qkv_config *cfg);
+/* The `backend:` section `n` (model config or profile) into b; path names it. */
+enum qkv_status cfg_parse_backend(const struct cfg_ctx *c, const struct cfg_node *n,
+                                  struct cfg_path *path, struct qkv_backend_cfg *b);
 enum qkv_status cfg_parse_machine(const struct cfg_ctx *c, const struct cfg_node *root,
                                   struct qkv_backend_cfg *b);
 
