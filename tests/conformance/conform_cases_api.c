@@ -1,0 +1,176 @@
+/* Contract cases: ABI metadata, refusals, release paths, determinism, threads. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conform_int.h"
+#include "conform_list.h"
+
+static const char *const prec_name[] = {"f32", "bf16", "int8"};
+
+/* The 1.0 descriptor ends with `release`. */
+#define DESC_1_0_SIZE (offsetof(struct qkv_backend, release) + sizeof(void (*)(void *)))
+
+static bool name_ok(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++)
+		if (n >= 31 ||
+		    !((s[n] >= 'a' && s[n] <= 'z') || (s[n] >= '0' && s[n] <= '9') || s[n] == '_'))
+			return false;
+	return n > 0;
+}
+
+void cf_case_abi_metadata(const struct qkv_backend *be, int precision, uint64_t seed,
+                          struct cf_report *r)
+{
+	(void)precision;
+	(void)seed;
+	if (be->abi_major != QKV_PLUGIN_ABI_MAJOR)
+		return (void)cf_fail(r, "ABI major: abi_major is %u, this qkv speaks ABI %d.x",
+		                     be->abi_major, QKV_PLUGIN_ABI_MAJOR);
+	if (be->struct_size < DESC_1_0_SIZE)
+		return (void)cf_fail(r, "struct_size is %u, ABI 1.0 needs at least %zu",
+		                     be->struct_size, (size_t)DESC_1_0_SIZE);
+	if (!be->name || !name_ok(be->name))
+		return (void)cf_fail(r, "name `%.40s` is not [a-z0-9_]{1,31}",
+		                     be->name ? be->name : "(null)");
+	if (!be->version || !be->version[0])
+		return (void)cf_fail(r, "version is missing or empty");
+	uint32_t known = (1u << QKV_PRECISION_COUNT) - 1;
+	if (!(be->precisions & known))
+		return (void)cf_fail(r, "precisions 0x%x declares no precision", be->precisions);
+	if (be->precisions & ~known)
+		return (void)cf_fail(r, "precisions 0x%x has unknown bits 0x%x", be->precisions,
+		                     be->precisions & ~known);
+	const char *missing = !be->probe     ? "probe"
+	                      : !be->prepare ? "prepare"
+	                      : !be->project ? "project"
+	                      : !be->release ? "release"
+	                                     : NULL;
+	if (missing)
+		return (void)cf_fail(r, "required member `%s` is NULL", missing);
+	struct qkv_probe_result pr;
+	memset(&pr, 0x5a, sizeof(pr));
+	pr.struct_size = sizeof(pr);
+	be->probe(&pr);
+	if (!memchr(pr.detail, '\0', sizeof(pr.detail)))
+		return (void)cf_fail(r, "probe left detail without a terminating NUL");
+	if (pr.score < 0)
+		return (void)cf_fail(r, "probe score %d is negative", pr.score);
+	snprintf(r->msg, sizeof(r->msg), "%s %s, ABI %u.%u, probe score %d: %.200s", be->name,
+	         be->version, be->abi_major, be->abi_minor, pr.score, pr.detail);
+}
+
+/* prepare a small valid f32 problem with `precision`; returns the status. */
+static enum qkv_status try_prepare(const struct qkv_backend *be, uint32_t precision, char *err,
+                                   size_t errlen)
+{
+	static const float w[8] = {1, 2, 3, 4, 5, 6, 7, 8}; /* [4 x 2] */
+	struct qkv_problem pb = {sizeof(pb), precision, 4, 1, 1, 2, 2, 2, 1};
+	struct qkv_weights wt = {.struct_size = sizeof(wt), .layout = QKV_LAYOUT_IN_OUT};
+	for (int p = 0; p < 3; p++)
+		wt.w[p] = w;
+	void *h = NULL;
+	enum qkv_status st = be->prepare(&pb, &wt, &h, err, errlen);
+	be->release(h); /* after a failure too: the contract says release(*handle) is safe */
+	return st;
+}
+
+void cf_case_refuse_undeclared(const struct qkv_backend *be, int precision, uint64_t seed,
+                               struct cf_report *r)
+{
+	(void)precision;
+	(void)seed;
+	static const uint32_t unknown[] = {QKV_PRECISION_COUNT, 31, 0xffffffffu};
+	char err[256] = "";
+	int refused = 0;
+	for (uint32_t p = 0; p < QKV_PRECISION_COUNT + 3; p++) {
+		uint32_t v = p < QKV_PRECISION_COUNT ? p : unknown[p - QKV_PRECISION_COUNT];
+		if (v < QKV_PRECISION_COUNT && (be->precisions & QKV_PRECISION_BIT(v)))
+			continue;
+		err[0] = '\0';
+		enum qkv_status st = try_prepare(be, v, err, sizeof(err));
+		char nm[16];
+		snprintf(nm, sizeof(nm), "%s", v < QKV_PRECISION_COUNT ? prec_name[v] : "");
+		if (!nm[0])
+			snprintf(nm, sizeof(nm), "%u", v);
+		if (st != QKV_ERR_UNSUPPORTED)
+			return (void)cf_fail(r,
+			                     "prepare with undeclared precision %s returned status "
+			                     "%d, want QKV_ERR_UNSUPPORTED (%d)",
+			                     nm, (int)st, QKV_ERR_UNSUPPORTED);
+		if (!err[0])
+			return (void)cf_fail(r, "prepare refused precision %s without a message",
+			                     nm);
+		refused++;
+	}
+	snprintf(r->msg, sizeof(r->msg), "%d precisions refused with a message", refused);
+}
+
+void cf_case_release_after_failed(const struct qkv_backend *be, int precision, uint64_t seed,
+                                  struct cf_report *r)
+{
+	(void)precision;
+	(void)seed;
+	be->release(NULL);
+	char err[256] = "";
+	if (try_prepare(be, 0xffffffffu, err, sizeof(err)) == QKV_OK)
+		return (void)cf_fail(r, "prepare accepted precision 0xffffffff");
+	/* a valid prepare still works after the failed one */
+	uint32_t p = 0;
+	while (!(be->precisions & QKV_PRECISION_BIT(p)) && p + 1 < QKV_PRECISION_COUNT)
+		p++;
+	enum qkv_status st = try_prepare(be, p, err, sizeof(err));
+	if (st != QKV_OK)
+		return (void)cf_fail(r,
+		                     "prepare of a valid %s problem after a failed one: status "
+		                     "%d: %s",
+		                     prec_name[p], (int)st, err);
+	snprintf(r->msg, sizeof(r->msg), "release(NULL), release after failed prepare: fine");
+}
+
+void cf_case_determinism(const struct qkv_backend *be, int precision, uint64_t seed,
+                         struct cf_report *r)
+{
+	static const struct cf_shape sh = {64, 257, 3, 1, 32};
+	struct cf_opts o = {.precision = (uint32_t)precision, .threads = 2, .bias = true};
+	struct cf_setup s;
+	if (!cf_setup_init(&s, be, &sh, &o, seed, r))
+		return;
+	struct cf_out first, again;
+	bool have_first = cf_out_alloc(&first, &s, sh.T, r), ok = have_first;
+	if (ok && cf_call(&s, 0, sh.T, &first, o.threads, r) && cf_check_guards(&s, &first, r) &&
+	    cf_check_values(&s, 0, &first, r)) {
+		for (int i = 2; ok && i <= 4; i++) {
+			char what[32];
+			snprintf(what, sizeof(what), "call %d", i);
+			ok = cf_out_alloc(&again, &s, sh.T, r);
+			if (ok) {
+				ok = cf_call(&s, 0, sh.T, &again, o.threads, r) &&
+				     cf_check_guards(&s, &again, r) &&
+				     cf_check_same(&s, &first, &again, what, r);
+				cf_out_free(&again);
+			}
+		}
+	}
+	if (have_first)
+		cf_out_free(&first);
+	cf_setup_free(&s);
+	if (r->result != CF_FAIL)
+		snprintf(r->msg, sizeof(r->msg), "4 calls bit-identical");
+}
+
+void cf_case_threads(const struct qkv_backend *be, int precision, uint64_t seed,
+                     struct cf_report *r)
+{
+	static const struct cf_shape sh = {64, 300, 5, 5, 24};
+	static const uint32_t counts[] = {1, 2, 3, 8};
+	struct cf_opts o = {.precision = (uint32_t)precision, .bias = true};
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
+		o.threads = counts[i];
+		if (!cf_check_problem(be, &sh, &o, seed, r))
+			return;
+	}
+	snprintf(r->msg, sizeof(r->msg), "threads 1, 2, 3, 8 within bound");
+}

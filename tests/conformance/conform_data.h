@@ -1,0 +1,16 @@
+/* Input generation and references for one problem (internal to the case library). */
+#ifndef QKV_CONFORM_DATA_H
+#define QKV_CONFORM_DATA_H
+
+#include "conform_int.h"
+
+/* Index of W(k, n) of a [d_model x d_out] matrix stored in `layout`. */
+size_t cf_w_index(uint32_t layout, size_t k, size_t n, size_t d_model, size_t d_out);
+
+/* Fill s->w, s->bias, s->x (and x_copy) from the seed, per s->o.fill. */
+bool cf_data_make(struct cf_setup *s, uint64_t seed);
+
+/* Fill s->ref/bound (and ref8/bound8 for int8) from the data. */
+bool cf_ref_make(struct cf_setup *s);
+
+#endif

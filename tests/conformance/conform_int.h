@@ -1,0 +1,111 @@
+/* Internals shared by the case files: guarded buffers, one prepared problem with its
+ * float64 references, the call and the checks. */
+#ifndef QKV_CONFORM_INT_H
+#define QKV_CONFORM_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conform.h"
+
+#define CF_U 0x1p-24 /* unit roundoff of f32 */
+
+/* Record a failure (first one wins: it is the root cause). Returns false. */
+bool cf_fail(struct cf_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Keep the worst |err|/bound seen so far. */
+void cf_note_error(struct cf_report *r, double err, double bound);
+
+/* ---- guarded buffers ------------------------------------------------------------ */
+
+/* `rows` rows of `width` floats with row stride `ld`, surrounded by CF_GUARD floats
+ * on both sides; the gaps between rows are guarded too. Every float, written or
+ * not, starts as the sentinel, so an element a backend forgets shows up as well. */
+#define CF_GUARD 64
+struct cf_gbuf {
+	float *base; /* [total] allocation, 64-byte aligned */
+	float *p;    /* first row: base + CF_GUARD (+1 when unaligned) */
+	size_t rows, width, ld, total;
+};
+
+bool cf_gbuf_alloc(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool unaligned);
+void cf_gbuf_free(struct cf_gbuf *b);
+bool cf_is_sentinel(float f);
+/* False (and a message naming `name` and where) when any float outside the rows
+ * changed. */
+bool cf_gbuf_check(const struct cf_gbuf *b, const char *name, struct cf_report *r, const char *ctx);
+
+/* ---- one problem ---------------------------------------------------------------- */
+
+enum cf_fill {
+	CF_FILL_RANDOM,   /* U(-1, 1) */
+	CF_FILL_INTEGER,  /* integers in [-127, 127], +-127 in each row and column */
+	CF_FILL_SPECIAL,  /* random plus NaN, +Inf, -Inf in some rows of X */
+	CF_FILL_SATURATE, /* +-1 patterns: every quantized value is +-127 */
+	CF_FILL_SEED      /* DESIGN.md's worked example */
+};
+
+struct cf_shape {
+	size_t T;
+	uint32_t d_model, n_heads, n_kv_heads, head_dim;
+};
+
+struct cf_opts {
+	uint32_t precision, layout;
+	uint32_t threads; /* batch->threads (0 = 1) */
+	bool bias, unaligned;
+	bool exact;          /* results must match the reference bit for bit */
+	size_t x_pad, y_pad; /* row stride minus row width, X and outputs */
+	enum cf_fill fill;
+};
+
+struct cf_setup {
+	struct cf_shape sh;
+	struct cf_opts o;
+	uint32_t width[3];
+	struct qkv_problem pb;
+	struct qkv_weights wt;
+	float *w[3];                 /* [d_model x width] stored in o.layout */
+	float *bias[3];              /* [width] or NULL */
+	struct cf_gbuf x;            /* [T x d_model], stride d_model + x_pad */
+	float *x_copy;               /* [x.total]: X must not change */
+	double *ref[3], *bound[3];   /* [T x width]: f64 reference and per-element bound */
+	double *ref8[3], *bound8[3]; /* int8 only: exact int8 reference, a few ulps */
+	const struct qkv_backend *be;
+	void *handle;
+	char desc[160]; /* "T=7 K=31 heads=3/3 hd=7 in_out bias ..." for messages */
+};
+
+/* Build data and references from `seed`, then prepare. On failure reports, frees
+ * what it built and returns false. */
+bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struct cf_shape *sh,
+                   const struct cf_opts *o, uint64_t seed, struct cf_report *r);
+void cf_setup_free(struct cf_setup *s);
+
+/* The outputs of one call of `rows` rows. */
+struct cf_out {
+	struct cf_gbuf y[3];
+};
+bool cf_out_alloc(struct cf_out *out, const struct cf_setup *s, size_t rows, struct cf_report *r);
+void cf_out_free(struct cf_out *out);
+
+/* project rows [t0, t0 + rows) of X into out; reports a non-OK status. */
+bool cf_call(const struct cf_setup *s, size_t t0, size_t rows, struct cf_out *out, uint32_t threads,
+             struct cf_report *r);
+/* Guards of out and X unchanged. */
+bool cf_check_guards(const struct cf_setup *s, const struct cf_out *out, struct cf_report *r);
+/* Every element of out (rows from t0) within bound of the references. */
+bool cf_check_values(const struct cf_setup *s, size_t t0, const struct cf_out *out,
+                     struct cf_report *r);
+/* Bit-identical outputs (what = "repeated call 2", "thread 3", ...). */
+bool cf_check_same(const struct cf_setup *s, const struct cf_out *a, const struct cf_out *b,
+                   const char *what, struct cf_report *r);
+
+/* The usual path: init, one call of all rows, guards, values, free. */
+bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
+                      const struct cf_opts *o, uint64_t seed, struct cf_report *r);
+
+extern const char *const cf_proj_name[3]; /* "q", "k", "v" */
+
+#endif

@@ -1,0 +1,51 @@
+/* The case list, one X-macro so the Criterion runner declares one test per case and
+ * the library builds its table from the same lines:
+ *   X(name, precision or -1, function, what it checks)
+ * Every case is mandatory; a case with a precision is skipped (not passed) when the
+ * backend does not declare that precision. */
+#ifndef QKV_CONFORM_LIST_H
+#define QKV_CONFORM_LIST_H
+
+#include "conform.h"
+
+#define CF_PRECISION_CASES(X, P, p)                                                                \
+	X(p##_seed_example, P, cf_case_seed_example,                                               \
+	  "x=(2,3), W=[[1,10],[0,-1]] gives (2,17) in both layouts")                               \
+	X(p##_exact_integers, P, cf_case_exact_integers,                                           \
+	  "integer-valued X, W, bias with an exact result: bit for bit")                           \
+	X(p##_random_sizes, P, cf_case_random_sizes,                                               \
+	  "odd, prime, power-of-two K and N up to 4096, T = 1, 2, 7, 64, 257")                     \
+	X(p##_layouts, P, cf_case_layouts, "in_out and out_in weights give the same result")       \
+	X(p##_gqa, P, cf_case_gqa, "n_kv_heads < n_heads (GQA and MQA): K, V narrower than Q")     \
+	X(p##_bias, P, cf_case_bias, "biases are added to every row")                              \
+	X(p##_strides, P, cf_case_strides,                                                         \
+	  "row strides > width and unaligned X, Q, K, V; gaps untouched")                          \
+	X(p##_guard_bytes, P, cf_case_guard_bytes, "no write before, after or between the rows")   \
+	X(p##_t_zero, P, cf_case_t_zero, "T = 0 succeeds and writes nothing")                      \
+	X(p##_determinism, P, cf_case_determinism, "repeated calls give identical bits")           \
+	X(p##_concurrency, P, cf_case_concurrency,                                                 \
+	  "8 threads calling project on one handle equal serial calls")                            \
+	X(p##_threads, P, cf_case_threads, "batch threads 1, 2, 3, 8 all within bound")
+
+#define CF_CASES(X)                                                                                \
+	X(abi_metadata, -1, cf_case_abi_metadata,                                                  \
+	  "ABI major, struct size, name format, version, precisions, members, probe")              \
+	X(refuse_undeclared_precision, -1, cf_case_refuse_undeclared,                              \
+	  "prepare refuses undeclared and unknown precisions with QKV_ERR_UNSUPPORTED")            \
+	X(release_after_failed_prepare, -1, cf_case_release_after_failed,                          \
+	  "release(NULL) and release after a failed prepare are safe")                             \
+	CF_PRECISION_CASES(X, QKV_F32, f32)                                                        \
+	X(f32_nan_inf, QKV_F32, cf_case_nan_inf, "NaN and +-Inf in X propagate as in float64")     \
+	CF_PRECISION_CASES(X, QKV_BF16, bf16)                                                      \
+	X(bf16_nan_inf, QKV_BF16, cf_case_nan_inf, "NaN and +-Inf in X propagate as in float64")   \
+	CF_PRECISION_CASES(X, QKV_INT8, int8)                                                      \
+	X(int8_saturation, QKV_INT8, cf_case_int8_saturation,                                      \
+	  "K in the thousands, every quantized value +-127: no 16-bit saturation")
+
+#define CF_DECLARE(name, prec, fn, what)                                                           \
+	void fn(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r);
+/* Several lines share one function: declaring it twice is harmless. */
+CF_CASES(CF_DECLARE)
+#undef CF_DECLARE
+
+#endif

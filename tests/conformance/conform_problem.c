@@ -1,0 +1,229 @@
+/* One prepared problem: build it, call project, check guards and values. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conform_data.h"
+
+static void describe(struct cf_setup *s)
+{
+	static const char *prec[] = {"f32", "bf16", "int8"};
+	const struct cf_opts *o = &s->o;
+	snprintf(s->desc, sizeof(s->desc), "%s T=%zu K=%u heads=%u/%u head_dim=%u %s%s%s%s%s",
+	         o->precision < 3 ? prec[o->precision] : "?", s->sh.T, s->sh.d_model, s->sh.n_heads,
+	         s->sh.n_kv_heads, s->sh.head_dim,
+	         o->layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in", o->bias ? " bias" : "",
+	         o->x_pad ? " ldx>K" : "", o->y_pad ? " ldy>width" : "",
+	         o->unaligned ? " unaligned" : "");
+}
+
+void cf_setup_free(struct cf_setup *s)
+{
+	if (s->be && s->handle)
+		s->be->release(s->handle);
+	for (int p = 0; p < 3; p++) {
+		free(s->w[p]);
+		free(s->bias[p]);
+		free(s->ref[p]);
+		free(s->bound[p]);
+		free(s->ref8[p]);
+		free(s->bound8[p]);
+	}
+	cf_gbuf_free(&s->x);
+	free(s->x_copy);
+	memset(s, 0, sizeof(*s));
+}
+
+bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struct cf_shape *sh,
+                   const struct cf_opts *o, uint64_t seed, struct cf_report *r)
+{
+	memset(s, 0, sizeof(*s));
+	s->sh = *sh;
+	s->o = *o;
+	s->width[QKV_Q] = sh->n_heads * sh->head_dim;
+	s->width[QKV_K] = s->width[QKV_V] = sh->n_kv_heads * sh->head_dim;
+	describe(s);
+	if (!cf_data_make(s, seed) || !cf_ref_make(s)) {
+		cf_setup_free(s);
+		return cf_fail(r, "%s: harness out of memory", s->desc);
+	}
+	s->pb = (struct qkv_problem){
+	    .struct_size = sizeof(struct qkv_problem),
+	    .precision = o->precision,
+	    .d_model = sh->d_model,
+	    .n_heads = sh->n_heads,
+	    .n_kv_heads = sh->n_kv_heads,
+	    .head_dim = sh->head_dim,
+	    .d_q = s->width[QKV_Q],
+	    .d_kv = s->width[QKV_K],
+	    .threads = o->threads ? o->threads : 1,
+	};
+	s->wt.struct_size = sizeof(struct qkv_weights);
+	s->wt.layout = o->layout;
+	for (int p = 0; p < 3; p++) {
+		s->wt.w[p] = s->w[p];
+		s->wt.bias[p] = s->bias[p];
+	}
+	char err[256] = "";
+	s->be = be;
+	enum qkv_status st = be->prepare(&s->pb, &s->wt, &s->handle, err, sizeof(err));
+	if (st != QKV_OK) {
+		cf_fail(r, "%s: prepare failed (status %d): %s", s->desc, (int)st, err);
+		cf_setup_free(s);
+		return false;
+	}
+	return true;
+}
+
+bool cf_out_alloc(struct cf_out *out, const struct cf_setup *s, size_t rows, struct cf_report *r)
+{
+	memset(out, 0, sizeof(*out));
+	for (int p = 0; p < 3; p++) {
+		size_t w = s->width[p];
+		if (!cf_gbuf_alloc(&out->y[p], rows, w, w + s->o.y_pad, s->o.unaligned)) {
+			cf_out_free(out);
+			return cf_fail(r, "harness out of memory");
+		}
+	}
+	return true;
+}
+
+void cf_out_free(struct cf_out *out)
+{
+	for (int p = 0; p < 3; p++)
+		cf_gbuf_free(&out->y[p]);
+}
+
+bool cf_call(const struct cf_setup *s, size_t t0, size_t rows, struct cf_out *out, uint32_t threads,
+             struct cf_report *r)
+{
+	struct qkv_batch b = {
+	    .struct_size = sizeof(struct qkv_batch),
+	    .threads = threads ? threads : 1,
+	    .T = rows,
+	    .x = s->x.p + t0 * s->x.ld,
+	    .ldx = s->x.ld,
+	};
+	for (int p = 0; p < 3; p++) {
+		b.out[p] = out->y[p].p;
+		b.ld_out[p] = out->y[p].ld;
+	}
+	char err[256] = "";
+	enum qkv_status st = s->be->project(s->handle, &b, err, sizeof(err));
+	if (st != QKV_OK)
+		return cf_fail(r, "%s: project failed (status %d): %s", s->desc, (int)st, err);
+	return true;
+}
+
+bool cf_check_guards(const struct cf_setup *s, const struct cf_out *out, struct cf_report *r)
+{
+	for (int p = 0; p < 3; p++)
+		if (!cf_gbuf_check(&out->y[p], cf_proj_name[p], r, s->desc))
+			return false;
+	if (memcmp(s->x_copy, s->x.base, s->x.total * sizeof(float)) != 0)
+		return cf_fail(r, "%s: project wrote into X (or around it)", s->desc);
+	return true;
+}
+
+static bool same_bits(float a, float b)
+{
+	return memcmp(&a, &b, sizeof(a)) == 0;
+}
+
+/* One element against one reference; false with a message when outside the bound. */
+static bool check_one(const struct cf_setup *s, int p, size_t t, size_t n, float got, double want,
+                      double bound, const char *which, struct cf_report *r)
+{
+	const char *nm = cf_proj_name[p];
+	if (cf_is_sentinel(got))
+		return cf_fail(r, "%s: row %zu, column %zu of %s was not written (want %.9g)",
+		               s->desc, t, n, nm, want);
+	if (isnan(want)) {
+		if (!isnan(got))
+			return cf_fail(r, "%s: row %zu, column %zu of %s: got %.9g want NaN%s",
+			               s->desc, t, n, nm, got, which);
+		return true;
+	}
+	if (isinf(want) || s->o.exact) {
+		if (!same_bits(got, (float)want) && !((double)got == want && want == 0))
+			return cf_fail(r,
+			               "%s: row %zu, column %zu of %s differs: got %.9g want %.9g "
+			               "(must be exact%s)",
+			               s->desc, t, n, nm, got, want, which);
+		cf_note_error(r, 0, bound);
+		return true;
+	}
+	double err = fabs((double)got - want);
+	if (!(err <= bound)) {
+		r->worst_ratio = 0; /* report the failing element */
+		cf_note_error(r, err, bound);
+		return cf_fail(r,
+		               "%s: row %zu, column %zu of %s differs: got %.9g want %.9g "
+		               "(error %.3g, bound %.3g%s)",
+		               s->desc, t, n, nm, got, want, err, bound, which);
+	}
+	cf_note_error(r, err, bound);
+	return true;
+}
+
+bool cf_check_values(const struct cf_setup *s, size_t t0, const struct cf_out *out,
+                     struct cf_report *r)
+{
+	for (int p = 0; p < 3; p++) {
+		size_t N = s->width[p];
+		const struct cf_gbuf *y = &out->y[p];
+		for (size_t t = 0; t < y->rows; t++) {
+			for (size_t n = 0; n < N; n++) {
+				float got = y->p[t * y->ld + n];
+				size_t i = (t0 + t) * N + n;
+				/* int8: the exact scheme first, it names the defect best */
+				if (s->ref8[p] &&
+				    !check_one(s, p, t0 + t, n, got, s->ref8[p][i], s->bound8[p][i],
+				               ", vs the exact int8 reference", r))
+					return false;
+				if (!check_one(s, p, t0 + t, n, got, s->ref[p][i], s->bound[p][i],
+				               s->ref8[p] ? ", vs the f32 float64 reference" : "",
+				               r))
+					return false;
+			}
+		}
+	}
+	return true;
+}
+
+bool cf_check_same(const struct cf_setup *s, const struct cf_out *a, const struct cf_out *b,
+                   const char *what, struct cf_report *r)
+{
+	for (int p = 0; p < 3; p++) {
+		const struct cf_gbuf *ya = &a->y[p], *yb = &b->y[p];
+		for (size_t t = 0; t < ya->rows; t++)
+			for (size_t n = 0; n < ya->width; n++) {
+				float fa = ya->p[t * ya->ld + n], fb = yb->p[t * yb->ld + n];
+				if (!same_bits(fa, fb))
+					return cf_fail(
+					    r,
+					    "%s: %s: row %zu, column %zu of %s is %.9g, "
+					    "the first call gave %.9g (not bit-identical)",
+					    s->desc, what, t, n, cf_proj_name[p], fb, fa);
+			}
+	}
+	return true;
+}
+
+bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
+                      const struct cf_opts *o, uint64_t seed, struct cf_report *r)
+{
+	struct cf_setup s;
+	if (!cf_setup_init(&s, be, sh, o, seed, r))
+		return false;
+	struct cf_out out;
+	bool ok = cf_out_alloc(&out, &s, sh->T, r);
+	if (ok) {
+		ok = cf_call(&s, 0, sh->T, &out, o->threads, r) && cf_check_guards(&s, &out, r) &&
+		     cf_check_values(&s, 0, &out, r);
+		cf_out_free(&out);
+	}
+	cf_setup_free(&s);
+	return ok;
+}
