@@ -1,0 +1,343 @@
+/* int8 backend tests that the conformance suite cannot make: every kernel of this
+ * module (not only the one the CPU selects) against the scalar int8 reference, bit for
+ * bit, on the shapes that stress the packing (odd K and N, panels straddling q|k|v,
+ * T around the 4-row block and the 64-row block) and on saturation vectors; the
+ * scheme's error bound against a float64 product; and the refusals.
+ *
+ * Bound (README): each operand is off by at most half a quantization step, so
+ *   |y_int8 - y| <= sw/2 * sum|x| + sx/2 * sum|w| + K * sx/2 * sw/2
+ * plus f32 rounding of the rescale, covered here by 1e-5 * sum|x||w|.
+ */
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkv/plugin.h>
+
+#include "precision.h"
+
+static const struct qkv_backend *load(const char *path)
+{
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	cr_assert(dl, "dlopen %s: %s", path, dlerror());
+	const struct qkv_backend *be = dlsym(dl, QKV_BACKEND_SYMBOL);
+	cr_assert(be, "%s: no descriptor", path);
+	return be;
+}
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static double unif(void) /* [0, 1) */
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (double)(rng >> 11) / 9007199254740992.0;
+}
+static float gauss(void)
+{
+	return (float)(sqrt(-2.0 * log(1.0 - unif())) * cos(6.283185307179586 * unif()));
+}
+
+enum fill { GAUSS, SATURATE, ZEROS };
+
+/* One problem: weights (both layouts via `layout`), X with row stride, outputs with
+ * row strides and 8 guard floats either side. */
+struct prob {
+	struct qkv_problem pb;
+	struct qkv_weights wt;
+	float *w[3], *b[3], *x, *out[3];
+	size_t T, ldx, ld[3], dout[3];
+};
+
+#define GUARD 8
+#define SENTINEL 12345.0f
+
+static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, unsigned hd, size_t T,
+                      int layout, int bias, enum fill f)
+{
+	memset(p, 0, sizeof(*p));
+	p->pb = (struct qkv_problem){sizeof(p->pb), QKV_INT8, K, nh, nkv, hd, nh * hd, nkv * hd, 1};
+	p->wt.struct_size = sizeof(p->wt);
+	p->wt.layout = (uint32_t)layout;
+	p->T = T;
+	p->ldx = K + 3;
+	for (int q = 0; q < 3; q++) {
+		p->dout[q] = q == QKV_Q ? p->pb.d_q : p->pb.d_kv;
+		size_t c = (size_t)K * p->dout[q];
+		p->w[q] = malloc(c * sizeof(float));
+		p->b[q] = malloc(p->dout[q] * sizeof(float));
+		for (size_t i = 0; i < c; i++)
+			p->w[q][i] = f == SATURATE ? (unif() < 0.5 ? -0.75f : 0.75f) : gauss();
+		for (size_t i = 0; i < p->dout[q]; i++)
+			p->b[q][i] = gauss();
+		p->wt.w[q] = p->w[q];
+		p->wt.bias[q] = bias ? p->b[q] : NULL;
+		p->ld[q] = p->dout[q] + (size_t)q + 1;
+		p->out[q] = malloc((T * p->ld[q] + 2 * GUARD) * sizeof(float));
+	}
+	p->x = malloc(T * p->ldx * sizeof(float));
+	for (size_t i = 0; i < T * p->ldx; i++)
+		p->x[i] = f == SATURATE ? (unif() < 0.5 ? -3.0f : 3.0f) : f == ZEROS ? 0 : gauss();
+}
+
+static void prob_free(struct prob *p)
+{
+	for (int q = 0; q < 3; q++) {
+		free(p->w[q]);
+		free(p->b[q]);
+		free(p->out[q]);
+	}
+	free(p->x);
+}
+
+/* Prepare with kernel `kern` (NULL = the CPU's choice), project, release. Returns the
+ * prepare status; outputs land in p->out (guards set to SENTINEL first). */
+static enum qkv_status run(const struct qkv_backend *be, const char *kern, struct prob *p,
+                           unsigned threads)
+{
+	char err[256] = "";
+	void *h = NULL;
+	if (kern)
+		setenv("QKV_INT8_KERNEL", kern, 1);
+	else
+		unsetenv("QKV_INT8_KERNEL");
+	p->pb.threads = threads;
+	enum qkv_status st = be->prepare(&p->pb, &p->wt, &h, err, sizeof(err));
+	if (st != QKV_OK) {
+		be->release(h);
+		return st;
+	}
+	struct qkv_batch b = {sizeof(b), threads, p->T, p->x, p->ldx, {0}, {0}};
+	for (int q = 0; q < 3; q++) {
+		for (size_t i = 0; i < p->T * p->ld[q] + 2 * GUARD; i++)
+			p->out[q][i] = SENTINEL;
+		b.out[q] = p->out[q] + GUARD;
+		b.ld_out[q] = p->ld[q];
+	}
+	st = be->project(h, &b, err, sizeof(err));
+	cr_assert_eq(st, QKV_OK, "project: %s", err);
+	be->release(h);
+	return QKV_OK;
+}
+
+static float *snapshot(const struct prob *p, int q)
+{
+	size_t n = p->T * p->ld[q] + 2 * GUARD;
+	float *s = malloc(n * sizeof(float));
+	memcpy(s, p->out[q], n * sizeof(float));
+	return s;
+}
+
+/* Bit-identical, NaN matching NaN; the guards and stride gaps included. */
+static void assert_same(const float *a, const float *b, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (isnan(a[i]) && isnan(b[i]))
+			continue;
+		cr_assert(memcmp(&a[i], &b[i], sizeof(float)) == 0,
+		          "%s: element %zu: reference %.9g, int8 %.9g", what, i, (double)a[i],
+		          (double)b[i]);
+	}
+}
+
+static const struct qkv_backend *int8_be, *scalar_be;
+
+static void setup(void)
+{
+	int8_be = load(INT8_SO);
+	scalar_be = load(SCALAR_SO);
+}
+
+static void compare_kernels(unsigned K, unsigned nh, unsigned nkv, unsigned hd, size_t T,
+                            int layout, int bias, enum fill f, unsigned threads)
+{
+	static const char *kernels[] = {"c", "avx2"};
+	struct prob p;
+	prob_make(&p, K, nh, nkv, hd, T, layout, bias, f);
+	cr_assert_eq(run(scalar_be, NULL, &p, 1), QKV_OK);
+	float *ref[3] = {snapshot(&p, 0), snapshot(&p, 1), snapshot(&p, 2)};
+	for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++) {
+		enum qkv_status st = run(int8_be, kernels[k], &p, threads);
+		if (st == QKV_ERR_UNSUPPORTED) /* not on this CPU: nothing to compare */
+			continue;
+		cr_assert_eq(st, QKV_OK);
+		char what[160];
+		for (int q = 0; q < 3; q++) {
+			snprintf(what, sizeof(what),
+			         "kernel %s K=%u nh=%u nkv=%u hd=%u T=%zu layout=%d proj=%d",
+			         kernels[k], K, nh, nkv, hd, T, layout, q);
+			assert_same(ref[q], p.out[q], p.T * p.ld[q] + 2 * GUARD, what);
+		}
+	}
+	for (int q = 0; q < 3; q++)
+		free(ref[q]);
+	prob_free(&p);
+}
+
+Test(int8, kernels_equal_scalar_reference, .init = setup)
+{
+	static const size_t Ts[] = {1, 2, 3, 4, 5, 7, 63, 64, 65, 130};
+	int i = 0;
+	for (size_t t = 0; t < sizeof(Ts) / sizeof(Ts[0]); t++)
+		for (int layout = 0; layout < 2; layout++, i++)
+			compare_kernels((unsigned[]){1, 5, 33, 130, 257}[i % 5], 3 * (1 + i % 2),
+			                i % 3 == 0 ? 3 : 1, (unsigned[]){1, 7, 16, 9}[i % 4], Ts[t],
+			                layout, i % 2, GAUSS, 1 + (unsigned)(i % 3));
+}
+
+/* +-3 and +-0.75 everywhere: every quantized entry is +-127; K in the thousands makes
+ * long runs of 127*127 products, which a 16-bit saturating path gets wrong. */
+Test(int8, saturation_vectors, .init = setup)
+{
+	compare_kernels(4099, 2, 1, 17, 5, QKV_LAYOUT_IN_OUT, 1, SATURATE, 2);
+	compare_kernels(8192, 1, 1, 16, 2, QKV_LAYOUT_OUT_IN, 0, SATURATE, 1);
+	/* all signs equal: acc = 127*127*K exactly, y = (acc * sx) * sw */
+	struct prob p;
+	prob_make(&p, 6000, 1, 1, 3, 1, QKV_LAYOUT_IN_OUT, 0, SATURATE);
+	for (size_t i = 0; i < 6000 * 3; i++)
+		p.w[0][i] = p.w[1][i] = p.w[2][i] = 0.75f;
+	for (size_t i = 0; i < 6000; i++)
+		p.x[i] = -3.0f;
+	cr_assert_eq(run(int8_be, NULL, &p, 1), QKV_OK);
+	float want = ((float)(-127 * 127 * 6000) * (3.0f / 127.0f)) * (0.75f / 127.0f);
+	for (int q = 0; q < 3; q++)
+		for (int n = 0; n < 3; n++)
+			cr_assert_eq(p.out[q][GUARD + n], want, "proj %d col %d: %.9g, want %.9g",
+			             q, n, (double)p.out[q][GUARD + n], (double)want);
+	prob_free(&p);
+}
+
+Test(int8, within_bound_of_float64, .init = setup)
+{
+	struct prob p;
+	prob_make(&p, 777, 4, 2, 24, 9, QKV_LAYOUT_OUT_IN, 1, GAUSS);
+	cr_assert_eq(run(int8_be, NULL, &p, 2), QKV_OK);
+	size_t K = 777;
+	for (int q = 0; q < 3; q++)
+		for (size_t t = 0; t < p.T; t++) {
+			const float *x = p.x + t * p.ldx;
+			double sx = qkv_absmax(x, K) / 127.0, sumx = 0;
+			for (size_t k = 0; k < K; k++)
+				sumx += fabs(x[k]);
+			for (size_t n = 0; n < p.dout[q]; n++) {
+				const float *w = p.w[q] + n * K; /* out_in: column n */
+				double sw = qkv_absmax(w, K) / 127.0, y = p.b[q][n], sumw = 0,
+				       sxw = 0;
+				for (size_t k = 0; k < K; k++) {
+					y += (double)x[k] * w[k];
+					sumw += fabs(w[k]);
+					sxw += fabs((double)x[k] * w[k]);
+				}
+				double bound =
+				    sw / 2 * sumx + sx / 2 * sumw + K * sx * sw / 4 + 1e-5 * sxw;
+				double got = p.out[q][GUARD + t * p.ld[q] + n];
+				cr_assert(fabs(got - y) <= bound,
+				          "proj %d t %zu n %zu: %g vs %g > %g", q, t, n, got, y,
+				          bound);
+			}
+		}
+	prob_free(&p);
+}
+
+/* NaN/Inf in a row -> NaN outputs; an all-zero row -> exactly the bias; an all-zero
+ * column -> exactly the bias. */
+Test(int8, special_rows_and_columns, .init = setup)
+{
+	struct prob p;
+	prob_make(&p, 37, 2, 1, 8, 4, QKV_LAYOUT_IN_OUT, 1, GAUSS);
+	p.x[0 * p.ldx + 5] = NAN;
+	p.x[1 * p.ldx + 36] = -INFINITY;
+	memset(p.x + 2 * p.ldx, 0, 37 * sizeof(float));
+	for (size_t k = 0; k < 37; k++)
+		p.w[QKV_K][k * p.dout[QKV_K] + 3] = 0.0f;
+	compare_kernels(37, 2, 1, 8, 4, QKV_LAYOUT_IN_OUT, 1, GAUSS, 1); /* shape sanity */
+	cr_assert_eq(run(int8_be, NULL, &p, 1), QKV_OK);
+	for (int q = 0; q < 3; q++)
+		for (size_t n = 0; n < p.dout[q]; n++) {
+			const float *y = p.out[q] + GUARD;
+			cr_assert(isnan(y[0 * p.ld[q] + n]), "NaN row, proj %d col %zu", q, n);
+			cr_assert(isnan(y[1 * p.ld[q] + n]), "Inf row, proj %d col %zu", q, n);
+			cr_assert_eq(y[2 * p.ld[q] + n], p.b[q][n], "zero row, proj %d", q);
+		}
+	cr_assert_eq(p.out[QKV_K][GUARD + 3 * p.ld[QKV_K] + 3], p.b[QKV_K][3], "zero column");
+	prob_free(&p);
+}
+
+Test(int8, refusals, .init = setup)
+{
+	struct prob p;
+	prob_make(&p, 8, 1, 1, 4, 1, QKV_LAYOUT_OUT_IN, 0, GAUSS);
+	void *h = NULL;
+	char err[256] = "";
+	p.pb.precision = QKV_F32;
+	cr_assert_eq(int8_be->prepare(&p.pb, &p.wt, &h, err, sizeof(err)), QKV_ERR_UNSUPPORTED);
+	int8_be->release(h);
+	p.pb.precision = QKV_INT8;
+	cr_assert_eq(run(int8_be, "no_such_kernel", &p, 1), QKV_ERR_UNSUPPORTED);
+	int8_t qw[32];
+	float sc[4] = {1, 1, 1, 1};
+	memset(qw, 1, sizeof(qw));
+	qw[17] = -128; /* outside [-127, 127] */
+	p.wt.w_i8[QKV_V] = qw;
+	p.wt.w_scale[QKV_V] = sc;
+	unsetenv("QKV_INT8_KERNEL");
+	cr_assert_eq(int8_be->prepare(&p.pb, &p.wt, &h, err, sizeof(err)), QKV_ERR_FORMAT);
+	cr_assert(strstr(err, "-128") && strstr(err, " v "), "message: %s", err);
+	int8_be->release(h);
+	prob_free(&p);
+}
+
+/* Many threads on one handle, each with its own outputs, all equal to one serial run. */
+struct worker {
+	const void *h;
+	struct prob *p;
+	float *y; /* [T x N] fused */
+	int rc;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	size_t dq = w->p->pb.d_q, dkv = w->p->pb.d_kv, N = dq + 2 * dkv;
+	struct qkv_batch b = {sizeof(b), 2,         w->p->T,
+	                      w->p->x,   w->p->ldx, {w->y, w->y + dq, w->y + dq + dkv},
+	                      {N, N, N}};
+	char err[128];
+	for (int i = 0; i < 20 && !w->rc; i++)
+		w->rc = (int)int8_be->project(w->h, &b, err, sizeof(err));
+	return NULL;
+}
+
+Test(int8, concurrent_calls, .init = setup)
+{
+	struct prob p;
+	prob_make(&p, 300, 4, 2, 16, 13, QKV_LAYOUT_IN_OUT, 1, GAUSS);
+	unsetenv("QKV_INT8_KERNEL");
+	void *h;
+	char err[256];
+	cr_assert_eq(int8_be->prepare(&p.pb, &p.wt, &h, err, sizeof(err)), QKV_OK);
+	size_t N = p.pb.d_q + 2 * p.pb.d_kv;
+	struct worker w[4];
+	pthread_t th[4];
+	for (int i = 0; i < 4; i++) {
+		w[i] = (struct worker){h, &p, calloc(p.T * N, sizeof(float)), 0};
+		cr_assert_eq(pthread_create(&th[i], NULL, work, &w[i]), 0);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	struct worker serial = {h, &p, calloc(p.T * N, sizeof(float)), 0};
+	work(&serial);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(w[i].rc, 0);
+		assert_same(serial.y, w[i].y, p.T * N, "thread outputs");
+	}
+	for (int i = 0; i < 4; i++)
+		free(w[i].y);
+	free(serial.y);
+	int8_be->release(h);
+	prob_free(&p);
+}
