@@ -80,10 +80,10 @@ static qkv_model *open_model(const char *backend, int threads, struct stress_rep
 }
 
 static enum qkv_status project(const qkv_model *m, size_t T, struct outputs *o, char *err,
-			       size_t errlen)
+                               size_t errlen)
 {
 	return qkv_project(m, T, x, STRESS_D, o->q, STRESS_DQ, o->k, STRESS_DKV, o->v, STRESS_DKV,
-			   err, errlen);
+	                   err, errlen);
 }
 
 static int compute_serial(const qkv_model *m, struct stress_report *r)

@@ -8,9 +8,9 @@
 static void expect_clean(const char *backend, const struct stress_report *r)
 {
 	cr_expect_eq(r->failures, 0, "%s: %lu of %lu calls failed: %s", backend, r->failures,
-		     r->calls, r->msg);
-	cr_expect_eq(r->mismatch, 0, "%s: %lu of %lu calls differ from the serial result",
-		     backend, r->mismatch, r->calls);
+	             r->calls, r->msg);
+	cr_expect_eq(r->mismatch, 0, "%s: %lu of %lu calls differ from the serial result", backend,
+	             r->mismatch, r->calls);
 }
 
 Test(stress, threads_16x1000_every_backend, .timeout = 600)
@@ -41,6 +41,6 @@ Test(stress, inside_callers_omp_region, .timeout = 300)
 		/* Nested teams of the model's budget (2) would add 4 threads; one spare for a
 		 * library's lazily started helper. */
 		cr_expect_leq(r.thread_growth, 1, "%s: %ld OS threads appeared: nested teams",
-			      stress_backends[b], r.thread_growth);
+		              stress_backends[b], r.thread_growth);
 	}
 }
