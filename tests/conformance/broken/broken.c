@@ -10,9 +10,13 @@
  *   INT8_SATURATE   int8 through u8*s8 pairs summed in saturating 16 bits
  *                   (a naive vpmaddubsw path with the +128 offset trick)
  *   WRONG_ABI       built for ABI major 2
+ * and two that test the runner itself rather than a case:
+ *   CRASH           project dereferences NULL (SIGSEGV)
+ *   HANG            project never returns
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <qkv/plugin.h>
 
@@ -188,6 +192,14 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 	(void)errlen;
 	if (b->T == 0)
 		return QKV_OK;
+#ifdef BROKEN_CRASH
+	volatile uintptr_t null_addr = 0;
+	*(volatile float *)null_addr = 1.0f; /* SIGSEGV */
+#endif
+#ifdef BROKEN_HANG
+	for (;;)
+		pause();
+#endif
 	if (h->pb.precision == QKV_INT8)
 		return project_int8(h, b);
 	for (int p = 0; p < 3; p++) {

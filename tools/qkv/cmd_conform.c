@@ -1,0 +1,206 @@
+/* qkv conform: run the conformance cases on any backend plugin file or name. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "conform_run.h"
+#include "registry.h"
+#include "util.h"
+
+static const char conform_help[] =
+    "usage: qkv conform PLUGIN.so|NAME [PLUGIN.so|NAME ...] [--cases PATTERN] [--seed S]\n"
+    "                   [--report FILE.json] [--timeout SECONDS] [--list]\n"
+    "\n"
+    "Run the conformance cases (the same ones `meson test --suite conformance` runs on the\n"
+    "in-tree backends) on each backend plugin: a file path, or a backend NAME looked up\n"
+    "as qkv_NAME.so on the plugin search path (QKV_PLUGIN_PATH, then the install folder).\n"
+    "Each case runs in its own child process: a crash or a hang is reported as a failed\n"
+    "case, not fatal to the run.\n"
+    "\n"
+    "  --cases PATTERN   only cases matching comma-separated globs, e.g. 'f32_*,abi_*'\n"
+    "  --seed S          base seed of the random data (default %u); a failure prints its\n"
+    "                    seed, and --seed S --cases NAME replays it exactly\n"
+    "  --report FILE     also write a JSON report\n"
+    "  --timeout S       per-case limit in seconds (default 120)\n"
+    "  --list            list the cases and what each checks, then exit\n"
+    "\n"
+    "Cases for a precision the backend does not declare are skipped (not counted as\n"
+    "passed). Exit status: 0 when every case that ran passed, 1 when any failed, 2 on a\n"
+    "usage error or a plugin that cannot be found.\n";
+
+struct conform_args {
+	const char *plugins[64];
+	size_t n_plugins;
+	const char *cases, *report;
+	uint64_t seed;
+	unsigned timeout;
+	int list;
+};
+
+static void list_cases(void)
+{
+	for (size_t i = 0; i < cf_case_count(); i++)
+		printf("%-30s %s\n", cf_case_at(i)->name, cf_case_at(i)->what);
+}
+
+/* 0 ok, 1 exit 0 now (help/list), -1 usage error (printed). */
+static int parse(int argc, char **argv, struct conform_args *a)
+{
+	unsigned long long v;
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		int has_value = i + 1 < argc;
+		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
+			printf(conform_help, CF_DEFAULT_SEED);
+			return 1;
+		} else if (!strcmp(s, "--list")) {
+			a->list = 1;
+		} else if (!strcmp(s, "--cases") && has_value) {
+			a->cases = argv[++i];
+		} else if (!strcmp(s, "--report") && has_value) {
+			a->report = argv[++i];
+		} else if (!strcmp(s, "--seed") && has_value) {
+			if (qkv_cli_parse_u64("--seed", argv[++i], UINT64_MAX, &v))
+				return -1;
+			a->seed = v;
+		} else if (!strcmp(s, "--timeout") && has_value) {
+			if (qkv_cli_parse_u64("--timeout", argv[++i], 86400, &v))
+				return -1;
+			if (v == 0) {
+				fprintf(stderr, "qkv conform: --timeout must be >= 1\n");
+				return -1;
+			}
+			a->timeout = (unsigned)v;
+		} else if (s[0] == '-' && s[1]) {
+			fprintf(stderr,
+			        "qkv conform: unknown option or missing value: `%s` (see "
+			        "qkv conform --help)\n",
+			        s);
+			return -1;
+		} else if (a->n_plugins < sizeof(a->plugins) / sizeof(a->plugins[0])) {
+			a->plugins[a->n_plugins++] = s;
+		} else {
+			fprintf(stderr, "qkv conform: too many plugins (at most 64)\n");
+			return -1;
+		}
+	}
+	if (a->list)
+		return list_cases(), 1;
+	if (a->n_plugins == 0) {
+		fprintf(stderr, "qkv conform: no plugin given (see qkv conform --help)\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* A path when the argument looks like one, else the named backend's file on the
+ * search path. The caller frees the result with free(); NULL (printed) if none. */
+static char *resolve(const char *arg)
+{
+	if (strchr(arg, '/') || strstr(arg, ".so")) {
+		if (access(arg, R_OK) != 0) {
+			fprintf(stderr, "qkv conform: %s: %s\n", arg, strerror(errno));
+			return NULL;
+		}
+		return strdup(arg);
+	}
+	char **dirs = qkv_search_path(NULL);
+	char *found = dirs ? qkv_plugin_find(dirs, arg) : NULL;
+	char *copy = found ? strdup(found) : NULL;
+	qkv_free(found);
+	if (!copy) {
+		fprintf(stderr,
+		        "qkv conform: no backend `%s` (qkv_%s.so) on the plugin search path:", arg,
+		        arg);
+		for (size_t i = 0; dirs && dirs[i]; i++)
+			fprintf(stderr, " %s", dirs[i]);
+		fprintf(stderr, "\n");
+	}
+	qkv_search_path_free(dirs);
+	return copy;
+}
+
+static void print_row(const struct conform_outcome *o)
+{
+	const struct cf_report *r = &o->r;
+	char err[48] = "-";
+	if (r->worst_bound > 0)
+		snprintf(err, sizeof(err), "%.2e / %.2e", r->worst_err, r->worst_bound);
+	printf("%-30s %-6s %-21s %7.2f s  %s\n", o->c->name, cf_result_str(r->result), err,
+	       o->seconds, r->result == CF_PASS ? "" : r->msg);
+	fflush(stdout);
+}
+
+/* Run every selected case on one plugin; returns the number of failures. */
+static size_t run_plugin(const char *path, const struct conform_args *a, FILE *json, int first)
+{
+	size_t n = cf_case_count(), ran = 0, count[3] = {0, 0, 0};
+	struct conform_outcome *o = calloc(n, sizeof(*o));
+	if (!o) {
+		fprintf(stderr, "qkv conform: out of memory\n");
+		return 1;
+	}
+	printf("qkv conform %s (seed %llu)\n", path, (unsigned long long)a->seed);
+	printf("%-30s %-6s %-21s %9s\n", "case", "result", "error / bound", "time");
+	for (size_t i = 0; i < n; i++) {
+		const struct cf_case *c = cf_case_at(i);
+		if (!cf_name_matches(c->name, a->cases))
+			continue;
+		conform_run_case(path, c, a->seed, a->timeout, &o[ran]);
+		print_row(&o[ran]);
+		count[o[ran].r.result]++;
+		ran++;
+	}
+	printf("%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n\n", path,
+	       count[CF_PASS], count[CF_FAIL], count[CF_SKIP],
+	       ran == 0 ? " -- no case matches --cases" : "");
+	if (json)
+		conform_json_plugin(json, path, o, ran, first);
+	free(o);
+	return count[CF_FAIL] + (ran == 0);
+}
+
+int qkv_cmd_conform(int argc, char **argv)
+{
+	struct conform_args a = {.seed = CF_DEFAULT_SEED, .timeout = 120};
+	int pr = parse(argc, argv, &a);
+	if (pr != 0)
+		return pr > 0 ? 0 : 2;
+	char *paths[64];
+	for (size_t i = 0; i < a.n_plugins; i++) {
+		paths[i] = resolve(a.plugins[i]);
+		if (!paths[i]) {
+			for (size_t j = 0; j < i; j++)
+				free(paths[j]);
+			return 2;
+		}
+	}
+	FILE *json = NULL;
+	if (a.report) {
+		json = fopen(a.report, "w");
+		if (!json) {
+			perror(a.report);
+			for (size_t i = 0; i < a.n_plugins; i++)
+				free(paths[i]);
+			return 2;
+		}
+		fprintf(json, "{\"qkv_conform\": 1, \"seed\": %llu, \"plugins\": [",
+		        (unsigned long long)a.seed);
+	}
+	size_t failed = 0;
+	for (size_t i = 0; i < a.n_plugins; i++) {
+		failed += run_plugin(paths[i], &a, json, i == 0);
+		free(paths[i]);
+	}
+	if (json) {
+		fputs("\n]}\n", json);
+		if (fclose(json) != 0) {
+			perror(a.report);
+			return 2;
+		}
+	}
+	return failed ? 1 : 0;
+}
