@@ -1,0 +1,44 @@
+/* A deliberately slowed backend for the --baseline test: the scalar reference's
+ * arithmetic (the file is compiled in, renamed), then a sleep of 4x the compute time
+ * plus 50 us, so every call takes at least 5x as long as the real scalar backend.
+ * It is named "scalar" on purpose: a run with this folder first on the plugin path
+ * produces the same row keys as a baseline made with the real one. */
+#include <errno.h>
+#include <time.h>
+
+#define qkv_backend_descriptor qkv_scalar_inner_descriptor
+#include "../../../backends/scalar/scalar.c"
+#undef qkv_backend_descriptor
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static enum qkv_status slow_project(const void *h, const struct qkv_batch *b, char *err,
+				    size_t errlen)
+{
+	double t0 = now_s();
+	enum qkv_status st = scalar_project(h, b, err, errlen);
+	double pause = 4.0 * (now_s() - t0) + 50e-6;
+	struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) /* resume after a signal */
+		;
+	return st;
+}
+
+QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+	.abi_major = QKV_PLUGIN_ABI_MAJOR,
+	.abi_minor = QKV_PLUGIN_ABI_MINOR,
+	.struct_size = sizeof(struct qkv_backend),
+	.precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) |
+		      QKV_PRECISION_BIT(QKV_INT8),
+	.name = "scalar",
+	.version = "slowed-for-tests",
+	.probe = scalar_probe,
+	.prepare = scalar_prepare,
+	.project = slow_project,
+	.release = scalar_release,
+};

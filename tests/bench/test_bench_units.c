@@ -1,0 +1,162 @@
+/* Unit tests of the pieces of `qkv bench` that decide things: order statistics, list
+ * parsing, the JSON round trip, and the baseline rule (slower by more than the
+ * threshold beyond the noise). No timing is measured here. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_baseline.h"
+#include "bench_report.h"
+#include "bench_stats.h"
+
+Test(bench_stats, order_statistics_match_hand_values)
+{
+	double s[] = {5, 1, 4, 2, 3};
+	struct bench_stats st;
+	bench_stats_compute(s, 5, &st);
+	cr_assert_float_eq(st.median, 3.0, 1e-12);
+	cr_assert_float_eq(st.p10, 1.4, 1e-12); /* 1 + 0.4 * (2 - 1) */
+	cr_assert_float_eq(st.p90, 4.6, 1e-12);
+	cr_assert_float_eq(st.min, 1.0, 1e-12);
+	cr_assert_float_eq(st.mad, 1.0, 1e-12); /* |x - 3| = 2,2,1,1,0 */
+	cr_assert_eq(st.n, 5);
+	double one = 7;
+	bench_stats_compute(&one, 1, &st);
+	cr_assert_float_eq(st.median, 7.0, 1e-12);
+	cr_assert_float_eq(st.p90 - st.p10, 0.0, 1e-12);
+}
+
+Test(bench_stats, size_lists_are_checked)
+{
+	size_t v[4];
+	char err[256];
+	cr_assert_eq(bench_parse_sizes("1,16,128", "--tokens", 1000, v, 4, err, sizeof(err)), 3);
+	cr_assert_eq(v[0], 1);
+	cr_assert_eq(v[2], 128);
+	const char *bad[] = {"", "0", "1,,2", "1,", "-1", "x", "2000", "1,2,3,4,5", "1.5"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		cr_assert_eq(bench_parse_sizes(bad[i], "--tokens", 1000, v, 4, err, sizeof(err)), 0,
+			     "`%s` accepted", bad[i]);
+		cr_assert(strstr(err, "--tokens"), "message for `%s` does not name the option: %s",
+			  bad[i], err);
+	}
+}
+
+/* A result with one backend row and one reference row at T = 8. */
+static void make_result(struct bench_result *r, double median, double spread)
+{
+	memset(r, 0, sizeof(*r));
+	r->cap = r->n = 2;
+	r->rows = calloc(2, sizeof(*r->rows));
+	bench_shape_preset("tiny", &r->shape);
+	const char *names[2] = {"blas", "cblas_sgemm"};
+	for (int i = 0; i < 2; i++) {
+		struct bench_row *row = &r->rows[i];
+		snprintf(row->backend, sizeof(row->backend), "%s", names[i]);
+		snprintf(row->precision, sizeof(row->precision), "f32");
+		snprintf(row->status, sizeof(row->status), "ok");
+		row->kind = i ? BENCH_REFERENCE : BENCH_BACKEND;
+		row->ok = true;
+		row->T = 8;
+		row->threads = 2;
+		row->st.n = 10;
+		row->st.median = i ? 1e-3 : median;
+		row->st.p10 = row->st.median - spread / 2;
+		row->st.p90 = row->st.median + spread / 2;
+	}
+}
+
+static void write_baseline(const char *path, double median, double spread)
+{
+	struct bench_result r;
+	make_result(&r, median, spread);
+	struct bench_machine m = {.cpu = "Test CPU \"quoted\"", .cores = 2, .n = 1};
+	m.threads[0] = 1;
+	m.peak_gflops[0] = 100;
+	m.read_gbs[0] = 20;
+	struct bench_plan p = {.min_time = 0.3};
+	char err[256];
+	cr_assert(bench_report_json(path, &r, &m, &p, "qkv bench --test", err, sizeof(err)), "%s",
+		  err);
+	free(r.rows);
+}
+
+Test(bench_baseline, json_round_trip_keeps_keys_and_times)
+{
+	char path[] = "/tmp/qkv-bench-test-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	write_baseline(path, 2e-3, 1e-4);
+	struct bench_baseline b;
+	char err[256];
+	cr_assert(bench_baseline_load(path, &b, err, sizeof(err)), "%s", err);
+	cr_assert_eq(b.n, 2);
+	cr_assert_str_eq(b.rows[0].key, "blas/f32/T=8/threads=2");
+	cr_assert_str_eq(b.rows[1].key, "cblas_sgemm/f32/T=8/threads=2");
+	cr_assert(b.rows[0].ok);
+	cr_assert_float_eq(b.rows[0].median, 2e-3, 1e-12);
+	cr_assert_float_eq(b.rows[0].p90 - b.rows[0].p10, 1e-4, 1e-12);
+	cr_assert_str_eq(b.cpu, "Test CPU \"quoted\"");
+	bench_baseline_free(&b);
+	unlink(path);
+}
+
+static size_t regressions(double old_med, double old_spread, double new_med, double new_spread,
+			  double threshold)
+{
+	char path[] = "/tmp/qkv-bench-test-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	write_baseline(path, old_med, old_spread);
+	struct bench_baseline b;
+	char err[256];
+	cr_assert(bench_baseline_load(path, &b, err, sizeof(err)), "%s", err);
+	struct bench_result r;
+	make_result(&r, new_med, new_spread);
+	FILE *out = fopen("/dev/null", "w");
+	size_t n = bench_baseline_compare(&b, &r, threshold, out);
+	fclose(out);
+	free(r.rows);
+	bench_baseline_free(&b);
+	unlink(path);
+	return n;
+}
+
+Test(bench_baseline, threshold_beyond_noise)
+{
+	/* 1 ms before; 10% threshold: limit = 1.1 ms + noise. */
+	cr_assert_eq(regressions(1e-3, 0, 1.05e-3, 0, 10), 0, "5% slower flagged");
+	cr_assert_eq(regressions(1e-3, 0, 1.15e-3, 0, 10), 1, "15% slower not flagged");
+	cr_assert_eq(regressions(1e-3, 0, 0.5e-3, 0, 10), 0, "faster flagged");
+	/* 15% slower but both runs spread by 0.2 ms: within noise. */
+	cr_assert_eq(regressions(1e-3, 2e-4, 1.15e-3, 2e-4, 10), 0, "noise not credited");
+	cr_assert_eq(regressions(1e-3, 2e-4, 1.5e-3, 2e-4, 10), 1, "50% slower not flagged");
+	cr_assert_eq(regressions(1e-3, 0, 1.15e-3, 0, 20), 0, "threshold ignored");
+}
+
+Test(bench_baseline, malformed_files_are_refused_with_a_line)
+{
+	const char *texts[] = {"{\"rows\": [ {\"key\": \"a\", \"median_s\": 1,\n} ]}",
+			       "[1, 2]", "{\"rows\": [{\"median_s\": 1}]}", "{\"rows\": []}",
+			       "{\"rows\": [{\"key\": \"a\"}]} trailing", "{\"rows\": [{\"key\": \"a"};
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		char path[] = "/tmp/qkv-bench-test-XXXXXX";
+		int fd = mkstemp(path);
+		cr_assert(fd >= 0);
+		FILE *f = fdopen(fd, "w");
+		fputs(texts[i], f);
+		fclose(f);
+		struct bench_baseline b;
+		char err[256] = "";
+		cr_assert(!bench_baseline_load(path, &b, err, sizeof(err)), "accepted: %s", texts[i]);
+		cr_assert(strstr(err, path), "message does not name the file: %s", err);
+		unlink(path);
+	}
+	struct bench_baseline b;
+	char err[256];
+	cr_assert(!bench_baseline_load("/nonexistent/x.json", &b, err, sizeof(err)));
+	cr_assert(strstr(err, "/nonexistent/x.json"));
+}
