@@ -288,11 +288,17 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 	row->prepare_s = be->prepare_s[prec];
 	snprintf(row->detail, sizeof(row->detail), "%s", be->detail[prec]);
 	if (!be->model[prec]) {
+		/* counted once per backend and precision, at its first row */
+		r->failed_named += p->nbackends > 0 && b->T == p->T[0] && threads == p->threads[0];
 		bench_progress_step("(backend did not open)");
 		snprintf(row->status, sizeof(row->status), "did not open: %s", be->why[prec]);
 		return true;
 	}
-	double est = last->T ? last->median * (double)b->T / (double)last->T : 0.0;
+	/* Time grows with T but GFLOP/s improves with T too (weights reused from cache);
+	 * grant up to 16x better GFLOP/s so only clearly hopeless rows are skipped. */
+	double grow = last->T ? (double)b->T / (double)last->T : 0.0;
+	double better = grow > 16 ? 16 : (grow > 1 ? grow : 1);
+	double est = last->median * grow / better;
 	if (est > p->max_call) {
 		bench_progress_step("(skipped)");
 		snprintf(row->status, sizeof(row->status),
@@ -402,8 +408,10 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 				ok = reference_rows(p, &w, &b, th, r);
 			for (size_t i = 0; ok && i < nbe; i++) {
 				if (be[i].missing[0]) {
-					if (ti == 0 && hi == 0 && p->nbackends)
+					if (ti == 0 && hi == 0 && p->nbackends) {
 						note(r, "%s: %s", be[i].name, be[i].missing);
+						r->failed_named++;
+					}
 					continue;
 				}
 				for (unsigned prec = 0; ok && prec < QKV_PRECISION_COUNT; prec++)

@@ -33,6 +33,7 @@ struct bench_result {
 	struct bench_row *rows;
 	size_t n, cap;
 	char notes[2048]; /* lines about backends passed over, references not built */
+	size_t failed_named; /* backends named in --backends that could not be measured */
 };
 
 /* Resolve the plan: the shape and precision of a config, the backend list ("all" when
