@@ -1,0 +1,305 @@
+/* Config -> loaded weights: map each distinct file once, find every tensor the config
+ * names, check its dtype and shape against the model, and hand out f32 pointers
+ * (into the mapping when the data is aligned little-endian f32, else into owned
+ * widened copies) or int8 pointers for pre-quantized weights.
+ * Every message starts with "CONFIG:LINE: weights.ROLE:" then names the file, the
+ * tensor and both values of a mismatch. */
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+#include "weights.h"
+
+#define MAX_FILES (sizeof(((struct qkv_loaded_weights *)0)->files) / sizeof(struct qkv_mapped_file))
+#define MAX_OWNED (sizeof(((struct qkv_loaded_weights *)0)->owned) / sizeof(void *))
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define HOST_LE 1
+#else
+#define HOST_LE 0
+#endif
+
+struct loader {
+	const struct qkv_config *cfg;
+	struct qkv_loaded_weights *lw;
+	struct qkv_safetensors *st[MAX_FILES]; /* parsed headers, parallel to lw->files */
+	enum qkv_file_format fmt[MAX_FILES];
+	bool last_raw; /* the last view found came from a raw file */
+	char *err;
+	size_t errlen;
+};
+
+static const char *const role_names[3][3] = {
+	{"q", "k", "v"}, {"q_bias", "k_bias", "v_bias"}, {"q_scale", "k_scale", "v_scale"}};
+
+/* Put "CONFIG:LINE: weights.ROLE: " in front of the message already in err. */
+static enum qkv_status with_role(struct loader *L, const struct qkv_tensor_ref *r,
+				 const char *role, enum qkv_status s)
+{
+	if (!L->err || !L->errlen)
+		return s;
+	char tmp[512];
+	snprintf(tmp, sizeof(tmp), "%s", L->err);
+	const char *cp = L->cfg->path ? L->cfg->path : "(config)";
+	if (r->mark.line)
+		snprintf(L->err, L->errlen, "%s:%u: weights.%s: %s", cp, r->mark.line, role, tmp);
+	else
+		snprintf(L->err, L->errlen, "%s: weights.%s: %s", cp, role, tmp);
+	return s;
+}
+
+static enum qkv_file_format format_of(const char *path)
+{
+	size_t n = strlen(path);
+	if (n >= 12 && !strcmp(path + n - 12, ".safetensors"))
+		return QKV_FMT_SAFETENSORS;
+	if (n >= 4 && !strcmp(path + n - 4, ".npy"))
+		return QKV_FMT_NPY;
+	return QKV_FMT_RAW;
+}
+
+/* Index of the mapped `path` in lw->files, mapping (and parsing) it on first use. */
+static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx)
+{
+	struct qkv_loaded_weights *lw = L->lw;
+	for (size_t i = 0; i < lw->n_files; i++)
+		if (!strcmp(lw->files[i].path, path)) {
+			*idx = i;
+			return QKV_OK;
+		}
+	if (lw->n_files == MAX_FILES)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_INTERNAL, "more than %zu weight files",
+				(size_t)MAX_FILES);
+	size_t i = lw->n_files;
+	enum qkv_status s = qkv_file_map(path, &lw->files[i], L->err, L->errlen);
+	if (s != QKV_OK)
+		return s;
+	lw->n_files++;
+	L->fmt[i] = L->cfg->format != QKV_FMT_AUTO ? L->cfg->format : format_of(path);
+	if (L->fmt[i] == QKV_FMT_SAFETENSORS) {
+		s = qkv_safetensors_open(&lw->files[i], &L->st[i], L->err, L->errlen);
+		if (s != QKV_OK)
+			return s;
+	}
+	*idx = i;
+	return QKV_OK;
+}
+
+/* Find the tensor `r` names. `count` is the element count a raw file must hold. */
+/* `what` receives "FILE" or "FILE: tensor NAME" for later messages. */
+static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *r, uint64_t count,
+				 struct qkv_tensor_view *v, char *what, size_t what_len)
+{
+	const char *path = r->file ? r->file : L->cfg->file;
+	if (!path)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
+				"no file: set weights.file or `file:` in this reference");
+	size_t i = 0;
+	enum qkv_status s = open_file(L, path, &i);
+	if (s != QKV_OK)
+		return s;
+	const struct qkv_mapped_file *f = &L->lw->files[i];
+	snprintf(what, what_len, "%s", path);
+	L->last_raw = L->fmt[i] == QKV_FMT_RAW;
+	switch (L->fmt[i]) {
+	case QKV_FMT_SAFETENSORS:
+		if (!r->tensor)
+			return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
+					"%s: a safetensors file needs `tensor: NAME`", path);
+		snprintf(what, what_len, "%s: tensor %s", path, r->tensor);
+		return qkv_safetensors_find(L->st[i], r->tensor, v, L->err, L->errlen);
+	case QKV_FMT_NPY:
+		s = qkv_npy_parse(f, v, L->err, L->errlen);
+		break;
+	default:
+		return qkv_raw_view(f, r->dtype, count, v, L->err, L->errlen);
+	}
+	if (s == QKV_OK && r->dtype != QKV_DT_NONE && r->dtype != v->dtype)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+				"%s: holds %s, config says dtype %s", path,
+				qkv_dtype_name(v->dtype), qkv_dtype_name(r->dtype));
+	return s;
+}
+
+static void shape_str(const struct qkv_tensor_view *v, char *buf, size_t len)
+{
+	size_t w = (size_t)snprintf(buf, len, "[");
+	for (uint32_t i = 0; i < v->ndim && w < len; i++)
+		w += (size_t)snprintf(buf + w, len - w, "%s%llu", i ? ", " : "",
+				      (unsigned long long)v->shape[i]);
+	if (w < len)
+		snprintf(buf + w, len - w, "]");
+}
+
+/* Is v [a, b] (b == 0: 1-D [a])? A 1-D raw view of a*b elements also fits. */
+static enum qkv_status check_shape(struct loader *L, const struct qkv_tensor_view *v,
+				   const char *what, uint64_t a, uint64_t b, const char *expect)
+{
+	bool ok;
+	if (b == 0)
+		ok = v->ndim == 1 && v->shape[0] == a;
+	else
+		ok = (v->ndim == 2 && v->shape[0] == a && v->shape[1] == b) ||
+		     (v->ndim == 1 && L->last_raw && v->shape[0] == a * b);
+	if (ok)
+		return QKV_OK;
+	char got[128];
+	shape_str(v, got, sizeof(got));
+	return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT, "%s: shape %s, expected %s", what, got,
+			expect);
+}
+
+static enum qkv_status own(struct loader *L, void *p)
+{
+	if (L->lw->n_owned == MAX_OWNED) {
+		qkv_free(p);
+		return qkv_fail(L->err, L->errlen, QKV_ERR_INTERNAL, "too many owned buffers");
+	}
+	L->lw->owned[L->lw->n_owned++] = p;
+	return QKV_OK;
+}
+
+/* f32 data for a float tensor: in place when possible, else a widened copy. */
+static enum qkv_status as_f32(struct loader *L, const struct qkv_tensor_view *v, const char *what,
+			      const float **out)
+{
+	size_t count = (size_t)qkv_tensor_count(v), bytes;
+	if (v->dtype == QKV_DT_I8)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+				"%s: dtype I8 here needs a float tensor (F32, F16, BF16)", what);
+	if (v->dtype == QKV_DT_F32 && HOST_LE && (uintptr_t)v->data % sizeof(float) == 0) {
+		*out = (const float *)(const void *)v->data;
+		return QKV_OK;
+	}
+	if (!qkv_mul_size(count, sizeof(float), &bytes))
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT, "%s: too large", what);
+	float *buf = qkv_malloc(bytes); /* [count] */
+	if (!buf)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_NOMEM,
+				"%s: out of memory widening %zu elements to f32", what, count);
+	enum qkv_status s = own(L, buf);
+	if (s != QKV_OK)
+		return s;
+	qkv_convert_to_f32(v, buf, count);
+	*out = buf;
+	return QKV_OK;
+}
+
+static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
+{
+	const struct qkv_config *cfg = L->cfg;
+	const struct qkv_tensor_ref *r = &cfg->w[p];
+	uint64_t dm = cfg->d_model;
+	char what[512];
+	struct qkv_tensor_view v;
+	char expect[128];
+	if (!r->present)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG, "required tensor is missing");
+	enum qkv_status s = find_view(L, r, dm * d_out, &v, what, sizeof(what));
+	if (s != QKV_OK)
+		return s;
+	bool in_out = cfg->layout == QKV_LAYOUT_IN_OUT;
+	snprintf(expect, sizeof(expect), "[%s=%llu, %s=%llu] (layout %s)",
+		 in_out ? "d_model" : "d_out", (unsigned long long)(in_out ? dm : d_out),
+		 in_out ? "d_out" : "d_model", (unsigned long long)(in_out ? d_out : dm),
+		 in_out ? "in_out" : "out_in");
+	s = check_shape(L, &v, what, in_out ? dm : d_out, in_out ? d_out : dm, expect);
+	if (s != QKV_OK)
+		return s;
+	if (v.dtype != QKV_DT_I8) {
+		if (cfg->scale[p].present)
+			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+					"%s: is %s, but %s is given: scales go with I8 weights",
+					what, qkv_dtype_name(v.dtype), role_names[2][p]);
+		return as_f32(L, &v, what, &L->lw->w[p]);
+	}
+	if (cfg->precision != QKV_INT8)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+				"%s: I8 weights need model.precision int8", what);
+	if (!cfg->scale[p].present)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
+				"%s: I8 weights need per-column scales (weights.%s)", what,
+				role_names[2][p]);
+	const int8_t *q = (const int8_t *)v.data; /* [d_model * d_out] */
+	for (size_t i = 0; i < v.nbytes; i++)
+		if (q[i] == -128)
+			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+					"%s: value -128 at element %zu; int8 weights must be in "
+					"[-127, 127]",
+					what, i);
+	L->lw->w_i8[p] = q;
+	return QKV_OK;
+}
+
+/* A bias or scale vector [d_out]; scales must be finite and >= 0. */
+static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref *r,
+				   uint64_t d_out, bool is_scale, const float **out)
+{
+	char what[512];
+	struct qkv_tensor_view v;
+	char expect[64];
+	enum qkv_status s = find_view(L, r, d_out, &v, what, sizeof(what));
+	if (s != QKV_OK)
+		return s;
+	snprintf(expect, sizeof(expect), "[d_out=%llu]", (unsigned long long)d_out);
+	s = check_shape(L, &v, what, d_out, 0, expect);
+	if (s == QKV_OK)
+		s = as_f32(L, &v, what, out);
+	if (s != QKV_OK || !is_scale)
+		return s;
+	for (uint64_t i = 0; i < d_out; i++)
+		if (!((*out)[i] >= 0.0f && (*out)[i] <= 3.4e38f))
+			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+					"%s: scale %llu is %g; scales must be finite and >= 0",
+					what, (unsigned long long)i, (double)(*out)[i]);
+	return QKV_OK;
+}
+
+static enum qkv_status load_all(struct loader *L)
+{
+	const struct qkv_config *cfg = L->cfg;
+	for (int p = 0; p < 3; p++) {
+		uint64_t d_out =
+			(uint64_t)(p == QKV_Q ? cfg->n_heads : cfg->n_kv_heads) * cfg->head_dim;
+		enum qkv_status s = load_weight(L, p, d_out);
+		if (s != QKV_OK)
+			return with_role(L, &cfg->w[p], role_names[0][p], s);
+		if (cfg->bias[p].present) {
+			s = load_vector(L, &cfg->bias[p], d_out, false, &L->lw->bias[p]);
+			if (s != QKV_OK)
+				return with_role(L, &cfg->bias[p], role_names[1][p], s);
+		}
+		if (cfg->scale[p].present && L->lw->w_i8[p]) {
+			s = load_vector(L, &cfg->scale[p], d_out, true, &L->lw->w_scale[p]);
+			if (s != QKV_OK)
+				return with_role(L, &cfg->scale[p], role_names[2][p], s);
+		}
+	}
+	return QKV_OK;
+}
+
+enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded_weights *out,
+				 char *err, size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	struct loader L = {.cfg = cfg, .lw = out, .err = err, .errlen = errlen};
+	out->layout = cfg->layout;
+	enum qkv_status s = load_all(&L);
+	/* Views point into the mappings, not into the parsed headers: those can go now. */
+	for (size_t i = 0; i < MAX_FILES; i++)
+		qkv_safetensors_close(L.st[i]);
+	if (s != QKV_OK)
+		qkv_weights_free(out);
+	return s;
+}
+
+void qkv_weights_free(struct qkv_loaded_weights *lw)
+{
+	if (!lw)
+		return;
+	for (size_t i = 0; i < lw->n_files; i++)
+		qkv_file_unmap(&lw->files[i]);
+	for (size_t i = 0; i < lw->n_owned; i++)
+		qkv_free(lw->owned[i]);
+	memset(lw, 0, sizeof(*lw));
+}
