@@ -34,7 +34,7 @@ static int qkv(const char *args)
 {
 	char cmd[2048];
 	snprintf(cmd, sizeof(cmd), "'%s' %s >'%s/out.txt' 2>'%s/err.txt'", getenv("QKV_EXE"), args,
-		 dir, dir);
+	         dir, dir);
 	int st = system(cmd);
 	cr_assert(WIFEXITED(st), "qkv did not exit: %s", cmd);
 	return WEXITSTATUS(st);
@@ -67,9 +67,9 @@ Test(bench_cli, json_has_reference_and_backend_rows_with_every_field)
 {
 	char args[1024];
 	snprintf(args, sizeof(args),
-		 "bench --preset tiny --tokens 1,4 --backends scalar --threads 1 --min-time 0.01 "
-		 "--json %s/r.json --csv %s/r.csv --plot %s/r.svg",
-		 dir, dir, dir);
+	         "bench --preset tiny --tokens 1,4 --backends scalar --threads 1 --min-time 0.01 "
+	         "--json %s/r.json --csv %s/r.csv --plot %s/r.svg",
+	         dir, dir, dir);
 	cr_assert_eq(qkv(args), 0, "exit status; stderr: %s", slurp("err.txt"));
 	char path[512];
 	snprintf(path, sizeof(path), "%s/r.json", dir);
@@ -77,32 +77,33 @@ Test(bench_cli, json_has_reference_and_backend_rows_with_every_field)
 	char err[512];
 	cr_assert(bench_baseline_load(path, &b, err, sizeof(err)), "%s", err);
 	const char *keys[] = {"cblas_sgemm/f32/T=1/threads=1", "cblas_sgemv/f32/T=1/threads=1",
-			      "scalar/f32/T=1/threads=1", "cblas_sgemm/f32/T=4/threads=1",
-			      "scalar/f32/T=4/threads=1"};
+	                      "scalar/f32/T=1/threads=1", "cblas_sgemm/f32/T=4/threads=1",
+	                      "scalar/f32/T=4/threads=1"};
 	for (size_t i = 0; i < 5; i++) {
 		const struct bench_base_row *row = find(&b, keys[i]);
 		cr_assert(row, "row %s missing", keys[i]);
 		cr_assert(row->ok, "row %s not measured", keys[i]);
 		cr_assert(row->median > 0 && row->p10 <= row->median && row->median <= row->p90,
-			  "row %s: bad times", keys[i]);
+		          "row %s: bad times", keys[i]);
 	}
 	cr_assert(!find(&b, "cblas_sgemv/f32/T=4/threads=1"), "sgemv is a T = 1 reference");
 	bench_baseline_free(&b);
 	const char *json = slurp("r.json");
-	const char *fields[] = {"\"backend\"", "\"precision\"",  "\"T\"",        "\"threads\"",
-				"\"median_s\"", "\"gflops\"",     "\"weight_gbs\"", "\"peak_pct\"",
-				"\"bw_pct\"",   "\"vs_sgemm\"",   "\"vs_sgemv\"",   "\"peak_gflops\"",
-				"\"read_gbs\"", "\"machine\"",    "\"shape\""};
+	const char *fields[] = {
+	    "\"backend\"",  "\"precision\"",   "\"T\"",        "\"threads\"", "\"median_s\"",
+	    "\"gflops\"",   "\"weight_gbs\"",  "\"peak_pct\"", "\"bw_pct\"",  "\"vs_sgemm\"",
+	    "\"vs_sgemv\"", "\"peak_gflops\"", "\"read_gbs\"", "\"machine\"", "\"shape\""};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		cr_assert(strstr(json, fields[i]), "JSON lacks %s", fields[i]);
 	const char *svg = slurp("r.svg");
-	cr_assert(!strncmp(svg, "<svg", 4) && strstr(svg, "scalar f32 1t") && strstr(svg, "</svg>"));
+	cr_assert(!strncmp(svg, "<svg", 4) && strstr(svg, "scalar f32 1t") &&
+	          strstr(svg, "</svg>"));
 	const char *csv = slurp("r.csv");
 	cr_assert(!strncmp(csv, "shape,backend,", 14));
 	cr_assert(strstr(csv, "\"tiny\",scalar,backend,f32,4,1,\"ok\""), "%s", csv);
 	const char *table = slurp("out.txt");
 	cr_assert(strstr(table, "machine:") && strstr(table, "*cblas_sgemm") &&
-		  strstr(table, "%peak"));
+	          strstr(table, "%peak"));
 }
 
 Test(bench_cli, usage_errors_name_the_option)
@@ -110,20 +111,20 @@ Test(bench_cli, usage_errors_name_the_option)
 	struct {
 		const char *args, *needle;
 	} bad[] = {
-		{"bench --preset tiny --tokens 0", "--tokens"},
-		{"bench --preset nope", "nope"},
-		{"bench --preset tiny --backends 'Bad!'", "--backends"},
-		{"bench --preset tiny --threshold x", "--threshold"},
-		{"bench --preset tiny --precision f64", "f64"},
-		{"bench --preset tiny --frobnicate", "--frobnicate"},
-		{"bench", "CONFIG"},
-		{"bench --preset tiny --min-time", "--min-time"},
-		{"tune --preset tiny --threads 1,2", "--threads"},
+	    {"bench --preset tiny --tokens 0", "--tokens"},
+	    {"bench --preset nope", "nope"},
+	    {"bench --preset tiny --backends 'Bad!'", "--backends"},
+	    {"bench --preset tiny --threshold x", "--threshold"},
+	    {"bench --preset tiny --precision f64", "f64"},
+	    {"bench --preset tiny --frobnicate", "--frobnicate"},
+	    {"bench", "CONFIG"},
+	    {"bench --preset tiny --min-time", "--min-time"},
+	    {"tune --preset tiny --threads 1,2", "--threads"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(qkv(bad[i].args), 2, "`qkv %s` did not exit 2", bad[i].args);
 		cr_assert(strstr(slurp("err.txt"), bad[i].needle), "`qkv %s`: %s", bad[i].args,
-			  slurp("err.txt"));
+		          slurp("err.txt"));
 	}
 	char args[512];
 	snprintf(args, sizeof(args), "bench --preset tiny --baseline %s/none.json", dir);
@@ -141,14 +142,15 @@ Test(bench_cli, slowed_backend_is_flagged_by_baseline)
 	cr_assert(slow);
 	char args[1024];
 	const char *common = "bench --preset tiny --tokens 1,8 --backends scalar --threads 1 "
-			     "--min-time 0.05 --no-reference";
+	                     "--min-time 0.05 --no-reference";
 	snprintf(args, sizeof(args), "%s --json %s/base.json", common, dir);
 	cr_assert_eq(qkv(args), 0, "%s", slurp("err.txt"));
 	/* The same backend again passes even a generous threshold... */
 	snprintf(args, sizeof(args), "%s --baseline %s/base.json --threshold 200", common, dir);
 	cr_assert_eq(qkv(args), 0, "unchanged backend flagged: %s", slurp("out.txt"));
 	/* ...while the plugin that sleeps 4x its compute time is flagged at the default 10%. */
-	snprintf(args, sizeof(args), "%s --plugin-dir %s --baseline %s/base.json", common, slow, dir);
+	snprintf(args, sizeof(args), "%s --plugin-dir %s --baseline %s/base.json", common, slow,
+	         dir);
 	cr_assert_eq(qkv(args), 3, "slowed backend not flagged: %s", slurp("out.txt"));
 	const char *out = slurp("out.txt");
 	cr_assert(strstr(out, "scalar/f32/T=1/threads=1"), "%s", out);
@@ -160,15 +162,15 @@ Test(bench_cli, tune_writes_a_profile_the_core_accepts)
 {
 	char args[1024];
 	snprintf(args, sizeof(args),
-		 "tune --preset tiny --tokens 1,4,16 --threads 1 --min-time 0.01 --out %s/m.yaml",
-		 dir);
+	         "tune --preset tiny --tokens 1,4,16 --threads 1 --min-time 0.01 --out %s/m.yaml",
+	         dir);
 	cr_assert_eq(qkv(args), 0, "%s", slurp("err.txt"));
 	char path[512];
 	snprintf(path, sizeof(path), "%s/m.yaml", dir);
 	struct qkv_backend_cfg bc;
 	char err[512];
 	cr_assert_eq(qkv_machine_load(path, &bc, err, sizeof(err)), QKV_OK, "%s\n%s", err,
-		     slurp("m.yaml"));
+	             slurp("m.yaml"));
 	cr_assert_eq(bc.threads, 1);
 	cr_assert(bc.n_prefer >= 1);
 	cr_assert_str_eq(bc.prefer[bc.n_prefer - 1], "scalar", "scalar is not last");
@@ -181,7 +183,7 @@ Test(bench_cli, tune_writes_a_profile_the_core_accepts)
 		f32_open_end |= bc.routes[i].t_max == UINT64_MAX;
 	}
 	cr_assert(f32_from_1 && f32_open_end, "f32 routes do not cover 1..inf:\n%s",
-		  slurp("m.yaml"));
+	          slurp("m.yaml"));
 	cr_assert(bc.cpu && bc.cpu[0]);
 	qkv_backend_cfg_free(&bc);
 }

@@ -39,9 +39,9 @@ Test(bench_stats, size_lists_are_checked)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
 		cr_assert_eq(bench_parse_sizes(bad[i], "--tokens", 1000, v, 4, err, sizeof(err)), 0,
-			     "`%s` accepted", bad[i]);
+		             "`%s` accepted", bad[i]);
 		cr_assert(strstr(err, "--tokens"), "message for `%s` does not name the option: %s",
-			  bad[i], err);
+		          bad[i], err);
 	}
 }
 
@@ -80,7 +80,7 @@ static void write_baseline(const char *path, double median, double spread)
 	struct bench_plan p = {.min_time = 0.3};
 	char err[256];
 	cr_assert(bench_report_json(path, &r, &m, &p, "qkv bench --test", err, sizeof(err)), "%s",
-		  err);
+	          err);
 	free(r.rows);
 }
 
@@ -105,7 +105,7 @@ Test(bench_baseline, json_round_trip_keeps_keys_and_times)
 }
 
 static size_t regressions(double old_med, double old_spread, double new_med, double new_spread,
-			  double threshold)
+                          double threshold)
 {
 	char path[] = "/tmp/qkv-bench-test-XXXXXX";
 	int fd = mkstemp(path);
@@ -140,8 +140,11 @@ Test(bench_baseline, threshold_beyond_noise)
 Test(bench_baseline, malformed_files_are_refused_with_a_line)
 {
 	const char *texts[] = {"{\"rows\": [ {\"key\": \"a\", \"median_s\": 1,\n} ]}",
-			       "[1, 2]", "{\"rows\": [{\"median_s\": 1}]}", "{\"rows\": []}",
-			       "{\"rows\": [{\"key\": \"a\"}]} trailing", "{\"rows\": [{\"key\": \"a"};
+	                       "[1, 2]",
+	                       "{\"rows\": [{\"median_s\": 1}]}",
+	                       "{\"rows\": []}",
+	                       "{\"rows\": [{\"key\": \"a\"}]} trailing",
+	                       "{\"rows\": [{\"key\": \"a"};
 	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
 		char path[] = "/tmp/qkv-bench-test-XXXXXX";
 		int fd = mkstemp(path);
@@ -151,7 +154,8 @@ Test(bench_baseline, malformed_files_are_refused_with_a_line)
 		fclose(f);
 		struct bench_baseline b;
 		char err[256] = "";
-		cr_assert(!bench_baseline_load(path, &b, err, sizeof(err)), "accepted: %s", texts[i]);
+		cr_assert(!bench_baseline_load(path, &b, err, sizeof(err)), "accepted: %s",
+		          texts[i]);
 		cr_assert(strstr(err, path), "message does not name the file: %s", err);
 		unlink(path);
 	}

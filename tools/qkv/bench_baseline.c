@@ -49,24 +49,36 @@ static bool str(struct jp *j, char *out, size_t len)
 				break;
 			c = *j->s++;
 			switch (c) {
-			case 'n': c = '\n'; break;
-			case 't': c = '\t'; break;
-			case 'r': c = '\r'; break;
-			case 'b': c = '\b'; break;
-			case 'f': c = '\f'; break;
+			case 'n':
+				c = '\n';
+				break;
+			case 't':
+				c = '\t';
+				break;
+			case 'r':
+				c = '\r';
+				break;
+			case 'b':
+				c = '\b';
+				break;
+			case 'f':
+				c = '\f';
+				break;
 			case 'u': {
 				unsigned v = 0;
 				for (int i = 0; i < 4; i++, j->s++) {
 					if (j->s >= j->end)
 						return fail(j, "truncated \\u escape");
 					char h = *j->s;
-					v = v * 16 + (unsigned)(h >= 'a' ? h - 'a' + 10 :
-							        h >= 'A' ? h - 'A' + 10 : h - '0');
+					v = v * 16 + (unsigned)(h >= 'a'   ? h - 'a' + 10
+					                        : h >= 'A' ? h - 'A' + 10
+					                                   : h - '0');
 				}
 				c = v < 128 ? (char)v : '?';
 				break;
 			}
-			default: break; /* \" \\ \/ */
+			default:
+				break; /* \" \\ \/ */
 			}
 		}
 		if (n + 1 < len)
@@ -91,8 +103,7 @@ static bool number(struct jp *j, double *v)
 	return true;
 }
 
-static bool value(struct jp *j, int depth, int ctx, struct bench_base_row *row,
-		  const char *name);
+static bool value(struct jp *j, int depth, int ctx, struct bench_base_row *row, const char *name);
 
 /* ctx: 0 anything, 1 the top object, 2 the rows array, 3 one row, 4 the machine object */
 static bool object(struct jp *j, int depth, int ctx, struct bench_base_row *row)
@@ -143,8 +154,7 @@ static bool array(struct jp *j, int depth, int ctx)
 	for (;;) {
 		struct bench_base_row *row = NULL;
 		if (ctx == 2) {
-			struct bench_base_row *g =
-				realloc(j->b->rows, (j->b->n + 1) * sizeof(*g));
+			struct bench_base_row *g = realloc(j->b->rows, (j->b->n + 1) * sizeof(*g));
 			if (!g)
 				return fail(j, "out of memory");
 			j->b->rows = g;
@@ -229,7 +239,7 @@ bool bench_baseline_load(const char *path, struct bench_baseline *b, char *err, 
 	if (!text || too_big) {
 		free(text);
 		snprintf(err, errlen, "--baseline %s: %s", path,
-			 too_big ? "larger than 64 MiB, not a qkv bench file" : "out of memory");
+		         too_big ? "larger than 64 MiB, not a qkv bench file" : "out of memory");
 		return false;
 	}
 	struct jp j = {text, text + len, path, err, errlen, b, false};
@@ -257,7 +267,7 @@ bool bench_baseline_load(const char *path, struct bench_baseline *b, char *err, 
 		}
 	if (ok && b->n == 0) {
 		snprintf(err, errlen, "--baseline %s: no \"rows\": not a `qkv bench --json` file",
-			 path);
+		         path);
 		ok = false;
 	}
 	if (!ok)
@@ -272,7 +282,7 @@ void bench_baseline_free(struct bench_baseline *b)
 }
 
 size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench_result *r,
-			      double threshold_pct, FILE *out)
+                              double threshold_pct, FILE *out)
 {
 	size_t bad = 0, compared = 0;
 	fprintf(out, "\nbaseline comparison (threshold %.1f%% beyond noise):\n", threshold_pct);
@@ -286,8 +296,9 @@ size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench
 				old = &b->rows[k];
 		if (!old || !old->ok || !row->ok || old->median <= 0) {
 			fprintf(out, "  %-40s %s\n", key,
-				!old ? "new row, not in the baseline"
-				     : !row->ok ? "not measured now" : "not measured in the baseline");
+			        !old       ? "new row, not in the baseline"
+			        : !row->ok ? "not measured now"
+			                   : "not measured in the baseline");
 			continue;
 		}
 		compared++;
@@ -296,12 +307,13 @@ size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench
 		bool slow = row->st.median > limit;
 		bad += slow;
 		fprintf(out, "  %-40s %10.4f ms -> %10.4f ms (%+6.1f%%, noise %.1f%%)%s\n", key,
-			old->median * 1e3, row->st.median * 1e3,
-			100 * (row->st.median / old->median - 1), 100 * noise / old->median,
-			slow ? "  SLOWER" : "");
+		        old->median * 1e3, row->st.median * 1e3,
+		        100 * (row->st.median / old->median - 1), 100 * noise / old->median,
+		        slow ? "  SLOWER" : "");
 	}
-	fprintf(out, "%zu of %zu compared rows slower than the baseline by more than %.1f%% "
-		     "beyond noise\n",
-		bad, compared, threshold_pct);
+	fprintf(out,
+	        "%zu of %zu compared rows slower than the baseline by more than %.1f%% "
+	        "beyond noise\n",
+	        bad, compared, threshold_pct);
 	return bad;
 }

@@ -32,6 +32,6 @@ void bench_baseline_free(struct bench_baseline *b);
  * of their own spread. Writes one line per compared row to `out`; returns how many
  * rows regressed. */
 size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench_result *r,
-			      double threshold_pct, FILE *out);
+                              double threshold_pct, FILE *out);
 
 #endif

@@ -51,7 +51,8 @@ static int backends_list(struct bench_plan *p, const char *text, char *err, size
 	while (*s) {
 		size_t len = strcspn(s, ",");
 		if (len == 0 || len >= sizeof(p->backends[0]) || p->nbackends == BENCH_MAX_LIST) {
-			snprintf(err, errlen, "--backends: `%s` is not a list of backend names", text);
+			snprintf(err, errlen, "--backends: `%s` is not a list of backend names",
+			         text);
 			return 1;
 		}
 		memcpy(p->backends[p->nbackends], s, len);
@@ -60,7 +61,7 @@ static int backends_list(struct bench_plan *p, const char *text, char *err, size
 			char c = s[i];
 			if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_')) {
 				snprintf(err, errlen, "--backends: bad backend name `%.*s`",
-					 (int)len, s);
+				         (int)len, s);
 				return 1;
 			}
 		}
@@ -74,8 +75,9 @@ static int backends_list(struct bench_plan *p, const char *text, char *err, size
 	return 0;
 }
 
-int bench_cli_parse(int argc, char **argv, struct bench_cli *cli, const struct bench_extra_opt *extra,
-		    const char *usage, const char *default_tokens)
+int bench_cli_parse(int argc, char **argv, struct bench_cli *cli,
+                    const struct bench_extra_opt *extra, const char *usage,
+                    const char *default_tokens)
 {
 	const char *cmd = argc > 0 ? argv[0] : "bench";
 	struct bench_plan *p = &cli->plan;
@@ -104,7 +106,7 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli, const struct b
 		size_t nlen = strcspn(a, "=");
 		snprintf(name, sizeof(name), "%.*s", (int)(nlen < 63 ? nlen : 63), a);
 		bool flag = !strcmp(name, "--remeasure") || !strcmp(name, "--quiet") ||
-			    !strcmp(name, "--no-reference");
+		            !strcmp(name, "--no-reference");
 		const struct bench_extra_opt *ex = NULL;
 		for (size_t k = 0; extra && extra[k].name; k++)
 			if (!strcmp(extra[k].name, name))
@@ -132,7 +134,7 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli, const struct b
 			tokens = val;
 		} else if (!strcmp(name, "--threads")) {
 			p->nthreads = bench_parse_sizes(val, "--threads", MAX_THREADS, p->threads,
-							BENCH_MAX_LIST, err, sizeof(err));
+			                                BENCH_MAX_LIST, err, sizeof(err));
 			if (!p->nthreads)
 				return usage_error(cmd, err);
 		} else if (!strcmp(name, "--backends")) {
@@ -143,11 +145,11 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli, const struct b
 			if (!p->precisions)
 				return usage_error(cmd, err);
 		} else if (!strcmp(name, "--min-time") || !strcmp(name, "--max-call") ||
-			   !strcmp(name, "--threshold")) {
+		           !strcmp(name, "--threshold")) {
 			double v;
 			if (!bench_parse_double(val, &v) || (v <= 0 && name[2] != 't')) {
-				snprintf(err, sizeof(err), "%s: `%s` is not a positive number", name,
-					 val);
+				snprintf(err, sizeof(err), "%s: `%s` is not a positive number",
+				         name, val);
 				return usage_error(cmd, err);
 			}
 			if (!strcmp(name, "--min-time"))
@@ -174,11 +176,11 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli, const struct b
 		return usage_error(cmd, "give either CONFIG or --preset NAME");
 	if (preset && !bench_shape_preset(preset, &p->shape)) {
 		snprintf(err, sizeof(err), "--preset: unknown preset `%s` (%s)", preset,
-			 bench_shape_preset_names());
+		         bench_shape_preset_names());
 		return usage_error(cmd, err);
 	}
 	p->nT = bench_parse_sizes(tokens, "--tokens", MAX_TOKENS, p->T, BENCH_MAX_LIST, err,
-				  sizeof(err));
+	                          sizeof(err));
 	if (!p->nT)
 		return usage_error(cmd, err);
 	return 0;

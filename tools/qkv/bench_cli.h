@@ -31,8 +31,9 @@ struct bench_extra_opt {
  * --min-time, --max-call, --threshold, --plugin-dir, --remeasure, --quiet,
  * --no-reference, and the extras. Returns 0 to go on, -1 after printing `usage` for
  * --help, 2 after printing a usage error. */
-int bench_cli_parse(int argc, char **argv, struct bench_cli *cli, const struct bench_extra_opt *extra,
-		    const char *usage, const char *default_tokens);
+int bench_cli_parse(int argc, char **argv, struct bench_cli *cli,
+                    const struct bench_extra_opt *extra, const char *usage,
+                    const char *default_tokens);
 
 /* Log callback printing to stderr (machine measurement). */
 void bench_cli_log(const char *msg);

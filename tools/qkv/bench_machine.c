@@ -72,7 +72,8 @@ static double measure_bw(const float *a, size_t n, unsigned threads)
 		float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : rate, total)
 		{
-			size_t nt = (size_t)omp_get_num_threads(), id = (size_t)omp_get_thread_num();
+			size_t nt = (size_t)omp_get_num_threads(),
+			       id = (size_t)omp_get_thread_num();
 			size_t lo = n * id / nt, hi = n * (id + 1) / nt;
 			double t0 = thread_cpu_now();
 			total += bench_read_sum(a + lo, hi - lo);
@@ -99,7 +100,7 @@ static void cache_file(struct bench_machine *m)
 	snprintf(ncores, sizeof(ncores), "%u", m->cores);
 	uint64_t h = fnv1a(ncores, fnv1a(m->flags, fnv1a(m->cpu, 1469598103934665603ull)));
 	snprintf(m->cache_path, sizeof(m->cache_path), "%s/machine-%016llx.txt", dir,
-		 (unsigned long long)h);
+	         (unsigned long long)h);
 }
 
 /* Read a cache written by cache_write for this very CPU; false if absent or stale. */
@@ -122,7 +123,7 @@ static bool cache_read(struct bench_machine *m)
 		else if (!strncmp(line, "kernel=", 7))
 			bench_strcpy(m->kernel, sizeof(m->kernel), line + 7);
 		else if (sscanf(line, "threads=%u peak_gflops=%lf read_gbs=%lf", &t, &p, &b) == 3 &&
-			 m->n < BENCH_MACHINE_MAXT && t > 0 && p > 0 && b > 0) {
+		         m->n < BENCH_MACHINE_MAXT && t > 0 && p > 0 && b > 0) {
 			m->threads[m->n] = t;
 			m->peak_gflops[m->n] = p;
 			m->read_gbs[m->n] = b;
@@ -153,12 +154,12 @@ static void cache_write(const struct bench_machine *m)
 	fprintf(f, "cpu=%s\nflags=%s\nkernel=%s\n", m->cpu, m->flags, m->kernel);
 	for (size_t i = 0; i < m->n; i++)
 		fprintf(f, "threads=%u peak_gflops=%.3f read_gbs=%.3f\n", m->threads[i],
-			m->peak_gflops[i], m->read_gbs[i]);
+		        m->peak_gflops[i], m->read_gbs[i]);
 	fclose(f);
 }
 
 bool bench_machine_get(struct bench_machine *m, bool remeasure, void (*log)(const char *msg),
-		       char *err, size_t errlen)
+                       char *err, size_t errlen)
 {
 	memset(m, 0, sizeof(*m));
 	qkv_cpu_name(m->cpu, sizeof(m->cpu));
@@ -173,7 +174,7 @@ bool bench_machine_get(struct bench_machine *m, bool remeasure, void (*log)(cons
 	float *a = malloc(n * sizeof(float)); /* [n], 1 GiB */
 	if (!a) {
 		snprintf(err, errlen, "cannot allocate %zu MiB to measure memory bandwidth",
-			 READ_BYTES >> 20);
+		         READ_BYTES >> 20);
 		return false;
 	}
 	if (log)

@@ -26,7 +26,7 @@ struct bench_machine {
  * the cache. `log` (may be NULL) receives progress text for stderr. Fails only when
  * the measurement buffer cannot be allocated. */
 bool bench_machine_get(struct bench_machine *m, bool remeasure, void (*log)(const char *msg),
-		       char *err, size_t errlen);
+                       char *err, size_t errlen);
 
 /* Peak GFLOP/s and read GB/s for `threads` threads: the measured value for that count,
  * else the one-thread peak times threads and the best bandwidth measured with at most

@@ -22,10 +22,10 @@ struct dnn {
 	dnnl_stream_t str;
 	dnnl_primitive_desc_t pd;
 	dnnl_primitive_t mm;
-	dnnl_memory_t wmem;                       /* weights in the primitive's layout */
-	dnnl_memory_t src[BENCH_MAX_BUFS];        /* wrap X (f32) or src_u8 */
-	dnnl_memory_t dst[BENCH_MAX_BUFS];        /* wrap Y [T x N] */
-	uint8_t *src_u8[BENCH_MAX_BUFS];          /* [T x K] */
+	dnnl_memory_t wmem;                /* weights in the primitive's layout */
+	dnnl_memory_t src[BENCH_MAX_BUFS]; /* wrap X (f32) or src_u8 */
+	dnnl_memory_t dst[BENCH_MAX_BUFS]; /* wrap Y [T x N] */
+	uint8_t *src_u8[BENCH_MAX_BUFS];   /* [T x K] */
 	size_t nbuf;
 };
 
@@ -45,9 +45,8 @@ const char *bench_onednn_status(void)
 static int run(void *ctx, size_t buf, char *err, size_t errlen)
 {
 	struct dnn *d = ctx;
-	dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, d->src[buf]},
-				   {DNNL_ARG_WEIGHTS, d->wmem},
-				   {DNNL_ARG_DST, d->dst[buf]}};
+	dnnl_exec_arg_t args[3] = {
+	    {DNNL_ARG_SRC, d->src[buf]}, {DNNL_ARG_WEIGHTS, d->wmem}, {DNNL_ARG_DST, d->dst[buf]}};
 	if (dnnl_primitive_execute(d->mm, d->str, 3, args) != dnnl_success ||
 	    dnnl_stream_wait(d->str) != dnnl_success) {
 		snprintf(err, errlen, "oneDNN matmul failed");
@@ -93,26 +92,25 @@ static int8_t *quantize_w(const float *w, size_t K, size_t N, float *scale)
 			amax[n] = fmaxf(amax[n], fabsf(w[k * N + n]));
 	for (size_t k = 0; k < K; k++)
 		for (size_t n = 0; n < N; n++)
-			q[k * N + n] = (int8_t)(amax[n] > 0 ? nearbyintf(w[k * N + n] * 127 / amax[n])
-							    : 0);
+			q[k * N + n] =
+			    (int8_t)(amax[n] > 0 ? nearbyintf(w[k * N + n] * 127 / amax[n]) : 0);
 	for (size_t n = 0; n < N; n++)
 		scale[n] = amax[n] / 127 / 127;
 	free(amax);
 	return q;
 }
 
-#define CHECK(x, what)                                                                         \
-	do {                                                                                   \
-		if ((x) != dnnl_success) {                                                     \
-			snprintf(err, errlen, "oneDNN: %s failed", what);                      \
-			goto out;                                                              \
-		}                                                                              \
+#define CHECK(x, what)                                                                             \
+	do {                                                                                       \
+		if ((x) != dnnl_success) {                                                         \
+			snprintf(err, errlen, "oneDNN: %s failed", what);                          \
+			goto out;                                                                  \
+		}                                                                                  \
 	} while (0)
 
 bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct bench_buffers *b,
-		       unsigned precision, unsigned threads, double min_time,
-		       struct bench_stats *st, char *detail, size_t dlen, char *err,
-		       size_t errlen)
+                       unsigned precision, unsigned threads, double min_time,
+                       struct bench_stats *st, char *detail, size_t dlen, char *err, size_t errlen)
 {
 	struct dnn d = {0};
 	bool ok = false, i8 = precision == QKV_INT8;
@@ -126,7 +124,7 @@ bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct
 	size_t T = b->T, K = s->d_model, N = s->n;
 	dnnl_memory_desc_t src_md, w_md, wuser_md, dst_md;
 	dnnl_dims_t sd = {(dnnl_dim_t)T, (dnnl_dim_t)K}, wd = {(dnnl_dim_t)K, (dnnl_dim_t)N},
-		    dd = {(dnnl_dim_t)T, (dnnl_dim_t)N};
+	            dd = {(dnnl_dim_t)T, (dnnl_dim_t)N};
 	dnnl_data_type_t wt = i8 ? dnnl_s8 : dnnl_f32;
 
 	CHECK(dnnl_engine_create(&d.eng, dnnl_cpu, 0), "engine");
@@ -157,7 +155,8 @@ bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct
 	snprintf(detail, dlen, "%s %s", bench_onednn_status(), impl ? impl : "");
 
 	/* Weights into the primitive's layout, once. */
-	const dnnl_memory_desc_t *w_pd = dnnl_primitive_desc_query_md(d.pd, dnnl_query_weights_md, 0);
+	const dnnl_memory_desc_t *w_pd =
+	    dnnl_primitive_desc_query_md(d.pd, dnnl_query_weights_md, 0);
 	CHECK(dnnl_memory_create(&wuser, &wuser_md, d.eng, i8 ? (void *)wq : (void *)w), "memory");
 	CHECK(dnnl_memory_create(&d.wmem, w_pd, d.eng, DNNL_MEMORY_ALLOCATE), "memory");
 	CHECK(dnnl_reorder_primitive_desc_create(&rpd, &wuser_md, d.eng, w_pd, d.eng, NULL),

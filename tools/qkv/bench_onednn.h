@@ -20,8 +20,7 @@ const char *bench_onednn_status(void);
 
 /* Time oneDNN's matmul X [T x d_model] . W [d_model x n] with `threads` threads. */
 bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct bench_buffers *b,
-		       unsigned precision, unsigned threads, double min_time,
-		       struct bench_stats *st, char *detail, size_t dlen, char *err,
-		       size_t errlen);
+                       unsigned precision, unsigned threads, double min_time,
+                       struct bench_stats *st, char *detail, size_t dlen, char *err, size_t errlen);
 
 #endif

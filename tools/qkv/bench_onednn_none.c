@@ -16,9 +16,8 @@ const char *bench_onednn_status(void)
 }
 
 bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct bench_buffers *b,
-		       unsigned precision, unsigned threads, double min_time,
-		       struct bench_stats *st, char *detail, size_t dlen, char *err,
-		       size_t errlen)
+                       unsigned precision, unsigned threads, double min_time,
+                       struct bench_stats *st, char *detail, size_t dlen, char *err, size_t errlen)
 {
 	(void)s, (void)w, (void)b, (void)precision, (void)threads, (void)min_time, (void)st;
 	(void)detail, (void)dlen;

@@ -47,8 +47,9 @@ unsigned bench_parse_precisions(const char *text, char *err, size_t errlen)
 			    !strncmp(s, bench_precision_name(p), len))
 				break;
 		if (p == QKV_PRECISION_COUNT) {
-			snprintf(err, errlen, "--precision: unknown precision `%.*s` (f32, bf16, int8)",
-				 (int)len, s);
+			snprintf(err, errlen,
+			         "--precision: unknown precision `%.*s` (f32, bf16, int8)",
+			         (int)len, s);
 			return 0;
 		}
 		mask |= QKV_PRECISION_BIT(p);
@@ -85,13 +86,13 @@ static bool describe(const char *path, struct backend *be, char *err, size_t err
 	be->precisions = pl->be->precisions;
 	if (pl->probe.score <= 0)
 		snprintf(be->missing, sizeof(be->missing), "does not run here: %.200s",
-			 pl->probe.detail);
+		         pl->probe.detail);
 	qkv_plugin_unref(pl);
 	return true;
 }
 
 static size_t find_backends(const struct bench_plan *p, struct backend *be, size_t max,
-			    struct bench_result *r)
+                            struct bench_result *r)
 {
 	char **dirs = qkv_search_path(NULL);
 	size_t n = 0;
@@ -115,8 +116,8 @@ static size_t find_backends(const struct bench_plan *p, struct backend *be, size
 		char *path = qkv_plugin_find(dirs, p->backends[i]);
 		if (!path)
 			snprintf(be[n].missing, sizeof(be[n].missing),
-				 "no qkv_%s.so on the plugin search path (see `qkv info`)",
-				 p->backends[i]);
+			         "no qkv_%s.so on the plugin search path (see `qkv info`)",
+			         p->backends[i]);
 		else if (!describe(path, &be[n], err, sizeof(err)))
 			bench_strcpy(be[n].missing, sizeof(be[n].missing), err);
 		free(path);
@@ -145,7 +146,7 @@ static bool config_shape(struct bench_plan *p, char *err, size_t errlen)
 	qkv_model_close(m);
 	if (p->precisions && !(p->precisions & want)) {
 		snprintf(err, errlen, "--precision: %s has precision %s; a config fixes it",
-			 p->config_path, bench_precision_name(info.precision));
+		         p->config_path, bench_precision_name(info.precision));
 		return false;
 	}
 	p->precisions = want;
@@ -153,7 +154,7 @@ static bool config_shape(struct bench_plan *p, char *err, size_t errlen)
 }
 
 static void open_model(const struct bench_plan *p, const struct bench_weights *w,
-		       struct backend *be, unsigned prec, unsigned threads)
+                       struct backend *be, unsigned prec, unsigned threads)
 {
 	be->tried[prec] = true;
 	char *why = be->why[prec];
@@ -170,17 +171,17 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 	} else {
 		const struct bench_shape *s = &p->shape;
 		struct qkv_model_desc d = {
-			.struct_size = sizeof(d),
-			.d_model = s->d_model,
-			.n_heads = s->n_heads,
-			.n_kv_heads = s->n_kv_heads,
-			.head_dim = s->head_dim,
-			.precision = prec,
-			.layout = QKV_LAYOUT_IN_OUT,
-			.w = {w->w[0], w->w[1], w->w[2]},
-			.prefer = be->name,
-			.threads = (int32_t)threads,
-			.strict = 1,
+		    .struct_size = sizeof(d),
+		    .d_model = s->d_model,
+		    .n_heads = s->n_heads,
+		    .n_kv_heads = s->n_kv_heads,
+		    .head_dim = s->head_dim,
+		    .precision = prec,
+		    .layout = QKV_LAYOUT_IN_OUT,
+		    .w = {w->w[0], w->w[1], w->w[2]},
+		    .prefer = be->name,
+		    .threads = (int32_t)threads,
+		    .strict = 1,
 		};
 		st = qkv_model_open_memory(&d, &m, why, whylen);
 	}
@@ -191,17 +192,17 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 	qkv_model_get_info(m, &info);
 	if (!info.backend || strcmp(info.backend, be->name)) {
 		snprintf(why, whylen, "the model selected `%s`, not `%s`",
-			 info.backend ? info.backend : "?", be->name);
+		         info.backend ? info.backend : "?", be->name);
 		qkv_model_close(m);
 		return;
 	}
 	snprintf(be->detail[prec], sizeof(be->detail[prec]), "%s",
-		 info.backend_detail ? info.backend_detail : "");
+	         info.backend_detail ? info.backend_detail : "");
 	be->model[prec] = m;
 }
 
 static struct bench_row *push_row(struct bench_result *r, const char *name, enum bench_kind kind,
-				  unsigned prec, size_t T, unsigned threads)
+                                  unsigned prec, size_t T, unsigned threads)
 {
 	if (r->n == r->cap) {
 		size_t cap = r->cap ? 2 * r->cap : 64;
@@ -225,12 +226,12 @@ static void progress(const struct bench_row *row)
 {
 	char label[128];
 	snprintf(label, sizeof(label), "%s %s T=%zu threads=%u", row->backend, row->precision,
-		 row->T, row->threads);
+	         row->T, row->threads);
 	bench_progress_step(label);
 }
 
 static void time_row(struct bench_row *row, bench_call_fn fn, void *ctx, size_t nbuf,
-		     double min_time)
+                     double min_time)
 {
 	progress(row);
 	row->ok = bench_time(fn, ctx, nbuf, min_time, &row->st, row->status, sizeof(row->status));
@@ -240,7 +241,7 @@ static void time_row(struct bench_row *row, bench_call_fn fn, void *ctx, size_t 
 
 /* Reference rows for one (T, threads): OpenBLAS, then oneDNN when built. */
 static bool reference_rows(const struct bench_plan *p, const struct bench_weights *w,
-			   const struct bench_buffers *b, unsigned threads, struct bench_result *r)
+                           const struct bench_buffers *b, unsigned threads, struct bench_result *r)
 {
 	struct bench_blas_call bc = {&p->shape, b, w->fused};
 	bench_blas_threads(threads);
@@ -267,8 +268,8 @@ static bool reference_rows(const struct bench_plan *p, const struct bench_weight
 			return false;
 		progress(row);
 		row->ok = bench_onednn_time(&p->shape, w->fused, b, prec, threads, p->min_time,
-					    &row->st, row->detail, sizeof(row->detail),
-					    row->status, sizeof(row->status));
+		                            &row->st, row->detail, sizeof(row->detail), row->status,
+		                            sizeof(row->status));
 		if (row->ok)
 			snprintf(row->status, sizeof(row->status), "ok");
 	}
@@ -276,9 +277,9 @@ static bool reference_rows(const struct bench_plan *p, const struct bench_weight
 }
 
 static bool backend_row(const struct bench_plan *p, const struct bench_weights *w,
-			const struct bench_buffers *b, struct backend *be, unsigned prec,
-			unsigned threads, unsigned max_threads, struct last_row *last,
-			struct bench_result *r)
+                        const struct bench_buffers *b, struct backend *be, unsigned prec,
+                        unsigned threads, unsigned max_threads, struct last_row *last,
+                        struct bench_result *r)
 {
 	struct bench_row *row = push_row(r, be->name, BENCH_BACKEND, prec, b->T, threads);
 	if (!row)
@@ -301,9 +302,10 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 	double est = last->median * grow / better;
 	if (est > p->max_call) {
 		bench_progress_step("(skipped)");
-		snprintf(row->status, sizeof(row->status),
-			 "skipped: about %.1f s per call (estimated from T=%zu) > --max-call %.1f s",
-			 est, last->T, p->max_call);
+		snprintf(
+		    row->status, sizeof(row->status),
+		    "skipped: about %.1f s per call (estimated from T=%zu) > --max-call %.1f s",
+		    est, last->T, p->max_call);
 		return true;
 	}
 	struct bench_model_call mc = {be->model[prec], &p->shape, b, threads};
@@ -320,12 +322,12 @@ static size_t count_rows(const struct bench_plan *p, const struct backend *be, s
 	size_t per = 0;
 	for (size_t i = 0; i < nbe; i++)
 		for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
-			per += !be[i].missing[0] && (p->precisions & be[i].precisions &
-						     QKV_PRECISION_BIT(prec));
+			per += !be[i].missing[0] &&
+			       (p->precisions & be[i].precisions & QKV_PRECISION_BIT(prec));
 	size_t refs = 0;
 	for (unsigned prec = 0; p->references && prec < QKV_PRECISION_COUNT; prec++)
 		refs += bench_onednn_supports(prec) &&
-			(prec == QKV_F32 || p->precisions & QKV_PRECISION_BIT(prec));
+		        (prec == QKV_F32 || p->precisions & QKV_PRECISION_BIT(prec));
 	size_t n = 0;
 	for (size_t t = 0; t < p->nT; t++)
 		n += per + (p->references ? 1 + (p->T[t] == 1) + refs : 0);
@@ -342,7 +344,8 @@ static void derive(struct bench_result *r, const struct bench_machine *m)
 		double sec = row->st.median;
 		row->gflops = 2.0 * (double)row->T * s->d_model * s->n / sec * 1e-9;
 		row->weight_gbs = bench_weight_bytes(s, row->precision) / sec * 1e-9;
-		double peak = bench_machine_peak(m, row->threads), bw = bench_machine_bw(m, row->threads);
+		double peak = bench_machine_peak(m, row->threads),
+		       bw = bench_machine_bw(m, row->threads);
 		row->peak_pct = peak > 0 ? 100.0 * row->gflops / peak : 0.0;
 		row->bw_pct = bw > 0 ? 100.0 * row->weight_gbs / bw : 0.0;
 		for (size_t j = 0; j < r->n; j++) {
@@ -358,7 +361,7 @@ static void derive(struct bench_result *r, const struct bench_machine *m)
 }
 
 bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct bench_result *r,
-		    char *err, size_t errlen)
+                    char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
 	if (p->config_path && !config_shape(p, err, errlen))
@@ -415,13 +418,14 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 					continue;
 				}
 				for (unsigned prec = 0; ok && prec < QKV_PRECISION_COUNT; prec++)
-					if (p->precisions & be[i].precisions & QKV_PRECISION_BIT(prec))
+					if (p->precisions & be[i].precisions &
+					    QKV_PRECISION_BIT(prec))
 						ok = backend_row(
-							p, &w, &b, &be[i], prec, th, max_threads,
-							&last[(i * QKV_PRECISION_COUNT + prec) *
-								      p->nthreads +
-							      hi],
-							r);
+						    p, &w, &b, &be[i], prec, th, max_threads,
+						    &last[(i * QKV_PRECISION_COUNT + prec) *
+						              p->nthreads +
+						          hi],
+						    r);
 			}
 		}
 		bench_buffers_free(&b);

@@ -13,7 +13,7 @@
 #define BENCH_MAX_LIST 32
 
 struct bench_plan {
-	const char *config_path; /* a model config, or NULL for the preset in `shape` */
+	const char *config_path;  /* a model config, or NULL for the preset in `shape` */
 	struct bench_shape shape; /* preset; filled from the config by bench_plan_resolve */
 	size_t T[BENCH_MAX_LIST];
 	size_t nT;
@@ -32,7 +32,7 @@ struct bench_result {
 	struct bench_shape shape;
 	struct bench_row *rows;
 	size_t n, cap;
-	char notes[2048]; /* lines about backends passed over, references not built */
+	char notes[2048];    /* lines about backends passed over, references not built */
 	size_t failed_named; /* backends named in --backends that could not be measured */
 };
 
@@ -41,7 +41,7 @@ struct bench_result {
  * Fails (false + err) only for errors that make every row meaningless: a config that
  * does not open, out of memory. A backend that fails gets rows saying why. */
 bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct bench_result *r,
-		    char *err, size_t errlen);
+                    char *err, size_t errlen);
 void bench_result_free(struct bench_result *r);
 
 const char *bench_precision_name(unsigned p);

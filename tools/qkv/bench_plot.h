@@ -9,7 +9,7 @@
 
 #include "bench_plan.h"
 
-bool bench_plot_write(const char *path, const struct bench_result *r, const char *title,
-		      char *err, size_t errlen);
+bool bench_plot_write(const char *path, const struct bench_result *r, const char *title, char *err,
+                      size_t errlen);
 
 #endif

@@ -9,6 +9,6 @@
 void bench_progress_start(size_t total, bool quiet);
 void bench_progress_step(const char *label); /* about to run step i+1 of total */
 void bench_progress_end(void);
-void bench_log(const char *msg);             /* a message line that keeps the bar intact */
+void bench_log(const char *msg); /* a message line that keeps the bar intact */
 
 #endif

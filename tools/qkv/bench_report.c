@@ -7,17 +7,17 @@
 void bench_row_key(const struct bench_row *row, char *buf, size_t len)
 {
 	snprintf(buf, len, "%s/%s/T=%zu/threads=%u", row->backend, row->precision, row->T,
-		 row->threads);
+	         row->threads);
 }
 
 void bench_machine_line(const struct bench_machine *m, char *buf, size_t len)
 {
 	int n = snprintf(buf, len, "%s, %u cores [%s]; measured (%s):", m->cpu, m->cores, m->flags,
-			 m->kernel);
+	                 m->kernel);
 	for (size_t i = 0; i < m->n && n > 0 && (size_t)n < len; i++)
 		n += snprintf(buf + n, len - (size_t)n,
-			      " %u thread%s %.1f GFLOP/s fp32 peak, %.1f GB/s read;", m->threads[i],
-			      m->threads[i] == 1 ? "" : "s", m->peak_gflops[i], m->read_gbs[i]);
+		              " %u thread%s %.1f GFLOP/s fp32 peak, %.1f GB/s read;", m->threads[i],
+		              m->threads[i] == 1 ? "" : "s", m->peak_gflops[i], m->read_gbs[i]);
 }
 
 static double spread_pct(const struct bench_row *row)
@@ -26,31 +26,31 @@ static double spread_pct(const struct bench_row *row)
 }
 
 void bench_report_table(FILE *f, const struct bench_result *r, const struct bench_machine *m,
-			const struct bench_plan *p)
+                        const struct bench_plan *p)
 {
 	const struct bench_shape *s = &r->shape;
 	char line[1024];
 	bench_machine_line(m, line, sizeof(line));
 	fprintf(f, "machine: %s\n", line);
 	fprintf(f,
-		"shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  "
-		"(min-time %.2f s per row)\n\n",
-		s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n, p->min_time);
+	        "shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  "
+	        "(min-time %.2f s per row)\n\n",
+	        s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n, p->min_time);
 	fprintf(f, "%-14s %-5s %5s %3s %11s %7s %8s %7s %6s %6s %7s %7s\n", "backend", "prec", "T",
-		"thr", "median ms", "p10-90", "GFLOP/s", "W GB/s", "%peak", "%bw", "x sgemm",
-		"x sgemv");
+	        "thr", "median ms", "p10-90", "GFLOP/s", "W GB/s", "%peak", "%bw", "x sgemm",
+	        "x sgemv");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		char name[48];
 		snprintf(name, sizeof(name), "%s%s", row->kind == BENCH_REFERENCE ? "*" : "",
-			 row->backend);
+		         row->backend);
 		fprintf(f, "%-14s %-5s %5zu %3u ", name, row->precision, row->T, row->threads);
 		if (!row->ok) {
 			fprintf(f, "%s\n", row->status);
 			continue;
 		}
 		fprintf(f, "%11.4f %6.1f%% %8.2f %7.2f %6.1f %6.1f", row->st.median * 1e3,
-			spread_pct(row), row->gflops, row->weight_gbs, row->peak_pct, row->bw_pct);
+		        spread_pct(row), row->gflops, row->weight_gbs, row->peak_pct, row->bw_pct);
 		if (row->vs_sgemm > 0)
 			fprintf(f, " %7.2f", row->vs_sgemm);
 		else
@@ -61,10 +61,12 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 			fprintf(f, " %7s", "-");
 		fputc('\n', f);
 	}
-	fprintf(f, "\n* reference rows (direct library calls on the same shape, same run). "
-		   "x sgemm = sgemm time / row time (> 1: faster).\n"
-		   "%%peak and %%bw are against this machine's measured fp32 FMA peak and read "
-		   "bandwidth for the row's thread count; W GB/s counts the precision's weight bytes.\n");
+	fprintf(
+	    f,
+	    "\n* reference rows (direct library calls on the same shape, same run). "
+	    "x sgemm = sgemm time / row time (> 1: faster).\n"
+	    "%%peak and %%bw are against this machine's measured fp32 FMA peak and read "
+	    "bandwidth for the row's thread count; W GB/s counts the precision's weight bytes.\n");
 	if (r->notes[0])
 		fprintf(f, "notes:\n%s", r->notes);
 }
@@ -95,8 +97,8 @@ static bool close_file(FILE *f, const char *path, char *err, size_t errlen)
 }
 
 bool bench_report_json(const char *path, const struct bench_result *r,
-		       const struct bench_machine *m, const struct bench_plan *p,
-		       const char *command, char *err, size_t errlen)
+                       const struct bench_machine *m, const struct bench_plan *p,
+                       const char *command, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "w");
 	if (!f) {
@@ -119,14 +121,14 @@ bool bench_report_json(const char *path, const struct bench_result *r,
 	fprintf(f, ", \"measured\": [");
 	for (size_t i = 0; i < m->n; i++)
 		fprintf(f, "%s{\"threads\": %u, \"peak_gflops\": %.3f, \"read_gbs\": %.3f}",
-			i ? ", " : "", m->threads[i], m->peak_gflops[i], m->read_gbs[i]);
+		        i ? ", " : "", m->threads[i], m->peak_gflops[i], m->read_gbs[i]);
 	const struct bench_shape *s = &r->shape;
 	fprintf(f, "]},\n  \"shape\": {\"name\": ");
 	json_str(f, s->name);
 	fprintf(f,
-		", \"d_model\": %u, \"n_heads\": %u, \"n_kv_heads\": %u, \"head_dim\": %u, "
-		"\"d_q\": %u, \"d_kv\": %u, \"n\": %u},\n",
-		s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->d_q, s->d_kv, s->n);
+	        ", \"d_model\": %u, \"n_heads\": %u, \"n_kv_heads\": %u, \"head_dim\": %u, "
+	        "\"d_q\": %u, \"d_kv\": %u, \"n\": %u},\n",
+	        s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->d_q, s->d_kv, s->n);
 	fprintf(f, "  \"min_time\": %.4f,\n  \"notes\": ", p->min_time);
 	json_str(f, r->notes);
 	fprintf(f, ",\n  \"rows\": [");
@@ -139,21 +141,21 @@ bool bench_report_json(const char *path, const struct bench_result *r,
 		fprintf(f, ", \"backend\": ");
 		json_str(f, row->backend);
 		fprintf(f, ", \"kind\": \"%s\", \"precision\": \"%s\", \"T\": %zu, \"threads\": %u",
-			row->kind == BENCH_REFERENCE ? "reference" : "backend", row->precision,
-			row->T, row->threads);
+		        row->kind == BENCH_REFERENCE ? "reference" : "backend", row->precision,
+		        row->T, row->threads);
 		fprintf(f, ", \"status\": ");
 		json_str(f, row->status);
 		fprintf(f, ", \"detail\": ");
 		json_str(f, row->detail);
 		if (row->ok)
 			fprintf(f,
-				", \"reps\": %zu, \"median_s\": %.9g, \"p10_s\": %.9g, \"p90_s\": "
-				"%.9g, \"min_s\": %.9g, \"mad_s\": %.9g, \"prepare_s\": %.6g, "
-				"\"gflops\": %.6g, \"weight_gbs\": %.6g, \"peak_pct\": %.4g, "
-				"\"bw_pct\": %.4g, \"vs_sgemm\": %.4g, \"vs_sgemv\": %.4g",
-				row->st.n, row->st.median, row->st.p10, row->st.p90, row->st.min,
-				row->st.mad, row->prepare_s, row->gflops, row->weight_gbs,
-				row->peak_pct, row->bw_pct, row->vs_sgemm, row->vs_sgemv);
+			        ", \"reps\": %zu, \"median_s\": %.9g, \"p10_s\": %.9g, \"p90_s\": "
+			        "%.9g, \"min_s\": %.9g, \"mad_s\": %.9g, \"prepare_s\": %.6g, "
+			        "\"gflops\": %.6g, \"weight_gbs\": %.6g, \"peak_pct\": %.4g, "
+			        "\"bw_pct\": %.4g, \"vs_sgemm\": %.4g, \"vs_sgemv\": %.4g",
+			        row->st.n, row->st.median, row->st.p10, row->st.p90, row->st.min,
+			        row->st.mad, row->prepare_s, row->gflops, row->weight_gbs,
+			        row->peak_pct, row->bw_pct, row->vs_sgemm, row->vs_sgemv);
 		fputc('}', f);
 	}
 	fprintf(f, "\n  ]\n}\n");
@@ -179,19 +181,19 @@ bool bench_report_csv(const char *path, const struct bench_result *r, char *err,
 		return false;
 	}
 	fprintf(f, "shape,backend,kind,precision,T,threads,status,reps,median_s,p10_s,p90_s,"
-		   "gflops,weight_gbs,peak_pct,bw_pct,vs_sgemm,vs_sgemv,prepare_s,detail\n");
+	           "gflops,weight_gbs,peak_pct,bw_pct,vs_sgemm,vs_sgemv,prepare_s,detail\n");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		csv_field(f, r->shape.name);
 		fprintf(f, ",%s,%s,%s,%zu,%u,", row->backend,
-			row->kind == BENCH_REFERENCE ? "reference" : "backend", row->precision,
-			row->T, row->threads);
+		        row->kind == BENCH_REFERENCE ? "reference" : "backend", row->precision,
+		        row->T, row->threads);
 		csv_field(f, row->status);
 		if (row->ok)
 			fprintf(f, ",%zu,%.9g,%.9g,%.9g,%.6g,%.6g,%.4g,%.4g,%.4g,%.4g,%.6g,",
-				row->st.n, row->st.median, row->st.p10, row->st.p90, row->gflops,
-				row->weight_gbs, row->peak_pct, row->bw_pct, row->vs_sgemm,
-				row->vs_sgemv, row->prepare_s);
+			        row->st.n, row->st.median, row->st.p10, row->st.p90, row->gflops,
+			        row->weight_gbs, row->peak_pct, row->bw_pct, row->vs_sgemm,
+			        row->vs_sgemv, row->prepare_s);
 		else
 			fprintf(f, ",,,,,,,,,,,,");
 		csv_field(f, row->detail);

@@ -16,13 +16,13 @@ void bench_row_key(const struct bench_row *row, char *buf, size_t len);
 void bench_machine_line(const struct bench_machine *m, char *buf, size_t len);
 
 void bench_report_table(FILE *f, const struct bench_result *r, const struct bench_machine *m,
-			const struct bench_plan *p);
+                        const struct bench_plan *p);
 
 /* Write the whole run (machine, shape, plan, rows) as JSON or CSV; `command` is the
  * command line, recorded for provenance. False with err naming the file. */
 bool bench_report_json(const char *path, const struct bench_result *r,
-		       const struct bench_machine *m, const struct bench_plan *p,
-		       const char *command, char *err, size_t errlen);
+                       const struct bench_machine *m, const struct bench_plan *p,
+                       const char *command, char *err, size_t errlen);
 bool bench_report_csv(const char *path, const struct bench_result *r, char *err, size_t errlen);
 
 #endif

@@ -38,8 +38,8 @@ void bench_buffers_free(struct bench_buffers *b)
 	memset(b, 0, sizeof(*b));
 }
 
-bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time,
-		struct bench_stats *st, char *err, size_t errlen)
+bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time, struct bench_stats *st,
+                char *err, size_t errlen)
 {
 	size_t buf = 0;
 	/* Warm-up: first-touch, lazy plugin work, CPU clocks ramping up. */
@@ -88,13 +88,13 @@ int bench_call_model(void *ctx, size_t buf, char *err, size_t errlen)
 	const struct bench_shape *s = c->s;
 	float *y = c->b->y[buf]; /* [T x n] */
 	struct qkv_call call = {
-		.struct_size = sizeof(call),
-		.T = c->b->T,
-		.x = c->b->x[buf],
-		.ldx = s->d_model,
-		.out = {y, y + s->d_q, y + s->d_q + s->d_kv},
-		.ld_out = {s->n, s->n, s->n},
-		.threads = (int32_t)c->threads,
+	    .struct_size = sizeof(call),
+	    .T = c->b->T,
+	    .x = c->b->x[buf],
+	    .ldx = s->d_model,
+	    .out = {y, y + s->d_q, y + s->d_q + s->d_kv},
+	    .ld_out = {s->n, s->n, s->n},
+	    .threads = (int32_t)c->threads,
 	};
 	return qkv_project_call(c->model, &call, err, errlen) != QKV_OK;
 }
@@ -105,8 +105,8 @@ int bench_call_sgemm(void *ctx, size_t buf, char *err, size_t errlen)
 	(void)errlen;
 	const struct bench_blas_call *c = ctx;
 	int T = (int)c->b->T, K = (int)c->s->d_model, N = (int)c->s->n;
-	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, N, K, 1.0f, c->b->x[buf], K,
-		    c->w, N, 0.0f, c->b->y[buf], N);
+	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, N, K, 1.0f, c->b->x[buf], K, c->w,
+	            N, 0.0f, c->b->y[buf], N);
 	return 0;
 }
 
@@ -118,7 +118,7 @@ int bench_call_sgemv(void *ctx, size_t buf, char *err, size_t errlen)
 	int K = (int)c->s->d_model, N = (int)c->s->n;
 	/* W is [K x N] row-major: y[n] = sum_k W[k][n] x[k] is W^T x. */
 	cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, c->w, N, c->b->x[buf], 1, 0.0f,
-		    c->b->y[buf], 1);
+	            c->b->y[buf], 1);
 	return 0;
 }
 

@@ -15,19 +15,19 @@
 enum bench_kind { BENCH_BACKEND = 0, BENCH_REFERENCE = 1 };
 
 struct bench_row {
-	char backend[40];   /* plugin name, or a reference: "cblas_sgemm", "onednn_f32", ... */
+	char backend[40]; /* plugin name, or a reference: "cblas_sgemm", "onednn_f32", ... */
 	enum bench_kind kind;
-	char precision[8];  /* "f32", "bf16", "int8" */
+	char precision[8]; /* "f32", "bf16", "int8" */
 	size_t T;
 	unsigned threads;
-	bool ok;            /* measured; else `status` says why not */
+	bool ok; /* measured; else `status` says why not */
 	char status[256];
-	char detail[160];   /* what the backend's probe said, or the library used */
+	char detail[160];      /* what the backend's probe said, or the library used */
 	struct bench_stats st; /* seconds per call */
-	double prepare_s;   /* model open (select + prepare) time; 0 for references */
+	double prepare_s;      /* model open (select + prepare) time; 0 for references */
 	/* derived (bench_row_derive) */
-	double gflops;      /* 2*T*d_model*N / median */
-	double weight_gbs;  /* weight bytes of the precision / median */
+	double gflops;     /* 2*T*d_model*N / median */
+	double weight_gbs; /* weight bytes of the precision / median */
 	double peak_pct, bw_pct;
 	double vs_sgemm, vs_sgemv; /* reference time / this time (> 1 = faster); 0 = none */
 };
@@ -49,8 +49,8 @@ typedef int (*bench_call_fn)(void *ctx, size_t buf, char *err, size_t errlen);
 
 /* Warm up, then call until min_time has passed (at least 5 calls unless that takes
  * more than 3*min_time), recording each call's time. False with err on a failed call. */
-bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time,
-		struct bench_stats *st, char *err, size_t errlen);
+bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time, struct bench_stats *st,
+                char *err, size_t errlen);
 
 /* Calls on a qkv model through the public API (per-call thread count). */
 struct bench_model_call {

@@ -53,7 +53,7 @@ void bench_stats_compute(double *s, size_t n, struct bench_stats *out)
 }
 
 size_t bench_parse_sizes(const char *text, const char *what, size_t limit, size_t *v, size_t max,
-			 char *err, size_t errlen)
+                         char *err, size_t errlen)
 {
 	size_t n = 0;
 	const char *p = text;
@@ -64,8 +64,8 @@ size_t bench_parse_sizes(const char *text, const char *what, size_t limit, size_
 		if (end == p || errno || x == 0 || x > limit || (*end && *end != ',') ||
 		    *p == '-' || *p == '+') {
 			snprintf(err, errlen,
-				 "%s: `%s` is not a comma-separated list of integers in 1..%zu", what,
-				 text, limit);
+			         "%s: `%s` is not a comma-separated list of integers in 1..%zu",
+			         what, text, limit);
 			return 0;
 		}
 		if (n == max) {

@@ -19,7 +19,7 @@ void bench_stats_compute(double *s, size_t n, struct bench_stats *out);
 /* Parse "1,16,128" into v[max]: positive integers no larger than `limit`. Returns the
  * count, or 0 and a message naming `what` in err when the text is not such a list. */
 size_t bench_parse_sizes(const char *text, const char *what, size_t limit, size_t *v, size_t max,
-			 char *err, size_t errlen);
+                         char *err, size_t errlen);
 
 /* Copy src into dst[len], truncating, always NUL-terminated. */
 void bench_strcpy(char *dst, size_t len, const char *src);

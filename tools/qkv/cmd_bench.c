@@ -11,39 +11,37 @@
 enum { OPT_JSON, OPT_CSV, OPT_PLOT, OPT_BASELINE };
 
 static const char usage[] =
-	"usage: qkv bench CONFIG | --preset gpt2-small|llama2-7b|llama3-8b|tiny [options]\n"
-	"\n"
-	"Times every backend (warm-up, then repetitions until --min-time; median and\n"
-	"p10-p90 spread; rotating input/output buffers) next to reference rows measured in\n"
-	"the same run (direct cblas_sgemm, cblas_sgemv at T = 1, oneDNN matmul when built),\n"
-	"and reports GFLOP/s (2*T*d_model*N/s), weight GB/s, % of this machine's measured\n"
-	"fp32 peak and read bandwidth (measured once, cached in $XDG_CACHE_HOME/qkv).\n"
-	"\n"
-	"  --tokens LIST       T values (default 1,16,128,512)\n"
-	"  --backends LIST|all backend names, or every plugin found (default all)\n"
-	"  --precision LIST    f32,bf16,int8 (default f32; a CONFIG fixes its own)\n"
-	"  --threads LIST      thread counts (default: all cores)\n"
-	"  --min-time S        seconds of repetitions per row (default 0.3)\n"
-	"  --max-call S        skip rows estimated slower than S per call (default 2)\n"
-	"  --json F, --csv F   write every row to F\n"
-	"  --plot F.svg|F.png  GFLOP/s against T per backend (PNG needs gnuplot)\n"
-	"  --baseline OLD.json compare with an earlier --json run; exit 3 when a row is\n"
-	"                      slower by more than --threshold PCT (default 10) beyond noise\n"
-	"  --plugin-dir DIR    search DIR for plugins first\n"
-	"  --no-reference      no reference rows\n"
-	"  --remeasure         measure the machine's peak and bandwidth again\n"
-	"  --quiet             no progress on stderr\n"
-	"\n"
-	"Exit status: 0 ok, 1 error, 2 usage error, 3 slower than the baseline.\n";
+    "usage: qkv bench CONFIG | --preset gpt2-small|llama2-7b|llama3-8b|tiny [options]\n"
+    "\n"
+    "Times every backend (warm-up, then repetitions until --min-time; median and\n"
+    "p10-p90 spread; rotating input/output buffers) next to reference rows measured in\n"
+    "the same run (direct cblas_sgemm, cblas_sgemv at T = 1, oneDNN matmul when built),\n"
+    "and reports GFLOP/s (2*T*d_model*N/s), weight GB/s, % of this machine's measured\n"
+    "fp32 peak and read bandwidth (measured once, cached in $XDG_CACHE_HOME/qkv).\n"
+    "\n"
+    "  --tokens LIST       T values (default 1,16,128,512)\n"
+    "  --backends LIST|all backend names, or every plugin found (default all)\n"
+    "  --precision LIST    f32,bf16,int8 (default f32; a CONFIG fixes its own)\n"
+    "  --threads LIST      thread counts (default: all cores)\n"
+    "  --min-time S        seconds of repetitions per row (default 0.3)\n"
+    "  --max-call S        skip rows estimated slower than S per call (default 2)\n"
+    "  --json F, --csv F   write every row to F\n"
+    "  --plot F.svg|F.png  GFLOP/s against T per backend (PNG needs gnuplot)\n"
+    "  --baseline OLD.json compare with an earlier --json run; exit 3 when a row is\n"
+    "                      slower by more than --threshold PCT (default 10) beyond noise\n"
+    "  --plugin-dir DIR    search DIR for plugins first\n"
+    "  --no-reference      no reference rows\n"
+    "  --remeasure         measure the machine's peak and bandwidth again\n"
+    "  --quiet             no progress on stderr\n"
+    "\n"
+    "Exit status: 0 ok, 1 error, 2 usage error, 3 slower than the baseline.\n";
 
 int qkv_cmd_bench(int argc, char **argv)
 {
 	static const struct bench_extra_opt extra[] = {
-		{"--json", OPT_JSON, true},
-		{"--csv", OPT_CSV, true},
-		{"--plot", OPT_PLOT, true},
-		{"--baseline", OPT_BASELINE, true},
-		{NULL, 0, false},
+	    {"--json", OPT_JSON, true}, {"--csv", OPT_CSV, true},
+	    {"--plot", OPT_PLOT, true}, {"--baseline", OPT_BASELINE, true},
+	    {NULL, 0, false},
 	};
 	struct bench_cli cli;
 	int rc = bench_cli_parse(argc, argv, &cli, extra, usage, "1,16,128,512");
@@ -59,7 +57,7 @@ int qkv_cmd_bench(int argc, char **argv)
 	}
 	struct bench_machine m;
 	if (!bench_machine_get(&m, cli.remeasure, cli.plan.quiet ? NULL : bench_cli_log, err,
-			       sizeof(err))) {
+	                       sizeof(err))) {
 		fprintf(stderr, "qkv bench: %s\n", err);
 		bench_baseline_free(&base);
 		return 1;
@@ -89,14 +87,16 @@ int qkv_cmd_bench(int argc, char **argv)
 		fprintf(stderr, "qkv bench: %s\n", err);
 	if (!rc && cli.opt[OPT_BASELINE]) {
 		if (base.cpu[0] && strcmp(base.cpu, m.cpu))
-			fprintf(stdout, "warning: the baseline was measured on \"%s\", this is \"%s\"\n",
-				base.cpu, m.cpu);
+			fprintf(stdout,
+			        "warning: the baseline was measured on \"%s\", this is \"%s\"\n",
+			        base.cpu, m.cpu);
 		if (bench_baseline_compare(&base, &r, cli.threshold, stdout) > 0)
 			rc = 3;
 	}
 	if (!rc && r.failed_named) {
-		fprintf(stderr, "qkv bench: %zu requested backend(s) could not be measured (see notes)\n",
-			r.failed_named);
+		fprintf(stderr,
+		        "qkv bench: %zu requested backend(s) could not be measured (see notes)\n",
+		        r.failed_named);
 		rc = 1;
 	}
 	bench_baseline_free(&base);

@@ -13,24 +13,24 @@
 enum { OPT_OUT };
 
 static const char usage[] =
-	"usage: qkv tune CONFIG | --preset gpt2-small|llama2-7b|llama3-8b|tiny [options]\n"
-	"\n"
-	"Measures every backend on the plugin search path (or --backends) for each\n"
-	"precision the model allows and a spread of T, picks the fastest per T, merges\n"
-	"neighbouring T with the same winner into ranges, and writes a machine profile:\n"
-	"backend.prefer (best overall first, scalar last), backend.threads, backend.routes\n"
-	"(one T range per entry), and tuned.cpu/flags/date (a profile from another CPU is\n"
-	"ignored with a warning). Use it with `qkv run CONFIG --machine FILE`.\n"
-	"\n"
-	"  --out FILE          profile to write (default machine.yaml)\n"
-	"  --tokens LIST       T values (default 1,2,4,8,16,32,64,128,256,512)\n"
-	"  --backends LIST|all candidates (default all)\n"
-	"  --precision LIST    precisions to route (default f32,int8; a CONFIG fixes its own)\n"
-	"  --threads N         the thread budget to tune for (default: all cores)\n"
-	"  --min-time S        seconds of repetitions per measurement (default 0.2)\n"
-	"  --max-call S        skip measurements estimated slower than S per call (default 2)\n"
-	"  --plugin-dir DIR    search DIR for plugins first\n"
-	"  --quiet             no progress on stderr\n";
+    "usage: qkv tune CONFIG | --preset gpt2-small|llama2-7b|llama3-8b|tiny [options]\n"
+    "\n"
+    "Measures every backend on the plugin search path (or --backends) for each\n"
+    "precision the model allows and a spread of T, picks the fastest per T, merges\n"
+    "neighbouring T with the same winner into ranges, and writes a machine profile:\n"
+    "backend.prefer (best overall first, scalar last), backend.threads, backend.routes\n"
+    "(one T range per entry), and tuned.cpu/flags/date (a profile from another CPU is\n"
+    "ignored with a warning). Use it with `qkv run CONFIG --machine FILE`.\n"
+    "\n"
+    "  --out FILE          profile to write (default machine.yaml)\n"
+    "  --tokens LIST       T values (default 1,2,4,8,16,32,64,128,256,512)\n"
+    "  --backends LIST|all candidates (default all)\n"
+    "  --precision LIST    precisions to route (default f32,int8; a CONFIG fixes its own)\n"
+    "  --threads N         the thread budget to tune for (default: all cores)\n"
+    "  --min-time S        seconds of repetitions per measurement (default 0.2)\n"
+    "  --max-call S        skip measurements estimated slower than S per call (default 2)\n"
+    "  --plugin-dir DIR    search DIR for plugins first\n"
+    "  --quiet             no progress on stderr\n";
 
 /* Fastest measured backend row for (precision, T); NULL when none ran. */
 static const struct bench_row *winner(const struct bench_result *r, const char *prec, size_t T)
@@ -102,7 +102,7 @@ static void yaml_quoted(FILE *f, const char *s)
 /* Routes for one precision: runs of equal winners over the sorted T list. The last
  * range is open-ended; T between two measured values goes to the smaller one's winner. */
 static void write_routes(FILE *f, FILE *summary, const struct bench_result *r,
-			 const struct bench_plan *p, unsigned prec)
+                         const struct bench_plan *p, unsigned prec)
 {
 	const char *pn = bench_precision_name(prec);
 	size_t i = 0;
@@ -148,7 +148,8 @@ int qkv_cmd_tune(int argc, char **argv)
 		return rc < 0 ? 0 : rc;
 	struct bench_plan *p = &cli.plan;
 	if (p->nthreads != 1) {
-		fprintf(stderr, "qkv tune: --threads takes one value: the profile has one budget\n");
+		fprintf(stderr,
+		        "qkv tune: --threads takes one value: the profile has one budget\n");
 		return 2;
 	}
 	bool min_time_default = true;
@@ -194,7 +195,7 @@ int qkv_cmd_tune(int argc, char **argv)
 	bench_cli_command(argc, argv, command, sizeof(command));
 	fprintf(f, "# Machine profile written by `%s`.\n", command);
 	fprintf(f, "# Fastest backend per precision and range of T, measured on %s (%s).\n",
-		r.shape.name, date);
+	        r.shape.name, date);
 	fprintf(f, "backend:\n  prefer: [");
 	for (size_t i = 0; i < ns; i++)
 		fprintf(f, "%s%s", i ? ", " : "", s[i].name);

@@ -18,7 +18,7 @@ static double now_s(void)
 }
 
 static enum qkv_status slow_project(const void *h, const struct qkv_batch *b, char *err,
-				    size_t errlen)
+                                    size_t errlen)
 {
 	double t0 = now_s();
 	enum qkv_status st = scalar_project(h, b, err, errlen);
@@ -30,15 +30,15 @@ static enum qkv_status slow_project(const void *h, const struct qkv_batch *b, ch
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-	.abi_major = QKV_PLUGIN_ABI_MAJOR,
-	.abi_minor = QKV_PLUGIN_ABI_MINOR,
-	.struct_size = sizeof(struct qkv_backend),
-	.precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) |
-		      QKV_PRECISION_BIT(QKV_INT8),
-	.name = "scalar",
-	.version = "slowed-for-tests",
-	.probe = scalar_probe,
-	.prepare = scalar_prepare,
-	.project = slow_project,
-	.release = scalar_release,
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions =
+        QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) | QKV_PRECISION_BIT(QKV_INT8),
+    .name = "scalar",
+    .version = "slowed-for-tests",
+    .probe = scalar_probe,
+    .prepare = scalar_prepare,
+    .project = slow_project,
+    .release = scalar_release,
 };
