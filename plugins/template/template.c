@@ -1,0 +1,105 @@
+/* A minimal qkv backend: copy this folder, rename `template`, replace the loops.
+ *
+ * It computes f32 only, with one dot product per output element, and shows every rule
+ * of the contract (plugins/README.md):
+ *   - one exported symbol, the descriptor; everything else is static (and the build
+ *     uses -fvisibility=hidden);
+ *   - prepare refuses an undeclared precision with QKV_ERR_UNSUPPORTED and may leave
+ *     a half-built handle for release;
+ *   - project is reentrant: no globals, no state written in the handle, per-call
+ *     scratch (none needed here) allocated per call;
+ *   - strides are honoured and only the T x width elements of each output are written;
+ *   - errors are a status plus a message in the caller's buffer; no printing.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <qkv/plugin.h>
+
+struct template_handle {
+	uint32_t d_model;
+	uint32_t width[3]; /* d_q, d_kv, d_kv */
+	uint32_t layout;
+	const float *w[3];    /* borrowed: the core keeps weights valid until release */
+	const float *bias[3]; /* [width] or NULL */
+};
+
+static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "template: %s", msg);
+	return st;
+}
+
+static void template_probe(struct qkv_probe_result *out)
+{
+	out->score = 1; /* > 0: usable here; higher would be preferred when faster */
+	snprintf(out->detail, sizeof(out->detail), "portable C, f32");
+}
+
+static enum qkv_status template_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                        void **handle, char *err, size_t errlen)
+{
+	*handle = NULL;
+	if (pb->precision != QKV_F32)
+		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only f32 is supported");
+	struct template_handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	h->d_model = pb->d_model;
+	h->width[QKV_Q] = pb->d_q;
+	h->width[QKV_K] = h->width[QKV_V] = pb->d_kv;
+	h->layout = wt->layout;
+	for (int p = 0; p < 3; p++) {
+		h->w[p] = wt->w[p];
+		h->bias[p] = wt->bias[p];
+	}
+	*handle = h;
+	return QKV_OK;
+}
+
+/* W(k, n) of a [d_model x width] matrix in either layout. */
+static float weight(const struct template_handle *h, int p, size_t k, size_t n)
+{
+	return h->layout == QKV_LAYOUT_IN_OUT ? h->w[p][k * h->width[p] + n]
+	                                      : h->w[p][n * h->d_model + k];
+}
+
+static enum qkv_status template_project(const void *handle, const struct qkv_batch *b, char *err,
+                                        size_t errlen)
+{
+	const struct template_handle *h = handle;
+	if (!h || !b)
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+	for (int p = 0; p < 3; p++) {
+		for (size_t t = 0; t < b->T; t++) {
+			const float *x = b->x + t * b->ldx;      /* [d_model] */
+			float *y = b->out[p] + t * b->ld_out[p]; /* [width] */
+			for (size_t n = 0; n < h->width[p]; n++) {
+				float acc = 0.0f;
+				for (size_t k = 0; k < h->d_model; k++)
+					acc += x[k] * weight(h, p, k, n);
+				y[n] = h->bias[p] ? acc + h->bias[p][n] : acc;
+			}
+		}
+	}
+	return QKV_OK;
+}
+
+static void template_release(void *handle)
+{
+	free(handle); /* free(NULL) is fine: release must accept NULL */
+}
+
+QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions = QKV_PRECISION_BIT(QKV_F32),
+    .name = "template",
+    .version = "1.0.0",
+    .probe = template_probe,
+    .prepare = template_prepare,
+    .project = template_project,
+    .release = template_release,
+};
