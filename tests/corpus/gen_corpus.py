@@ -55,6 +55,8 @@ def f32(vals):
 put("data/wq.npy", npy("<f4", "(4, 4)", f32([0.25 * i for i in range(16)])))
 put("data/wk.npy", npy("<f4", "(4, 2)", f32([0.5 - 0.125 * i for i in range(8)])))
 put("data/wv.npy", npy("<f4", "(4, 2)", f32([1.0 + i for i in range(8)])))
+put("data/wk.bin", f32([0.5 - 0.125 * i for i in range(8)]))
+put("data/wv.bin", f32([1.0 + i for i in range(8)]))
 
 GOOD_MODEL = """model:
   d_model: 4
@@ -324,8 +326,6 @@ case("model", "config/ok.yaml", None, "OK")
 MODEL_BAD = [
     ("missing_file.yaml", GOOD.replace("../data/wq.npy", "../data/nope.npy"), "IO",
      "nope.npy"),
-    ("weight_is_dir.yaml", GOOD.replace("../data/wq.npy", "../data"), "IO|FORMAT",
-     "data"),
     ("weight_wrong_shape.yaml", GOOD.replace("../data/wq.npy", "../data/wk.npy"), "FORMAT",
      "wk.npy"),
     ("weight_out_in_mismatch.yaml", GOOD.replace("layout: in_out", "layout: out_in"),
@@ -335,8 +335,9 @@ MODEL_BAD = [
     ("st_missing_tensor.yaml", GOOD_MODEL + "weights:\n  layout: in_out\n"
      "  file: ../safetensors/ok.safetensors\n  q: {tensor: nope}\n  k: {tensor: a}\n"
      "  v: {tensor: a}\n", "FORMAT", "nope"),
-    ("raw_wrong_size.yaml", GOOD.replace("q: {file: ../data/wq.npy}",
-     "q: {file: ../raw/one_short.bin, dtype: f32}"), "FORMAT", "one_short.bin"),
+    ("raw_wrong_size.yaml", GOOD_MODEL + "weights:\n  layout: in_out\n"
+     "  q: {file: ../raw/one_short.bin, dtype: f32}\n  k: {file: ../data/wk.bin, dtype: f32}\n"
+     "  v: {file: ../data/wv.bin, dtype: f32}\n", "FORMAT", "one_short.bin"),
 ]
 for name, text, status, sub in MODEL_BAD:
     case("model", "model/" + name, text, status, sub)

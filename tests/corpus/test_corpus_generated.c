@@ -249,17 +249,18 @@ static enum qkv_status open_with_wq(const char *target)
 Test(generated, model_weight_fifo, .init = make_tmp, .fini = rm_tmp, .timeout = 20)
 {
 	char path[300];
-	snprintf(path, sizeof(path), "%s/wq.fifo", tmpdir);
+	snprintf(path, sizeof(path), "%s/wq_fifo.npy", tmpdir);
 	cr_assert_eq(mkfifo(path, 0600), 0);
-	expect_msg(open_with_wq("wq.fifo"), "IO|FORMAT", "fifo|regular|pipe", "wq.fifo");
+	expect_msg(open_with_wq("wq_fifo.npy"), "IO|FORMAT", "fifo|regular|pipe", "wq_fifo.npy");
 }
 
 Test(generated, model_weight_directory, .init = make_tmp, .fini = rm_tmp)
 {
 	char dir[300];
-	snprintf(dir, sizeof(dir), "%s/wq.d", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/wq_dir.npy", tmpdir);
 	cr_assert_eq(mkdir(dir, 0700), 0);
-	expect_msg(open_with_wq("wq.d"), "IO|FORMAT", "directory|folder|regular", "wq.d");
+	expect_msg(open_with_wq("wq_dir.npy"), "IO|FORMAT", "directory|folder|regular",
+	           "wq_dir.npy");
 }
 
 /* Policy (SECURITY.md): a symlink is followed like any path the config names; the
