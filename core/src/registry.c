@@ -230,6 +230,7 @@ static void strlist_add(struct strlist *l, const char *s, size_t len)
 		}
 		l->v = v;
 		l->cap = cap;
+		l->v[l->n] = NULL; /* a failure below frees v up to this NULL */
 	}
 	char *d = qkv_malloc(len + 1);
 	if (!d) {
