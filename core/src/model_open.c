@@ -1,0 +1,267 @@
+/* Opening a model: from a YAML config (+ machine profile) or from caller-held tensors.
+ *
+ * Backend settings are merged in one place, later sources winning:
+ *   model config `backend:` < machine profile < environment < qkv_open_options.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu.h"
+#include "model.h"
+#include "util.h"
+
+enum qkv_status qkv_prefer_parse(struct qkv_backend_cfg *bc, const char *list, const char *what,
+				 char *err, size_t errlen)
+{
+	for (size_t i = 0; i < bc->n_prefer; i++)
+		qkv_free(bc->prefer[i]);
+	bc->n_prefer = 0;
+	const char *s = list;
+	while (*s) {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		char name[QKV_NAME_MAX + 2];
+		if (len == 0 || len > QKV_NAME_MAX)
+			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+					"%s: backend name `%.*s` is not [a-z0-9_]{1,31}", what,
+					(int)(len > 40 ? 40 : len), s);
+		memcpy(name, s, len);
+		name[len] = '\0';
+		if (!qkv_backend_name_valid(name))
+			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+					"%s: backend name `%s` is not [a-z0-9_]{1,31}", what, name);
+		if (bc->n_prefer == QKV_CONFIG_MAX_LIST)
+			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "%s: more than %d backends",
+					what, QKV_CONFIG_MAX_LIST);
+		bc->prefer[bc->n_prefer] = qkv_strdup(name);
+		if (!bc->prefer[bc->n_prefer])
+			return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		bc->n_prefer++;
+		s = end ? end + 1 : s + len;
+	}
+	if (bc->n_prefer == 0)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "%s: empty backend list", what);
+	return QKV_OK;
+}
+
+static enum qkv_status parse_threads(const char *s, const char *what, int32_t *out, char *err,
+				     size_t errlen)
+{
+	char *end = NULL;
+	long v = strtol(s, &end, 10);
+	if (!*s || *end || v < 0 || v > 1024)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+				"%s: `%.40s` is not a thread count in 0..1024", what, s);
+	*out = (int32_t)v;
+	return QKV_OK;
+}
+
+enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
+					 const struct qkv_open_options *opts, char *err,
+					 size_t errlen)
+{
+	enum qkv_status st;
+	const char *env = getenv("QKV_BACKEND");
+	if (env && *env && (st = qkv_prefer_parse(bc, env, "QKV_BACKEND", err, errlen)) != QKV_OK)
+		return st;
+	env = getenv("QKV_THREADS");
+	if (env && *env &&
+	    (st = parse_threads(env, "QKV_THREADS", &bc->threads, err, errlen)) != QKV_OK)
+		return st;
+	if (!opts)
+		return QKV_OK;
+	if (opts->struct_size < offsetof(struct qkv_open_options, strict) + sizeof(opts->strict))
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+				"argument `opts`: struct_size %u is too small", opts->struct_size);
+	if (opts->backend &&
+	    (st = qkv_prefer_parse(bc, opts->backend, "option `backend`", err, errlen)) != QKV_OK)
+		return st;
+	if (opts->threads < 0 || opts->threads > 1024)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+				"option `threads` = %d is not in 0..1024", (int)opts->threads);
+	if (opts->threads > 0)
+		bc->threads = opts->threads;
+	if (opts->strict)
+		bc->strict = 1;
+	return QKV_OK;
+}
+
+static uint32_t resolve_threads(int32_t threads)
+{
+	unsigned cores = qkv_cpu_count();
+	return threads > 0 ? (uint32_t)threads : cores;
+}
+
+/* Move the machine profile's settings over the model config's. */
+static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg *dst,
+				     struct qkv_backend_cfg *prof, char *err, size_t errlen)
+{
+	if (prof->n_prefer) {
+		for (size_t i = 0; i < dst->n_prefer; i++)
+			qkv_free(dst->prefer[i]);
+		memcpy(dst->prefer, prof->prefer, prof->n_prefer * sizeof(char *));
+		dst->n_prefer = prof->n_prefer;
+		prof->n_prefer = 0;
+	}
+	if (prof->threads >= 0)
+		dst->threads = prof->threads;
+	if (prof->strict >= 0)
+		dst->strict = prof->strict;
+	for (size_t i = 0; i < prof->n_plugin_dirs; i++) {
+		if (dst->n_plugin_dirs == QKV_CONFIG_MAX_LIST)
+			return qkv_fail(err, errlen, QKV_ERR_CONFIG,
+					"%s: too many plugin_dirs with the model config's", prof->path);
+		dst->plugin_dirs[dst->n_plugin_dirs++] = prof->plugin_dirs[i];
+	}
+	prof->n_plugin_dirs = 0;
+	if (prof->n_routes) {
+		char here[128];
+		qkv_cpu_name(here, sizeof(here));
+		if (prof->cpu && strcmp(prof->cpu, here) != 0) {
+			qkv_model_log(m,
+				      "warning: machine profile %s was tuned on `%s`, this CPU is "
+				      "`%s`: its routes are ignored",
+				      prof->path ? prof->path : "", prof->cpu, here);
+		} else {
+			memcpy(dst->routes, prof->routes, prof->n_routes * sizeof(prof->routes[0]));
+			dst->n_routes = prof->n_routes;
+		}
+	}
+	return QKV_OK;
+}
+
+QKV_API enum qkv_status qkv_model_open(const char *config_path,
+				       const struct qkv_open_options *opts, qkv_model **out,
+				       char *err, size_t errlen)
+{
+	if (!out)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `out` is NULL");
+	*out = NULL;
+	if (!config_path)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `config_path` is NULL");
+	struct qkv_model *m = qkv_model_new();
+	if (!m)
+		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	struct qkv_config cfg;
+	struct qkv_backend_cfg prof;
+	memset(&prof, 0, sizeof(prof));
+	bool have_prof = false;
+	enum qkv_status st = qkv_config_load(config_path, &cfg, err, errlen);
+	if (st != QKV_OK) {
+		qkv_model_close(m);
+		return st;
+	}
+	if (opts && opts->struct_size >= offsetof(struct qkv_open_options, machine_path) +
+						  sizeof(opts->machine_path) &&
+	    opts->machine_path) {
+		st = qkv_machine_load(opts->machine_path, &prof, err, errlen);
+		have_prof = st == QKV_OK;
+		if (st == QKV_OK)
+			st = merge_profile(m, &cfg.backend, &prof, err, errlen);
+	}
+	if (st == QKV_OK)
+		st = qkv_backend_cfg_override(&cfg.backend, opts, err, errlen);
+	if (st == QKV_OK)
+		st = qkv_problem_init(&m->pb, cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
+				      cfg.precision, err, errlen);
+	if (st == QKV_OK) {
+		st = qkv_weights_load(&cfg, &m->lw, err, errlen);
+		m->has_lw = st == QKV_OK;
+	}
+	if (st == QKV_OK) {
+		m->pb.threads = resolve_threads(cfg.backend.threads);
+		m->wt.layout = m->lw.layout;
+		for (int p = 0; p < 3; p++) {
+			m->wt.w[p] = m->lw.w[p];
+			m->wt.bias[p] = m->lw.bias[p];
+			m->wt.w_i8[p] = m->lw.w_i8[p];
+			m->wt.w_scale[p] = m->lw.w_scale[p];
+		}
+		st = qkv_model_select(m, &cfg.backend, err, errlen);
+	}
+	if (have_prof)
+		qkv_backend_cfg_free(&prof);
+	qkv_config_free(&cfg);
+	if (st != QKV_OK) {
+		qkv_model_close(m);
+		return st;
+	}
+	*out = m;
+	return QKV_OK;
+}
+
+static enum qkv_status desc_backend_cfg(const struct qkv_model_desc *d,
+					struct qkv_backend_cfg *bc, char *err, size_t errlen)
+{
+	enum qkv_status st;
+	bc->threads = d->threads;
+	bc->strict = d->strict ? 1 : 0;
+	if (d->threads < 0 || d->threads > 1024)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+				"argument `desc.threads` = %d is not in 0..1024", (int)d->threads);
+	if (d->prefer && (st = qkv_prefer_parse(bc, d->prefer, "argument `desc.prefer`", err,
+						errlen)) != QKV_OK)
+		return st;
+	for (const char *s = d->plugin_dirs; s && *s;) {
+		const char *end = strchr(s, ':');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		if (len && bc->n_plugin_dirs < QKV_CONFIG_MAX_LIST) {
+			char *dir = qkv_malloc(len + 1);
+			if (!dir)
+				return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+			memcpy(dir, s, len);
+			dir[len] = '\0';
+			bc->plugin_dirs[bc->n_plugin_dirs++] = dir;
+		}
+		s = end ? end + 1 : s + len;
+	}
+	return QKV_OK;
+}
+
+QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qkv_model **out,
+					      char *err, size_t errlen)
+{
+	if (!out)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `out` is NULL");
+	*out = NULL;
+	if (!d)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `desc` is NULL");
+	if (d->struct_size < offsetof(struct qkv_model_desc, plugin_dirs) + sizeof(d->plugin_dirs))
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+				"argument `desc`: struct_size %u is too small", d->struct_size);
+	if (d->layout > QKV_LAYOUT_OUT_IN)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+				"argument `desc.layout`: unknown value %u", d->layout);
+	static const char *const wn[3] = {"desc.w[0] (Wq)", "desc.w[1] (Wk)", "desc.w[2] (Wv)"};
+	for (int p = 0; p < 3; p++)
+		if (!d->w[p])
+			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `%s` is NULL",
+					wn[p]);
+	struct qkv_model *m = qkv_model_new();
+	if (!m)
+		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	struct qkv_backend_cfg bc;
+	memset(&bc, 0, sizeof(bc));
+	enum qkv_status st = qkv_problem_init(&m->pb, d->d_model, d->n_heads, d->n_kv_heads,
+					      d->head_dim, d->precision, err, errlen);
+	if (st == QKV_OK)
+		st = desc_backend_cfg(d, &bc, err, errlen);
+	if (st == QKV_OK)
+		st = qkv_backend_cfg_override(&bc, NULL, err, errlen);
+	if (st == QKV_OK) {
+		m->pb.threads = resolve_threads(bc.threads);
+		m->wt.layout = d->layout;
+		for (int p = 0; p < 3; p++) {
+			m->wt.w[p] = d->w[p];
+			m->wt.bias[p] = d->bias[p];
+		}
+		st = qkv_model_select(m, &bc, err, errlen);
+	}
+	qkv_backend_cfg_free(&bc);
+	if (st != QKV_OK) {
+		qkv_model_close(m);
+		return st;
+	}
+	*out = m;
+	return QKV_OK;
+}

@@ -1,0 +1,276 @@
+/* Public API: opening from memory, selection and its log, argument validation, routing. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkv/qkv.h>
+
+#include "cpu.h"
+
+static char err[2048];
+
+/* The seed example: x = (2, 3), Wq = [[1, 10], [0, -1]] -> q = (2, 17).
+ * Wk = identity -> k = x; Wv = [[0, 1], [1, 0]] -> v = (3, 2). */
+static const float wq_in_out[4] = {1, 10, 0, -1};
+static const float wk_in_out[4] = {1, 0, 0, 1};
+static const float wv_in_out[4] = {0, 1, 1, 0};
+static const float wq_out_in[4] = {1, 0, 10, -1}; /* transpose of wq_in_out */
+
+static struct qkv_model_desc seed_desc(uint32_t layout)
+{
+	struct qkv_model_desc d = {.struct_size = sizeof(d),
+				   .d_model = 2,
+				   .n_heads = 1,
+				   .precision = QKV_F32,
+				   .layout = layout,
+				   .w = {layout == QKV_LAYOUT_IN_OUT ? wq_in_out : wq_out_in,
+					 wk_in_out, wv_in_out},
+				   .prefer = "scalar",
+				   .threads = 1};
+	return d;
+}
+
+static qkv_model *open_ok(const struct qkv_model_desc *d)
+{
+	qkv_model *m = NULL;
+	enum qkv_status st = qkv_model_open_memory(d, &m, err, sizeof(err));
+	cr_assert_eq(st, QKV_OK, "open failed: %s", err);
+	cr_assert_not_null(m);
+	return m;
+}
+
+Test(model, seed_example_both_layouts)
+{
+	for (uint32_t layout = 0; layout < 2; layout++) {
+		struct qkv_model_desc d = seed_desc(layout);
+		qkv_model *m = open_ok(&d);
+		float x[2] = {2, 3}, q[2], k[2], v[2];
+		cr_assert_eq(qkv_project(m, 1, x, 2, q, 2, k, 2, v, 2, err, sizeof(err)), QKV_OK,
+			     "%s", err);
+		cr_assert(q[0] == 2.0f && q[1] == 17.0f, "layout %u: q = (%g, %g)", layout, q[0],
+			  q[1]);
+		cr_assert(k[0] == 2.0f && k[1] == 3.0f);
+		cr_assert(v[0] == 3.0f && v[1] == 2.0f);
+		qkv_model_close(m);
+	}
+}
+
+Test(model, fused_output_and_biases)
+{
+	static const float bq[2] = {0.5f, -1}, bv[2] = {100, 200};
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.bias[0] = bq;
+	d.bias[2] = bv;
+	qkv_model *m = open_ok(&d);
+	float x[2 * 3] = {2, 3, 99, 1, -1, 99}; /* T = 2, ldx = 3 */
+	float y[2 * 7];
+	for (int i = 0; i < 14; i++)
+		y[i] = -7;
+	cr_assert_eq(qkv_project_fused(m, 2, x, 3, y, 7, err, sizeof(err)), QKV_OK, "%s", err);
+	const float want[2][6] = {{2.5f, 16, 2, 3, 103, 202}, {1.5f, 10, 1, -1, 99, 201}};
+	for (int t = 0; t < 2; t++) {
+		for (int j = 0; j < 6; j++)
+			cr_assert_eq(y[t * 7 + j], want[t][j], "y[%d][%d] = %g", t, j,
+				     y[t * 7 + j]);
+		cr_assert_eq(y[t * 7 + 6], -7.0f, "padding column written");
+	}
+	qkv_model_close(m);
+}
+
+Test(model, argument_errors_name_the_argument)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	qkv_model *m = open_ok(&d);
+	float x[8] = {0}, q[8], k[8], v[8];
+	struct {
+		enum qkv_status st;
+		const char *needle;
+	} cases[9];
+	int n = 0;
+	cases[n].st = qkv_project(NULL, 1, x, 2, q, 2, k, 2, v, 2, err, sizeof(err));
+	cases[n++].needle = "`model` is NULL";
+	cases[n].st = qkv_project(m, 1, NULL, 2, q, 2, k, 2, v, 2, err, sizeof(err));
+	cases[n++].needle = "`x` is NULL";
+	cases[n].st = qkv_project(m, 1, x, 1, q, 2, k, 2, v, 2, err, sizeof(err));
+	cases[n++].needle = "`ldx` = 1 is smaller than the row width 2";
+	cases[n].st = qkv_project(m, 1, x, 2, q, 2, k, 1, v, 2, err, sizeof(err));
+	cases[n++].needle = "`ldk` = 1";
+	cases[n].st = qkv_project(m, 1, x, 2, q, 2, q + 1, 2, v, 2, err, sizeof(err));
+	cases[n++].needle = "`q` and `k` overlap";
+	cases[n].st = qkv_project(m, 2, x, 2, x + 2, 2, k, 2, v, 2, err, sizeof(err));
+	cases[n++].needle = "`q` and `x` overlap";
+	cases[n].st = qkv_project(m, SIZE_MAX / 2, x, 2, q, 2, k, 2, v, 2, err, sizeof(err));
+	cases[n++].needle = "overflow";
+	cases[n].st = qkv_project_fused(m, 1, x, 2, q, 5, err, sizeof(err));
+	cases[n++].needle = "`ldy` = 5 is smaller than the row width N = 6";
+	cases[n].st = qkv_project(m, 1, x, 2, (float *)((char *)q + 1), 2, k, 2, v, 2, err,
+				  sizeof(err));
+	cases[n++].needle = "not aligned";
+	for (int i = 0; i < n; i++) {
+		cr_expect_eq(cases[i].st, QKV_ERR_ARGUMENT, "case %d: status %d", i, cases[i].st);
+	}
+	/* Re-run each to check the message (err holds only the last). */
+	qkv_project(m, 1, x, 1, q, 2, k, 2, v, 2, err, sizeof(err));
+	cr_assert(strstr(err, cases[2].needle), "%s", err);
+	qkv_project(m, 1, x, 2, q, 2, q + 1, 2, v, 2, err, sizeof(err));
+	cr_assert(strstr(err, cases[4].needle), "%s", err);
+	qkv_project_fused(m, 1, x, 2, q, 5, err, sizeof(err));
+	cr_assert(strstr(err, cases[7].needle), "%s", err);
+	/* T = 0: nothing to do, any pointers accepted, success. */
+	cr_assert_eq(qkv_project(m, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, err, sizeof(err)),
+		     QKV_OK);
+	qkv_model_close(m);
+}
+
+Test(model, open_errors)
+{
+	qkv_model *m = (qkv_model *)1;
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.n_heads = 3;
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert_null(m);
+	cr_assert(strstr(err, "head_dim"), "%s", err);
+	d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.w[1] = NULL;
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "Wk"), "%s", err);
+	d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.prefer = "scalar,Bad";
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "`Bad`"), "%s", err);
+	cr_assert_eq(qkv_model_open_memory(NULL, &m, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "`desc` is NULL"), "%s", err);
+}
+
+Test(model, selection_log_explains_every_candidate)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.plugin_dirs = QKV_FAKE_PLUGIN_DIR;
+	d.prefer = "no_such,fake_probeno,fake_prepfail,scalar";
+	qkv_model *m = open_ok(&d);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
+	cr_assert_str_eq(info.backend, "scalar");
+	const char *log = info.selection_log;
+	cr_assert(strstr(log, "no_such: passed over: not found"), "%s", log);
+	cr_assert(strstr(log, "fake_probeno: passed over: probe: cannot run here"), "%s", log);
+	cr_assert(strstr(log, "fake_prepfail: passed over: prepare failed"), "%s", log);
+	cr_assert(strstr(log, "scalar: selected"), "%s", log);
+	qkv_model_close(m);
+}
+
+Test(model, strict_refuses_any_fallback)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.plugin_dirs = QKV_FAKE_PLUGIN_DIR;
+	d.prefer = "fake_probeno,scalar";
+	d.strict = 1;
+	qkv_model *m = NULL;
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_PLUGIN);
+	cr_assert(strstr(err, "fake_probeno") && strstr(err, "strict"), "%s", err);
+	cr_assert_null(m);
+}
+
+Test(model, precision_not_declared_is_passed_over)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.plugin_dirs = QKV_FAKE_PLUGIN_DIR;
+	d.prefer = "fake_ok,scalar";
+	d.precision = QKV_BF16;
+	qkv_model *m = open_ok(&d);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	cr_assert(strstr(info.selection_log, "fake_ok: passed over: does not support precision "
+					     "bf16"),
+		  "%s", info.selection_log);
+	qkv_model_close(m);
+	d.prefer = "no_such";
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_PLUGIN);
+	cr_assert(strstr(err, "no usable backend"), "%s", err);
+}
+
+Test(model, environment_overrides)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.prefer = "no_such";
+	setenv("QKV_BACKEND", "scalar", 1);
+	setenv("QKV_THREADS", "1", 1);
+	qkv_model *m = open_ok(&d);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	cr_assert_str_eq(info.backend, "scalar");
+	cr_assert_eq(info.threads, 1);
+	qkv_model_close(m);
+	setenv("QKV_THREADS", "lots", 1);
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "QKV_THREADS"), "%s", err);
+	unsetenv("QKV_THREADS");
+	setenv("QKV_BACKEND", "scalar,,blas", 1);
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "QKV_BACKEND"), "%s", err);
+	unsetenv("QKV_BACKEND");
+}
+
+Test(model, threads_zero_means_all_cores)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.threads = 0;
+	qkv_model *m = open_ok(&d);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	cr_assert_eq(info.threads, qkv_cpu_count());
+	qkv_model_close(m);
+}
+
+struct worker {
+	const qkv_model *m;
+	const float *x;
+	float q[64 * 2];
+	enum qkv_status st;
+};
+
+static void *work(void *arg)
+{
+	struct worker *w = arg;
+	float k[64 * 2], v[64 * 2];
+	char e[256];
+	for (int i = 0; i < 200 && w->st == QKV_OK; i++)
+		w->st = qkv_project(w->m, 64, w->x, 2, w->q, 2, k, 2, v, 2, e, sizeof(e));
+	return NULL;
+}
+
+Test(model, concurrent_calls_on_one_model)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_OUT_IN);
+	qkv_model *m = open_ok(&d);
+	float x[64 * 2];
+	for (int i = 0; i < 128; i++)
+		x[i] = (float)(i % 7) - 3.0f;
+	struct worker w[8];
+	pthread_t th[8];
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){.m = m, .x = x, .st = QKV_OK};
+		pthread_create(&th[i], NULL, work, &w[i]);
+	}
+	for (int i = 0; i < 8; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(w[i].st, QKV_OK);
+		for (int t = 0; t < 64; t++) {
+			float x0 = x[2 * t], x1 = x[2 * t + 1];
+			cr_assert_eq(w[i].q[2 * t], x0, "thread %d row %d", i, t);
+			cr_assert_eq(w[i].q[2 * t + 1], 10 * x0 - x1, "thread %d row %d", i, t);
+		}
+	}
+	qkv_model_close(m);
+}
+
+Test(model, status_strings)
+{
+	for (int s = 0; s <= QKV_ERR_INTERNAL; s++)
+		cr_assert(strlen(qkv_status_str((enum qkv_status)s)) > 0);
+	cr_assert_str_eq(qkv_status_str(QKV_OK), "ok");
+	cr_assert_str_eq(qkv_status_str((enum qkv_status)1234), "unknown status");
+}
