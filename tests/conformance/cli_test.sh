@@ -9,13 +9,16 @@ BROKEN=$2
 SCALAR=$3
 REPORT=${TMPDIR:-/tmp}/qkv-conform-cli-$$.json
 status=0
+# the flake loop varies the seed; every defect must be caught under any seed
+SEED_ARGS=${QKV_CONFORM_SEED:+--seed $QKV_CONFORM_SEED}
 
 # expect NAME EXIT CASE MESSAGE ARGS...: exit status EXIT, and the table row of CASE
 # holds MESSAGE (a fixed string).
 expect() {
 	name=$1 want=$2 case=$3 msg=$4
 	shift 4
-	out=$("$QKV" conform "$@" 2>&1)
+	# shellcheck disable=SC2086 # SEED_ARGS is empty or two words
+	out=$("$QKV" conform $SEED_ARGS "$@" 2>&1)
 	rc=$?
 	row=$(printf '%s\n' "$out" | grep "^$case ")
 	if [ "$rc" -ne "$want" ]; then
