@@ -66,6 +66,7 @@ static void make_result(struct bench_result *r, double median, double spread)
 		row->st.median = i ? 1e-3 : median;
 		row->st.p10 = row->st.median - spread / 2;
 		row->st.p90 = row->st.median + spread / 2;
+		row->st.mad = spread / 2;
 	}
 }
 
@@ -99,6 +100,8 @@ Test(bench_baseline, json_round_trip_keeps_keys_and_times)
 	cr_assert(b.rows[0].ok);
 	cr_assert_float_eq(b.rows[0].median, 2e-3, 1e-12);
 	cr_assert_float_eq(b.rows[0].p90 - b.rows[0].p10, 1e-4, 1e-12);
+	cr_assert_float_eq(b.rows[0].mad, 5e-5, 1e-12);
+	cr_assert_float_eq(b.rows[0].reps, 10, 1e-12);
 	cr_assert_str_eq(b.cpu, "Test CPU \"quoted\"");
 	bench_baseline_free(&b);
 	unlink(path);
@@ -131,7 +134,8 @@ Test(bench_baseline, threshold_beyond_noise)
 	cr_assert_eq(regressions(1e-3, 0, 1.05e-3, 0, 10), 0, "5% slower flagged");
 	cr_assert_eq(regressions(1e-3, 0, 1.15e-3, 0, 10), 1, "15% slower not flagged");
 	cr_assert_eq(regressions(1e-3, 0, 0.5e-3, 0, 10), 0, "faster flagged");
-	/* 15% slower but both runs spread by 0.2 ms: within noise. */
+	/* 15% slower but MAD 0.1 ms over 10 calls in both runs: noise = 3 * sqrt(2) * 1.86 *
+	 * 0.1 / sqrt(10) = 0.25 ms, limit 1.35 ms. */
 	cr_assert_eq(regressions(1e-3, 2e-4, 1.15e-3, 2e-4, 10), 0, "noise not credited");
 	cr_assert_eq(regressions(1e-3, 2e-4, 1.5e-3, 2e-4, 10), 1, "50% slower not flagged");
 	cr_assert_eq(regressions(1e-3, 0, 1.15e-3, 0, 20), 0, "threshold ignored");

@@ -1,6 +1,7 @@
 #include "bench_baseline.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -211,6 +212,10 @@ static bool value(struct jp *j, int depth, int ctx, struct bench_base_row *row, 
 			row->p10 = v;
 		else if (row && !strcmp(name, "p90_s"))
 			row->p90 = v;
+		else if (row && !strcmp(name, "mad_s"))
+			row->mad = v;
+		else if (row && !strcmp(name, "reps"))
+			row->reps = v;
 		return true;
 	}
 	static const char *const words[] = {"true", "false", "null"};
@@ -302,7 +307,9 @@ size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench
 			continue;
 		}
 		compared++;
-		double noise = (old->p90 - old->p10) / 2 + (row->st.p90 - row->st.p10) / 2;
+		double se_old = old->reps >= 1 ? 1.86 * old->mad / sqrt(old->reps) : 0;
+		double se_new = row->st.n ? 1.86 * row->st.mad / sqrt((double)row->st.n) : 0;
+		double noise = 3 * sqrt(se_old * se_old + se_new * se_new);
 		double limit = old->median * (1 + threshold_pct / 100) + noise;
 		bool slow = row->st.median > limit;
 		bad += slow;

@@ -12,7 +12,8 @@
 struct bench_base_row {
 	char key[128];
 	bool ok;
-	double median, p10, p90; /* seconds */
+	double median, p10, p90, mad; /* seconds */
+	double reps;                  /* samples behind the median */
 };
 
 struct bench_baseline {
@@ -27,10 +28,12 @@ void bench_baseline_free(struct bench_baseline *b);
 
 /* Compare rows with equal keys. A row regresses when
  *     new_median > old_median * (1 + threshold_pct/100) + noise,
- *     noise = (old_p90 - old_p10)/2 + (new_p90 - new_p10)/2,
- * i.e. it is slower by more than the threshold even after giving both runs the benefit
- * of their own spread. Writes one line per compared row to `out`; returns how many
- * rows regressed. */
+ *     noise = 3 * sqrt(se_old^2 + se_new^2),  se = 1.86 * MAD / sqrt(reps),
+ * se being the standard error of a median (1.253 sigma / sqrt(n), sigma ~ 1.4826 MAD).
+ * MAD rather than p10-p90 because a busy machine gives long tails (a sleep that
+ * overshoots, a preempted call) that say little about where the median lies. The
+ * threshold covers what sampling does not: clocks, other load, run-to-run drift. Writes one line
+ * per compared row to `out`; returns how many rows regressed. */
 size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench_result *r,
                               double threshold_pct, FILE *out);
 

@@ -158,6 +158,13 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli,
 				p->max_call = v;
 			else
 				cli->threshold = v;
+		} else if (!strcmp(name, "--layout")) {
+			if (strcmp(val, "in_out") && strcmp(val, "out_in")) {
+				snprintf(err, sizeof(err), "--layout: `%s` is not in_out or out_in",
+				         val);
+				return usage_error(cmd, err);
+			}
+			p->layout = strcmp(val, "in_out") ? QKV_LAYOUT_OUT_IN : QKV_LAYOUT_IN_OUT;
 		} else if (!strcmp(name, "--plugin-dir")) {
 			if (add_plugin_dir(val))
 				return usage_error(cmd, "--plugin-dir: cannot set QKV_PLUGIN_PATH");

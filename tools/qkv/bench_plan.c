@@ -177,7 +177,7 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 		    .n_kv_heads = s->n_kv_heads,
 		    .head_dim = s->head_dim,
 		    .precision = prec,
-		    .layout = QKV_LAYOUT_IN_OUT,
+		    .layout = p->layout,
 		    .w = {w->w[0], w->w[1], w->w[2]},
 		    .prefer = be->name,
 		    .threads = (int32_t)threads,
@@ -387,7 +387,7 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 	if (p->references && !bench_onednn_supports(QKV_F32))
 		note(r, "oneDNN reference rows: %s", bench_onednn_status());
 	struct bench_weights w;
-	if (!bench_weights_make(&p->shape, &w)) {
+	if (!bench_weights_make(&p->shape, p->layout, &w)) {
 		snprintf(err, errlen, "out of memory for the %s weights", p->shape.name);
 		free(be);
 		return false;

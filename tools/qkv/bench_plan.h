@@ -22,6 +22,7 @@ struct bench_plan {
 	char backends[BENCH_MAX_LIST][32]; /* names; empty list = all on the search path */
 	size_t nbackends;
 	unsigned precisions; /* QKV_PRECISION_BIT mask; 0 = default (f32, or the config's) */
+	unsigned layout;     /* enum qkv_layout of a preset's weights (a config has its own) */
 	double min_time;     /* seconds of repetitions per row */
 	double max_call;     /* skip a row whose calls are estimated slower than this */
 	bool references;     /* add cblas (and oneDNN) rows */

@@ -33,9 +33,13 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	bench_machine_line(m, line, sizeof(line));
 	fprintf(f, "machine: %s\n", line);
 	fprintf(f,
-	        "shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  "
+	        "shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  weights %s  "
 	        "(min-time %.2f s per row)\n\n",
-	        s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n, p->min_time);
+	        s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
+	        p->config_path ? "as the config says"
+	        : p->layout    ? "out_in"
+	                       : "in_out",
+	        p->min_time);
 	fprintf(f, "%-14s %-5s %5s %3s %11s %7s %8s %7s %6s %6s %7s %7s\n", "backend", "prec", "T",
 	        "thr", "median ms", "p10-90", "GFLOP/s", "W GB/s", "%peak", "%bw", "x sgemm",
 	        "x sgemv");
@@ -127,8 +131,11 @@ bool bench_report_json(const char *path, const struct bench_result *r,
 	json_str(f, s->name);
 	fprintf(f,
 	        ", \"d_model\": %u, \"n_heads\": %u, \"n_kv_heads\": %u, \"head_dim\": %u, "
-	        "\"d_q\": %u, \"d_kv\": %u, \"n\": %u},\n",
-	        s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->d_q, s->d_kv, s->n);
+	        "\"d_q\": %u, \"d_kv\": %u, \"n\": %u, \"layout\": \"%s\"},\n",
+	        s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->d_q, s->d_kv, s->n,
+	        p->config_path ? "config"
+	        : p->layout    ? "out_in"
+	                       : "in_out");
 	fprintf(f, "  \"min_time\": %.4f,\n  \"notes\": ", p->min_time);
 	json_str(f, r->notes);
 	fprintf(f, ",\n  \"rows\": [");

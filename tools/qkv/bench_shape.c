@@ -46,7 +46,7 @@ void bench_fill_random(float *a, size_t n, uint64_t seed)
 	}
 }
 
-bool bench_weights_make(const struct bench_shape *s, struct bench_weights *w)
+bool bench_weights_make(const struct bench_shape *s, unsigned layout, struct bench_weights *w)
 {
 	memset(w, 0, sizeof(*w));
 	size_t k = s->d_model, n = s->n;
@@ -61,9 +61,14 @@ bool bench_weights_make(const struct bench_shape *s, struct bench_weights *w)
 	/* Uniform in [-1, 1): sums over K in the thousands stay far from overflow. */
 	bench_fill_random(w->fused, k * n, 42);
 	for (int p = 0; p < 3; p++)
-		for (size_t r = 0; r < k; r++)
-			memcpy(w->w[p] + r * width[p], w->fused + r * n + first[p],
-			       width[p] * sizeof(float));
+		for (size_t r = 0; r < k; r++) {
+			const float *src = w->fused + r * n + first[p]; /* [width] of row r */
+			if (layout == 0)                                /* in_out */
+				memcpy(w->w[p] + r * width[p], src, width[p] * sizeof(float));
+			else
+				for (size_t c = 0; c < width[p]; c++)
+					w->w[p][c * k + r] = src[c];
+		}
 	return true;
 }
 

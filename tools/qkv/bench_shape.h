@@ -23,12 +23,13 @@ void bench_shape_finish(struct bench_shape *s);
 const char *bench_shape_preset_names(void);
 
 /* Random weights for a shape: one fused W [d_model x n] for the reference GEMM, and
- * Wq [d_model x d_q], Wk, Wv [d_model x d_kv] (in_out) holding the same columns. */
+ * Wq, Wk, Wv holding the same columns in `layout` (enum qkv_layout): in_out
+ * [d_model x d_out] or out_in [d_out x d_model], as Hugging Face files store them. */
 struct bench_weights {
 	float *fused; /* [d_model x n] */
 	float *w[3];
 };
-bool bench_weights_make(const struct bench_shape *s, struct bench_weights *w);
+bool bench_weights_make(const struct bench_shape *s, unsigned layout, struct bench_weights *w);
 void bench_weights_free(struct bench_weights *w);
 
 /* Fill a[n] with uniform values in [-1, 1) from a xorshift generator seeded by seed. */

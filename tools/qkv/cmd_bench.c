@@ -29,6 +29,7 @@ static const char usage[] =
     "  --plot F.svg|F.png  GFLOP/s against T per backend (PNG needs gnuplot)\n"
     "  --baseline OLD.json compare with an earlier --json run; exit 3 when a row is\n"
     "                      slower by more than --threshold PCT (default 10) beyond noise\n"
+    "  --layout L          in_out (default) or out_in: how a preset's weights are stored\n"
     "  --plugin-dir DIR    search DIR for plugins first\n"
     "  --no-reference      no reference rows\n"
     "  --remeasure         measure the machine's peak and bandwidth again\n"
