@@ -187,3 +187,41 @@ Test(bench_cli, tune_writes_a_profile_the_core_accepts)
 	cr_assert(bc.cpu && bc.cpu[0]);
 	qkv_backend_cfg_free(&bc);
 }
+
+/* Issue 6, point 2: `qkv run` with the tuned profile uses, for T = 1 and T = 512, the
+ * backend the tune measured fastest there. */
+Test(bench_cli, run_follows_the_tuned_routes)
+{
+	const char *root = getenv("QKV_SOURCE_ROOT");
+	cr_assert(root);
+	char args[1024];
+	snprintf(args, sizeof(args),
+	         "tune %s/configs/default.yaml --tokens 1,16,512 --min-time 0.02 --out %s/m.yaml",
+	         root, dir);
+	cr_assert_eq(qkv(args), 0, "%s", slurp("err.txt"));
+	char path[512];
+	snprintf(path, sizeof(path), "%s/m.yaml", dir);
+	struct qkv_backend_cfg bc;
+	char err[512];
+	cr_assert_eq(qkv_machine_load(path, &bc, err, sizeof(err)), QKV_OK, "%s", err);
+	const size_t Ts[] = {1, 512};
+	for (size_t i = 0; i < 2; i++) {
+		const char *want = NULL;
+		for (size_t r = 0; r < bc.n_routes; r++)
+			if (bc.routes[r].precision == QKV_F32 && bc.routes[r].t_min <= Ts[i] &&
+			    Ts[i] <= bc.routes[r].t_max)
+				want = bc.routes[r].name;
+		cr_assert(want, "no f32 route for T=%zu:\n%s", Ts[i], slurp("m.yaml"));
+		snprintf(args, sizeof(args),
+		         "run %s/configs/default.yaml --machine %s --tokens %zu", root, path,
+		         Ts[i]);
+		cr_assert_eq(qkv(args), 0, "%s", slurp("err.txt"));
+		char needle[64];
+		snprintf(needle, sizeof(needle), "backend=%s ", want);
+		const char *out = slurp("out.txt");
+		const char *all = strstr(out, "backend=") ? out : slurp("err.txt");
+		cr_assert(strstr(all, needle), "T=%zu: tune chose %s, run said: %s", Ts[i], want,
+		          all);
+	}
+	qkv_backend_cfg_free(&bc);
+}
