@@ -71,6 +71,16 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	    "x sgemm = sgemm time / row time (> 1: faster).\n"
 	    "%%peak and %%bw are against this machine's measured fp32 FMA peak and read "
 	    "bandwidth for the row's thread count; W GB/s counts the precision's weight bytes.\n");
+	fprintf(f, "what ran:\n");
+	for (size_t i = 0; i < r->n; i++) { /* each backend/precision's detail once */
+		const struct bench_row *row = &r->rows[i];
+		bool seen = !row->detail[0];
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = !strcmp(r->rows[j].backend, row->backend) &&
+			       !strcmp(r->rows[j].precision, row->precision);
+		if (!seen)
+			fprintf(f, "  %-12s %-5s %s\n", row->backend, row->precision, row->detail);
+	}
 	if (r->notes[0])
 		fprintf(f, "notes:\n%s", r->notes);
 }
