@@ -69,7 +69,7 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 			         "int8: QKV_INT8_KERNEL=%s: no such kernel usable here", want);
 		return QKV_ERR_UNSUPPORTED;
 	}
-	return int8_weights_pack(pb, wt, pb->threads, &s->w, err, errlen);
+	return int8_weights_pack(pb, wt, s->kern, pb->threads, &s->w, err, errlen);
 }
 
 /* Rescale one mr x INT8_NR block and write the columns that exist, split at the
@@ -138,7 +138,7 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 	{
 #pragma omp for schedule(static)
 		for (size_t t = 0; t < T; t++)
-			int8_quantize_row(b->x + t * b->ldx, k, ldq, xq + t * ldq, xs + t);
+			int8_quantize_row(s->kern, b->x + t * b->ldx, k, ldq, xq + t * ldq, xs + t);
 			/* row block outer: each thread streams its own range of panels per block */
 #pragma omp for schedule(static)
 		for (size_t task = 0; task < tasks; task++) {

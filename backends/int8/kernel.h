@@ -25,10 +25,16 @@
 typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
                               size_t kg, int32_t acc[INT8_MR * INT8_NR]);
 
+/* Quantize n floats into q[n] and return the scale, bit for bit as qkv_int8_quantize
+ * of precision.h does (same f32 operations, nearest-even rounding, clamp, 0 and NaN
+ * cases); only faster. */
+typedef float (*int8_quantize_fn)(const float *v, size_t n, int8_t *q);
+
 struct int8_kernel {
 	const char *name;    /* "avx2", "c": shown by probe */
 	int (*usable)(void); /* CPU and OS support it here */
 	int8_block_fn block;
+	int8_quantize_fn quantize;
 };
 
 extern const struct int8_kernel int8_kernel_c;

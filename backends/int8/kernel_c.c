@@ -1,5 +1,6 @@
 /* Portable int8 kernel: plain int32 loops over the packed layout of kernel.h. */
 #include "kernel.h"
+#include "precision.h"
 
 static void c_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel, size_t kg,
                     int32_t acc[INT8_MR * INT8_NR])
@@ -25,4 +26,9 @@ static int c_usable(void)
 	return 1;
 }
 
-const struct int8_kernel int8_kernel_c = {"c", c_usable, c_block};
+static float c_quantize(const float *v, size_t n, int8_t *q)
+{
+	return qkv_int8_quantize(v, n, q);
+}
+
+const struct int8_kernel int8_kernel_c = {"c", c_usable, c_block, c_quantize};

@@ -54,7 +54,8 @@ static int find_minus_128(const struct qkv_problem *pb, const struct qkv_weights
 
 /* One panel: gather INT8_NR columns into colf/colq, quantize, interleave by 4 k. */
 static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *wt,
-                       struct int8_weights *w, size_t panel, float *colf, int8_t *colq)
+                       const struct int8_kernel *kern, struct int8_weights *w, size_t panel,
+                       float *colf, int8_t *colq)
 {
 	size_t k = w->k, kp = w->kg * INT8_KG;
 	memset(colq, 0, INT8_NR * kp); /* colq: [INT8_NR][kp] */
@@ -74,7 +75,7 @@ static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *w
 		} else {
 			for (size_t i = 0; i < k; i++) /* colf: [k] */
 				colf[i] = s.w[i * s.stride];
-			w->scale[n] = qkv_int8_quantize(colf, k, colq + c * kp);
+			w->scale[n] = kern->quantize(colf, k, colq + c * kp);
 		}
 	}
 	int8_t *dst = w->panels + panel * w->kg * INT8_NR * INT8_KG; /* [kg][NR][4] */
@@ -85,8 +86,8 @@ static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *w
 }
 
 enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv_weights *wt,
-                                  unsigned threads, struct int8_weights *out, char *err,
-                                  size_t errlen)
+                                  const struct int8_kernel *kern, unsigned threads,
+                                  struct int8_weights *out, char *err, size_t errlen)
 {
 	static const char *names[3] = {"q", "k", "v"};
 	memset(out, 0, sizeof(*out));
@@ -133,7 +134,7 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
 		if (!nomem) {
 #pragma omp for schedule(static)
 			for (size_t panel = 0; panel < out->n_panels; panel++)
-				pack_panel(pb, wt, out, panel, colf, colq);
+				pack_panel(pb, wt, kern, out, panel, colf, colq);
 		}
 		free(colf);
 		free(colq);
@@ -153,8 +154,9 @@ void int8_weights_free(struct int8_weights *w)
 	memset(w, 0, sizeof(*w));
 }
 
-void int8_quantize_row(const float *x, size_t k, size_t ldq, int8_t *xq, float *xs)
+void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t ldq,
+                       int8_t *xq, float *xs)
 {
-	*xs = qkv_int8_quantize(x, k, xq);
+	*xs = kern->quantize(x, k, xq);
 	memset(xq + k, 0, ldq - k);
 }

@@ -7,6 +7,8 @@
 
 #include <qkv/plugin.h>
 
+#include "kernel.h"
+
 /* Fused weights of q|k|v: column n of the fused [d_model x N] matrix is column n of Wq
  * for n < d_q, then Wk, then Wv (N = d_q + 2 d_kv). */
 struct int8_weights {
@@ -21,15 +23,16 @@ struct int8_weights {
 
 /* Build `out` from f32 weights (quantized per column with qkv_int8_quantize) or from
  * pre-quantized w_i8 + w_scale, projection by projection like the scalar reference.
- * Uses up to `threads` OpenMP threads. On failure writes err and returns non-OK;
- * out may then be partly filled (int8_weights_free cleans it). */
+ * Quantizes with kern->quantize; uses up to `threads` OpenMP threads. On failure writes err and
+ * returns non-OK; out may then be partly filled (int8_weights_free cleans it). */
 enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv_weights *wt,
-                                  unsigned threads, struct int8_weights *out, char *err,
-                                  size_t errlen);
+                                  const struct int8_kernel *kern, unsigned threads,
+                                  struct int8_weights *out, char *err, size_t errlen);
 void int8_weights_free(struct int8_weights *w);
 
 /* Quantize row t of X [.. x ldx] into xq[t * ldq .. + ldq) (zero past k) and its scale
  * into xs[t], exactly like the reference (NaN/Inf row: zeros and a NaN scale). */
-void int8_quantize_row(const float *x, size_t k, size_t ldq, int8_t *xq, float *xs);
+void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t ldq,
+                       int8_t *xq, float *xs);
 
 #endif

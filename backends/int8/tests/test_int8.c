@@ -42,7 +42,14 @@ static float gauss(void)
 	return (float)(sqrt(-2.0 * log(1.0 - unif())) * cos(6.283185307179586 * unif()));
 }
 
-enum fill { GAUSS, SATURATE, ZEROS };
+/* TIES: odd integers with 254 at k = 0, so 127/amax = 0.5 and most products v * 0.5 are
+ * exact halves: rounding must be to even (0.5 -> 0, 1.5 -> 2) in every kernel. */
+enum fill { GAUSS, SATURATE, ZEROS, TIES };
+
+static float odd(void)
+{
+	return (float)(2 * (int)(unif() * 8) - 7);
+}
 
 /* One problem: weights (both layouts via `layout`), X with row stride, outputs with
  * row strides and 8 guard floats either side. */
@@ -71,7 +78,11 @@ static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, uns
 		p->w[q] = malloc(c * sizeof(float));
 		p->b[q] = malloc(p->dout[q] * sizeof(float));
 		for (size_t i = 0; i < c; i++)
-			p->w[q][i] = f == SATURATE ? (unif() < 0.5 ? -0.75f : 0.75f) : gauss();
+			p->w[q][i] = f == SATURATE ? (unif() < 0.5 ? -0.75f : 0.75f)
+			             : f == TIES   ? odd()
+			                           : gauss();
+		for (size_t n = 0; f == TIES && n < p->dout[q]; n++) /* k = 0 of every column */
+			p->w[q][layout == QKV_LAYOUT_IN_OUT ? n : n * K] = 254.0f;
 		for (size_t i = 0; i < p->dout[q]; i++)
 			p->b[q][i] = gauss();
 		p->wt.w[q] = p->w[q];
@@ -81,7 +92,10 @@ static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, uns
 	}
 	p->x = malloc(T * p->ldx * sizeof(float));
 	for (size_t i = 0; i < T * p->ldx; i++)
-		p->x[i] = f == SATURATE ? (unif() < 0.5 ? -3.0f : 3.0f) : f == ZEROS ? 0 : gauss();
+		p->x[i] = f == SATURATE ? (unif() < 0.5 ? -3.0f : 3.0f)
+		          : f == ZEROS  ? 0
+		          : f == TIES   ? (i % p->ldx == 0 ? -254.0f : odd())
+		                        : gauss();
 }
 
 static void prob_free(struct prob *p)
@@ -187,6 +201,12 @@ Test(int8, kernels_equal_scalar_reference, .init = setup)
 			compare_kernels((unsigned[]){1, 5, 33, 130, 257}[i % 5], 3 * (1 + i % 2),
 			                i % 3 == 0 ? 3 : 1, (unsigned[]){1, 7, 16, 9}[i % 4], Ts[t],
 			                layout, i % 2, GAUSS, 1 + (unsigned)(i % 3));
+}
+
+Test(int8, rounding_ties_to_even, .init = setup)
+{
+	compare_kernels(45, 3, 1, 7, 6, QKV_LAYOUT_IN_OUT, 1, TIES, 1);
+	compare_kernels(300, 2, 2, 9, 3, QKV_LAYOUT_OUT_IN, 0, TIES, 2);
 }
 
 /* +-3 and +-0.75 everywhere: every quantized entry is +-127; K in the thousands makes
