@@ -68,7 +68,7 @@ Test(bench_cli, json_has_reference_and_backend_rows_with_every_field)
 	char args[1024];
 	snprintf(args, sizeof(args),
 	         "bench --preset tiny --tokens 1,4 --backends scalar --threads 1 --min-time 0.01 "
-	         "--json %s/r.json --csv %s/r.csv --plot %s/r.svg",
+	         "--overhead --json %s/r.json --csv %s/r.csv --plot %s/r.svg",
 	         dir, dir, dir);
 	cr_assert_eq(qkv(args), 0, "exit status; stderr: %s", slurp("err.txt"));
 	char path[512];
@@ -87,6 +87,7 @@ Test(bench_cli, json_has_reference_and_backend_rows_with_every_field)
 		          "row %s: bad times", keys[i]);
 	}
 	cr_assert(!find(&b, "cblas_sgemv/f32/T=4/threads=1"), "sgemv is a T = 1 reference");
+	cr_assert(find(&b, "scalar_direct/f32/T=4/threads=1"), "--overhead row missing");
 	bench_baseline_free(&b);
 	const char *json = slurp("r.json");
 	const char *fields[] = {

@@ -106,7 +106,7 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli,
 		size_t nlen = strcspn(a, "=");
 		snprintf(name, sizeof(name), "%.*s", (int)(nlen < 63 ? nlen : 63), a);
 		bool flag = !strcmp(name, "--remeasure") || !strcmp(name, "--quiet") ||
-		            !strcmp(name, "--no-reference");
+		            !strcmp(name, "--overhead") || !strcmp(name, "--no-reference");
 		const struct bench_extra_opt *ex = NULL;
 		for (size_t k = 0; extra && extra[k].name; k++)
 			if (!strcmp(extra[k].name, name))
@@ -172,6 +172,8 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli,
 			cli->remeasure = true;
 		} else if (!strcmp(name, "--quiet")) {
 			p->quiet = true;
+		} else if (!strcmp(name, "--overhead")) {
+			p->overhead = true;
 		} else if (!strcmp(name, "--no-reference")) {
 			p->references = false;
 		} else {

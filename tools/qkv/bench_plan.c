@@ -7,6 +7,7 @@
 
 #include <qkv/qkv.h>
 
+#include "bench_direct.h"
 #include "bench_onednn.h"
 #include "bench_progress.h"
 #include "registry.h"
@@ -314,6 +315,19 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 		last->T = b->T;
 		last->median = row->st.median;
 	}
+	if (row->ok && p->overhead && !p->config_path) {
+		char name[40];
+		snprintf(name, sizeof(name), "%s_direct", be->name);
+		struct bench_row *d = push_row(r, name, BENCH_REFERENCE, prec, b->T, threads);
+		if (!d)
+			return false;
+		progress(d);
+		snprintf(d->detail, sizeof(d->detail), "plugin project() without the core");
+		d->ok = bench_direct_time(be->name, &p->shape, w, p->layout, prec, b, threads,
+		                          p->min_time, &d->st, d->status, sizeof(d->status));
+		if (d->ok)
+			snprintf(d->status, sizeof(d->status), "ok");
+	}
 	return true;
 }
 
@@ -322,8 +336,9 @@ static size_t count_rows(const struct bench_plan *p, const struct backend *be, s
 	size_t per = 0;
 	for (size_t i = 0; i < nbe; i++)
 		for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
-			per += !be[i].missing[0] &&
-			       (p->precisions & be[i].precisions & QKV_PRECISION_BIT(prec));
+			per += (size_t)(!be[i].missing[0] && (p->precisions & be[i].precisions &
+			                                      QKV_PRECISION_BIT(prec)))
+			       << (p->overhead && !p->config_path);
 	size_t refs = 0;
 	for (unsigned prec = 0; p->references && prec < QKV_PRECISION_COUNT; prec++)
 		refs += bench_onednn_supports(prec) &&
@@ -334,9 +349,34 @@ static size_t count_rows(const struct bench_plan *p, const struct backend *be, s
 	return n * p->nthreads;
 }
 
+/* Dispatcher cost: API row median minus the matching _direct row median. */
+static void overhead_notes(struct bench_result *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct bench_row *d = &r->rows[i];
+		size_t len = strlen(d->backend);
+		if (!d->ok || len < 8 || strcmp(d->backend + len - 7, "_direct"))
+			continue;
+		for (size_t j = 0; j < r->n; j++) {
+			const struct bench_row *a = &r->rows[j];
+			if (a->ok && a->kind == BENCH_BACKEND && a->T == d->T &&
+			    a->threads == d->threads && !strcmp(a->precision, d->precision) &&
+			    strlen(a->backend) == len - 7 &&
+			    !strncmp(a->backend, d->backend, len - 7))
+				note(r,
+				     "dispatch overhead %s %s T=%zu threads=%u: %.3f us per call "
+				     "(API median %.3f us - direct median %.3f us)",
+				     a->backend, a->precision, a->T, a->threads,
+				     (a->st.median - d->st.median) * 1e6, a->st.median * 1e6,
+				     d->st.median * 1e6);
+		}
+	}
+}
+
 static void derive(struct bench_result *r, const struct bench_machine *m)
 {
 	const struct bench_shape *s = &r->shape;
+	overhead_notes(r);
 	for (size_t i = 0; i < r->n; i++) {
 		struct bench_row *row = &r->rows[i];
 		if (!row->ok || row->st.median <= 0)

@@ -26,6 +26,7 @@ struct bench_plan {
 	double min_time;     /* seconds of repetitions per row */
 	double max_call;     /* skip a row whose calls are estimated slower than this */
 	bool references;     /* add cblas (and oneDNN) rows */
+	bool overhead;       /* add NAME_direct rows: the plugin called without the core */
 	bool quiet;          /* no progress output */
 };
 

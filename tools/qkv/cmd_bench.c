@@ -32,6 +32,8 @@ static const char usage[] =
     "  --layout L          in_out (default) or out_in: how a preset's weights are stored\n"
     "  --plugin-dir DIR    search DIR for plugins first\n"
     "  --no-reference      no reference rows\n"
+    "  --overhead          also time each plugin called directly (no core): the\n"
+    "                      difference is the dispatcher's cost per call (presets only)\n"
     "  --remeasure         measure the machine's peak and bandwidth again\n"
     "  --quiet             no progress on stderr\n"
     "\n"
