@@ -117,7 +117,10 @@ enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *
 		return QKV_OK;
 	}
 	size_t mr = h->kern->mr;
-	size_t xs_floats = (MC + mr - 1) / mr * mr * KC; /* per thread */
+	/* Per-thread X block, no larger than the batch needs (small T stays small). */
+	size_t rows = b->T < MC ? b->T : MC;
+	size_t kcap = h->pb.d_model < KC ? h->pb.d_model : KC;
+	size_t xs_floats = ((rows + mr - 1) / mr * mr * kcap + 15) / 16 * 16;
 	float *xs = aligned_alloc(64, nt * xs_floats * sizeof(float));
 	if (!xs) {
 		if (err && errlen)

@@ -9,6 +9,9 @@
 
 #define AVX2 __attribute__((target("avx2,fma")))
 #define MR_AVX2 6
+#ifndef GEMV_PF
+#define GEMV_PF 512 /* floats ahead in the weight stream (2 KiB): hides memory latency */
+#endif
 
 /* Store one row of a tile: first -> acc (+bias), else C += acc. Full 16 columns. */
 AVX2 static inline void store_row(float *y, __m256 lo, __m256 hi, int first, const float *bias)
@@ -54,6 +57,12 @@ AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c
 {
 	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
 	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+	/* C is read (or written) only after the k loop: fetch its lines now so the
+	 * tile's loads and stores do not wait on L3 or memory. */
+	for (size_t r = 0; r < m; r++) {
+		_mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
+		_mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);
+	}
 #pragma GCC unroll 4
 	for (size_t k = 0; k < kc; k++) {
 		__m256 b0 = _mm256_load_ps(wp);
@@ -99,6 +108,8 @@ AVX2 static inline __attribute__((always_inline)) void gemv_rows(size_t K, const
 	if (R <= 2) {
 		for (; k + 2 <= K; k += 2) {
 			const float *w = wp + k * QKV_OMP_NR;
+			_mm_prefetch((const char *)(w + GEMV_PF), _MM_HINT_T0);
+			_mm_prefetch((const char *)(w + GEMV_PF + 16), _MM_HINT_T0);
 			__m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8);
 			__m256 b2 = _mm256_load_ps(w + 16), b3 = _mm256_load_ps(w + 24);
 			for (int r = 0; r < R; r++) {
@@ -113,6 +124,7 @@ AVX2 static inline __attribute__((always_inline)) void gemv_rows(size_t K, const
 	}
 	for (; k < K; k++) {
 		const float *w = wp + k * QKV_OMP_NR;
+		_mm_prefetch((const char *)(w + GEMV_PF), _MM_HINT_T0);
 		__m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8);
 		for (int r = 0; r < R; r++) {
 			__m256 a = _mm256_broadcast_ss(x + r * ldx + k);

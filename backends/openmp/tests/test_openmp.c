@@ -1,0 +1,265 @@
+/* openmp backend tests the conformance suite cannot make: the whole driver with EVERY
+ * kernel set of this module (the portable C one too, not only the one this CPU picks),
+ * on shapes that cross each blocking edge (K around KC = 256, T around mr, the
+ * matrix-vector limit 4 and MC = 144, widths not a multiple of the 16-column panel),
+ * against a float64 reference; guard floats around every output; results that do not
+ * depend on the thread count; and a call from inside a caller's parallel region.
+ *
+ * Bound: f32 dot products of length K with any summation order satisfy
+ *   |y - y64| <= gamma_{K+1} * sum_k |x_k w_k| (+|b|),  gamma_n ~ n * 2^-24;
+ * we assert (K + 2) * 1.2e-7 * sum|x w|, twice the worst case, far below a wrong term.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "omp_backend.h"
+
+extern const struct qkv_backend qkv_backend_descriptor;
+
+#define GUARD 8
+static const float SENTINEL = -1234.5f;
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static float unif(void) /* [-1, 1) */
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (float)((double)(rng >> 11) / 4503599627370496.0 - 1.0);
+}
+
+struct shape {
+	size_t K, H, KVH, hd, T;
+	int layout, bias, pad;
+};
+
+struct prob {
+	struct shape s;
+	size_t dout[3], ldx, ld[3];
+	float *w[3], *b[3], *x;
+	float *buf[3]; /* [GUARD + T*ld + GUARD] */
+	void *h;
+};
+
+static void prob_make(struct prob *p, struct shape s, size_t threads)
+{
+	memset(p, 0, sizeof(*p));
+	p->s = s;
+	p->dout[0] = s.H * s.hd;
+	p->dout[1] = p->dout[2] = s.KVH * s.hd;
+	p->ldx = s.K + (size_t)s.pad;
+	p->x = malloc((s.T * p->ldx + 1) * sizeof(float)); /* [T x ldx] */
+	for (size_t i = 0; i < s.T * p->ldx; i++)
+		p->x[i] = unif();
+	for (int q = 0; q < 3; q++) {
+		p->w[q] = malloc(s.K * p->dout[q] * sizeof(float)); /* [K x d_out] in layout */
+		for (size_t i = 0; i < s.K * p->dout[q]; i++)
+			p->w[q][i] = unif();
+		if (s.bias && q != QKV_K) { /* k without bias: mixed case */
+			p->b[q] = malloc(p->dout[q] * sizeof(float));
+			for (size_t i = 0; i < p->dout[q]; i++)
+				p->b[q][i] = unif();
+		}
+		p->ld[q] = p->dout[q] + (size_t)s.pad * (size_t)(q + 1);
+	}
+	struct qkv_problem pb = {sizeof(pb), QKV_F32, (uint32_t)s.K, (uint32_t)s.H,
+				 (uint32_t)s.KVH, (uint32_t)s.hd, (uint32_t)p->dout[0],
+				 (uint32_t)p->dout[1], (uint32_t)threads};
+	struct qkv_weights wt = {sizeof(wt), (uint32_t)s.layout, {p->w[0], p->w[1], p->w[2]},
+				 {p->b[0], p->b[1], p->b[2]}, {0}, {0}};
+	char err[256] = "";
+	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &p->h, err, sizeof(err)), QKV_OK,
+		     "%s", err);
+}
+
+static void prob_run(struct prob *p, const struct omp_kernels *k, size_t threads)
+{
+	if (k)
+		((struct omp_handle *)p->h)->kern = k;
+	struct qkv_batch b = {sizeof(b), (uint32_t)threads, p->s.T, p->x, p->ldx, {0}, {0}};
+	for (int q = 0; q < 3; q++) {
+		size_t n = p->s.T * p->ld[q] + 2 * GUARD;
+		free(p->buf[q]);
+		p->buf[q] = malloc(n * sizeof(float));
+		for (size_t i = 0; i < n; i++)
+			p->buf[q][i] = SENTINEL;
+		b.out[q] = p->buf[q] + GUARD;
+		b.ld_out[q] = p->ld[q];
+	}
+	char err[256] = "";
+	cr_assert_eq(qkv_backend_descriptor.project(p->h, &b, err, sizeof(err)), QKV_OK, "%s", err);
+}
+
+static double w_at(const struct prob *p, int q, size_t k, size_t n)
+{
+	return p->s.layout == QKV_LAYOUT_IN_OUT ? p->w[q][k * p->dout[q] + n]
+						: p->w[q][n * p->s.K + k];
+}
+
+static void prob_check(const struct prob *p, const char *kname)
+{
+	const struct shape *s = &p->s;
+	for (int q = 0; q < 3; q++) {
+		const float *y = p->buf[q] + GUARD;
+		for (size_t t = 0; t < s->T; t++)
+			for (size_t n = 0; n < p->dout[q]; n++) {
+				double ref = 0, mag = 0;
+				for (size_t k = 0; k < s->K; k++) {
+					double v = (double)p->x[t * p->ldx + k] * w_at(p, q, k, n);
+					ref += v;
+					mag += fabs(v);
+				}
+				if (p->b[q]) {
+					ref += p->b[q][n];
+					mag += fabs(p->b[q][n]);
+				}
+				double got = y[t * p->ld[q] + n];
+				cr_assert(fabs(got - ref) <= (double)(s->K + 2) * 1.2e-7 * mag,
+					  "%s K=%zu T=%zu proj %d row %zu col %zu: %g, want %g", kname,
+					  s->K, s->T, q, t, n, got, ref);
+			}
+		/* Nothing outside the T x d_out addressed elements was written. */
+		size_t total = s->T * p->ld[q] + 2 * GUARD;
+		for (size_t i = 0; i < total; i++) {
+			long off = (long)i - GUARD;
+			int inside = off >= 0 && (size_t)off < s->T * p->ld[q] &&
+				     (size_t)off % p->ld[q] < p->dout[q];
+			if (!inside)
+				cr_assert_eq(p->buf[q][i], SENTINEL,
+					     "%s K=%zu T=%zu proj %d: write outside at %ld", kname,
+					     s->K, s->T, q, off);
+		}
+	}
+}
+
+static void prob_free(struct prob *p)
+{
+	qkv_backend_descriptor.release(p->h);
+	for (int q = 0; q < 3; q++) {
+		free(p->w[q]);
+		free(p->b[q]);
+		free(p->buf[q]);
+	}
+	free(p->x);
+}
+
+static const struct shape shapes[] = {
+	{1, 1, 1, 1, 1, 0, 0, 0},      {7, 3, 1, 5, 2, 1, 1, 1},     {16, 2, 2, 8, 3, 0, 1, 0},
+	{255, 4, 2, 9, 4, 1, 0, 3},    {256, 1, 1, 16, 5, 0, 1, 1},  {257, 5, 5, 7, 6, 1, 1, 0},
+	{300, 6, 3, 11, 7, 0, 0, 2},   {64, 4, 1, 33, 13, 1, 1, 0},  {513, 2, 1, 24, 143, 0, 1, 1},
+	{129, 3, 3, 17, 145, 1, 0, 0}, {40, 8, 2, 12, 301, 0, 1, 5},
+};
+
+static void kernel_set(const struct omp_kernels *k, const char *kname)
+{
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+		for (size_t threads = 1; threads <= 2; threads++) {
+			struct prob p;
+			prob_make(&p, shapes[i], threads);
+			prob_run(&p, k, threads);
+			prob_check(&p, kname);
+			prob_free(&p);
+		}
+}
+
+Test(openmp, portable_c_kernels)
+{
+	kernel_set(&qkv_omp_kernels_c, qkv_omp_kernels_c.name);
+}
+
+#if defined(__x86_64__)
+Test(openmp, avx2_kernels)
+{
+	__builtin_cpu_init();
+	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
+		cr_skip_test("this CPU has no avx2+fma");
+	kernel_set(&qkv_omp_kernels_avx2, qkv_omp_kernels_avx2.name);
+}
+#endif
+
+/* Partitions split panels and rows, never K, so every thread count gives the same
+ * bits; and a call inside a caller's parallel region runs serial, same bits again. */
+Test(openmp, same_bits_for_any_thread_count_and_nested)
+{
+	struct shape s = {700, 6, 2, 20, 150, 0, 1, 1};
+	struct prob p;
+	prob_make(&p, s, 2);
+	prob_run(&p, NULL, 1);
+	size_t n = s.T * p.ld[0] + 2 * GUARD;
+	float *one = malloc(n * sizeof(float));
+	memcpy(one, p.buf[0], n * sizeof(float));
+	for (size_t threads = 2; threads <= 3; threads++) {
+		prob_run(&p, NULL, threads);
+		cr_assert(memcmp(one, p.buf[0], n * sizeof(float)) == 0, "threads=%zu differs",
+			  threads);
+	}
+	int same = 1;
+#pragma omp parallel num_threads(2) reduction(&& : same)
+	{
+		struct qkv_batch b = {sizeof(b), 2, s.T, p.x, p.ldx, {0}, {0}};
+		float *out[3];
+		for (int q = 0; q < 3; q++) {
+			out[q] = calloc(s.T * p.ld[q], sizeof(float));
+			b.out[q] = out[q];
+			b.ld_out[q] = p.ld[q];
+		}
+		char err[128];
+		same = qkv_backend_descriptor.project(p.h, &b, err, sizeof(err)) == QKV_OK;
+		for (size_t t = 0; t < s.T; t++) /* addressed elements only */
+			same = same && memcmp(out[0] + t * p.ld[0], one + GUARD + t * p.ld[0],
+					      p.dout[0] * sizeof(float)) == 0;
+		for (int q = 0; q < 3; q++)
+			free(out[q]);
+	}
+	cr_assert(same, "a call from inside a parallel region gave different results");
+	free(one);
+	prob_free(&p);
+}
+
+/* NaN and Inf in X reach the outputs of their row (no flush, no fast-math). */
+Test(openmp, nan_inf_propagate)
+{
+	struct shape shp[] = {{33, 2, 1, 16, 1, 0, 0, 0}, {33, 2, 1, 16, 9, 1, 1, 0}};
+	for (int i = 0; i < 2; i++) {
+		struct prob p;
+		prob_make(&p, shp[i], 1);
+		p.x[0] = NAN;
+		if (shp[i].T > 1)
+			p.x[p.ldx + 5] = INFINITY;
+		prob_run(&p, NULL, 1);
+		for (int q = 0; q < 3; q++)
+			for (size_t n = 0; n < p.dout[q]; n++) {
+				cr_assert(isnan(p.buf[q][GUARD + n]), "row 0 col %zu not NaN", n);
+				if (shp[i].T > 1)
+					cr_assert(!isfinite(p.buf[q][GUARD + p.ld[q] + n]),
+						  "row 1 col %zu finite", n);
+			}
+		prob_free(&p);
+	}
+}
+
+Test(openmp, refusals)
+{
+	struct qkv_problem pb = {sizeof(pb), QKV_INT8, 4, 1, 1, 4, 4, 4, 1};
+	float w[16] = {0};
+	struct qkv_weights wt = {sizeof(wt), 0, {w, w, w}, {0}, {0}, {0}};
+	void *h = NULL;
+	char err[256] = "";
+	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &h, err, sizeof(err)),
+		     QKV_ERR_UNSUPPORTED);
+	cr_assert(strstr(err, "openmp") != NULL);
+	qkv_backend_descriptor.release(h);
+	pb.precision = QKV_F32;
+	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &h, err, sizeof(err)), QKV_OK);
+	float x[4] = {0}, y[4];
+	struct qkv_batch b = {sizeof(b), 1, 1, x, 3, {y, y, y}, {4, 4, 4}};
+	cr_assert_eq(qkv_backend_descriptor.project(h, &b, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "ldx") != NULL, "%s", err);
+	b.ldx = 4;
+	b.out[1] = NULL;
+	cr_assert_eq(qkv_backend_descriptor.project(h, &b, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	qkv_backend_descriptor.release(h);
+}
