@@ -62,11 +62,11 @@ step "out-of-tree consumer: pkg-config --cflags --libs qkv"
 cflags=$(pkg-config --cflags qkv)
 # shellcheck disable=SC2086 # word splitting of pkg-config output is intended
 $CC -std=c11 -Wall -Wextra -Werror -pedantic $cflags "$here/consumer.c" -o "$tmp/consumer" \
-	$(pkg-config --libs qkv) -Wl,-rpath,"$libdir" || fail "consumer did not build"
+	$(pkg-config --libs qkv) -lm -Wl,-rpath,"$libdir" || fail "consumer did not build"
 ldd "$tmp/consumer" | grep -q "$libdir/libqkv.so.0" || fail "consumer does not use $libdir"
 # shellcheck disable=SC2086
 $CC -std=c11 -Wall -Wextra -Werror $cflags "$here/consumer.c" -o "$tmp/consumer_static" \
-	$(pkg-config --static --libs qkv | sed 's/-lqkv\b/-l:libqkv.a/') ||
+	$(pkg-config --static --libs qkv | sed 's/-lqkv\b/-l:libqkv.a/') -lm ||
 	fail "static consumer did not build"
 ! ldd "$tmp/consumer_static" | grep -q libqkv || fail "static consumer links libqkv.so"
 
@@ -76,13 +76,7 @@ step "consumers find the installed backends with no environment variable"
 for so in "$backenddir"/qkv_*.so; do
 	name=$(basename "$so" .so)
 	name=${name#qkv_}
-	rc=0
-	(cd "$tmp" && clean_env ./consumer "$backenddir" "$name") || rc=$?
-	case $rc in
-	0) ;;
-	77) echo "note: $name does not compute f32" ;;
-	*) fail "consumer with backend $name (exit $rc)" ;;
-	esac
+	(cd "$tmp" && clean_env ./consumer "$backenddir" "$name") || fail "consumer with backend $name"
 done
 
 if [ -f "$src/plugins/template/meson.build" ]; then

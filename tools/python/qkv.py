@@ -91,9 +91,15 @@ def _candidates(path):
     default = os.path.join(root, "build", "core", "libqkv.so")
     if os.path.exists(default):
         found.append(default)
+    def mtime(p):
+        try:
+            return os.path.getmtime(p)
+        except OSError:  # a dangling link in a half-built tree
+            return -1.0
+
     others = [p for p in glob.glob(os.path.join(root, "build*", "core", "libqkv.so"))
-              if p != default]
-    found += sorted(others, key=os.path.getmtime, reverse=True)  # newest build first
+              if p != default and mtime(p) >= 0]
+    found += sorted(others, key=mtime, reverse=True)  # newest build first
     system = ctypes.util.find_library("qkv")
     if system:
         found.append(system)
