@@ -19,6 +19,7 @@ static const struct command commands[] = {
 	{"conform", qkv_cmd_conform, "run the conformance cases on backend plugins (file or name)"},
 	{"bench", qkv_cmd_bench, "time backends against cblas/oneDNN reference rows; --baseline"},
 	{"tune", qkv_cmd_tune, "measure backends per T and write the machine profile"},
+	{"quantize", qkv_cmd_quantize, "write an f32 model as int8 safetensors; int8 accuracy"},
 };
 
 static void usage(FILE *out)
