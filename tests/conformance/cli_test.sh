@@ -54,6 +54,8 @@ expect nan_flush 1 f32_nan_inf "want NaN" "$BROKEN/qkv_broken_nan_flush.so" --ca
 expect int8_saturate 1 int8_saturation "exact int8 reference" \
 	"$BROKEN/qkv_broken_int8_saturate.so" --cases int8_saturation
 expect wrong_abi 1 abi_metadata "ABI major" "$BROKEN/qkv_broken_wrong_abi.so" --cases abi_metadata
+expect over_read 1 f32_x_bounds "a read outside X hit a guard page" \
+	"$BROKEN/qkv_broken_over_read.so" --cases f32_x_bounds
 expect crash 1 f32_seed_example "crashed (signal 11" "$BROKEN/qkv_broken_crash.so" \
 	--cases 'abi_metadata,f32_seed_example'
 expect hang 1 f32_seed_example "timed out after 2 s" "$BROKEN/qkv_broken_hang.so" \

@@ -1,8 +1,11 @@
 /* Guarded output buffers and report helpers. */
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "conform_int.h"
 
@@ -41,6 +44,14 @@ bool cf_is_sentinel(float f)
 	return u == CF_SENTINEL;
 }
 
+static void fill_sentinel(float *f, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint32_t u = CF_SENTINEL;
+		memcpy(&f[i], &u, sizeof(u));
+	}
+}
+
 bool cf_gbuf_alloc(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool unaligned)
 {
 	memset(b, 0, sizeof(*b));
@@ -50,11 +61,38 @@ bool cf_gbuf_alloc(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool
 	b->base = aligned_alloc(64, bytes);
 	if (!b->base)
 		return false;
-	for (size_t i = 0; i < b->total; i++) {
-		uint32_t u = CF_SENTINEL;
-		memcpy(&b->base[i], &u, sizeof(u));
-	}
+	fill_sentinel(b->base, b->total);
 	b->p = b->base + CF_GUARD + (unaligned ? 1 : 0);
+	b->rows = rows;
+	b->width = width;
+	b->ld = ld;
+	return true;
+}
+
+bool cf_gbuf_alloc_paged(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool at_end)
+{
+	memset(b, 0, sizeof(*b));
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t span = rows ? (rows - 1) * ld + width : 0;
+	size_t pages = (span * sizeof(float) + page - 1) / page;
+	pages = pages ? pages : 1;
+	b->map_len = (pages + 2) * page;
+	b->map = mmap(NULL, b->map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->map == MAP_FAILED) {
+		b->map = NULL;
+		return false;
+	}
+	char *m = b->map;
+	if (mprotect(m, page, PROT_NONE) != 0 ||
+	    mprotect(m + (pages + 1) * page, page, PROT_NONE) != 0) {
+		munmap(b->map, b->map_len);
+		b->map = NULL;
+		return false;
+	}
+	b->base = (float *)(void *)(m + page);
+	b->total = pages * page / sizeof(float);
+	fill_sentinel(b->base, b->total);
+	b->p = at_end ? b->base + b->total - span : b->base;
 	b->rows = rows;
 	b->width = width;
 	b->ld = ld;
@@ -63,7 +101,10 @@ bool cf_gbuf_alloc(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool
 
 void cf_gbuf_free(struct cf_gbuf *b)
 {
-	free(b->base);
+	if (b->map)
+		munmap(b->map, b->map_len);
+	else
+		free(b->base);
 	memset(b, 0, sizeof(*b));
 }
 

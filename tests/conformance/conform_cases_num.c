@@ -168,3 +168,28 @@ void cf_case_int8_saturation(const struct qkv_backend *be, int precision, uint64
 		snprintf(r->msg, sizeof(r->msg),
 		         "all +-127 products, K up to 4096: exact int8 sums");
 }
+
+void cf_case_int8_prequantized(const struct qkv_backend *be, int precision, uint64_t seed,
+                               struct cf_report *r)
+{
+	static const struct cf_shape sh[] = {{7, 96, 4, 2, 16}, {64, 1000, 2, 2, 64}};
+	struct cf_opts o = opts(precision, 0, true);
+	o.prequantized = true;
+	if (run_shapes(be, sh, COUNT(sh), o, seed, r))
+		snprintf(r->msg, sizeof(r->msg), "w_i8 + w_scale with w = NULL, both layouts");
+}
+
+void cf_case_x_bounds(const struct qkv_backend *be, int precision, uint64_t seed,
+                      struct cf_report *r)
+{
+	/* odd K: a vector loop that over-reads the last row's tail touches the page */
+	static const struct cf_shape sh[] = {{7, 33, 2, 2, 9}, {1, 1, 1, 1, 3}, {64, 100, 4, 2, 8}};
+	struct cf_opts o = opts(precision, 0, true);
+	struct cf_rng g = {seed};
+	for (int placement = 1; placement <= 2; placement++) {
+		o.x_paged = placement;
+		if (!run_shapes(be, sh, COUNT(sh), o, cf_rng_next(&g), r))
+			return;
+	}
+	snprintf(r->msg, sizeof(r->msg), "no read outside X (PROT_NONE pages on both sides)");
+}

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "conform_data.h"
+#include "precision.h"
 #include "conform_rng.h"
 
 size_t cf_w_index(uint32_t layout, size_t k, size_t n, size_t d_model, size_t d_out)
@@ -105,7 +106,10 @@ bool cf_data_make(struct cf_setup *s, uint64_t seed)
 			s->bias[p][n] = s->o.fill == CF_FILL_INTEGER ? (float)cf_rng_int(&g, -8, 8)
 			                                             : cf_rng_unit(&g);
 	}
-	if (!cf_gbuf_alloc(&s->x, T, K, K + s->o.x_pad, s->o.unaligned))
+	bool got = s->o.x_paged
+	               ? cf_gbuf_alloc_paged(&s->x, T, K, K + s->o.x_pad, s->o.x_paged == 1)
+	               : cf_gbuf_alloc(&s->x, T, K, K + s->o.x_pad, s->o.unaligned);
+	if (!got)
 		return false;
 	for (size_t t = 0; t < T; t++)
 		for (size_t k = 0; k < K; k++)
@@ -117,4 +121,28 @@ bool cf_data_make(struct cf_setup *s, uint64_t seed)
 		return false;
 	memcpy(s->x_copy, s->x.base, s->x.total * sizeof(float));
 	return true;
+}
+
+bool cf_data_prequantize(struct cf_setup *s)
+{
+	size_t K = s->sh.d_model;
+	float *col = malloc(K * sizeof(float)); /* [K] one column of W */
+	int8_t *q = malloc(K);
+	bool ok = col && q;
+	for (int p = 0; ok && p < 3; p++) {
+		size_t N = s->width[p];
+		s->w_i8[p] = malloc(K * N);
+		s->w_scale[p] = malloc(N * sizeof(float));
+		ok = s->w_i8[p] && s->w_scale[p];
+		for (size_t n = 0; ok && n < N; n++) {
+			for (size_t k = 0; k < K; k++)
+				col[k] = s->w[p][cf_w_index(s->o.layout, k, n, K, N)];
+			s->w_scale[p][n] = qkv_int8_quantize(col, K, q);
+			for (size_t k = 0; k < K; k++)
+				s->w_i8[p][cf_w_index(s->o.layout, k, n, K, N)] = q[k];
+		}
+	}
+	free(col);
+	free(q);
+	return ok;
 }

@@ -10,6 +10,9 @@ size_t cf_w_index(uint32_t layout, size_t k, size_t n, size_t d_model, size_t d_
 /* Fill s->w, s->bias, s->x (and x_copy) from the seed, per s->o.fill. */
 bool cf_data_make(struct cf_setup *s, uint64_t seed);
 
+/* Quantize s->w into s->w_i8 / s->w_scale (precision.h's scheme, per column). */
+bool cf_data_prequantize(struct cf_setup *s);
+
 /* Fill s->ref/bound (and ref8/bound8 for int8) from the data. */
 bool cf_ref_make(struct cf_setup *s);
 

@@ -27,9 +27,14 @@ struct cf_gbuf {
 	float *base; /* [total] allocation, 64-byte aligned */
 	float *p;    /* first row: base + CF_GUARD (+1 when unaligned) */
 	size_t rows, width, ld, total;
+	void *map; /* paged buffers: the mapping, with PROT_NONE first and last pages */
+	size_t map_len;
 };
 
 bool cf_gbuf_alloc(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool unaligned);
+/* The rows between two PROT_NONE pages, touching the one after the last row (at_end)
+ * or the one before the first row: any read outside the rows faults. */
+bool cf_gbuf_alloc_paged(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool at_end);
 void cf_gbuf_free(struct cf_gbuf *b);
 bool cf_is_sentinel(float f);
 /* False (and a message naming `name` and where) when any float outside the rows
@@ -58,6 +63,8 @@ struct cf_opts {
 	bool exact;          /* results must match the reference bit for bit */
 	size_t x_pad, y_pad; /* row stride minus row width, X and outputs */
 	enum cf_fill fill;
+	bool prequantized; /* int8: hand prepare w_i8 + w_scale and w = NULL */
+	int x_paged;       /* X between PROT_NONE pages: 1 = ends at one, 2 = starts at one */
 };
 
 struct cf_setup {
@@ -68,6 +75,8 @@ struct cf_setup {
 	struct qkv_weights wt;
 	float *w[3];                 /* [d_model x width] stored in o.layout */
 	float *bias[3];              /* [width] or NULL */
+	int8_t *w_i8[3];             /* prequantized: [d_model x width] in o.layout */
+	float *w_scale[3];           /* prequantized: [width] */
 	struct cf_gbuf x;            /* [T x d_model], stride d_model + x_pad */
 	float *x_copy;               /* [x.total]: X must not change */
 	double *ref[3], *bound[3];   /* [T x width]: f64 reference and per-element bound */

@@ -21,6 +21,8 @@
 	X(p##_strides, P, cf_case_strides,                                                         \
 	  "row strides > width and unaligned X, Q, K, V; gaps untouched")                          \
 	X(p##_guard_bytes, P, cf_case_guard_bytes, "no write before, after or between the rows")   \
+	X(p##_x_bounds, P, cf_case_x_bounds,                                                       \
+	  "no read before or after X (guard pages: a stray read crashes this case)")               \
 	X(p##_t_zero, P, cf_case_t_zero, "T = 0 succeeds and writes nothing")                      \
 	X(p##_determinism, P, cf_case_determinism, "repeated calls give identical bits")           \
 	X(p##_concurrency, P, cf_case_concurrency,                                                 \
@@ -40,7 +42,9 @@
 	X(bf16_nan_inf, QKV_BF16, cf_case_nan_inf, "NaN and +-Inf in X propagate as in float64")   \
 	CF_PRECISION_CASES(X, QKV_INT8, int8)                                                      \
 	X(int8_saturation, QKV_INT8, cf_case_int8_saturation,                                      \
-	  "K in the thousands, every quantized value +-127: no 16-bit saturation")
+	  "K in the thousands, every quantized value +-127: no 16-bit saturation")                 \
+	X(int8_prequantized, QKV_INT8, cf_case_int8_prequantized,                                  \
+	  "pre-quantized weights (w_i8 + w_scale, w = NULL) are used as given")
 
 #define CF_DECLARE(name, prec, fn, what)                                                           \
 	void fn(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r);

@@ -10,12 +10,15 @@ static void describe(struct cf_setup *s)
 {
 	static const char *prec[] = {"f32", "bf16", "int8"};
 	const struct cf_opts *o = &s->o;
-	snprintf(s->desc, sizeof(s->desc), "%s T=%zu K=%u heads=%u/%u head_dim=%u %s%s%s%s%s",
+	snprintf(s->desc, sizeof(s->desc), "%s T=%zu K=%u heads=%u/%u head_dim=%u %s%s%s%s%s%s%s",
 	         o->precision < 3 ? prec[o->precision] : "?", s->sh.T, s->sh.d_model, s->sh.n_heads,
 	         s->sh.n_kv_heads, s->sh.head_dim,
 	         o->layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in", o->bias ? " bias" : "",
 	         o->x_pad ? " ldx>K" : "", o->y_pad ? " ldy>width" : "",
-	         o->unaligned ? " unaligned" : "");
+	         o->unaligned ? " unaligned" : "", o->prequantized ? " prequantized" : "",
+	         o->x_paged == 1 ? " X ends at a guard page"
+	         : o->x_paged    ? " X starts at a guard page"
+	                         : "");
 }
 
 void cf_setup_free(struct cf_setup *s)
@@ -29,6 +32,8 @@ void cf_setup_free(struct cf_setup *s)
 		free(s->bound[p]);
 		free(s->ref8[p]);
 		free(s->bound8[p]);
+		free(s->w_i8[p]);
+		free(s->w_scale[p]);
 	}
 	cf_gbuf_free(&s->x);
 	free(s->x_copy);
@@ -44,7 +49,8 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 	s->width[QKV_Q] = sh->n_heads * sh->head_dim;
 	s->width[QKV_K] = s->width[QKV_V] = sh->n_kv_heads * sh->head_dim;
 	describe(s);
-	if (!cf_data_make(s, seed) || !cf_ref_make(s)) {
+	if (!cf_data_make(s, seed) || !cf_ref_make(s) ||
+	    (o->prequantized && !cf_data_prequantize(s))) {
 		cf_setup_free(s);
 		return cf_fail(r, "%s: harness out of memory", s->desc);
 	}
@@ -62,8 +68,10 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 	s->wt.struct_size = sizeof(struct qkv_weights);
 	s->wt.layout = o->layout;
 	for (int p = 0; p < 3; p++) {
-		s->wt.w[p] = s->w[p];
+		s->wt.w[p] = o->prequantized ? NULL : s->w[p];
 		s->wt.bias[p] = s->bias[p];
+		s->wt.w_i8[p] = s->w_i8[p];
+		s->wt.w_scale[p] = s->w_scale[p];
 	}
 	char err[256] = "";
 	s->be = be;

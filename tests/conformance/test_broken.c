@@ -1,6 +1,7 @@
 /* Proof the harness bites: each plugin in tests/conformance/broken/ has one defect,
  * and the case meant for it must fail with a message that says what was wrong. */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,4 +98,12 @@ Test(broken, wrong_abi)
 {
 	expect_caught("wrong_abi", "abi_metadata", "ABI major");
 	expect_caught("wrong_abi", "f32_seed_example", "not run");
+}
+
+/* A read past X hits a PROT_NONE page: the case crashes, which Criterion (like
+ * `qkv conform`) reports as a failure. */
+Test(broken, over_read, .signal = SIGSEGV)
+{
+	expect_pass("over_read", "f32_random_sizes"); /* malloc'd X: the read goes unnoticed */
+	expect_caught("over_read", "f32_x_bounds", "(unreachable: it crashes)");
 }

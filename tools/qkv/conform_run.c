@@ -106,8 +106,10 @@ void conform_run_case(const char *path, const struct cf_case *c, uint64_t seed, 
 	} else {
 		waitpid(pid, &status, 0);
 		if (WIFSIGNALED(status))
-			made_up(out, seed, "crashed (signal %d: %s)", WTERMSIG(status),
-			        strsignal(WTERMSIG(status)));
+			made_up(out, seed, "crashed (signal %d: %s)%s", WTERMSIG(status),
+			        strsignal(WTERMSIG(status)),
+			        strstr(c->name, "_x_bounds") ? ": a read outside X hit a guard page"
+			                                     : "");
 		else if (got != (long)sizeof(r))
 			made_up(out, seed,
 			        "the case process exited with status %d without a report",

@@ -10,6 +10,7 @@
  *   INT8_SATURATE   int8 through u8*s8 pairs summed in saturating 16 bits
  *                   (a naive vpmaddubsw path with the +128 offset trick)
  *   WRONG_ABI       built for ABI major 2
+ *   OVER_READ       reads X in blocks of 8, past the end of the row when K % 8 != 0
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
@@ -164,6 +165,12 @@ static void project_row(const struct handle *h, int p, const float *x, float *y)
 	float *acc = scratch;
 #else
 	float *acc = y;
+#endif
+#ifdef BROKEN_OVER_READ
+	if (K % 8) { /* the defect: a full 8-float load of the row's last block */
+		volatile float tail = x[(K + 7) / 8 * 8 - 1];
+		(void)tail;
+	}
 #endif
 	for (size_t n = 0; n < N; n++) {
 		acc[n] = 0.0f;
