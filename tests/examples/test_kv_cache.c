@@ -4,6 +4,7 @@
  * that the caller's own pointers reach the backend (no intermediate copy). */
 #include <criterion/criterion.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,9 +203,8 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 	return 1;
 }
 
-static void make_inputs(struct weights *w, float *x)
+static void make_inputs_seeded(struct weights *w, float *x, uint64_t st)
 {
-	uint64_t st = 7;
 	for (int p = 0; p < 3; p++) {
 		for (size_t i = 0; i < D_MODEL * D_Q; i++)
 			w->w[p][i] = rnd(&st) * 0.2f;
@@ -213,6 +213,11 @@ static void make_inputs(struct weights *w, float *x)
 	}
 	for (size_t i = 0; i < MAX_SEQ * LDX; i++)
 		x[i] = rnd(&st);
+}
+
+static void make_inputs(struct weights *w, float *x)
+{
+	make_inputs_seeded(w, x, 7);
 }
 
 Test(kv_cache, every_backend_writes_only_its_rows)
@@ -301,4 +306,63 @@ Test(kv_cache, a_stride_below_the_width_is_refused_and_nothing_is_written)
 	free(k.base);
 	free(v.base);
 	qkv_model_close(m);
+}
+
+/* A runtime's use: one model per layer, opened, used and closed from several threads at
+ * once, all served by one shared plugin (same file, loaded once per process). */
+#define LAYERS 6
+
+struct layer {
+	struct weights w;
+	float x[MAX_SEQ * LDX];
+	float q[MAX_SEQ * D_Q], k[MAX_SEQ * LDC], v[MAX_SEQ * LDC]; /* this layer's cache */
+	char path[512];  /* the plugin file that served it */
+	char err[512];   /* first failure, or empty */
+};
+
+static void *layer_run(void *arg)
+{
+	struct layer *L = arg;
+	qkv_model *m = NULL;
+	if (open_model(NULL, NULL, QKV_F32, QKV_LAYOUT_OUT_IN, &L->w, &m, L->err, sizeof(L->err)))
+		return NULL;
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	snprintf(L->path, sizeof(L->path), "%s", info.backend_path);
+	for (size_t pos = 0; pos < MAX_SEQ && !L->err[0]; pos++) /* decode, token by token */
+		if (qkv_project(m, 1, L->x + pos * LDX, LDX, L->q + pos * D_Q, D_Q, L->k + pos * LDC,
+				LDC, L->v + pos * LDC, LDC, L->err, sizeof(L->err)) != QKV_OK)
+			break;
+	qkv_model_close(m);
+	return NULL;
+}
+
+Test(kv_cache, one_model_per_layer_from_many_threads_shares_the_plugin)
+{
+	static struct layer layers[LAYERS];
+	pthread_t th[LAYERS];
+	for (int round = 0; round < 2; round++) { /* the second round reloads after close */
+		for (int l = 0; l < LAYERS; l++) {
+			memset(&layers[l], 0, sizeof(layers[l]));
+			make_inputs_seeded(&layers[l].w, layers[l].x, 100 + (uint64_t)l);
+			cr_assert_eq(pthread_create(&th[l], NULL, layer_run, &layers[l]), 0);
+		}
+		for (int l = 0; l < LAYERS; l++)
+			pthread_join(th[l], NULL);
+		for (int l = 0; l < LAYERS; l++) {
+			struct layer *L = &layers[l];
+			cr_assert(!L->err[0], "layer %d: %s", l, L->err);
+			cr_assert_str_eq(L->path, layers[0].path, "layer %d got another plugin file", l);
+			for (size_t pos = 0; pos < MAX_SEQ; pos++)
+				for (size_t n = 0; n < D_KV; n++) {
+					double bound;
+					double ref = ref_elem(&L->w, QKV_LAYOUT_OUT_IN, QKV_F32, 1,
+							      L->x + pos * LDX, n, &bound);
+					cr_assert(fabs(L->k[pos * LDC + n] - ref) <= bound,
+						  "layer %d k[%zu][%zu] = %.9g, reference %.9g", l, pos,
+						  n, L->k[pos * LDC + n], ref);
+				}
+		}
+		cr_log_info("round %d: %d layers on %s", round, LAYERS, layers[0].path);
+	}
 }
