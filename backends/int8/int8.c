@@ -20,6 +20,9 @@
 
 #define INT8_MB 64 /* rows of X kept hot while the panels stream past */
 
+/* multiply-adds per thread below which another thread does not pay for its wake-up */
+#define INT8_MIN_WORK ((size_t)1 << 20)
+
 /* |acc| <= 127 * 127 * d_model must fit int32 */
 #define INT8_MAX_K ((size_t)INT32_MAX / (127 * 127))
 
@@ -133,7 +136,10 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 	size_t n_rb = (T + INT8_MB - 1) / INT8_MB;
 	size_t tasks = n_rb * s->w.n_panels;
 	size_t want = b->threads < 1 ? 1 : b->threads;
-	int nt = omp_in_parallel() ? 1 : (int)(want < tasks ? want : tasks);
+	size_t worth = T * k * s->w.n / INT8_MIN_WORK; /* small calls: waking threads costs more */
+	want = want < tasks ? want : tasks;
+	want = want < worth ? want : (worth ? worth : 1);
+	int nt = omp_in_parallel() ? 1 : (int)want;
 #pragma omp parallel num_threads(nt) if (nt > 1)
 	{
 #pragma omp for schedule(static)

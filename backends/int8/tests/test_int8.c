@@ -203,6 +203,13 @@ Test(int8, kernels_equal_scalar_reference, .init = setup)
 			                layout, i % 2, GAUSS, 1 + (unsigned)(i % 3));
 }
 
+/* Big enough that the work is split over threads (small calls run serially). */
+Test(int8, threaded_split_equals_reference, .init = setup)
+{
+	compare_kernels(2048, 8, 2, 16, 130, QKV_LAYOUT_IN_OUT, 1, GAUSS, 2);
+	compare_kernels(1031, 5, 5, 13, 3, QKV_LAYOUT_OUT_IN, 0, GAUSS, 3);
+}
+
 Test(int8, rounding_ties_to_even, .init = setup)
 {
 	compare_kernels(45, 3, 1, 7, 6, QKV_LAYOUT_IN_OUT, 1, TIES, 1);
