@@ -366,3 +366,39 @@ Test(kv_cache, one_model_per_layer_from_many_threads_shares_the_plugin)
 		cr_log_info("round %d: %d layers on %s", round, LAYERS, layers[0].path);
 	}
 }
+
+/* In-memory weights are borrowed: the core hands the caller's pointers to the backend.
+ * The scalar backend computes f32 from them as they are (zero copy), so a change to the
+ * caller's array shows in the next call (a contract violation, done here only to
+ * observe it); a backend that repacks made its own copy at open and does not see it. */
+Test(kv_cache, memory_weights_reach_the_backend_without_a_copy)
+{
+	static struct weights w;
+	static float x[MAX_SEQ * LDX];
+	char list[] = KV_BACKENDS;
+	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
+	     name = strtok_r(NULL, ",", &save)) {
+		make_inputs(&w, x);
+		char err[512] = "";
+		qkv_model *m = NULL;
+		enum qkv_status st =
+			open_model(name, NULL, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err, sizeof(err));
+		if (st != QKV_OK && strstr(err, "does not support precision"))
+			continue;
+		cr_assert_eq(st, QKV_OK, "open %s: %s", name, err);
+		float q0[D_Q], q1[D_Q], k[D_KV], v[D_KV];
+		cr_assert_eq(qkv_project(m, 1, x, LDX, q0, D_Q, k, D_KV, v, D_KV, err, sizeof(err)),
+			     QKV_OK, "%s: %s", name, err);
+		for (size_t i = 0; i < D_MODEL * D_Q; i++)
+			w.w[QKV_Q][i] += 1.0f;
+		cr_assert_eq(qkv_project(m, 1, x, LDX, q1, D_Q, k, D_KV, v, D_KV, err, sizeof(err)),
+			     QKV_OK, "%s: %s", name, err);
+		int borrowed = memcmp(q0, q1, sizeof(q0)) != 0;
+		cr_log_info("%s f32: %s", name,
+			    borrowed ? "computes from the caller's weights (zero copy)"
+				     : "computes from its own prepared copy");
+		if (!strcmp(name, "scalar"))
+			cr_assert(borrowed, "scalar f32 should use the caller's weights in place");
+		qkv_model_close(m);
+	}
+}
