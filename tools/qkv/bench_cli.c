@@ -144,6 +144,12 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli,
 			p->precisions = bench_parse_precisions(val, err, sizeof(err));
 			if (!p->precisions)
 				return usage_error(cmd, err);
+		} else if (!strcmp(name, "--interleave")) {
+			if (!bench_parse_double(val, &p->interleave)) {
+				snprintf(err, sizeof(err),
+				         "--interleave: `%s` is not a number of seconds", val);
+				return usage_error(cmd, err);
+			}
 		} else if (!strcmp(name, "--min-time") || !strcmp(name, "--max-call") ||
 		           !strcmp(name, "--threshold")) {
 			double v;

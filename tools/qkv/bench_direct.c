@@ -8,14 +8,14 @@
 #include "registry.h"
 
 struct direct_call {
-	const struct qkv_backend *be;
-	const void *handle;
+	struct qkv_plugin *pl;
+	void *handle;
 	const struct bench_shape *s;
 	const struct bench_buffers *b;
 	unsigned threads;
 };
 
-static int call_direct(void *ctx, size_t buf, char *err, size_t errlen)
+int bench_direct_call(void *ctx, size_t buf, char *err, size_t errlen)
 {
 	const struct direct_call *c = ctx;
 	const struct bench_shape *s = c->s;
@@ -29,26 +29,49 @@ static int call_direct(void *ctx, size_t buf, char *err, size_t errlen)
 	    .out = {y, y + s->d_q, y + s->d_q + s->d_kv},
 	    .ld_out = {s->n, s->n, s->n},
 	};
-	return c->be->project(c->handle, &batch, err, errlen) != QKV_OK;
+	return c->pl->be->project(c->handle, &batch, err, errlen) != QKV_OK;
 }
 
-bool bench_direct_time(const char *name, const struct bench_shape *s, const struct bench_weights *w,
-                       unsigned layout, unsigned prec, const struct bench_buffers *b,
-                       unsigned threads, double min_time, struct bench_stats *st, char *err,
-                       size_t errlen)
+void bench_direct_free(void *ctx)
 {
+	struct direct_call *c = ctx;
+	if (!c)
+		return;
+	if (c->pl) {
+		c->pl->be->release(c->handle);
+		qkv_plugin_unref(c->pl);
+	}
+	free(c);
+}
+
+void *bench_direct_prepare(const char *name, const struct bench_shape *s,
+                           const struct bench_weights *w, unsigned layout, unsigned prec,
+                           const struct bench_buffers *b, unsigned threads, char *err,
+                           size_t errlen)
+{
+	struct direct_call *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->s = s;
+	c->b = b;
+	c->threads = threads;
 	char **dirs = qkv_search_path(NULL);
 	char *path = qkv_plugin_find(dirs, name);
 	qkv_search_path_free(dirs);
-	struct qkv_plugin *pl = NULL;
 	if (!path) {
 		snprintf(err, errlen, "no qkv_%s.so on the plugin search path", name);
-		return false;
+		free(c);
+		return NULL;
 	}
-	enum qkv_status rc = qkv_plugin_load_file(path, &pl, err, errlen);
+	enum qkv_status rc = qkv_plugin_load_file(path, &c->pl, err, errlen);
 	free(path);
-	if (rc != QKV_OK)
-		return false;
+	if (rc != QKV_OK) {
+		c->pl = NULL;
+		bench_direct_free(c);
+		return NULL;
+	}
 	struct qkv_problem pb = {
 	    .struct_size = sizeof(pb),
 	    .precision = prec,
@@ -65,13 +88,9 @@ bool bench_direct_time(const char *name, const struct bench_shape *s, const stru
 	    .layout = layout,
 	    .w = {w->w[0], w->w[1], w->w[2]},
 	};
-	void *handle = NULL;
-	bool ok = pl->be->prepare(&pb, &wt, &handle, err, errlen) == QKV_OK;
-	if (ok) {
-		struct direct_call c = {pl->be, handle, s, b, threads};
-		ok = bench_time(call_direct, &c, b->nbuf, min_time, st, err, errlen);
+	if (c->pl->be->prepare(&pb, &wt, &c->handle, err, errlen) != QKV_OK) {
+		bench_direct_free(c);
+		return NULL;
 	}
-	pl->be->release(handle);
-	qkv_plugin_unref(pl);
-	return ok;
+	return c;
 }

@@ -10,10 +10,13 @@
 #include "bench_run.h"
 #include "bench_shape.h"
 
-/* Time backend `name` on weights `w` (in `layout`), precision `prec`. */
-bool bench_direct_time(const char *name, const struct bench_shape *s, const struct bench_weights *w,
-                       unsigned layout, unsigned prec, const struct bench_buffers *b,
-                       unsigned threads, double min_time, struct bench_stats *st, char *err,
-                       size_t errlen);
+/* Load backend `name` and prepare it on weights `w` (in `layout`), precision `prec`,
+ * for calls on the buffers of b with `threads`; NULL with err when it cannot. */
+void *bench_direct_prepare(const char *name, const struct bench_shape *s,
+                           const struct bench_weights *w, unsigned layout, unsigned prec,
+                           const struct bench_buffers *b, unsigned threads, char *err,
+                           size_t errlen);
+int bench_direct_call(void *ctx, size_t buf, char *err, size_t errlen);
+void bench_direct_free(void *ctx); /* accepts NULL */
 
 #endif

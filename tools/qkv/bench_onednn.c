@@ -27,6 +27,7 @@ struct dnn {
 	dnnl_memory_t dst[BENCH_MAX_BUFS]; /* wrap Y [T x N] */
 	uint8_t *src_u8[BENCH_MAX_BUFS];   /* [T x K] */
 	size_t nbuf;
+	int threads;
 };
 
 bool bench_onednn_supports(unsigned precision)
@@ -42,21 +43,28 @@ const char *bench_onednn_status(void)
 	return s;
 }
 
-static int run(void *ctx, size_t buf, char *err, size_t errlen)
+int bench_onednn_call(void *ctx, size_t buf, char *err, size_t errlen)
 {
 	struct dnn *d = ctx;
+	int old = omp_get_max_threads(); /* the library runs on our OpenMP runtime */
+	omp_set_num_threads(d->threads);
 	dnnl_exec_arg_t args[3] = {
 	    {DNNL_ARG_SRC, d->src[buf]}, {DNNL_ARG_WEIGHTS, d->wmem}, {DNNL_ARG_DST, d->dst[buf]}};
-	if (dnnl_primitive_execute(d->mm, d->str, 3, args) != dnnl_success ||
-	    dnnl_stream_wait(d->str) != dnnl_success) {
+	bool ok = dnnl_primitive_execute(d->mm, d->str, 3, args) == dnnl_success &&
+	          dnnl_stream_wait(d->str) == dnnl_success;
+	omp_set_num_threads(old);
+	if (!ok) {
 		snprintf(err, errlen, "oneDNN matmul failed");
 		return 1;
 	}
 	return 0;
 }
 
-static void dnn_free(struct dnn *d)
+void bench_onednn_free(void *ctx)
 {
+	struct dnn *d = ctx;
+	if (!d)
+		return;
 	for (size_t i = 0; i < BENCH_MAX_BUFS; i++) {
 		if (d->src[i])
 			dnnl_memory_destroy(d->src[i]);
@@ -74,6 +82,7 @@ static void dnn_free(struct dnn *d)
 		dnnl_stream_destroy(d->str);
 	if (d->eng)
 		dnnl_engine_destroy(d->eng);
+	free(d);
 }
 
 /* Quantize W [K x N] per column into s8 (the int8 row's weights); scale[n] gets the
@@ -108,11 +117,17 @@ static int8_t *quantize_w(const float *w, size_t K, size_t N, float *scale)
 		}                                                                                  \
 	} while (0)
 
-bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct bench_buffers *b,
-                       unsigned precision, unsigned threads, double min_time,
-                       struct bench_stats *st, char *detail, size_t dlen, char *err, size_t errlen)
+void *bench_onednn_prepare(const struct bench_shape *s, const float *w,
+                           const struct bench_buffers *b, unsigned precision, unsigned threads,
+                           char *detail, size_t dlen, char *err, size_t errlen)
 {
+	struct dnn *dp = calloc(1, sizeof(*dp));
+	if (!dp) {
+		snprintf(err, errlen, "oneDNN: out of memory");
+		return NULL;
+	}
 	struct dnn d = {0};
+	d.threads = (int)threads;
 	bool ok = false, i8 = precision == QKV_INT8;
 	int8_t *wq = NULL;
 	float *scale = NULL;
@@ -120,7 +135,6 @@ bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct
 	dnnl_primitive_desc_t rpd = NULL;
 	dnnl_primitive_t reorder = NULL;
 	dnnl_memory_t wuser = NULL;
-	int old_threads = omp_get_max_threads();
 	size_t T = b->T, K = s->d_model, N = s->n;
 	dnnl_memory_desc_t src_md, w_md, wuser_md, dst_md;
 	dnnl_dims_t sd = {(dnnl_dim_t)T, (dnnl_dim_t)K}, wd = {(dnnl_dim_t)K, (dnnl_dim_t)N},
@@ -182,9 +196,7 @@ bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct
 		CHECK(dnnl_memory_create(&d.src[i], &src_md, d.eng, src), "memory");
 		CHECK(dnnl_memory_create(&d.dst[i], &dst_md, d.eng, b->y[i]), "memory");
 	}
-	omp_set_num_threads((int)threads);
-	ok = bench_time(run, &d, d.nbuf, min_time, st, err, errlen);
-	omp_set_num_threads(old_threads);
+	ok = true;
 out:
 	if (reorder)
 		dnnl_primitive_destroy(reorder);
@@ -194,8 +206,12 @@ out:
 		dnnl_memory_destroy(wuser);
 	if (attr)
 		dnnl_primitive_attr_destroy(attr);
-	dnn_free(&d);
 	free(wq);
 	free(scale);
-	return ok;
+	*dp = d;
+	if (!ok) {
+		bench_onednn_free(dp);
+		return NULL;
+	}
+	return dp;
 }

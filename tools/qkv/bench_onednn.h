@@ -18,9 +18,13 @@ bool bench_onednn_supports(unsigned precision);
 /* "oneDNN 2.6.3 (cpu runtime: OpenMP)" or "not built (...)". */
 const char *bench_onednn_status(void);
 
-/* Time oneDNN's matmul X [T x d_model] . W [d_model x n] with `threads` threads. */
-bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct bench_buffers *b,
-                       unsigned precision, unsigned threads, double min_time,
-                       struct bench_stats *st, char *detail, size_t dlen, char *err, size_t errlen);
+/* Set up oneDNN's matmul X [T x d_model] . W [d_model x n] on the buffers of b for
+ * `threads` threads (weights reordered once); NULL with err when it cannot. `detail`
+ * gets the library version and implementation. Time it with bench_onednn_call. */
+void *bench_onednn_prepare(const struct bench_shape *s, const float *w,
+                           const struct bench_buffers *b, unsigned precision, unsigned threads,
+                           char *detail, size_t dlen, char *err, size_t errlen);
+int bench_onednn_call(void *ctx, size_t buf, char *err, size_t errlen);
+void bench_onednn_free(void *ctx); /* accepts NULL */
 
 #endif

@@ -15,12 +15,23 @@ const char *bench_onednn_status(void)
 	       "meson option -Donednn)";
 }
 
-bool bench_onednn_time(const struct bench_shape *s, const float *w, const struct bench_buffers *b,
-                       unsigned precision, unsigned threads, double min_time,
-                       struct bench_stats *st, char *detail, size_t dlen, char *err, size_t errlen)
+void *bench_onednn_prepare(const struct bench_shape *s, const float *w,
+                           const struct bench_buffers *b, unsigned precision, unsigned threads,
+                           char *detail, size_t dlen, char *err, size_t errlen)
 {
-	(void)s, (void)w, (void)b, (void)precision, (void)threads, (void)min_time, (void)st;
-	(void)detail, (void)dlen;
+	(void)s, (void)w, (void)b, (void)precision, (void)threads, (void)detail, (void)dlen;
 	snprintf(err, errlen, "%s", bench_onednn_status());
-	return false;
+	return NULL;
+}
+
+int bench_onednn_call(void *ctx, size_t buf, char *err, size_t errlen)
+{
+	(void)ctx, (void)buf;
+	snprintf(err, errlen, "%s", bench_onednn_status());
+	return 1;
+}
+
+void bench_onednn_free(void *ctx)
+{
+	(void)ctx;
 }

@@ -223,40 +223,91 @@ static struct bench_row *push_row(struct bench_result *r, const char *name, enum
 	return row;
 }
 
-static void progress(const struct bench_row *row)
+/* Rows of one (T, threads) pair waiting to be timed together (bench_time_group). */
+#define GROUP_MAX 64
+struct pending {
+	size_t row; /* index into r->rows (the array may move while rows are added) */
+	bench_call_fn fn;
+	void *ctx;               /* owned: released by done() */
+	void (*done)(void *ctx); /* may be NULL */
+	struct last_row *last;   /* backend rows: updated with the median */
+};
+struct group {
+	struct pending item[GROUP_MAX];
+	size_t n;
+};
+
+static void group_add(struct group *g, struct bench_result *r, bench_call_fn fn, void *ctx,
+                      void (*done)(void *), struct last_row *last)
 {
-	char label[128];
-	snprintf(label, sizeof(label), "%s %s T=%zu threads=%u", row->backend, row->precision,
-	         row->T, row->threads);
-	bench_progress_step(label);
+	if (g->n == GROUP_MAX) { /* cannot happen with BENCH_MAX_LIST backends; stay safe */
+		if (done)
+			done(ctx);
+		snprintf(r->rows[r->n - 1].status, sizeof(r->rows[0].status), "too many rows");
+		return;
+	}
+	g->item[g->n++] = (struct pending){r->n - 1, fn, ctx, done, last};
 }
 
-static void time_row(struct bench_row *row, bench_call_fn fn, void *ctx, size_t nbuf,
-                     double min_time)
+static void group_run(struct group *g, struct bench_result *r, size_t nbuf, double min_time,
+                      double slice_s)
 {
-	progress(row);
-	row->ok = bench_time(fn, ctx, nbuf, min_time, &row->st, row->status, sizeof(row->status));
-	if (row->ok)
-		snprintf(row->status, sizeof(row->status), "ok");
+	struct bench_job jobs[GROUP_MAX];
+	for (size_t i = 0; i < g->n; i++) {
+		struct bench_row *row = &r->rows[g->item[i].row];
+		jobs[i] =
+		    (struct bench_job){g->item[i].fn, g->item[i].ctx,     nbuf, &row->st, true,
+		                       row->status,   sizeof(row->status)};
+	}
+	if (g->n) {
+		const struct bench_row *row = &r->rows[g->item[0].row];
+		char label[128];
+		snprintf(label, sizeof(label), "T=%zu threads=%u: %zu rows", row->T, row->threads,
+		         g->n);
+		bench_progress_step(label);
+	}
+	bench_time_group(jobs, g->n, min_time, slice_s);
+	for (size_t i = 0; i < g->n; i++) {
+		struct pending *it = &g->item[i];
+		struct bench_row *row = &r->rows[it->row];
+		row->ok = jobs[i].ok;
+		if (row->ok)
+			snprintf(row->status, sizeof(row->status), "ok");
+		if (row->ok && it->last) {
+			it->last->T = row->T;
+			it->last->median = row->st.median;
+		}
+		if (it->done)
+			it->done(it->ctx);
+	}
+	g->n = 0;
+}
+
+/* A heap copy of a call context, freed by group_run through free(). */
+static void *dup_ctx(const void *ctx, size_t size)
+{
+	void *c = malloc(size);
+	if (c)
+		memcpy(c, ctx, size);
+	return c;
 }
 
 /* Reference rows for one (T, threads): OpenBLAS, then oneDNN when built. */
 static bool reference_rows(const struct bench_plan *p, const struct bench_weights *w,
-                           const struct bench_buffers *b, unsigned threads, struct bench_result *r)
+                           const struct bench_buffers *b, unsigned threads, struct bench_result *r,
+                           struct group *g)
 {
-	struct bench_blas_call bc = {&p->shape, b, w->fused};
-	bench_blas_threads(threads);
-	struct bench_row *row = push_row(r, "cblas_sgemm", BENCH_REFERENCE, QKV_F32, b->T, threads);
-	if (!row)
-		return false;
-	bench_blas_detail(row->detail, sizeof(row->detail));
-	time_row(row, bench_call_sgemm, &bc, b->nbuf, p->min_time);
-	if (b->T == 1) {
-		row = push_row(r, "cblas_sgemv", BENCH_REFERENCE, QKV_F32, 1, threads);
-		if (!row)
+	struct bench_blas_call bc = {&p->shape, b, w->fused, threads};
+	for (int gemv = 0; gemv <= (b->T == 1); gemv++) {
+		struct bench_row *row = push_row(r, gemv ? "cblas_sgemv" : "cblas_sgemm",
+		                                 BENCH_REFERENCE, QKV_F32, b->T, threads);
+		void *ctx = dup_ctx(&bc, sizeof(bc));
+		if (!row || !ctx) {
+			free(ctx);
 			return false;
+		}
 		bench_blas_detail(row->detail, sizeof(row->detail));
-		time_row(row, bench_call_sgemv, &bc, b->nbuf, p->min_time);
+		group_add(g, r, gemv ? bench_call_sgemv : bench_call_sgemm, ctx, free, NULL);
 	}
 	for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++) {
 		if (!bench_onednn_supports(prec) ||
@@ -264,15 +315,14 @@ static bool reference_rows(const struct bench_plan *p, const struct bench_weight
 			continue;
 		char name[32];
 		snprintf(name, sizeof(name), "onednn_%s", bench_precision_name(prec));
-		row = push_row(r, name, BENCH_REFERENCE, prec, b->T, threads);
+		struct bench_row *row = push_row(r, name, BENCH_REFERENCE, prec, b->T, threads);
 		if (!row)
 			return false;
-		progress(row);
-		row->ok = bench_onednn_time(&p->shape, w->fused, b, prec, threads, p->min_time,
-		                            &row->st, row->detail, sizeof(row->detail), row->status,
-		                            sizeof(row->status));
-		if (row->ok)
-			snprintf(row->status, sizeof(row->status), "ok");
+		void *ctx =
+		    bench_onednn_prepare(&p->shape, w->fused, b, prec, threads, row->detail,
+		                         sizeof(row->detail), row->status, sizeof(row->status));
+		if (ctx)
+			group_add(g, r, bench_onednn_call, ctx, bench_onednn_free, NULL);
 	}
 	return true;
 }
@@ -280,7 +330,7 @@ static bool reference_rows(const struct bench_plan *p, const struct bench_weight
 static bool backend_row(const struct bench_plan *p, const struct bench_weights *w,
                         const struct bench_buffers *b, struct backend *be, unsigned prec,
                         unsigned threads, unsigned max_threads, struct last_row *last,
-                        struct bench_result *r)
+                        struct bench_result *r, struct group *g)
 {
 	struct bench_row *row = push_row(r, be->name, BENCH_BACKEND, prec, b->T, threads);
 	if (!row)
@@ -292,7 +342,6 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 	if (!be->model[prec]) {
 		/* counted once per backend and precision, at its first row */
 		r->failed_named += p->nbackends > 0 && b->T == p->T[0] && threads == p->threads[0];
-		bench_progress_step("(backend did not open)");
 		snprintf(row->status, sizeof(row->status), "did not open: %s", be->why[prec]);
 		return true;
 	}
@@ -302,7 +351,6 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 	double better = grow > 16 ? 16 : (grow > 1 ? grow : 1);
 	double est = last->median * grow / better;
 	if (est > p->max_call) {
-		bench_progress_step("(skipped)");
 		snprintf(
 		    row->status, sizeof(row->status),
 		    "skipped: about %.1f s per call (estimated from T=%zu) > --max-call %.1f s",
@@ -310,43 +358,32 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 		return true;
 	}
 	struct bench_model_call mc = {be->model[prec], &p->shape, b, threads};
-	time_row(row, bench_call_model, &mc, b->nbuf, p->min_time);
-	if (row->ok) {
-		last->T = b->T;
-		last->median = row->st.median;
-	}
-	if (row->ok && p->overhead && !p->config_path) {
+	void *ctx = dup_ctx(&mc, sizeof(mc));
+	if (!ctx)
+		return false;
+	group_add(g, r, bench_call_model, ctx, free, last);
+	if (p->overhead && !p->config_path) {
 		char name[40];
 		snprintf(name, sizeof(name), "%s_direct", be->name);
 		struct bench_row *d = push_row(r, name, BENCH_REFERENCE, prec, b->T, threads);
 		if (!d)
 			return false;
-		progress(d);
 		snprintf(d->detail, sizeof(d->detail), "plugin project() without the core");
-		d->ok = bench_direct_time(be->name, &p->shape, w, p->layout, prec, b, threads,
-		                          p->min_time, &d->st, d->status, sizeof(d->status));
-		if (d->ok)
-			snprintf(d->status, sizeof(d->status), "ok");
+		ctx = bench_direct_prepare(be->name, &p->shape, w, p->layout, prec, b, threads,
+		                           d->status, sizeof(d->status));
+		if (ctx)
+			group_add(g, r, bench_direct_call, ctx, bench_direct_free, NULL);
 	}
 	return true;
 }
 
-static size_t count_rows(const struct bench_plan *p, const struct backend *be, size_t nbe)
+/* Release the contexts of a group that will not run (out of memory). */
+static void group_drop(struct group *g)
 {
-	size_t per = 0;
-	for (size_t i = 0; i < nbe; i++)
-		for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
-			per += (size_t)(!be[i].missing[0] && (p->precisions & be[i].precisions &
-			                                      QKV_PRECISION_BIT(prec)))
-			       << (p->overhead && !p->config_path);
-	size_t refs = 0;
-	for (unsigned prec = 0; p->references && prec < QKV_PRECISION_COUNT; prec++)
-		refs += bench_onednn_supports(prec) &&
-		        (prec == QKV_F32 || p->precisions & QKV_PRECISION_BIT(prec));
-	size_t n = 0;
-	for (size_t t = 0; t < p->nT; t++)
-		n += per + (p->references ? 1 + (p->T[t] == 1) + refs : 0);
-	return n * p->nthreads;
+	for (size_t i = 0; i < g->n; i++)
+		if (g->item[i].done)
+			g->item[i].done(g->item[i].ctx);
+	g->n = 0;
 }
 
 /* Dispatcher cost: API row median minus the matching _direct row median. */
@@ -437,8 +474,9 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 		if (p->threads[i] > max_threads)
 			max_threads = (unsigned)p->threads[i];
 	struct last_row *last = calloc(nbe * QKV_PRECISION_COUNT * p->nthreads + 1, sizeof(*last));
-	bool ok = last != NULL;
-	bench_progress_start(count_rows(p, be, nbe), p->quiet);
+	struct group *g = calloc(1, sizeof(*g));
+	bool ok = last && g;
+	bench_progress_start(p->nT * p->nthreads, p->quiet);
 	for (size_t ti = 0; ok && ti < p->nT; ti++) {
 		struct bench_buffers b;
 		if (!bench_buffers_make(&b, &p->shape, p->T[ti])) {
@@ -448,7 +486,7 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 		for (size_t hi = 0; ok && hi < p->nthreads; hi++) {
 			unsigned th = (unsigned)p->threads[hi];
 			if (p->references)
-				ok = reference_rows(p, &w, &b, th, r);
+				ok = reference_rows(p, &w, &b, th, r, g);
 			for (size_t i = 0; ok && i < nbe; i++) {
 				if (be[i].missing[0]) {
 					if (ti == 0 && hi == 0 && p->nbackends) {
@@ -465,8 +503,12 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 						    &last[(i * QKV_PRECISION_COUNT + prec) *
 						              p->nthreads +
 						          hi],
-						    r);
+						    r, g);
 			}
+			if (ok)
+				group_run(g, r, b.nbuf, p->min_time, p->interleave);
+			else if (g)
+				group_drop(g);
 		}
 		bench_buffers_free(&b);
 	}
@@ -475,6 +517,7 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 		for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
 			qkv_model_close(be[i].model[prec]);
 	free(last);
+	free(g);
 	free(be);
 	bench_weights_free(&w);
 	if (!ok) {

@@ -25,6 +25,7 @@ struct bench_plan {
 	unsigned layout;     /* enum qkv_layout of a preset's weights (a config has its own) */
 	double min_time;     /* seconds of repetitions per row */
 	double max_call;     /* skip a row whose calls are estimated slower than this */
+	double interleave;   /* > 0: time a group's rows in turns of this many seconds */
 	bool references;     /* add cblas (and oneDNN) rows */
 	bool overhead;       /* add NAME_direct rows: the plugin called without the core */
 	bool quiet;          /* no progress output */

@@ -38,48 +38,112 @@ void bench_buffers_free(struct bench_buffers *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* Per-job state of a group: recorded samples and where the job stands. */
+struct job_state {
+	double *s; /* [n] seconds per call */
+	size_t n, cap, buf;
+	double spent;
+	bool done;
+};
+
+static bool record(struct job_state *a, double dt)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? 2 * a->cap : 256;
+		double *g = realloc(a->s, cap * sizeof(*g));
+		if (!g)
+			return false;
+		a->s = g;
+		a->cap = cap;
+	}
+	a->s[a->n++] = dt;
+	a->spent += dt;
+	return true;
+}
+
+/* Warm-up: first touch, lazy plugin work, clocks ramping up. */
+static void warm_up(struct bench_job *jb, struct job_state *s, double min_time)
+{
+	double t0 = bench_now();
+	do {
+		if (jb->fn(jb->ctx, s->buf, jb->err, jb->errlen)) {
+			jb->ok = false;
+			s->done = true;
+			return;
+		}
+		s->buf = (s->buf + 1) % jb->nbuf;
+	} while (bench_now() - t0 < 0.1 * min_time);
+}
+
+/* One slice of calls of one job (all of its calls when slice_s <= 0); marks it done
+ * once it has enough. */
+static void slice(struct bench_job *jb, struct job_state *s, double min_time, double slice_s)
+{
+	double start = bench_now(), now = start;
+	do {
+		double t0 = bench_now();
+		if (jb->fn(jb->ctx, s->buf, jb->err, jb->errlen)) {
+			jb->ok = false;
+			s->done = true;
+			return;
+		}
+		now = bench_now();
+		s->buf = (s->buf + 1) % jb->nbuf;
+		if (!record(s, now - t0) || s->n >= MAX_SAMPLES) {
+			s->done = true;
+			return;
+		}
+		if (s->spent >= min_time && (s->n >= 5 || s->spent >= 3 * min_time)) {
+			s->done = true;
+			return;
+		}
+	} while (slice_s <= 0 || now - start < slice_s);
+}
+
+void bench_time_group(struct bench_job *jobs, size_t n, double min_time, double slice_s)
+{
+	struct job_state *a = calloc(n ? n : 1, sizeof(*a));
+	for (size_t j = 0; j < n; j++) {
+		jobs[j].ok = a != NULL;
+		if (!a)
+			snprintf(jobs[j].err, jobs[j].errlen, "out of memory");
+	}
+	if (!a)
+		return;
+	for (size_t j = 0; j < n && slice_s <= 0; j++) { /* contiguous: warm up right before */
+		warm_up(&jobs[j], &a[j], min_time);
+		if (!a[j].done)
+			slice(&jobs[j], &a[j], min_time, 0);
+	}
+	for (size_t j = 0; j < n; j++)
+		if (!a[j].done)
+			warm_up(&jobs[j], &a[j], min_time);
+	for (bool busy = true; busy;) {
+		busy = false;
+		for (size_t j = 0; j < n; j++)
+			if (!a[j].done) {
+				slice(&jobs[j], &a[j], min_time, slice_s);
+				busy |= !a[j].done;
+			}
+	}
+	for (size_t j = 0; j < n; j++) {
+		if (jobs[j].ok && a[j].n)
+			bench_stats_compute(a[j].s, a[j].n, jobs[j].st);
+		else if (jobs[j].ok) {
+			jobs[j].ok = false;
+			snprintf(jobs[j].err, jobs[j].errlen, "out of memory for samples");
+		}
+		free(a[j].s);
+	}
+	free(a);
+}
+
 bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time, struct bench_stats *st,
                 char *err, size_t errlen)
 {
-	size_t buf = 0;
-	/* Warm-up: first-touch, lazy plugin work, CPU clocks ramping up. */
-	double t0 = bench_now();
-	do {
-		if (fn(ctx, buf, err, errlen))
-			return false;
-		buf = (buf + 1) % nbuf;
-	} while (bench_now() - t0 < 0.1 * min_time);
-
-	size_t cap = 1024, n = 0;
-	double *s = malloc(cap * sizeof(*s)); /* [n] seconds per call */
-	if (!s) {
-		snprintf(err, errlen, "out of memory for samples");
-		return false;
-	}
-	double start = bench_now(), now = start;
-	while (n < MAX_SAMPLES) {
-		double a = bench_now();
-		if (fn(ctx, buf, err, errlen)) {
-			free(s);
-			return false;
-		}
-		now = bench_now();
-		buf = (buf + 1) % nbuf;
-		if (n == cap) {
-			double *g = realloc(s, 2 * cap * sizeof(*s));
-			if (!g)
-				break;
-			s = g;
-			cap *= 2;
-		}
-		s[n++] = now - a;
-		double el = now - start;
-		if (el >= min_time && (n >= 5 || el >= 3 * min_time))
-			break;
-	}
-	bench_stats_compute(s, n, st);
-	free(s);
-	return true;
+	struct bench_job job = {fn, ctx, nbuf, st, true, err, errlen};
+	bench_time_group(&job, 1, min_time, 0);
+	return job.ok;
 }
 
 int bench_call_model(void *ctx, size_t buf, char *err, size_t errlen)
@@ -105,6 +169,7 @@ int bench_call_sgemm(void *ctx, size_t buf, char *err, size_t errlen)
 	(void)errlen;
 	const struct bench_blas_call *c = ctx;
 	int T = (int)c->b->T, K = (int)c->s->d_model, N = (int)c->s->n;
+	openblas_set_num_threads((int)c->threads); /* a blas plugin may have set another */
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, N, K, 1.0f, c->b->x[buf], K, c->w,
 	            N, 0.0f, c->b->y[buf], N);
 	return 0;
@@ -116,15 +181,11 @@ int bench_call_sgemv(void *ctx, size_t buf, char *err, size_t errlen)
 	(void)errlen;
 	const struct bench_blas_call *c = ctx;
 	int K = (int)c->s->d_model, N = (int)c->s->n;
+	openblas_set_num_threads((int)c->threads);
 	/* W is [K x N] row-major: y[n] = sum_k W[k][n] x[k] is W^T x. */
 	cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, c->w, N, c->b->x[buf], 1, 0.0f,
 	            c->b->y[buf], 1);
 	return 0;
-}
-
-void bench_blas_threads(unsigned threads)
-{
-	openblas_set_num_threads((int)threads);
 }
 
 void bench_blas_detail(char *buf, size_t len)

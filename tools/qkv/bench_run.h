@@ -47,8 +47,28 @@ void bench_buffers_free(struct bench_buffers *b);
  * buffer set. */
 typedef int (*bench_call_fn)(void *ctx, size_t buf, char *err, size_t errlen);
 
-/* Warm up, then call until min_time has passed (at least 5 calls unless that takes
- * more than 3*min_time), recording each call's time. False with err on a failed call. */
+/* One call to time inside a group; st, ok and err are outputs. */
+struct bench_job {
+	bench_call_fn fn;
+	void *ctx;
+	size_t nbuf;
+	struct bench_stats *st;
+	bool ok;
+	char *err;
+	size_t errlen;
+};
+
+/* Time several calls. With slice_s <= 0 one after the other, each warmed up and then
+ * called until it has min_time of calls (and at least 5 unless that takes more than
+ * 3*min_time). With slice_s > 0 interleaved: after a warm-up of each, every job in turn
+ * runs for a slice of slice_s seconds, round after round, so that load coming and going
+ * on a shared machine hits every row alike. Interleaving is not the default: libraries
+ * whose idle threads spin (OpenBLAS for about 0.1 s after a call, OpenMP runtimes)
+ * slow down whatever runs next, so short slices penalise the row after a BLAS row.
+ * A job whose call fails stops alone. */
+void bench_time_group(struct bench_job *jobs, size_t n, double min_time, double slice_s);
+
+/* The same for one call. False with err on a failed call. */
 bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time, struct bench_stats *st,
                 char *err, size_t errlen);
 
@@ -62,15 +82,15 @@ struct bench_model_call {
 int bench_call_model(void *ctx, size_t buf, char *err, size_t errlen);
 
 /* Direct OpenBLAS calls on the fused weights W [d_model x n]: Y = X.W with sgemm, or
- * y = W^T x with sgemv (T = 1). OpenBLAS's thread count is set by bench_blas_threads. */
+ * y = W^T x with sgemv (T = 1), OpenBLAS set to `threads` before each call. */
 struct bench_blas_call {
 	const struct bench_shape *s;
 	const struct bench_buffers *b;
 	const float *w; /* [d_model x n] */
+	unsigned threads;
 };
 int bench_call_sgemm(void *ctx, size_t buf, char *err, size_t errlen);
 int bench_call_sgemv(void *ctx, size_t buf, char *err, size_t errlen);
-void bench_blas_threads(unsigned threads);
 void bench_blas_detail(char *buf, size_t len); /* "OpenBLAS Zen" */
 
 /* Bytes of weights a call reads in a precision (f32 4, bf16 2, int8 1 + per-column scales). */

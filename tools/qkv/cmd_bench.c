@@ -25,6 +25,8 @@ static const char usage[] =
     "  --threads LIST      thread counts (default: all cores)\n"
     "  --min-time S        seconds of repetitions per row (default 0.3)\n"
     "  --max-call S        skip rows estimated slower than S per call (default 2)\n"
+    "  --interleave S      time the rows of each (T, threads) in turns of S seconds\n"
+    "                      (default 0: one row after the other)\n"
     "  --json F, --csv F   write every row to F\n"
     "  --plot F.svg|F.png  GFLOP/s against T per backend (PNG needs gnuplot)\n"
     "  --baseline OLD.json compare with an earlier --json run; exit 3 when a row is\n"
