@@ -15,6 +15,7 @@
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "omp_backend.h"
 
@@ -42,8 +43,13 @@ static void gemv_part(const struct omp_handle *h, const struct qkv_batch *b, str
 	for (size_t j = pr.lo; j < pr.hi; j++) {
 		const struct omp_panel *pn = &h->panels[j];
 		const float *bias = h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
-		h->kern->gemv(K, b->x, b->ldx, h->wp + j * K * QKV_OMP_NR, b->out[pn->p] + pn->n0,
-			      b->ld_out[pn->p], b->T, pn->nw, bias);
+		float *y = b->out[pn->p] + pn->n0;
+		if (h->wb)
+			h->kern->gemv_bf16(K, b->x, b->ldx, h->wb + j * K * QKV_OMP_NR, y,
+					   b->ld_out[pn->p], b->T, pn->nw, bias);
+		else
+			h->kern->gemv(K, b->x, b->ldx, h->wp + j * K * QKV_OMP_NR, y,
+				      b->ld_out[pn->p], b->T, pn->nw, bias);
 	}
 }
 
@@ -66,8 +72,18 @@ static void pack_x(float *xs, const struct qkv_batch *b, size_t r0, size_t mc, s
 	}
 }
 
+/* bf16 slice [kc][NR] widened to f32 (exact: bf16 is the upper half of an f32). */
+static void widen(float *dst, const uint16_t *src, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		uint32_t u = (uint32_t)src[i] << 16;
+		memcpy(dst + i, &u, sizeof(u));
+	}
+}
+
+/* xs: [MC/mr tiles][KC][mr] packed X; wbuf: [KC][NR] widened bf16 slice (bf16 only). */
 static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, struct range pr,
-		      struct range rr, float *xs /* [MC/mr tiles][KC][mr] */)
+		      struct range rr, float *xs, float *wbuf)
 {
 	size_t K = h->pb.d_model, mr = h->kern->mr;
 	for (size_t jc = pr.lo; jc < pr.hi; jc += NC_PANELS) {
@@ -79,7 +95,14 @@ static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, str
 				pack_x(xs, b, ic, mc, pc, kc, mr);
 				for (size_t j = jc; j < jend; j++) {
 					const struct omp_panel *pn = &h->panels[j];
-					const float *wp = h->wp + (j * K + pc) * QKV_OMP_NR;
+					const float *wp;
+					if (h->wb) {
+						widen(wbuf, h->wb + (j * K + pc) * QKV_OMP_NR,
+						      kc * QKV_OMP_NR);
+						wp = wbuf;
+					} else {
+						wp = h->wp + (j * K + pc) * QKV_OMP_NR;
+					}
 					const float *bias =
 						h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
 					size_t ldc = b->ld_out[pn->p];
@@ -121,7 +144,9 @@ enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *
 	size_t rows = b->T < MC ? b->T : MC;
 	size_t kcap = h->pb.d_model < KC ? h->pb.d_model : KC;
 	size_t xs_floats = ((rows + mr - 1) / mr * mr * kcap + 15) / 16 * 16;
-	float *xs = aligned_alloc(64, nt * xs_floats * sizeof(float));
+	size_t wbuf_floats = h->wb ? kcap * QKV_OMP_NR : 0;
+	size_t per_thread = xs_floats + wbuf_floats;
+	float *xs = aligned_alloc(64, nt * per_thread * sizeof(float));
 	if (!xs) {
 		if (err && errlen)
 			snprintf(err, errlen, "openmp: out of memory for %zu packing buffers", nt);
@@ -137,7 +162,8 @@ enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *
 			struct range pr = split(h->npanels, tn, tid % tn, 1);
 			struct range rr = split(b->T, tm, tid / tn, mr);
 			if (pr.lo < pr.hi && rr.lo < rr.hi)
-				gemm_part(h, b, pr, rr, xs + tid * xs_floats);
+				gemm_part(h, b, pr, rr, xs + tid * per_thread,
+					  xs + tid * per_thread + xs_floats);
 		}
 	}
 	free(xs);

@@ -9,8 +9,8 @@
 
 #define AVX2 __attribute__((target("avx2,fma")))
 #define MR_AVX2 6
-#ifndef GEMV_PF
-#define GEMV_PF 512 /* floats ahead in the weight stream (2 KiB): hides memory latency */
+#ifndef GEMV_PF_BYTES
+#define GEMV_PF_BYTES 2048 /* prefetch distance in the weight stream: hides memory latency */
 #endif
 
 /* Store one row of a tile: first -> acc (+bias), else C += acc. Full 16 columns. */
@@ -92,13 +92,30 @@ AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c
 	store_edge(acc, c, ldc, m, n, first, bias);
 }
 
+/* Row k of a panel as two ymm: f32 loads, or bf16 widened by a 16-bit shift. */
+AVX2 static inline __attribute__((always_inline)) void
+panel_row(const void *wp, size_t k, const int bf16, __m256 *b0, __m256 *b1)
+{
+	if (bf16) {
+		__m256i v = _mm256_load_si256((const __m256i *)((const uint16_t *)wp + k * 16));
+		__m256i lo = _mm256_cvtepu16_epi32(_mm256_castsi256_si128(v));
+		__m256i hi = _mm256_cvtepu16_epi32(_mm256_extracti128_si256(v, 1));
+		*b0 = _mm256_castsi256_ps(_mm256_slli_epi32(lo, 16));
+		*b1 = _mm256_castsi256_ps(_mm256_slli_epi32(hi, 16));
+	} else {
+		*b0 = _mm256_load_ps((const float *)wp + k * 16);
+		*b1 = _mm256_load_ps((const float *)wp + k * 16 + 8);
+	}
+}
+
 /* R rows (compile-time after inlining) against one panel. With one or two rows the
  * FMA chains are split over even and odd k so latency does not limit the stream. */
-AVX2 static inline __attribute__((always_inline)) void gemv_rows(size_t K, const float *x,
-								  size_t ldx, const float *wp,
-								  float *y, size_t ldy, const int R,
-								  size_t n, const float *bias)
+AVX2 static inline __attribute__((always_inline)) void
+gemv_rows(size_t K, const float *x, size_t ldx, const void *wp, const int bf16, float *y,
+	  size_t ldy, const int R, size_t n, const float *bias)
 {
+	const char *pf = (const char *)wp; /* prefetch cursor, bytes */
+	const size_t row_bytes = bf16 ? 32 : 64;
 	__m256 acc[QKV_OMP_GEMV_MAX][2], odd[2][2];
 	for (int r = 0; r < R; r++)
 		acc[r][0] = acc[r][1] = _mm256_setzero_ps();
@@ -107,11 +124,11 @@ AVX2 static inline __attribute__((always_inline)) void gemv_rows(size_t K, const
 	size_t k = 0;
 	if (R <= 2) {
 		for (; k + 2 <= K; k += 2) {
-			const float *w = wp + k * QKV_OMP_NR;
-			_mm_prefetch((const char *)(w + GEMV_PF), _MM_HINT_T0);
-			_mm_prefetch((const char *)(w + GEMV_PF + 16), _MM_HINT_T0);
-			__m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8);
-			__m256 b2 = _mm256_load_ps(w + 16), b3 = _mm256_load_ps(w + 24);
+			_mm_prefetch(pf + k * row_bytes + GEMV_PF_BYTES, _MM_HINT_T0);
+			_mm_prefetch(pf + k * row_bytes + GEMV_PF_BYTES + 64, _MM_HINT_T0);
+			__m256 b0, b1, b2, b3;
+			panel_row(wp, k, bf16, &b0, &b1);
+			panel_row(wp, k + 1, bf16, &b2, &b3);
 			for (int r = 0; r < R; r++) {
 				__m256 a0 = _mm256_broadcast_ss(x + r * ldx + k);
 				__m256 a1 = _mm256_broadcast_ss(x + r * ldx + k + 1);
@@ -123,9 +140,9 @@ AVX2 static inline __attribute__((always_inline)) void gemv_rows(size_t K, const
 		}
 	}
 	for (; k < K; k++) {
-		const float *w = wp + k * QKV_OMP_NR;
-		_mm_prefetch((const char *)(w + GEMV_PF), _MM_HINT_T0);
-		__m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8);
+		_mm_prefetch(pf + k * row_bytes + GEMV_PF_BYTES, _MM_HINT_T0);
+		__m256 b0, b1;
+		panel_row(wp, k, bf16, &b0, &b1);
 		for (int r = 0; r < R; r++) {
 			__m256 a = _mm256_broadcast_ss(x + r * ldx + k);
 			acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
@@ -150,23 +167,32 @@ AVX2 static inline __attribute__((always_inline)) void gemv_rows(size_t K, const
 	}
 }
 
+#define GEMV_SWITCH(wp, bf16)                                                                      \
+	switch (m) {                                                                               \
+	case 1:                                                                                    \
+		gemv_rows(K, x, ldx, wp, bf16, y, ldy, 1, n, bias);                                \
+		break;                                                                             \
+	case 2:                                                                                    \
+		gemv_rows(K, x, ldx, wp, bf16, y, ldy, 2, n, bias);                                \
+		break;                                                                             \
+	case 3:                                                                                    \
+		gemv_rows(K, x, ldx, wp, bf16, y, ldy, 3, n, bias);                                \
+		break;                                                                             \
+	default:                                                                                   \
+		gemv_rows(K, x, ldx, wp, bf16, y, ldy, 4, n, bias);                                \
+		break;                                                                             \
+	}
+
 AVX2 static void gemv_avx2(size_t K, const float *x, size_t ldx, const float *wp, float *y,
 			   size_t ldy, size_t m, size_t n, const float *bias)
 {
-	switch (m) {
-	case 1:
-		gemv_rows(K, x, ldx, wp, y, ldy, 1, n, bias);
-		break;
-	case 2:
-		gemv_rows(K, x, ldx, wp, y, ldy, 2, n, bias);
-		break;
-	case 3:
-		gemv_rows(K, x, ldx, wp, y, ldy, 3, n, bias);
-		break;
-	default:
-		gemv_rows(K, x, ldx, wp, y, ldy, 4, n, bias);
-		break;
-	}
+	GEMV_SWITCH(wp, 0)
+}
+
+AVX2 static void gemv_bf16_avx2(size_t K, const float *x, size_t ldx, const uint16_t *wb,
+				float *y, size_t ldy, size_t m, size_t n, const float *bias)
+{
+	GEMV_SWITCH(wb, 1)
 }
 
 const struct omp_kernels qkv_omp_kernels_avx2 = {
@@ -174,5 +200,6 @@ const struct omp_kernels qkv_omp_kernels_avx2 = {
 	.mr = MR_AVX2,
 	.gemm = gemm_avx2,
 	.gemv = gemv_avx2,
+	.gemv_bf16 = gemv_bf16_avx2,
 };
 #endif

@@ -1,6 +1,8 @@
 /* Portable C micro-kernels with the same packing as the SIMD ones: the fallback on
  * CPUs without AVX2+FMA and on other architectures. The fixed-size inner loops let
  * the compiler vectorise with the baseline ISA. */
+#include <string.h>
+
 #include "kernels.h"
 
 #define MR_C 4
@@ -45,9 +47,31 @@ static void gemv_c(size_t K, const float *x, size_t ldx, const float *wp, float 
 	}
 }
 
+static void gemv_bf16_c(size_t K, const float *x, size_t ldx, const uint16_t *wb, float *y,
+			size_t ldy, size_t m, size_t n, const float *bias)
+{
+	for (size_t r = 0; r < m; r++) {
+		float acc[QKV_OMP_NR] = {0};
+		const float *xr = x + r * ldx;
+		for (size_t k = 0; k < K; k++) {
+			const uint16_t *w = wb + k * QKV_OMP_NR;
+			for (int j = 0; j < QKV_OMP_NR; j++) {
+				uint32_t u = (uint32_t)w[j] << 16;
+				float f;
+				memcpy(&f, &u, sizeof(f));
+				acc[j] += xr[k] * f;
+			}
+		}
+		float *yr = y + r * ldy;
+		for (size_t j = 0; j < n; j++)
+			yr[j] = bias ? acc[j] + bias[j] : acc[j];
+	}
+}
+
 const struct omp_kernels qkv_omp_kernels_c = {
 	.name = "portable C 4x16",
 	.mr = MR_C,
 	.gemm = gemm_c,
 	.gemv = gemv_c,
+	.gemv_bf16 = gemv_bf16_c,
 };

@@ -5,6 +5,9 @@
  * weight packing: column panels of QKV_OMP_NR columns, K-major:
  *   panel[k][0..NR)  = W[k][n0 .. n0+NR), zero past the projection's last column.
  * X is packed per call into tiles of `mr` rows, K-major: tile[k][0..mr).
+ * bf16 weights use the same panels with 16-bit elements (the upper half of the
+ * bf16-rounded f32); the GEMM path widens a KC x NR slice into an f32 buffer and runs
+ * the f32 kernel, the matrix-vector path widens in registers (half the bytes read).
  *
  * Adding an ISA (e.g. AVX-512) is one new file defining a `struct omp_kernels` plus
  * one line in dispatch.c; nothing else changes.
@@ -13,6 +16,7 @@
 #define QKV_OPENMP_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define QKV_OMP_NR 16      /* panel width: columns per packed weight panel */
 #define QKV_OMP_MAX_MR 8   /* largest mr any kernel may declare */
@@ -30,11 +34,16 @@ typedef void (*omp_gemm_ukr)(size_t kc, const float *xp, const float *wp, float 
 typedef void (*omp_gemv_ukr)(size_t K, const float *x, size_t ldx, const float *wp, float *y,
 			     size_t ldy, size_t m, size_t n, const float *bias);
 
+/* The same with a bf16 panel wb[K][NR]: element = f32 bits >> 16. */
+typedef void (*omp_gemv_bf16_ukr)(size_t K, const float *x, size_t ldx, const uint16_t *wb,
+				  float *y, size_t ldy, size_t m, size_t n, const float *bias);
+
 struct omp_kernels {
 	const char *name; /* "avx2+fma 6x16" */
 	size_t mr;        /* rows of the GEMM micro-tile, <= QKV_OMP_MAX_MR */
 	omp_gemm_ukr gemm;
 	omp_gemv_ukr gemv;
+	omp_gemv_bf16_ukr gemv_bf16;
 };
 
 extern const struct omp_kernels qkv_omp_kernels_c;

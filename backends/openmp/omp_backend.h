@@ -22,7 +22,8 @@ struct omp_handle {
 	const struct omp_kernels *kern; /* picked once at prepare */
 	size_t npanels;                 /* ceil(d_q/NR) + 2*ceil(d_kv/NR) */
 	struct omp_panel *panels;       /* [npanels], q panels, then k, then v */
-	float *wp;                      /* [npanels][d_model][NR], 64-byte aligned */
+	float *wp;                      /* f32: [npanels][d_model][NR], 64-byte aligned */
+	uint16_t *wb;                   /* bf16: [npanels][d_model][NR], 64-byte aligned */
 	const float *bias[3];           /* [d_out] or NULL, borrowed from the core */
 };
 

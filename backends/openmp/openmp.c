@@ -21,6 +21,7 @@ static void omp_release(void *handle)
 		return;
 	free(h->panels);
 	free(h->wp);
+	free(h->wb);
 	free(h);
 }
 
@@ -28,8 +29,8 @@ static enum qkv_status omp_prepare(const struct qkv_problem *pb, const struct qk
 				   void **handle, char *err, size_t errlen)
 {
 	*handle = NULL;
-	if (pb->precision != QKV_F32)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precision f32 is supported");
+	if (pb->precision != QKV_F32 && pb->precision != QKV_BF16)
+		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precisions f32 and bf16");
 	if (wt->layout != QKV_LAYOUT_IN_OUT && wt->layout != QKV_LAYOUT_OUT_IN)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
 	if (pb->d_model == 0 || pb->d_q == 0 || pb->d_kv == 0)
@@ -73,7 +74,7 @@ static void omp_probe(struct qkv_probe_result *out)
 	char why[160];
 	const struct omp_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
 	out->score = k == &qkv_omp_kernels_c ? 10 : 60;
-	snprintf(out->detail, sizeof(out->detail), "%s; OpenMP, %d cores", why,
+	snprintf(out->detail, sizeof(out->detail), "%s; f32, bf16; OpenMP, %d cores", why,
 		 omp_get_num_procs());
 }
 
@@ -81,7 +82,7 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
 	.abi_major = QKV_PLUGIN_ABI_MAJOR,
 	.abi_minor = QKV_PLUGIN_ABI_MINOR,
 	.struct_size = sizeof(struct qkv_backend),
-	.precisions = QKV_PRECISION_BIT(QKV_F32),
+	.precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16),
 	.name = "openmp",
 	.version = "1.0.0",
 	.probe = omp_probe,

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "omp_backend.h"
+#include "precision.h"
 
 static size_t out_width(const struct qkv_problem *pb, uint32_t p)
 {
@@ -37,11 +38,17 @@ enum qkv_status qkv_omp_pack(struct omp_handle *h, const struct qkv_weights *wt)
 	h->panels = calloc(np, sizeof(*h->panels));
 	if (!h->panels)
 		return QKV_ERR_NOMEM;
-	size_t bytes = 0; /* np*K*NR*4 is a multiple of 64 since NR*4 = 64 */
-	if (__builtin_mul_overflow(np, K * QKV_OMP_NR * sizeof(float), &bytes))
+	size_t panel = K * QKV_OMP_NR; /* elements per panel */
+	size_t esize = pb->precision == QKV_BF16 ? sizeof(uint16_t) : sizeof(float);
+	size_t bytes = 0; /* a multiple of 64: NR * esize is 32 or 64 */
+	if (__builtin_mul_overflow(np, panel * esize, &bytes))
 		return QKV_ERR_NOMEM;
-	h->wp = aligned_alloc(64, bytes);
-	if (!h->wp)
+	bytes = (bytes + 63) / 64 * 64;
+	if (pb->precision == QKV_BF16)
+		h->wb = aligned_alloc(64, bytes);
+	else
+		h->wp = aligned_alloc(64, bytes);
+	if (!h->wb && !h->wp)
 		return QKV_ERR_NOMEM;
 	size_t i = 0;
 	for (uint32_t p = 0; p < 3; p++) {
@@ -55,11 +62,30 @@ enum qkv_status qkv_omp_pack(struct omp_handle *h, const struct qkv_weights *wt)
 	h->npanels = np;
 	long n = (long)np;
 	int nt = pb->threads >= 1 ? (int)pb->threads : 1;
-#pragma omp parallel for num_threads(nt) schedule(static)
-	for (long j = 0; j < n; j++) {
-		const struct omp_panel *pn = &h->panels[j];
-		pack_panel(h->wp + (size_t)j * K * QKV_OMP_NR, wt->w[pn->p], wt->layout, K,
-			   out_width(pb, pn->p), pn);
+	int nomem = 0;
+#pragma omp parallel num_threads(nt) reduction(| : nomem)
+	{
+		/* bf16: each thread packs f32 into its own panel, then rounds it. */
+		float *tmp = h->wb ? malloc(panel * sizeof(float)) : NULL;
+		nomem = h->wb && !tmp;
+#pragma omp for schedule(static)
+		for (long j = 0; j < n; j++) {
+			const struct omp_panel *pn = &h->panels[j];
+			float *dst = h->wb ? tmp : h->wp + (size_t)j * panel;
+			if (!dst)
+				continue;
+			pack_panel(dst, wt->w[pn->p], wt->layout, K, out_width(pb, pn->p), pn);
+			if (!h->wb)
+				continue;
+			uint16_t *wb = h->wb + (size_t)j * panel; /* [K][NR] */
+			for (size_t e = 0; e < panel; e++) {
+				float r = qkv_bf16_round(dst[e]);
+				uint32_t u;
+				memcpy(&u, &r, sizeof(u));
+				wb[e] = (uint16_t)(u >> 16);
+			}
+		}
+		free(tmp);
 	}
-	return QKV_OK;
+	return nomem ? QKV_ERR_NOMEM : QKV_OK;
 }

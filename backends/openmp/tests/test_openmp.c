@@ -2,7 +2,7 @@
  * kernel set of this module (the portable C one too, not only the one this CPU picks),
  * on shapes that cross each blocking edge (K around KC = 256, T around mr, the
  * matrix-vector limit 4 and MC = 144, widths not a multiple of the 16-column panel),
- * against a float64 reference; guard floats around every output; results that do not
+ * in f32 and bf16 (weights rounded as precision.h says), against a float64 reference; guard floats around every output; results that do not
  * depend on the thread count; and a call from inside a caller's parallel region.
  *
  * Bound: f32 dot products of length K with any summation order satisfy
@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "omp_backend.h"
+#include "precision.h"
 
 extern const struct qkv_backend qkv_backend_descriptor;
 
@@ -38,16 +39,18 @@ struct shape {
 
 struct prob {
 	struct shape s;
+	uint32_t precision; /* QKV_F32 or QKV_BF16 */
 	size_t dout[3], ldx, ld[3];
 	float *w[3], *b[3], *x;
 	float *buf[3]; /* [GUARD + T*ld + GUARD] */
 	void *h;
 };
 
-static void prob_make(struct prob *p, struct shape s, size_t threads)
+static void prob_make_prec(struct prob *p, struct shape s, size_t threads, uint32_t prec)
 {
 	memset(p, 0, sizeof(*p));
 	p->s = s;
+	p->precision = prec;
 	p->dout[0] = s.H * s.hd;
 	p->dout[1] = p->dout[2] = s.KVH * s.hd;
 	p->ldx = s.K + (size_t)s.pad;
@@ -65,7 +68,7 @@ static void prob_make(struct prob *p, struct shape s, size_t threads)
 		}
 		p->ld[q] = p->dout[q] + (size_t)s.pad * (size_t)(q + 1);
 	}
-	struct qkv_problem pb = {sizeof(pb), QKV_F32, (uint32_t)s.K, (uint32_t)s.H,
+	struct qkv_problem pb = {sizeof(pb), prec, (uint32_t)s.K, (uint32_t)s.H,
 				 (uint32_t)s.KVH, (uint32_t)s.hd, (uint32_t)p->dout[0],
 				 (uint32_t)p->dout[1], (uint32_t)threads};
 	struct qkv_weights wt = {sizeof(wt), (uint32_t)s.layout, {p->w[0], p->w[1], p->w[2]},
@@ -73,6 +76,11 @@ static void prob_make(struct prob *p, struct shape s, size_t threads)
 	char err[256] = "";
 	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &p->h, err, sizeof(err)), QKV_OK,
 		     "%s", err);
+}
+
+static void prob_make(struct prob *p, struct shape s, size_t threads)
+{
+	prob_make_prec(p, s, threads, QKV_F32);
 }
 
 static void prob_run(struct prob *p, const struct omp_kernels *k, size_t threads)
@@ -93,10 +101,12 @@ static void prob_run(struct prob *p, const struct omp_kernels *k, size_t threads
 	cr_assert_eq(qkv_backend_descriptor.project(p->h, &b, err, sizeof(err)), QKV_OK, "%s", err);
 }
 
+/* W[k][n] as the precision defines it: bf16 rounds the weight, nearest-even. */
 static double w_at(const struct prob *p, int q, size_t k, size_t n)
 {
-	return p->s.layout == QKV_LAYOUT_IN_OUT ? p->w[q][k * p->dout[q] + n]
-						: p->w[q][n * p->s.K + k];
+	float w = p->s.layout == QKV_LAYOUT_IN_OUT ? p->w[q][k * p->dout[q] + n]
+						   : p->w[q][n * p->s.K + k];
+	return p->precision == QKV_BF16 ? qkv_bf16_round(w) : w;
 }
 
 static void prob_check(const struct prob *p, const char *kname)
@@ -155,10 +165,11 @@ static const struct shape shapes[] = {
 
 static void kernel_set(const struct omp_kernels *k, const char *kname)
 {
-	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
+	for (size_t i = 0; i < 2 * sizeof(shapes) / sizeof(shapes[0]); i++)
 		for (size_t threads = 1; threads <= 2; threads++) {
 			struct prob p;
-			prob_make(&p, shapes[i], threads);
+			size_t si = i % (sizeof(shapes) / sizeof(shapes[0]));
+			prob_make_prec(&p, shapes[si], threads, i == si ? QKV_F32 : QKV_BF16);
 			prob_run(&p, k, threads);
 			prob_check(&p, kname);
 			prob_free(&p);
@@ -249,7 +260,7 @@ Test(openmp, refusals)
 	void *h = NULL;
 	char err[256] = "";
 	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &h, err, sizeof(err)),
-		     QKV_ERR_UNSUPPORTED);
+		     QKV_ERR_UNSUPPORTED); /* int8 is the int8 backend's */
 	cr_assert(strstr(err, "openmp") != NULL);
 	qkv_backend_descriptor.release(h);
 	pb.precision = QKV_F32;
