@@ -113,6 +113,59 @@ def one_backend(backend, rng):
         raise AssertionError("backend %s computed no precision at all" % backend)
 
 
+def seed_config(backends):
+    """Model.open on the shipped seed example: x = (2, 3) -> q (2, 17), k (2, 3), v (3, 2)."""
+    cfg = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs",
+                       "seed-example.yaml")
+    for name in backends:
+        try:
+            m = qkv.Model.open(cfg, backend=name)
+        except qkv.QkvError as e:
+            if e.status == qkv.ERR_UNSUPPORTED or "does not support precision" in e.message:
+                print("  %s: not an f32 backend (%s)" % (name, e))
+                continue
+            raise
+        with m:
+            q, k, v = m.project(np.array([[2, 3]], np.float32))
+            got = [r.tolist() for r in (q[0], k[0], v[0])]
+            if got != [[2, 17], [2, 3], [3, 2]]:
+                raise AssertionError("%s: seed example gave %s" % (name, got))
+            print("  %s: seed example q, k, v = %s" % (name, got))
+
+
+def threads_share_a_model(backend, rng):
+    """project() from 4 Python threads at once on one model (ctypes drops the GIL) gives
+    what serial calls give (same backend, same inputs: bit for bit)."""
+    import threading
+    w = [rng.uniform(-0.3, 0.3, (D_MODEL, d)).astype(np.float32) for d in (D_Q, D_KV, D_KV)]
+    xs = [rng.uniform(-1, 1, (7, D_MODEL)).astype(np.float32) for _ in range(4)]
+    try:
+        m = qkv.Model.from_arrays(*w, n_heads=N_HEADS, n_kv_heads=N_KV, backend=backend)
+    except qkv.QkvError as e:
+        if e.status == qkv.ERR_UNSUPPORTED or "does not support precision" in e.message:
+            print("  %s: not an f32 backend" % backend)
+            return
+        raise
+    with m:
+        serial = [m.project(x) for x in xs]
+        got = [None] * 4
+
+        def work(i):
+            for _ in range(50):
+                got[i] = m.project(xs[i])
+
+        ts = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        for i in range(4):
+            for a, b in zip(serial[i], got[i]):
+                if not np.array_equal(a, b):
+                    raise AssertionError("%s: thread %d differs from the serial call" % (backend, i))
+    print("  %s: 4 threads x 50 calls on one model, identical to serial calls" % backend)
+
+
 def errors_are_exceptions():
     w = np.ones((4, 4), np.float32)
     try:
@@ -155,6 +208,11 @@ def main(backends):
         except (AssertionError, qkv.QkvError) as e:
             print("  FAIL: %s" % e)
             failed.append(name)
+    print("config:")
+    seed_config(backends)
+    print("threads:")
+    for name in backends:
+        threads_share_a_model(name, rng)
     print("errors:")
     errors_are_exceptions()
     if failed:
