@@ -133,6 +133,10 @@ Test(bench_cli, usage_errors_name_the_option)
 	cr_assert(strstr(slurp("err.txt"), "none.json"));
 	cr_assert_eq(qkv("bench --preset tiny --tokens 1 --backends nosuch --min-time 0.01"), 1);
 	cr_assert(strstr(slurp("out.txt"), "qkv_nosuch.so"), "%s", slurp("out.txt"));
+	cr_assert_eq(qkv("bench --preset llama3-8b --tokens 1000000"), 1);
+	cr_assert(strstr(slurp("err.txt"), "--tokens 1000000"), "%s", slurp("err.txt"));
+	cr_assert_eq(qkv("tune --preset tiny --tokens 1 --out /nonexistent/dir/m.yaml"), 1);
+	cr_assert(strstr(slurp("err.txt"), "/nonexistent/dir/m.yaml"), "%s", slurp("err.txt"));
 	cr_assert_eq(qkv("bench --help"), 0);
 	cr_assert(strstr(slurp("out.txt"), "--baseline"));
 }

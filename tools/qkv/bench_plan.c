@@ -12,6 +12,8 @@
 #include "bench_progress.h"
 #include "registry.h"
 
+#define BENCH_MAX_GIB 8
+
 /* A backend to measure, as found on the plugin search path. */
 struct backend {
 	char name[32];
@@ -463,6 +465,21 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 	}
 	if (p->references && !bench_onednn_supports(QKV_F32))
 		note(r, "oneDNN reference rows: %s", bench_onednn_status());
+	/* Refuse sizes that would exhaust memory (and meet the OOM killer, not malloc's NULL):
+	 * two buffer sets of X and Y for the largest T, plus two copies of the weights. */
+	const struct bench_shape *s = &p->shape;
+	for (size_t i = 0; i < p->nT; i++) {
+		double gib = (2.0 * (double)p->T[i] * (s->d_model + s->n) +
+		              2.0 * (double)s->d_model * s->n) *
+		             sizeof(float) / (1u << 30);
+		if (gib > BENCH_MAX_GIB) {
+			snprintf(err, errlen,
+			         "--tokens %zu: %s would need %.0f GiB of buffers (limit %d GiB)",
+			         p->T[i], s->name, gib, BENCH_MAX_GIB);
+			free(be);
+			return false;
+		}
+	}
 	struct bench_weights w;
 	if (!bench_weights_make(&p->shape, p->layout, &w)) {
 		snprintf(err, errlen, "out of memory for the %s weights", p->shape.name);

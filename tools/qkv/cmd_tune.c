@@ -1,5 +1,6 @@
 /* `qkv tune`: measure every available backend on this machine for a spread of T and
  * write the machine profile that routes each call to the fastest one. */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,15 +165,32 @@ int qkv_cmd_tune(int argc, char **argv)
 	p->references = false;
 	qsort(p->T, p->nT, sizeof(p->T[0]), cmp_size);
 	const char *out = cli.opt[OPT_OUT] ? cli.opt[OPT_OUT] : "machine.yaml";
+	/* Written to OUT.tmp and renamed at the end: a failed run keeps the old profile,
+	 * and an unwritable --out is reported before minutes of measuring. */
+	char tmp[4096];
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", out) >= (int)sizeof(tmp)) {
+		fprintf(stderr, "qkv tune: --out: path too long\n");
+		return 2;
+	}
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "qkv tune: --out %s: cannot create %s: %s\n", out, tmp,
+		        strerror(errno));
+		return 1;
+	}
 	char err[1024];
 	struct bench_machine m;
 	if (!bench_machine_get(&m, false, NULL, err, sizeof(err))) {
 		fprintf(stderr, "qkv tune: %s\n", err);
+		fclose(f);
+		remove(tmp);
 		return 1;
 	}
 	struct bench_result r;
 	if (!bench_plan_run(p, &m, &r, err, sizeof(err))) {
 		fprintf(stderr, "qkv tune: %s\n", err);
+		fclose(f);
+		remove(tmp);
 		return 1;
 	}
 	bench_report_table(stdout, &r, &m, p);
@@ -181,12 +199,8 @@ int qkv_cmd_tune(int argc, char **argv)
 	if (ns == 0) {
 		fprintf(stderr, "qkv tune: no backend could be measured; nothing written\n");
 		bench_result_free(&r);
-		return 1;
-	}
-	FILE *f = fopen(out, "w");
-	if (!f) {
-		perror(out);
-		bench_result_free(&r);
+		fclose(f);
+		remove(tmp);
 		return 1;
 	}
 	char date[16];
@@ -218,8 +232,9 @@ int qkv_cmd_tune(int argc, char **argv)
 	yaml_quoted(f, m.flags);
 	fprintf(f, "\n  date: \"%s\"\n", date);
 	bool bad = ferror(f);
-	if (fclose(f) || bad) {
-		fprintf(stderr, "qkv tune: %s: write failed\n", out);
+	if (fclose(f) || bad || rename(tmp, out)) {
+		fprintf(stderr, "qkv tune: --out %s: write failed: %s\n", out, strerror(errno));
+		remove(tmp);
 		rc = 1;
 	}
 	bench_result_free(&r);
