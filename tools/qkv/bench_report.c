@@ -218,3 +218,51 @@ bool bench_report_csv(const char *path, const struct bench_result *r, char *err,
 	}
 	return close_file(f, path, err, errlen);
 }
+
+bool bench_report_markdown(const char *path, const struct bench_result *r,
+                           const struct bench_machine *m, const struct bench_plan *p,
+                           const char *command, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "w");
+	if (!f) {
+		snprintf(err, errlen, "--markdown %s: cannot create: %s", path, strerror(errno));
+		return false;
+	}
+	char line[1024];
+	bench_machine_line(m, line, sizeof(line));
+	const struct bench_shape *s = &r->shape;
+	fprintf(f, "`%s`\n\n", command);
+	fprintf(f,
+	        "Machine: %s  \nShape: %s, d_model %u, %u heads, %u KV heads, head_dim %u, N %u; "
+	        "min-time %.2f s per row.\n\n",
+	        line, s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
+	        p->min_time);
+	fprintf(f, "| backend | prec | T | threads | median ms | p10-p90 | GFLOP/s | weight GB/s | "
+	           "%% peak | %% bw | x sgemm | x sgemv |\n"
+	           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+	for (size_t i = 0; i < r->n; i++) {
+		const struct bench_row *row = &r->rows[i];
+		const char *ref = row->kind == BENCH_REFERENCE ? "*" : "";
+		fprintf(f, "| %s%s%s | %s | %zu | %u |", ref, row->backend, ref, row->precision,
+		        row->T, row->threads);
+		if (!row->ok) {
+			fprintf(f, " %s |||||||||\n", row->status);
+			continue;
+		}
+		fprintf(f, " %.4g | %.0f%% | %.1f | %.1f | %.1f | %.1f |", row->st.median * 1e3,
+		        spread_pct(row), row->gflops, row->weight_gbs, row->peak_pct, row->bw_pct);
+		if (row->vs_sgemm > 0)
+			fprintf(f, " %.2f |", row->vs_sgemm);
+		else
+			fprintf(f, " |");
+		if (row->vs_sgemv > 0)
+			fprintf(f, " %.2f |\n", row->vs_sgemv);
+		else
+			fprintf(f, " |\n");
+	}
+	fprintf(f,
+	        "\n*Italic* rows are reference library calls on the same shape in the same run. "
+	        "x sgemm = sgemm time / row time (> 1: faster than sgemm). For int8 rows GFLOP/s "
+	        "counts integer multiply-adds as 2 operations, like f32.\n");
+	return close_file(f, path, err, errlen);
+}

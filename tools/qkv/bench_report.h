@@ -23,6 +23,10 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 bool bench_report_json(const char *path, const struct bench_result *r,
                        const struct bench_machine *m, const struct bench_plan *p,
                        const char *command, char *err, size_t errlen);
+/* The table as Markdown (for README/docs), with the machine line and the command. */
+bool bench_report_markdown(const char *path, const struct bench_result *r,
+                           const struct bench_machine *m, const struct bench_plan *p,
+                           const char *command, char *err, size_t errlen);
 bool bench_report_csv(const char *path, const struct bench_result *r, char *err, size_t errlen);
 
 #endif

@@ -8,7 +8,7 @@
 #include "bench_plot.h"
 #include "bench_report.h"
 
-enum { OPT_JSON, OPT_CSV, OPT_PLOT, OPT_BASELINE };
+enum { OPT_JSON, OPT_CSV, OPT_PLOT, OPT_BASELINE, OPT_MARKDOWN };
 
 static const char usage[] =
     "usage: qkv bench CONFIG | --preset gpt2-small|llama2-7b|llama3-8b|tiny [options]\n"
@@ -28,6 +28,7 @@ static const char usage[] =
     "  --interleave S      time the rows of each (T, threads) in turns of S seconds\n"
     "                      (default 0: one row after the other)\n"
     "  --json F, --csv F   write every row to F\n"
+    "  --markdown F        the table as Markdown, with the machine line and command\n"
     "  --plot F.svg|F.png  GFLOP/s against T per backend (PNG needs gnuplot)\n"
     "  --baseline OLD.json compare with an earlier --json run; exit 3 when a row is\n"
     "                      slower by more than --threshold PCT (default 10) beyond noise\n"
@@ -44,9 +45,9 @@ static const char usage[] =
 int qkv_cmd_bench(int argc, char **argv)
 {
 	static const struct bench_extra_opt extra[] = {
-	    {"--json", OPT_JSON, true}, {"--csv", OPT_CSV, true},
-	    {"--plot", OPT_PLOT, true}, {"--baseline", OPT_BASELINE, true},
-	    {NULL, 0, false},
+	    {"--json", OPT_JSON, true},         {"--csv", OPT_CSV, true},
+	    {"--plot", OPT_PLOT, true},         {"--baseline", OPT_BASELINE, true},
+	    {"--markdown", OPT_MARKDOWN, true}, {NULL, 0, false},
 	};
 	struct bench_cli cli;
 	int rc = bench_cli_parse(argc, argv, &cli, extra, usage, "1,16,128,512");
@@ -81,6 +82,10 @@ int qkv_cmd_bench(int argc, char **argv)
 	    !bench_report_json(cli.opt[OPT_JSON], &r, &m, &cli.plan, command, err, sizeof(err)))
 		rc = 1;
 	if (!rc && cli.opt[OPT_CSV] && !bench_report_csv(cli.opt[OPT_CSV], &r, err, sizeof(err)))
+		rc = 1;
+	if (!rc && cli.opt[OPT_MARKDOWN] &&
+	    !bench_report_markdown(cli.opt[OPT_MARKDOWN], &r, &m, &cli.plan, command, err,
+	                           sizeof(err)))
 		rc = 1;
 	if (!rc && cli.opt[OPT_PLOT]) {
 		char title[256];
