@@ -313,6 +313,12 @@ enum qkv_status cfg_tree_read(const struct cfg_ctx *c, const char *text, size_t 
                               struct cfg_node **root)
 {
 	*root = NULL;
+	/* With the encoding set explicitly libyaml keeps a leading BOM and counts it as a
+	 * column, which shifts the top level's indentation: drop it here. */
+	if (text && len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
 	struct builder b = {.c = c, .text = text, .len = len};
 	struct cfg_node *r = qkv_calloc(1, sizeof(*r));
 	if (!r)

@@ -185,6 +185,32 @@ Test(config_valid, raw_extension_and_quoted_strings)
 	qkv_config_free(&cfg);
 }
 
+Test(config_valid, crlf_and_bom)
+{
+	struct qkv_config cfg;
+	cr_assert_eq(parse("\xef\xbb\xbfmodel:\r\n  d_model: 6\r\n  n_heads: 3\r\n"
+	                   "weights: {layout: in_out, format: npy, file: w,\r\n"
+	                   "  q: {}, k: {file: k}, v: {file: v}}\r\n",
+	                   &cfg),
+	             QKV_ERR_CONFIG);
+	/* CRLF lines count as one line each: the empty reference is on line 5. */
+	cr_expect(strncmp(err, "t.yaml:5:6: key `weights.q`: ", 29) == 0, "%s", err);
+	cr_assert_eq(parse("\xef\xbb\xbfmodel:\r\n  d_model: 6\r\n  n_heads: 3\r\n"
+	                   "weights: {layout: in_out, format: npy, file: w,\r\n"
+	                   "  q: {tensor: x}, k: {file: k}, v: {file: v}}\r\n",
+	                   &cfg),
+	             QKV_ERR_CONFIG);
+	cr_expect(strstr(err, "only applies to safetensors"), "%s", err);
+	cr_assert_eq(parse("\xef\xbb\xbfmodel:\r\n  d_model: 6\r\n  n_heads: 3\r\n"
+	                   "weights: {layout: in_out, format: npy, file: w,\r\n"
+	                   "  q: {file: q}, k: {file: k}, v: {file: v}}\r\n",
+	                   &cfg),
+	             QKV_OK, "%s", err);
+	cr_expect_eq(cfg.head_dim, 2);
+	cr_expect_str_eq(cfg.file, "/cfg/w");
+	qkv_config_free(&cfg);
+}
+
 Test(config_valid, load_resolves_relative_paths)
 {
 	struct qkv_config cfg;
