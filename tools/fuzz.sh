@@ -36,8 +36,17 @@ if [ ! -f "$build/build.ninja" ]; then
 		-Db_sanitize=address,undefined -Db_lundef=false -Dwerror=false \
 		-Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
-ninja -C "$build" "tests/fuzz/fuzz_$target" backends/scalar/qkv_scalar.so >/dev/null
-ninja -C "$build" >/dev/null # the other backends the differential target loads
+# The target and every backend plugin (the differential target loads them all).
+targets="tests/fuzz/fuzz_$target"
+for m in "$root"/backends/*/meson.build; do
+	b=$(basename "$(dirname "$m")")
+	[ "$b" = common ] || targets="$targets backends/$b/qkv_$b.so"
+done
+ninja -C "$build" $targets >"$build/fuzz-build.log" 2>&1 || {
+	tail -30 "$build/fuzz-build.log" >&2
+	echo "$0: build failed" >&2
+	exit 1
+}
 
 out=$root/fuzz-out/$target
 mkdir -p "$out/corpus"
