@@ -7,7 +7,7 @@
 #include "util.h"
 
 static bool fail_at(struct qkv_json *j, size_t pos, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static bool fail_at(struct qkv_json *j, size_t pos, const char *fmt, ...)
 {
@@ -190,7 +190,7 @@ bool qkv_json_string(struct qkv_json *j, char **out, bool *oom)
 	size_t raw = i - start;
 	if (raw > QKV_JSON_MAX_STRING)
 		return fail_at(j, start - 1, "string of %zu bytes exceeds the %u-byte limit", raw,
-			       QKV_JSON_MAX_STRING);
+		               QKV_JSON_MAX_STRING);
 	char *o = qkv_malloc(raw + 1);
 	if (!o) {
 		*oom = true;

@@ -26,7 +26,7 @@ static const char *file_kind(mode_t m)
 }
 
 enum qkv_status qkv_file_map(const char *path, struct qkv_mapped_file *out, char *err,
-			     size_t errlen)
+                             size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	if (!path || !*path)
@@ -35,7 +35,7 @@ enum qkv_status qkv_file_map(const char *path, struct qkv_mapped_file *out, char
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return qkv_fail(err, errlen, QKV_ERR_IO, "%s: cannot open: %s", path,
-				strerror(errno));
+		                strerror(errno));
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
 		int e = errno;
@@ -45,7 +45,7 @@ enum qkv_status qkv_file_map(const char *path, struct qkv_mapped_file *out, char
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return qkv_fail(err, errlen, QKV_ERR_IO, "%s: is %s, not a regular weight file",
-				path, file_kind(st.st_mode));
+		                path, file_kind(st.st_mode));
 	}
 	if (st.st_size < 0 || (uintmax_t)st.st_size > SIZE_MAX) {
 		close(fd);
@@ -60,7 +60,7 @@ enum qkv_status qkv_file_map(const char *path, struct qkv_mapped_file *out, char
 			int e = errno;
 			close(fd);
 			return qkv_fail(err, errlen, QKV_ERR_IO, "%s: cannot map %zu bytes: %s",
-					path, size, strerror(e));
+			                path, size, strerror(e));
 		}
 		data = m;
 	}
@@ -126,26 +126,25 @@ uint64_t qkv_tensor_count(const struct qkv_tensor_view *t)
 	return n;
 }
 
-enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dtype,
-			     uint64_t count, struct qkv_tensor_view *out, char *err,
-			     size_t errlen)
+enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dtype, uint64_t count,
+                             struct qkv_tensor_view *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	size_t isz = qkv_dtype_size(dtype);
 	if (isz == 0)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"%s: raw weights need a dtype (f32, f16, bf16 or i8)", f->path);
+		                "%s: raw weights need a dtype (f32, f16, bf16 or i8)", f->path);
 	size_t want;
 	if (count > SIZE_MAX || !qkv_mul_size((size_t)count, isz, &want))
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: raw tensor of %llu %s elements overflows the address space",
-				f->path, (unsigned long long)count, qkv_dtype_name(dtype));
+		                "%s: raw tensor of %llu %s elements overflows the address space",
+		                f->path, (unsigned long long)count, qkv_dtype_name(dtype));
 	if (f->size != want)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: raw file is %zu bytes, expected %zu (%llu elements of %s, "
-				"%zu bytes each)",
-				f->path, f->size, want, (unsigned long long)count,
-				qkv_dtype_name(dtype), isz);
+		                "%s: raw file is %zu bytes, expected %zu (%llu elements of %s, "
+		                "%zu bytes each)",
+		                f->path, f->size, want, (unsigned long long)count,
+		                qkv_dtype_name(dtype), isz);
 	out->dtype = dtype;
 	out->ndim = 1;
 	out->shape[0] = count;

@@ -30,11 +30,11 @@ struct loader {
 };
 
 static const char *const role_names[3][3] = {
-	{"q", "k", "v"}, {"q_bias", "k_bias", "v_bias"}, {"q_scale", "k_scale", "v_scale"}};
+    {"q", "k", "v"}, {"q_bias", "k_bias", "v_bias"}, {"q_scale", "k_scale", "v_scale"}};
 
 /* Put "CONFIG:LINE: weights.ROLE: " in front of the message already in err. */
-static enum qkv_status with_role(struct loader *L, const struct qkv_tensor_ref *r,
-				 const char *role, enum qkv_status s)
+static enum qkv_status with_role(struct loader *L, const struct qkv_tensor_ref *r, const char *role,
+                                 enum qkv_status s)
 {
 	if (!L->err || !L->errlen)
 		return s;
@@ -69,7 +69,7 @@ static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx
 		}
 	if (lw->n_files == MAX_FILES)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_INTERNAL, "more than %zu weight files",
-				(size_t)MAX_FILES);
+		                (size_t)MAX_FILES);
 	size_t i = lw->n_files;
 	enum qkv_status s = qkv_file_map(path, &lw->files[i], L->err, L->errlen);
 	if (s != QKV_OK)
@@ -88,12 +88,12 @@ static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx
 /* Find the tensor `r` names. `count` is the element count a raw file must hold. */
 /* `what` receives "FILE" or "FILE: tensor NAME" for later messages. */
 static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *r, uint64_t count,
-				 struct qkv_tensor_view *v, char *what, size_t what_len)
+                                 struct qkv_tensor_view *v, char *what, size_t what_len)
 {
 	const char *path = r->file ? r->file : L->cfg->file;
 	if (!path)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
-				"no file: set weights.file or `file:` in this reference");
+		                "no file: set weights.file or `file:` in this reference");
 	size_t i = 0;
 	enum qkv_status s = open_file(L, path, &i);
 	if (s != QKV_OK)
@@ -105,7 +105,7 @@ static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *
 	case QKV_FMT_SAFETENSORS:
 		if (!r->tensor)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
-					"%s: a safetensors file needs `tensor: NAME`", path);
+			                "%s: a safetensors file needs `tensor: NAME`", path);
 		snprintf(what, what_len, "%s: tensor %s", path, r->tensor);
 		return qkv_safetensors_find(L->st[i], r->tensor, v, L->err, L->errlen);
 	case QKV_FMT_NPY:
@@ -116,8 +116,8 @@ static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *
 	}
 	if (s == QKV_OK && r->dtype != QKV_DT_NONE && r->dtype != v->dtype)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
-				"%s: holds %s, config says dtype %s", path,
-				qkv_dtype_name(v->dtype), qkv_dtype_name(r->dtype));
+		                "%s: holds %s, config says dtype %s", path,
+		                qkv_dtype_name(v->dtype), qkv_dtype_name(r->dtype));
 	return s;
 }
 
@@ -126,14 +126,14 @@ static void shape_str(const struct qkv_tensor_view *v, char *buf, size_t len)
 	size_t w = (size_t)snprintf(buf, len, "[");
 	for (uint32_t i = 0; i < v->ndim && w < len; i++)
 		w += (size_t)snprintf(buf + w, len - w, "%s%llu", i ? ", " : "",
-				      (unsigned long long)v->shape[i]);
+		                      (unsigned long long)v->shape[i]);
 	if (w < len)
 		snprintf(buf + w, len - w, "]");
 }
 
 /* Is v [a, b] (b == 0: 1-D [a])? A 1-D raw view of a*b elements also fits. */
 static enum qkv_status check_shape(struct loader *L, const struct qkv_tensor_view *v,
-				   const char *what, uint64_t a, uint64_t b, const char *expect)
+                                   const char *what, uint64_t a, uint64_t b, const char *expect)
 {
 	bool ok;
 	if (b == 0)
@@ -146,7 +146,7 @@ static enum qkv_status check_shape(struct loader *L, const struct qkv_tensor_vie
 	char got[128];
 	shape_str(v, got, sizeof(got));
 	return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT, "%s: shape %s, expected %s", what, got,
-			expect);
+	                expect);
 }
 
 static enum qkv_status own(struct loader *L, void *p)
@@ -161,12 +161,12 @@ static enum qkv_status own(struct loader *L, void *p)
 
 /* f32 data for a float tensor: in place when possible, else a widened copy. */
 static enum qkv_status as_f32(struct loader *L, const struct qkv_tensor_view *v, const char *what,
-			      const float **out)
+                              const float **out)
 {
 	size_t count = (size_t)qkv_tensor_count(v), bytes;
 	if (v->dtype == QKV_DT_I8)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
-				"%s: dtype I8 here needs a float tensor (F32, F16, BF16)", what);
+		                "%s: dtype I8 here needs a float tensor (F32, F16, BF16)", what);
 	if (v->dtype == QKV_DT_F32 && HOST_LE && (uintptr_t)v->data % sizeof(float) == 0) {
 		*out = (const float *)(const void *)v->data;
 		return QKV_OK;
@@ -176,7 +176,7 @@ static enum qkv_status as_f32(struct loader *L, const struct qkv_tensor_view *v,
 	float *buf = qkv_malloc(bytes); /* [count] */
 	if (!buf)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_NOMEM,
-				"%s: out of memory widening %zu elements to f32", what, count);
+		                "%s: out of memory widening %zu elements to f32", what, count);
 	enum qkv_status s = own(L, buf);
 	if (s != QKV_OK)
 		return s;
@@ -200,40 +200,40 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 		return s;
 	bool in_out = cfg->layout == QKV_LAYOUT_IN_OUT;
 	snprintf(expect, sizeof(expect), "[%s=%llu, %s=%llu] (layout %s)",
-		 in_out ? "d_model" : "d_out", (unsigned long long)(in_out ? dm : d_out),
-		 in_out ? "d_out" : "d_model", (unsigned long long)(in_out ? d_out : dm),
-		 in_out ? "in_out" : "out_in");
+	         in_out ? "d_model" : "d_out", (unsigned long long)(in_out ? dm : d_out),
+	         in_out ? "d_out" : "d_model", (unsigned long long)(in_out ? d_out : dm),
+	         in_out ? "in_out" : "out_in");
 	s = check_shape(L, &v, what, in_out ? dm : d_out, in_out ? d_out : dm, expect);
 	if (s != QKV_OK)
 		return s;
 	if (v.dtype != QKV_DT_I8) {
 		if (cfg->scale[p].present)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
-					"%s: is %s, but %s is given: scales go with I8 weights",
-					what, qkv_dtype_name(v.dtype), role_names[2][p]);
+			                "%s: is %s, but %s is given: scales go with I8 weights",
+			                what, qkv_dtype_name(v.dtype), role_names[2][p]);
 		return as_f32(L, &v, what, &L->lw->w[p]);
 	}
 	if (cfg->precision != QKV_INT8)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
-				"%s: I8 weights need model.precision int8", what);
+		                "%s: I8 weights need model.precision int8", what);
 	if (!cfg->scale[p].present)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
-				"%s: I8 weights need per-column scales (weights.%s)", what,
-				role_names[2][p]);
+		                "%s: I8 weights need per-column scales (weights.%s)", what,
+		                role_names[2][p]);
 	const int8_t *q = (const int8_t *)v.data; /* [d_model * d_out] */
 	for (size_t i = 0; i < v.nbytes; i++)
 		if (q[i] == -128)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
-					"%s: value -128 at element %zu; int8 weights must be in "
-					"[-127, 127]",
-					what, i);
+			                "%s: value -128 at element %zu; int8 weights must be in "
+			                "[-127, 127]",
+			                what, i);
 	L->lw->w_i8[p] = q;
 	return QKV_OK;
 }
 
 /* A bias or scale vector [d_out]; scales must be finite and >= 0. */
-static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref *r,
-				   uint64_t d_out, bool is_scale, const float **out)
+static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref *r, uint64_t d_out,
+                                   bool is_scale, const float **out)
 {
 	char what[512];
 	struct qkv_tensor_view v;
@@ -250,8 +250,8 @@ static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref
 	for (uint64_t i = 0; i < d_out; i++)
 		if (!((*out)[i] >= 0.0f && (*out)[i] <= 3.4e38f))
 			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
-					"%s: scale %llu is %g; scales must be finite and >= 0",
-					what, (unsigned long long)i, (double)(*out)[i]);
+			                "%s: scale %llu is %g; scales must be finite and >= 0",
+			                what, (unsigned long long)i, (double)(*out)[i]);
 	return QKV_OK;
 }
 
@@ -260,7 +260,7 @@ static enum qkv_status load_all(struct loader *L)
 	const struct qkv_config *cfg = L->cfg;
 	for (int p = 0; p < 3; p++) {
 		uint64_t d_out =
-			(uint64_t)(p == QKV_Q ? cfg->n_heads : cfg->n_kv_heads) * cfg->head_dim;
+		    (uint64_t)(p == QKV_Q ? cfg->n_heads : cfg->n_kv_heads) * cfg->head_dim;
 		enum qkv_status s = load_weight(L, p, d_out);
 		if (s != QKV_OK)
 			return with_role(L, &cfg->w[p], role_names[0][p], s);
@@ -279,7 +279,7 @@ static enum qkv_status load_all(struct loader *L)
 }
 
 enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded_weights *out,
-				 char *err, size_t errlen)
+                                 char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	struct loader L = {.cfg = cfg, .lw = out, .err = err, .errlen = errlen};

@@ -31,7 +31,7 @@ struct npy_cur {
 static enum qkv_status bad(struct npy_cur *c, const char *problem)
 {
 	return qkv_fail(c->err, c->errlen, QKV_ERR_FORMAT, "%s: npy header byte %zu: %s", c->path,
-			c->pos, problem);
+	                c->pos, problem);
 }
 
 static void skip_sp(struct npy_cur *c)
@@ -93,14 +93,15 @@ static enum qkv_status parse_descr(struct npy_cur *c, struct qkv_tensor_view *ou
 	else {
 		char m[128];
 		if (strchr(d, 'O'))
-			snprintf(m, sizeof(m), "object dtype '%s' refused: pickled data is never loaded",
-				 d);
+			snprintf(m, sizeof(m),
+			         "object dtype '%s' refused: pickled data is never loaded", d);
 		else if (d[0] == '>')
 			snprintf(m, sizeof(m),
-				 "big-endian dtype '%s' refused: only little-endian is supported", d);
+			         "big-endian dtype '%s' refused: only little-endian is supported",
+			         d);
 		else
 			snprintf(m, sizeof(m),
-				 "unsupported dtype '%s' (supported: '<f4', '<f2', '|i1')", d);
+			         "unsupported dtype '%s' (supported: '<f4', '<f2', '|i1')", d);
 		return bad(c, m);
 	}
 	return QKV_OK;
@@ -152,8 +153,8 @@ static enum qkv_status parse_shape(struct npy_cur *c, uint64_t *shape, uint32_t 
 	}
 }
 
-static enum qkv_status parse_dict(struct npy_cur *c, struct qkv_tensor_view *out,
-				  uint64_t *shape, uint32_t *ndim)
+static enum qkv_status parse_dict(struct npy_cur *c, struct qkv_tensor_view *out, uint64_t *shape,
+                                  uint32_t *ndim)
 {
 	bool have_descr = false, have_fortran = false, have_shape = false, fortran = false;
 	enum qkv_status s;
@@ -165,9 +166,9 @@ static enum qkv_status parse_dict(struct npy_cur *c, struct qkv_tensor_view *out
 		if (s != QKV_OK)
 			return s;
 		bool *seen = !strcmp(key, "descr")           ? &have_descr
-			     : !strcmp(key, "fortran_order") ? &have_fortran
-			     : !strcmp(key, "shape")         ? &have_shape
-							     : NULL;
+		             : !strcmp(key, "fortran_order") ? &have_fortran
+		             : !strcmp(key, "shape")         ? &have_shape
+		                                             : NULL;
 		if (!seen || *seen) {
 			char m[96];
 			snprintf(m, sizeof(m), "%s key '%s'", seen ? "duplicate" : "unknown", key);
@@ -197,59 +198,61 @@ static enum qkv_status parse_dict(struct npy_cur *c, struct qkv_tensor_view *out
 		return bad(c, "unexpected bytes after the header dict");
 	if (!have_descr || !have_fortran || !have_shape)
 		return qkv_fail(c->err, c->errlen, QKV_ERR_FORMAT, "%s: npy header lacks '%s'",
-				c->path,
-				!have_descr ? "descr" : !have_fortran ? "fortran_order" : "shape");
+		                c->path,
+		                !have_descr     ? "descr"
+		                : !have_fortran ? "fortran_order"
+		                                : "shape");
 	if (fortran)
 		return qkv_fail(c->err, c->errlen, QKV_ERR_FORMAT,
-				"%s: fortran_order True is not supported: save the array in C "
-				"order (np.ascontiguousarray)",
-				c->path);
+		                "%s: fortran_order True is not supported: save the array in C "
+		                "order (np.ascontiguousarray)",
+		                c->path);
 	return QKV_OK;
 }
 
 enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor_view *out,
-			      char *err, size_t errlen)
+                              char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	const uint8_t *d = f->data; /* [f->size] */
 	if (f->size < 10 || memcmp(d, "\x93NUMPY", 6) != 0)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: not a .npy file (missing the \\x93NUMPY magic)", f->path);
+		                "%s: not a .npy file (missing the \\x93NUMPY magic)", f->path);
 	unsigned major = d[6], minor = d[7];
 	if ((major != 1 && major != 2 && major != 3) || minor != 0)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: unsupported .npy version %u.%u (supported: 1.0, 2.0, 3.0)",
-				f->path, major, minor);
+		                "%s: unsupported .npy version %u.%u (supported: 1.0, 2.0, 3.0)",
+		                f->path, major, minor);
 	size_t pre = major == 1 ? 10 : 12; /* magic + version + length field */
 	if (f->size < pre)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT, "%s: truncated .npy preamble",
-				f->path);
+		                f->path);
 	uint64_t hlen = major == 1 ? (uint64_t)(d[8] | d[9] << 8)
-				   : (uint64_t)d[8] | (uint64_t)d[9] << 8 |
-					     (uint64_t)d[10] << 16 | (uint64_t)d[11] << 24;
+	                           : (uint64_t)d[8] | (uint64_t)d[9] << 8 | (uint64_t)d[10] << 16 |
+	                                 (uint64_t)d[11] << 24;
 	if (hlen > NPY_MAX_HEADER)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: .npy header length %llu exceeds the %u-byte limit", f->path,
-				(unsigned long long)hlen, NPY_MAX_HEADER);
+		                "%s: .npy header length %llu exceeds the %u-byte limit", f->path,
+		                (unsigned long long)hlen, NPY_MAX_HEADER);
 	if (hlen > f->size - pre)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: .npy header length %llu runs past the end of the file (%zu "
-				"bytes)",
-				f->path, (unsigned long long)hlen, f->size);
+		                "%s: .npy header length %llu runs past the end of the file (%zu "
+		                "bytes)",
+		                f->path, (unsigned long long)hlen, f->size);
 	for (size_t i = 0; i < hlen; i++)
 		if (d[pre + i] < 0x20 && d[pre + i] != '\n')
 			return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-					"%s: npy header byte %zu: control byte 0x%02x", f->path, i,
-					d[pre + i]);
+			                "%s: npy header byte %zu: control byte 0x%02x", f->path, i,
+			                d[pre + i]);
 		else if (d[pre + i] >= 0x7f)
 			return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-					"%s: npy header byte %zu: non-ASCII byte 0x%02x", f->path,
-					i, d[pre + i]);
+			                "%s: npy header byte %zu: non-ASCII byte 0x%02x", f->path,
+			                i, d[pre + i]);
 	struct npy_cur c = {.s = (const char *)d + pre,
-			    .n = (size_t)hlen,
-			    .path = f->path,
-			    .err = err,
-			    .errlen = errlen};
+	                    .n = (size_t)hlen,
+	                    .path = f->path,
+	                    .err = err,
+	                    .errlen = errlen};
 	uint64_t shape[NPY_MAX_SHAPE];
 	uint32_t ndim = 0;
 	enum qkv_status s = parse_dict(&c, out, shape, &ndim);
@@ -257,24 +260,26 @@ enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor
 		return s;
 	if (ndim != 1 && ndim != 2)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: .npy array is %u-D; weights must be 1-D or 2-D", f->path, ndim);
+		                "%s: .npy array is %u-D; weights must be 1-D or 2-D", f->path,
+		                ndim);
 	uint64_t count = 1, bytes;
 	for (uint32_t i = 0; i < ndim; i++)
 		if (__builtin_mul_overflow(count, shape[i], &count))
 			return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-					"%s: .npy shape product overflows 64 bits", f->path);
+			                "%s: .npy shape product overflows 64 bits", f->path);
 	size_t isz = qkv_dtype_size(out->dtype);
 	size_t avail = f->size - pre - (size_t)hlen;
 	if (__builtin_mul_overflow(count, (uint64_t)isz, &bytes))
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: .npy byte size of %llu elements overflows 64 bits", f->path,
-				(unsigned long long)count);
+		                "%s: .npy byte size of %llu elements overflows 64 bits", f->path,
+		                (unsigned long long)count);
 	if (bytes != avail)
-		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: .npy data is %zu bytes but the shape needs %llu elements x %zu "
-				"bytes%s",
-				f->path, avail, (unsigned long long)count, isz,
-				bytes < avail ? " (trailing bytes)" : "");
+		return qkv_fail(
+		    err, errlen, QKV_ERR_FORMAT,
+		    "%s: .npy data is %zu bytes but the shape needs %llu elements x %zu "
+		    "bytes%s",
+		    f->path, avail, (unsigned long long)count, isz,
+		    bytes < avail ? " (trailing bytes)" : "");
 	out->ndim = ndim;
 	for (uint32_t i = 0; i < ndim; i++)
 		out->shape[i] = shape[i];

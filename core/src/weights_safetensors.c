@@ -29,10 +29,10 @@ struct st_entry {
 };
 
 struct qkv_safetensors {
-	const char *path;     /* borrowed from the mapped file */
-	const uint8_t *data;  /* [data_size] start of the data region */
+	const char *path;    /* borrowed from the mapped file */
+	const uint8_t *data; /* [data_size] start of the data region */
 	size_t data_size;
-	struct st_entry *e;   /* [n] */
+	struct st_entry *e; /* [n] */
 	size_t n, cap;
 };
 
@@ -48,9 +48,9 @@ static enum qkv_status json_fail(struct st_parse *ps, bool oom)
 {
 	if (oom)
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_NOMEM, "%s: out of memory",
-				ps->st->path);
+		                ps->st->path);
 	return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT, "%s: safetensors header byte %zu: %s",
-			ps->st->path, ps->j.err_pos, ps->j.problem);
+	                ps->st->path, ps->j.err_pos, ps->j.problem);
 }
 
 static enum qkv_dtype dtype_from_name(const char *s)
@@ -78,8 +78,8 @@ static enum qkv_status parse_shape(struct st_parse *ps, struct st_entry *e)
 			return json_fail(ps, false);
 		if (e->ndim == ST_MAX_DIMS)
 			return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-					"%s: tensor %s: shape has more than %d dimensions",
-					ps->st->path, e->name, ST_MAX_DIMS);
+			                "%s: tensor %s: shape has more than %d dimensions",
+			                ps->st->path, e->name, ST_MAX_DIMS);
 		e->shape[e->ndim++] = d;
 	} while (qkv_json_accept(&ps->j, ','));
 	if (!qkv_json_expect(&ps->j, ']', "',' or ']' in the shape"))
@@ -106,29 +106,29 @@ static enum qkv_status check_entry(struct st_parse *ps, const struct st_entry *e
 	for (uint32_t i = 0; i < e->ndim; i++)
 		if (__builtin_mul_overflow(count, e->shape[i], &count))
 			return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-					"%s: tensor %s: shape product overflows 64 bits", path,
-					e->name);
+			                "%s: tensor %s: shape product overflows 64 bits", path,
+			                e->name);
 	uint64_t isz = qkv_dtype_size(e->dtype);
 	if (__builtin_mul_overflow(count, isz, &bytes))
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: tensor %s: byte size of %llu elements overflows 64 bits", path,
-				e->name, (unsigned long long)count);
+		                "%s: tensor %s: byte size of %llu elements overflows 64 bits", path,
+		                e->name, (unsigned long long)count);
 	if (e->end < e->begin)
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: tensor %s: data_offsets end %llu < begin %llu", path, e->name,
-				(unsigned long long)e->end, (unsigned long long)e->begin);
+		                "%s: tensor %s: data_offsets end %llu < begin %llu", path, e->name,
+		                (unsigned long long)e->end, (unsigned long long)e->begin);
 	if (e->end > ps->st->data_size)
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: tensor %s: data_offsets end %llu is past the end of the data "
-				"(%zu bytes)",
-				path, e->name, (unsigned long long)e->end, ps->st->data_size);
+		                "%s: tensor %s: data_offsets end %llu is past the end of the data "
+		                "(%zu bytes)",
+		                path, e->name, (unsigned long long)e->end, ps->st->data_size);
 	if (e->end - e->begin != bytes)
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: tensor %s: data_offsets span %llu bytes but the shape needs "
-				"%llu (%llu elements x %llu bytes of %s)",
-				path, e->name, (unsigned long long)(e->end - e->begin),
-				(unsigned long long)bytes, (unsigned long long)count,
-				(unsigned long long)isz, qkv_dtype_name(e->dtype));
+		                "%s: tensor %s: data_offsets span %llu bytes but the shape needs "
+		                "%llu (%llu elements x %llu bytes of %s)",
+		                path, e->name, (unsigned long long)(e->end - e->begin),
+		                (unsigned long long)bytes, (unsigned long long)count,
+		                (unsigned long long)isz, qkv_dtype_name(e->dtype));
 	return QKV_OK;
 }
 
@@ -142,21 +142,21 @@ static enum qkv_status parse_entry(struct st_parse *ps, struct st_entry *e)
 		return json_fail(ps, false);
 	if (qkv_json_accept(&ps->j, '}'))
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: tensor %s: empty entry (needs dtype, shape, data_offsets)",
-				path, e->name);
+		                "%s: tensor %s: empty entry (needs dtype, shape, data_offsets)",
+		                path, e->name);
 	do {
 		char *key;
 		bool oom;
 		if (!qkv_json_string(&ps->j, &key, &oom))
 			return json_fail(ps, oom);
 		bool *seen = !strcmp(key, "dtype")          ? &have_dtype
-			     : !strcmp(key, "shape")        ? &have_shape
-			     : !strcmp(key, "data_offsets") ? &have_off
-							    : NULL;
+		             : !strcmp(key, "shape")        ? &have_shape
+		             : !strcmp(key, "data_offsets") ? &have_off
+		                                            : NULL;
 		if (!seen || *seen) {
 			s = qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				     "%s: tensor %s: %s key \"%s\"", path, e->name,
-				     seen ? "duplicate" : "unknown", key);
+			             "%s: tensor %s: %s key \"%s\"", path, e->name,
+			             seen ? "duplicate" : "unknown", key);
 			qkv_free(key);
 			return s;
 		}
@@ -174,10 +174,11 @@ static enum qkv_status parse_entry(struct st_parse *ps, struct st_entry *e)
 			e->dtype = dtype_from_name(dt);
 			s = QKV_OK;
 			if (e->dtype == QKV_DT_NONE)
-				s = qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-					     "%s: unsupported dtype %s for tensor %s (supported: F32, "
-					     "F16, BF16, I8)",
-					     path, dt, e->name);
+				s = qkv_fail(
+				    ps->err, ps->errlen, QKV_ERR_FORMAT,
+				    "%s: unsupported dtype %s for tensor %s (supported: F32, "
+				    "F16, BF16, I8)",
+				    path, dt, e->name);
 			qkv_free(dt);
 		} else if (seen == &have_shape) {
 			s = parse_shape(ps, e);
@@ -192,8 +193,10 @@ static enum qkv_status parse_entry(struct st_parse *ps, struct st_entry *e)
 		return json_fail(ps, false);
 	if (!have_dtype || !have_shape || !have_off)
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: tensor %s: missing \"%s\"", path, e->name,
-				!have_dtype ? "dtype" : !have_shape ? "shape" : "data_offsets");
+		                "%s: tensor %s: missing \"%s\"", path, e->name,
+		                !have_dtype   ? "dtype"
+		                : !have_shape ? "shape"
+		                              : "data_offsets");
 	return check_entry(ps, e);
 }
 
@@ -208,8 +211,8 @@ static enum qkv_status parse_metadata(struct st_parse *ps)
 		char *k = NULL, *v = NULL;
 		bool oom;
 		bool ok = qkv_json_string(&ps->j, &k, &oom) &&
-			  qkv_json_expect(&ps->j, ':', "':' in __metadata__") &&
-			  qkv_json_string(&ps->j, &v, &oom);
+		          qkv_json_expect(&ps->j, ':', "':' in __metadata__") &&
+		          qkv_json_string(&ps->j, &v, &oom);
 		qkv_free(k);
 		qkv_free(v);
 		if (!ok)
@@ -229,7 +232,7 @@ static enum qkv_status add_entry(struct st_parse *ps, char *name, struct st_entr
 		if (!e) {
 			qkv_free(name);
 			return qkv_fail(ps->err, ps->errlen, QKV_ERR_NOMEM, "%s: out of memory",
-					st->path);
+			                st->path);
 		}
 		st->e = e;
 		st->cap = cap;
@@ -262,15 +265,15 @@ static enum qkv_status check_table(struct st_parse *ps)
 	if (st->n == 0) {
 		if (st->data_size != 0)
 			return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-					"%s: %zu trailing data bytes but no tensors", path,
-					st->data_size);
+			                "%s: %zu trailing data bytes but no tensors", path,
+			                st->data_size);
 		return QKV_OK;
 	}
 	qsort(st->e, st->n, sizeof(*st->e), by_name);
 	for (size_t i = 1; i < st->n; i++)
 		if (!strcmp(st->e[i - 1].name, st->e[i].name))
 			return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-					"%s: duplicate tensor name %s", path, st->e[i].name);
+			                "%s: duplicate tensor name %s", path, st->e[i].name);
 	qsort(st->e, st->n, sizeof(*st->e), by_offset);
 	uint64_t covered = 0;
 	const char *prev = NULL;
@@ -278,22 +281,22 @@ static enum qkv_status check_table(struct st_parse *ps)
 		const struct st_entry *e = &st->e[i];
 		if (e->begin < covered)
 			return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-					"%s: tensors %s and %s overlap (byte %llu of the data)",
-					path, prev, e->name, (unsigned long long)e->begin);
+			                "%s: tensors %s and %s overlap (byte %llu of the data)",
+			                path, prev, e->name, (unsigned long long)e->begin);
 		if (e->begin > covered)
-			return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-					"%s: gap in the data: bytes [%llu, %llu) belong to no tensor",
-					path, (unsigned long long)covered,
-					(unsigned long long)e->begin);
+			return qkv_fail(
+			    ps->err, ps->errlen, QKV_ERR_FORMAT,
+			    "%s: gap in the data: bytes [%llu, %llu) belong to no tensor", path,
+			    (unsigned long long)covered, (unsigned long long)e->begin);
 		covered = e->end;
 		prev = e->name;
 	}
 	if (covered != st->data_size)
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: %llu trailing data bytes after the last tensor (data is %zu "
-				"bytes, tensors end at %llu)",
-				path, (unsigned long long)(st->data_size - covered), st->data_size,
-				(unsigned long long)covered);
+		                "%s: %llu trailing data bytes after the last tensor (data is %zu "
+		                "bytes, tensors end at %llu)",
+		                path, (unsigned long long)(st->data_size - covered), st->data_size,
+		                (unsigned long long)covered);
 	qsort(st->e, st->n, sizeof(*st->e), by_name);
 	return QKV_OK;
 }
@@ -318,7 +321,7 @@ static enum qkv_status parse_header(struct st_parse *ps)
 				qkv_free(name);
 				if (have_meta)
 					return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-							"%s: duplicate __metadata__", ps->st->path);
+					                "%s: duplicate __metadata__", ps->st->path);
 				have_meta = true;
 				s = parse_metadata(ps);
 			} else {
@@ -335,47 +338,48 @@ static enum qkv_status parse_header(struct st_parse *ps)
 	}
 	if (!qkv_json_at_end(&ps->j))
 		return qkv_fail(ps->err, ps->errlen, QKV_ERR_FORMAT,
-				"%s: safetensors header byte %zu: trailing bytes after the header "
-				"object",
-				ps->st->path, ps->j.pos);
+		                "%s: safetensors header byte %zu: trailing bytes after the header "
+		                "object",
+		                ps->st->path, ps->j.pos);
 	return check_table(ps);
 }
 
-enum qkv_status qkv_safetensors_open(const struct qkv_mapped_file *f,
-				     struct qkv_safetensors **out, char *err, size_t errlen)
+enum qkv_status qkv_safetensors_open(const struct qkv_mapped_file *f, struct qkv_safetensors **out,
+                                     char *err, size_t errlen)
 {
 	*out = NULL;
 	const uint8_t *d = f->data;
 	if (f->size < 8)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: file is %zu bytes, too short for a safetensors header "
-				"(8-byte length first)",
-				f->path, f->size);
+		                "%s: file is %zu bytes, too short for a safetensors header "
+		                "(8-byte length first)",
+		                f->path, f->size);
 	uint64_t n = 0;
 	for (int i = 7; i >= 0; i--)
 		n = n << 8 | d[i];
 	if (n > UINT64_MAX - 8)
-		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: safetensors header length %llu overflows with the 8-byte prefix",
-				f->path, (unsigned long long)n);
+		return qkv_fail(
+		    err, errlen, QKV_ERR_FORMAT,
+		    "%s: safetensors header length %llu overflows with the 8-byte prefix", f->path,
+		    (unsigned long long)n);
 	if (n > ST_MAX_HEADER)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: safetensors header length %llu exceeds the %u-byte limit",
-				f->path, (unsigned long long)n, ST_MAX_HEADER);
+		                "%s: safetensors header length %llu exceeds the %u-byte limit",
+		                f->path, (unsigned long long)n, ST_MAX_HEADER);
 	if (n > f->size - 8)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: safetensors header length %llu runs past the end of the file "
-				"(%zu bytes)",
-				f->path, (unsigned long long)n, f->size);
+		                "%s: safetensors header length %llu runs past the end of the file "
+		                "(%zu bytes)",
+		                f->path, (unsigned long long)n, f->size);
 	const uint8_t *hdr = d + 8; /* [n] */
 	if (n == 0 || hdr[0] != '{')
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: safetensors header does not start with '{'", f->path);
+		                "%s: safetensors header does not start with '{'", f->path);
 	size_t bad;
 	if (!qkv_json_utf8_valid(hdr, n, &bad))
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: safetensors header is not valid UTF-8 (header byte %zu)",
-				f->path, bad);
+		                "%s: safetensors header is not valid UTF-8 (header byte %zu)",
+		                f->path, bad);
 	struct qkv_safetensors *st = qkv_calloc(1, sizeof(*st));
 	if (!st)
 		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "%s: out of memory", f->path);
@@ -394,19 +398,19 @@ enum qkv_status qkv_safetensors_open(const struct qkv_mapped_file *f,
 }
 
 enum qkv_status qkv_safetensors_find(const struct qkv_safetensors *st, const char *name,
-				     struct qkv_tensor_view *out, char *err, size_t errlen)
+                                     struct qkv_tensor_view *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	struct st_entry key = {.name = (char *)name};
-	const struct st_entry *e = st->n ? bsearch(&key, st->e, st->n, sizeof(*st->e), by_name)
-					 : NULL;
+	const struct st_entry *e =
+	    st->n ? bsearch(&key, st->e, st->n, sizeof(*st->e), by_name) : NULL;
 	if (!e)
-		return qkv_fail(err, errlen, QKV_ERR_FORMAT, "%s: no tensor named %s (file has %zu)",
-				st->path, name, st->n);
+		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
+		                "%s: no tensor named %s (file has %zu)", st->path, name, st->n);
 	if (e->ndim > QKV_MAX_DIMS)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-				"%s: tensor %s has %u dimensions; at most %d are supported",
-				st->path, name, e->ndim, QKV_MAX_DIMS);
+		                "%s: tensor %s has %u dimensions; at most %d are supported",
+		                st->path, name, e->ndim, QKV_MAX_DIMS);
 	out->dtype = e->dtype;
 	out->ndim = e->ndim;
 	for (uint32_t i = 0; i < e->ndim; i++)

@@ -75,9 +75,9 @@ static char *write_st(const char *name, const struct st_t *t, int n, int pad)
 		else
 			snprintf(shape, sizeof(shape), "%u", t[i].rows);
 		h += snprintf(hdr + h, sizeof(hdr) - (size_t)h,
-			      "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [%s], \"data_offsets\": "
-			      "[%zu, %zu]}",
-			      i ? ", " : "", t[i].name, t[i].dtype, shape, off, off + t[i].nbytes);
+		              "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [%s], \"data_offsets\": "
+		              "[%zu, %zu]}",
+		              i ? ", " : "", t[i].name, t[i].dtype, shape, off, off + t[i].nbytes);
 		off += t[i].nbytes;
 	}
 	h += snprintf(hdr + h, sizeof(hdr) - (size_t)h, "}");
@@ -96,7 +96,7 @@ static char *write_st(const char *name, const struct st_t *t, int n, int pad)
 }
 
 static struct qkv_config base_cfg(uint32_t dm, uint32_t nh, uint32_t nkv, uint32_t hd,
-				  uint32_t layout, enum qkv_file_format fmt)
+                                  uint32_t layout, enum qkv_file_format fmt)
 {
 	struct qkv_config c;
 	memset(&c, 0, sizeof(c));
@@ -119,15 +119,15 @@ static void ref(struct qkv_tensor_ref *r, char *file, const char *tensor)
 	r->mark.line = 7;
 }
 
-#define LOAD_FAILS(cfg, status, what)                                                          \
-	do {                                                                                   \
-		struct qkv_loaded_weights lw_;                                                 \
-		char e_[512] = "";                                                             \
-		cr_assert_eq(qkv_weights_load((cfg), &lw_, e_, sizeof(e_)), (status),          \
-			     "wanted %s, got '%s'", what, e_);                                 \
-		cr_assert(strstr(e_, what), "message '%s' lacks '%s'", e_, what);             \
-		cr_assert_eq(lw_.n_files, 0);                                                  \
-		cr_assert_eq(lw_.n_owned, 0);                                                  \
+#define LOAD_FAILS(cfg, status, what)                                                              \
+	do {                                                                                       \
+		struct qkv_loaded_weights lw_;                                                     \
+		char e_[512] = "";                                                                 \
+		cr_assert_eq(qkv_weights_load((cfg), &lw_, e_, sizeof(e_)), (status),              \
+		             "wanted %s, got '%s'", what, e_);                                     \
+		cr_assert(strstr(e_, what), "message '%s' lacks '%s'", e_, what);                  \
+		cr_assert_eq(lw_.n_files, 0);                                                      \
+		cr_assert_eq(lw_.n_owned, 0);                                                      \
 	} while (0)
 
 /* The seed example, in_out from the shipped .npy files: zero copy, q = (2, 17). */
@@ -135,8 +135,8 @@ Test(load, seed_npy_in_out)
 {
 	struct qkv_config c = base_cfg(2, 1, 1, 2, QKV_LAYOUT_IN_OUT, QKV_FMT_NPY);
 	char *f[3] = {QKV_SOURCE_ROOT "/configs/seed-example/wq.npy",
-		      QKV_SOURCE_ROOT "/configs/seed-example/wk.npy",
-		      QKV_SOURCE_ROOT "/configs/seed-example/wv.npy"};
+	              QKV_SOURCE_ROOT "/configs/seed-example/wk.npy",
+	              QKV_SOURCE_ROOT "/configs/seed-example/wv.npy"};
 	for (int p = 0; p < 3; p++)
 		ref(&c.w[p], f[p], NULL);
 	struct qkv_loaded_weights lw;
@@ -180,7 +180,7 @@ static struct qkv_config gqa_cfg(char *file)
 	struct qkv_config c = base_cfg(5, 2, 1, 3, QKV_LAYOUT_OUT_IN, QKV_FMT_SAFETENSORS);
 	c.file = file;
 	static const char *n[2][3] = {{"q.weight", "k.weight", "v.weight"},
-				      {"q.bias", "k.bias", "v.bias"}};
+	                              {"q.bias", "k.bias", "v.bias"}};
 	for (int p = 0; p < 3; p++) {
 		ref(&c.w[p], NULL, n[0][p]);
 		ref(&c.bias[p], NULL, n[1][p]);
@@ -201,12 +201,10 @@ static void check_gqa(const struct qkv_loaded_weights *lw)
 Test(load, safetensors_out_in_gqa_bias_f32)
 {
 	fill();
-	struct st_t t[6] = {{"q.weight", "F32", 6, 5, wq, sizeof(wq)},
-			    {"k.weight", "F32", 3, 5, wk, sizeof(wk)},
-			    {"v.weight", "F32", 3, 5, wv, sizeof(wv)},
-			    {"q.bias", "F32", 6, 0, bq, sizeof(bq)},
-			    {"k.bias", "F32", 3, 0, bk, sizeof(bk)},
-			    {"v.bias", "F32", 3, 0, bv, sizeof(bv)}};
+	struct st_t t[6] = {
+	    {"q.weight", "F32", 6, 5, wq, sizeof(wq)}, {"k.weight", "F32", 3, 5, wk, sizeof(wk)},
+	    {"v.weight", "F32", 3, 5, wv, sizeof(wv)}, {"q.bias", "F32", 6, 0, bq, sizeof(bq)},
+	    {"k.bias", "F32", 3, 0, bk, sizeof(bk)},   {"v.bias", "F32", 3, 0, bv, sizeof(bv)}};
 	struct qkv_config c = gqa_cfg(write_st("a.safetensors", t, 6, 0));
 	struct qkv_loaded_weights lw;
 	char err[512];
@@ -244,8 +242,8 @@ Test(load, bf16_widened)
 	to_bf16(bk, hbk, 3);
 	to_bf16(bv, hbv, 3);
 	struct st_t t[6] = {{"q.weight", "BF16", 6, 5, hq, 60}, {"k.weight", "BF16", 3, 5, hk, 30},
-			    {"v.weight", "BF16", 3, 5, hv, 30}, {"q.bias", "BF16", 6, 0, hb, 12},
-			    {"k.bias", "BF16", 3, 0, hbk, 6},   {"v.bias", "BF16", 3, 0, hbv, 6}};
+	                    {"v.weight", "BF16", 3, 5, hv, 30}, {"q.bias", "BF16", 6, 0, hb, 12},
+	                    {"k.bias", "BF16", 3, 0, hbk, 6},   {"v.bias", "BF16", 3, 0, hbv, 6}};
 	struct qkv_config c = gqa_cfg(write_st("b.safetensors", t, 6, 0));
 	struct qkv_loaded_weights lw;
 	char err[512];
@@ -259,18 +257,17 @@ Test(load, safetensors_refusals)
 {
 	fill();
 	struct st_t t[6] = {{"q.weight", "F32", 6, 5, wq, sizeof(wq)},
-			    {"k.weight", "F32", 5, 3, wk, sizeof(wk)}, /* transposed */
-			    {"v.weight", "F32", 3, 5, wv, sizeof(wv)},
-			    {"q.bias", "F32", 6, 0, bq, sizeof(bq)},
-			    {"k.bias", "F32", 3, 0, bk, sizeof(bk)},
-			    {"v.bias", "F32", 1, 3, bv, sizeof(bv)}};
+	                    {"k.weight", "F32", 5, 3, wk, sizeof(wk)}, /* transposed */
+	                    {"v.weight", "F32", 3, 5, wv, sizeof(wv)},
+	                    {"q.bias", "F32", 6, 0, bq, sizeof(bq)},
+	                    {"k.bias", "F32", 3, 0, bk, sizeof(bk)},
+	                    {"v.bias", "F32", 1, 3, bv, sizeof(bv)}};
 	char *file = write_st("bad.safetensors", t, 6, 0);
 	struct qkv_config c = gqa_cfg(file);
+	LOAD_FAILS(&c, QKV_ERR_FORMAT, "test.yaml:7: weights.k: ");
 	LOAD_FAILS(&c, QKV_ERR_FORMAT,
-		   "test.yaml:7: weights.k: ");
-	LOAD_FAILS(&c, QKV_ERR_FORMAT,
-		   "bad.safetensors: tensor k.weight: shape [5, 3], expected [d_out=3, d_model=5] "
-		   "(layout out_in)");
+	           "bad.safetensors: tensor k.weight: shape [5, 3], expected [d_out=3, d_model=5] "
+	           "(layout out_in)");
 	t[1].rows = 3, t[1].cols = 5;
 	c = gqa_cfg(write_st("bad.safetensors", t, 6, 0));
 	LOAD_FAILS(&c, QKV_ERR_FORMAT, "weights.v_bias: ");
@@ -279,8 +276,9 @@ Test(load, safetensors_refusals)
 	LOAD_FAILS(&c, QKV_ERR_FORMAT, "no tensor named v.bais");
 	c.bias[2].present = false;
 	c.layout = QKV_LAYOUT_IN_OUT;
-	LOAD_FAILS(&c, QKV_ERR_FORMAT, "tensor q.weight: shape [6, 5], expected [d_model=5, "
-				       "d_out=6] (layout in_out)");
+	LOAD_FAILS(&c, QKV_ERR_FORMAT,
+	           "tensor q.weight: shape [6, 5], expected [d_model=5, "
+	           "d_out=6] (layout in_out)");
 	c = gqa_cfg(path_of("nothere.safetensors"));
 	LOAD_FAILS(&c, QKV_ERR_IO, "test.yaml:7: weights.q: ");
 	LOAD_FAILS(&c, QKV_ERR_IO, "nothere.safetensors: cannot open: No such file");
@@ -292,8 +290,9 @@ Test(load, safetensors_refusals)
 	LOAD_FAILS(&c, QKV_ERR_CONFIG, "no file");
 	/* I8 weights in an f32 model */
 	static int8_t i8[30];
-	struct st_t ti[3] = {{"q.weight", "I8", 6, 5, i8, 30}, {"k.weight", "I8", 3, 5, i8, 15},
-			     {"v.weight", "I8", 3, 5, i8, 15}};
+	struct st_t ti[3] = {{"q.weight", "I8", 6, 5, i8, 30},
+	                     {"k.weight", "I8", 3, 5, i8, 15},
+	                     {"v.weight", "I8", 3, 5, i8, 15}};
 	c = gqa_cfg(write_st("i8.safetensors", ti, 3, 0));
 	c.bias[0].present = c.bias[1].present = c.bias[2].present = false;
 	LOAD_FAILS(&c, QKV_ERR_FORMAT, "I8 weights need model.precision int8");
@@ -320,8 +319,7 @@ Test(load, npy_and_raw_shapes)
 	for (int p = 0; p < 3; p++)
 		c.w[p].dtype = QKV_DT_F32;
 	c.bias[0].dtype = QKV_DT_F32;
-	LOAD_FAILS(&c, QKV_ERR_FORMAT,
-		   "weights.v: " );
+	LOAD_FAILS(&c, QKV_ERR_FORMAT, "weights.v: ");
 	LOAD_FAILS(&c, QKV_ERR_FORMAT, "v.bin: raw file is 59 bytes, expected 60 (15 elements");
 	ref(&c.w[2], write_file("v.bin", wv, sizeof(wv), NULL, 0), NULL);
 	c.w[2].dtype = QKV_DT_F32;
@@ -362,9 +360,9 @@ Test(load, int8_prequantized)
 		q8[i] = (int8_t)(i * 9 - 127);
 	for (int i = 0; i < 15; i++)
 		k8[i] = (int8_t)(127 - i), v8[i] = (int8_t)(-i);
-	struct st_t t[6] = {{"q", "I8", 6, 5, q8, 30},   {"k", "I8", 3, 5, k8, 15},
-			    {"v", "I8", 3, 5, v8, 15},   {"q.s", "F32", 6, 0, sq, 24},
-			    {"k.s", "F32", 3, 0, sk, 12}, {"v.s", "F32", 3, 0, sv, 12}};
+	struct st_t t[6] = {{"q", "I8", 6, 5, q8, 30},    {"k", "I8", 3, 5, k8, 15},
+	                    {"v", "I8", 3, 5, v8, 15},    {"q.s", "F32", 6, 0, sq, 24},
+	                    {"k.s", "F32", 3, 0, sk, 12}, {"v.s", "F32", 3, 0, sv, 12}};
 	struct qkv_config c = int8_cfg(write_st("q8.safetensors", t, 6, 0));
 	struct qkv_loaded_weights lw;
 	char err[512];
@@ -397,9 +395,9 @@ Test(load, int8_prequantized)
 	LOAD_FAILS(&c, QKV_ERR_FORMAT, "tensor q.s: dtype I8 here needs a float tensor");
 	/* float weights with scales */
 	static float wf[30];
-	struct st_t tf[6] = {{"q", "F32", 6, 5, wf, 120}, {"k", "I8", 3, 5, k8, 15},
-			     {"v", "I8", 3, 5, v8, 15},   {"q.s", "F32", 6, 0, sq, 24},
-			     {"k.s", "F32", 3, 0, sk, 12}, {"v.s", "F32", 3, 0, sv, 12}};
+	struct st_t tf[6] = {{"q", "F32", 6, 5, wf, 120},  {"k", "I8", 3, 5, k8, 15},
+	                     {"v", "I8", 3, 5, v8, 15},    {"q.s", "F32", 6, 0, sq, 24},
+	                     {"k.s", "F32", 3, 0, sk, 12}, {"v.s", "F32", 3, 0, sv, 12}};
 	c = int8_cfg(write_st("mixed.safetensors", tf, 6, 0));
 	LOAD_FAILS(&c, QKV_ERR_FORMAT, "tensor q: is F32, but q_scale is given");
 }
@@ -414,8 +412,8 @@ Test(load, allocation_failures)
 	to_bf16(wk, hk, 15);
 	to_bf16(wv, hv, 15);
 	struct st_t t[6] = {{"q.weight", "BF16", 6, 5, hq, 60}, {"k.weight", "BF16", 3, 5, hk, 30},
-			    {"v.weight", "BF16", 3, 5, hv, 30}, {"q.bias", "F32", 6, 0, bq, 24},
-			    {"k.bias", "F32", 3, 0, bk, 12},    {"v.bias", "F32", 3, 0, bv, 12}};
+	                    {"v.weight", "BF16", 3, 5, hv, 30}, {"q.bias", "F32", 6, 0, bq, 24},
+	                    {"k.bias", "F32", 3, 0, bk, 12},    {"v.bias", "F32", 3, 0, bv, 12}};
 	struct qkv_config c = gqa_cfg(write_st("f.safetensors", t, 6, 4));
 	struct qkv_loaded_weights lw;
 	char err[512];
@@ -472,24 +470,24 @@ static char *genweights(const char *preset, const char *dtype, const char *name)
 	char *out = path_of(name);
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd),
-		 "'%s/tools/genweights/qkv-genweights' --preset %s --dtype %s --seed 42 "
-		 "--out '%s' > /dev/null",
-		 getenv("QKV_BUILD_ROOT") ? getenv("QKV_BUILD_ROOT") : QKV_BUILD_ROOT, preset,
-		 dtype, out);
+	         "'%s/tools/genweights/qkv-genweights' --preset %s --dtype %s --seed 42 "
+	         "--out '%s' > /dev/null",
+	         getenv("QKV_BUILD_ROOT") ? getenv("QKV_BUILD_ROOT") : QKV_BUILD_ROOT, preset,
+	         dtype, out);
 	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
 	return out;
 }
 
 static struct qkv_config hf_cfg(char *file, uint32_t dm, uint32_t nh, uint32_t nkv, uint32_t hd,
-				bool bias)
+                                bool bias)
 {
 	struct qkv_config c = base_cfg(dm, nh, nkv, hd, QKV_LAYOUT_OUT_IN, QKV_FMT_SAFETENSORS);
 	c.file = file;
 	static const char *n[2][3] = {
-		{"model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
-		 "model.layers.0.self_attn.v_proj.weight"},
-		{"model.layers.0.self_attn.q_proj.bias", "model.layers.0.self_attn.k_proj.bias",
-		 "model.layers.0.self_attn.v_proj.bias"}};
+	    {"model.layers.0.self_attn.q_proj.weight", "model.layers.0.self_attn.k_proj.weight",
+	     "model.layers.0.self_attn.v_proj.weight"},
+	    {"model.layers.0.self_attn.q_proj.bias", "model.layers.0.self_attn.k_proj.bias",
+	     "model.layers.0.self_attn.v_proj.bias"}};
 	for (int p = 0; p < 3; p++) {
 		ref(&c.w[p], NULL, n[0][p]);
 		if (bias)
@@ -500,8 +498,8 @@ static struct qkv_config hf_cfg(char *file, uint32_t dm, uint32_t nh, uint32_t n
 
 Test(load, genweights_llama3_8b_bf16_round_trip)
 {
-	struct qkv_config c = hf_cfg(genweights("llama3-8b", "bf16", "l3.safetensors"), 4096, 32,
-				     8, 128, false);
+	struct qkv_config c =
+	    hf_cfg(genweights("llama3-8b", "bf16", "l3.safetensors"), 4096, 32, 8, 128, false);
 	struct qkv_loaded_weights lw;
 	char err[512];
 	cr_assert_eq(qkv_weights_load(&c, &lw, err, sizeof(err)), QKV_OK, "%s", err);
@@ -511,8 +509,8 @@ Test(load, genweights_llama3_8b_bf16_round_trip)
 		for (size_t i = 0; i < sizeof(idx) / sizeof(idx[0]); i++) {
 			float want = round_to(gen_f32(42, p, idx[i]), 7, -126);
 			cr_assert_eq(lw.w[p][idx[i]], want, "w[%u][%llu] = %a, want %a", p,
-				     (unsigned long long)idx[i], (double)lw.w[p][idx[i]],
-				     (double)want);
+			             (unsigned long long)idx[i], (double)lw.w[p][idx[i]],
+			             (double)want);
 		}
 	}
 	/* the generator's documented std: 0.02 within 1% over the 16M values of Wq */
@@ -520,14 +518,14 @@ Test(load, genweights_llama3_8b_bf16_round_trip)
 	for (uint64_t i = 0; i < count[0]; i++)
 		s2 += (double)lw.w[0][i] * lw.w[0][i];
 	cr_assert(fabs(sqrt(s2 / (double)count[0]) - 0.02) < 0.0002, "std %g",
-		  sqrt(s2 / (double)count[0]));
+	          sqrt(s2 / (double)count[0]));
 	qkv_weights_free(&lw);
 }
 
 Test(load, genweights_tiny_f32_and_f16)
 {
-	struct qkv_config c = hf_cfg(genweights("tiny", "f32", "t32.safetensors"), 64, 4, 2, 16,
-				     true);
+	struct qkv_config c =
+	    hf_cfg(genweights("tiny", "f32", "t32.safetensors"), 64, 4, 2, 16, true);
 	struct qkv_loaded_weights lw;
 	char err[512];
 	cr_assert_eq(qkv_weights_load(&c, &lw, err, sizeof(err)), QKV_OK, "%s", err);
@@ -541,7 +539,7 @@ Test(load, genweights_tiny_f32_and_f16)
 	cr_assert_eq(qkv_weights_load(&c, &lw, err, sizeof(err)), QKV_OK, "%s", err);
 	for (uint64_t i = 0; i < 32 * 64; i++)
 		cr_assert_eq(lw.w[1][i], round_to(gen_f32(42, 1, i), 10, -14), "k[%llu]",
-			     (unsigned long long)i);
+		             (unsigned long long)i);
 	qkv_weights_free(&lw);
 }
 
@@ -551,9 +549,9 @@ Test(load, shipped_configs)
 	struct qkv_config cfg;
 	struct qkv_loaded_weights lw;
 	char err[512];
-	cr_assert_eq(qkv_config_load(QKV_SOURCE_ROOT "/configs/seed-example.yaml", &cfg, err,
-				     sizeof(err)),
-		     QKV_OK, "%s", err);
+	cr_assert_eq(
+	    qkv_config_load(QKV_SOURCE_ROOT "/configs/seed-example.yaml", &cfg, err, sizeof(err)),
+	    QKV_OK, "%s", err);
 	cr_assert_eq(qkv_weights_load(&cfg, &lw, err, sizeof(err)), QKV_OK, "%s", err);
 	const float want_q[4] = {1, 10, 0, -1}, want_k[4] = {1, 0, 0, 1}, want_v[4] = {0, 1, 1, 0};
 	cr_assert_eq(memcmp(lw.w[0], want_q, 16), 0);
@@ -563,9 +561,9 @@ Test(load, shipped_configs)
 	qkv_config_free(&cfg);
 
 	/* the committed tiny weights are what the documented command generates (seed 1) */
-	cr_assert_eq(qkv_config_load(QKV_SOURCE_ROOT "/configs/default.yaml", &cfg, err,
-				     sizeof(err)),
-		     QKV_OK, "%s", err);
+	cr_assert_eq(
+	    qkv_config_load(QKV_SOURCE_ROOT "/configs/default.yaml", &cfg, err, sizeof(err)),
+	    QKV_OK, "%s", err);
 	cr_assert_eq(qkv_weights_load(&cfg, &lw, err, sizeof(err)), QKV_OK, "%s", err);
 	cr_assert_eq(lw.layout, QKV_LAYOUT_OUT_IN);
 	for (unsigned p = 0; p < 3; p++) {

@@ -36,22 +36,22 @@ static enum qkv_status parse(size_t size, struct qkv_tensor_view *v, char *err)
 	return qkv_npy_parse(&f, v, err, 256);
 }
 
-#define REFUSED(size, what)                                                                    \
-	do {                                                                                   \
-		struct qkv_tensor_view v_;                                                     \
-		char e_[256] = "";                                                             \
-		cr_assert_eq(parse((size), &v_, e_), QKV_ERR_FORMAT, "accepted; wanted: %s",   \
-			     what);                                                            \
-		cr_assert(strstr(e_, "w.npy"), "message lacks the file: %s", e_);              \
-		cr_assert(strstr(e_, what), "message '%s' lacks '%s'", e_, what);             \
+#define REFUSED(size, what)                                                                        \
+	do {                                                                                       \
+		struct qkv_tensor_view v_;                                                         \
+		char e_[256] = "";                                                                 \
+		cr_assert_eq(parse((size), &v_, e_), QKV_ERR_FORMAT, "accepted; wanted: %s",       \
+		             what);                                                                \
+		cr_assert(strstr(e_, "w.npy"), "message lacks the file: %s", e_);                  \
+		cr_assert(strstr(e_, what), "message '%s' lacks '%s'", e_, what);                  \
 	} while (0)
 
 static const float f6[6] = {1, 2, 3, 4, 5, -6};
 
 Test(npy, v1_f4_2d)
 {
-	size_t n = mk_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }",
-			  f6, sizeof(f6));
+	size_t n = mk_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }", f6,
+	                  sizeof(f6));
 	struct qkv_tensor_view v;
 	char err[256];
 	cr_assert_eq(parse(n, &v, err), QKV_OK, "%s", err);
@@ -72,7 +72,7 @@ Test(npy, v2_v3_and_other_dtypes)
 	char err[256];
 	uint16_t h[4] = {0x3c00, 0xc000, 0x0001, 0x7c00}; /* 1, -2, 2^-24, inf */
 	size_t n = mk_npy(2, 0, "{\"descr\": \"<f2\", \"fortran_order\": False, \"shape\": (4,)}",
-			  h, sizeof(h));
+	                  h, sizeof(h));
 	cr_assert_eq(parse(n, &v, err), QKV_OK, "%s", err);
 	cr_assert_eq(v.dtype, QKV_DT_F16);
 	cr_assert_eq(v.ndim, 1);
@@ -94,26 +94,26 @@ Test(npy, v2_v3_and_other_dtypes)
 Test(npy, bad_magic_version_and_lengths)
 {
 	size_t n = mk_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", f6,
-			  sizeof(f6));
+	                  sizeof(f6));
 	buf[1] = 'X';
 	REFUSED(n, "magic");
 	REFUSED(0, "magic"); /* empty file */
 	REFUSED(5, "magic");
 	n = mk_npy(4, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", f6,
-		   sizeof(f6));
+	           sizeof(f6));
 	REFUSED(n, "version 4.0");
 	n = mk_npy(1, 1, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", f6,
-		   sizeof(f6));
+	           sizeof(f6));
 	REFUSED(n, "version 1.1");
 	/* header length past the end of the file */
 	n = mk_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", f6,
-		   sizeof(f6));
+	           sizeof(f6));
 	buf[8] = 0xff;
 	buf[9] = 0x7f;
 	REFUSED(n, "runs past the end");
 	/* v2 header length over the cap (checked before reading it) */
 	n = mk_npy(2, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (6,), }", f6,
-		   sizeof(f6));
+	           sizeof(f6));
 	buf[10] = 0x10; /* 1 MiB */
 	REFUSED(n, "exceeds");
 	buf[11] = 0xff; /* 4 GiB */
@@ -126,11 +126,13 @@ Test(npy, bad_magic_version_and_lengths)
 Test(npy, refused_dtypes)
 {
 	const char *cases[][2] = {
-		{"{'descr': '|O', 'fortran_order': False, 'shape': (6,), }", "pickle"},
-		{"{'descr': '>f4', 'fortran_order': False, 'shape': (6,), }", "big-endian"},
-		{"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }", "unsupported dtype '<f8'"},
-		{"{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }", "unsupported dtype '<i4'"},
-		{"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", "structured"},
+	    {"{'descr': '|O', 'fortran_order': False, 'shape': (6,), }", "pickle"},
+	    {"{'descr': '>f4', 'fortran_order': False, 'shape': (6,), }", "big-endian"},
+	    {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
+	     "unsupported dtype '<f8'"},
+	    {"{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }",
+	     "unsupported dtype '<i4'"},
+	    {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", "structured"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		REFUSED(mk_npy(1, 0, cases[i][0], f6, sizeof(f6)), cases[i][1]);
@@ -139,26 +141,26 @@ Test(npy, refused_dtypes)
 Test(npy, refused_headers)
 {
 	const char *cases[][2] = {
-		{"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", "fortran_order True"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", "3-D"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (), }", "0-D"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (-6,), }", "negative"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
-		 "overflows 64 bits"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
-		 "overflows 64 bits"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'x': 1}", "unknown key 'x'"},
-		{"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}",
-		 "duplicate key 'descr'"},
-		{"{'descr': '<f4', 'shape': (6,)}", "lacks 'fortran_order'"},
-		{"{'descr': '<f4', 'fortran_order': 0, 'shape': (6,)}", "True or False"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': [6]}", "tuple"},
-		{"{'descr': '<f\\x34', 'fortran_order': False, 'shape': (6,)}", "escape"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (6,)} junk", "after the header"},
-		{"['descr', '<f4']", "not a dict"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (6,)\t}", "control byte"},
-		{"{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'd\xc3\xa9': 1}",
-		 "non-ASCII"},
+	    {"{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", "fortran_order True"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (1, 2, 3), }", "3-D"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (), }", "0-D"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (-6,), }", "negative"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }",
+	     "overflows 64 bits"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296), }",
+	     "overflows 64 bits"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'x': 1}", "unknown key 'x'"},
+	    {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}",
+	     "duplicate key 'descr'"},
+	    {"{'descr': '<f4', 'shape': (6,)}", "lacks 'fortran_order'"},
+	    {"{'descr': '<f4', 'fortran_order': 0, 'shape': (6,)}", "True or False"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': [6]}", "tuple"},
+	    {"{'descr': '<f\\x34', 'fortran_order': False, 'shape': (6,)}", "escape"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (6,)} junk", "after the header"},
+	    {"['descr', '<f4']", "not a dict"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (6,)\t}", "control byte"},
+	    {"{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'd\xc3\xa9': 1}",
+	     "non-ASCII"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		REFUSED(mk_npy(1, 0, cases[i][0], f6, sizeof(f6)), cases[i][1]);
@@ -179,8 +181,8 @@ Test(npy, zero_sized_dims_parse)
 	/* A [0, 3] array is well-formed; the loader then refuses its shape. */
 	struct qkv_tensor_view v;
 	char err[256];
-	size_t n = mk_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }",
-			  NULL, 0);
+	size_t n =
+	    mk_npy(1, 0, "{'descr': '<f4', 'fortran_order': False, 'shape': (0, 3), }", NULL, 0);
 	cr_assert_eq(parse(n, &v, err), QKV_OK, "%s", err);
 	cr_assert_eq(v.shape[0], 0);
 	cr_assert_eq(v.nbytes, 0);

@@ -64,7 +64,7 @@ Test(raw, map_regular_and_exact_view)
 	cr_assert(strstr(err, "need a dtype"), "%s", err);
 	/* element count times size overflows */
 	cr_assert_eq(qkv_raw_view(&f, QKV_DT_F32, UINT64_MAX / 2, &v, err, sizeof(err)),
-		     QKV_ERR_FORMAT);
+	             QKV_ERR_FORMAT);
 	cr_assert(strstr(err, "overflows"), "%s", err);
 	qkv_file_unmap(&f);
 	cr_assert_null(f.path);
@@ -147,8 +147,8 @@ Test(raw, widen_every_f16_value)
 		in[1 + 2 * i] = (uint8_t)i; /* little-endian, at an odd address */
 		in[2 + 2 * i] = (uint8_t)(i >> 8);
 	}
-	struct qkv_tensor_view v = {.dtype = QKV_DT_F16, .ndim = 1, .shape = {65536},
-				    .data = in + 1};
+	struct qkv_tensor_view v = {
+	    .dtype = QKV_DT_F16, .ndim = 1, .shape = {65536}, .data = in + 1};
 	qkv_convert_to_f32(&v, out, 65536);
 	for (unsigned i = 0; i < 65536; i++) {
 		double r = f16_ref((uint16_t)i);
@@ -156,7 +156,7 @@ Test(raw, widen_every_f16_value)
 			cr_assert(isnan(out[i]), "f16 0x%04x: %g", i, (double)out[i]);
 		else
 			cr_assert_eq((double)out[i], r, "f16 0x%04x: %a != %a", i, (double)out[i],
-				     r);
+			             r);
 		if (r == 0)
 			cr_assert_eq(signbit(out[i]) != 0, (i >> 15) != 0);
 	}
@@ -172,8 +172,8 @@ Test(raw, widen_bf16_i8_and_unaligned_f32)
 	cr_assert_eq(out[1], -2.0f);
 	cr_assert_eq(out[2], 3.140625f);
 	int8_t q[3] = {-127, 0, 127};
-	v = (struct qkv_tensor_view){.dtype = QKV_DT_I8, .ndim = 1, .shape = {3},
-				     .data = (const uint8_t *)q};
+	v = (struct qkv_tensor_view){
+	    .dtype = QKV_DT_I8, .ndim = 1, .shape = {3}, .data = (const uint8_t *)q};
 	qkv_convert_to_f32(&v, out, 3);
 	cr_assert_eq(out[0], -127.0f);
 	cr_assert_eq(out[2], 127.0f);

@@ -28,27 +28,28 @@ static enum qkv_status open_st(size_t size, struct qkv_safetensors **st, char *e
 	return qkv_safetensors_open(&f, st, err, 256);
 }
 
-#define REFUSED(size, what)                                                                    \
-	do {                                                                                   \
-		struct qkv_safetensors *st_ = (struct qkv_safetensors *)1;                     \
-		char e_[256] = "";                                                             \
-		cr_assert_eq(open_st((size), &st_, e_), QKV_ERR_FORMAT,                        \
-			     "accepted; wanted: %s", what);                                    \
-		cr_assert_null(st_);                                                           \
-		cr_assert(strstr(e_, "m.safetensors"), "message lacks the file: %s", e_);      \
-		cr_assert(strstr(e_, what), "message '%s' lacks '%s'", e_, what);             \
+#define REFUSED(size, what)                                                                        \
+	do {                                                                                       \
+		struct qkv_safetensors *st_ = (struct qkv_safetensors *)1;                         \
+		char e_[256] = "";                                                                 \
+		cr_assert_eq(open_st((size), &st_, e_), QKV_ERR_FORMAT, "accepted; wanted: %s",    \
+		             what);                                                                \
+		cr_assert_null(st_);                                                               \
+		cr_assert(strstr(e_, "m.safetensors"), "message lacks the file: %s", e_);          \
+		cr_assert(strstr(e_, what), "message '%s' lacks '%s'", e_, what);                  \
 	} while (0)
 
 #define HDR_REFUSED(hdr, data_len, what) REFUSED(mk_st(hdr, data_len), what)
 
 Test(safetensors, valid_file_with_metadata_and_padding)
 {
-	size_t n = mk_st("{\"__metadata__\": {\"format\": \"pt\"},"
-			 " \"b\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [24, 30]},"
-			 " \"a\": {\"shape\": [2, 3], \"dtype\": \"F32\", \"data_offsets\": [0, 24]},"
-			 " \"z\": {\"dtype\": \"I8\", \"shape\": [0, 5], \"data_offsets\": [30, 30]},"
-			 " \"s\": {\"dtype\": \"F16\", \"shape\": [], \"data_offsets\": [30, 32]}}   ",
-			 32);
+	size_t n =
+	    mk_st("{\"__metadata__\": {\"format\": \"pt\"},"
+	          " \"b\": {\"dtype\": \"BF16\", \"shape\": [3], \"data_offsets\": [24, 30]},"
+	          " \"a\": {\"shape\": [2, 3], \"dtype\": \"F32\", \"data_offsets\": [0, 24]},"
+	          " \"z\": {\"dtype\": \"I8\", \"shape\": [0, 5], \"data_offsets\": [30, 30]},"
+	          " \"s\": {\"dtype\": \"F16\", \"shape\": [], \"data_offsets\": [30, 32]}}   ",
+	          32);
 	struct qkv_safetensors *st;
 	char err[256];
 	cr_assert_eq(open_st(n, &st, err), QKV_OK, "%s", err);
@@ -72,21 +73,21 @@ Test(safetensors, valid_file_with_metadata_and_padding)
 	cr_assert_eq(qkv_safetensors_find(st, "nope", &v, err, sizeof(err)), QKV_ERR_FORMAT);
 	cr_assert(strstr(err, "no tensor named nope"), "%s", err);
 	cr_assert_eq(qkv_safetensors_find(st, "__metadata__", &v, err, sizeof(err)),
-		     QKV_ERR_FORMAT);
+	             QKV_ERR_FORMAT);
 	qkv_safetensors_close(st);
 }
 
 Test(safetensors, escaped_names_and_empty_header)
 {
 	size_t n = mk_st("{\"caf\\u00e9\\n\\ud83d\\ude00\": {\"dtype\": \"I8\", \"shape\": [2],"
-			 " \"data_offsets\": [0, 2]}}",
-			 2);
+	                 " \"data_offsets\": [0, 2]}}",
+	                 2);
 	struct qkv_safetensors *st;
 	char err[256];
 	struct qkv_tensor_view v;
 	cr_assert_eq(open_st(n, &st, err), QKV_OK, "%s", err);
 	cr_assert_eq(qkv_safetensors_find(st, "caf\xc3\xa9\n\xf0\x9f\x98\x80", &v, err, 256),
-		     QKV_OK, "%s", err);
+	             QKV_OK, "%s", err);
 	qkv_safetensors_close(st);
 	cr_assert_eq(open_st(mk_st("{}", 0), &st, err), QKV_OK, "%s", err);
 	cr_assert_eq(qkv_safetensors_find(st, "x", &v, err, 256), QKV_ERR_FORMAT);
@@ -123,9 +124,9 @@ Test(safetensors, not_json_object)
 	HDR_REFUSED(" {}", 0, "does not start with '{'");
 	HDR_REFUSED("[1]", 0, "does not start with '{'");
 	HDR_REFUSED("{\"a\xff\": 1}", 0, "not valid UTF-8");
-	HDR_REFUSED("{\"a\xc0\xaf\": 1}", 0, "not valid UTF-8");      /* overlong '/' */
-	HDR_REFUSED("{\"a\xed\xa0\x80\": 1}", 0, "not valid UTF-8");  /* surrogate */
-	HDR_REFUSED("{\"a\xe2\x82\": 1}", 0, "not valid UTF-8");      /* truncated */
+	HDR_REFUSED("{\"a\xc0\xaf\": 1}", 0, "not valid UTF-8");     /* overlong '/' */
+	HDR_REFUSED("{\"a\xed\xa0\x80\": 1}", 0, "not valid UTF-8"); /* surrogate */
+	HDR_REFUSED("{\"a\xe2\x82\": 1}", 0, "not valid UTF-8");     /* truncated */
 	HDR_REFUSED("{} x", 0, "trailing bytes after the header");
 	HDR_REFUSED("{", 0, "expected a string");
 	HDR_REFUSED("{\"a", 0, "unterminated string");
@@ -154,7 +155,8 @@ Test(safetensors, deep_nesting_fails_fast)
 	HDR_REFUSED(hdr, 0, "expected a non-negative integer");
 }
 
-#define ENTRY(dt, shape, off) "{\"t\": {\"dtype\": \"" dt "\", \"shape\": " shape ", \"data_offsets\": " off "}}"
+#define ENTRY(dt, shape, off)                                                                      \
+	"{\"t\": {\"dtype\": \"" dt "\", \"shape\": " shape ", \"data_offsets\": " off "}}"
 
 Test(safetensors, entries)
 {
@@ -173,23 +175,24 @@ Test(safetensors, entries)
 	HDR_REFUSED(ENTRY("F32", "[2.5]", "[0, 8]"), 8, "non-integer");
 	HDR_REFUSED(ENTRY("F32", "[1,2,3,4,5,6,7,8,9]", "[0, 8]"), 8, "more than 8 dimensions");
 	HDR_REFUSED(ENTRY("F32", "[4294967296, 4294967296]", "[0, 8]"), 8,
-		    "shape product overflows");
+	            "shape product overflows");
 	HDR_REFUSED(ENTRY("F32", "[4294967296, 1073741824]", "[0, 8]"), 8,
-		    "byte size of 4611686018427387904 elements overflows");
+	            "byte size of 4611686018427387904 elements overflows");
 	HDR_REFUSED(ENTRY("F32", "[3]", "[0, 8]"), 8, "span 8 bytes but the shape needs 12");
 	HDR_REFUSED(ENTRY("F32", "[2]", "[8, 0]"), 8, "end 0 < begin 8");
 	HDR_REFUSED(ENTRY("F32", "[2]", "[0, 8]"), 7, "past the end of the data (7 bytes)");
 	HDR_REFUSED("{\"t\": {\"dtype\": \"F32\", \"shape\": [2]}}", 8, "missing \"data_offsets\"");
-	HDR_REFUSED("{\"t\": {\"dtype\": \"F32\", \"dtype\": \"F32\"}}", 8, "duplicate key \"dtype\"");
+	HDR_REFUSED("{\"t\": {\"dtype\": \"F32\", \"dtype\": \"F32\"}}", 8,
+	            "duplicate key \"dtype\"");
 	HDR_REFUSED("{\"t\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [0, 8], "
-		    "\"extra\": 1}}",
-		    8, "unknown key \"extra\"");
+	            "\"extra\": 1}}",
+	            8, "unknown key \"extra\"");
 }
 
 Test(safetensors, table_layout)
 {
 	const char *two = "{\"a\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [%s]},"
-			  " \"%s\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [%s]}}";
+	                  " \"%s\": {\"dtype\": \"F32\", \"shape\": [2], \"data_offsets\": [%s]}}";
 	char h[512];
 	snprintf(h, sizeof(h), two, "0, 8", "a", "8, 16");
 	HDR_REFUSED(h, 16, "duplicate tensor name a");

@@ -23,10 +23,10 @@ struct preset {
 };
 
 static const struct preset presets[] = {
-	{"tiny", 64, 4, 2, 16, 1, "model.layers.0.self_attn.", "%s_proj"},
-	{"gpt2-small", 768, 12, 12, 64, 1, "h.0.attn.", "%s"},
-	{"llama2-7b", 4096, 32, 32, 128, 0, "model.layers.0.self_attn.", "%s_proj"},
-	{"llama3-8b", 4096, 32, 8, 128, 0, "model.layers.0.self_attn.", "%s_proj"},
+    {"tiny", 64, 4, 2, 16, 1, "model.layers.0.self_attn.", "%s_proj"},
+    {"gpt2-small", 768, 12, 12, 64, 1, "h.0.attn.", "%s"},
+    {"llama2-7b", 4096, 32, 32, 128, 0, "model.layers.0.self_attn.", "%s_proj"},
+    {"llama3-8b", 4096, 32, 8, 128, 0, "model.layers.0.self_attn.", "%s_proj"},
 };
 
 enum dtype { DT_F32, DT_BF16, DT_F16 };
@@ -35,18 +35,19 @@ static const size_t dtype_size[] = {4, 2, 2};
 
 struct tensor {
 	char name[96];
-	unsigned role; /* gen.h role */
+	unsigned role;       /* gen.h role */
 	uint64_t rows, cols; /* cols = 0 for a vector */
 	uint64_t begin, end;
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: qkv-genweights --preset tiny|gpt2-small|llama2-7b|llama3-8b --out FILE\n"
-		     "                      [--seed S] [--dtype f32|bf16|f16]\n"
-		     "Writes one layer's Q/K/V weights (and biases where the model has them) as\n"
-		     "Hugging Face-style safetensors, out_in layout, N(0, 0.02) values from a\n"
-		     "deterministic generator (same preset + seed + dtype = same bytes).\n");
+	fprintf(out,
+	        "usage: qkv-genweights --preset tiny|gpt2-small|llama2-7b|llama3-8b --out FILE\n"
+	        "                      [--seed S] [--dtype f32|bf16|f16]\n"
+	        "Writes one layer's Q/K/V weights (and biases where the model has them) as\n"
+	        "Hugging Face-style safetensors, out_in layout, N(0, 0.02) values from a\n"
+	        "deterministic generator (same preset + seed + dtype = same bytes).\n");
 }
 
 static int put_values(FILE *f, enum dtype dt, uint64_t base, uint64_t count)
@@ -83,7 +84,7 @@ static int write_file(const char *path, const struct preset *p, enum dtype dt, u
 			char mid[32];
 			snprintf(mid, sizeof(mid), p->wfmt, pn[r]);
 			snprintf(x->name, sizeof(x->name), "%s%s.%s", p->prefix, mid,
-				 g ? "bias" : "weight");
+			         g ? "bias" : "weight");
 			x->role = g * 3 + r;
 			x->rows = (uint64_t)(r == 0 ? p->n_heads : p->n_kv_heads) * p->head_dim;
 			x->cols = g ? 0 : p->d_model;
@@ -93,20 +94,21 @@ static int write_file(const char *path, const struct preset *p, enum dtype dt, u
 		}
 	char hdr[2048];
 	int n = snprintf(hdr, sizeof(hdr),
-			 "{\"__metadata__\":{\"format\":\"pt\",\"generator\":\"qkv-genweights\","
-			 "\"preset\":\"%s\",\"seed\":\"%llu\"}",
-			 p->name, (unsigned long long)seed);
+	                 "{\"__metadata__\":{\"format\":\"pt\",\"generator\":\"qkv-genweights\","
+	                 "\"preset\":\"%s\",\"seed\":\"%llu\"}",
+	                 p->name, (unsigned long long)seed);
 	for (unsigned i = 0; i < nt; i++) {
 		char shape[64];
 		if (t[i].cols)
 			snprintf(shape, sizeof(shape), "%llu,%llu", (unsigned long long)t[i].rows,
-				 (unsigned long long)t[i].cols);
+			         (unsigned long long)t[i].cols);
 		else
 			snprintf(shape, sizeof(shape), "%llu", (unsigned long long)t[i].rows);
-		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n,
-			      ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
-			      t[i].name, dtype_st[dt], shape, (unsigned long long)t[i].begin,
-			      (unsigned long long)t[i].end);
+		n += snprintf(
+		    hdr + n, sizeof(hdr) - (size_t)n,
+		    ",\"%s\":{\"dtype\":\"%s\",\"shape\":[%s],\"data_offsets\":[%llu,%llu]}",
+		    t[i].name, dtype_st[dt], shape, (unsigned long long)t[i].begin,
+		    (unsigned long long)t[i].end);
 	}
 	n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "}");
 	while (n % 8) /* pad so the data starts 8-byte aligned (8 + n) */
@@ -122,7 +124,7 @@ static int write_file(const char *path, const struct preset *p, enum dtype dt, u
 	int bad = fwrite(len, 1, 8, f) != 8 || fwrite(hdr, 1, (size_t)n, f) != (size_t)n;
 	for (unsigned i = 0; i < nt && !bad; i++)
 		bad = put_values(f, dt, gen_base(seed, t[i].role),
-				 t[i].rows * (t[i].cols ? t[i].cols : 1)) != 0;
+		                 t[i].rows * (t[i].cols ? t[i].cols : 1)) != 0;
 	if (fclose(f) != 0)
 		bad = 1;
 	if (bad) {
@@ -145,9 +147,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		if (i + 1 >= argc ||
-		    (strcmp(a, "--preset") && strcmp(a, "--out") && strcmp(a, "--seed") &&
-		     strcmp(a, "--dtype"))) {
+		if (i + 1 >= argc || (strcmp(a, "--preset") && strcmp(a, "--out") &&
+		                      strcmp(a, "--seed") && strcmp(a, "--dtype"))) {
 			fprintf(stderr, "qkv-genweights: unknown or incomplete argument '%s'\n", a);
 			usage(stderr);
 			return 2;
@@ -164,9 +165,10 @@ int main(int argc, char **argv)
 			errno = 0;
 			unsigned long long s = strtoull(v, &end, 10);
 			if (errno || end == v || *end || v[0] == '-') {
-				fprintf(stderr, "qkv-genweights: --seed '%s' is not a non-negative "
-						"integer\n",
-					v);
+				fprintf(stderr,
+				        "qkv-genweights: --seed '%s' is not a non-negative "
+				        "integer\n",
+				        v);
 				return 2;
 			}
 			seed = s;
@@ -178,9 +180,9 @@ int main(int argc, char **argv)
 			p = &presets[i];
 	if (!p || !out) {
 		fprintf(stderr, "qkv-genweights: %s\n",
-			!preset ? "--preset is required"
-			: !p	? "unknown --preset (tiny, gpt2-small, llama2-7b, llama3-8b)"
-				: "--out is required");
+		        !preset ? "--preset is required"
+		        : !p    ? "unknown --preset (tiny, gpt2-small, llama2-7b, llama3-8b)"
+		                : "--out is required");
 		return 2;
 	}
 	enum dtype dt;
