@@ -192,29 +192,35 @@ static uint16_t load_le16(const uint8_t *p)
 	return (uint16_t)(p[0] | p[1] << 8);
 }
 
+/* One loop per dtype (not a switch per element) so the compiler can vectorise the
+ * f32 and bf16 cases: a Llama-sized bf16 tensor widens at memory speed. */
 void qkv_convert_to_f32(const struct qkv_tensor_view *t, float *dst, size_t count)
 {
-	const uint8_t *s = t->data; /* [count * dtype size] */
-	for (size_t i = 0; i < count; i++) {
-		uint32_t u;
-		switch (t->dtype) {
-		case QKV_DT_F32:
+	const uint8_t *s = t->data; /* [count * dtype size], any alignment */
+	uint32_t u;
+	switch (t->dtype) {
+	case QKV_DT_F32:
+		for (size_t i = 0; i < count; i++) {
 			u = load_le32(s + 4 * i);
 			memcpy(&dst[i], &u, 4);
-			break;
-		case QKV_DT_BF16:
+		}
+		break;
+	case QKV_DT_BF16:
+		for (size_t i = 0; i < count; i++) {
 			u = (uint32_t)load_le16(s + 2 * i) << 16;
 			memcpy(&dst[i], &u, 4);
-			break;
-		case QKV_DT_F16:
-			dst[i] = f16_to_f32(load_le16(s + 2 * i));
-			break;
-		case QKV_DT_I8:
-			dst[i] = (float)(int8_t)s[i];
-			break;
-		default:
-			dst[i] = 0.0f;
-			break;
 		}
+		break;
+	case QKV_DT_F16:
+		for (size_t i = 0; i < count; i++)
+			dst[i] = f16_to_f32(load_le16(s + 2 * i));
+		break;
+	case QKV_DT_I8:
+		for (size_t i = 0; i < count; i++)
+			dst[i] = (float)(int8_t)s[i];
+		break;
+	default:
+		memset(dst, 0, count * sizeof(float));
+		break;
 	}
 }
