@@ -140,13 +140,18 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 	want = want < tasks ? want : tasks;
 	want = want < worth ? want : (worth ? worth : 1);
 	int nt = omp_in_parallel() ? 1 : (int)want;
+	/* Chunks of ~1/8 of a thread's share, taken dynamically: each thread still streams
+	 * contiguous runs of panels, and a thread the OS delays (a shared machine) does not
+	 * hold the whole call back. */
+	size_t chunk = tasks / ((size_t)nt * 8);
+	int ch = chunk < 1 ? 1 : (int)chunk;
 #pragma omp parallel num_threads(nt) if (nt > 1)
 	{
 #pragma omp for schedule(static)
 		for (size_t t = 0; t < T; t++)
 			int8_quantize_row(s->kern, b->x + t * b->ldx, k, ldq, xq + t * ldq, xs + t);
-			/* row block outer: each thread streams its own range of panels per block */
-#pragma omp for schedule(static)
+			/* row block outer, panel inner */
+#pragma omp for schedule(dynamic, ch)
 		for (size_t task = 0; task < tasks; task++) {
 			size_t rb = task / s->w.n_panels, panel = task % s->w.n_panels;
 			size_t t0 = rb * INT8_MB, t1 = t0 + INT8_MB < T ? t0 + INT8_MB : T;
