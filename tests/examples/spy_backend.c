@@ -15,7 +15,7 @@ static void spy_probe(struct qkv_probe_result *out)
 }
 
 static enum qkv_status spy_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-				   void **handle, char *err, size_t errlen)
+                                   void **handle, char *err, size_t errlen)
 {
 	(void)wt;
 	*handle = NULL;
@@ -34,7 +34,7 @@ static enum qkv_status spy_prepare(const struct qkv_problem *pb, const struct qk
 }
 
 static enum qkv_status spy_project(const void *handle, const struct qkv_batch *b, char *err,
-				   size_t errlen)
+                                   size_t errlen)
 {
 	(void)err;
 	(void)errlen;
@@ -56,14 +56,14 @@ static void spy_release(void *handle)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-	.abi_major = QKV_PLUGIN_ABI_MAJOR,
-	.abi_minor = QKV_PLUGIN_ABI_MINOR,
-	.struct_size = sizeof(struct qkv_backend),
-	.precisions = QKV_PRECISION_BIT(QKV_F32),
-	.name = "spy",
-	.version = "1.0.0",
-	.probe = spy_probe,
-	.prepare = spy_prepare,
-	.project = spy_project,
-	.release = spy_release,
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions = QKV_PRECISION_BIT(QKV_F32),
+    .name = "spy",
+    .version = "1.0.0",
+    .probe = spy_probe,
+    .prepare = spy_prepare,
+    .project = spy_project,
+    .release = spy_release,
 };

@@ -23,8 +23,8 @@
 #define LDC (D_KV + 3) /* cache row stride: 3 padding floats per row */
 #define LDX (D_MODEL + 7)
 #define LDQ (D_Q + 2)
-#define GUARD 16                     /* floats before and after each buffer */
-#define SENTINEL 0xffa5a5a5u         /* a NaN no backend computes */
+#define GUARD 16             /* floats before and after each buffer */
+#define SENTINEL 0xffa5a5a5u /* a NaN no backend computes */
 
 /* A buffer of rows x ld floats with GUARD sentinel floats on both sides. */
 struct guarded {
@@ -55,7 +55,7 @@ static int is_sentinel(const float *f)
 /* Every float outside rows [r0, r0+T) x columns [0, width) still holds the sentinel
  * (rows in `keep` are rows written earlier and are not checked). */
 static void check_guards(const struct guarded *g, size_t r0, size_t T, size_t width,
-			 const unsigned char *keep, const char *what)
+                         const unsigned char *keep, const char *what)
 {
 	size_t n = 2 * GUARD + g->n_rows * g->ld;
 	for (size_t i = 0; i < n; i++) {
@@ -67,9 +67,9 @@ static void check_guards(const struct guarded *g, size_t r0, size_t T, size_t wi
 		    (((size_t)row >= r0 && (size_t)row < r0 + T) || (keep && keep[row])))
 			continue;
 		cr_assert(is_sentinel(&g->base[i]),
-			  "%s: float %ld of the buffer (row %ld, column %zu) was written outside "
-			  "rows %zu..%zu x [0, %zu)",
-			  what, off, row, col, r0, r0 + T - 1, width);
+		          "%s: float %ld of the buffer (row %ld, column %zu) was written outside "
+		          "rows %zu..%zu x [0, %zu)",
+		          what, off, row, col, r0, r0 + T - 1, width);
 	}
 }
 
@@ -95,7 +95,7 @@ static double w_at(const struct weights *w, uint32_t layout, int p, size_t k, si
  * bf16 adds 2^-8 * sum|x w| (weights rounded to bf16)
  * int8 adds half a quantization step of x and of w per term (precision.h's scheme). */
 static double ref_elem(const struct weights *w, uint32_t layout, uint32_t prec, int p,
-		       const float *x, size_t n, double *bound)
+                       const float *x, size_t n, double *bound)
 {
 	const double u = 0x1p-24, g = (D_MODEL + 4) * u / (1 - (D_MODEL + 4) * u);
 	double acc = w->b[p][n], mag = fabs(w->b[p][n]), xmax = 0, wmax = 0, xs = 0, ws = 0;
@@ -113,29 +113,29 @@ static double ref_elem(const struct weights *w, uint32_t layout, uint32_t prec, 
 		*bound += 0x1p-8 * mag * (1 + g);
 	if (prec == QKV_INT8)
 		*bound += 0.51 * (wmax / 127 * xs + xmax / 127 * ws) +
-			  0.26 * D_MODEL * xmax * wmax / (127.0 * 127.0);
+		          0.26 * D_MODEL * xmax * wmax / (127.0 * 127.0);
 	return acc;
 }
 
 static const char *prec_name[] = {"f32", "bf16", "int8"};
 
 static enum qkv_status open_model(const char *backend, const char *dirs, uint32_t prec,
-				  uint32_t layout, const struct weights *w, qkv_model **m,
-				  char *err, size_t errlen)
+                                  uint32_t layout, const struct weights *w, qkv_model **m,
+                                  char *err, size_t errlen)
 {
 	struct qkv_model_desc d = {
-		.struct_size = sizeof(d),
-		.d_model = D_MODEL,
-		.n_heads = N_HEADS,
-		.n_kv_heads = N_KV,
-		.head_dim = HD,
-		.precision = prec,
-		.layout = layout,
-		.w = {w->w[0], w->w[1], w->w[2]},
-		.bias = {w->b[0], w->b[1], w->b[2]},
-		.prefer = backend,
-		.strict = 1,
-		.plugin_dirs = dirs,
+	    .struct_size = sizeof(d),
+	    .d_model = D_MODEL,
+	    .n_heads = N_HEADS,
+	    .n_kv_heads = N_KV,
+	    .head_dim = HD,
+	    .precision = prec,
+	    .layout = layout,
+	    .w = {w->w[0], w->w[1], w->w[2]},
+	    .bias = {w->b[0], w->b[1], w->b[2]},
+	    .prefer = backend,
+	    .strict = 1,
+	    .plugin_dirs = dirs,
 	};
 	return qkv_model_open_memory(&d, m, err, errlen);
 }
@@ -145,7 +145,7 @@ static const size_t steps[][2] = {{0, 4}, {4, 1}, {5, 1}, {6, 7}, {13, 1}, {14, 
 
 /* Runs the steps on one backend; returns 0 when it does not compute `prec`, else 1. */
 static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const struct weights *w,
-		     const float *x /* [MAX_SEQ x LDX] */)
+                     const float *x /* [MAX_SEQ x LDX] */)
 {
 	char err[512] = "", what[96];
 	qkv_model *m = NULL;
@@ -158,7 +158,7 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 	}
 	cr_assert_eq(st, QKV_OK, "open %s %s: %s", backend, prec_name[prec], err);
 	struct guarded c[3] = {guarded_new(MAX_SEQ, LDQ), guarded_new(MAX_SEQ, LDC),
-			       guarded_new(MAX_SEQ, LDC)};
+	                       guarded_new(MAX_SEQ, LDC)};
 	unsigned char written[MAX_SEQ] = {0};
 	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
 		size_t pos = steps[s][0], T = steps[s][1];
@@ -166,15 +166,19 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 		float *k = c[1].rows + pos * LDC, *v = c[2].rows + pos * LDC;
 		if (s % 2 == 0) {
 			st = qkv_project(m, T, x + pos * LDX, LDX, q, LDQ, k, LDC, v, LDC, err,
-					 sizeof(err));
+			                 sizeof(err));
 		} else { /* the per-call form, with the caller's thread count */
-			struct qkv_call call = {.struct_size = sizeof(call), .T = T,
-						.x = x + pos * LDX, .ldx = LDX, .out = {q, k, v},
-						.ld_out = {LDQ, LDC, LDC}, .threads = 2};
+			struct qkv_call call = {.struct_size = sizeof(call),
+			                        .T = T,
+			                        .x = x + pos * LDX,
+			                        .ldx = LDX,
+			                        .out = {q, k, v},
+			                        .ld_out = {LDQ, LDC, LDC},
+			                        .threads = 2};
 			st = qkv_project_call(m, &call, err, sizeof(err));
 		}
 		cr_assert_eq(st, QKV_OK, "%s %s: project at %zu: %s", backend, prec_name[prec], pos,
-			     err);
+		             err);
 		snprintf(what, sizeof(what), "%s %s step %zu", backend, prec_name[prec], s);
 		check_guards(&c[0], 0, T, D_Q, NULL, what);
 		check_guards(&c[1], pos, T, D_KV, written, what);
@@ -184,12 +188,13 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 				size_t width = p == 0 ? D_Q : D_KV, row = p == 0 ? t : pos + t;
 				for (size_t n = 0; n < width; n++) {
 					double bound;
-					double ref = ref_elem(w, layout, prec, p, x + (pos + t) * LDX,
-							      n, &bound);
+					double ref = ref_elem(w, layout, prec, p,
+					                      x + (pos + t) * LDX, n, &bound);
 					float got = c[p].rows[row * c[p].ld + n];
 					cr_assert(fabs(got - ref) <= bound,
-						  "%s: proj %d row %zu col %zu: %.9g vs %.9g (bound %.3g)",
-						  what, p, pos + t, n, got, ref, bound);
+					          "%s: proj %d row %zu col %zu: %.9g vs %.9g "
+					          "(bound %.3g)",
+					          what, p, pos + t, n, got, ref, bound);
 				}
 			}
 			written[pos + t] = 1;
@@ -243,9 +248,9 @@ static void check_spy(const float *rows, size_t T, size_t width, size_t ld, cons
 		for (size_t n = 0; n < width; n++) {
 			const float *e = rows + t * ld + n;
 			cr_assert_eq(*e, (float)((uintptr_t)e & 0xffffffu),
-				     "%s row %zu col %zu: the backend wrote elsewhere and the core "
-				     "copied (got %.0f, address ends 0x%06lx)",
-				     what, t, n, *e, (unsigned long)((uintptr_t)e & 0xffffffu));
+			             "%s row %zu col %zu: the backend wrote elsewhere and the core "
+			             "copied (got %.0f, address ends 0x%06lx)",
+			             what, t, n, *e, (unsigned long)((uintptr_t)e & 0xffffffu));
 		}
 }
 
@@ -256,19 +261,19 @@ Test(kv_cache, outputs_reach_the_backend_without_a_copy)
 	make_inputs(&w, x);
 	char err[512] = "";
 	qkv_model *m = NULL;
-	cr_assert_eq(open_model("spy", KV_SPY_DIR, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err,
-				sizeof(err)),
-		     QKV_OK, "open spy: %s", err);
+	cr_assert_eq(
+	    open_model("spy", KV_SPY_DIR, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err, sizeof(err)),
+	    QKV_OK, "open spy: %s", err);
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
 	cr_assert_str_eq(info.backend, "spy");
 	struct guarded q = guarded_new(MAX_SEQ, LDQ), k = guarded_new(MAX_SEQ, LDC),
-		       v = guarded_new(MAX_SEQ, LDC);
+	               v = guarded_new(MAX_SEQ, LDC);
 	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
 		size_t pos = steps[s][0], T = steps[s][1];
 		cr_assert_eq(qkv_project(m, T, x + pos * LDX, LDX, q.rows, LDQ, k.rows + pos * LDC,
-					 LDC, v.rows + pos * LDC, LDC, err, sizeof(err)),
-			     QKV_OK, "spy project: %s", err);
+		                         LDC, v.rows + pos * LDC, LDC, err, sizeof(err)),
+		             QKV_OK, "spy project: %s", err);
 		check_spy(q.rows, T, D_Q, LDQ, "q");
 		check_spy(k.rows + pos * LDC, T, D_KV, LDC, "k");
 		check_spy(v.rows + pos * LDC, T, D_KV, LDC, "v");
@@ -288,14 +293,14 @@ Test(kv_cache, a_stride_below_the_width_is_refused_and_nothing_is_written)
 	make_inputs(&w, x);
 	char err[512] = "";
 	qkv_model *m = NULL;
-	cr_assert_eq(open_model("scalar", NULL, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err,
-				sizeof(err)),
-		     QKV_OK, "open scalar: %s", err);
+	cr_assert_eq(
+	    open_model("scalar", NULL, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err, sizeof(err)),
+	    QKV_OK, "open scalar: %s", err);
 	struct guarded q = guarded_new(MAX_SEQ, LDQ), k = guarded_new(MAX_SEQ, LDC),
-		       v = guarded_new(MAX_SEQ, LDC);
+	               v = guarded_new(MAX_SEQ, LDC);
 	err[0] = '\0';
-	enum qkv_status st = qkv_project(m, 2, x, LDX, q.rows, LDQ, k.rows, D_KV - 1, v.rows, LDC,
-					 err, sizeof(err));
+	enum qkv_status st =
+	    qkv_project(m, 2, x, LDX, q.rows, LDQ, k.rows, D_KV - 1, v.rows, LDC, err, sizeof(err));
 	cr_assert_eq(st, QKV_ERR_ARGUMENT, "ldk < d_kv accepted: %s", qkv_status_str(st));
 	cr_assert(strlen(err) > 0, "no message for a bad stride");
 	cr_log_info("message: %s", err);
@@ -316,8 +321,8 @@ struct layer {
 	struct weights w;
 	float x[MAX_SEQ * LDX];
 	float q[MAX_SEQ * D_Q], k[MAX_SEQ * LDC], v[MAX_SEQ * LDC]; /* this layer's cache */
-	char path[512];  /* the plugin file that served it */
-	char err[512];   /* first failure, or empty */
+	char path[512]; /* the plugin file that served it */
+	char err[512];  /* first failure, or empty */
 };
 
 static void *layer_run(void *arg)
@@ -330,8 +335,9 @@ static void *layer_run(void *arg)
 	qkv_model_get_info(m, &info);
 	snprintf(L->path, sizeof(L->path), "%s", info.backend_path);
 	for (size_t pos = 0; pos < MAX_SEQ && !L->err[0]; pos++) /* decode, token by token */
-		if (qkv_project(m, 1, L->x + pos * LDX, LDX, L->q + pos * D_Q, D_Q, L->k + pos * LDC,
-				LDC, L->v + pos * LDC, LDC, L->err, sizeof(L->err)) != QKV_OK)
+		if (qkv_project(m, 1, L->x + pos * LDX, LDX, L->q + pos * D_Q, D_Q,
+		                L->k + pos * LDC, LDC, L->v + pos * LDC, LDC, L->err,
+		                sizeof(L->err)) != QKV_OK)
 			break;
 	qkv_model_close(m);
 	return NULL;
@@ -352,15 +358,16 @@ Test(kv_cache, one_model_per_layer_from_many_threads_shares_the_plugin)
 		for (int l = 0; l < LAYERS; l++) {
 			struct layer *L = &layers[l];
 			cr_assert(!L->err[0], "layer %d: %s", l, L->err);
-			cr_assert_str_eq(L->path, layers[0].path, "layer %d got another plugin file", l);
+			cr_assert_str_eq(L->path, layers[0].path,
+			                 "layer %d got another plugin file", l);
 			for (size_t pos = 0; pos < MAX_SEQ; pos++)
 				for (size_t n = 0; n < D_KV; n++) {
 					double bound;
 					double ref = ref_elem(&L->w, QKV_LAYOUT_OUT_IN, QKV_F32, 1,
-							      L->x + pos * LDX, n, &bound);
+					                      L->x + pos * LDX, n, &bound);
 					cr_assert(fabs(L->k[pos * LDC + n] - ref) <= bound,
-						  "layer %d k[%zu][%zu] = %.9g, reference %.9g", l, pos,
-						  n, L->k[pos * LDC + n], ref);
+					          "layer %d k[%zu][%zu] = %.9g, reference %.9g", l,
+					          pos, n, L->k[pos * LDC + n], ref);
 				}
 		}
 		cr_log_info("round %d: %d layers on %s", round, LAYERS, layers[0].path);
@@ -382,21 +389,21 @@ Test(kv_cache, memory_weights_reach_the_backend_without_a_copy)
 		char err[512] = "";
 		qkv_model *m = NULL;
 		enum qkv_status st =
-			open_model(name, NULL, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err, sizeof(err));
+		    open_model(name, NULL, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err, sizeof(err));
 		if (st != QKV_OK && strstr(err, "does not support precision"))
 			continue;
 		cr_assert_eq(st, QKV_OK, "open %s: %s", name, err);
 		float q0[D_Q], q1[D_Q], k[D_KV], v[D_KV];
 		cr_assert_eq(qkv_project(m, 1, x, LDX, q0, D_Q, k, D_KV, v, D_KV, err, sizeof(err)),
-			     QKV_OK, "%s: %s", name, err);
+		             QKV_OK, "%s: %s", name, err);
 		for (size_t i = 0; i < D_MODEL * D_Q; i++)
 			w.w[QKV_Q][i] += 1.0f;
 		cr_assert_eq(qkv_project(m, 1, x, LDX, q1, D_Q, k, D_KV, v, D_KV, err, sizeof(err)),
-			     QKV_OK, "%s: %s", name, err);
+		             QKV_OK, "%s: %s", name, err);
 		int borrowed = memcmp(q0, q1, sizeof(q0)) != 0;
 		cr_log_info("%s f32: %s", name,
-			    borrowed ? "computes from the caller's weights (zero copy)"
-				     : "computes from its own prepared copy");
+		            borrowed ? "computes from the caller's weights (zero copy)"
+		                     : "computes from its own prepared copy");
 		if (!strcmp(name, "scalar"))
 			cr_assert(borrowed, "scalar f32 should use the caller's weights in place");
 		qkv_model_close(m);

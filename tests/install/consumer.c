@@ -14,20 +14,20 @@
 #include <qkv/qkv.h>
 
 static enum qkv_status open_model(uint32_t precision, int argc, char **argv, qkv_model **m,
-				  char *err, size_t errlen)
+                                  char *err, size_t errlen)
 {
 	static const float w[4] = {1, 10, 0, -1}; /* [d_model=2 x d_out=2], in_out */
 	struct qkv_model_desc d = {
-		.struct_size = sizeof(d),
-		.d_model = 2,
-		.n_heads = 1,
-		.head_dim = 2,
-		.precision = precision,
-		.layout = QKV_LAYOUT_IN_OUT,
-		.w = {w, w, w},
-		.prefer = argc > 2 ? argv[2] : NULL,
-		.strict = argc > 2,
-		.plugin_dirs = argc > 3 ? argv[3] : NULL,
+	    .struct_size = sizeof(d),
+	    .d_model = 2,
+	    .n_heads = 1,
+	    .head_dim = 2,
+	    .precision = precision,
+	    .layout = QKV_LAYOUT_IN_OUT,
+	    .w = {w, w, w},
+	    .prefer = argc > 2 ? argv[2] : NULL,
+	    .strict = argc > 2,
+	    .plugin_dirs = argc > 3 ? argv[3] : NULL,
 	};
 	return qkv_model_open_memory(&d, m, err, errlen);
 }
@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 	size_t n = strlen(argv[1]);
 	int here = strncmp(info.backend_path, argv[1], n) == 0 && info.backend_path[n] == '/';
 	printf("qkv %s: backend %s (%s) from %s: q = (%g, %g) %s\n", qkv_version(), info.backend,
-	       tol > 0 ? "int8" : "f32", info.backend_path, q[0], q[1], ok && here ? "ok" : "WRONG");
+	       tol > 0 ? "int8" : "f32", info.backend_path, q[0], q[1],
+	       ok && here ? "ok" : "WRONG");
 	if (!here)
 		fprintf(stderr, "consumer: expected a backend from %s\n", argv[1]);
 	qkv_model_close(m);

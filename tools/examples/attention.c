@@ -37,9 +37,9 @@ struct opts {
 static int usage(const char *why)
 {
 	fprintf(stderr,
-		"attention: %s\nusage: attention [--backend NAME] [--precision f32|bf16|int8] "
-		"[--layout in_out|out_in] [--seq 1..%d] [--reps N] [--threads N]\n",
-		why, MAX_SEQ);
+	        "attention: %s\nusage: attention [--backend NAME] [--precision f32|bf16|int8] "
+	        "[--layout in_out|out_in] [--seq 1..%d] [--reps N] [--threads N]\n",
+	        why, MAX_SEQ);
 	return 2;
 }
 
@@ -107,7 +107,7 @@ static double now(void)
 
 /* Largest |got - ref| / bound over n elements; *maxerr gets the largest |got - ref|. */
 static double worst(const float *got, const double *ref, const double *bound, size_t n,
-		    double *maxerr)
+                    double *maxerr)
 {
 	double r = 0.0;
 	*maxerr = 0.0;
@@ -124,12 +124,12 @@ static double worst(const float *got, const double *ref, const double *bound, si
 
 /* Everything the block allocates; one free at the end. */
 struct bufs {
-	float *w[3], *b[3], *wo, *x;     /* weights and input X [seq x d_model] */
-	float *kc[2], *vc[2];            /* caches [MAX_SEQ x ldc]: prefill, decode */
-	float *q, *o, *y[2];             /* Q [seq x d_q], O [seq x d_q], Y [seq x d_model] x2 */
-	float *p;                        /* softmax scratch [seq] */
-	double *ref, *bound;             /* [seq x d_model] */
-	double *ref32;                   /* f32-weights reference and its bound [2 x seq x d_model] */
+	float *w[3], *b[3], *wo, *x; /* weights and input X [seq x d_model] */
+	float *kc[2], *vc[2];        /* caches [MAX_SEQ x ldc]: prefill, decode */
+	float *q, *o, *y[2];         /* Q [seq x d_q], O [seq x d_q], Y [seq x d_model] x2 */
+	float *p;                    /* softmax scratch [seq] */
+	double *ref, *bound;         /* [seq x d_model] */
+	double *ref32;               /* f32-weights reference and its bound [2 x seq x d_model] */
 };
 
 static void bufs_free(struct bufs *b)
@@ -212,21 +212,21 @@ static int cache_intact(const float *c, size_t seq, size_t d_kv, size_t ldc)
 }
 
 static int open_model(const struct opts *o, const struct attn_shape *s, const struct bufs *b,
-		      qkv_model **m)
+                      qkv_model **m)
 {
 	struct qkv_model_desc d = {
-		.struct_size = sizeof(d),
-		.d_model = (uint32_t)s->d_model,
-		.n_heads = (uint32_t)s->n_heads,
-		.n_kv_heads = (uint32_t)s->n_kv_heads,
-		.head_dim = (uint32_t)s->head_dim,
-		.precision = o->precision,
-		.layout = o->layout,
-		.w = {b->w[0], b->w[1], b->w[2]},
-		.bias = {b->b[0], b->b[1], b->b[2]},
-		.prefer = o->backend,
-		.threads = o->threads,
-		.strict = o->backend != NULL, /* a named backend or nothing: no silent fallback */
+	    .struct_size = sizeof(d),
+	    .d_model = (uint32_t)s->d_model,
+	    .n_heads = (uint32_t)s->n_heads,
+	    .n_kv_heads = (uint32_t)s->n_kv_heads,
+	    .head_dim = (uint32_t)s->head_dim,
+	    .precision = o->precision,
+	    .layout = o->layout,
+	    .w = {b->w[0], b->w[1], b->w[2]},
+	    .bias = {b->b[0], b->b[1], b->b[2]},
+	    .prefer = o->backend,
+	    .threads = o->threads,
+	    .strict = o->backend != NULL, /* a named backend or nothing: no silent fallback */
 	};
 	char err[512];
 	enum qkv_status st = qkv_model_open_memory(&d, m, err, sizeof(err));
@@ -246,12 +246,12 @@ static int open_model(const struct opts *o, const struct attn_shape *s, const st
 /* One prefill and one decode of the whole sequence; sets the time spent in qkv in
  * tp[0] (prefill), tp[1] (decode) and the rest in tr[]. */
 static int run_block(const qkv_model *m, const struct attn_shape *s, struct bufs *b, size_t seq,
-		     size_t ldc, double tp[2], double tr[2])
+                     size_t ldc, double tp[2], double tr[2])
 {
 	char err[512];
 	double t0 = now();
 	enum qkv_status st = qkv_project(m, seq, b->x, s->d_model, b->q, s->d_q, b->kc[0], ldc,
-					 b->vc[0], ldc, err, sizeof(err));
+	                                 b->vc[0], ldc, err, sizeof(err));
 	double t1 = now();
 	if (st != QKV_OK) {
 		fprintf(stderr, "attention: prefill: %s: %s\n", qkv_status_str(st), err);
@@ -267,12 +267,13 @@ static int run_block(const qkv_model *m, const struct attn_shape *s, struct bufs
 	for (size_t p = 0; p < seq; p++) { /* decode: token p sees cache rows 0..p */
 		float *qrow = b->q + p * s->d_q, *orow = b->o + p * s->d_q;
 		t0 = now();
-		st = qkv_project(m, 1, b->x + p * s->d_model, s->d_model, qrow, s->d_q,
-				 b->kc[1] + p * ldc, ldc, b->vc[1] + p * ldc, ldc, err, sizeof(err));
+		st =
+		    qkv_project(m, 1, b->x + p * s->d_model, s->d_model, qrow, s->d_q,
+		                b->kc[1] + p * ldc, ldc, b->vc[1] + p * ldc, ldc, err, sizeof(err));
 		t1 = now();
 		if (st != QKV_OK) {
 			fprintf(stderr, "attention: decode %zu: %s: %s\n", p, qkv_status_str(st),
-				err);
+			        err);
 			return 2;
 		}
 		attn_heads(s, p, 1, qrow, s->d_q, b->kc[1], b->vc[1], ldc, orow, s->d_q, b->p);
@@ -297,8 +298,9 @@ static int check(const struct attn_shape *s, const struct bufs *b, size_t seq, s
 	}
 	printf("check: prefill max|err| %.3g, decode max|err| %.3g, mean bound %.3g\n", e[0], e[1],
 	       bsum / (double)n);
-	printf("check: worst err/bound prefill %.3g, decode %.3g; |prefill-decode|/(2 bound) %.3g\n",
-	       r[0], r[1], agree);
+	printf(
+	    "check: worst err/bound prefill %.3g, decode %.3g; |prefill-decode|/(2 bound) %.3g\n",
+	    r[0], r[1], agree);
 	int ok = r[0] <= 1.0 && r[1] <= 1.0 && agree <= 1.0;
 	for (int i = 0; i < 4; i++) {
 		const float *c = i < 2 ? b->kc[i] : b->vc[i - 2];
@@ -338,8 +340,8 @@ int main(int argc, char **argv)
 	       "stride %zu floats (d_kv %zu)\n",
 	       s.d_model, s.n_heads, s.n_kv_heads, s.head_dim, o.seq, ldc, s.d_kv);
 
-	const struct attn_weights aw = {o.layout, {b.w[0], b.w[1], b.w[2]},
-					{b.b[0], b.b[1], b.b[2]}, b.wo};
+	const struct attn_weights aw = {
+	    o.layout, {b.w[0], b.w[1], b.w[2]}, {b.b[0], b.b[1], b.b[2]}, b.wo};
 	if (attn_ref(&s, &aw, o.precision, o.seq, b.x, b.ref, b.bound)) {
 		fprintf(stderr, "attention: out of memory\n");
 		rc = 2;

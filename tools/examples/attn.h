@@ -13,10 +13,10 @@ struct attn_shape {
 
 /* What the runtime holds for one layer. */
 struct attn_weights {
-	uint32_t layout;    /* enum qkv_layout of w[] */
-	const float *w[3];  /* Wq [d_model x d_q], Wk, Wv [d_model x d_kv], read through layout */
-	const float *b[3];  /* [d_q], [d_kv], [d_kv], or NULL */
-	const float *wo;    /* output projection [d_q x d_model], row-major (in_out) */
+	uint32_t layout;   /* enum qkv_layout of w[] */
+	const float *w[3]; /* Wq [d_model x d_q], Wk, Wv [d_model x d_kv], read through layout */
+	const float *b[3]; /* [d_q], [d_kv], [d_kv], or NULL */
+	const float *wo;   /* output projection [d_q x d_model], row-major (in_out) */
 };
 
 /* Causal grouped-query attention for the T query rows at positions t0 .. t0+T-1; keys
@@ -27,18 +27,18 @@ struct attn_weights {
  *   o  [T x d_q]          row stride ldo (heads concatenated)
  *   p  [t0+T]             scratch for one row of probabilities */
 void attn_heads(const struct attn_shape *s, size_t t0, size_t T, const float *q, size_t ldq,
-		const float *kc, const float *vc, size_t ldc, float *o, size_t ldo, float *p);
+                const float *kc, const float *vc, size_t ldc, float *o, size_t ldo, float *p);
 
 /* y [T x d_model] = o [T x d_q] (row stride ldo) . wo [d_q x d_model] */
-void attn_out(const struct attn_shape *s, size_t T, const float *o, size_t ldo,
-	      const float *wo, float *y);
+void attn_out(const struct attn_shape *s, size_t T, const float *o, size_t ldo, const float *wo,
+              float *y);
 
 /* The whole block for T tokens x [T x d_model] in float64 from the same f32 inputs:
  * y [T x d_model]. bound [T x d_model] is a first-order worst-case bound on
  * |f32 result - y| for a backend computing `precision` (enum qkv_precision) followed
  * by attn_heads and attn_out in f32; see attn_ref.c for its derivation.
  * Returns 0, or -1 when out of memory. */
-int attn_ref(const struct attn_shape *s, const struct attn_weights *w, uint32_t precision,
-	     size_t T, const float *x, double *y, double *bound);
+int attn_ref(const struct attn_shape *s, const struct attn_weights *w, uint32_t precision, size_t T,
+             const float *x, double *y, double *bound);
 
 #endif

@@ -5,7 +5,7 @@
 #include "attn.h"
 
 void attn_heads(const struct attn_shape *s, size_t t0, size_t T, const float *q, size_t ldq,
-		const float *kc, const float *vc, size_t ldc, float *o, size_t ldo, float *p)
+                const float *kc, const float *vc, size_t ldc, float *o, size_t ldo, float *p)
 {
 	size_t hd = s->head_dim, group = s->n_heads / s->n_kv_heads;
 	float scale = 1.0f / sqrtf((float)hd);
@@ -41,8 +41,8 @@ void attn_heads(const struct attn_shape *s, size_t t0, size_t T, const float *q,
 	}
 }
 
-void attn_out(const struct attn_shape *s, size_t T, const float *o, size_t ldo,
-	      const float *wo, float *y)
+void attn_out(const struct attn_shape *s, size_t T, const float *o, size_t ldo, const float *wo,
+              float *y)
 {
 	for (size_t t = 0; t < T; t++) {
 		float *yt = y + t * s->d_model; /* [d_model] */

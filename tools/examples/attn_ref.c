@@ -42,7 +42,7 @@ static double gam(double n)
 }
 
 static double w_at(const struct attn_weights *w, int p, size_t k, size_t n, size_t d_model,
-		   size_t d_out)
+                   size_t d_out)
 {
 	return w->layout == QKV_LAYOUT_IN_OUT ? w->w[p][k * d_out + n] : w->w[p][n * d_model + k];
 }
@@ -76,8 +76,8 @@ static float quantize(const float *v, size_t n, double *q)
 /* One projection p for all T rows: ref [T x d_out] and its bound err [T x d_out].
  * col, qx, qw: scratch [K] each. */
 static void ref_project(const struct attn_shape *s, const struct attn_weights *w, int p,
-			uint32_t precision, size_t T, const float *x, double *ref, double *err,
-			float *col, double *qx, double *qw)
+                        uint32_t precision, size_t T, const float *x, double *ref, double *err,
+                        float *col, double *qx, double *qw)
 {
 	size_t K = s->d_model, d_out = p == QKV_Q ? s->d_q : s->d_kv;
 	for (size_t t = 0; t < T; t++) {
@@ -114,13 +114,15 @@ struct proj {
 
 /* Head h of query row t: o [hd] and its bound eo [hd]; sr, se scratch [t+1]. */
 static void ref_head(const struct attn_shape *s, const struct proj *pr, size_t t, size_t h,
-		     double *sr, double *se, double *o, double *eo)
+                     double *sr, double *se, double *o, double *eo)
 {
 	size_t hd = s->head_dim, kv = (h / (s->n_heads / s->n_kv_heads)) * hd;
-	const double *q = pr->v[QKV_Q] + t * s->d_q + h * hd, *eq = pr->e[QKV_Q] + t * s->d_q + h * hd;
+	const double *q = pr->v[QKV_Q] + t * s->d_q + h * hd,
+	             *eq = pr->e[QKV_Q] + t * s->d_q + h * hd;
 	double rs = 1.0 / sqrt((double)hd), m = -INFINITY, E = 0.0;
 	for (size_t j = 0; j <= t; j++) {
-		const double *k = pr->v[QKV_K] + j * s->d_kv + kv, *ek = pr->e[QKV_K] + j * s->d_kv + kv;
+		const double *k = pr->v[QKV_K] + j * s->d_kv + kv,
+		             *ek = pr->e[QKV_K] + j * s->d_kv + kv;
 		double dot = 0.0, lin = 0.0, mag = 0.0;
 		for (size_t i = 0; i < hd; i++) {
 			dot += q[i] * k[i];
@@ -155,14 +157,14 @@ static void ref_head(const struct attn_shape *s, const struct proj *pr, size_t t
 	}
 }
 
-int attn_ref(const struct attn_shape *s, const struct attn_weights *w, uint32_t precision,
-	     size_t T, const float *x, double *y, double *bound)
+int attn_ref(const struct attn_shape *s, const struct attn_weights *w, uint32_t precision, size_t T,
+             const float *x, double *y, double *bound)
 {
 	struct proj pr = {0};
-	double *sr = malloc(2 * T * sizeof(double));        /* scores, then bounds: [2T] */
-	double *o = malloc(2 * s->d_q * sizeof(double));    /* one row of o, then eo: [2 d_q] */
+	double *sr = malloc(2 * T * sizeof(double));           /* scores, then bounds: [2T] */
+	double *o = malloc(2 * s->d_q * sizeof(double));       /* one row of o, then eo: [2 d_q] */
 	double *qxw = malloc(2 * s->d_model * sizeof(double)); /* quantized x row, w column */
-	float *col = malloc(s->d_model * sizeof(float));        /* one W column */
+	float *col = malloc(s->d_model * sizeof(float));       /* one W column */
 	int rc = sr && o && qxw && col ? 0 : -1;
 	for (int p = 0; p < 3 && rc == 0; p++) {
 		size_t n = T * (p == QKV_Q ? s->d_q : s->d_kv);
@@ -172,12 +174,13 @@ int attn_ref(const struct attn_shape *s, const struct attn_weights *w, uint32_t 
 			rc = -1;
 		else
 			ref_project(s, w, p, precision, T, x, pr.v[p], pr.e[p], col, qxw,
-				    qxw + s->d_model);
+			            qxw + s->d_model);
 	}
 	for (size_t t = 0; t < T && rc == 0; t++) {
 		double *eo = o + s->d_q;
 		for (size_t h = 0; h < s->n_heads; h++)
-			ref_head(s, &pr, t, h, sr, sr + T, o + h * s->head_dim, eo + h * s->head_dim);
+			ref_head(s, &pr, t, h, sr, sr + T, o + h * s->head_dim,
+			         eo + h * s->head_dim);
 		for (size_t c = 0; c < s->d_model; c++) {
 			double acc = 0.0, lin = 0.0, mag = 0.0;
 			for (size_t i = 0; i < s->d_q; i++) {
