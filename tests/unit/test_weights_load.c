@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -574,4 +575,32 @@ Test(load, shipped_configs)
 	}
 	qkv_weights_free(&lw);
 	qkv_config_free(&cfg);
+}
+
+static int run_genweights(const char *args)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "'%s/tools/genweights/qkv-genweights' %s > /dev/null 2>&1",
+	         getenv("QKV_BUILD_ROOT") ? getenv("QKV_BUILD_ROOT") : QKV_BUILD_ROOT, args);
+	int s = system(cmd);
+	return WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+}
+
+Test(load, genweights_cli)
+{
+	char a[256], b[256];
+	snprintf(a, sizeof(a), "--preset gpt2-small --seed 7 --dtype f16 --out %s/a.st", dir);
+	snprintf(b, sizeof(b), "--out %s/b.st --dtype f16 --preset gpt2-small --seed 7", dir);
+	cr_assert_eq(run_genweights(a), 0);
+	cr_assert_eq(run_genweights(b), 0);
+	snprintf(a, sizeof(a), "cmp -s '%s/a.st' '%s/b.st'", dir, dir);
+	cr_assert_eq(system(a), 0, "same preset, seed and dtype must give the same bytes");
+	cr_assert_eq(run_genweights("--help"), 0);
+	cr_assert_eq(run_genweights("--preset gpt3 --out /dev/null"), 2);
+	cr_assert_eq(run_genweights("--preset tiny --dtype f64 --out /dev/null"), 2);
+	cr_assert_eq(run_genweights("--preset tiny --seed -1 --out /dev/null"), 2);
+	cr_assert_eq(run_genweights("--preset tiny --seed 12x --out /dev/null"), 2);
+	cr_assert_eq(run_genweights("--preset tiny"), 2);
+	cr_assert_eq(run_genweights("--preset"), 2);
+	cr_assert_eq(run_genweights("--preset tiny --out /nonexistent-dir/x.safetensors"), 1);
 }
