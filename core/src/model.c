@@ -216,9 +216,9 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
 		qkv_model_log(m, "%s: passed over: %s", name, why);
 		if (st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st, "backend %s: %s", name, why);
-		if (strict)
-			return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
-					"backend %s (first choice, strict): %s", name, why);
+		if (strict) /* the candidate's own status: unsupported, plugin, backend */
+			return qkv_fail(err, errlen, st, "backend %s (first choice, strict): %s", name,
+					why);
 		int k = snprintf(reasons + used, sizeof(reasons) - used, "%s%s: %s",
 				 used ? "; " : "", name, why);
 		if (k > 0 && (size_t)k < sizeof(reasons) - used)

@@ -318,6 +318,25 @@ static void add_build_tree_dirs(struct strlist *l)
 	}
 }
 
+/* An installed libqkv.so finds `qkv/backends` beside itself, so an install tree that
+ * was moved (or staged with DESTDIR) still finds its own backends. */
+static void add_beside_library(struct strlist *l)
+{
+	Dl_info info;
+	char real[PATH_MAX];
+	if (!dladdr((void *)&add_beside_library, &info) || !info.dli_fname ||
+	    !strstr(info.dli_fname, ".so") || !realpath(info.dli_fname, real))
+		return;
+	char *slash = strrchr(real, '/');
+	if (!slash)
+		return;
+	*slash = '\0';
+	char dir[PATH_MAX];
+	int n = snprintf(dir, sizeof(dir), "%s/qkv/backends", real);
+	if (n > 0 && (size_t)n < sizeof(dir))
+		strlist_add(l, dir, (size_t)n);
+}
+
 static void add_colon_list(struct strlist *l, const char *s)
 {
 	while (s && *s) {
@@ -337,6 +356,7 @@ char **qkv_search_path(const struct qkv_backend_cfg *cfg)
 	add_colon_list(&l, getenv("QKV_PLUGIN_PATH"));
 	if (running_from_build_tree())
 		add_build_tree_dirs(&l);
+	add_beside_library(&l);
 	strlist_add(&l, QKV_INSTALL_BACKEND_DIR, strlen(QKV_INSTALL_BACKEND_DIR));
 	return strlist_finish(&l);
 }

@@ -168,8 +168,11 @@ Test(model, strict_refuses_any_fallback)
 	d.prefer = "fake_probeno,scalar";
 	d.strict = 1;
 	qkv_model *m = NULL;
-	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_PLUGIN);
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_UNSUPPORTED);
 	cr_assert(strstr(err, "fake_probeno") && strstr(err, "strict"), "%s", err);
+	d.prefer = "no_such,scalar";
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_PLUGIN);
+	cr_assert(strstr(err, "no_such") && strstr(err, "not found"), "%s", err);
 	cr_assert_null(m);
 }
 
