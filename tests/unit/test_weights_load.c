@@ -499,11 +499,45 @@ static struct qkv_config hf_cfg(char *file, uint32_t dm, uint32_t nh, uint32_t n
 
 Test(load, genweights_llama3_8b_bf16_round_trip)
 {
-	struct qkv_config c =
-	    hf_cfg(genweights("llama3-8b", "bf16", "l3.safetensors"), 4096, 32, 8, 128, false);
-	struct qkv_loaded_weights lw;
+	char *st_path = genweights("llama3-8b", "bf16", "l3.safetensors");
+	/* the file itself: HF names, out_in shapes with GQA */
+	static const char *names[3] = {"model.layers.0.self_attn.q_proj.weight",
+	                               "model.layers.0.self_attn.k_proj.weight",
+	                               "model.layers.0.self_attn.v_proj.weight"};
+	const uint64_t rows[3] = {4096, 1024, 1024};
+	struct qkv_mapped_file f;
+	struct qkv_safetensors *st;
 	char err[512];
-	cr_assert_eq(qkv_weights_load(&c, &lw, err, sizeof(err)), QKV_OK, "%s", err);
+	cr_assert_eq(qkv_file_map(st_path, &f, err, sizeof(err)), QKV_OK, "%s", err);
+	cr_assert_eq(qkv_safetensors_open(&f, &st, err, sizeof(err)), QKV_OK, "%s", err);
+	for (int p = 0; p < 3; p++) {
+		struct qkv_tensor_view v;
+		cr_assert_eq(qkv_safetensors_find(st, names[p], &v, err, sizeof(err)), QKV_OK, "%s",
+		             err);
+		cr_assert_eq(v.dtype, QKV_DT_BF16);
+		cr_assert_eq(v.ndim, 2);
+		cr_assert_eq(v.shape[0], rows[p]);
+		cr_assert_eq(v.shape[1], 4096);
+	}
+	qkv_safetensors_close(st);
+	qkv_file_unmap(&f);
+	/* loaded through a config written next to it (relative file path) */
+	char yaml[1024];
+	snprintf(yaml, sizeof(yaml),
+	         "model: {d_model: 4096, n_heads: 32, n_kv_heads: 8, head_dim: 128}\n"
+	         "weights:\n"
+	         "  layout: out_in\n"
+	         "  file: l3.safetensors\n"
+	         "  q: {tensor: %s}\n  k: {tensor: %s}\n  v: {tensor: %s}\n",
+	         names[0], names[1], names[2]);
+	char *yaml_path = write_file("l3.yaml", yaml, strlen(yaml), NULL, 0);
+	struct qkv_config c;
+	cr_assert_eq(qkv_config_load(yaml_path, &c, err, sizeof(err)), QKV_OK, "%s", err);
+	struct qkv_loaded_weights lw;
+	enum qkv_status s = qkv_weights_load(&c, &lw, err, sizeof(err));
+	qkv_config_free(&c);
+	cr_assert_eq(s, QKV_OK, "%s", err);
+	cr_assert_eq(lw.layout, QKV_LAYOUT_OUT_IN);
 	const uint64_t count[3] = {4096ull * 4096, 1024ull * 4096, 1024ull * 4096};
 	for (unsigned p = 0; p < 3; p++) {
 		const uint64_t idx[] = {0, 1, 4095, 4096, 777777, count[p] / 2 + 3, count[p] - 1};
