@@ -65,7 +65,9 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # only makes leak detection stricter (TLS is no longer a root).
 export LSAN_OPTIONS=use_tls=0
 
+dict=
+[ -f "$root/tests/fuzz/$target.dict" ] && dict=-dict=$root/tests/fuzz/$target.dict
 cd "$out"
 exec "$build/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -timeout=10 \
 	-rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 -artifact_prefix="$out/" \
-	"$@" "$out/corpus"
+	$dict "$@" "$out/corpus"
