@@ -101,36 +101,60 @@ static void yaml_quoted(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-/* Routes for one precision: runs of equal winners over the sorted T list. The last
- * range is open-ended; T between two measured values goes to the smaller one's winner. */
+/* The row of backend `name` for (precision, T), or NULL. */
+static const struct bench_row *row_of(const struct bench_result *r, const char *name,
+                                      const char *prec, size_t T)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		const struct bench_row *row = &r->rows[i];
+		if (row->ok && row->kind == BENCH_BACKEND && row->T == T &&
+		    !strcmp(row->precision, prec) && !strcmp(row->backend, name))
+			return row;
+	}
+	return NULL;
+}
+
+/* Within this fraction of the fastest, the backend of the range below keeps T: on a
+ * noisy machine near-ties would otherwise flip back and forth and split the routes. */
+#define TIE 0.05
+
+/* Routes for one precision: the backend per measured T (fastest, or the previous one
+ * when within TIE of it; a T nothing could measure goes with its neighbours), then
+ * runs of equal backends merged. T between two measured values goes with the smaller;
+ * the last range is open-ended. */
 static void write_routes(FILE *f, FILE *summary, const struct bench_result *r,
                          const struct bench_plan *p, unsigned prec)
 {
 	const char *pn = bench_precision_name(prec);
-	size_t i = 0;
-	while (i < p->nT) {
+	const char *pick[BENCH_MAX_LIST] = {0}; /* [nT] backend name per T */
+	for (size_t i = 0; i < p->nT; i++) {
 		const struct bench_row *w = winner(r, pn, p->T[i]);
-		if (!w) {
-			fprintf(summary, "  %s T=%zu: no backend measured\n", pn, p->T[i]);
-			i++;
-			continue;
-		}
+		const struct bench_row *prev =
+		    i && pick[i - 1] ? row_of(r, pick[i - 1], pn, p->T[i]) : NULL;
+		if (prev && w && prev->st.median <= w->st.median * (1 + TIE))
+			w = prev;
+		pick[i] = w ? w->backend : (i ? pick[i - 1] : NULL);
+	}
+	for (size_t i = p->nT; i-- > 1;) /* leading T without a measurement */
+		if (!pick[i - 1])
+			pick[i - 1] = pick[i];
+	if (!p->nT || !pick[0]) {
+		fprintf(summary, "  %-5s no backend measured\n", pn);
+		return;
+	}
+	for (size_t i = 0; i < p->nT;) {
 		size_t j = i;
-		while (j + 1 < p->nT) {
-			const struct bench_row *n = winner(r, pn, p->T[j + 1]);
-			if (!n || strcmp(n->backend, w->backend))
-				break;
+		while (j + 1 < p->nT && !strcmp(pick[j + 1], pick[i]))
 			j++;
-		}
 		size_t t_min = i == 0 ? 1 : p->T[i];
 		fprintf(f, "    - {precision: %s, t_min: %zu", pn, t_min);
-		if (j + 1 < p->nT)
-			fprintf(f, ", t_max: %zu", p->T[j + 1] - 1);
-		fprintf(f, ", backend: %s}\n", w->backend);
 		fprintf(summary, "  %-5s T %zu..", pn, t_min);
-		if (j + 1 < p->nT)
+		if (j + 1 < p->nT) {
+			fprintf(f, ", t_max: %zu", p->T[j + 1] - 1);
 			fprintf(summary, "%zu", p->T[j + 1] - 1);
-		fprintf(summary, ": %s\n", w->backend);
+		}
+		fprintf(f, ", backend: %s}\n", pick[i]);
+		fprintf(summary, ": %s\n", pick[i]);
 		i = j + 1;
 	}
 }
