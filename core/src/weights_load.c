@@ -191,7 +191,7 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 	const struct qkv_tensor_ref *r = &cfg->w[p];
 	uint64_t dm = cfg->d_model;
 	char what[512];
-	struct qkv_tensor_view v;
+	struct qkv_tensor_view v = {0};
 	char expect[128];
 	if (!r->present)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG, "required tensor is missing");
@@ -236,7 +236,7 @@ static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref
                                    bool is_scale, const float **out)
 {
 	char what[512];
-	struct qkv_tensor_view v;
+	struct qkv_tensor_view v = {0};
 	char expect[64];
 	enum qkv_status s = find_view(L, r, d_out, &v, what, sizeof(what));
 	if (s != QKV_OK)

@@ -80,7 +80,7 @@ static enum qkv_status parse_descr(struct npy_cur *c, struct qkv_tensor_view *ou
 	skip_sp(c);
 	if (c->pos < c->n && (c->s[c->pos] == '[' || c->s[c->pos] == '('))
 		return bad(c, "structured dtypes (a list of fields in 'descr') are not supported");
-	char d[16];
+	char d[16] = "";
 	enum qkv_status s = str_lit(c, d, sizeof(d), "'descr'");
 	if (s != QKV_OK)
 		return s;

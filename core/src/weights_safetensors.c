@@ -327,7 +327,7 @@ static enum qkv_status parse_header(struct st_parse *ps)
 			} else {
 				struct st_entry *e = NULL;
 				s = add_entry(ps, name, &e);
-				if (s == QKV_OK)
+				if (s == QKV_OK && e)
 					s = parse_entry(ps, e);
 			}
 			if (s != QKV_OK)

@@ -133,7 +133,8 @@ static int write_file(const char *path, const struct preset *p, enum dtype dt, u
 		return -1;
 	}
 	printf("wrote %s: preset %s, %s, seed %llu, %u tensors, %llu bytes\n", path, p->name,
-	       dtype_st[dt], (unsigned long long)seed, nt, (unsigned long long)(8 + n + off));
+	       dtype_st[dt], (unsigned long long)seed, nt,
+	       (unsigned long long)(8 + (uint64_t)n + off));
 	return 0;
 }
 
@@ -147,8 +148,8 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		if (i + 1 >= argc || (strcmp(a, "--preset") && strcmp(a, "--out") &&
-		                      strcmp(a, "--seed") && strcmp(a, "--dtype"))) {
+		if (i + 1 >= argc || (strcmp(a, "--preset") != 0 && strcmp(a, "--out") != 0 &&
+		                      strcmp(a, "--seed") != 0 && strcmp(a, "--dtype") != 0)) {
 			fprintf(stderr, "qkv-genweights: unknown or incomplete argument '%s'\n", a);
 			usage(stderr);
 			return 2;
