@@ -203,9 +203,11 @@ Test(plugins, strict_probe_refusal_is_an_error)
 {
 	qkv_model *m;
 	enum qkv_status st = open_with("fake_probeno", QKV_FAKE_PLUGIN_DIR, &m);
-	cr_expect_eq(st, QKV_ERR_PLUGIN, "status %s: %s", corpus_status_name(st), err);
+	/* The machine cannot serve it: UNSUPPORTED, or PLUGIN (no usable backend). */
+	cr_expect(corpus_status_ok("PLUGIN|UNSUPPORTED", st), "status %s: %s",
+	          corpus_status_name(st), err);
 	cr_expect_null(m);
-	cr_expect(strstr(err, "fake_probeno"), "%s", err);
+	cr_expect(strstr(err, "fake_probeno") && strstr(err, "probe"), "%s", err);
 	qkv_model_close(m);
 }
 
