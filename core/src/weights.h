@@ -33,7 +33,10 @@ struct qkv_tensor_view {
 
 /* safetensors: parse the JSON header of a mapped file fully (every entry checked:
  * dtype known, shape product * element size == end - begin, offsets in range,
- * no overlaps, no duplicates) and find `name`. */
+ * no overlaps, no duplicates) and find `name`. Policy: the tensors must tile the data
+ * region exactly (gaps and trailing bytes are refused, as the reference validator
+ * does); a tensor of a dtype other than F32/F16/BF16/I8 makes the whole file refused.
+ * The parsed header borrows f->path: close it before unmapping f. */
 struct qkv_safetensors; /* parsed header: opaque */
 enum qkv_status qkv_safetensors_open(const struct qkv_mapped_file *f,
 				     struct qkv_safetensors **out, char *err, size_t errlen);
@@ -65,7 +68,9 @@ uint64_t qkv_tensor_count(const struct qkv_tensor_view *t);
 
 /* The weights of a whole config, resolved: loaded = mapped + validated + converted.
  * f32 pointers point into a mapping when the file holds aligned little-endian f32
- * (zero copy), else into buffers owned here. */
+ * (zero copy), else into buffers owned here. For an I8 weight (precision int8 only)
+ * w[p] is NULL and w_i8[p] / w_scale[p] are set; otherwise those two are NULL.
+ * Everything stays valid until qkv_weights_free. */
 struct qkv_loaded_weights {
 	const float *w[3];
 	const float *bias[3];
