@@ -19,6 +19,9 @@ bool cf_fail(struct cf_report *r, const char *fmt, ...)
 	if (r->result == CF_FAIL)
 		return false;
 	r->result = CF_FAIL;
+	/* the error shown is the failing element's (check_one sets it after), not the
+	 * worst of what passed before */
+	r->worst_ratio = r->worst_err = r->worst_bound = 0;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(r->msg, sizeof(r->msg), fmt, ap);

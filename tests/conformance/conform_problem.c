@@ -164,12 +164,14 @@ static bool check_one(const struct cf_setup *s, int p, size_t t, size_t n, float
 	}
 	double err = fabs((double)got - want);
 	if (!(err <= bound)) {
-		r->worst_ratio = 0; /* report the failing element */
-		cf_note_error(r, err, bound);
-		return cf_fail(r,
-		               "%s: row %zu, column %zu of %s differs: got %.9g want %.9g "
-		               "(error %.3g, bound %.3g%s)",
-		               s->desc, t, n, nm, got, want, err, bound, which);
+		bool first = r->result != CF_FAIL;
+		cf_fail(r,
+		        "%s: row %zu, column %zu of %s differs: got %.9g want %.9g "
+		        "(error %.3g, bound %.3g%s)",
+		        s->desc, t, n, nm, got, want, err, bound, which);
+		if (first)
+			cf_note_error(r, err, bound); /* the failing element's error and bound */
+		return false;
 	}
 	cf_note_error(r, err, bound);
 	return true;

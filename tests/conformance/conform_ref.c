@@ -25,24 +25,42 @@
 #define CF_C 2.0
 #define CF_TINY 0x1p-120
 
-/* ref[t*N + n] = X.W (+b) in float64 and mag = sum |x*w| + |b|, for weights wr. */
+/* ref[t*N + n] = X.W (+b) in float64 and mag = sum |x*w| + |b|, for weights wr.
+ * Loops run along W's rows in either layout, so large K x N stay quick. */
 static void dot_ref(const struct cf_setup *s, int p, const float *wr, double *ref, double *mag)
 {
 	size_t K = s->sh.d_model, N = s->width[p], T = s->sh.T;
 	for (size_t t = 0; t < T; t++) {
 		const float *x = s->x.p + t * s->x.ld;     /* [K] */
 		double *y = ref + t * N, *m = mag + t * N; /* [N] */
-		for (size_t n = 0; n < N; n++) {
-			double acc = 0, a = 0;
+		if (s->o.layout == QKV_LAYOUT_IN_OUT) {
+			for (size_t n = 0; n < N; n++)
+				y[n] = m[n] = 0;
 			for (size_t k = 0; k < K; k++) {
-				double prod =
-				    (double)x[k] * wr[cf_w_index(s->o.layout, k, n, K, N)];
-				acc += prod;
-				a += fabs(prod);
+				const float *wk = wr + k * N; /* row k of W: [N] */
+				for (size_t n = 0; n < N; n++) {
+					double prod = (double)x[k] * wk[n];
+					y[n] += prod;
+					m[n] += fabs(prod);
+				}
 			}
+		} else {
+			for (size_t n = 0; n < N; n++) {
+				const float *wn = wr + n * K; /* column n of W: [K] */
+				double acc = 0, a = 0;
+				for (size_t k = 0; k < K; k++) {
+					double prod = (double)x[k] * wn[k];
+					acc += prod;
+					a += fabs(prod);
+				}
+				y[n] = acc;
+				m[n] = a;
+			}
+		}
+		for (size_t n = 0; n < N; n++) {
 			double b = s->bias[p] ? s->bias[p][n] : 0.0;
-			y[n] = acc + b;
-			m[n] = a + fabs(b);
+			y[n] += b;
+			m[n] += fabs(b);
 		}
 	}
 }
