@@ -123,7 +123,7 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 		return QKV_OK;
 	if (!b->x || !b->out[0] || !b->out[1] || !b->out[2])
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL x or output");
-	size_t T = b->T, k = s->w.k, ldq = s->w.kg * INT8_KG;
+	size_t T = b->T, k = s->w.k, ldq = s->w.kg * INT8_XG;
 	if (T > SIZE_MAX / ldq)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "T too large");
 	int8_t *xq = malloc(T * ldq);          /* per call: [T][ldq] */

@@ -1,8 +1,10 @@
 /* int8 micro-kernels: the interface every ISA file implements.
  *
  * Packed operands (pack.h builds them):
- *   X block: mr rows of int8, row stride ldx bytes, each row kg*4 bytes long
- *            (zero-padded past d_model).
+ *   X block: mr rows, row stride ldx bytes; per k group INT8_XG = 8 bytes: the 4
+ *            int8 values x[4g..4g+3] then their 4 absolute values (the u8 operand of
+ *            the AVX2 sign trick, computed once per call rather than once per panel);
+ *            zero past d_model.
  *   W panel: [kg][INT8_NR][4] int8: for every group of 4 consecutive k, the 4 bytes
  *            of each of the INT8_NR columns side by side, so one 32-bit lane holds
  *            one column's 4 k values (the layout of vpmaddubsw and vpdpbusd).
@@ -21,6 +23,7 @@
 #define INT8_MR 4  /* rows per micro-kernel call */
 #define INT8_NR 16 /* columns per packed panel */
 #define INT8_KG 4  /* k values per 32-bit lane */
+#define INT8_XG 8  /* bytes of a packed X row per k group: 4 values, 4 absolute values */
 
 typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
                               size_t kg, int32_t acc[INT8_MR * INT8_NR]);

@@ -1,7 +1,8 @@
 /* AVX2 int8 kernel, exact: no 16-bit saturation.
  *
  * vpmaddubsw multiplies u8 by s8 and adds adjacent pairs into saturating int16.
- * Sign trick: feed |x| as the u8 operand and move x's sign onto w (vpsignb); both
+ * Sign trick: feed |x| as the u8 operand (precomputed in the packed X) and move x's
+ * sign onto w (vpsignb); both
  * stay in [-127, 127], so each pair sum is at most 2 * 127 * 127 = 32258 < 32767.
  * vpmaddwd with ones then widens pairs of those into int32 lanes (exact).
  * Built for baseline x86-64: only these functions carry target("avx2"), and they run
@@ -22,10 +23,11 @@
  * accumulators (not arrays), so GCC keeps all of them in registers. */
 #define ROW(r)                                                                                     \
 	do {                                                                                       \
-		int32_t x4;                                                                        \
-		memcpy(&x4, x + (r)*ldx + g * INT8_KG, sizeof(x4));                                \
+		int32_t x4, a4; /* x[r][4g..4g+3] and their absolute values */                     \
+		memcpy(&x4, x + (r)*ldx + g * INT8_XG, sizeof(x4));                                \
+		memcpy(&a4, x + (r)*ldx + g * INT8_XG + 4, sizeof(a4));                            \
 		__m256i xb = _mm256_set1_epi32(x4);                                                \
-		__m256i xa = _mm256_abs_epi8(xb);                                                  \
+		__m256i xa = _mm256_set1_epi32(a4);                                                \
 		__m256i p0 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w0, xb));                   \
 		__m256i p1 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w1, xb));                   \
 		a##r##0 = _mm256_add_epi32(a##r##0, _mm256_madd_epi16(p0, ones));                  \

@@ -10,7 +10,7 @@ static void c_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
 	for (size_t g = 0; g < kg; g++) {
 		const int8_t *w = panel + g * INT8_NR * INT8_KG; /* [INT8_NR][4] */
 		for (size_t r = 0; r < mr; r++) {
-			const int8_t *xr = x + r * ldx + g * INT8_KG; /* [4] */
+			const int8_t *xr = x + r * ldx + g * INT8_XG; /* [4] values */
 			int32_t *a = acc + r * INT8_NR;
 			for (size_t c = 0; c < INT8_NR; c++) {
 				const int8_t *wc = w + c * INT8_KG;

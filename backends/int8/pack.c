@@ -157,6 +157,18 @@ void int8_weights_free(struct int8_weights *w)
 void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t ldq,
                        int8_t *xq, float *xs)
 {
-	*xs = kern->quantize(x, k, xq);
-	memset(xq + k, 0, ldq - k);
+	size_t kg = ldq / INT8_XG;
+	*xs = kern->quantize(x, k, xq); /* xq[0..k) */
+	memset(xq + k, 0, kg * INT8_KG - k);
+	/* Spread in place to [kg][4 values, 4 |values|], last group first: group g writes
+	 * bytes [8g, 8g + 8), at or above every group not yet read (reads are [4g', 4g'+4)
+	 * with g' <= g). */
+	for (size_t g = kg; g-- > 0;) {
+		int8_t v[INT8_KG];
+		memcpy(v, xq + g * INT8_KG, INT8_KG);
+		for (int j = 0; j < INT8_KG; j++) {
+			xq[g * INT8_XG + j] = v[j];
+			xq[g * INT8_XG + INT8_KG + j] = (int8_t)(v[j] < 0 ? -v[j] : v[j]);
+		}
+	}
 }

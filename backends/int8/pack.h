@@ -30,8 +30,9 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
                                   struct int8_weights *out, char *err, size_t errlen);
 void int8_weights_free(struct int8_weights *w);
 
-/* Quantize row t of X [.. x ldx] into xq[t * ldq .. + ldq) (zero past k) and its scale
- * into xs[t], exactly like the reference (NaN/Inf row: zeros and a NaN scale). */
+/* Quantize one row x[k] into xq[ldq] in the packed X layout of kernel.h (values and
+ * absolute values per k group, zero past k; ldq = kg * INT8_XG) and its scale into *xs,
+ * exactly like the reference (NaN/Inf row: zeros and a NaN scale). */
 void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t ldq,
                        int8_t *xq, float *xs);
 
