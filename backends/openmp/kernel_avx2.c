@@ -108,72 +108,128 @@ panel_row(const void *wp, size_t k, const int bf16, __m256 *b0, __m256 *b1)
 	}
 }
 
-/* R rows (compile-time after inlining) against one panel. With one or two rows the
- * FMA chains are split over even and odd k so latency does not limit the stream. */
+/* Row r's partial sums into y (+bias): lo/hi columns 0-7/8-15. */
+AVX2 static inline void gemv_store(float *yr, __m256 lo, __m256 hi, size_t n, const float *bias)
+{
+	if (n == QKV_OMP_NR) {
+		store_row(yr, lo, hi, 1, bias);
+		return;
+	}
+	float tmp[QKV_OMP_NR]; /* [NR] */
+	_mm256_storeu_ps(tmp, lo);
+	_mm256_storeu_ps(tmp + 8, hi);
+	store_edge(tmp, yr, 0, 1, n, 1, bias);
+}
+
+#define GEMV_FMA(r, a, b0, b1, lo, hi)                                                             \
+	do {                                                                                       \
+		if (R > (r)) {                                                                     \
+			lo = _mm256_fmadd_ps(a, b0, lo);                                           \
+			hi = _mm256_fmadd_ps(a, b1, hi);                                           \
+		}                                                                                  \
+	} while (0)
+
+/* One or two rows against one panel, reading the panel as 4/R streams at once (K cut
+ * into segments, each with its own accumulators): several concurrent streams keep
+ * more memory requests in flight than one, which is what limits T = 1. */
+AVX2 static inline __attribute__((always_inline)) void
+gemv_streams(size_t K, const float *x, size_t ldx, const void *wp, const int bf16, float *y,
+	     size_t ldy, const int R, size_t n, const float *bias)
+{
+	const int S = R == 1 ? 4 : 2; /* streams */
+	const size_t row_bytes = bf16 ? 32 : 64;
+	const size_t seg = K / (size_t)S;
+	const char *pf = (const char *)wp + GEMV_PF_BYTES;
+	const float *x0 = x, *x1 = R > 1 ? x + ldx : x;
+	__m256 l0 = _mm256_setzero_ps(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0,
+	       h3 = l0;
+	for (size_t k = 0; k < seg; k++) {
+		__m256 b0, b1, b2, b3;
+		_mm_prefetch(pf + k * row_bytes, _MM_HINT_T0);
+		_mm_prefetch(pf + (k + seg) * row_bytes, _MM_HINT_T0);
+		panel_row(wp, k, bf16, &b0, &b1);
+		panel_row(wp, k + seg, bf16, &b2, &b3);
+		__m256 a = _mm256_broadcast_ss(x0 + k);
+		l0 = _mm256_fmadd_ps(a, b0, l0);
+		h0 = _mm256_fmadd_ps(a, b1, h0);
+		a = _mm256_broadcast_ss(x0 + k + seg);
+		l1 = _mm256_fmadd_ps(a, b2, l1);
+		h1 = _mm256_fmadd_ps(a, b3, h1);
+		if (R == 1) { /* streams 3 and 4 */
+			size_t k2 = k + 2 * seg, k3 = k + 3 * seg;
+			_mm_prefetch(pf + k2 * row_bytes, _MM_HINT_T0);
+			_mm_prefetch(pf + k3 * row_bytes, _MM_HINT_T0);
+			panel_row(wp, k2, bf16, &b0, &b1);
+			panel_row(wp, k3, bf16, &b2, &b3);
+			a = _mm256_broadcast_ss(x0 + k2);
+			l2 = _mm256_fmadd_ps(a, b0, l2);
+			h2 = _mm256_fmadd_ps(a, b1, h2);
+			a = _mm256_broadcast_ss(x0 + k3);
+			l3 = _mm256_fmadd_ps(a, b2, l3);
+			h3 = _mm256_fmadd_ps(a, b3, h3);
+		} else { /* row 1 on the same two streams */
+			a = _mm256_broadcast_ss(x1 + k);
+			l2 = _mm256_fmadd_ps(a, b0, l2);
+			h2 = _mm256_fmadd_ps(a, b1, h2);
+			a = _mm256_broadcast_ss(x1 + k + seg);
+			l3 = _mm256_fmadd_ps(a, b2, l3);
+			h3 = _mm256_fmadd_ps(a, b3, h3);
+		}
+	}
+	for (size_t k = (size_t)S * seg; k < K; k++) { /* the K % S remainder */
+		__m256 b0, b1;
+		panel_row(wp, k, bf16, &b0, &b1);
+		__m256 a = _mm256_broadcast_ss(x0 + k);
+		l0 = _mm256_fmadd_ps(a, b0, l0);
+		h0 = _mm256_fmadd_ps(a, b1, h0);
+		if (R == 2) {
+			a = _mm256_broadcast_ss(x1 + k);
+			l2 = _mm256_fmadd_ps(a, b0, l2);
+			h2 = _mm256_fmadd_ps(a, b1, h2);
+		}
+	}
+	if (R == 1) {
+		gemv_store(y, _mm256_add_ps(_mm256_add_ps(l0, l1), _mm256_add_ps(l2, l3)),
+			   _mm256_add_ps(_mm256_add_ps(h0, h1), _mm256_add_ps(h2, h3)), n, bias);
+		return;
+	}
+	gemv_store(y, _mm256_add_ps(l0, l1), _mm256_add_ps(h0, h1), n, bias);
+	gemv_store(y + ldy, _mm256_add_ps(l2, l3), _mm256_add_ps(h2, h3), n, bias);
+}
+
+/* Three or four rows against one panel: 6-8 independent chains, one stream. */
 AVX2 static inline __attribute__((always_inline)) void
 gemv_rows(size_t K, const float *x, size_t ldx, const void *wp, const int bf16, float *y,
 	  size_t ldy, const int R, size_t n, const float *bias)
 {
-	const char *pf = (const char *)wp; /* prefetch cursor, bytes */
+	const char *pf = (const char *)wp + GEMV_PF_BYTES;
 	const size_t row_bytes = bf16 ? 32 : 64;
-	__m256 acc[QKV_OMP_GEMV_MAX][2], odd[2][2];
-	for (int r = 0; r < R; r++)
-		acc[r][0] = acc[r][1] = _mm256_setzero_ps();
-	for (int r = 0; r < 2; r++)
-		odd[r][0] = odd[r][1] = _mm256_setzero_ps();
-	size_t k = 0;
-	if (R <= 2) {
-		for (; k + 2 <= K; k += 2) {
-			_mm_prefetch(pf + k * row_bytes + GEMV_PF_BYTES, _MM_HINT_T0);
-			_mm_prefetch(pf + k * row_bytes + GEMV_PF_BYTES + 64, _MM_HINT_T0);
-			__m256 b0, b1, b2, b3;
-			panel_row(wp, k, bf16, &b0, &b1);
-			panel_row(wp, k + 1, bf16, &b2, &b3);
-			for (int r = 0; r < R; r++) {
-				__m256 a0 = _mm256_broadcast_ss(x + r * ldx + k);
-				__m256 a1 = _mm256_broadcast_ss(x + r * ldx + k + 1);
-				acc[r][0] = _mm256_fmadd_ps(a0, b0, acc[r][0]);
-				acc[r][1] = _mm256_fmadd_ps(a0, b1, acc[r][1]);
-				odd[r][0] = _mm256_fmadd_ps(a1, b2, odd[r][0]);
-				odd[r][1] = _mm256_fmadd_ps(a1, b3, odd[r][1]);
-			}
-		}
-	}
-	for (; k < K; k++) {
-		_mm_prefetch(pf + k * row_bytes + GEMV_PF_BYTES, _MM_HINT_T0);
+	const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = R > 3 ? x + 3 * ldx : x;
+	__m256 l0 = _mm256_setzero_ps(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0,
+	       h3 = l0;
+	for (size_t k = 0; k < K; k++) {
+		_mm_prefetch(pf + k * row_bytes, _MM_HINT_T0);
 		__m256 b0, b1;
 		panel_row(wp, k, bf16, &b0, &b1);
-		for (int r = 0; r < R; r++) {
-			__m256 a = _mm256_broadcast_ss(x + r * ldx + k);
-			acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-			acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
-		}
+		GEMV_FMA(0, _mm256_broadcast_ss(x0 + k), b0, b1, l0, h0);
+		GEMV_FMA(1, _mm256_broadcast_ss(x1 + k), b0, b1, l1, h1);
+		GEMV_FMA(2, _mm256_broadcast_ss(x2 + k), b0, b1, l2, h2);
+		GEMV_FMA(3, _mm256_broadcast_ss(x3 + k), b0, b1, l3, h3);
 	}
-	for (int r = 0; r < R; r++) {
-		__m256 lo = acc[r][0], hi = acc[r][1];
-		if (R <= 2) {
-			lo = _mm256_add_ps(lo, odd[r][0]);
-			hi = _mm256_add_ps(hi, odd[r][1]);
-		}
-		float *yr = y + r * ldy;
-		if (n == QKV_OMP_NR) {
-			store_row(yr, lo, hi, 1, bias);
-			continue;
-		}
-		float tmp[QKV_OMP_NR]; /* [NR] */
-		_mm256_storeu_ps(tmp, lo);
-		_mm256_storeu_ps(tmp + 8, hi);
-		store_edge(tmp, yr, ldy, 1, n, 1, bias);
-	}
+	gemv_store(y, l0, h0, n, bias);
+	gemv_store(y + ldy, l1, h1, n, bias);
+	gemv_store(y + 2 * ldy, l2, h2, n, bias);
+	if (R == 4)
+		gemv_store(y + 3 * ldy, l3, h3, n, bias);
 }
 
 #define GEMV_SWITCH(wp, bf16)                                                                      \
 	switch (m) {                                                                               \
 	case 1:                                                                                    \
-		gemv_rows(K, x, ldx, wp, bf16, y, ldy, 1, n, bias);                                \
+		gemv_streams(K, x, ldx, wp, bf16, y, ldy, 1, n, bias);                             \
 		break;                                                                             \
 	case 2:                                                                                    \
-		gemv_rows(K, x, ldx, wp, bf16, y, ldy, 2, n, bias);                                \
+		gemv_streams(K, x, ldx, wp, bf16, y, ldy, 2, n, bias);                             \
 		break;                                                                             \
 	case 3:                                                                                    \
 		gemv_rows(K, x, ldx, wp, bf16, y, ldy, 3, n, bias);                                \
