@@ -47,19 +47,24 @@ static void store_edge(const float *acc, float *c, size_t ldc, size_t m, size_t 
 
 #define ROW_FMA(r)                                                                                 \
 	do {                                                                                       \
-		__m256 a = _mm256_broadcast_ss(xp + (r));                                          \
-		c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                         \
-		c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                                         \
+		if (M > (r)) {                                                                     \
+			__m256 a = _mm256_broadcast_ss(xp + (r));                                  \
+			c##r##0 = _mm256_fmadd_ps(a, b0, c##r##0);                                 \
+			c##r##1 = _mm256_fmadd_ps(a, b1, c##r##1);                                 \
+		}                                                                                  \
 	} while (0)
 
-AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
-			   size_t m, size_t n, int first, const float *bias)
+/* An M-row tile (M a constant after inlining: edge tiles of T % 6 rows do only their
+ * own FMAs). xp keeps the packed stride of 6 floats per k. */
+AVX2 static inline __attribute__((always_inline)) void
+gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, const int M,
+	  size_t n, int first, const float *bias)
 {
 	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
 	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
 	/* C is read (or written) only after the k loop: fetch its lines now so the
 	 * tile's loads and stores do not wait on L3 or memory. */
-	for (size_t r = 0; r < m; r++) {
+	for (int r = 0; r < M; r++) {
 		_mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
 		_mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);
 	}
@@ -76,7 +81,7 @@ AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c
 		xp += MR_AVX2;
 		wp += QKV_OMP_NR;
 	}
-	if (m == MR_AVX2 && n == QKV_OMP_NR) {
+	if (M == MR_AVX2 && n == QKV_OMP_NR) {
 		store_row(c, c00, c01, first, bias);
 		store_row(c + ldc, c10, c11, first, bias);
 		store_row(c + 2 * ldc, c20, c21, first, bias);
@@ -86,10 +91,44 @@ AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c
 		return;
 	}
 	float acc[MR_AVX2 * QKV_OMP_NR]; /* [6][16] */
-	__m256 all[12] = {c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51};
-	for (int i = 0; i < 12; i++)
-		_mm256_storeu_ps(acc + 8 * i, all[i]);
-	store_edge(acc, c, ldc, m, n, first, bias);
+#define ROW_SPILL(r)                                                                               \
+	if (M > (r)) {                                                                             \
+		_mm256_storeu_ps(acc + 16 * (r), c##r##0);                                         \
+		_mm256_storeu_ps(acc + 16 * (r) + 8, c##r##1);                                     \
+	}
+	ROW_SPILL(0)
+	ROW_SPILL(1)
+	ROW_SPILL(2)
+	ROW_SPILL(3)
+	ROW_SPILL(4)
+	ROW_SPILL(5)
+#undef ROW_SPILL
+	store_edge(acc, c, ldc, (size_t)M, n, first, bias);
+}
+
+AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
+			   size_t m, size_t n, int first, const float *bias)
+{
+	switch (m) {
+	case 1:
+		gemm_tile(kc, xp, wp, c, ldc, 1, n, first, bias);
+		break;
+	case 2:
+		gemm_tile(kc, xp, wp, c, ldc, 2, n, first, bias);
+		break;
+	case 3:
+		gemm_tile(kc, xp, wp, c, ldc, 3, n, first, bias);
+		break;
+	case 4:
+		gemm_tile(kc, xp, wp, c, ldc, 4, n, first, bias);
+		break;
+	case 5:
+		gemm_tile(kc, xp, wp, c, ldc, 5, n, first, bias);
+		break;
+	default:
+		gemm_tile(kc, xp, wp, c, ldc, 6, n, first, bias);
+		break;
+	}
 }
 
 /* Row k of a panel as two ymm: f32 loads, or bf16 widened by a 16-bit shift. */
