@@ -12,6 +12,7 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -273,4 +274,45 @@ Test(openmp, refusals)
 	b.out[1] = NULL;
 	cr_assert_eq(qkv_backend_descriptor.project(h, &b, err, sizeof(err)), QKV_ERR_ARGUMENT);
 	qkv_backend_descriptor.release(h);
+}
+
+/* Threads in this process, from /proc (Linux); -1 when unknown. */
+static int thread_count(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	if (!f)
+		return -1;
+	char line[256];
+	int n = -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* `threads: 1` uses one core: calls with a budget of 1 start no thread at all (Criterion
+ * runs each test in a fresh process, so no earlier team exists); the same call with a
+ * budget of 2 does start one, which shows the check can fail. */
+Test(openmp, threads_one_starts_no_thread)
+{
+	int before = thread_count();
+	if (before < 0)
+		cr_skip_test("no /proc/self/status");
+	struct shape s = {512, 8, 2, 32, 64, 0, 1, 0}; /* above the serial threshold */
+	struct prob p;
+	prob_make(&p, s, 1);
+	for (int i = 0; i < 3; i++)
+		prob_run(&p, NULL, 1);
+	struct shape s1 = s;
+	s1.T = 1; /* the matrix-vector path too */
+	struct prob p1;
+	prob_make(&p1, s1, 1);
+	prob_run(&p1, NULL, 1);
+	cr_assert_eq(thread_count(), before, "threads=1 started %d thread(s)",
+		     thread_count() - before);
+	prob_run(&p, NULL, 2);
+	cr_assert_gt(thread_count(), before, "threads=2 started no thread");
+	prob_free(&p);
+	prob_free(&p1);
 }
