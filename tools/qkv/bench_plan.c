@@ -342,8 +342,6 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 	row->prepare_s = be->prepare_s[prec];
 	snprintf(row->detail, sizeof(row->detail), "%s", be->detail[prec]);
 	if (!be->model[prec]) {
-		/* counted once per backend and precision, at its first row */
-		r->failed_named += p->nbackends > 0 && b->T == p->T[0] && threads == p->threads[0];
 		snprintf(row->status, sizeof(row->status), "did not open: %s", be->why[prec]);
 		return true;
 	}
@@ -508,7 +506,6 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 				if (be[i].missing[0]) {
 					if (ti == 0 && hi == 0 && p->nbackends) {
 						note(r, "%s: %s", be[i].name, be[i].missing);
-						r->failed_named++;
 					}
 					continue;
 				}
@@ -540,6 +537,13 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 	if (!ok) {
 		snprintf(err, errlen, "out of memory while measuring");
 		return false;
+	}
+	for (size_t i = 0; i < p->nbackends; i++) { /* named backends that gave no row */
+		size_t measured = 0;
+		for (size_t k = 0; k < r->n; k++)
+			measured += r->rows[k].ok && r->rows[k].kind == BENCH_BACKEND &&
+			            !strcmp(r->rows[k].backend, p->backends[i]);
+		r->failed_named += measured == 0;
 	}
 	derive(r, m);
 	return true;
