@@ -437,10 +437,24 @@ static void derive(struct bench_result *r, const struct bench_machine *m)
 	}
 }
 
+/* The 1-minute load average: how busy the machine was while measuring. */
+static double load_average(void)
+{
+	double v = -1;
+	FILE *f = fopen("/proc/loadavg", "r");
+	if (f) {
+		if (fscanf(f, "%lf", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
 bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct bench_result *r,
                     char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
+	r->load[0] = load_average();
 	if (p->config_path && !config_shape(p, err, errlen))
 		return false;
 	if (!p->precisions)
@@ -545,6 +559,7 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 			            !strcmp(r->rows[k].backend, p->backends[i]);
 		r->failed_named += measured == 0;
 	}
+	r->load[1] = load_average();
 	derive(r, m);
 	return true;
 }

@@ -37,6 +37,7 @@ struct bench_result {
 	size_t n, cap;
 	char notes[2048];    /* lines about backends passed over, references not built */
 	size_t failed_named; /* backends named in --backends that could not be measured */
+	double load[2];      /* 1-minute load average at start and end (-1: unknown) */
 };
 
 /* Resolve the plan: the shape and precision of a config, the backend list ("all" when

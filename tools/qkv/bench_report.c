@@ -34,12 +34,18 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	fprintf(f, "machine: %s\n", line);
 	fprintf(f,
 	        "shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  weights %s  "
-	        "(min-time %.2f s per row)\n\n",
+	        "(min-time %.2f s per row)\n",
 	        s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
 	        p->config_path ? "as the config says"
 	        : p->layout    ? "out_in"
 	                       : "in_out",
 	        p->min_time);
+	if (r->load[0] >= 0)
+		fprintf(f,
+		        "load:    1-minute load average %.1f at the start, %.1f at the end (%u "
+		        "cores)\n",
+		        r->load[0], r->load[1], m->cores);
+	fputc('\n', f);
 	fprintf(f, "%-14s %-5s %5s %3s %11s %7s %8s %7s %6s %6s %7s %7s\n", "backend", "prec", "T",
 	        "thr", "median ms", "p10-90", "GFLOP/s", "W GB/s", "%peak", "%bw", "x sgemm",
 	        "x sgemv");
@@ -146,7 +152,8 @@ bool bench_report_json(const char *path, const struct bench_result *r,
 	        p->config_path ? "config"
 	        : p->layout    ? "out_in"
 	                       : "in_out");
-	fprintf(f, "  \"min_time\": %.4f,\n  \"notes\": ", p->min_time);
+	fprintf(f, "  \"min_time\": %.4f,\n  \"load_average\": [%.2f, %.2f],\n  \"notes\": ",
+	        p->min_time, r->load[0], r->load[1]);
 	json_str(f, r->notes);
 	fprintf(f, ",\n  \"rows\": [");
 	for (size_t i = 0; i < r->n; i++) {
@@ -234,9 +241,10 @@ bool bench_report_markdown(const char *path, const struct bench_result *r,
 	fprintf(f, "`%s`\n\n", command);
 	fprintf(f,
 	        "Machine: %s  \nShape: %s, d_model %u, %u heads, %u KV heads, head_dim %u, N %u; "
-	        "min-time %.2f s per row.\n\n",
+	        "min-time %.2f s per row; 1-minute load average %.1f at the start, %.1f at the "
+	        "end.\n\n",
 	        line, s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
-	        p->min_time);
+	        p->min_time, r->load[0], r->load[1]);
 	fprintf(f, "| backend | prec | T | threads | median ms | p10-p90 | GFLOP/s | weight GB/s | "
 	           "%% peak | %% bw | x sgemm | x sgemv |\n"
 	           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
