@@ -19,6 +19,10 @@
 
 #define AVX2_FN __attribute__((target("avx2")))
 
+/* Bytes ahead in the panel stream (32 k groups): at T = 1 the hardware prefetcher alone
+ * left ~20% of the read bandwidth unused (9.7 -> 11.7 GB/s, one thread). */
+#define INT8_PREFETCH 2048
+
 /* One row r of a k group: x[r][4g..4g+3] against the 16 columns in w0 | w1. Scalar
  * accumulators (not arrays), so GCC keeps all of them in registers. */
 #define ROW(r)                                                                                     \
@@ -47,6 +51,7 @@
 	__m256i a20 = a00, a21 = a00, a30 = a00, a31 = a00;                                        \
 	for (size_t g = 0; g < kg; g++) {                                                          \
 		const int8_t *w = panel + g * INT8_NR * INT8_KG; /* [16][4] */                     \
+		_mm_prefetch((const char *)(w + INT8_PREFETCH), _MM_HINT_T0);                      \
 		__m256i w0 = _mm256_loadu_si256((const __m256i *)w);                               \
 		__m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));                        \
 		ROW(0);                                                                            \
