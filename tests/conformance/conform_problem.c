@@ -51,8 +51,9 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 	describe(s);
 	if (!cf_data_make(s, seed) || !cf_ref_make(s) ||
 	    (o->prequantized && !cf_data_prequantize(s))) {
+		cf_fail(r, "%s: harness out of memory", s->desc);
 		cf_setup_free(s);
-		return cf_fail(r, "%s: harness out of memory", s->desc);
+		return false;
 	}
 	s->pb = (struct qkv_problem){
 	    .struct_size = sizeof(struct qkv_problem),
