@@ -154,9 +154,17 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 		count[o[ran].r.result]++;
 		ran++;
 	}
-	printf("%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n\n", path,
+	printf("%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n", path,
 	       count[CF_PASS], count[CF_FAIL], count[CF_SKIP],
 	       ran == 0 ? " -- no case matches --cases" : "");
+	for (size_t i = 0; i < ran; i++) {
+		if (o[i].r.result == CF_FAIL) { /* one line to replay the first failure */
+			printf("replay: qkv conform %s --cases %s --seed %llu\n", path,
+			       o[i].c->name, (unsigned long long)o[i].r.seed);
+			break;
+		}
+	}
+	printf("\n");
 	if (json)
 		conform_json_plugin(json, path, o, ran, first);
 	free(o);
