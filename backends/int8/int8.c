@@ -5,7 +5,7 @@
  *   project: quantize each X row into a per-call buffer, exact int32 products per
  *            INT8_MR x INT8_NR block, then y = ((float)acc * sx) * sw + b per element,
  *            the order of qkv_int8_dequant, so results equal the scalar reference.
- * Work is split over OpenMP threads by (row block, panel); for T <= INT8_MR there is one
+ * Work is split over OpenMP threads by (row block, panel); for T <= INT8_MB there is one
  * row block, so the weights are streamed once, each thread reading its own panels.
  */
 #include <omp.h>
@@ -54,6 +54,9 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 	*handle = NULL;
 	if (!pb || !wt)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL problem or weights");
+	if (pb->struct_size < sizeof(*pb) || wt->struct_size < sizeof(*wt))
+		return fail(err, errlen, QKV_ERR_ARGUMENT,
+		            "problem or weights struct_size below ABI 1.0's");
 	if (pb->precision != QKV_INT8)
 		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precision int8 is supported");
 	if (pb->d_model > INT8_MAX_K)
@@ -119,6 +122,8 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 	const struct int8_handle *s = h;
 	if (!s || !b)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+	if (b->struct_size < sizeof(*b))
+		return fail(err, errlen, QKV_ERR_ARGUMENT, "batch struct_size below ABI 1.0's");
 	if (b->T == 0)
 		return QKV_OK;
 	if (!b->x || !b->out[0] || !b->out[1] || !b->out[2])
@@ -136,21 +141,22 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 	size_t n_rb = (T + INT8_MB - 1) / INT8_MB;
 	size_t tasks = n_rb * s->w.n_panels;
 	size_t want = b->threads < 1 ? 1 : b->threads;
-	size_t worth = T * k * s->w.n / INT8_MIN_WORK; /* small calls: waking threads costs more */
+	double worth = (double)T * (double)k * (double)s->w.n / (double)INT8_MIN_WORK;
 	want = want < tasks ? want : tasks;
-	want = want < worth ? want : (worth ? worth : 1);
+	if ((double)want > worth) /* small calls: waking a thread costs more than it saves */
+		want = worth >= 1.0 ? (size_t)worth : 1;
 	int nt = omp_in_parallel() ? 1 : (int)want;
-	/* Chunks of ~1/8 of a thread's share, taken dynamically: each thread still streams
+	/* Tasks run row block outer, panel inner, in chunks of ~1/8 of a thread's share
+	 * taken dynamically: each thread still streams
 	 * contiguous runs of panels, and a thread the OS delays (a shared machine) does not
 	 * hold the whole call back. */
 	size_t chunk = tasks / ((size_t)nt * 8);
-	int ch = chunk < 1 ? 1 : (int)chunk;
+	int ch = chunk < 1 ? 1 : (chunk > 1u << 20 ? 1 << 20 : (int)chunk);
 #pragma omp parallel num_threads(nt) if (nt > 1)
 	{
 #pragma omp for schedule(static)
 		for (size_t t = 0; t < T; t++)
 			int8_quantize_row(s->kern, b->x + t * b->ldx, k, ldq, xq + t * ldq, xs + t);
-			/* row block outer, panel inner */
 #pragma omp for schedule(dynamic, ch)
 		for (size_t task = 0; task < tasks; task++) {
 			size_t rb = task / s->w.n_panels, panel = task % s->w.n_panels;
