@@ -52,31 +52,47 @@ static int find_minus_128(const struct qkv_problem *pb, const struct qkv_weights
 	return -1;
 }
 
-/* One panel: gather INT8_NR columns into colf/colq, quantize, interleave by 4 k. */
+/* One panel: gather its INT8_NR columns into colf [NR][k] (f32 sources) or colq
+ * [NR][kp] (int8 sources), quantize, interleave by 4 k. The gather runs k outer, so an
+ * in_out matrix is read a row segment (one cache line) at a time, not a column. */
 static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *wt,
                        const struct int8_kernel *kern, struct int8_weights *w, size_t panel,
                        float *colf, int8_t *colq)
 {
 	size_t k = w->k, kp = w->kg * INT8_KG;
-	memset(colq, 0, INT8_NR * kp); /* colq: [INT8_NR][kp] */
+	struct col_src src[INT8_NR];
+	size_t nc = 0; /* columns of this panel that exist */
+	memset(colq, 0, INT8_NR * kp);
 	for (size_t c = 0; c < INT8_NR; c++) {
 		size_t n = panel * INT8_NR + c;
 		w->scale[n] = 0.0f;
 		w->bias[n] = 0.0f;
 		if (n >= w->n)
 			continue;
-		struct col_src s;
-		col_source(pb, wt, n, &s);
-		w->bias[n] = s.bias;
-		if (s.wq) {
-			for (size_t i = 0; i < k; i++)
-				colq[c * kp + i] = s.wq[i * s.stride];
-			w->scale[n] = s.scale;
-		} else {
-			for (size_t i = 0; i < k; i++) /* colf: [k] */
-				colf[i] = s.w[i * s.stride];
-			w->scale[n] = kern->quantize(colf, k, colq + c * kp);
+		col_source(pb, wt, n, &src[c]);
+		w->bias[n] = src[c].bias;
+		nc = c + 1;
+	}
+	if (wt->layout == QKV_LAYOUT_OUT_IN) { /* columns are contiguous */
+		for (size_t c = 0; c < nc; c++) {
+			if (src[c].wq)
+				memcpy(colq + c * kp, src[c].wq, k);
+			else
+				memcpy(colf + c * k, src[c].w, k * sizeof(float));
 		}
+	} else { /* rows are contiguous: k outer */
+		for (size_t i = 0; i < k; i++)
+			for (size_t c = 0; c < nc; c++) {
+				if (src[c].wq)
+					colq[c * kp + i] = src[c].wq[i * src[c].stride];
+				else
+					colf[c * k + i] = src[c].w[i * src[c].stride];
+			}
+	}
+	for (size_t c = 0; c < nc; c++) {
+		size_t n = panel * INT8_NR + c;
+		w->scale[n] =
+		    src[c].wq ? src[c].scale : kern->quantize(colf + c * k, k, colq + c * kp);
 	}
 	int8_t *dst = w->panels + panel * w->kg * INT8_NR * INT8_KG; /* [kg][NR][4] */
 	for (size_t g = 0; g < w->kg; g++)
@@ -124,8 +140,8 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
 	int nt = omp_in_parallel() || threads < 1 ? 1 : (int)threads;
 #pragma omp parallel num_threads(nt) if (nt > 1)
 	{
-		float *colf = malloc(out->k * sizeof(float));       /* [k] */
-		int8_t *colq = malloc(INT8_NR * out->kg * INT8_KG); /* [NR][kp] */
+		float *colf = malloc(INT8_NR * out->k * sizeof(float)); /* [NR][k] */
+		int8_t *colq = malloc(INT8_NR * out->kg * INT8_KG);     /* [NR][kp] */
 		if (!colf || !colq) {
 #pragma omp atomic write
 			nomem = 1;
