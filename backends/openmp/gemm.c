@@ -72,6 +72,17 @@ static void pack_x(float *xs, const struct qkv_batch *b, size_t r0, size_t mc, s
 	}
 }
 
+/* Prefetch bytes [from, from+len) of p (clipped to size) into L2: weights come from
+ * memory once per call, and the hardware prefetcher cannot know the next panel. */
+static void prefetch_lines(const char *p, size_t from, size_t len, size_t size)
+{
+	if (!p)
+		return;
+	size_t end = from + len < size ? from + len : size;
+	for (size_t o = from; o < end; o += 64)
+		__builtin_prefetch(p + o, 0, 2);
+}
+
 /* bf16 slice [kc][NR] widened to f32 (exact: bf16 is the upper half of an f32). */
 static void widen(float *dst, const uint16_t *src, size_t count)
 {
@@ -107,10 +118,22 @@ static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, str
 						h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
 					size_t ldc = b->ld_out[pn->p];
 					float *c = b->out[pn->p] + ic * ldc + pn->n0;
-					for (size_t ir = 0; ir < mc; ir += mr)
+					/* The next panel's slice, spread over this panel's tiles. */
+					const char *next = NULL;
+					size_t bytes = kc * QKV_OMP_NR * (h->wb ? 2 : 4);
+					if (j + 1 < jend)
+						next = h->wb ? (const char *)(h->wb + ((j + 1) * K + pc) *
+										      QKV_OMP_NR)
+							     : (const char *)(h->wp + ((j + 1) * K + pc) *
+										      QKV_OMP_NR);
+					size_t tiles = (mc + mr - 1) / mr;
+					size_t step = (bytes / 64 + tiles - 1) / tiles * 64;
+					for (size_t ir = 0, i = 0; ir < mc; ir += mr, i++) {
+						prefetch_lines(next, i * step, step, bytes);
 						h->kern->gemm(kc, xs + ir * kc, wp, c + ir * ldc, ldc,
 							      mc - ir < mr ? mc - ir : mr, pn->nw,
 							      pc == 0, bias);
+					}
 				}
 			}
 		}
