@@ -25,11 +25,11 @@
 
 struct blas_handle {
 	struct qkv_problem pb;
-	uint32_t layout;       /* enum qkv_layout of w */
-	size_t n;              /* N = d_q + 2*d_kv */
-	float *w;              /* in_out: [d_model x N]; out_in: [N x d_model] */
-	const float *bias[3];  /* [d_out] each or NULL, borrowed from the core */
-	size_t col0[3];        /* first column of projection p inside N */
+	uint32_t layout;      /* enum qkv_layout of w */
+	size_t n;             /* N = d_q + 2*d_kv */
+	float *w;             /* in_out: [d_model x N]; out_in: [N x d_model] */
+	const float *bias[3]; /* [d_out] each or NULL, borrowed from the core */
+	size_t col0[3];       /* first column of projection p inside N */
 };
 
 static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
@@ -71,7 +71,7 @@ static void blas_release(void *h)
 }
 
 static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-				    void **handle, char *err, size_t errlen)
+                                    void **handle, char *err, size_t errlen)
 {
 	*handle = NULL;
 	if (pb->precision != QKV_F32)
@@ -87,7 +87,7 @@ static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct q
 	 * OpenBLAS's xerbla may end the process on a bad argument. */
 	if (k == 0 || pb->d_q == 0 || pb->d_kv == 0 || k > INT_MAX || n > INT_MAX)
 		return fail(err, errlen, QKV_ERR_UNSUPPORTED,
-			    "d_model or d_q + 2*d_kv is 0 or exceeds the BLAS int range");
+		            "d_model or d_q + 2*d_kv is 0 or exceeds the BLAS int range");
 	if (n > SIZE_MAX / sizeof(float) / k)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "d_model * N overflows size_t");
 	struct blas_handle *s = calloc(1, sizeof(*s));
@@ -122,21 +122,21 @@ static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct q
  * whether beta = 0 clears a NaN already in y differs between OpenBLAS versions.
  * All sizes were checked to fit in int. */
 static void gemm_cols(const struct blas_handle *s, const float *x, size_t ldx, size_t rows,
-		      size_t c0, size_t cols, float *y, size_t ldy, float beta)
+                      size_t c0, size_t cols, float *y, size_t ldy, float beta)
 {
 	int k = (int)s->pb.d_model;
 	int out_in = s->layout == QKV_LAYOUT_OUT_IN;
 	const float *w = out_in ? s->w + c0 * s->pb.d_model : s->w + c0; /* sub-block */
 	int ldw = out_in ? k : (int)s->n;
 	if (rows == 1 && out_in) /* W block [cols x k] row-major: y = W.x */
-		cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)cols, k, 1.0f, w, ldw, x, 1, 1.0f,
-			    y, 1);
+		cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)cols, k, 1.0f, w, ldw, x, 1, 1.0f, y,
+		            1);
 	else if (rows == 1) /* W block [k x cols]: y = W^T.x */
 		cblas_sgemv(CblasRowMajor, CblasTrans, k, (int)cols, 1.0f, w, ldw, x, 1, 1.0f, y,
-			    1);
+		            1);
 	else
 		cblas_sgemm(CblasRowMajor, CblasNoTrans, out_in ? CblasTrans : CblasNoTrans,
-			    (int)rows, (int)cols, k, 1.0f, x, (int)ldx, w, ldw, beta, y, (int)ldy);
+		            (int)rows, (int)cols, k, 1.0f, x, (int)ldx, w, ldw, beta, y, (int)ldy);
 }
 
 /* Fill columns [c0, c0+cols) of `rows` rows with the bias (zeros when bias is NULL
@@ -163,7 +163,7 @@ static int outputs_fused(const struct blas_handle *s, const struct qkv_batch *b)
 }
 
 static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, char *err,
-				    size_t errlen)
+                                    size_t errlen)
 {
 	const struct blas_handle *s = h;
 	if (!s || !b)
@@ -172,12 +172,12 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 		return QKV_OK;
 	if (!b->x || b->ldx < s->pb.d_model || b->ldx > INT_MAX)
 		return fail(err, errlen, QKV_ERR_ARGUMENT,
-			    "x is NULL or ldx is below d_model or above the BLAS int range");
+		            "x is NULL or ldx is below d_model or above the BLAS int range");
 	for (int p = 0; p < 3; p++)
 		if (!b->out[p] || b->ld_out[p] < out_width(&s->pb, p) || b->ld_out[p] > INT_MAX)
 			return fail(err, errlen, QKV_ERR_ARGUMENT,
-				    "an output is NULL or its stride is below its width or "
-				    "above the BLAS int range");
+			            "an output is NULL or its stride is below its width or "
+			            "above the BLAS int range");
 	blas_threads_use(b->threads);
 	int fused = outputs_fused(s, b);
 	int any_bias = s->bias[QKV_Q] || s->bias[QKV_K] || s->bias[QKV_V];
@@ -190,9 +190,9 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 			float *y = b->out[QKV_Q] + t0 * b->ld_out[QKV_Q];
 			float beta = 0.0f;
 			for (int p = 0; p < 3; p++)
-				beta = fill_c(y + s->col0[p], b->ld_out[QKV_Q], rows,
-					      out_width(&s->pb, p), s->bias[p],
-					      any_bias || rows == 1);
+				beta =
+				    fill_c(y + s->col0[p], b->ld_out[QKV_Q], rows,
+				           out_width(&s->pb, p), s->bias[p], any_bias || rows == 1);
 			gemm_cols(s, x, b->ldx, rows, 0, s->n, y, b->ld_out[QKV_Q], beta);
 			continue;
 		}
@@ -212,18 +212,18 @@ static void blas_probe(struct qkv_probe_result *out)
 	const char *config = openblas_get_config();
 	out->score = 50;
 	snprintf(out->detail, sizeof(out->detail), "OpenBLAS core %s, %d procs (%s)",
-		 core ? core : "unknown", openblas_get_num_procs(), config ? config : "no config");
+	         core ? core : "unknown", openblas_get_num_procs(), config ? config : "no config");
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-	.abi_major = QKV_PLUGIN_ABI_MAJOR,
-	.abi_minor = QKV_PLUGIN_ABI_MINOR,
-	.struct_size = sizeof(struct qkv_backend),
-	.precisions = QKV_PRECISION_BIT(QKV_F32),
-	.name = "blas",
-	.version = "1.0.0",
-	.probe = blas_probe,
-	.prepare = blas_prepare,
-	.project = blas_project,
-	.release = blas_release,
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions = QKV_PRECISION_BIT(QKV_F32),
+    .name = "blas",
+    .version = "1.0.0",
+    .probe = blas_probe,
+    .prepare = blas_prepare,
+    .project = blas_project,
+    .release = blas_release,
 };

@@ -29,11 +29,11 @@ const struct omp_kernels *qkv_omp_kernels_pick(char *why, size_t len)
 	/* An AVX-512 set would be tested here first (avx512f + XCR0 opmask/ZMM bits). */
 	if (avx2 && fma && ymm) {
 		snprintf(why, len, "%s (cpu has avx2, fma; OS saves YMM)",
-			 qkv_omp_kernels_avx2.name);
+		         qkv_omp_kernels_avx2.name);
 		return &qkv_omp_kernels_avx2;
 	}
 	snprintf(why, len, "%s: %s", qkv_omp_kernels_c.name,
-		 !avx2 ? "no avx2" : (!fma ? "no fma" : "OS does not save YMM state"));
+	         !avx2 ? "no avx2" : (!fma ? "no fma" : "OS does not save YMM state"));
 	return &qkv_omp_kernels_c;
 #else
 	snprintf(why, len, "%s: no SIMD kernel for this architecture", qkv_omp_kernels_c.name);

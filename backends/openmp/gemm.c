@@ -19,9 +19,9 @@
 
 #include "omp_backend.h"
 
-#define KC 256         /* K slice: one panel slice KC x NR = 16 KiB stays in L1 */
-#define MC 144         /* rows per packed X block: MC x KC = 144 KiB in L2 */
-#define NC_PANELS 256  /* panels per chunk: a KC x 4096 weight block stays in L3 */
+#define KC 256                  /* K slice: one panel slice KC x NR = 16 KiB stays in L1 */
+#define MC 144                  /* rows per packed X block: MC x KC = 144 KiB in L2 */
+#define NC_PANELS 256           /* panels per chunk: a KC x 4096 weight block stays in L3 */
 #define SERIAL_FLOPS (1u << 19) /* below this, one thread */
 
 struct range {
@@ -46,16 +46,16 @@ static void gemv_part(const struct omp_handle *h, const struct qkv_batch *b, str
 		float *y = b->out[pn->p] + pn->n0;
 		if (h->wb)
 			h->kern->gemv_bf16(K, b->x, b->ldx, h->wb + j * K * QKV_OMP_NR, y,
-					   b->ld_out[pn->p], b->T, pn->nw, bias);
+			                   b->ld_out[pn->p], b->T, pn->nw, bias);
 		else
 			h->kern->gemv(K, b->x, b->ldx, h->wp + j * K * QKV_OMP_NR, y,
-				      b->ld_out[pn->p], b->T, pn->nw, bias);
+			              b->ld_out[pn->p], b->T, pn->nw, bias);
 	}
 }
 
 /* X rows [r0, r0+mc), columns [k0, k0+kc) into tiles xs[tile][k][mr], zero-padded. */
-static void pack_x(float *xs, const struct qkv_batch *b, size_t r0, size_t mc, size_t k0,
-		   size_t kc, size_t mr)
+static void pack_x(float *xs, const struct qkv_batch *b, size_t r0, size_t mc, size_t k0, size_t kc,
+                   size_t mr)
 {
 	for (size_t t = 0; t * mr < mc; t++) {
 		float *dst = xs + t * kc * mr;
@@ -94,7 +94,7 @@ static void widen(float *dst, const uint16_t *src, size_t count)
 
 /* xs: [MC/mr tiles][KC][mr] packed X; wbuf: [KC][NR] widened bf16 slice (bf16 only). */
 static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, struct range pr,
-		      struct range rr, float *xs, float *wbuf)
+                      struct range rr, float *xs, float *wbuf)
 {
 	size_t K = h->pb.d_model, mr = h->kern->mr;
 	for (size_t jc = pr.lo; jc < pr.hi; jc += NC_PANELS) {
@@ -115,24 +115,27 @@ static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, str
 						wp = h->wp + (j * K + pc) * QKV_OMP_NR;
 					}
 					const float *bias =
-						h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
+					    h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
 					size_t ldc = b->ld_out[pn->p];
 					float *c = b->out[pn->p] + ic * ldc + pn->n0;
-					/* The next panel's slice, spread over this panel's tiles. */
+					/* The next panel's slice, spread over this panel's tiles.
+					 */
 					const char *next = NULL;
 					size_t bytes = kc * QKV_OMP_NR * (h->wb ? 2 : 4);
 					if (j + 1 < jend)
-						next = h->wb ? (const char *)(h->wb + ((j + 1) * K + pc) *
-										      QKV_OMP_NR)
-							     : (const char *)(h->wp + ((j + 1) * K + pc) *
-										      QKV_OMP_NR);
+						next = h->wb ? (const char *)(h->wb +
+						                              ((j + 1) * K + pc) *
+						                                  QKV_OMP_NR)
+						             : (const char *)(h->wp +
+						                              ((j + 1) * K + pc) *
+						                                  QKV_OMP_NR);
 					size_t tiles = (mc + mr - 1) / mr;
 					size_t step = (bytes / 64 + tiles - 1) / tiles * 64;
 					for (size_t ir = 0, i = 0; ir < mc; ir += mr, i++) {
 						prefetch_lines(next, i * step, step, bytes);
-						h->kern->gemm(kc, xs + ir * kc, wp, c + ir * ldc, ldc,
-							      mc - ir < mr ? mc - ir : mr, pn->nw,
-							      pc == 0, bias);
+						h->kern->gemm(kc, xs + ir * kc, wp, c + ir * ldc,
+						              ldc, mc - ir < mr ? mc - ir : mr,
+						              pn->nw, pc == 0, bias);
 					}
 				}
 			}
@@ -151,13 +154,14 @@ static size_t pick_threads(const struct omp_handle *h, const struct qkv_batch *b
 }
 
 enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *b, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	size_t nt = pick_threads(h, b);
 	if (b->T <= QKV_OMP_GEMV_MAX) {
 #pragma omp parallel num_threads((int)nt) if (nt > 1)
 		{
-			size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
+			size_t nth = (size_t)omp_get_num_threads(),
+			       tid = (size_t)omp_get_thread_num();
 			gemv_part(h, b, split(h->npanels, nth, tid, 1));
 		}
 		return QKV_OK;
@@ -186,7 +190,7 @@ enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *
 			struct range rr = split(b->T, tm, tid / tn, mr);
 			if (pr.lo < pr.hi && rr.lo < rr.hi)
 				gemm_part(h, b, pr, rr, xs + tid * per_thread,
-					  xs + tid * per_thread + xs_floats);
+				          xs + tid * per_thread + xs_floats);
 		}
 	}
 	free(xs);

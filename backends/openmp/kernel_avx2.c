@@ -28,7 +28,7 @@ AVX2 static inline void store_row(float *y, __m256 lo, __m256 hi, int first, con
 
 /* Edge tile: only rows < m and columns < n of C are touched. */
 static void store_edge(const float *acc, float *c, size_t ldc, size_t m, size_t n, int first,
-		       const float *bias)
+                       const float *bias)
 {
 	for (size_t r = 0; r < m; r++) {
 		float *y = c + r * ldc;
@@ -53,9 +53,10 @@ static void store_edge(const float *acc, float *c, size_t ldc, size_t m, size_t 
 
 /* An M-row tile (M a constant after inlining: edge tiles of T % 6 rows do only their
  * own FMAs). xp keeps the packed stride of 6 floats per k. */
-AVX2 static inline __attribute__((always_inline)) void
-gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, const int M,
-	  size_t n, int first, const float *bias)
+AVX2 static inline __attribute__((always_inline)) void gemm_tile(size_t kc, const float *xp,
+                                                                 const float *wp, float *c,
+                                                                 size_t ldc, const int M, size_t n,
+                                                                 int first, const float *bias)
 {
 	__m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
 	__m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
@@ -104,7 +105,7 @@ gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, con
 }
 
 AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
-			   size_t m, size_t n, int first, const float *bias)
+                           size_t m, size_t n, int first, const float *bias)
 {
 	switch (m) {
 	case 1:
@@ -172,7 +173,7 @@ AVX2 static inline void gemv_store(float *yr, __m256 lo, __m256 hi, size_t n, co
  * (prefetching 1-4 KiB ahead was 5-25 % slower). */
 AVX2 static inline __attribute__((always_inline)) void
 gemv_streams(size_t K, const float *x, size_t ldx, const void *wp, const int bf16, float *y,
-	     size_t ldy, const int R, size_t n, const float *bias)
+             size_t ldy, const int R, size_t n, const float *bias)
 {
 	const int S = R == 1 ? 4 : 2; /* streams */
 	const size_t seg = K / (size_t)S;
@@ -222,7 +223,7 @@ gemv_streams(size_t K, const float *x, size_t ldx, const void *wp, const int bf1
 	}
 	if (R == 1) {
 		gemv_store(y, _mm256_add_ps(_mm256_add_ps(l0, l1), _mm256_add_ps(l2, l3)),
-			   _mm256_add_ps(_mm256_add_ps(h0, h1), _mm256_add_ps(h2, h3)), n, bias);
+		           _mm256_add_ps(_mm256_add_ps(h0, h1), _mm256_add_ps(h2, h3)), n, bias);
 		return;
 	}
 	gemv_store(y, _mm256_add_ps(l0, l1), _mm256_add_ps(h0, h1), n, bias);
@@ -232,7 +233,7 @@ gemv_streams(size_t K, const float *x, size_t ldx, const void *wp, const int bf1
 /* Three or four rows against one panel: 6-8 independent chains, one stream. */
 AVX2 static inline __attribute__((always_inline)) void
 gemv_rows(size_t K, const float *x, size_t ldx, const void *wp, const int bf16, float *y,
-	  size_t ldy, const int R, size_t n, const float *bias)
+          size_t ldy, const int R, size_t n, const float *bias)
 {
 	const float *x0 = x, *x1 = x + ldx, *x2 = x + 2 * ldx, *x3 = R > 3 ? x + 3 * ldx : x;
 	__m256 l0 = _mm256_setzero_ps(), h0 = l0, l1 = l0, h1 = l0, l2 = l0, h2 = l0, l3 = l0,
@@ -269,22 +270,19 @@ gemv_rows(size_t K, const float *x, size_t ldx, const void *wp, const int bf16, 
 	}
 
 AVX2 static void gemv_avx2(size_t K, const float *x, size_t ldx, const float *wp, float *y,
-			   size_t ldy, size_t m, size_t n, const float *bias)
-{
-	GEMV_SWITCH(wp, 0)
-}
+                           size_t ldy, size_t m, size_t n, const float *bias){GEMV_SWITCH(wp, 0)}
 
-AVX2 static void gemv_bf16_avx2(size_t K, const float *x, size_t ldx, const uint16_t *wb,
-				float *y, size_t ldy, size_t m, size_t n, const float *bias)
+AVX2 static void gemv_bf16_avx2(size_t K, const float *x, size_t ldx, const uint16_t *wb, float *y,
+                                size_t ldy, size_t m, size_t n, const float *bias)
 {
 	GEMV_SWITCH(wb, 1)
 }
 
 const struct omp_kernels qkv_omp_kernels_avx2 = {
-	.name = "avx2+fma 6x16",
-	.mr = MR_AVX2,
-	.gemm = gemm_avx2,
-	.gemv = gemv_avx2,
-	.gemv_bf16 = gemv_bf16_avx2,
+    .name = "avx2+fma 6x16",
+    .mr = MR_AVX2,
+    .gemm = gemm_avx2,
+    .gemv = gemv_avx2,
+    .gemv_bf16 = gemv_bf16_avx2,
 };
 #endif

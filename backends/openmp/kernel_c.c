@@ -8,7 +8,7 @@
 #define MR_C 4
 
 static void gemm_c(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, size_t m,
-		   size_t n, int first, const float *bias)
+                   size_t n, int first, const float *bias)
 {
 	float acc[MR_C][QKV_OMP_NR] = {{0}}; /* [mr][NR] */
 	for (size_t k = 0; k < kc; k++) {
@@ -31,7 +31,7 @@ static void gemm_c(size_t kc, const float *xp, const float *wp, float *c, size_t
 }
 
 static void gemv_c(size_t K, const float *x, size_t ldx, const float *wp, float *y, size_t ldy,
-		   size_t m, size_t n, const float *bias)
+                   size_t m, size_t n, const float *bias)
 {
 	for (size_t r = 0; r < m; r++) {
 		float acc[QKV_OMP_NR] = {0};
@@ -48,7 +48,7 @@ static void gemv_c(size_t K, const float *x, size_t ldx, const float *wp, float 
 }
 
 static void gemv_bf16_c(size_t K, const float *x, size_t ldx, const uint16_t *wb, float *y,
-			size_t ldy, size_t m, size_t n, const float *bias)
+                        size_t ldy, size_t m, size_t n, const float *bias)
 {
 	for (size_t r = 0; r < m; r++) {
 		float acc[QKV_OMP_NR] = {0};
@@ -69,9 +69,9 @@ static void gemv_bf16_c(size_t K, const float *x, size_t ldx, const uint16_t *wb
 }
 
 const struct omp_kernels qkv_omp_kernels_c = {
-	.name = "portable C 4x16",
-	.mr = MR_C,
-	.gemm = gemm_c,
-	.gemv = gemv_c,
-	.gemv_bf16 = gemv_bf16_c,
+    .name = "portable C 4x16",
+    .mr = MR_C,
+    .gemm = gemm_c,
+    .gemv = gemv_c,
+    .gemv_bf16 = gemv_bf16_c,
 };

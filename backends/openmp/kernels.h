@@ -19,7 +19,6 @@
 #include <stdint.h>
 
 #define QKV_OMP_NR 16      /* panel width: columns per packed weight panel */
-#define QKV_OMP_MAX_MR 8   /* largest mr any kernel may declare */
 #define QKV_OMP_GEMV_MAX 4 /* T up to this uses the matrix-vector path */
 
 /* C tile [mr x NR] (only rows < m, columns < n are touched) from
@@ -27,20 +26,20 @@
  * first: C = acc (+ bias[j] when bias != NULL); else: C += acc.
  * xp is [kc][mr] (rows >= m are padding), wp is [kc][NR] 32-byte aligned. */
 typedef void (*omp_gemm_ukr)(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
-			     size_t m, size_t n, int first, const float *bias);
+                             size_t m, size_t n, int first, const float *bias);
 
 /* y_r[j] = sum_{k < K} x_r[k] * wp[k][j] (+ bias[j]) for rows r < m (1 <= m <= GEMV_MAX),
  * j < n; x row r at x + r*ldx, y row r at y + r*ldy; wp is one whole panel [K][NR]. */
 typedef void (*omp_gemv_ukr)(size_t K, const float *x, size_t ldx, const float *wp, float *y,
-			     size_t ldy, size_t m, size_t n, const float *bias);
+                             size_t ldy, size_t m, size_t n, const float *bias);
 
 /* The same with a bf16 panel wb[K][NR]: element = f32 bits >> 16. */
 typedef void (*omp_gemv_bf16_ukr)(size_t K, const float *x, size_t ldx, const uint16_t *wb,
-				  float *y, size_t ldy, size_t m, size_t n, const float *bias);
+                                  float *y, size_t ldy, size_t m, size_t n, const float *bias);
 
 struct omp_kernels {
 	const char *name; /* "avx2+fma 6x16" */
-	size_t mr;        /* rows of the GEMM micro-tile, <= QKV_OMP_MAX_MR */
+	size_t mr;        /* rows of the GEMM micro-tile (X is packed in tiles of mr) */
 	omp_gemm_ukr gemm;
 	omp_gemv_ukr gemv;
 	omp_gemv_bf16_ukr gemv_bf16;

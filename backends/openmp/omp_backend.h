@@ -32,6 +32,6 @@ enum qkv_status qkv_omp_pack(struct omp_handle *h, const struct qkv_weights *wt)
 
 /* Compute a validated batch with T >= 1. */
 enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *b, char *err,
-			    size_t errlen);
+                            size_t errlen);
 
 #endif

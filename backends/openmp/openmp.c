@@ -26,7 +26,7 @@ static void omp_release(void *handle)
 }
 
 static enum qkv_status omp_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-				   void **handle, char *err, size_t errlen)
+                                   void **handle, char *err, size_t errlen)
 {
 	*handle = NULL;
 	if (pb->precision != QKV_F32 && pb->precision != QKV_BF16)
@@ -53,7 +53,7 @@ static enum qkv_status omp_prepare(const struct qkv_problem *pb, const struct qk
 }
 
 static enum qkv_status omp_project(const void *handle, const struct qkv_batch *b, char *err,
-				   size_t errlen)
+                                   size_t errlen)
 {
 	const struct omp_handle *h = handle;
 	if (!h || !b)
@@ -65,7 +65,7 @@ static enum qkv_status omp_project(const void *handle, const struct qkv_batch *b
 	for (int p = 0; p < 3; p++)
 		if (!b->out[p] || b->ld_out[p] < (p == QKV_Q ? h->pb.d_q : h->pb.d_kv))
 			return fail(err, errlen, QKV_ERR_ARGUMENT,
-				    "an output is NULL or its stride is below its width");
+			            "an output is NULL or its stride is below its width");
 	return qkv_omp_run(h, b, err, errlen);
 }
 
@@ -75,18 +75,18 @@ static void omp_probe(struct qkv_probe_result *out)
 	const struct omp_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
 	out->score = k == &qkv_omp_kernels_c ? 10 : 60;
 	snprintf(out->detail, sizeof(out->detail), "%s; f32, bf16; OpenMP, %d cores", why,
-		 omp_get_num_procs());
+	         omp_get_num_procs());
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-	.abi_major = QKV_PLUGIN_ABI_MAJOR,
-	.abi_minor = QKV_PLUGIN_ABI_MINOR,
-	.struct_size = sizeof(struct qkv_backend),
-	.precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16),
-	.name = "openmp",
-	.version = "1.0.0",
-	.probe = omp_probe,
-	.prepare = omp_prepare,
-	.project = omp_project,
-	.release = omp_release,
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16),
+    .name = "openmp",
+    .version = "1.0.0",
+    .probe = omp_probe,
+    .prepare = omp_prepare,
+    .project = omp_project,
+    .release = omp_release,
 };

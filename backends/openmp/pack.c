@@ -13,12 +13,13 @@ static size_t out_width(const struct qkv_problem *pb, uint32_t p)
 
 /* One panel from W [d_model x d_out] in `layout`; columns past nw stay zero. */
 static void pack_panel(float *dst, const float *w, uint32_t layout, size_t K, size_t d_out,
-		       const struct omp_panel *pn)
+                       const struct omp_panel *pn)
 {
 	memset(dst, 0, K * QKV_OMP_NR * sizeof(float));
 	if (layout == QKV_LAYOUT_IN_OUT) {
 		for (size_t k = 0; k < K; k++)
-			memcpy(dst + k * QKV_OMP_NR, w + k * d_out + pn->n0, pn->nw * sizeof(float));
+			memcpy(dst + k * QKV_OMP_NR, w + k * d_out + pn->n0,
+			       pn->nw * sizeof(float));
 		return;
 	}
 	for (size_t j = 0; j < pn->nw; j++) { /* out_in: read each W row contiguously */

@@ -34,8 +34,8 @@ struct prob {
 	void *h;
 };
 
-static void make(struct prob *p, size_t K, size_t H, size_t KVH, size_t hd, size_t T,
-		 int layout, int bias, uint32_t threads)
+static void make(struct prob *p, size_t K, size_t H, size_t KVH, size_t hd, size_t T, int layout,
+                 int bias, uint32_t threads)
 {
 	memset(p, 0, sizeof(*p));
 	p->K = K, p->dq = H * hd, p->dkv = KVH * hd, p->T = T, p->layout = layout;
@@ -53,10 +53,15 @@ static void make(struct prob *p, size_t K, size_t H, size_t KVH, size_t hd, size
 	p->x = malloc((T ? T : 1) * K * sizeof(float));
 	for (size_t i = 0; i < T * K; i++)
 		p->x[i] = unif();
-	struct qkv_problem pb = {sizeof(pb), QKV_F32, (uint32_t)K, (uint32_t)H, (uint32_t)KVH,
-				 (uint32_t)hd, (uint32_t)p->dq, (uint32_t)p->dkv, threads};
-	struct qkv_weights wt = {sizeof(wt), (uint32_t)layout, {p->w[0], p->w[1], p->w[2]},
-				 {p->b[0], p->b[1], p->b[2]}, {0}, {0}};
+	struct qkv_problem pb = {sizeof(pb),      QKV_F32,          (uint32_t)K,
+	                         (uint32_t)H,     (uint32_t)KVH,    (uint32_t)hd,
+	                         (uint32_t)p->dq, (uint32_t)p->dkv, threads};
+	struct qkv_weights wt = {sizeof(wt),
+	                         (uint32_t)layout,
+	                         {p->w[0], p->w[1], p->w[2]},
+	                         {p->b[0], p->b[1], p->b[2]},
+	                         {0},
+	                         {0}};
 	char err[256] = "";
 	cr_assert_eq(BE.prepare(&pb, &wt, &p->h, err, sizeof(err)), QKV_OK, "%s", err);
 }
@@ -80,8 +85,8 @@ static void check(const struct prob *p, float *const out[3], const size_t ld[3],
 				double ref = 0, mag = 0;
 				for (size_t k = 0; k < p->K; k++) {
 					float w = p->layout == QKV_LAYOUT_IN_OUT
-							  ? p->w[q][k * p->d[q] + n]
-							  : p->w[q][n * p->K + k];
+					              ? p->w[q][k * p->d[q] + n]
+					              : p->w[q][n * p->K + k];
 					ref += (double)p->x[t * p->K + k] * w;
 					mag += fabs((double)p->x[t * p->K + k] * w);
 				}
@@ -91,15 +96,15 @@ static void check(const struct prob *p, float *const out[3], const size_t ld[3],
 				}
 				double got = out[q][t * ld[q] + n];
 				cr_assert(fabs(got - ref) <= (double)(p->K + 2) * 1.2e-7 * mag,
-					  "%s K=%zu T=%zu proj %d [%zu][%zu]: %g, want %g", what, p->K,
-					  p->T, q, t, n, got, ref);
+				          "%s K=%zu T=%zu proj %d [%zu][%zu]: %g, want %g", what,
+				          p->K, p->T, q, t, n, got, ref);
 			}
 }
 
 static void run(struct prob *p, float *const out[3], const size_t ld[3], uint32_t threads)
 {
-	struct qkv_batch b = {sizeof(b), threads, p->T, p->x, p->K,
-			      {out[0], out[1], out[2]}, {ld[0], ld[1], ld[2]}};
+	struct qkv_batch b = {
+	    sizeof(b), threads, p->T, p->x, p->K, {out[0], out[1], out[2]}, {ld[0], ld[1], ld[2]}};
 	char err[256] = "";
 	cr_assert_eq(BE.project(p->h, &b, err, sizeof(err)), QKV_OK, "%s", err);
 }
@@ -152,7 +157,7 @@ Test(blas, thread_budget_sets_openblas)
 	openblas_set_num_threads(2);
 	run(&p, out, ld, 1);
 	cr_assert_eq(openblas_get_num_threads(), 1, "threads: 1 left OpenBLAS at %d",
-		     openblas_get_num_threads());
+	             openblas_get_num_threads());
 	run(&p, out, ld, 2);
 	cr_assert_eq(openblas_get_num_threads(), 2);
 	run(&p, out, ld, 1000); /* capped at the cores OpenBLAS sees */

@@ -2,8 +2,9 @@
  * kernel set of this module (the portable C one too, not only the one this CPU picks),
  * on shapes that cross each blocking edge (K around KC = 256, T around mr, the
  * matrix-vector limit 4 and MC = 144, widths not a multiple of the 16-column panel),
- * in f32 and bf16 (weights rounded as precision.h says), against a float64 reference; guard floats around every output; results that do not
- * depend on the thread count; and a call from inside a caller's parallel region.
+ * in f32 and bf16 (weights rounded as precision.h says), against a float64 reference; guard floats
+ * around every output; results that do not depend on the thread count; and a call from inside a
+ * caller's parallel region.
  *
  * Bound: f32 dot products of length K with any summation order satisfy
  *   |y - y64| <= gamma_{K+1} * sum_k |x_k w_k| (+|b|),  gamma_n ~ n * 2^-24;
@@ -69,14 +70,19 @@ static void prob_make_prec(struct prob *p, struct shape s, size_t threads, uint3
 		}
 		p->ld[q] = p->dout[q] + (size_t)s.pad * (size_t)(q + 1);
 	}
-	struct qkv_problem pb = {sizeof(pb), prec, (uint32_t)s.K, (uint32_t)s.H,
-				 (uint32_t)s.KVH, (uint32_t)s.hd, (uint32_t)p->dout[0],
-				 (uint32_t)p->dout[1], (uint32_t)threads};
-	struct qkv_weights wt = {sizeof(wt), (uint32_t)s.layout, {p->w[0], p->w[1], p->w[2]},
-				 {p->b[0], p->b[1], p->b[2]}, {0}, {0}};
+	struct qkv_problem pb = {
+	    sizeof(pb),       prec,           (uint32_t)s.K,        (uint32_t)s.H,
+	    (uint32_t)s.KVH,  (uint32_t)s.hd, (uint32_t)p->dout[0], (uint32_t)p->dout[1],
+	    (uint32_t)threads};
+	struct qkv_weights wt = {sizeof(wt),
+	                         (uint32_t)s.layout,
+	                         {p->w[0], p->w[1], p->w[2]},
+	                         {p->b[0], p->b[1], p->b[2]},
+	                         {0},
+	                         {0}};
 	char err[256] = "";
 	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &p->h, err, sizeof(err)), QKV_OK,
-		     "%s", err);
+	             "%s", err);
 }
 
 static void prob_make(struct prob *p, struct shape s, size_t threads)
@@ -106,7 +112,7 @@ static void prob_run(struct prob *p, const struct omp_kernels *k, size_t threads
 static double w_at(const struct prob *p, int q, size_t k, size_t n)
 {
 	float w = p->s.layout == QKV_LAYOUT_IN_OUT ? p->w[q][k * p->dout[q] + n]
-						   : p->w[q][n * p->s.K + k];
+	                                           : p->w[q][n * p->s.K + k];
 	return p->precision == QKV_BF16 ? qkv_bf16_round(w) : w;
 }
 
@@ -129,19 +135,19 @@ static void prob_check(const struct prob *p, const char *kname)
 				}
 				double got = y[t * p->ld[q] + n];
 				cr_assert(fabs(got - ref) <= (double)(s->K + 2) * 1.2e-7 * mag,
-					  "%s K=%zu T=%zu proj %d row %zu col %zu: %g, want %g", kname,
-					  s->K, s->T, q, t, n, got, ref);
+				          "%s K=%zu T=%zu proj %d row %zu col %zu: %g, want %g",
+				          kname, s->K, s->T, q, t, n, got, ref);
 			}
 		/* Nothing outside the T x d_out addressed elements was written. */
 		size_t total = s->T * p->ld[q] + 2 * GUARD;
 		for (size_t i = 0; i < total; i++) {
 			long off = (long)i - GUARD;
 			int inside = off >= 0 && (size_t)off < s->T * p->ld[q] &&
-				     (size_t)off % p->ld[q] < p->dout[q];
+			             (size_t)off % p->ld[q] < p->dout[q];
 			if (!inside)
 				cr_assert_eq(p->buf[q][i], SENTINEL,
-					     "%s K=%zu T=%zu proj %d: write outside at %ld", kname,
-					     s->K, s->T, q, off);
+				             "%s K=%zu T=%zu proj %d: write outside at %ld", kname,
+				             s->K, s->T, q, off);
 		}
 	}
 }
@@ -158,10 +164,10 @@ static void prob_free(struct prob *p)
 }
 
 static const struct shape shapes[] = {
-	{1, 1, 1, 1, 1, 0, 0, 0},      {7, 3, 1, 5, 2, 1, 1, 1},     {16, 2, 2, 8, 3, 0, 1, 0},
-	{255, 4, 2, 9, 4, 1, 0, 3},    {256, 1, 1, 16, 5, 0, 1, 1},  {257, 5, 5, 7, 6, 1, 1, 0},
-	{300, 6, 3, 11, 7, 0, 0, 2},   {64, 4, 1, 33, 13, 1, 1, 0},  {513, 2, 1, 24, 143, 0, 1, 1},
-	{129, 3, 3, 17, 145, 1, 0, 0}, {40, 8, 2, 12, 301, 0, 1, 5},
+    {1, 1, 1, 1, 1, 0, 0, 0},      {7, 3, 1, 5, 2, 1, 1, 1},     {16, 2, 2, 8, 3, 0, 1, 0},
+    {255, 4, 2, 9, 4, 1, 0, 3},    {256, 1, 1, 16, 5, 0, 1, 1},  {257, 5, 5, 7, 6, 1, 1, 0},
+    {300, 6, 3, 11, 7, 0, 0, 2},   {64, 4, 1, 33, 13, 1, 1, 0},  {513, 2, 1, 24, 143, 0, 1, 1},
+    {129, 3, 3, 17, 145, 1, 0, 0}, {40, 8, 2, 12, 301, 0, 1, 5},
 };
 
 static void kernel_set(const struct omp_kernels *k, const char *kname)
@@ -206,7 +212,7 @@ Test(openmp, same_bits_for_any_thread_count_and_nested)
 	for (size_t threads = 2; threads <= 3; threads++) {
 		prob_run(&p, NULL, threads);
 		cr_assert(memcmp(one, p.buf[0], n * sizeof(float)) == 0, "threads=%zu differs",
-			  threads);
+		          threads);
 	}
 	int same = 1;
 #pragma omp parallel num_threads(2) reduction(&& : same)
@@ -222,7 +228,7 @@ Test(openmp, same_bits_for_any_thread_count_and_nested)
 		same = qkv_backend_descriptor.project(p.h, &b, err, sizeof(err)) == QKV_OK;
 		for (size_t t = 0; t < s.T; t++) /* addressed elements only */
 			same = same && memcmp(out[0] + t * p.ld[0], one + GUARD + t * p.ld[0],
-					      p.dout[0] * sizeof(float)) == 0;
+			                      p.dout[0] * sizeof(float)) == 0;
 		for (int q = 0; q < 3; q++)
 			free(out[q]);
 	}
@@ -247,7 +253,7 @@ Test(openmp, nan_inf_propagate)
 				cr_assert(isnan(p.buf[q][GUARD + n]), "row 0 col %zu not NaN", n);
 				if (shp[i].T > 1)
 					cr_assert(!isfinite(p.buf[q][GUARD + p.ld[q] + n]),
-						  "row 1 col %zu finite", n);
+					          "row 1 col %zu finite", n);
 			}
 		prob_free(&p);
 	}
@@ -261,7 +267,7 @@ Test(openmp, refusals)
 	void *h = NULL;
 	char err[256] = "";
 	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &h, err, sizeof(err)),
-		     QKV_ERR_UNSUPPORTED); /* int8 is the int8 backend's */
+	             QKV_ERR_UNSUPPORTED); /* int8 is the int8 backend's */
 	cr_assert(strstr(err, "openmp") != NULL);
 	qkv_backend_descriptor.release(h);
 	pb.precision = QKV_F32;
@@ -310,7 +316,7 @@ Test(openmp, threads_one_starts_no_thread)
 	prob_make(&p1, s1, 1);
 	prob_run(&p1, NULL, 1);
 	cr_assert_eq(thread_count(), before, "threads=1 started %d thread(s)",
-		     thread_count() - before);
+	             thread_count() - before);
 	prob_run(&p, NULL, 2);
 	cr_assert_gt(thread_count(), before, "threads=2 started no thread");
 	prob_free(&p);
