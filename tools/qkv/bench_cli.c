@@ -84,6 +84,7 @@ int bench_cli_parse(int argc, char **argv, struct bench_cli *cli,
 	memset(cli, 0, sizeof(*cli));
 	p->min_time = 0.3;
 	p->max_call = 2.0;
+	p->interleave = 0.05; /* fair ratios on a shared machine: see bench_time_group */
 	p->references = true;
 	cli->threshold = 10.0;
 	p->threads[0] = qkv_cpu_count();

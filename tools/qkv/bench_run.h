@@ -62,10 +62,11 @@ struct bench_job {
  * called until it has min_time of calls (and at least 5 unless that takes more than
  * 3*min_time). With slice_s > 0 interleaved: after a warm-up of each, every job in turn
  * runs for a slice of slice_s seconds, round after round, so that load coming and going
- * on a shared machine hits every row alike. Interleaving is not the default: libraries
- * whose idle threads spin (OpenBLAS for about 0.1 s after a call, OpenMP runtimes)
- * slow down whatever runs next, so short slices penalise the row after a BLAS row.
- * A job whose call fails stops alone. */
+ * on a shared machine hits every row alike. (Libraries whose idle threads spin after a
+ * call, OpenBLAS and OpenMP runtimes, slow the start of the next slice a little; on
+ * this shared 2-core machine that costs far less than load drifting between rows:
+ * blas/sgemm ratios, which should be 1, spread 0.15-1.83 one row after the other and
+ * 0.75-1.20 in 50 ms turns.) A job whose call fails stops alone. */
 void bench_time_group(struct bench_job *jobs, size_t n, double min_time, double slice_s);
 
 /* The same for one call. False with err on a failed call. */

@@ -26,7 +26,7 @@ static const char usage[] =
     "  --min-time S        seconds of repetitions per row (default 0.3)\n"
     "  --max-call S        skip rows estimated slower than S per call (default 2)\n"
     "  --interleave S      time the rows of each (T, threads) in turns of S seconds\n"
-    "                      (default 0: one row after the other)\n"
+    "                      (default 0.05; 0: one row after the other)\n"
     "  --json F, --csv F   write every row to F\n"
     "  --markdown F        the table as Markdown, with the machine line and command\n"
     "  --plot F.svg|F.png  GFLOP/s against T per backend (PNG needs gnuplot)\n"

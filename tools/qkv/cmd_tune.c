@@ -30,6 +30,7 @@ static const char usage[] =
     "  --threads N         the thread budget to tune for (default: all cores)\n"
     "  --min-time S        seconds of repetitions per measurement (default 0.2)\n"
     "  --max-call S        skip measurements estimated slower than S per call (default 2)\n"
+    "  --interleave S      time the candidates for one T in turns of S seconds (default 0.05)\n"
     "  --layout L          in_out (default) or out_in: how a preset's weights are stored\n"
     "  --plugin-dir DIR    search DIR for plugins first\n"
     "  --quiet             no progress on stderr\n";
