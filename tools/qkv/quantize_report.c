@@ -104,7 +104,7 @@ int quant_report(const struct quant_proj proj[3], size_t K, uint32_t layout, siz
                  uint64_t seed, struct quant_error err[3])
 {
 	size_t wide = proj[QKV_Q].d_out > proj[QKV_K].d_out ? proj[QKV_Q].d_out : proj[QKV_K].d_out;
-	float *x = malloc(T * K * sizeof(float));       /* [T x K] */
+	float *x = calloc(T * K, sizeof(float));        /* [T x K] */
 	int8_t *xq = malloc(T * K);                     /* [T x K] */
 	float *xs = malloc(T * sizeof(float));          /* [T] */
 	float *y = malloc(T * wide * sizeof(float));    /* [T x d_out] f32 */
