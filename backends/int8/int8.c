@@ -20,6 +20,9 @@
 
 #define INT8_MB 64 /* rows of X kept hot while the panels stream past */
 
+/* rows quantized per pass: bounds the per-call scratch (8 MB at d_model 4096) */
+#define INT8_TCHUNK 1024
+
 /* multiply-adds per thread below which another thread does not pay for its wake-up */
 #define INT8_MIN_WORK ((size_t)1 << 20)
 
@@ -103,16 +106,50 @@ static void store_block(const struct int8_handle *s, const struct qkv_batch *b, 
 	}
 }
 
-/* Rows [t0, t1) of X against one panel. */
+/* Rows [t0, t1) of the current chunk (batch rows r0 + t) against one panel. */
 static void run_task(const struct int8_handle *s, const struct qkv_batch *b, const int8_t *xq,
-                     size_t ldq, const float *xs, size_t t0, size_t t1, size_t panel)
+                     size_t ldq, const float *xs, size_t r0, size_t t0, size_t t1, size_t panel)
 {
 	const int8_t *pw = s->w.panels + panel * s->w.kg * INT8_NR * INT8_KG;
 	int32_t acc[INT8_MR * INT8_NR];
 	for (size_t t = t0; t < t1; t += INT8_MR) {
 		size_t mr = t1 - t < INT8_MR ? t1 - t : INT8_MR;
 		s->kern->block(xq + t * ldq, ldq, mr, pw, s->w.kg, acc);
-		store_block(s, b, t, mr, panel, xs + t, acc);
+		store_block(s, b, r0 + t, mr, panel, xs + t, acc);
+	}
+}
+
+/* Batch rows [r0, r0 + rows): quantize them into xq [rows][ldq] and xs [rows], then
+ * every (64-row block, panel) task. */
+static void project_chunk(const struct int8_handle *s, const struct qkv_batch *b, int8_t *xq,
+                          float *xs, size_t ldq, size_t r0, size_t rows)
+{
+	size_t k = s->w.k;
+	size_t n_rb = (rows + INT8_MB - 1) / INT8_MB;
+	size_t tasks = n_rb * s->w.n_panels;
+	size_t want = b->threads < 1 ? 1 : b->threads;
+	double worth = (double)rows * (double)k * (double)s->w.n / (double)INT8_MIN_WORK;
+	want = want < tasks ? want : tasks;
+	if ((double)want > worth) /* small calls: waking a thread costs more than it saves */
+		want = worth >= 1.0 ? (size_t)worth : 1;
+	int nt = omp_in_parallel() ? 1 : (int)want;
+	/* Tasks run row block outer, panel inner, in chunks of ~1/8 of a thread's share
+	 * taken dynamically: each thread still streams contiguous runs of panels, and a
+	 * thread the OS delays (a shared machine) does not hold the whole call back. */
+	size_t chunk = tasks / ((size_t)nt * 8);
+	int ch = chunk < 1 ? 1 : (chunk > 1u << 20 ? 1 << 20 : (int)chunk);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+	{
+#pragma omp for schedule(static)
+		for (size_t t = 0; t < rows; t++)
+			int8_quantize_row(s->kern, b->x + (r0 + t) * b->ldx, k, ldq, xq + t * ldq,
+			                  xs + t);
+#pragma omp for schedule(dynamic, ch)
+		for (size_t task = 0; task < tasks; task++) {
+			size_t rb = task / s->w.n_panels, panel = task % s->w.n_panels;
+			size_t t0 = rb * INT8_MB, t1 = t0 + INT8_MB < rows ? t0 + INT8_MB : rows;
+			run_task(s, b, xq, ldq, xs, r0, t0, t1, panel);
+		}
 	}
 }
 
@@ -128,42 +165,17 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 		return QKV_OK;
 	if (!b->x || !b->out[0] || !b->out[1] || !b->out[2])
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL x or output");
-	size_t T = b->T, k = s->w.k, ldq = s->w.kg * INT8_XG;
-	if (T > SIZE_MAX / ldq)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "T too large");
-	int8_t *xq = malloc(T * ldq);          /* per call: [T][ldq] */
-	float *xs = malloc(T * sizeof(float)); /* per call: [T] row scales */
+	size_t T = b->T, ldq = s->w.kg * INT8_XG;
+	size_t rows = T < INT8_TCHUNK ? T : INT8_TCHUNK;
+	int8_t *xq = malloc(rows * ldq);          /* per call: [rows][ldq] */
+	float *xs = malloc(rows * sizeof(float)); /* per call: [rows] row scales */
 	if (!xq || !xs) {
 		free(xq);
 		free(xs);
 		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for quantized rows");
 	}
-	size_t n_rb = (T + INT8_MB - 1) / INT8_MB;
-	size_t tasks = n_rb * s->w.n_panels;
-	size_t want = b->threads < 1 ? 1 : b->threads;
-	double worth = (double)T * (double)k * (double)s->w.n / (double)INT8_MIN_WORK;
-	want = want < tasks ? want : tasks;
-	if ((double)want > worth) /* small calls: waking a thread costs more than it saves */
-		want = worth >= 1.0 ? (size_t)worth : 1;
-	int nt = omp_in_parallel() ? 1 : (int)want;
-	/* Tasks run row block outer, panel inner, in chunks of ~1/8 of a thread's share
-	 * taken dynamically: each thread still streams
-	 * contiguous runs of panels, and a thread the OS delays (a shared machine) does not
-	 * hold the whole call back. */
-	size_t chunk = tasks / ((size_t)nt * 8);
-	int ch = chunk < 1 ? 1 : (chunk > 1u << 20 ? 1 << 20 : (int)chunk);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-	{
-#pragma omp for schedule(static)
-		for (size_t t = 0; t < T; t++)
-			int8_quantize_row(s->kern, b->x + t * b->ldx, k, ldq, xq + t * ldq, xs + t);
-#pragma omp for schedule(dynamic, ch)
-		for (size_t task = 0; task < tasks; task++) {
-			size_t rb = task / s->w.n_panels, panel = task % s->w.n_panels;
-			size_t t0 = rb * INT8_MB, t1 = t0 + INT8_MB < T ? t0 + INT8_MB : T;
-			run_task(s, b, xq, ldq, xs, t0, t1, panel);
-		}
-	}
+	for (size_t r0 = 0; r0 < T; r0 += rows)
+		project_chunk(s, b, xq, xs, ldq, r0, T - r0 < rows ? T - r0 : rows);
 	free(xq);
 	free(xs);
 	return QKV_OK;

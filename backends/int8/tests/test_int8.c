@@ -210,6 +210,13 @@ Test(int8, threaded_split_equals_reference, .init = setup)
 	compare_kernels(1031, 5, 5, 13, 3, QKV_LAYOUT_OUT_IN, 0, GAUSS, 3);
 }
 
+/* More rows than one pass quantizes (1024): the row offset of later passes. */
+Test(int8, rows_beyond_one_pass, .init = setup)
+{
+	compare_kernels(37, 2, 1, 8, 2100, QKV_LAYOUT_IN_OUT, 1, GAUSS, 2);
+	compare_kernels(300, 4, 2, 16, 1030, QKV_LAYOUT_OUT_IN, 0, GAUSS, 2);
+}
+
 Test(int8, rounding_ties_to_even, .init = setup)
 {
 	compare_kernels(45, 3, 1, 7, 6, QKV_LAYOUT_IN_OUT, 1, TIES, 1);
