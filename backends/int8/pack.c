@@ -53,8 +53,8 @@ static int find_minus_128(const struct qkv_problem *pb, const struct qkv_weights
 }
 
 /* One panel: gather its INT8_NR columns into colf [NR][k] (f32 sources) or colq
- * [NR][kp] (int8 sources), quantize, interleave by 4 k. The gather runs k outer, so an
- * in_out matrix is read a row segment (one cache line) at a time, not a column. */
+ * [NR][kp] (int8 sources), quantize, interleave by 4 k. out_in columns are contiguous
+ * (memcpy); in_out runs k outer, reading a row segment (one cache line) at a time. */
 static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *wt,
                        const struct int8_kernel *kern, struct int8_weights *w, size_t panel,
                        float *colf, int8_t *colq)
