@@ -22,3 +22,4 @@ done
 $QKV bench --preset tiny --tokens 1,16 --threads 1 --overhead --no-reference \
 	--min-time 0.5 >$OUT/overhead.txt
 uptime | tee -a $OUT/load.txt
+python3 docs/perf/summary.py $OUT >$OUT/summary.md
