@@ -11,10 +11,11 @@
  * the projections versus the rest of the block.
  *
  *   attention [--backend NAME] [--precision f32|bf16|int8] [--layout in_out|out_in]
- *             [--seq N] [--reps N] [--threads N]
- * Exit: 0 pass, 1 a check failed, 2 bad usage or qkv error, 77 the backend does not
- * compute this precision. */
+ *             [--seq N] [--reps N] [--threads N] [--skip-unsupported]
+ * Exit: 0 pass, 1 a check failed, 2 bad usage or qkv error (a backend refusing the
+ * precision included), 77 a refused precision when --skip-unsupported is given. */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,13 +33,15 @@ struct opts {
 	uint32_t precision, layout;
 	size_t seq, reps;
 	int threads;
+	bool skip_unsupported; /* exit 77 instead of 2 when the backend refuses the precision */
 };
 
 static int usage(const char *why)
 {
 	fprintf(stderr,
 	        "attention: %s\nusage: attention [--backend NAME] [--precision f32|bf16|int8] "
-	        "[--layout in_out|out_in] [--seq 1..%d] [--reps N] [--threads N]\n",
+	        "[--layout in_out|out_in] [--seq 1..%d] [--reps N] [--threads N] "
+	        "[--skip-unsupported]\n",
 	        why, MAX_SEQ);
 	return 2;
 }
@@ -55,10 +58,14 @@ static int parse_size(const char *s, size_t lo, size_t hi, size_t *out)
 
 static int parse_args(int argc, char **argv, struct opts *o)
 {
-	*o = (struct opts){NULL, QKV_F32, QKV_LAYOUT_OUT_IN, 32, 1, 0};
+	*o = (struct opts){NULL, QKV_F32, QKV_LAYOUT_OUT_IN, 32, 1, 0, false};
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		size_t n;
+		if (!strcmp(a, "--skip-unsupported")) {
+			o->skip_unsupported = true;
+			continue;
+		}
 		if (!v)
 			return usage("every option takes a value");
 		i++;
@@ -230,9 +237,7 @@ static int open_model(const struct opts *o, const struct attn_shape *s, const st
 	};
 	char err[512];
 	enum qkv_status st = qkv_model_open_memory(&d, m, err, sizeof(err));
-	/* A strict open reports a refused precision as a plugin error naming it. */
-	if (st == QKV_ERR_UNSUPPORTED ||
-	    (st == QKV_ERR_PLUGIN && strstr(err, "does not support precision"))) {
+	if (st == QKV_ERR_UNSUPPORTED && o->skip_unsupported) {
 		printf("SKIP: %s\n", err);
 		return 77;
 	}
