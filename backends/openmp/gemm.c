@@ -20,7 +20,7 @@
 #include "omp_backend.h"
 
 #define KC 256                  /* K slice: one panel slice KC x NR = 16 KiB stays in L1 */
-#define MC 144                  /* rows per packed X block: MC x KC = 144 KiB in L2 */
+#define MC 288                  /* rows per packed X block: MC x KC = 288 KiB in L2 */
 #define NC_PANELS 256           /* panels per chunk: a KC x 4096 weight block stays in L3 */
 #define SERIAL_FLOPS (1u << 19) /* below this, one thread */
 
