@@ -73,7 +73,7 @@ def one_backend(backend, rng):
                                           backend=backend)
             except qkv.QkvError as e:
                 # A strict open reports a refused precision as a plugin error naming it.
-                if e.status == qkv.ERR_UNSUPPORTED or "does not support precision" in e.message:
+                if e.status == qkv.ERR_UNSUPPORTED:
                     print("  %s %s: not computed by this backend (%s)" % (precision, layout, e))
                     continue
                 raise
@@ -121,7 +121,7 @@ def seed_config(backends):
         try:
             m = qkv.Model.open(cfg, backend=name)
         except qkv.QkvError as e:
-            if e.status == qkv.ERR_UNSUPPORTED or "does not support precision" in e.message:
+            if e.status == qkv.ERR_UNSUPPORTED:
                 print("  %s: not an f32 backend (%s)" % (name, e))
                 continue
             raise
@@ -142,7 +142,7 @@ def threads_share_a_model(backend, rng):
     try:
         m = qkv.Model.from_arrays(*w, n_heads=N_HEADS, n_kv_heads=N_KV, backend=backend)
     except qkv.QkvError as e:
-        if e.status == qkv.ERR_UNSUPPORTED or "does not support precision" in e.message:
+        if e.status == qkv.ERR_UNSUPPORTED:
             print("  %s: not an f32 backend" % backend)
             return
         raise
