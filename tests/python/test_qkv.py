@@ -72,7 +72,7 @@ def one_backend(backend, rng):
                                           n_kv_heads=N_KV, precision=precision,
                                           backend=backend)
             except qkv.QkvError as e:
-                # A strict open reports a refused precision as a plugin error naming it.
+                # A backend refuses a precision it does not declare: QKV_ERR_UNSUPPORTED.
                 if e.status == qkv.ERR_UNSUPPORTED:
                     print("  %s %s: not computed by this backend (%s)" % (precision, layout, e))
                     continue
