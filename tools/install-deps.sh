@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="gcc libc6-dev pkg-config meson ninja-build libyaml-dev libopenblas-dev libcriterion-dev \
-python3 python3-numpy valgrind clang-14 libclang-rt-14-dev libomp-14-dev binutils"
+python3 python3-numpy valgrind clang-14 libclang-rt-14-dev libomp-14-dev binutils libdnnl-dev"
 
 missing=""
 for p in $PKGS; do
