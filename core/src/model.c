@@ -142,7 +142,10 @@ void qkv_model_close(qkv_model *m)
 static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const char *name,
 				   struct qkv_model_route *r, char *why, size_t whylen)
 {
-	char *path = qkv_plugin_find(dirs, name);
+	char *path = NULL;
+	enum qkv_status st = qkv_plugin_locate(dirs, name, &path);
+	if (st == QKV_ERR_NOMEM)
+		return qkv_fail(why, whylen, st, "out of memory for the path of qkv_%s.so", name);
 	if (!path) {
 		char searched[300] = "";
 		size_t used = 0;
@@ -157,7 +160,7 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 				searched[0] ? searched : "no folders");
 	}
 	struct qkv_plugin *p = NULL;
-	enum qkv_status st = qkv_plugin_load_file(path, &p, why, whylen);
+	st = qkv_plugin_load_file(path, &p, why, whylen);
 	qkv_free(path);
 	if (st != QKV_OK)
 		return st;

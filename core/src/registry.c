@@ -298,8 +298,11 @@ static void add_build_tree_dirs(struct strlist *l)
 		if (e->d_name[0] == '.')
 			continue;
 		names[n] = qkv_strdup(e->d_name);
-		if (names[n])
-			n++;
+		if (!names[n]) {
+			l->failed = true; /* reported as out of memory, not as a missing backend */
+			break;
+		}
+		n++;
 	}
 	closedir(d);
 	for (size_t i = 1; i < n; i++)
@@ -361,17 +364,27 @@ char **qkv_search_path(const struct qkv_backend_cfg *cfg)
 	return strlist_finish(&l);
 }
 
-char *qkv_plugin_find(char *const *dirs, const char *name)
+enum qkv_status qkv_plugin_locate(char *const *dirs, const char *name, char **out)
 {
+	*out = NULL;
 	if (!dirs || !qkv_backend_name_valid(name))
-		return NULL;
+		return QKV_ERR_PLUGIN;
 	for (size_t i = 0; dirs[i]; i++) {
 		char path[PATH_MAX];
 		int n = snprintf(path, sizeof(path), "%s/qkv_%s.so", dirs[i], name);
-		if (n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0)
-			return qkv_strdup(path);
+		if (n > 0 && (size_t)n < sizeof(path) && access(path, F_OK) == 0) {
+			*out = qkv_strdup(path);
+			return *out ? QKV_OK : QKV_ERR_NOMEM;
+		}
 	}
-	return NULL;
+	return QKV_ERR_PLUGIN;
+}
+
+char *qkv_plugin_find(char *const *dirs, const char *name)
+{
+	char *path;
+	qkv_plugin_locate(dirs, name, &path);
+	return path;
 }
 
 char **qkv_plugin_list(char *const *dirs)

@@ -50,6 +50,10 @@ void qkv_search_path_free(char **dirs);
  * The caller frees the result with qkv_free. */
 char *qkv_plugin_find(char *const *dirs, const char *name);
 
+/* The same with the reason: QKV_OK and *path (free with qkv_free), QKV_ERR_PLUGIN when
+ * no folder has it, QKV_ERR_NOMEM when the path could not be allocated. */
+enum qkv_status qkv_plugin_locate(char *const *dirs, const char *name, char **path);
+
 /* Every plugin file on the search path (for `qkv info` and `--backends all`),
  * NULL-terminated; free with qkv_search_path_free. */
 char **qkv_plugin_list(char *const *dirs);
