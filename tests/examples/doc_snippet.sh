@@ -1,6 +1,6 @@
 #!/bin/sh
-# The C example of docs/EMBEDDING.md compiles against the public header as written.
-# usage: doc_snippet.sh EMBEDDING.md INCLUDE_DIR...
+# The C example of a Markdown file (README.md) compiles against the public header as written.
+# usage: doc_snippet.sh FILE.md INCLUDE_DIR...
 set -eu
 doc=$1
 shift
