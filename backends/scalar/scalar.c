@@ -19,11 +19,11 @@
 struct scalar_handle {
 	struct qkv_problem pb;
 	uint32_t layout;
-	const float *w[3];     /* f32 weights used by project (borrowed, or owned_w) */
-	const float *bias[3];  /* borrowed from the core */
-	float *owned_w[3];     /* bf16-rounded copies */
-	int8_t *wq[3];         /* int8: quantized weights, same layout as the source */
-	float *wscale[3];      /* int8: per-column scales */
+	const float *w[3];    /* f32 weights used by project (borrowed, or owned_w) */
+	const float *bias[3]; /* borrowed from the core */
+	float *owned_w[3];    /* bf16-rounded copies */
+	int8_t *wq[3];        /* int8: quantized weights, same layout as the source */
+	float *wscale[3];     /* int8: per-column scales */
 	const int8_t *wq_use[3];
 	const float *wscale_use[3];
 };
@@ -60,7 +60,7 @@ static void scalar_release(void *h)
 }
 
 static enum qkv_status prepare_bf16(struct scalar_handle *s, const struct qkv_weights *wt,
-				    char *err, size_t errlen)
+                                    char *err, size_t errlen)
 {
 	for (int p = 0; p < 3; p++) {
 		size_t count = (size_t)s->pb.d_model * out_width(&s->pb, p);
@@ -75,7 +75,7 @@ static enum qkv_status prepare_bf16(struct scalar_handle *s, const struct qkv_we
 }
 
 static enum qkv_status prepare_int8(struct scalar_handle *s, const struct qkv_weights *wt,
-				    char *err, size_t errlen)
+                                    char *err, size_t errlen)
 {
 	for (int p = 0; p < 3; p++) {
 		size_t d_out = out_width(&s->pb, p);
@@ -86,7 +86,8 @@ static enum qkv_status prepare_int8(struct scalar_handle *s, const struct qkv_we
 			continue;
 		}
 		if (!wt->w[p])
-			return fail(err, errlen, QKV_ERR_ARGUMENT, "int8 needs f32 or int8 weights");
+			return fail(err, errlen, QKV_ERR_ARGUMENT,
+			            "int8 needs f32 or int8 weights");
 		s->wq[p] = malloc(d_model * d_out);
 		s->wscale[p] = malloc(d_out * sizeof(float));
 		float *col = malloc(d_model * sizeof(float));
@@ -112,7 +113,7 @@ static enum qkv_status prepare_int8(struct scalar_handle *s, const struct qkv_we
 }
 
 static enum qkv_status scalar_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-				      void **handle, char *err, size_t errlen)
+                                      void **handle, char *err, size_t errlen)
 {
 	*handle = NULL;
 	if (pb->precision > QKV_INT8)
@@ -144,12 +145,13 @@ static void project_f32(const struct scalar_handle *s, const struct qkv_batch *b
 	for (int p = 0; p < 3; p++) {
 		size_t d_out = out_width(&s->pb, p);
 		for (size_t t = 0; t < b->T; t++) {
-			const float *x = b->x + t * b->ldx;   /* [d_model] */
+			const float *x = b->x + t * b->ldx;      /* [d_model] */
 			float *y = b->out[p] + t * b->ld_out[p]; /* [d_out] */
 			for (size_t n = 0; n < d_out; n++) {
 				float acc = 0.0f;
 				for (size_t k = 0; k < d_model; k++)
-					acc += x[k] * s->w[p][w_index(s->layout, k, n, d_model, d_out)];
+					acc += x[k] *
+					       s->w[p][w_index(s->layout, k, n, d_model, d_out)];
 				y[n] = s->bias[p] ? acc + s->bias[p][n] : acc;
 			}
 		}
@@ -158,7 +160,7 @@ static void project_f32(const struct scalar_handle *s, const struct qkv_batch *b
 
 /* int8: quantize each X row, exact int32 dot products, then rescale. */
 static enum qkv_status project_int8(const struct scalar_handle *s, const struct qkv_batch *b,
-				    char *err, size_t errlen)
+                                    char *err, size_t errlen)
 {
 	size_t d_model = s->pb.d_model;
 	int8_t *xq = malloc(d_model); /* per-call scratch: [d_model] */
@@ -173,10 +175,11 @@ static enum qkv_status project_int8(const struct scalar_handle *s, const struct 
 			for (size_t n = 0; n < d_out; n++) {
 				int32_t acc = 0;
 				for (size_t k = 0; k < d_model; k++)
-					acc += (int32_t)xq[k] *
-					       s->wq_use[p][w_index(s->layout, k, n, d_model, d_out)];
+					acc +=
+					    (int32_t)xq[k] *
+					    s->wq_use[p][w_index(s->layout, k, n, d_model, d_out)];
 				y[n] = qkv_int8_dequant(acc, xs, s->wscale_use[p][n],
-							s->bias[p] ? s->bias[p][n] : 0.0f);
+				                        s->bias[p] ? s->bias[p][n] : 0.0f);
 			}
 		}
 	}
@@ -185,7 +188,7 @@ static enum qkv_status project_int8(const struct scalar_handle *s, const struct 
 }
 
 static enum qkv_status scalar_project(const void *h, const struct qkv_batch *b, char *err,
-				      size_t errlen)
+                                      size_t errlen)
 {
 	const struct scalar_handle *s = h;
 	if (!s || !b)
@@ -205,15 +208,15 @@ static void scalar_probe(struct qkv_probe_result *out)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-	.abi_major = QKV_PLUGIN_ABI_MAJOR,
-	.abi_minor = QKV_PLUGIN_ABI_MINOR,
-	.struct_size = sizeof(struct qkv_backend),
-	.precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) |
-		      QKV_PRECISION_BIT(QKV_INT8),
-	.name = "scalar",
-	.version = "1.0.0",
-	.probe = scalar_probe,
-	.prepare = scalar_prepare,
-	.project = scalar_project,
-	.release = scalar_release,
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions =
+        QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) | QKV_PRECISION_BIT(QKV_INT8),
+    .name = "scalar",
+    .version = "1.0.0",
+    .probe = scalar_probe,
+    .prepare = scalar_prepare,
+    .project = scalar_project,
+    .release = scalar_release,
 };

@@ -20,12 +20,7 @@ struct qkv_mark {
 };
 
 /* Weight file format, from the file's extension unless `format:` says otherwise. */
-enum qkv_file_format {
-	QKV_FMT_AUTO = 0,
-	QKV_FMT_SAFETENSORS,
-	QKV_FMT_NPY,
-	QKV_FMT_RAW
-};
+enum qkv_file_format { QKV_FMT_AUTO = 0, QKV_FMT_SAFETENSORS, QKV_FMT_NPY, QKV_FMT_RAW };
 
 /* Element types of tensors in files. */
 enum qkv_dtype { QKV_DT_NONE = 0, QKV_DT_F32, QKV_DT_F16, QKV_DT_BF16, QKV_DT_I8 };
@@ -33,10 +28,10 @@ enum qkv_dtype { QKV_DT_NONE = 0, QKV_DT_F32, QKV_DT_F16, QKV_DT_BF16, QKV_DT_I8
 /* One tensor reference: `q: {tensor: name, file: path, dtype: f32}`. */
 struct qkv_tensor_ref {
 	bool present;
-	char *file;     /* resolved path (against the config's folder), or NULL = weights.file */
-	char *tensor;   /* safetensors tensor name, or NULL */
-	enum qkv_dtype dtype;   /* raw files: required; others: QKV_DT_NONE */
-	struct qkv_mark mark;   /* where the reference was written */
+	char *file;   /* resolved path (against the config's folder), or NULL = weights.file */
+	char *tensor; /* safetensors tensor name, or NULL */
+	enum qkv_dtype dtype; /* raw files: required; others: QKV_DT_NONE */
+	struct qkv_mark mark; /* where the reference was written */
 };
 
 /* A T range routed to one backend (written by `qkv tune`). */
@@ -50,16 +45,16 @@ struct qkv_route {
 struct qkv_backend_cfg {
 	char *prefer[QKV_CONFIG_MAX_LIST]; /* backend names, most preferred first */
 	size_t n_prefer;
-	int32_t threads;         /* -1 = not set, 0 = all cores, else the budget */
-	int32_t strict;          /* -1 = not set, 0 or 1 */
+	int32_t threads;                        /* -1 = not set, 0 = all cores, else the budget */
+	int32_t strict;                         /* -1 = not set, 0 or 1 */
 	char *plugin_dirs[QKV_CONFIG_MAX_LIST]; /* resolved against the file's folder */
 	size_t n_plugin_dirs;
 	struct qkv_route routes[QKV_CONFIG_MAX_LIST]; /* from `routes:` (qkv tune) */
 	size_t n_routes;
-	char *cpu;               /* `cpu:` the profile was tuned on, or NULL */
-	char *path;              /* the file this section came from */
-	char *flags;             /* `tuned.flags` of a machine profile, or NULL */
-	char *date;              /* `tuned.date` of a machine profile, or NULL */
+	char *cpu;   /* `cpu:` the profile was tuned on, or NULL */
+	char *path;  /* the file this section came from */
+	char *flags; /* `tuned.flags` of a machine profile, or NULL */
+	char *date;  /* `tuned.date` of a machine profile, or NULL */
 };
 
 struct qkv_config {
@@ -69,9 +64,9 @@ struct qkv_config {
 	uint32_t d_model, n_heads, n_kv_heads, head_dim;
 	uint32_t precision; /* enum qkv_precision */
 	/* weights: */
-	uint32_t layout;    /* enum qkv_layout */
+	uint32_t layout; /* enum qkv_layout */
 	enum qkv_file_format format;
-	char *file;         /* weights.file resolved, or NULL */
+	char *file; /* weights.file resolved, or NULL */
 	struct qkv_tensor_ref w[3], bias[3];
 	struct qkv_tensor_ref scale[3]; /* int8 pre-quantized: per-column f32 scales */
 	/* backend: */
@@ -80,17 +75,16 @@ struct qkv_config {
 
 /* Parse and validate a model config. On failure returns QKV_ERR_CONFIG (or IO/NOMEM)
  * with "FILE:LINE:COL: key `a.b`: problem" in err; *cfg is then empty. */
-enum qkv_status qkv_config_load(const char *path, struct qkv_config *cfg, char *err,
-				size_t errlen);
+enum qkv_status qkv_config_load(const char *path, struct qkv_config *cfg, char *err, size_t errlen);
 
 /* Parse a machine profile: a file with only a `backend:` section. */
 enum qkv_status qkv_machine_load(const char *path, struct qkv_backend_cfg *out, char *err,
-				 size_t errlen);
+                                 size_t errlen);
 
 /* Parse a config from memory (fuzzing, tests); `name` is used in messages and
  * relative paths resolve against `dir`. */
-enum qkv_status qkv_config_parse(const char *name, const char *dir, const char *text,
-				 size_t len, struct qkv_config *cfg, char *err, size_t errlen);
+enum qkv_status qkv_config_parse(const char *name, const char *dir, const char *text, size_t len,
+                                 struct qkv_config *cfg, char *err, size_t errlen);
 
 void qkv_config_free(struct qkv_config *cfg);
 void qkv_backend_cfg_free(struct qkv_backend_cfg *b);

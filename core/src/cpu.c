@@ -23,7 +23,7 @@ void qkv_cpu_name(char *buf, size_t len)
 	if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
 		for (unsigned i = 0; i < 3; i++)
 			__get_cpuid(0x80000002u + i, &r[4 * i], &r[4 * i + 1], &r[4 * i + 2],
-				    &r[4 * i + 3]);
+			            &r[4 * i + 3]);
 		char name[49];
 		memcpy(name, r, 48);
 		name[48] = '\0';
@@ -64,22 +64,22 @@ void qkv_cpu_features(char *buf, size_t len)
 	__builtin_cpu_init();
 	int osxsave = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE);
 	unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
-	int ymm = (xcr0 & 0x6) == 0x6;           /* XMM and YMM state saved */
-	int zmm = ymm && (xcr0 & 0xe0) == 0xe0;  /* opmask, ZMM_Hi256, Hi16_ZMM */
+	int ymm = (xcr0 & 0x6) == 0x6;          /* XMM and YMM state saved */
+	int zmm = ymm && (xcr0 & 0xe0) == 0xe0; /* opmask, ZMM_Hi256, Hi16_ZMM */
 	struct {
 		const char *name;
 		int ok;
 	} f[] = {
-		{"sse4.2", __builtin_cpu_supports("sse4.2")},
-		{"avx", ymm && __builtin_cpu_supports("avx")},
-		{"avx2", ymm && __builtin_cpu_supports("avx2")},
-		{"fma", ymm && __builtin_cpu_supports("fma")},
-		{"f16c", ymm && __builtin_cpu_supports("avx") && (c & bit_F16C)},
-		{"avx512f", zmm && __builtin_cpu_supports("avx512f")},
-		{"avx512bw", zmm && __builtin_cpu_supports("avx512bw")},
-		{"avx512vl", zmm && __builtin_cpu_supports("avx512vl")},
-		{"avx512vnni", zmm && __builtin_cpu_supports("avx512vnni")},
-		{"avx512bf16", zmm && __builtin_cpu_supports("avx512bf16")},
+	    {"sse4.2", __builtin_cpu_supports("sse4.2")},
+	    {"avx", ymm && __builtin_cpu_supports("avx")},
+	    {"avx2", ymm && __builtin_cpu_supports("avx2")},
+	    {"fma", ymm && __builtin_cpu_supports("fma")},
+	    {"f16c", ymm && __builtin_cpu_supports("avx") && (c & bit_F16C)},
+	    {"avx512f", zmm && __builtin_cpu_supports("avx512f")},
+	    {"avx512bw", zmm && __builtin_cpu_supports("avx512bw")},
+	    {"avx512vl", zmm && __builtin_cpu_supports("avx512vl")},
+	    {"avx512vnni", zmm && __builtin_cpu_supports("avx512vnni")},
+	    {"avx512bf16", zmm && __builtin_cpu_supports("avx512bf16")},
 	};
 	size_t used = 0;
 	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {

@@ -14,29 +14,39 @@ const char *qkv_version(void)
 #define QKV_STR2(x) #x
 #define QKV_STR(x) QKV_STR2(x)
 	return QKV_STR(QKV_VERSION_MAJOR) "." QKV_STR(QKV_VERSION_MINOR) "." QKV_STR(
-		QKV_VERSION_PATCH);
+	    QKV_VERSION_PATCH);
 }
 
 const char *qkv_status_str(enum qkv_status status)
 {
 	switch (status) {
-	case QKV_OK: return "ok";
-	case QKV_ERR_ARGUMENT: return "invalid argument";
-	case QKV_ERR_NOMEM: return "out of memory";
-	case QKV_ERR_IO: return "I/O error";
-	case QKV_ERR_CONFIG: return "invalid config";
-	case QKV_ERR_FORMAT: return "invalid weight file";
-	case QKV_ERR_PLUGIN: return "no usable backend plugin";
-	case QKV_ERR_UNSUPPORTED: return "unsupported";
-	case QKV_ERR_BACKEND: return "backend failure";
-	case QKV_ERR_INTERNAL: return "internal error";
+	case QKV_OK:
+		return "ok";
+	case QKV_ERR_ARGUMENT:
+		return "invalid argument";
+	case QKV_ERR_NOMEM:
+		return "out of memory";
+	case QKV_ERR_IO:
+		return "I/O error";
+	case QKV_ERR_CONFIG:
+		return "invalid config";
+	case QKV_ERR_FORMAT:
+		return "invalid weight file";
+	case QKV_ERR_PLUGIN:
+		return "no usable backend plugin";
+	case QKV_ERR_UNSUPPORTED:
+		return "unsupported";
+	case QKV_ERR_BACKEND:
+		return "backend failure";
+	case QKV_ERR_INTERNAL:
+		return "internal error";
 	}
 	return "unknown status";
 }
 
 enum qkv_status qkv_problem_init(struct qkv_problem *pb, uint32_t d_model, uint32_t n_heads,
-				 uint32_t n_kv_heads, uint32_t head_dim, uint32_t precision,
-				 char *err, size_t errlen)
+                                 uint32_t n_kv_heads, uint32_t head_dim, uint32_t precision,
+                                 char *err, size_t errlen)
 {
 	memset(pb, 0, sizeof(*pb));
 	if (d_model == 0)
@@ -47,27 +57,27 @@ enum qkv_status qkv_problem_init(struct qkv_problem *pb, uint32_t d_model, uint3
 		n_kv_heads = n_heads;
 	if (n_heads % n_kv_heads)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `n_kv_heads`: %u does not divide n_heads %u", n_kv_heads,
-				n_heads);
+		                "argument `n_kv_heads`: %u does not divide n_heads %u", n_kv_heads,
+		                n_heads);
 	if (head_dim == 0) {
 		if (d_model % n_heads)
 			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-					"argument `head_dim`: not given and d_model %u is not a "
-					"multiple of n_heads %u",
-					d_model, n_heads);
+			                "argument `head_dim`: not given and d_model %u is not a "
+			                "multiple of n_heads %u",
+			                d_model, n_heads);
 		head_dim = d_model / n_heads;
 	}
 	if (precision >= QKV_PRECISION_COUNT)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `precision`: unknown value %u",
-				precision);
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                "argument `precision`: unknown value %u", precision);
 	uint64_t d_q = (uint64_t)n_heads * head_dim, d_kv = (uint64_t)n_kv_heads * head_dim;
 	uint64_t n = d_q + 2 * d_kv;
 	size_t total;
 	if (n > UINT32_MAX || !qkv_mul_size(d_model, (size_t)n, &total) ||
 	    !qkv_mul_size(total, sizeof(float), &total))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"arguments: d_model %u x N %llu weights overflow", d_model,
-				(unsigned long long)n);
+		                "arguments: d_model %u x N %llu weights overflow", d_model,
+		                (unsigned long long)n);
 	pb->struct_size = sizeof(*pb);
 	pb->precision = precision;
 	pb->d_model = d_model;
@@ -140,7 +150,7 @@ void qkv_model_close(qkv_model *m)
 /* Try one backend by name: find, load, probe, check precision, prepare. On success
  * fills r; otherwise writes the reason into why. */
 static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const char *name,
-				   struct qkv_model_route *r, char *why, size_t whylen)
+                                   struct qkv_model_route *r, char *why, size_t whylen)
 {
 	char *path = NULL;
 	enum qkv_status st = qkv_plugin_locate(dirs, name, &path);
@@ -151,13 +161,13 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		size_t used = 0;
 		for (size_t i = 0; dirs && dirs[i] && used < sizeof(searched); i++) {
 			int n = snprintf(searched + used, sizeof(searched) - used, "%s%s",
-					 i ? ", " : "", dirs[i]);
+			                 i ? ", " : "", dirs[i]);
 			if (n < 0)
 				break;
 			used += (size_t)n;
 		}
 		return qkv_fail(why, whylen, QKV_ERR_PLUGIN, "not found (qkv_%s.so in: %s)", name,
-				searched[0] ? searched : "no folders");
+		                searched[0] ? searched : "no folders");
 	}
 	struct qkv_plugin *p = NULL;
 	st = qkv_plugin_load_file(path, &p, why, whylen);
@@ -166,20 +176,20 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		return st;
 	if (strcmp(p->be->name, name) != 0) {
 		qkv_fail(why, whylen, QKV_ERR_PLUGIN, "%s: declares the name `%s`", p->path,
-			 p->be->name);
+		         p->be->name);
 		qkv_plugin_unref(p);
 		return QKV_ERR_PLUGIN;
 	}
 	if (p->probe.score <= 0) {
 		qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED, "probe: cannot run here: %s",
-			 p->probe.detail);
+		         p->probe.detail);
 		qkv_plugin_unref(p);
 		return QKV_ERR_UNSUPPORTED;
 	}
 	static const char *const prec_names[] = {"f32", "bf16", "int8"};
 	if (!(p->be->precisions & QKV_PRECISION_BIT(m->pb.precision))) {
 		qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED, "does not support precision %s",
-			 prec_names[m->pb.precision]);
+		         prec_names[m->pb.precision]);
 		qkv_plugin_unref(p);
 		return QKV_ERR_UNSUPPORTED;
 	}
@@ -190,7 +200,7 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		p->be->release(handle); /* half-built handles are the plugin's to free */
 		msg[sizeof(msg) - 1] = '\0';
 		qkv_fail(why, whylen, st == QKV_ERR_NOMEM ? QKV_ERR_NOMEM : QKV_ERR_BACKEND,
-			 "prepare failed (%s): %s", qkv_status_str(st), msg);
+		         "prepare failed (%s): %s", qkv_status_str(st), msg);
 		qkv_plugin_unref(p);
 		return st == QKV_ERR_NOMEM ? QKV_ERR_NOMEM : QKV_ERR_BACKEND;
 	}
@@ -203,7 +213,7 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 static const char *const default_prefer[] = {"openmp", "blas", "int8", "scalar"};
 
 static enum qkv_status select_default(struct qkv_model *m, const struct qkv_backend_cfg *bc,
-				      char *const *dirs, bool strict, char *err, size_t errlen)
+                                      char *const *dirs, bool strict, char *err, size_t errlen)
 {
 	size_t n = bc->n_prefer ? bc->n_prefer : sizeof(default_prefer) / sizeof(*default_prefer);
 	char reasons[1200] = "";
@@ -220,10 +230,10 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
 		if (st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st, "backend %s: %s", name, why);
 		if (strict) /* the candidate's own status: unsupported, plugin, backend */
-			return qkv_fail(err, errlen, st, "backend %s (first choice, strict): %s", name,
-					why);
+			return qkv_fail(err, errlen, st, "backend %s (first choice, strict): %s",
+			                name, why);
 		int k = snprintf(reasons + used, sizeof(reasons) - used, "%s%s: %s",
-				 used ? "; " : "", name, why);
+		                 used ? "; " : "", name, why);
 		if (k > 0 && (size_t)k < sizeof(reasons) - used)
 			used += (size_t)k;
 	}
@@ -232,7 +242,7 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
 
 /* Routes written by `qkv tune`: a backend per range of T for this precision. */
 static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backend_cfg *bc,
-				     char *const *dirs, bool strict, char *err, size_t errlen)
+                                     char *const *dirs, bool strict, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < bc->n_routes; i++) {
 		const struct qkv_route *rt = &bc->routes[i];
@@ -248,30 +258,31 @@ static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backe
 			r->owns_handle = false;
 			m->n_routes++;
 			qkv_model_log(m, "route T %llu..%llu: %s", (unsigned long long)r->t_min,
-				      (unsigned long long)r->t_max, rt->name);
+			              (unsigned long long)r->t_max, rt->name);
 			continue;
 		}
 		char why[600];
 		enum qkv_status st = try_backend(m, dirs, rt->name, r, why, sizeof(why));
 		if (st == QKV_OK) {
 			m->n_routes++;
-			qkv_model_log(m, "route T %llu..%llu: %s (%s)", (unsigned long long)r->t_min,
-				      (unsigned long long)r->t_max, rt->name, r->plugin->probe.detail);
+			qkv_model_log(m, "route T %llu..%llu: %s (%s)",
+			              (unsigned long long)r->t_min, (unsigned long long)r->t_max,
+			              rt->name, r->plugin->probe.detail);
 			continue;
 		}
 		memset(r, 0, sizeof(*r));
 		qkv_model_log(m, "route T %llu..%llu: %s passed over: %s",
-			      (unsigned long long)rt->t_min, (unsigned long long)rt->t_max, rt->name,
-			      why);
+		              (unsigned long long)rt->t_min, (unsigned long long)rt->t_max,
+		              rt->name, why);
 		if (strict || st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st == QKV_ERR_NOMEM ? st : QKV_ERR_PLUGIN,
-					"route backend %s: %s", rt->name, why);
+			                "route backend %s: %s", rt->name, why);
 	}
 	return QKV_OK;
 }
 
-enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_cfg *bc,
-				 char *err, size_t errlen)
+enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_cfg *bc, char *err,
+                                 size_t errlen)
 {
 	char **dirs = qkv_search_path(bc);
 	if (!dirs)
@@ -314,24 +325,24 @@ static bool spans_clash(const struct span *a, const struct span *b)
 }
 
 static enum qkv_status check_matrix(const char *name, const float *p, size_t T, size_t width,
-				    size_t ld, const char *ldname, struct span *s, char *err,
-				    size_t errlen)
+                                    size_t ld, const char *ldname, struct span *s, char *err,
+                                    size_t errlen)
 {
 	if (!p)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `%s` is NULL", name);
 	if (((uintptr_t)p) % _Alignof(float))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `%s` is not aligned to a float (%p)", name, (void *)p);
+		                "argument `%s` is not aligned to a float (%p)", name, (void *)p);
 	if (ld < width)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `%s` = %zu is smaller than the row width %zu", ldname, ld,
-				width);
+		                "argument `%s` = %zu is smaller than the row width %zu", ldname, ld,
+		                width);
 	size_t elems, bytes;
 	if (!qkv_mul_size(T - 1, ld, &elems) || !qkv_add_size(elems, width, &elems) ||
 	    !qkv_mul_size(elems, sizeof(float), &bytes) || (uintptr_t)p + bytes < (uintptr_t)p)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"arguments `T` = %zu and `%s` = %zu overflow the address space", T,
-				ldname, ld);
+		                "arguments `T` = %zu and `%s` = %zu overflow the address space", T,
+		                ldname, ld);
 	s->lo = (uintptr_t)p;
 	s->hi = (uintptr_t)p + bytes;
 	s->p = p;
@@ -341,7 +352,7 @@ static enum qkv_status check_matrix(const char *name, const float *p, size_t T, 
 }
 
 enum qkv_status qkv_project_call(const qkv_model *m, const struct qkv_call *call, char *err,
-				 size_t errlen)
+                                 size_t errlen)
 {
 	if (!m)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `model` is NULL");
@@ -349,29 +360,29 @@ enum qkv_status qkv_project_call(const qkv_model *m, const struct qkv_call *call
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `call` is NULL");
 	if (call->struct_size < offsetof(struct qkv_call, threads) + sizeof(call->threads))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `call`: struct_size %u is too small", call->struct_size);
+		                "argument `call`: struct_size %u is too small", call->struct_size);
 	if (call->threads < 0)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `threads` = %d is negative", (int)call->threads);
+		                "argument `threads` = %d is negative", (int)call->threads);
 	size_t T = call->T;
 	if (T == 0)
 		return QKV_OK;
 	static const char *const names[3] = {"q", "k", "v"};
 	static const char *const ldnames[3] = {"ldq", "ldk", "ldv"};
 	struct span s[4];
-	enum qkv_status st = check_matrix("x", call->x, T, m->pb.d_model, call->ldx, "ldx", &s[3],
-					  err, errlen);
+	enum qkv_status st =
+	    check_matrix("x", call->x, T, m->pb.d_model, call->ldx, "ldx", &s[3], err, errlen);
 	for (int p = 0; p < 3 && st == QKV_OK; p++)
 		st = check_matrix(names[p], call->out[p], T, p ? m->pb.d_kv : m->pb.d_q,
-				  call->ld_out[p], ldnames[p], &s[p], err, errlen);
+		                  call->ld_out[p], ldnames[p], &s[p], err, errlen);
 	if (st != QKV_OK)
 		return st;
 	for (int a = 0; a < 4; a++)
 		for (int b = a + 1; b < 4; b++)
 			if (spans_clash(&s[a], &s[b]))
 				return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-						"arguments `%s` and `%s` overlap",
-						a == 3 ? "x" : names[a], b == 3 ? "x" : names[b]);
+				                "arguments `%s` and `%s` overlap",
+				                a == 3 ? "x" : names[a], b == 3 ? "x" : names[b]);
 
 	const struct qkv_model_route *r = &m->def;
 	for (size_t i = 0; i < m->n_routes; i++)
@@ -380,16 +391,16 @@ enum qkv_status qkv_project_call(const qkv_model *m, const struct qkv_call *call
 			break;
 		}
 	struct qkv_batch b = {
-		.struct_size = sizeof(b),
-		.threads = call->threads > 0
-				   ? (uint32_t)(call->threads > QKV_MAX_THREADS ? QKV_MAX_THREADS
-										: call->threads)
-				   : m->pb.threads,
-		.T = T,
-		.x = call->x,
-		.ldx = call->ldx,
-		.out = {call->out[0], call->out[1], call->out[2]},
-		.ld_out = {call->ld_out[0], call->ld_out[1], call->ld_out[2]},
+	    .struct_size = sizeof(b),
+	    .threads =
+	        call->threads > 0
+	            ? (uint32_t)(call->threads > QKV_MAX_THREADS ? QKV_MAX_THREADS : call->threads)
+	            : m->pb.threads,
+	    .T = T,
+	    .x = call->x,
+	    .ldx = call->ldx,
+	    .out = {call->out[0], call->out[1], call->out[2]},
+	    .ld_out = {call->ld_out[0], call->ld_out[1], call->ld_out[2]},
 	};
 	char msg[256] = "";
 	st = r->plugin->be->project(r->handle, &b, msg, sizeof(msg));
@@ -401,20 +412,20 @@ enum qkv_status qkv_project_call(const qkv_model *m, const struct qkv_call *call
 }
 
 enum qkv_status qkv_project(const qkv_model *m, size_t T, const float *x, size_t ldx, float *q,
-			    size_t ldq, float *k, size_t ldk, float *v, size_t ldv, char *err,
-			    size_t errlen)
+                            size_t ldq, float *k, size_t ldk, float *v, size_t ldv, char *err,
+                            size_t errlen)
 {
 	struct qkv_call c = {.struct_size = sizeof(c),
-			     .T = T,
-			     .x = x,
-			     .ldx = ldx,
-			     .out = {q, k, v},
-			     .ld_out = {ldq, ldk, ldv}};
+	                     .T = T,
+	                     .x = x,
+	                     .ldx = ldx,
+	                     .out = {q, k, v},
+	                     .ld_out = {ldq, ldk, ldv}};
 	return qkv_project_call(m, &c, err, errlen);
 }
 
 enum qkv_status qkv_project_fused(const qkv_model *m, size_t T, const float *x, size_t ldx,
-				  float *y, size_t ldy, char *err, size_t errlen)
+                                  float *y, size_t ldy, char *err, size_t errlen)
 {
 	if (!m)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `model` is NULL");
@@ -423,14 +434,15 @@ enum qkv_status qkv_project_fused(const qkv_model *m, size_t T, const float *x, 
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `y` is NULL");
 	if (T > 0 && ldy < n)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `ldy` = %zu is smaller than the row width N = %zu", ldy, n);
-	struct qkv_call c = {.struct_size = sizeof(c),
-			     .T = T,
-			     .x = x,
-			     .ldx = ldx,
-			     .out = {y, y ? y + m->pb.d_q : NULL,
-				     y ? y + m->pb.d_q + m->pb.d_kv : NULL},
-			     .ld_out = {ldy, ldy, ldy}};
+		                "argument `ldy` = %zu is smaller than the row width N = %zu", ldy,
+		                n);
+	struct qkv_call c = {
+	    .struct_size = sizeof(c),
+	    .T = T,
+	    .x = x,
+	    .ldx = ldx,
+	    .out = {y, y ? y + m->pb.d_q : NULL, y ? y + m->pb.d_q + m->pb.d_kv : NULL},
+	    .ld_out = {ldy, ldy, ldy}};
 	return qkv_project_call(m, &c, err, errlen);
 }
 

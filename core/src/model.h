@@ -22,7 +22,7 @@ struct qkv_model {
 	struct qkv_weights wt;
 	struct qkv_loaded_weights lw; /* files and buffers behind wt (config opens only) */
 	bool has_lw;
-	struct qkv_model_route def;   /* serves every T no route claims */
+	struct qkv_model_route def; /* serves every T no route claims */
 	struct qkv_model_route routes[QKV_CONFIG_MAX_LIST];
 	size_t n_routes;
 	char *log; /* selection log, one line per candidate */
@@ -31,27 +31,27 @@ struct qkv_model {
 
 /* Check dimensions and fill the problem (used by config and in-memory opens). */
 enum qkv_status qkv_problem_init(struct qkv_problem *pb, uint32_t d_model, uint32_t n_heads,
-				 uint32_t n_kv_heads, uint32_t head_dim, uint32_t precision,
-				 char *err, size_t errlen);
+                                 uint32_t n_kv_heads, uint32_t head_dim, uint32_t precision,
+                                 char *err, size_t errlen);
 
 /* Select and prepare backends for m->pb and m->wt following `bc`, whose values are
  * final (config < machine profile < environment < options, see model_open.c).
  * m->pb.threads must be set. On failure the model keeps what it allocated;
  * qkv_model_close frees it. */
-enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_cfg *bc,
-				 char *err, size_t errlen);
+enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_cfg *bc, char *err,
+                                 size_t errlen);
 
 /* Apply the environment (QKV_BACKEND, QKV_THREADS; QKV_PLUGIN_PATH is read by the
  * search path) and then the caller's options to `bc`. Errors name the variable or
  * the option. */
 enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
-					 const struct qkv_open_options *opts, char *err,
-					 size_t errlen);
+                                         const struct qkv_open_options *opts, char *err,
+                                         size_t errlen);
 
 /* Replace bc->prefer with the names of a comma-separated list; `what` names the
  * source in errors ("QKV_BACKEND", "option `backend`"). */
 enum qkv_status qkv_prefer_parse(struct qkv_backend_cfg *bc, const char *list, const char *what,
-				 char *err, size_t errlen);
+                                 char *err, size_t errlen);
 
 /* Allocate an empty model (unset values -1). */
 struct qkv_model *qkv_model_new(void);

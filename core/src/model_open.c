@@ -11,7 +11,7 @@
 #include "util.h"
 
 enum qkv_status qkv_prefer_parse(struct qkv_backend_cfg *bc, const char *list, const char *what,
-				 char *err, size_t errlen)
+                                 char *err, size_t errlen)
 {
 	for (size_t i = 0; i < bc->n_prefer; i++)
 		qkv_free(bc->prefer[i]);
@@ -23,16 +23,16 @@ enum qkv_status qkv_prefer_parse(struct qkv_backend_cfg *bc, const char *list, c
 		char name[QKV_NAME_MAX + 2];
 		if (len == 0 || len > QKV_NAME_MAX)
 			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-					"%s: backend name `%.*s` is not [a-z0-9_]{1,31}", what,
-					(int)(len > 40 ? 40 : len), s);
+			                "%s: backend name `%.*s` is not [a-z0-9_]{1,31}", what,
+			                (int)(len > 40 ? 40 : len), s);
 		memcpy(name, s, len);
 		name[len] = '\0';
 		if (!qkv_backend_name_valid(name))
 			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-					"%s: backend name `%s` is not [a-z0-9_]{1,31}", what, name);
+			                "%s: backend name `%s` is not [a-z0-9_]{1,31}", what, name);
 		if (bc->n_prefer == QKV_CONFIG_MAX_LIST)
 			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "%s: more than %d backends",
-					what, QKV_CONFIG_MAX_LIST);
+			                what, QKV_CONFIG_MAX_LIST);
 		bc->prefer[bc->n_prefer] = qkv_strdup(name);
 		if (!bc->prefer[bc->n_prefer])
 			return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
@@ -45,20 +45,20 @@ enum qkv_status qkv_prefer_parse(struct qkv_backend_cfg *bc, const char *list, c
 }
 
 static enum qkv_status parse_threads(const char *s, const char *what, int32_t *out, char *err,
-				     size_t errlen)
+                                     size_t errlen)
 {
 	char *end = NULL;
 	long v = strtol(s, &end, 10);
 	if (!*s || *end || v < 0 || v > 1024)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"%s: `%.40s` is not a thread count in 0..1024", what, s);
+		                "%s: `%.40s` is not a thread count in 0..1024", what, s);
 	*out = (int32_t)v;
 	return QKV_OK;
 }
 
 enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
-					 const struct qkv_open_options *opts, char *err,
-					 size_t errlen)
+                                         const struct qkv_open_options *opts, char *err,
+                                         size_t errlen)
 {
 	enum qkv_status st;
 	const char *env = getenv("QKV_BACKEND");
@@ -72,13 +72,13 @@ enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
 		return QKV_OK;
 	if (opts->struct_size < offsetof(struct qkv_open_options, strict) + sizeof(opts->strict))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `opts`: struct_size %u is too small", opts->struct_size);
+		                "argument `opts`: struct_size %u is too small", opts->struct_size);
 	if (opts->backend &&
 	    (st = qkv_prefer_parse(bc, opts->backend, "option `backend`", err, errlen)) != QKV_OK)
 		return st;
 	if (opts->threads < 0 || opts->threads > 1024)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"option `threads` = %d is not in 0..1024", (int)opts->threads);
+		                "option `threads` = %d is not in 0..1024", (int)opts->threads);
 	if (opts->threads > 0)
 		bc->threads = opts->threads;
 	if (opts->strict)
@@ -94,7 +94,7 @@ static uint32_t resolve_threads(int32_t threads)
 
 /* Move the machine profile's settings over the model config's. */
 static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg *dst,
-				     struct qkv_backend_cfg *prof, char *err, size_t errlen)
+                                     struct qkv_backend_cfg *prof, char *err, size_t errlen)
 {
 	if (prof->n_prefer) {
 		for (size_t i = 0; i < dst->n_prefer; i++)
@@ -110,7 +110,8 @@ static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg
 	for (size_t i = 0; i < prof->n_plugin_dirs; i++) {
 		if (dst->n_plugin_dirs == QKV_CONFIG_MAX_LIST)
 			return qkv_fail(err, errlen, QKV_ERR_CONFIG,
-					"%s: too many plugin_dirs with the model config's", prof->path);
+			                "%s: too many plugin_dirs with the model config's",
+			                prof->path);
 		dst->plugin_dirs[dst->n_plugin_dirs++] = prof->plugin_dirs[i];
 	}
 	prof->n_plugin_dirs = 0;
@@ -119,9 +120,9 @@ static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg
 		qkv_cpu_name(here, sizeof(here));
 		if (prof->cpu && strcmp(prof->cpu, here) != 0) {
 			qkv_model_log(m,
-				      "warning: machine profile %s was tuned on `%s`, this CPU is "
-				      "`%s`: its routes are ignored",
-				      prof->path ? prof->path : "", prof->cpu, here);
+			              "warning: machine profile %s was tuned on `%s`, this CPU is "
+			              "`%s`: its routes are ignored",
+			              prof->path ? prof->path : "", prof->cpu, here);
 		} else {
 			memcpy(dst->routes, prof->routes, prof->n_routes * sizeof(prof->routes[0]));
 			dst->n_routes = prof->n_routes;
@@ -130,9 +131,8 @@ static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg
 	return QKV_OK;
 }
 
-QKV_API enum qkv_status qkv_model_open(const char *config_path,
-				       const struct qkv_open_options *opts, qkv_model **out,
-				       char *err, size_t errlen)
+QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv_open_options *opts,
+                                       qkv_model **out, char *err, size_t errlen)
 {
 	if (!out)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `out` is NULL");
@@ -151,8 +151,9 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path,
 		qkv_model_close(m);
 		return st;
 	}
-	if (opts && opts->struct_size >= offsetof(struct qkv_open_options, machine_path) +
-						  sizeof(opts->machine_path) &&
+	if (opts &&
+	    opts->struct_size >=
+	        offsetof(struct qkv_open_options, machine_path) + sizeof(opts->machine_path) &&
 	    opts->machine_path) {
 		st = qkv_machine_load(opts->machine_path, &prof, err, errlen);
 		have_prof = st == QKV_OK;
@@ -162,8 +163,8 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path,
 	if (st == QKV_OK)
 		st = qkv_backend_cfg_override(&cfg.backend, opts, err, errlen);
 	if (st == QKV_OK)
-		st = qkv_problem_init(&m->pb, cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
-				      cfg.precision, err, errlen);
+		st = qkv_problem_init(&m->pb, cfg.d_model, cfg.n_heads, cfg.n_kv_heads,
+		                      cfg.head_dim, cfg.precision, err, errlen);
 	if (st == QKV_OK) {
 		st = qkv_weights_load(&cfg, &m->lw, err, errlen);
 		m->has_lw = st == QKV_OK;
@@ -190,17 +191,17 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path,
 	return QKV_OK;
 }
 
-static enum qkv_status desc_backend_cfg(const struct qkv_model_desc *d,
-					struct qkv_backend_cfg *bc, char *err, size_t errlen)
+static enum qkv_status desc_backend_cfg(const struct qkv_model_desc *d, struct qkv_backend_cfg *bc,
+                                        char *err, size_t errlen)
 {
 	enum qkv_status st;
 	bc->threads = d->threads;
 	bc->strict = d->strict ? 1 : 0;
 	if (d->threads < 0 || d->threads > 1024)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `desc.threads` = %d is not in 0..1024", (int)d->threads);
-	if (d->prefer && (st = qkv_prefer_parse(bc, d->prefer, "argument `desc.prefer`", err,
-						errlen)) != QKV_OK)
+		                "argument `desc.threads` = %d is not in 0..1024", (int)d->threads);
+	if (d->prefer &&
+	    (st = qkv_prefer_parse(bc, d->prefer, "argument `desc.prefer`", err, errlen)) != QKV_OK)
 		return st;
 	for (const char *s = d->plugin_dirs; s && *s;) {
 		const char *end = strchr(s, ':');
@@ -219,7 +220,7 @@ static enum qkv_status desc_backend_cfg(const struct qkv_model_desc *d,
 }
 
 QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qkv_model **out,
-					      char *err, size_t errlen)
+                                              char *err, size_t errlen)
 {
 	if (!out)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `out` is NULL");
@@ -228,22 +229,22 @@ QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qk
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `desc` is NULL");
 	if (d->struct_size < offsetof(struct qkv_model_desc, plugin_dirs) + sizeof(d->plugin_dirs))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `desc`: struct_size %u is too small", d->struct_size);
+		                "argument `desc`: struct_size %u is too small", d->struct_size);
 	if (d->layout > QKV_LAYOUT_OUT_IN)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				"argument `desc.layout`: unknown value %u", d->layout);
+		                "argument `desc.layout`: unknown value %u", d->layout);
 	static const char *const wn[3] = {"desc.w[0] (Wq)", "desc.w[1] (Wk)", "desc.w[2] (Wv)"};
 	for (int p = 0; p < 3; p++)
 		if (!d->w[p])
 			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `%s` is NULL",
-					wn[p]);
+			                wn[p]);
 	struct qkv_model *m = qkv_model_new();
 	if (!m)
 		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	struct qkv_backend_cfg bc;
 	memset(&bc, 0, sizeof(bc));
 	enum qkv_status st = qkv_problem_init(&m->pb, d->d_model, d->n_heads, d->n_kv_heads,
-					      d->head_dim, d->precision, err, errlen);
+	                                      d->head_dim, d->precision, err, errlen);
 	if (st == QKV_OK)
 		st = desc_backend_cfg(d, &bc, err, errlen);
 	if (st == QKV_OK)

@@ -39,33 +39,32 @@ bool qkv_backend_name_valid(const char *name)
 #define DESCRIPTOR_1_0_SIZE                                                                        \
 	(offsetof(struct qkv_backend, release) + sizeof(((struct qkv_backend *)0)->release))
 
-enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *err,
-					    size_t errlen)
+enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *err, size_t errlen)
 {
 	if (!be)
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "descriptor is NULL");
 	if (be->abi_major != QKV_PLUGIN_ABI_MAJOR)
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
-				"ABI major: plugin was built for ABI %u.%u, this qkv speaks %u.x",
-				be->abi_major, be->abi_minor, QKV_PLUGIN_ABI_MAJOR);
+		                "ABI major: plugin was built for ABI %u.%u, this qkv speaks %u.x",
+		                be->abi_major, be->abi_minor, QKV_PLUGIN_ABI_MAJOR);
 	if (be->struct_size < DESCRIPTOR_1_0_SIZE)
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
-				"struct size: descriptor is %u bytes, ABI 1.0 needs at least %zu",
-				be->struct_size, (size_t)DESCRIPTOR_1_0_SIZE);
+		                "struct size: descriptor is %u bytes, ABI 1.0 needs at least %zu",
+		                be->struct_size, (size_t)DESCRIPTOR_1_0_SIZE);
 	if (!qkv_backend_name_valid(be->name))
-		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
-				"name: `%.40s` is not [a-z0-9_]{1,31}", be->name ? be->name : "(null)");
+		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "name: `%.40s` is not [a-z0-9_]{1,31}",
+		                be->name ? be->name : "(null)");
 	if (!be->version || !be->version[0])
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "version: missing");
 	if (!(be->precisions & ((1u << QKV_PRECISION_COUNT) - 1)))
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
-				"precisions: declares none this qkv knows (mask 0x%x)",
-				be->precisions);
+		                "precisions: declares none this qkv knows (mask 0x%x)",
+		                be->precisions);
 	const char *missing = !be->probe     ? "probe"
-			      : !be->prepare ? "prepare"
-			      : !be->project ? "project"
-			      : !be->release ? "release"
-					     : NULL;
+	                      : !be->prepare ? "prepare"
+	                      : !be->project ? "project"
+	                      : !be->release ? "release"
+	                                     : NULL;
 	if (missing)
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "members: `%s` is NULL", missing);
 	return QKV_OK;
@@ -81,7 +80,7 @@ static enum qkv_status check_trusted(const char *path, char *err, size_t errlen)
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "%s: open: not a regular file", path);
 	if (st.st_mode & S_IWOTH)
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
-				"%s: open: refused, the file is writable by other users", path);
+		                "%s: open: refused, the file is writable by other users", path);
 	char dir[PATH_MAX];
 	snprintf(dir, sizeof(dir), "%s", path);
 	char *slash = strrchr(dir, '/');
@@ -91,7 +90,8 @@ static enum qkv_status check_trusted(const char *path, char *err, size_t errlen)
 		snprintf(dir, sizeof(dir), ".");
 	if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
-				"%s: open: refused, folder %s is writable by other users", path, dir);
+		                "%s: open: refused, folder %s is writable by other users", path,
+		                dir);
 	return QKV_OK;
 }
 
@@ -107,7 +107,7 @@ static void plugin_destroy(struct qkv_plugin *p)
 
 /* Open and check one file; no locking. */
 static enum qkv_status plugin_open(const char *real, struct qkv_plugin **out, char *err,
-				   size_t errlen)
+                                   size_t errlen)
 {
 	enum qkv_status st = check_trusted(real, err, errlen);
 	if (st != QKV_OK)
@@ -131,7 +131,7 @@ static enum qkv_status plugin_open(const char *real, struct qkv_plugin **out, ch
 	p->be = dlsym(p->dl, QKV_BACKEND_SYMBOL);
 	if (!p->be) {
 		qkv_fail(err, errlen, QKV_ERR_PLUGIN, "%s: entry symbol: `%s` not exported", real,
-			 QKV_BACKEND_SYMBOL);
+		         QKV_BACKEND_SYMBOL);
 		plugin_destroy(p);
 		return QKV_ERR_PLUGIN;
 	}
@@ -149,7 +149,7 @@ static enum qkv_status plugin_open(const char *real, struct qkv_plugin **out, ch
 }
 
 enum qkv_status qkv_plugin_load_file(const char *path, struct qkv_plugin **out, char *err,
-				     size_t errlen)
+                                     size_t errlen)
 {
 	*out = NULL;
 	if (!path || !path[0])
@@ -169,8 +169,8 @@ enum qkv_status qkv_plugin_load_file(const char *path, struct qkv_plugin **out, 
 	}
 	enum qkv_status st = QKV_OK;
 	if (n_loaded == sizeof(loaded) / sizeof(loaded[0]))
-		st = qkv_fail(err, errlen, QKV_ERR_PLUGIN, "%s: too many plugins loaded (%zu)", real,
-			      n_loaded);
+		st = qkv_fail(err, errlen, QKV_ERR_PLUGIN, "%s: too many plugins loaded (%zu)",
+		              real, n_loaded);
 	else
 		st = plugin_open(real, out, err, errlen);
 	if (st == QKV_OK) {
@@ -276,9 +276,8 @@ static bool running_from_build_tree(void)
 	/* Linked into the program itself (static library), glibc names it by argv[0],
 	 * which may be relative or a bare name found on PATH: ask the kernel instead. */
 	bool in_program = !strstr(info.dli_fname, ".so");
-	const char *self = realpath(in_program ? "/proc/self/exe" : info.dli_fname, real)
-				   ? real
-				   : info.dli_fname;
+	const char *self =
+	    realpath(in_program ? "/proc/self/exe" : info.dli_fname, real) ? real : info.dli_fname;
 	size_t n = strlen(QKV_BUILD_ROOT);
 	return strncmp(self, QKV_BUILD_ROOT, n) == 0 && self[n] == '/';
 }
@@ -315,7 +314,8 @@ static void add_build_tree_dirs(struct strlist *l)
 		char dir[PATH_MAX];
 		int len = snprintf(dir, sizeof(dir), "%s/%s", root, names[i]);
 		struct stat st;
-		if (len > 0 && (size_t)len < sizeof(dir) && stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+		if (len > 0 && (size_t)len < sizeof(dir) && stat(dir, &st) == 0 &&
+		    S_ISDIR(st.st_mode))
 			strlist_add(l, dir, (size_t)len);
 		qkv_free(names[i]);
 	}
@@ -397,7 +397,8 @@ char **qkv_plugin_list(char *const *dirs)
 		struct dirent *e;
 		while ((e = readdir(d))) {
 			size_t len = strlen(e->d_name);
-			if (len <= 7 || strncmp(e->d_name, "qkv_", 4) || strcmp(e->d_name + len - 3, ".so"))
+			if (len <= 7 || strncmp(e->d_name, "qkv_", 4) ||
+			    strcmp(e->d_name + len - 3, ".so"))
 				continue;
 			size_t before = names.n;
 			strlist_add(&names, e->d_name, len); /* first folder wins a name */

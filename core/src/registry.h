@@ -17,23 +17,22 @@
 
 /* A loaded plugin, shared by every model that uses it. */
 struct qkv_plugin {
-	char *path;                       /* the file it was loaded from */
-	void *dl;                         /* dlopen handle */
-	const struct qkv_backend *be;     /* its descriptor, ABI-checked */
-	struct qkv_probe_result probe;    /* probed once at load */
-	unsigned refs;                    /* guarded by the registry lock */
+	char *path;                    /* the file it was loaded from */
+	void *dl;                      /* dlopen handle */
+	const struct qkv_backend *be;  /* its descriptor, ABI-checked */
+	struct qkv_probe_result probe; /* probed once at load */
+	unsigned refs;                 /* guarded by the registry lock */
 };
 
 /* Load (or share) the plugin in file `path` and check its ABI. Probing is done too;
  * the caller decides what a score of 0 means. On failure returns QKV_ERR_PLUGIN with
  * "PATH: STEP: reason" in err. Release with qkv_plugin_unref. Thread-safe. */
 enum qkv_status qkv_plugin_load_file(const char *path, struct qkv_plugin **out, char *err,
-				     size_t errlen);
+                                     size_t errlen);
 
 /* Check a descriptor's ABI fields and members without calling any function of it.
  * Used by the loader and by `qkv conform`. */
-enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *err,
-					    size_t errlen);
+enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *err, size_t errlen);
 
 /* Take one more reference to a loaded plugin; returns p. */
 struct qkv_plugin *qkv_plugin_ref(struct qkv_plugin *p);

@@ -11,8 +11,8 @@
 
 /* Write a formatted message into err[errlen] (truncating) and return `status`.
  * err may be NULL. */
-enum qkv_status qkv_fail(char *err, size_t errlen, enum qkv_status status, const char *fmt,
-			 ...) __attribute__((format(printf, 4, 5)));
+enum qkv_status qkv_fail(char *err, size_t errlen, enum qkv_status status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /* Overflow-checked size arithmetic: return false on overflow. */
 static inline bool qkv_mul_size(size_t a, size_t b, size_t *out)

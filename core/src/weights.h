@@ -19,7 +19,7 @@ struct qkv_mapped_file {
 };
 
 enum qkv_status qkv_file_map(const char *path, struct qkv_mapped_file *out, char *err,
-			     size_t errlen);
+                             size_t errlen);
 void qkv_file_unmap(struct qkv_mapped_file *f);
 
 /* A tensor found inside a mapped file. `data` points into the mapping (any alignment). */
@@ -38,22 +38,21 @@ struct qkv_tensor_view {
  * does); a tensor of a dtype other than F32/F16/BF16/I8 makes the whole file refused.
  * The parsed header borrows f->path: close it before unmapping f. */
 struct qkv_safetensors; /* parsed header: opaque */
-enum qkv_status qkv_safetensors_open(const struct qkv_mapped_file *f,
-				     struct qkv_safetensors **out, char *err, size_t errlen);
+enum qkv_status qkv_safetensors_open(const struct qkv_mapped_file *f, struct qkv_safetensors **out,
+                                     char *err, size_t errlen);
 enum qkv_status qkv_safetensors_find(const struct qkv_safetensors *st, const char *name,
-				     struct qkv_tensor_view *out, char *err, size_t errlen);
+                                     struct qkv_tensor_view *out, char *err, size_t errlen);
 void qkv_safetensors_close(struct qkv_safetensors *st);
 
 /* .npy v1-v3, little-endian <f4, <f2 (and |i1 for int8), C order (fortran_order True is
  * refused with a clear message), 1-D or 2-D. */
 enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor_view *out,
-			      char *err, size_t errlen);
+                              char *err, size_t errlen);
 
 /* Raw little-endian: the whole file is `count` elements of `dtype`; the size must match
  * exactly. */
-enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dtype,
-			     uint64_t count, struct qkv_tensor_view *out, char *err,
-			     size_t errlen);
+enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dtype, uint64_t count,
+                             struct qkv_tensor_view *out, char *err, size_t errlen);
 
 /* Convert `count` elements of a tensor to f32 (f16, bf16 widened exactly). */
 void qkv_convert_to_f32(const struct qkv_tensor_view *t, float *dst, size_t count);
@@ -88,7 +87,7 @@ struct qkv_loaded_weights {
  * w[p] must be [d_model x d_out] (in_out) or [d_out x d_model] (out_in); biases and
  * scales [d_out]. */
 enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded_weights *out,
-				 char *err, size_t errlen);
+                                 char *err, size_t errlen);
 void qkv_weights_free(struct qkv_loaded_weights *lw);
 
 #endif

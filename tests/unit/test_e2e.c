@@ -30,8 +30,8 @@ static void generate(void)
 	cr_assert_not_null(mkdtemp(dir));
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd),
-		 "%s/tools/genweights/qkv-genweights --preset llama3-8b --out %s/l3.safetensors",
-		 QKV_BUILD_ROOT, dir);
+	         "%s/tools/genweights/qkv-genweights --preset llama3-8b --out %s/l3.safetensors",
+	         QKV_BUILD_ROOT, dir);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
 	/* The shipped config, pointed at the generated file. */
 	snprintf(config_path, sizeof(config_path), "%s/llama3-8b.yaml", dir);
@@ -74,8 +74,9 @@ static void check(const char *what, const float *x, const float *w, size_t d_out
 			}
 			double bound = 2.0 * K * 0x1p-24 * mag + 0x1p-24 * fabs(ref);
 			double e = fabs((double)y[t * d_out + n] - ref);
-			cr_assert(e <= bound, "%s[%zu][%zu] = %.9g, float64 %.9g, error %.3g > bound %.3g",
-				  what, t, n, y[t * d_out + n], ref, e, bound);
+			cr_assert(e <= bound,
+			          "%s[%zu][%zu] = %.9g, float64 %.9g, error %.3g > bound %.3g",
+			          what, t, n, y[t * d_out + n], ref, e, bound);
 			if (bound > 0 && e / bound > worst)
 				worst = e / bound;
 		}
@@ -109,8 +110,8 @@ static void run_backend(const char *backend)
 		s = s * 6364136223846793005ull + 1442695040888963407ull;
 		x[i] = (float)((double)(s >> 40) / (double)(1ull << 24) * 2.0 - 1.0);
 	}
-	cr_assert_eq(qkv_project(m, T, x, K, q, DQ, k, DKV, v, DKV, err, sizeof(err)), QKV_OK,
-		     "%s", err);
+	cr_assert_eq(qkv_project(m, T, x, K, q, DQ, k, DKV, v, DKV, err, sizeof(err)), QKV_OK, "%s",
+	             err);
 	check("q", x, lw.w[0], DQ, q);
 	check("k", x, lw.w[1], DKV, k);
 	check("v", x, lw.w[2], DKV, v);

@@ -20,15 +20,15 @@ static const float wq_out_in[4] = {1, 0, 10, -1}; /* transpose of wq_in_out */
 
 static struct qkv_model_desc seed_desc(uint32_t layout)
 {
-	struct qkv_model_desc d = {.struct_size = sizeof(d),
-				   .d_model = 2,
-				   .n_heads = 1,
-				   .precision = QKV_F32,
-				   .layout = layout,
-				   .w = {layout == QKV_LAYOUT_IN_OUT ? wq_in_out : wq_out_in,
-					 wk_in_out, wv_in_out},
-				   .prefer = "scalar",
-				   .threads = 1};
+	struct qkv_model_desc d = {
+	    .struct_size = sizeof(d),
+	    .d_model = 2,
+	    .n_heads = 1,
+	    .precision = QKV_F32,
+	    .layout = layout,
+	    .w = {layout == QKV_LAYOUT_IN_OUT ? wq_in_out : wq_out_in, wk_in_out, wv_in_out},
+	    .prefer = "scalar",
+	    .threads = 1};
 	return d;
 }
 
@@ -48,9 +48,9 @@ Test(model, seed_example_both_layouts)
 		qkv_model *m = open_ok(&d);
 		float x[2] = {2, 3}, q[2], k[2], v[2];
 		cr_assert_eq(qkv_project(m, 1, x, 2, q, 2, k, 2, v, 2, err, sizeof(err)), QKV_OK,
-			     "%s", err);
+		             "%s", err);
 		cr_assert(q[0] == 2.0f && q[1] == 17.0f, "layout %u: q = (%g, %g)", layout, q[0],
-			  q[1]);
+		          q[1]);
 		cr_assert(k[0] == 2.0f && k[1] == 3.0f);
 		cr_assert(v[0] == 3.0f && v[1] == 2.0f);
 		qkv_model_close(m);
@@ -73,7 +73,7 @@ Test(model, fused_output_and_biases)
 	for (int t = 0; t < 2; t++) {
 		for (int j = 0; j < 6; j++)
 			cr_assert_eq(y[t * 7 + j], want[t][j], "y[%d][%d] = %g", t, j,
-				     y[t * 7 + j]);
+			             y[t * 7 + j]);
 		cr_assert_eq(y[t * 7 + 6], -7.0f, "padding column written");
 	}
 	qkv_model_close(m);
@@ -105,8 +105,8 @@ Test(model, argument_errors_name_the_argument)
 	cases[n++].needle = "overflow";
 	cases[n].st = qkv_project_fused(m, 1, x, 2, q, 5, err, sizeof(err));
 	cases[n++].needle = "`ldy` = 5 is smaller than the row width N = 6";
-	cases[n].st = qkv_project(m, 1, x, 2, (float *)((char *)q + 1), 2, k, 2, v, 2, err,
-				  sizeof(err));
+	cases[n].st =
+	    qkv_project(m, 1, x, 2, (float *)((char *)q + 1), 2, k, 2, v, 2, err, sizeof(err));
 	cases[n++].needle = "not aligned";
 	for (int i = 0; i < n; i++) {
 		cr_expect_eq(cases[i].st, QKV_ERR_ARGUMENT, "case %d: status %d", i, cases[i].st);
@@ -120,7 +120,7 @@ Test(model, argument_errors_name_the_argument)
 	cr_assert(strstr(err, cases[7].needle), "%s", err);
 	/* T = 0: nothing to do, any pointers accepted, success. */
 	cr_assert_eq(qkv_project(m, 0, NULL, 0, NULL, 0, NULL, 0, NULL, 0, err, sizeof(err)),
-		     QKV_OK);
+	             QKV_OK);
 	qkv_model_close(m);
 }
 
@@ -186,8 +186,8 @@ Test(model, precision_not_declared_is_passed_over)
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	qkv_model_get_info(m, &info);
 	cr_assert(strstr(info.selection_log, "fake_ok: passed over: does not support precision "
-					     "bf16"),
-		  "%s", info.selection_log);
+	                                     "bf16"),
+	          "%s", info.selection_log);
 	qkv_model_close(m);
 	d.prefer = "no_such";
 	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_PLUGIN);

@@ -57,7 +57,7 @@ Test(registry, refuses_missing_file)
 {
 	struct qkv_plugin *p = NULL;
 	cr_assert_eq(qkv_plugin_load_file("/nonexistent/qkv_x.so", &p, err, sizeof(err)),
-		     QKV_ERR_PLUGIN);
+	             QKV_ERR_PLUGIN);
 	cr_assert(strstr(err, "/nonexistent/qkv_x.so: open:"), "%s", err);
 }
 

@@ -8,14 +8,14 @@
 #include "commands.h"
 
 int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
-		      unsigned long long *out)
+                      unsigned long long *out)
 {
 	char *end = NULL;
 	errno = 0;
 	unsigned long long v = strtoull(s ? s : "", &end, 10);
 	if (!s || !*s || *end || errno || s[0] == '-' || s[0] == '+' || v > max) {
 		fprintf(stderr, "qkv: option %s: `%s` is not an integer in 0..%llu\n", opt,
-			s ? s : "(missing)", max);
+		        s ? s : "(missing)", max);
 		return -1;
 	}
 	*out = v;
@@ -38,20 +38,29 @@ int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t c
 	}
 	/* .npy v1.0: magic, version, 2-byte header length, dict padded so data is 64-aligned. */
 	char dict[128];
-	int n = snprintf(dict, sizeof(dict),
-			 "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", rows,
-			 cols);
+	int n =
+	    snprintf(dict, sizeof(dict),
+	             "{'descr': '<f4', 'fortran_order': False, 'shape': (%zu, %zu), }", rows, cols);
 	size_t total = 10 + (size_t)n + 1;
 	size_t pad = (64 - total % 64) % 64;
 	unsigned hlen = (unsigned)((size_t)n + pad + 1);
-	unsigned char head[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
-				  (unsigned char)(hlen >> 8)};
+	unsigned char head[10] = {0x93,
+	                          'N',
+	                          'U',
+	                          'M',
+	                          'P',
+	                          'Y',
+	                          1,
+	                          0,
+	                          (unsigned char)(hlen & 0xff),
+	                          (unsigned char)(hlen >> 8)};
 	int ok = fwrite(head, 1, 10, f) == 10 && fwrite(dict, 1, (size_t)n, f) == (size_t)n;
 	for (size_t i = 0; ok && i < pad; i++)
 		ok = fputc(' ', f) != EOF;
 	ok = ok && fputc('\n', f) != EOF;
 	for (size_t r = 0; ok && r < rows; r++)
-		ok = fwrite(data + r * ld, sizeof(float), cols, f) == cols; /* little-endian hosts */
+		ok =
+		    fwrite(data + r * ld, sizeof(float), cols, f) == cols; /* little-endian hosts */
 	if (fclose(f) != 0)
 		ok = 0;
 	if (!ok) {

@@ -10,11 +10,11 @@
 #include "util.h"
 
 static const char info_help[] =
-	"usage: qkv info [CONFIG] [--machine FILE] [--backend LIST]\n"
-	"\n"
-	"Print the CPU and its usable SIMD features, the plugin search path, every plugin\n"
-	"found with its probe result (or why it was refused), and, with CONFIG, the backend\n"
-	"selected for that model and why each earlier candidate was passed over.\n";
+    "usage: qkv info [CONFIG] [--machine FILE] [--backend LIST]\n"
+    "\n"
+    "Print the CPU and its usable SIMD features, the plugin search path, every plugin\n"
+    "found with its probe result (or why it was refused), and, with CONFIG, the backend\n"
+    "selected for that model and why each earlier candidate was passed over.\n";
 
 static void precision_list(uint32_t mask, char *buf, size_t len)
 {
@@ -70,7 +70,7 @@ int qkv_cmd_info(int argc, char **argv)
 			fputs(info_help, stdout);
 			return 0;
 		} else if ((!strcmp(argv[i], "--machine") || !strcmp(argv[i], "--backend")) &&
-			   i + 1 < argc) {
+		           i + 1 < argc) {
 			if (argv[i][2] == 'm')
 				opts.machine_path = argv[i + 1];
 			else
@@ -79,8 +79,9 @@ int qkv_cmd_info(int argc, char **argv)
 		} else if (argv[i][0] != '-' && !config) {
 			config = argv[i];
 		} else {
-			fprintf(stderr, "qkv info: unexpected argument `%s` (see qkv info --help)\n",
-				argv[i]);
+			fprintf(stderr,
+			        "qkv info: unexpected argument `%s` (see qkv info --help)\n",
+			        argv[i]);
 			return 2;
 		}
 	}
@@ -104,11 +105,12 @@ int qkv_cmd_info(int argc, char **argv)
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	qkv_model_get_info(m, &info);
 	static const char *const prec[] = {"f32", "bf16", "int8"};
-	printf("  d_model %u, heads %u, kv heads %u, head_dim %u, d_q %u, d_kv %u, %s, %u threads\n",
-	       info.d_model, info.n_heads, info.n_kv_heads, info.head_dim, info.d_q, info.d_kv,
-	       prec[info.precision], info.threads);
-	printf("  selected: %s %s (%s): %s\n", info.backend, info.backend_version, info.backend_path,
-	       info.backend_detail);
+	printf(
+	    "  d_model %u, heads %u, kv heads %u, head_dim %u, d_q %u, d_kv %u, %s, %u threads\n",
+	    info.d_model, info.n_heads, info.n_kv_heads, info.head_dim, info.d_q, info.d_kv,
+	    prec[info.precision], info.threads);
+	printf("  selected: %s %s (%s): %s\n", info.backend, info.backend_version,
+	       info.backend_path, info.backend_detail);
 	printf("  selection log:\n");
 	const char *s = info.selection_log;
 	while (*s) {

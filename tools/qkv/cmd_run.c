@@ -12,21 +12,21 @@
 #include "weights.h"
 
 static const char run_help[] =
-	"usage: qkv run CONFIG [options]\n"
-	"\n"
-	"Load the model CONFIG describes, select a backend, compute Q, K, V for one batch\n"
-	"and print one summary line (backend, precision, T, time, GFLOP/s).\n"
-	"\n"
-	"options:\n"
-	"  --machine FILE   machine profile (backend preferences, threads, routes)\n"
-	"  --input X.npy    input rows: float32 (or float16) [T, d_model] or [d_model]\n"
-	"  --tokens T       without --input: T random rows, uniform in [-1, 1) (default 1)\n"
-	"  --seed S         seed of the random rows (default 1)\n"
-	"  --out DIR        write DIR/q.npy [T, d_q], DIR/k.npy and DIR/v.npy [T, d_kv]\n"
-	"  --backend LIST   use these backends (comma-separated), overriding config and profile\n"
-	"  --threads N      thread budget (0 = all cores)\n"
-	"  --strict         fail instead of falling back past the first backend\n"
-	"  --verbose        print the backend selection log\n";
+    "usage: qkv run CONFIG [options]\n"
+    "\n"
+    "Load the model CONFIG describes, select a backend, compute Q, K, V for one batch\n"
+    "and print one summary line (backend, precision, T, time, GFLOP/s).\n"
+    "\n"
+    "options:\n"
+    "  --machine FILE   machine profile (backend preferences, threads, routes)\n"
+    "  --input X.npy    input rows: float32 (or float16) [T, d_model] or [d_model]\n"
+    "  --tokens T       without --input: T random rows, uniform in [-1, 1) (default 1)\n"
+    "  --seed S         seed of the random rows (default 1)\n"
+    "  --out DIR        write DIR/q.npy [T, d_q], DIR/k.npy and DIR/v.npy [T, d_kv]\n"
+    "  --backend LIST   use these backends (comma-separated), overriding config and profile\n"
+    "  --threads N      thread budget (0 = all cores)\n"
+    "  --strict         fail instead of falling back past the first backend\n"
+    "  --verbose        print the backend selection log\n";
 
 /* splitmix64: small, deterministic, good enough for test inputs. */
 static uint64_t next_u64(uint64_t *s)
@@ -74,8 +74,9 @@ static float *read_input(const char *path, size_t d_model, size_t *T)
 	if (v.dtype != QKV_DT_F32 && v.dtype != QKV_DT_F16 && v.dtype != QKV_DT_BF16) {
 		fprintf(stderr, "qkv: --input %s: X must be float32 or float16\n", path);
 	} else if (cols != d_model) {
-		fprintf(stderr, "qkv: --input %s: rows have %llu values, the model's d_model is %zu\n",
-			path, (unsigned long long)cols, d_model);
+		fprintf(stderr,
+		        "qkv: --input %s: rows have %llu values, the model's d_model is %zu\n",
+		        path, (unsigned long long)cols, d_model);
 	} else if ((x = alloc_floats(rows, cols))) {
 		qkv_convert_to_f32(&v, x, rows * cols);
 		*T = rows;
@@ -87,7 +88,7 @@ static float *read_input(const char *path, size_t d_model, size_t *T)
 }
 
 static int write_outputs(const char *dir, size_t T, const float *q, size_t dq, const float *k,
-			 const float *v, size_t dkv)
+                         const float *v, size_t dkv)
 {
 	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
 		fprintf(stderr, "qkv: --out %s: cannot create folder: %s\n", dir, strerror(errno));
@@ -115,8 +116,9 @@ int qkv_cmd_run(int argc, char **argv)
 		const char *a = argv[i];
 		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
 		bool takes = !strcmp(a, "--machine") || !strcmp(a, "--input") ||
-			     !strcmp(a, "--tokens") || !strcmp(a, "--seed") || !strcmp(a, "--out") ||
-			     !strcmp(a, "--backend") || !strcmp(a, "--threads");
+		             !strcmp(a, "--tokens") || !strcmp(a, "--seed") ||
+		             !strcmp(a, "--out") || !strcmp(a, "--backend") ||
+		             !strcmp(a, "--threads");
 		if (takes && !val) {
 			fprintf(stderr, "qkv run: option %s needs a value\n", a);
 			return 2;
@@ -147,7 +149,8 @@ int qkv_cmd_run(int argc, char **argv)
 		} else if (!strcmp(a, "--verbose")) {
 			verbose = true;
 		} else if (a[0] == '-' || config) {
-			fprintf(stderr, "qkv run: unexpected argument `%s` (see qkv run --help)\n", a);
+			fprintf(stderr, "qkv run: unexpected argument `%s` (see qkv run --help)\n",
+			        a);
 			return 2;
 		} else {
 			config = a;
@@ -174,7 +177,7 @@ int qkv_cmd_run(int argc, char **argv)
 
 	size_t T = 0;
 	float *x = input ? read_input(input, info.d_model, &T)
-			 : random_rows((size_t)tokens, info.d_model, seed);
+	                 : random_rows((size_t)tokens, info.d_model, seed);
 	if (!input)
 		T = (size_t)tokens;
 	size_t n = (size_t)info.d_q + 2 * (size_t)info.d_kv;
@@ -189,7 +192,7 @@ int qkv_cmd_run(int argc, char **argv)
 	}
 	double t0 = qkv_cli_now();
 	st = qkv_project(m, T, x, info.d_model, q, info.d_q, k, info.d_kv, v, info.d_kv, err,
-			 sizeof(err));
+	                 sizeof(err));
 	double secs = qkv_cli_now() - t0;
 	if (st != QKV_OK) {
 		fprintf(stderr, "qkv: %s\n", err);

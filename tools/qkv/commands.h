@@ -15,7 +15,7 @@ int qkv_cmd_quantize(int argc, char **argv);
 /* Parse a non-negative decimal integer option value; prints an error naming `opt` and
  * returns -1 when invalid or above max. */
 int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
-		      unsigned long long *out);
+                      unsigned long long *out);
 
 /* Monotonic seconds. */
 double qkv_cli_now(void);

@@ -14,20 +14,21 @@ struct command {
 
 /* Add a subcommand here and in commands.h. */
 static const struct command commands[] = {
-	{"run", qkv_cmd_run, "load a model, project a batch, write q/k/v .npy files"},
-	{"info", qkv_cmd_info, "CPU features, plugins found, which backend is selected and why"},
-	{"conform", qkv_cmd_conform, "run the conformance cases on backend plugins (file or name)"},
-	{"bench", qkv_cmd_bench, "time backends against cblas/oneDNN reference rows; --baseline"},
-	{"tune", qkv_cmd_tune, "measure backends per T and write the machine profile"},
-	{"quantize", qkv_cmd_quantize, "write an f32 model as int8 safetensors; int8 accuracy"},
+    {"run", qkv_cmd_run, "load a model, project a batch, write q/k/v .npy files"},
+    {"info", qkv_cmd_info, "CPU features, plugins found, which backend is selected and why"},
+    {"conform", qkv_cmd_conform, "run the conformance cases on backend plugins (file or name)"},
+    {"bench", qkv_cmd_bench, "time backends against cblas/oneDNN reference rows; --baseline"},
+    {"tune", qkv_cmd_tune, "measure backends per T and write the machine profile"},
+    {"quantize", qkv_cmd_quantize, "write an f32 model as int8 safetensors; int8 accuracy"},
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: qkv COMMAND [ARGS...]   (qkv COMMAND --help for details)\n\n"
-		     "Attention Q/K/V projections on run-time backends (libqkv %s).\n\n"
-		     "commands:\n",
-		qkv_version());
+	fprintf(out,
+	        "usage: qkv COMMAND [ARGS...]   (qkv COMMAND --help for details)\n\n"
+	        "Attention Q/K/V projections on run-time backends (libqkv %s).\n\n"
+	        "commands:\n",
+	        qkv_version());
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nenvironment: QKV_BACKEND (backend list), QKV_THREADS, QKV_PLUGIN_PATH\n");

@@ -57,15 +57,17 @@ struct qkv_open_options {
 	int32_t threads;          /* since 0.1: > 0 thread budget; 0 = not set */
 	int32_t strict;           /* since 0.1: 1 = any fallback is an error; 0 = not set */
 };
-#define QKV_OPEN_OPTIONS_INIT {sizeof(struct qkv_open_options), NULL, NULL, 0, 0}
+#define QKV_OPEN_OPTIONS_INIT                                                                      \
+	{                                                                                          \
+		sizeof(struct qkv_open_options), NULL, NULL, 0, 0                                  \
+	}
 
 /* Open a model from a YAML config (see configs/README.md). Weight files are memory
  * mapped read-only and stay mapped until qkv_model_close. On success *out is a
  * model the caller owns and must close; on failure *out is NULL.
  * opts may be NULL. */
-QKV_API enum qkv_status qkv_model_open(const char *config_path,
-				       const struct qkv_open_options *opts, qkv_model **out,
-				       char *err, size_t errlen);
+QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv_open_options *opts,
+                                       qkv_model **out, char *err, size_t errlen);
 
 /* A model described by tensors the caller already holds (for runtimes).
  * Weights are f32 in `layout`; w[p] is [d_model x d_out] (in_out) or
@@ -73,23 +75,23 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path,
  * unchanged until qkv_model_close: a backend that can use them as they are keeps
  * the pointers (zero copy); one that repacks makes one prepared copy at open. */
 struct qkv_model_desc {
-	uint32_t struct_size;  /* since 0.1: sizeof(struct qkv_model_desc) */
-	uint32_t d_model;      /* since 0.1 */
-	uint32_t n_heads;      /* since 0.1 */
-	uint32_t n_kv_heads;   /* since 0.1: 0 = n_heads */
-	uint32_t head_dim;     /* since 0.1: 0 = d_model / n_heads */
-	uint32_t precision;    /* since 0.1: enum qkv_precision */
-	uint32_t layout;       /* since 0.1: enum qkv_layout of w[] */
-	const float *w[3];     /* since 0.1: Wq, Wk, Wv */
-	const float *bias[3];  /* since 0.1: [d_out] each, or NULL */
-	const char *prefer;    /* since 0.1: "blas,openmp,scalar"; NULL = default order */
-	int32_t threads;       /* since 0.1: thread budget, 0 = all cores */
-	int32_t strict;        /* since 0.1: 1 = fail rather than fall back */
+	uint32_t struct_size;    /* since 0.1: sizeof(struct qkv_model_desc) */
+	uint32_t d_model;        /* since 0.1 */
+	uint32_t n_heads;        /* since 0.1 */
+	uint32_t n_kv_heads;     /* since 0.1: 0 = n_heads */
+	uint32_t head_dim;       /* since 0.1: 0 = d_model / n_heads */
+	uint32_t precision;      /* since 0.1: enum qkv_precision */
+	uint32_t layout;         /* since 0.1: enum qkv_layout of w[] */
+	const float *w[3];       /* since 0.1: Wq, Wk, Wv */
+	const float *bias[3];    /* since 0.1: [d_out] each, or NULL */
+	const char *prefer;      /* since 0.1: "blas,openmp,scalar"; NULL = default order */
+	int32_t threads;         /* since 0.1: thread budget, 0 = all cores */
+	int32_t strict;          /* since 0.1: 1 = fail rather than fall back */
 	const char *plugin_dirs; /* since 0.1: extra plugin folders, ':'-separated, or NULL */
 };
 
-QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *desc,
-					      qkv_model **out, char *err, size_t errlen);
+QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *desc, qkv_model **out,
+                                              char *err, size_t errlen);
 
 /* Close a model; accepts NULL. Not concurrently with calls on the same model. */
 QKV_API void qkv_model_close(qkv_model *model);
@@ -98,15 +100,15 @@ QKV_API void qkv_model_close(qkv_model *model);
  * q [T x d_q] with ldq >= d_q; k, v [T x d_kv] with ldk, ldv >= d_kv. T = 0 writes
  * nothing and succeeds. Only the addressed T x width elements of each output are
  * written. Outputs must not overlap each other or x. Reentrant. */
-QKV_API enum qkv_status qkv_project(const qkv_model *model, size_t T, const float *x,
-				    size_t ldx, float *q, size_t ldq, float *k, size_t ldk,
-				    float *v, size_t ldv, char *err, size_t errlen);
+QKV_API enum qkv_status qkv_project(const qkv_model *model, size_t T, const float *x, size_t ldx,
+                                    float *q, size_t ldq, float *k, size_t ldk, float *v,
+                                    size_t ldv, char *err, size_t errlen);
 
 /* The same into one fused row [q | k | v] of width N = d_q + 2*d_kv per token:
  * y is [T x N] with row stride ldy >= N. */
 QKV_API enum qkv_status qkv_project_fused(const qkv_model *model, size_t T, const float *x,
-					  size_t ldx, float *y, size_t ldy, char *err,
-					  size_t errlen);
+                                          size_t ldx, float *y, size_t ldy, char *err,
+                                          size_t errlen);
 
 /* Everything about one call, for callers that need more control. */
 struct qkv_call {
@@ -117,26 +119,26 @@ struct qkv_call {
 	float *out[3];        /* since 0.1: q, k, v */
 	size_t ld_out[3];     /* since 0.1 */
 	int32_t threads;      /* since 0.1: > 0 use this many threads for this call (e.g.
-			       * the caller's own count); 0 = the model's budget */
+	                       * the caller's own count); 0 = the model's budget */
 };
 
 QKV_API enum qkv_status qkv_project_call(const qkv_model *model, const struct qkv_call *call,
-					 char *err, size_t errlen);
+                                         char *err, size_t errlen);
 
 /* A description of an opened model. Strings are owned by the model and valid until
  * qkv_model_close. */
 struct qkv_model_info {
-	uint32_t struct_size;    /* since 0.1: set by the caller */
+	uint32_t struct_size; /* since 0.1: set by the caller */
 	uint32_t d_model, n_heads, n_kv_heads, head_dim, d_q, d_kv; /* since 0.1 */
-	uint32_t precision;      /* since 0.1: enum qkv_precision */
-	uint32_t threads;        /* since 0.1: resolved thread budget */
-	const char *backend;     /* since 0.1: name of the backend serving all T (or the
-				  * first route when tuned per T) */
+	uint32_t precision;          /* since 0.1: enum qkv_precision */
+	uint32_t threads;            /* since 0.1: resolved thread budget */
+	const char *backend;         /* since 0.1: name of the backend serving all T (or the
+	                              * first route when tuned per T) */
 	const char *backend_version; /* since 0.1 */
 	const char *backend_path;    /* since 0.1: the plugin file */
 	const char *backend_detail;  /* since 0.1: what its probe said (kernel, library) */
 	const char *selection_log;   /* since 0.1: one line per candidate considered:
-				      * "name: selected" or "name: passed over: reason" */
+	                              * "name: selected" or "name: passed over: reason" */
 };
 
 QKV_API enum qkv_status qkv_model_get_info(const qkv_model *model, struct qkv_model_info *info);

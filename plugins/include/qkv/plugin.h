@@ -98,7 +98,7 @@ struct qkv_weights {
 	const float *w[3];       /* since 1.0: f32 weights; NULL only when w_i8 is set */
 	const float *bias[3];    /* since 1.0: [d_out] each, or NULL for no bias */
 	const int8_t *w_i8[3];   /* since 1.0: pre-quantized int8 weights in [-127, 127]
-				  * (precision int8 only), else NULL */
+	                          * (precision int8 only), else NULL */
 	const float *w_scale[3]; /* since 1.0: [d_out] per-column scales for w_i8, else NULL */
 };
 
@@ -148,12 +148,12 @@ struct qkv_backend {
 	 * calls release(*handle). Must refuse a precision it does not declare with
 	 * QKV_ERR_UNSUPPORTED. */
 	enum qkv_status (*prepare)(const struct qkv_problem *problem,
-				   const struct qkv_weights *weights, void **handle, char *err,
-				   size_t errlen);
+	                           const struct qkv_weights *weights, void **handle, char *err,
+	                           size_t errlen);
 
 	/* since 1.0: compute one batch. Reentrant (see above). */
 	enum qkv_status (*project)(const void *handle, const struct qkv_batch *batch, char *err,
-				   size_t errlen);
+	                           size_t errlen);
 
 	/* since 1.0: free a handle; accepts NULL and half-built handles. */
 	void (*release)(void *handle);

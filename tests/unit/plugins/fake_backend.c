@@ -24,7 +24,7 @@ FAKE_FN void fake_probe(struct qkv_probe_result *out)
 }
 
 FAKE_FN enum qkv_status fake_prepare(const struct qkv_problem *pb, const struct qkv_weights *w,
-				    void **handle, char *err, size_t errlen)
+                                     void **handle, char *err, size_t errlen)
 {
 	(void)pb;
 	(void)w;
@@ -40,7 +40,7 @@ FAKE_FN enum qkv_status fake_prepare(const struct qkv_problem *pb, const struct 
 }
 
 FAKE_FN enum qkv_status fake_project(const void *h, const struct qkv_batch *b, char *err,
-				    size_t errlen)
+                                     size_t errlen)
 {
 	(void)h;
 	(void)b;
@@ -56,25 +56,25 @@ FAKE_FN void fake_release(void *h)
 #ifndef FAKE_NO_SYMBOL
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
 #ifdef FAKE_ABI_MAJOR
-	.abi_major = FAKE_ABI_MAJOR,
+    .abi_major = FAKE_ABI_MAJOR,
 #else
-	.abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
 #endif
-	.abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
 #ifdef FAKE_SHORT_STRUCT
-	.struct_size = 24,
+    .struct_size = 24,
 #else
-	.struct_size = sizeof(struct qkv_backend),
+    .struct_size = sizeof(struct qkv_backend),
 #endif
-	.precisions = QKV_PRECISION_BIT(QKV_F32),
-	.name = FAKE_NAME,
-	.version = "0.0.1",
-	.probe = fake_probe,
-	.prepare = fake_prepare,
+    .precisions = QKV_PRECISION_BIT(QKV_F32),
+    .name = FAKE_NAME,
+    .version = "0.0.1",
+    .probe = fake_probe,
+    .prepare = fake_prepare,
 #ifndef FAKE_NULL_PROJECT
-	.project = fake_project,
+    .project = fake_project,
 #endif
-	.release = fake_release,
+    .release = fake_release,
 };
 #else
 /* Exports something, just not the entry symbol. */
