@@ -2,8 +2,10 @@
 #include <criterion/criterion.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <qkv/qkv.h>
 
@@ -276,4 +278,51 @@ Test(model, status_strings)
 		cr_assert(strlen(qkv_status_str((enum qkv_status)s)) > 0);
 	cr_assert_str_eq(qkv_status_str(QKV_OK), "ok");
 	cr_assert_str_eq(qkv_status_str((enum qkv_status)1234), "unknown status");
+}
+
+/* Routes from a machine profile: used when tuned on this CPU, ignored with a warning when
+ * the profile names another CPU. */
+static const char *write_profile(const char *cpu)
+{
+	static char path[64];
+	snprintf(path, sizeof(path), "/tmp/qkv-prof-%d.yaml", (int)getpid());
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f,
+	        "backend:\n  prefer: [scalar]\n  plugin_dirs: [%s]\n  routes:\n"
+	        "    - {precision: f32, t_min: 2, t_max: 3, backend: fake_ok}\n"
+	        "tuned:\n  cpu: \"%s\"\n",
+	        QKV_FAKE_PLUGIN_DIR, cpu);
+	fclose(f);
+	return path;
+}
+
+Test(model, profile_routes_by_t_and_cpu_check)
+{
+	char here[128];
+	qkv_cpu_name(here, sizeof(here));
+	struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
+	o.machine_path = write_profile(here);
+	qkv_model *m = NULL;
+	cr_assert_eq(
+	    qkv_model_open(QKV_SOURCE_ROOT "/configs/default.yaml", &o, &m, err, sizeof(err)),
+	    QKV_OK, "%s", err);
+	cr_assert_str_eq(qkv_model_backend_for(m, 1), "scalar");
+	cr_assert_str_eq(qkv_model_backend_for(m, 2), "fake_ok");
+	cr_assert_str_eq(qkv_model_backend_for(m, 3), "fake_ok");
+	cr_assert_str_eq(qkv_model_backend_for(m, 4), "scalar");
+	qkv_model_close(m);
+
+	o.machine_path = write_profile("Some Other CPU");
+	cr_assert_eq(
+	    qkv_model_open(QKV_SOURCE_ROOT "/configs/default.yaml", &o, &m, err, sizeof(err)),
+	    QKV_OK, "%s", err);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	cr_assert(strstr(info.selection_log, "warning: machine profile") &&
+	              strstr(info.selection_log, "Some Other CPU"),
+	          "%s", info.selection_log);
+	cr_assert_str_eq(qkv_model_backend_for(m, 2), "scalar");
+	qkv_model_close(m);
+	unlink(o.machine_path);
 }
