@@ -168,6 +168,11 @@ int qkv_cmd_run(int argc, char **argv)
 	enum qkv_status st = qkv_model_open(config, &opts, &m, err, sizeof(err));
 	if (st != QKV_OK) {
 		fprintf(stderr, "qkv: %s\n", err);
+		if (strstr(err, "/weights/") && strstr(err, "No such file"))
+			fprintf(stderr,
+			        "qkv: hint: the shipped shape configs do not ship their weights; "
+			        "the comment at the top of %s gives the qkv-genweights command\n",
+			        config);
 		return 1;
 	}
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
