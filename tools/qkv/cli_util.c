@@ -22,6 +22,18 @@ int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
 	return 0;
 }
 
+void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const char *only)
+{
+	size_t n_only = only ? strlen(only) : 0;
+	while (*text) {
+		const char *nl = strchr(text, '\n');
+		int len = nl ? (int)(nl - text) : (int)strlen(text);
+		if (!only || !strncmp(text, only, n_only))
+			fprintf(out, "%s%.*s\n", prefix, len, text);
+		text += len + (nl ? 1 : 0);
+	}
+}
+
 double qkv_cli_now(void)
 {
 	struct timespec ts;

@@ -112,13 +112,7 @@ int qkv_cmd_info(int argc, char **argv)
 	printf("  selected: %s %s (%s): %s\n", info.backend, info.backend_version,
 	       info.backend_path, info.backend_detail);
 	printf("  selection log:\n");
-	const char *s = info.selection_log;
-	while (*s) {
-		const char *nl = strchr(s, '\n');
-		int len = nl ? (int)(nl - s) : (int)strlen(s);
-		printf("    %.*s\n", len, s);
-		s += len + (nl ? 1 : 0);
-	}
+	qkv_cli_print_lines(stdout, "    ", info.selection_log, NULL);
 	qkv_model_close(m);
 	return 0;
 }

@@ -177,17 +177,9 @@ int qkv_cmd_run(int argc, char **argv)
 	}
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	qkv_model_get_info(m, &info);
-	if (verbose) {
-		fprintf(stderr, "%s", info.selection_log);
-	} else { /* warnings (e.g. a profile tuned on another CPU) are shown regardless */
-		for (const char *l = info.selection_log; *l;) {
-			const char *nl = strchr(l, '\n');
-			int len = nl ? (int)(nl - l) : (int)strlen(l);
-			if (!strncmp(l, "warning:", 8))
-				fprintf(stderr, "qkv: %.*s\n", len, l);
-			l += len + (nl ? 1 : 0);
-		}
-	}
+	/* Warnings (e.g. a profile tuned on another CPU) are shown even without --verbose. */
+	qkv_cli_print_lines(stderr, verbose ? "" : "qkv: ", info.selection_log,
+	                    verbose ? NULL : "warning:");
 
 	size_t T = 0;
 	float *x = input ? read_input(input, info.d_model, &T)

@@ -3,6 +3,9 @@
 #ifndef QKV_TOOLS_COMMANDS_H
 #define QKV_TOOLS_COMMANDS_H
 
+#include <stddef.h>
+#include <stdio.h>
+
 int qkv_cmd_run(int argc, char **argv);
 int qkv_cmd_info(int argc, char **argv);
 int qkv_cmd_conform(int argc, char **argv);
@@ -16,6 +19,10 @@ int qkv_cmd_quantize(int argc, char **argv);
  * returns -1 when invalid or above max. */
 int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
                       unsigned long long *out);
+
+/* Print each line of `text` that starts with `only` (NULL: every line) to `out`,
+ * after `prefix`. For the selection log of a model. */
+void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const char *only);
 
 /* Monotonic seconds. */
 double qkv_cli_now(void);
