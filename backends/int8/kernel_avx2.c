@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "kernel.h"
-#include "precision.h"
+#include <qkv/precision.h>
 
 #define AVX2_FN __attribute__((target("avx2")))
 

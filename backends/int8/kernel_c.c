@@ -1,6 +1,6 @@
 /* Portable int8 kernel: plain int32 loops over the packed layout of kernel.h. */
 #include "kernel.h"
-#include "precision.h"
+#include <qkv/precision.h>
 
 static void c_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel, size_t kg,
                     int32_t acc[INT8_MR * INT8_NR])

@@ -6,7 +6,7 @@
 
 #include "kernel.h"
 #include "pack.h"
-#include "precision.h"
+#include <qkv/precision.h>
 
 /* Where fused column n comes from. */
 struct col_src {

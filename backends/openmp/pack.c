@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "omp_backend.h"
-#include "precision.h"
+#include <qkv/precision.h>
 
 static size_t out_width(const struct qkv_problem *pb, uint32_t p)
 {

@@ -14,7 +14,7 @@
 
 #include <qkv/plugin.h>
 
-#include "precision.h"
+#include <qkv/precision.h>
 
 struct scalar_handle {
 	struct qkv_problem pb;

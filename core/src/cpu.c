@@ -6,14 +6,9 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
-
-static unsigned long long xgetbv0(void)
-{
-	unsigned eax, edx;
-	__asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-	return ((unsigned long long)edx << 32) | eax;
-}
 #endif
+
+#include <qkv/cpu_features.h>
 
 void qkv_cpu_name(char *buf, size_t len)
 {
@@ -58,41 +53,9 @@ void qkv_cpu_name(char *buf, size_t len)
 
 void qkv_cpu_features(char *buf, size_t len)
 {
-	buf[0] = '\0';
-#if defined(__x86_64__) || defined(__i386__)
-	unsigned a, b, c, d;
-	__builtin_cpu_init();
-	int osxsave = __get_cpuid(1, &a, &b, &c, &d) && (c & bit_OSXSAVE);
-	unsigned long long xcr0 = osxsave ? xgetbv0() : 0;
-	int ymm = (xcr0 & 0x6) == 0x6;          /* XMM and YMM state saved */
-	int zmm = ymm && (xcr0 & 0xe0) == 0xe0; /* opmask, ZMM_Hi256, Hi16_ZMM */
-	struct {
-		const char *name;
-		int ok;
-	} f[] = {
-	    {"sse4.2", __builtin_cpu_supports("sse4.2")},
-	    {"avx", ymm && __builtin_cpu_supports("avx")},
-	    {"avx2", ymm && __builtin_cpu_supports("avx2")},
-	    {"fma", ymm && __builtin_cpu_supports("fma")},
-	    {"f16c", ymm && __builtin_cpu_supports("avx") && (c & bit_F16C)},
-	    {"avx512f", zmm && __builtin_cpu_supports("avx512f")},
-	    {"avx512bw", zmm && __builtin_cpu_supports("avx512bw")},
-	    {"avx512vl", zmm && __builtin_cpu_supports("avx512vl")},
-	    {"avx512vnni", zmm && __builtin_cpu_supports("avx512vnni")},
-	    {"avx512bf16", zmm && __builtin_cpu_supports("avx512bf16")},
-	};
-	size_t used = 0;
-	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++) {
-		if (!f[i].ok)
-			continue;
-		int n = snprintf(buf + used, len - used, "%s%s", used ? " " : "", f[i].name);
-		if (n < 0 || (size_t)n >= len - used)
-			break;
-		used += (size_t)n;
-	}
-#elif defined(__aarch64__)
-	snprintf(buf, len, "neon");
-#endif
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	qkv_cpu_features_string(&f, buf, len);
 }
 
 unsigned qkv_cpu_count(void)

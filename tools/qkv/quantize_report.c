@@ -6,7 +6,7 @@
 
 #include <qkv/plugin.h>
 
-#include "precision.h"
+#include <qkv/precision.h>
 #include "quantize_report.h"
 
 static uint64_t next_u64(uint64_t *s)

@@ -18,7 +18,7 @@
 
 #include <qkv/plugin.h>
 
-#include "precision.h"
+#include <qkv/precision.h>
 
 static const struct qkv_backend *load(const char *path)
 {

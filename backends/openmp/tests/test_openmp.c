@@ -18,7 +18,7 @@
 #include <string.h>
 
 #include "omp_backend.h"
-#include "precision.h"
+#include <qkv/precision.h>
 
 extern const struct qkv_backend qkv_backend_descriptor;
 

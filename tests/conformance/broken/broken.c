@@ -21,7 +21,7 @@
 
 #include <qkv/plugin.h>
 
-#include "precision.h"
+#include <qkv/precision.h>
 
 #ifdef BROKEN_INT8_SATURATE
 #define PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8))

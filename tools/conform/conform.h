@@ -1,6 +1,6 @@
 /* The conformance case library: every case a qkv backend must pass, run on a
  * `const struct qkv_backend *` however it was loaded. Linked by the Criterion suite
- * (tests/conformance/test_conformance.c) and by `qkv conform`.
+ * (tests/conformance/test_conformance.c; sources in tools/conform/) and by `qkv conform`.
  *
  * Everything a case does is deterministic from its seed (own PRNG), so a failure
  * replays with the same seed. A case never prints; it fills a cf_report.

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "conform_data.h"
-#include "precision.h"
+#include <qkv/precision.h>
 #include "conform_rng.h"
 
 size_t cf_w_index(uint32_t layout, size_t k, size_t n, size_t d_model, size_t d_out)
