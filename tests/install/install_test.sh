@@ -60,11 +60,11 @@ ls "$backenddir"/qkv_*.so >/dev/null 2>&1 || fail "no backends in $backenddir"
 
 step "out-of-tree consumer: pkg-config --cflags --libs qkv"
 cflags=$(pkg-config --cflags qkv)
-# shellcheck disable=SC2086 # word splitting of pkg-config output is intended
+# shellcheck disable=SC2086,SC2046 # word splitting of pkg-config output is intended
 $CC -std=c11 -Wall -Wextra -Werror -pedantic $cflags "$here/consumer.c" -o "$tmp/consumer" \
 	$(pkg-config --libs qkv) -lm -Wl,-rpath,"$libdir" || fail "consumer did not build"
 ldd "$tmp/consumer" | grep -q "$libdir/libqkv.so.0" || fail "consumer does not use $libdir"
-# shellcheck disable=SC2086
+# shellcheck disable=SC2086,SC2046
 $CC -std=c11 -Wall -Wextra -Werror $cflags "$here/consumer.c" -o "$tmp/consumer_static" \
 	$(pkg-config --static --libs qkv | sed 's/-lqkv\b/-l:libqkv.a/') -lm ||
 	fail "static consumer did not build"

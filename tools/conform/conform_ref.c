@@ -6,7 +6,7 @@
  * (Higham's gamma_K bound doubled for safety; K+1 counts the bias addition; the
  * absolute term only matters for subnormal results).
  *
- * int8: ref8 is the exact scheme of <qkv/precision.h> (plugins/include/qkv/precision.h) with the same f32
+ * int8: ref8 is the exact scheme of <qkv/precision.h> with the same f32
  * scales (qkv_int8_quantize), the int32 sum computed exactly in int64, then
  * acc*sx*sw + b in float64. A backend's f32 rescale rounds at most 4 times:
  *     |got - ref8| <= 8*u*(|acc*sx*sw| + |b|) + 2^-120          (about 4 ulps)

@@ -4,7 +4,7 @@
  * (DESIGN.md "Precision"): the f32 weights for f32; the weights rounded to bf16 for
  * bf16; for int8 each X row and each W column quantized to [-127, 127] with its f32
  * scale, multiplied exactly. Quantizing is re-implemented here from the spec, not taken
- * from <qkv/precision.h> (plugins/include/qkv/precision.h), so a bug there shows up. Beside every value v* it
+ * from <qkv/precision.h>, so a bug there shows up. Beside every value v* it
  * carries a first-order worst-case bound e on |v~ - v*|, where v~ is what the backend
  * and then attn_heads/attn_out compute in f32 (u = 2^-24, g(n) = n*u / (1 - n*u),
  * K = d_model):

@@ -1,5 +1,5 @@
 /* `qkv quantize CONFIG --out FILE.safetensors`: quantize an f32 model's weights with the
- * int8 scheme (<qkv/precision.h> (plugins/include/qkv/precision.h)), write them as I8 weights + F32 per-column
+ * int8 scheme (<qkv/precision.h>), write them as I8 weights + F32 per-column
  * scales (+ F32 biases), print the config that loads them and an int8-vs-f32 accuracy
  * report on random Gaussian inputs.
  *
