@@ -1,0 +1,71 @@
+/* The tools' one JSON writer (tools/common/jsonw.c): exact text for a document with
+ * nesting, both layouts, escapes and non-finite numbers. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsonw.h"
+
+static char *write_doc(int wrap_depth)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_not_null(f);
+	struct jsonw w;
+	jsonw_init(&w, f, wrap_depth);
+	jsonw_object(&w);
+	jsonw_kv_string(&w, "s", "a\"b\\c\n\x01");
+	jsonw_kv_double(&w, "x", 0.5, 6);
+	jsonw_kv_double(&w, "nan", NAN, 6);
+	jsonw_key(&w, "rows");
+	jsonw_array(&w);
+	jsonw_object(&w);
+	jsonw_kv_uint(&w, "T", 16);
+	jsonw_key(&w, "ok");
+	jsonw_bool(&w, true);
+	jsonw_end(&w);
+	jsonw_int(&w, -3);
+	jsonw_string(&w, NULL);
+	jsonw_end(&w);
+	jsonw_key(&w, "empty");
+	jsonw_array(&w);
+	jsonw_end(&w);
+	jsonw_end(&w);
+	cr_assert(jsonw_ok(&w));
+	fclose(f);
+	return buf;
+}
+
+Test(jsonw, one_line_document)
+{
+	char *s = write_doc(0);
+	cr_assert_str_eq(s, "{\"s\": \"a\\\"b\\\\c\\n\\u0001\", \"x\": 0.5, \"nan\": null, "
+	                    "\"rows\": [{\"T\": 16, \"ok\": true}, -3, null], \"empty\": []}\n");
+	free(s);
+}
+
+Test(jsonw, wrapped_to_depth_two)
+{
+	char *s = write_doc(2);
+	cr_assert_str_eq(s, "{\n  \"s\": \"a\\\"b\\\\c\\n\\u0001\",\n  \"x\": 0.5,\n"
+	                    "  \"nan\": null,\n  \"rows\": [\n    {\"T\": 16, \"ok\": true},\n"
+	                    "    -3,\n    null\n  ],\n  \"empty\": []\n}\n");
+	free(s);
+}
+
+Test(jsonw, too_deep_is_reported)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	struct jsonw w;
+	jsonw_init(&w, f, 0);
+	for (int i = 0; i <= JSONW_MAX_DEPTH; i++)
+		jsonw_array(&w);
+	cr_assert_not(jsonw_ok(&w));
+	fclose(f);
+	free(buf);
+}
