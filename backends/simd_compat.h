@@ -1,0 +1,87 @@
+/* One kernel source, two builds (issue 12): the native build runs the ISA itself, with
+ * per-function target attributes and run-time dispatch; the emulated build compiles the
+ * SAME source through SIMDe (Debian libsimde-dev, header-only) so the tests run every
+ * kernel set on any machine, whatever its CPU has.
+ *
+ *   native   (default, x86-64 only): <immintrin.h>; QKV_ISA("avx512f") is
+ *            __attribute__((target("avx512f"))); QKV_SIMD_SYM(x) is x.
+ *   emulated (compile with -DQKV_SIMDE, any architecture): SIMDe with native aliases, so
+ *            _mm512_fmadd_ps, __m512 ... resolve to SIMDe's portable versions; SIMDe is
+ *            told to use no native x86 ISA at all (SIMDE_NO_NATIVE), so what runs is
+ *            the emulation whatever -march says; QKV_ISA(...) is empty; QKV_SIMD_SYM(x)
+ *            is x_simde, so both builds of a file link into one test program.
+ *
+ * QKV_SIMD_BUILD is 1 when this translation unit should compile its kernels (native on
+ * x86-64, emulated anywhere); QKV_SIMD_EMULATED is 1 in the emulated build.
+ *
+ * What SIMDe 0.7.4 lacks gets a small portable shim here, under the Intel name, in the
+ * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps. Add others the same
+ * way (check with `grep -rn 'define _mm512_NAME' /usr/include/simde`).
+ *
+ * Emulated f32 results may differ from native ones in the last bits (SIMDe's FMA need not
+ * be fused); integer results are identical. Emulated runs are for logic, never timed.
+ *
+ * Meson (backends/meson.build): `have_simde`, and `simde_c_args` = -DQKV_SIMDE plus
+ * -Wno-psabi (SIMDe's 256/512-bit types are passed by value without AVX enabled; the
+ * ABI warning is moot for static inline code). A test builds the kernel file a second
+ * time, e.g. static_library('k_simde', 'kernel_avx512.c', c_args: simde_c_args), and
+ * links both. See backends/openmp/meson.build.
+ */
+#ifndef QKV_SIMD_COMPAT_H
+#define QKV_SIMD_COMPAT_H
+
+#if defined(QKV_SIMDE)
+#define QKV_SIMD_BUILD 1
+#define QKV_SIMD_EMULATED 1
+#ifndef SIMDE_NO_NATIVE
+#define SIMDE_NO_NATIVE
+#endif
+#ifndef SIMDE_ENABLE_NATIVE_ALIASES
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#endif
+#include <simde/x86/avx512.h>
+#include <string.h>
+#define QKV_ISA(isa)
+#define QKV_SIMD_SYM(name) name##_simde
+
+#if !defined(_mm512_maskz_loadu_ps)
+/* Lanes whose bit in k is 0 read as 0.0f and their memory is not touched. */
+static inline __m512 qkv_simde_mm512_maskz_loadu_ps(simde__mmask16 k, const void *p)
+{
+	float t[16] = {0};
+	for (int i = 0; i < 16; i++)
+		if ((k >> i) & 1)
+			memcpy(&t[i], (const char *)p + 4 * i, 4);
+	return _mm512_loadu_ps(t);
+}
+#define _mm512_maskz_loadu_ps(k, p) qkv_simde_mm512_maskz_loadu_ps((k), (p))
+#endif
+
+#if !defined(_mm512_mask_storeu_ps)
+/* Only lanes whose bit in k is 1 are written. */
+static inline void qkv_simde_mm512_mask_storeu_ps(void *p, simde__mmask16 k, __m512 v)
+{
+	float t[16];
+	_mm512_storeu_ps(t, v);
+	for (int i = 0; i < 16; i++)
+		if ((k >> i) & 1)
+			memcpy((char *)p + 4 * i, &t[i], 4);
+}
+#define _mm512_mask_storeu_ps(p, k, v) qkv_simde_mm512_mask_storeu_ps((p), (k), (v))
+#endif
+
+#elif defined(__x86_64__)
+#define QKV_SIMD_BUILD 1
+#define QKV_SIMD_EMULATED 0
+#include <immintrin.h>
+#define QKV_ISA(isa) __attribute__((target(isa)))
+#define QKV_SIMD_SYM(name) name
+
+#else
+#define QKV_SIMD_BUILD 0
+#define QKV_SIMD_EMULATED 0
+#define QKV_ISA(isa)
+#define QKV_SIMD_SYM(name) name
+#endif
+
+#endif /* QKV_SIMD_COMPAT_H */
