@@ -57,7 +57,8 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 	*handle = NULL;
 	if (!pb || !wt)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL problem or weights");
-	if (pb->struct_size < sizeof(*pb) || wt->struct_size < sizeof(*wt))
+	if (!QKV_HAS_MEMBER(pb, struct qkv_problem, threads) ||
+	    !QKV_HAS_MEMBER(wt, struct qkv_weights, w_scale))
 		return fail(err, errlen, QKV_ERR_ARGUMENT,
 		            "problem or weights struct_size below ABI 1.0's");
 	if (pb->precision != QKV_INT8)
@@ -159,7 +160,7 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 	const struct int8_handle *s = h;
 	if (!s || !b)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
-	if (b->struct_size < sizeof(*b))
+	if (!QKV_HAS_MEMBER(b, struct qkv_batch, ld_out))
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "batch struct_size below ABI 1.0's");
 	if (b->T == 0)
 		return QKV_OK;

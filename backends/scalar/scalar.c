@@ -5,15 +5,16 @@
  *
  *   f32:  y[t][n] = b[n] + sum_k x[t][k] * W[k][n]          (f32 accumulation)
  *   bf16: the same with W rounded to bf16 (nearest-even) at prepare
- *   int8: DESIGN.md's scheme, see quantize_* and project_int8 below
+ *   int8: the scheme of <qkv/precision.h>, see quantize_* and project_int8 below
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define QKV_BACKEND_NAME "scalar"
+#include <qkv/backend_util.h>
 #include <qkv/plugin.h>
-
 #include <qkv/precision.h>
 
 struct scalar_handle {
@@ -28,22 +29,10 @@ struct scalar_handle {
 	const float *wscale_use[3];
 };
 
-static uint32_t out_width(const struct qkv_problem *pb, int p)
-{
-	return p == QKV_Q ? pb->d_q : pb->d_kv;
-}
-
 /* W[k][n] of a [d_model x d_out] matrix stored in `layout`. */
 static size_t w_index(uint32_t layout, size_t k, size_t n, size_t d_model, size_t d_out)
 {
 	return layout == QKV_LAYOUT_IN_OUT ? k * d_out + n : n * d_model + k;
-}
-
-static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "scalar: %s", msg);
-	return st;
 }
 
 static void scalar_release(void *h)
@@ -63,10 +52,11 @@ static enum qkv_status prepare_bf16(struct scalar_handle *s, const struct qkv_we
                                     char *err, size_t errlen)
 {
 	for (int p = 0; p < 3; p++) {
-		size_t count = (size_t)s->pb.d_model * out_width(&s->pb, p);
+		size_t count = (size_t)s->pb.d_model * qkv_out_width(&s->pb, p);
 		s->owned_w[p] = malloc(count * sizeof(float));
 		if (!s->owned_w[p])
-			return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for bf16 weights");
+			return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+			                        "out of memory for bf16 weights");
 		for (size_t i = 0; i < count; i++)
 			s->owned_w[p][i] = qkv_bf16_round(wt->w[p][i]);
 		s->w[p] = s->owned_w[p];
@@ -78,7 +68,7 @@ static enum qkv_status prepare_int8(struct scalar_handle *s, const struct qkv_we
                                     char *err, size_t errlen)
 {
 	for (int p = 0; p < 3; p++) {
-		size_t d_out = out_width(&s->pb, p);
+		size_t d_out = qkv_out_width(&s->pb, p);
 		size_t d_model = s->pb.d_model;
 		if (wt->w_i8[p] && wt->w_scale[p]) { /* pre-quantized: use as given */
 			s->wq_use[p] = wt->w_i8[p];
@@ -86,8 +76,8 @@ static enum qkv_status prepare_int8(struct scalar_handle *s, const struct qkv_we
 			continue;
 		}
 		if (!wt->w[p])
-			return fail(err, errlen, QKV_ERR_ARGUMENT,
-			            "int8 needs f32 or int8 weights");
+			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                        "int8 needs f32 or int8 weights");
 		s->wq[p] = malloc(d_model * d_out);
 		s->wscale[p] = malloc(d_out * sizeof(float));
 		float *col = malloc(d_model * sizeof(float));
@@ -95,7 +85,8 @@ static enum qkv_status prepare_int8(struct scalar_handle *s, const struct qkv_we
 		if (!s->wq[p] || !s->wscale[p] || !col || !qcol) {
 			free(col);
 			free(qcol);
-			return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for int8 weights");
+			return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+			                        "out of memory for int8 weights");
 		}
 		for (size_t n = 0; n < d_out; n++) {
 			for (size_t k = 0; k < d_model; k++)
@@ -117,10 +108,16 @@ static enum qkv_status scalar_prepare(const struct qkv_problem *pb, const struct
 {
 	*handle = NULL;
 	if (pb->precision > QKV_INT8)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "unknown precision");
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "unknown precision %u",
+		                        pb->precision);
+	/* The core refuses larger int8 models; this guards direct callers (the harness). */
+	if (pb->precision == QKV_INT8 && pb->d_model > QKV_INT8_MAX_D_MODEL)
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "int8 d_model %u is above %u: int32 could overflow",
+		                        pb->d_model, QKV_INT8_MAX_D_MODEL);
 	struct scalar_handle *s = calloc(1, sizeof(*s));
 	if (!s)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	*handle = s;
 	s->pb = *pb;
 	s->layout = wt->layout;
@@ -134,7 +131,8 @@ static enum qkv_status scalar_prepare(const struct qkv_problem *pb, const struct
 		return prepare_int8(s, wt, err, errlen);
 	for (int p = 0; p < 3; p++)
 		if (!wt->w[p])
-			return fail(err, errlen, QKV_ERR_ARGUMENT, "f32 weights missing");
+			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                        "f32 weights missing");
 	return QKV_OK;
 }
 
@@ -143,7 +141,7 @@ static void project_f32(const struct scalar_handle *s, const struct qkv_batch *b
 {
 	size_t d_model = s->pb.d_model;
 	for (int p = 0; p < 3; p++) {
-		size_t d_out = out_width(&s->pb, p);
+		size_t d_out = qkv_out_width(&s->pb, p);
 		for (size_t t = 0; t < b->T; t++) {
 			const float *x = b->x + t * b->ldx;      /* [d_model] */
 			float *y = b->out[p] + t * b->ld_out[p]; /* [d_out] */
@@ -165,12 +163,13 @@ static enum qkv_status project_int8(const struct scalar_handle *s, const struct 
 	size_t d_model = s->pb.d_model;
 	int8_t *xq = malloc(d_model); /* per-call scratch: [d_model] */
 	if (!xq)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for a quantized row");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+		                        "out of memory for a quantized row");
 	for (size_t t = 0; t < b->T; t++) {
 		const float *x = b->x + t * b->ldx;
 		float xs = qkv_int8_quantize(x, d_model, xq);
 		for (int p = 0; p < 3; p++) {
-			size_t d_out = out_width(&s->pb, p);
+			size_t d_out = qkv_out_width(&s->pb, p);
 			float *y = b->out[p] + t * b->ld_out[p];
 			for (size_t n = 0; n < d_out; n++) {
 				int32_t acc = 0;
@@ -192,7 +191,7 @@ static enum qkv_status scalar_project(const void *h, const struct qkv_batch *b, 
 {
 	const struct scalar_handle *s = h;
 	if (!s || !b)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	if (b->T == 0)
 		return QKV_OK;
 	if (s->pb.precision == QKV_INT8)

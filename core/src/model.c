@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "util.h"
+#include <qkv/precision.h>
 
-#define QKV_MAX_THREADS 1024
+#include "util.h"
 
 const char *qkv_version(void)
 {
@@ -70,6 +70,12 @@ enum qkv_status qkv_problem_init(struct qkv_problem *pb, uint32_t d_model, uint3
 	if (precision >= QKV_PRECISION_COUNT)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                "argument `precision`: unknown value %u", precision);
+	if (precision == QKV_INT8 && d_model > QKV_INT8_MAX_D_MODEL)
+		return qkv_fail(
+		    err, errlen, QKV_ERR_UNSUPPORTED,
+		    "argument `d_model`: %u is above %u, the largest int8 d_model whose "
+		    "int32 accumulator cannot overflow (127*127*d_model <= INT32_MAX)",
+		    d_model, QKV_INT8_MAX_D_MODEL);
 	uint64_t d_q = (uint64_t)n_heads * head_dim, d_kv = (uint64_t)n_kv_heads * head_dim;
 	uint64_t n = d_q + 2 * d_kv;
 	size_t total;
@@ -186,10 +192,9 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		qkv_plugin_unref(p);
 		return QKV_ERR_UNSUPPORTED;
 	}
-	static const char *const prec_names[] = {"f32", "bf16", "int8"};
 	if (!(p->be->precisions & QKV_PRECISION_BIT(m->pb.precision))) {
 		qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED, "does not support precision %s",
-		         prec_names[m->pb.precision]);
+		         qkv_precision_name(m->pb.precision));
 		qkv_plugin_unref(p);
 		return QKV_ERR_UNSUPPORTED;
 	}
@@ -358,7 +363,7 @@ enum qkv_status qkv_project_call(const qkv_model *m, const struct qkv_call *call
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `model` is NULL");
 	if (!call)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `call` is NULL");
-	if (call->struct_size < offsetof(struct qkv_call, threads) + sizeof(call->threads))
+	if (!QKV_HAS_MEMBER(call, struct qkv_call, threads))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                "argument `call`: struct_size %u is too small", call->struct_size);
 	if (call->threads < 0)

@@ -70,7 +70,7 @@ enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
 		return st;
 	if (!opts)
 		return QKV_OK;
-	if (opts->struct_size < offsetof(struct qkv_open_options, strict) + sizeof(opts->strict))
+	if (!QKV_HAS_MEMBER(opts, struct qkv_open_options, strict))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                "argument `opts`: struct_size %u is too small", opts->struct_size);
 	if (opts->backend &&
@@ -151,9 +151,7 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 		qkv_model_close(m);
 		return st;
 	}
-	if (opts &&
-	    opts->struct_size >=
-	        offsetof(struct qkv_open_options, machine_path) + sizeof(opts->machine_path) &&
+	if (opts && QKV_HAS_MEMBER(opts, struct qkv_open_options, machine_path) &&
 	    opts->machine_path) {
 		st = qkv_machine_load(opts->machine_path, &prof, err, errlen);
 		have_prof = st == QKV_OK;
@@ -227,7 +225,7 @@ QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qk
 	*out = NULL;
 	if (!d)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `desc` is NULL");
-	if (d->struct_size < offsetof(struct qkv_model_desc, plugin_dirs) + sizeof(d->plugin_dirs))
+	if (!QKV_HAS_MEMBER(d, struct qkv_model_desc, plugin_dirs))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                "argument `desc`: struct_size %u is too small", d->struct_size);
 	if (d->layout > QKV_LAYOUT_OUT_IN)

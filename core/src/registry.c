@@ -36,8 +36,7 @@ bool qkv_backend_name_valid(const char *name)
 }
 
 /* The 1.0 descriptor ends with `release`: a plugin's struct must cover it. */
-#define DESCRIPTOR_1_0_SIZE                                                                        \
-	(offsetof(struct qkv_backend, release) + sizeof(((struct qkv_backend *)0)->release))
+#define DESCRIPTOR_1_0_SIZE QKV_SIZE_THROUGH(struct qkv_backend, release)
 
 enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *err, size_t errlen)
 {
@@ -47,7 +46,7 @@ enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
 		                "ABI major: plugin was built for ABI %u.%u, this qkv speaks %u.x",
 		                be->abi_major, be->abi_minor, QKV_PLUGIN_ABI_MAJOR);
-	if (be->struct_size < DESCRIPTOR_1_0_SIZE)
+	if (!QKV_HAS_MEMBER(be, struct qkv_backend, release))
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
 		                "struct size: descriptor is %u bytes, ABI 1.0 needs at least %zu",
 		                be->struct_size, (size_t)DESCRIPTOR_1_0_SIZE);

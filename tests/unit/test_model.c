@@ -1,5 +1,6 @@
 /* Public API: opening from memory, selection and its log, argument validation, routing. */
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 #include "cpu.h"
@@ -270,6 +272,53 @@ Test(model, concurrent_calls_on_one_model)
 		}
 	}
 	qkv_model_close(m);
+}
+
+/* int8 accumulates exactly in int32 only while 127*127*d_model <= INT32_MAX. The core
+ * refuses a larger int8 model for every backend (the scalar reference included, which
+ * would overflow silently), and the largest allowed one is exact. */
+Test(model, int8_exactness_limit_for_every_backend)
+{
+	cr_assert_eq(QKV_INT8_MAX_D_MODEL, (uint32_t)(INT32_MAX / (127 * 127)));
+	cr_assert_eq(QKV_INT8_MAX_D_MODEL, 133144u);
+	size_t k_max = QKV_INT8_MAX_D_MODEL + 1;
+	float *w = malloc(k_max * sizeof(float)), *x = malloc(k_max * sizeof(float));
+	cr_assert(w && x);
+	for (size_t i = 0; i < k_max; i++)
+		w[i] = x[i] = 1.0f; /* every product is 127 * 127: the largest |acc| */
+	struct qkv_model_desc d = {.struct_size = sizeof(d),
+	                           .d_model = QKV_INT8_MAX_D_MODEL + 1,
+	                           .n_heads = 1,
+	                           .head_dim = 1,
+	                           .precision = QKV_INT8,
+	                           .layout = QKV_LAYOUT_OUT_IN,
+	                           .w = {w, w, w},
+	                           .prefer = "scalar",
+	                           .threads = 1,
+	                           .strict = 1};
+	qkv_model *m = NULL;
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_UNSUPPORTED, "%s",
+	             err);
+	cr_assert_null(m);
+	cr_assert(strstr(err, "d_model") && strstr(err, "133144"), "%s", err);
+	d.precision = QKV_F32; /* the limit is int8's only */
+	m = open_ok(&d);
+	qkv_model_close(m);
+
+	d.precision = QKV_INT8;
+	d.d_model = QKV_INT8_MAX_D_MODEL;
+	m = open_ok(&d);
+	float q, k, v;
+	cr_assert_eq(qkv_project(m, 1, x, d.d_model, &q, 1, &k, 1, &v, 1, err, sizeof(err)), QKV_OK,
+	             "%s", err);
+	/* acc = 127*127*133144 = 2147479576 exactly; y = acc * (1/127) * (1/127) in f32:
+	 * three roundings of relative size <= FLT_EPSILON/2 each. */
+	double want = (double)QKV_INT8_MAX_D_MODEL;
+	cr_assert(fabs(q - want) <= want * 2 * FLT_EPSILON, "q = %.9g, want %.9g", q, want);
+	cr_assert(q == k && k == v);
+	qkv_model_close(m);
+	free(w);
+	free(x);
 }
 
 Test(model, status_strings)

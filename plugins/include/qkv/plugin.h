@@ -38,6 +38,23 @@ extern "C" {
 #define QKV_PLUGIN_EXPORT __attribute__((visibility("default")))
 #endif
 
+/* Struct growth. Every struct that crosses the boundary starts with `struct_size`;
+ * a member may be read only when that size covers it:
+ *
+ *     if (QKV_HAS_MEMBER(pb, struct qkv_problem, threads)) use(pb->threads);
+ *
+ * QKV_SIZE_THROUGH(type, member) is the smallest struct_size that covers `member`:
+ * the size an older caller built when `member` was the last one (e.g. the 1.0 size of
+ * struct qkv_batch is QKV_SIZE_THROUGH(struct qkv_batch, ld_out)). Check the members a
+ * side needs, never `struct_size >= sizeof(...)`: that refuses every older peer. */
+#define QKV_SIZE_THROUGH(type, member) (offsetof(type, member) + sizeof(((type *)0)->member))
+#define QKV_HAS_MEMBER(ptr, type, member)                                                          \
+	((size_t)(ptr)->struct_size >= QKV_SIZE_THROUGH(type, member))
+
+/* Most threads the core passes in qkv_problem.threads and qkv_batch.threads, and the
+ * largest thread count any option, variable or profile may ask for. */
+#define QKV_MAX_THREADS 1024
+
 /* Status codes shared by the plugin ABI and the public API (<qkv/qkv.h>).
  * Values are fixed forever; new codes are appended. */
 enum qkv_status {
@@ -53,8 +70,9 @@ enum qkv_status {
 	QKV_ERR_INTERNAL = 9     /* a bug in qkv: please report */
 };
 
-/* Precisions (DESIGN.md "Precision"). A backend declares a bitmask of
- * QKV_PRECISION_BIT(p) in `qkv_backend.precisions`. */
+/* Precisions (docs/DESIGN.md "Precision"; their names and the int8 limits are in
+ * <qkv/precision.h>). A backend declares a bitmask of QKV_PRECISION_BIT(p) in
+ * `qkv_backend.precisions`. */
 enum qkv_precision {
 	QKV_F32 = 0,  /* f32 weights, f32 arithmetic in any order, f32 out */
 	QKV_BF16 = 1, /* weights rounded to bf16 (nearest-even), X stays f32, f32 accumulate */
@@ -75,7 +93,9 @@ enum qkv_proj { QKV_Q = 0, QKV_K = 1, QKV_V = 2 };
 /* The shape of one layer's projection, validated by the core before a backend sees it.
  * d_model, n_heads, n_kv_heads, head_dim >= 1; n_heads % n_kv_heads == 0;
  * d_q = n_heads*head_dim, d_kv = n_kv_heads*head_dim; every product fits in
- * 32 bits and d_model*(d_q + 2*d_kv) fits in size_t. */
+ * 32 bits and d_model*(d_q + 2*d_kv) fits in size_t; for int8, d_model <=
+ * QKV_INT8_MAX_D_MODEL (<qkv/precision.h>), so the int32 accumulator cannot overflow.
+ * threads is in 1..QKV_MAX_THREADS. */
 struct qkv_problem {
 	uint32_t struct_size; /* since 1.0: sizeof(struct qkv_problem) of the core */
 	uint32_t precision;   /* since 1.0: enum qkv_precision, one the backend declares */
@@ -108,7 +128,7 @@ struct qkv_weights {
  * T x d_out elements addressed through (out[p], ld_out[p]) may be written. */
 struct qkv_batch {
 	uint32_t struct_size; /* since 1.0 */
-	uint32_t threads;     /* since 1.0: thread budget for this call, >= 1 */
+	uint32_t threads;     /* since 1.0: thread budget for this call, 1..QKV_MAX_THREADS */
 	size_t T;             /* since 1.0: rows; 0 means nothing to do */
 	const float *x;       /* since 1.0: X [T x d_model], row stride ldx >= d_model */
 	size_t ldx;           /* since 1.0 */

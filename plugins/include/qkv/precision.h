@@ -1,6 +1,8 @@
-/* The exact arithmetic of the bf16 and int8 precisions (DESIGN.md "Precision"),
- * shared by every in-tree backend and by the conformance references so that they
- * quantize bit for bit alike. Header-only; no state.
+/* Precisions: their names, and the exact arithmetic of bf16 and int8 (docs/DESIGN.md
+ * "Precision"), shared by the core, every in-tree backend, the conformance references
+ * and the tools, so that they name precisions alike and quantize bit for bit alike.
+ * Header-only; no state. Public and installed: a third-party backend follows the same
+ * scheme by including it.
  *
  * int8 (symmetric, per output column for W, per token row for X):
  *   amax  = max_k |v[k]|                       (f32)
@@ -10,16 +12,44 @@
  *   acc   = sum_k qx[k] * qw[k]                (exact int32; |acc| <= 127*127*K)
  *   y     = ((float)acc * scale_x) * scale_w + bias   (f32, in this order)
  * A row of X holding NaN or Inf has no finite scale: its outputs are NaN.
+ * The int32 accumulator is exact while 127*127*d_model <= INT32_MAX, that is
+ * d_model <= QKV_INT8_MAX_D_MODEL; the core refuses a larger int8 model before any
+ * backend sees it, so no backend needs its own check.
  *
  * bf16: weights rounded to the nearest bf16, ties to even; NaN stays NaN.
  */
-#ifndef QKV_BACKENDS_PRECISION_H
-#define QKV_BACKENDS_PRECISION_H
+#ifndef QKV_PRECISION_H
+#define QKV_PRECISION_H
 
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#include <qkv/plugin.h>
+
+/* Largest d_model of an int8 model: floor(INT32_MAX / (127 * 127)) = 133144. */
+#define QKV_INT8_MAX_D_MODEL 133144u
+
+/* The name configs, options and messages use for a precision: "f32", "bf16", "int8";
+ * NULL for a value that is not an enum qkv_precision. */
+static inline const char *qkv_precision_name(uint32_t precision)
+{
+	static const char *const names[QKV_PRECISION_COUNT] = {"f32", "bf16", "int8"};
+	return precision < QKV_PRECISION_COUNT ? names[precision] : NULL;
+}
+
+/* The precision named `name` (exact, lower case) into *out; returns 0 if the name is
+ * not one, leaving *out unchanged. */
+static inline int qkv_precision_parse(const char *name, uint32_t *out)
+{
+	for (uint32_t p = 0; name && p < QKV_PRECISION_COUNT; p++)
+		if (strcmp(name, qkv_precision_name(p)) == 0) {
+			*out = p;
+			return 1;
+		}
+	return 0;
+}
 
 /* Largest |v| over n values; NaN if any value is NaN or +Inf if any is infinite. */
 static inline float qkv_absmax(const float *v, size_t n)

@@ -1,0 +1,60 @@
+/* Boilerplate every backend writes, once: an error message into the core's buffer and
+ * the width of each projection. Header-only, optional: a backend needs only
+ * <qkv/plugin.h>.
+ *
+ * Define QKV_BACKEND_NAME ("scalar") before including this header to prefix every
+ * message with "scalar: ".
+ */
+#ifndef QKV_BACKEND_UTIL_H
+#define QKV_BACKEND_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <qkv/plugin.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define QKV_PRINTF_LIKE(f, a) __attribute__((format(printf, f, a)))
+#else
+#define QKV_PRINTF_LIKE(f, a)
+#endif
+
+/* Write "QKV_BACKEND_NAME: <formatted message>" into err[errlen] (truncating; err may be
+ * NULL) and return `status`, so that a failure is one line:
+ *     return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for %zu rows", T);
+ */
+static inline enum qkv_status qkv_backend_fail(char *err, size_t errlen, enum qkv_status status,
+                                               const char *fmt, ...) QKV_PRINTF_LIKE(4, 5);
+static inline enum qkv_status qkv_backend_fail(char *err, size_t errlen, enum qkv_status status,
+                                               const char *fmt, ...)
+{
+	if (!err || errlen == 0)
+		return status;
+	size_t used = 0;
+#ifdef QKV_BACKEND_NAME
+	int n = snprintf(err, errlen, "%s: ", QKV_BACKEND_NAME);
+	used = n < 0 ? 0 : ((size_t)n < errlen ? (size_t)n : errlen - 1);
+#endif
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err + used, errlen - used, fmt, ap);
+	va_end(ap);
+	return status;
+}
+
+/* Columns of projection p (QKV_Q, QKV_K, QKV_V): d_q for Q, d_kv for K and V. */
+static inline uint32_t qkv_out_width(const struct qkv_problem *problem, int p)
+{
+	return p == QKV_Q ? problem->d_q : problem->d_kv;
+}
+
+/* Total columns of the fused [q | k | v] row: d_q + 2*d_kv (fits 32 bits, see
+ * struct qkv_problem). */
+static inline uint32_t qkv_fused_width(const struct qkv_problem *problem)
+{
+	return problem->d_q + 2 * problem->d_kv;
+}
+
+#endif
