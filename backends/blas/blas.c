@@ -21,6 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define QKV_BACKEND_NAME "blas"
+#include <qkv/backend_util.h>
 #include <qkv/plugin.h>
 
 struct blas_handle {
@@ -31,18 +33,6 @@ struct blas_handle {
 	const float *bias[3]; /* [d_out] each or NULL, borrowed from the core */
 	size_t col0[3];       /* first column of projection p inside N */
 };
-
-static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "blas: %s", msg);
-	return st;
-}
-
-static size_t out_width(const struct qkv_problem *pb, int p)
-{
-	return p == QKV_Q ? pb->d_q : pb->d_kv;
-}
 
 /* OpenBLAS's thread count is one process-wide setting. We set it to the call's budget
  * (capped at the cores OpenBLAS sees) only when it differs, and leave it so: restoring
@@ -75,24 +65,28 @@ static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct q
 {
 	*handle = NULL;
 	if (pb->precision != QKV_F32)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precision f32 is supported");
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "only precision f32 is supported");
 	if (wt->layout != QKV_LAYOUT_IN_OUT && wt->layout != QKV_LAYOUT_OUT_IN)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
 	for (int p = 0; p < 3; p++)
 		if (!wt->w[p])
-			return fail(err, errlen, QKV_ERR_ARGUMENT, "f32 weights missing");
+			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                        "f32 weights missing");
 	size_t k = pb->d_model;
 	size_t n = (size_t)pb->d_q + 2 * (size_t)pb->d_kv;
 	/* Every dimension handed to CBLAS is an int: refuse what does not fit, because
 	 * OpenBLAS's xerbla may end the process on a bad argument. */
 	if (k == 0 || pb->d_q == 0 || pb->d_kv == 0 || k > INT_MAX || n > INT_MAX)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED,
-		            "d_model or d_q + 2*d_kv is 0 or exceeds the BLAS int range");
+		return qkv_backend_fail(
+		    err, errlen, QKV_ERR_UNSUPPORTED,
+		    "d_model or d_q + 2*d_kv is 0 or exceeds the BLAS int range");
 	if (n > SIZE_MAX / sizeof(float) / k)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "d_model * N overflows size_t");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "d_model * N overflows size_t");
 	struct blas_handle *s = calloc(1, sizeof(*s));
 	if (!s)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	*handle = s;
 	s->pb = *pb;
 	s->layout = wt->layout;
@@ -102,9 +96,10 @@ static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct q
 	s->col0[QKV_V] = (size_t)pb->d_q + pb->d_kv;
 	s->w = malloc(k * n * sizeof(float));
 	if (!s->w)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the fused weights");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+		                        "out of memory for the fused weights");
 	for (int p = 0; p < 3; p++) {
-		size_t d = out_width(pb, p);
+		size_t d = qkv_out_width(pb, p);
 		s->bias[p] = wt->bias[p];
 		if (wt->layout == QKV_LAYOUT_OUT_IN) {
 			memcpy(s->w + s->col0[p] * k, wt->w[p], d * k * sizeof(float));
@@ -167,17 +162,19 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 {
 	const struct blas_handle *s = h;
 	if (!s || !b)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	if (b->T == 0)
 		return QKV_OK;
 	if (!b->x || b->ldx < s->pb.d_model || b->ldx > INT_MAX)
-		return fail(err, errlen, QKV_ERR_ARGUMENT,
-		            "x is NULL or ldx is below d_model or above the BLAS int range");
+		return qkv_backend_fail(
+		    err, errlen, QKV_ERR_ARGUMENT,
+		    "x is NULL or ldx is below d_model or above the BLAS int range");
 	for (int p = 0; p < 3; p++)
-		if (!b->out[p] || b->ld_out[p] < out_width(&s->pb, p) || b->ld_out[p] > INT_MAX)
-			return fail(err, errlen, QKV_ERR_ARGUMENT,
-			            "an output is NULL or its stride is below its width or "
-			            "above the BLAS int range");
+		if (!b->out[p] || b->ld_out[p] < qkv_out_width(&s->pb, p) || b->ld_out[p] > INT_MAX)
+			return qkv_backend_fail(
+			    err, errlen, QKV_ERR_ARGUMENT,
+			    "an output is NULL or its stride is below its width or "
+			    "above the BLAS int range");
 	blas_threads_use(b->threads);
 	int fused = outputs_fused(s, b);
 	int any_bias = s->bias[QKV_Q] || s->bias[QKV_K] || s->bias[QKV_V];
@@ -190,14 +187,14 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 			float *y = b->out[QKV_Q] + t0 * b->ld_out[QKV_Q];
 			float beta = 0.0f;
 			for (int p = 0; p < 3; p++)
-				beta =
-				    fill_c(y + s->col0[p], b->ld_out[QKV_Q], rows,
-				           out_width(&s->pb, p), s->bias[p], any_bias || rows == 1);
+				beta = fill_c(y + s->col0[p], b->ld_out[QKV_Q], rows,
+				              qkv_out_width(&s->pb, p), s->bias[p],
+				              any_bias || rows == 1);
 			gemm_cols(s, x, b->ldx, rows, 0, s->n, y, b->ld_out[QKV_Q], beta);
 			continue;
 		}
 		for (int p = 0; p < 3; p++) {
-			size_t d = out_width(&s->pb, p);
+			size_t d = qkv_out_width(&s->pb, p);
 			float *y = b->out[p] + t0 * b->ld_out[p];
 			float beta = fill_c(y, b->ld_out[p], rows, d, s->bias[p], rows == 1);
 			gemm_cols(s, x, b->ldx, rows, s->col0[p], d, y, b->ld_out[p], beta);
