@@ -135,7 +135,7 @@ static AVX2_FN float avx2_quantize(const float *v, size_t n, int8_t *q)
 		bad |= !(a <= FLT_MAX);
 		m = a > m ? a : m;
 	}
-	if (bad || m == 0.0f) {
+	if (bad || m < QKV_INT8_AMAX_MIN) {
 		memset(q, 0, n);
 		return bad ? NAN : 0.0f;
 	}

@@ -8,7 +8,12 @@
  *   amax  = max_k |v[k]|                       (f32)
  *   scale = amax / 127                         (f32 division)
  *   q[k]  = clamp(nearbyint(v[k] * (127 / amax)), -127, 127)   round half to even
- *   amax == 0: scale = 0 and q = 0, so the output is exactly the bias.
+ *   amax < QKV_INT8_AMAX_MIN (= 2^-120: zero, every subnormal, and the tiny normal
+ *   values for which 127/amax would overflow to +Inf): the vector counts as all zero,
+ *   scale = 0 and q = 0, so its outputs are exactly the bias. (Without this rule
+ *   127/amax is +Inf for amax < 127/FLT_MAX, a zero element becomes 0*Inf = NaN and
+ *   its conversion to int8 is undefined.) For amax >= 2^-120, 127/amax <= 1.7e38 is
+ *   finite and every |v[k]*(127/amax)| <= 127 (+ rounding) before the clamp.
  *   acc   = sum_k qx[k] * qw[k]                (exact int32; |acc| <= 127*127*K)
  *   y     = ((float)acc * scale_x) * scale_w + bias   (f32, in this order)
  * A row of X holding NaN or Inf has no finite scale: its outputs are NaN.
@@ -25,6 +30,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+/* Smallest amax that is quantized; below it a row or column counts as all zero. */
+#define QKV_INT8_AMAX_MIN 0x1p-120f
 
 #include <qkv/plugin.h>
 
@@ -65,14 +73,14 @@ static inline float qkv_absmax(const float *v, size_t n)
 	return m;
 }
 
-/* Quantize n values into q[n]; returns the scale (0 for an all-zero vector,
- * NaN when amax is not finite: then q is all zero). */
+/* Quantize n values into q[n]; returns the scale (0 for an all-zero vector and for
+ * amax < QKV_INT8_AMAX_MIN, NaN when amax is not finite: then q is all zero). */
 static inline float qkv_int8_quantize(const float *v, size_t n, int8_t *q)
 {
 	float amax = qkv_absmax(v, n);
-	if (!(amax > 0.0f) || !isfinite(amax)) {
+	if (!(amax >= QKV_INT8_AMAX_MIN) || !isfinite(amax)) {
 		memset(q, 0, n);
-		return amax == 0.0f ? 0.0f : NAN;
+		return isfinite(amax) ? 0.0f : NAN;
 	}
 	float inv = 127.0f / amax;
 	for (size_t i = 0; i < n; i++) {
