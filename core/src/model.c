@@ -453,10 +453,15 @@ enum qkv_status qkv_project_fused(const qkv_model *m, size_t T, const float *x, 
 
 /* ---- description ------------------------------------------------------------------- */
 
+/* The 0.1 struct is the smallest a caller can hold; later members are filled only when
+ * the caller's struct_size covers them (an older caller's struct is smaller). */
+#define INFO_HAS(info, member) QKV_HAS_MEMBER(info, struct qkv_model_info, member)
+
 enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *info)
 {
-	if (!m || !info || info->struct_size < sizeof(*info))
+	if (!m || !info || !INFO_HAS(info, selection_log))
 		return QKV_ERR_ARGUMENT;
+	/* since 0.1 */
 	info->d_model = m->pb.d_model;
 	info->n_heads = m->pb.n_heads;
 	info->n_kv_heads = m->pb.n_kv_heads;
@@ -470,6 +475,7 @@ enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *in
 	info->backend_path = m->def.plugin->path;
 	info->backend_detail = m->def.plugin->probe.detail;
 	info->selection_log = m->log ? m->log : "";
+	/* Members appended later go below, each under INFO_HAS(info, member). */
 	return QKV_OK;
 }
 

@@ -321,6 +321,34 @@ Test(model, int8_exactness_limit_for_every_backend)
 	free(x);
 }
 
+/* A caller built against 0.1 passes the 0.1 struct_size: it gets every 0.1 member and
+ * nothing past its struct is written; a struct smaller than 0.1's is refused. */
+Test(model, get_info_fills_what_struct_size_covers)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	qkv_model *m = open_ok(&d);
+	size_t size_0_1 = QKV_SIZE_THROUGH(struct qkv_model_info, selection_log);
+	_Alignas(struct qkv_model_info) unsigned char buf[sizeof(struct qkv_model_info) + 64];
+	memset(buf, 0xa5, sizeof(buf));
+	struct qkv_model_info *info = (struct qkv_model_info *)(void *)buf;
+	info->struct_size = (uint32_t)size_0_1;
+	cr_assert_eq(qkv_model_get_info(m, info), QKV_OK);
+	cr_assert_eq(info->d_model, 2);
+	cr_assert_eq(info->d_kv, 2);
+	cr_assert_eq(info->threads, 1);
+	cr_assert_str_eq(info->backend, "scalar");
+	cr_assert_not_null(info->selection_log);
+	cr_assert(strstr(info->selection_log, "scalar: selected"), "%s", info->selection_log);
+	for (size_t i = size_0_1; i < sizeof(buf); i++)
+		cr_assert_eq(buf[i], 0xa5, "byte %zu past the 0.1 struct (%zu bytes) written", i,
+		             size_0_1);
+	info->struct_size = (uint32_t)size_0_1 - 1;
+	cr_assert_eq(qkv_model_get_info(m, info), QKV_ERR_ARGUMENT);
+	info->struct_size = 0;
+	cr_assert_eq(qkv_model_get_info(m, info), QKV_ERR_ARGUMENT);
+	qkv_model_close(m);
+}
+
 Test(model, status_strings)
 {
 	for (int s = 0; s <= QKV_ERR_INTERNAL; s++)
