@@ -15,7 +15,8 @@
  * x86-64, emulated anywhere); QKV_SIMD_EMULATED is 1 in the emulated build.
  *
  * What SIMDe 0.7.4 lacks gets a small portable shim here, under the Intel name, in the
- * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps. Add others the same
+ * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_cvtepu16_epi32.
+ * Add others the same
  * way (check with `grep -rn 'define _mm512_NAME' /usr/include/simde`).
  *
  * Emulated f32 results may differ from native ones in the last bits (SIMDe's FMA need not
@@ -40,6 +41,7 @@
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #endif
 #include <simde/x86/avx512.h>
+#include <stdint.h>
 #include <string.h>
 #define QKV_ISA(isa)
 #define QKV_SIMD_SYM(name) name##_simde
@@ -68,6 +70,20 @@ static inline void qkv_simde_mm512_mask_storeu_ps(void *p, simde__mmask16 k, __m
 			memcpy((char *)p + 4 * i, &t[i], 4);
 }
 #define _mm512_mask_storeu_ps(p, k, v) qkv_simde_mm512_mask_storeu_ps((p), (k), (v))
+#endif
+
+#if !defined(_mm512_cvtepu16_epi32)
+/* Zero-extend 16 unsigned 16-bit lanes to 32 bits (vpmovzxwd). */
+static inline __m512i qkv_simde_mm512_cvtepu16_epi32(__m256i a)
+{
+	uint16_t t[16];
+	uint32_t u[16];
+	_mm256_storeu_si256((__m256i *)(void *)t, a);
+	for (int i = 0; i < 16; i++)
+		u[i] = t[i];
+	return _mm512_loadu_si512(u);
+}
+#define _mm512_cvtepu16_epi32(a) qkv_simde_mm512_cvtepu16_epi32(a)
 #endif
 
 #elif defined(__x86_64__)

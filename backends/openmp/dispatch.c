@@ -1,42 +1,80 @@
 /* Run-time choice of the micro-kernel set: a SIMD set only when the CPU has the
- * instructions (CPUID) and the OS saves the wider registers (XCR0 via xgetbv). */
+ * instructions and the OS saves the wider registers (<qkv/cpu_features.h>: CPUID + XCR0).
+ * QKV_OPENMP_KERNEL=avx512|avx2|c forces a set (tests, comparisons); a forced set the
+ * CPU cannot run is refused with the reason, and the best usable one is taken. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "kernels.h"
+#include <qkv/cpu_features.h>
 
-#if defined(__x86_64__)
-#include <cpuid.h>
-
-/* XCR0 bits 1 (SSE) and 2 (AVX upper halves): the OS saves YMM state. */
-static int os_saves_ymm(void)
+/* Why `name` cannot run here, or NULL when it can. */
+static const char *unusable(const char *name, const struct qkv_cpu_features *f)
 {
-	unsigned a, b, c, d;
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE))
-		return 0;
-	unsigned lo, hi;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	return (lo & 0x6u) == 0x6u;
-}
+	if (!strcmp(name, "c"))
+		return NULL;
+#if defined(__x86_64__)
+	if (!strcmp(name, "avx2"))
+		return !f->avx2 ? "no usable avx2 (CPU or OS YMM state)"
+		                : (!f->fma ? "no usable fma" : NULL);
+	if (!strcmp(name, "avx512"))
+		return f->avx512f ? NULL : "no usable avx512f (CPU or OS ZMM/opmask state)";
+#else
+	(void)f;
 #endif
+	return "no SIMD kernel for this architecture";
+}
 
-const struct omp_kernels *qkv_omp_kernels_pick(char *why, size_t len)
+static const struct ompb_kernels *by_name(const char *name)
 {
 #if defined(__x86_64__)
-	__builtin_cpu_init();
-	int avx2 = __builtin_cpu_supports("avx2");
-	int fma = __builtin_cpu_supports("fma");
-	int ymm = os_saves_ymm();
-	/* An AVX-512 set would be tested here first (avx512f + XCR0 opmask/ZMM bits). */
-	if (avx2 && fma && ymm) {
-		snprintf(why, len, "%s (cpu has avx2, fma; OS saves YMM)",
-		         qkv_omp_kernels_avx2.name);
+	if (!strcmp(name, "avx512"))
+		return &qkv_omp_kernels_avx512;
+	if (!strcmp(name, "avx2"))
+		return &qkv_omp_kernels_avx2;
+#endif
+	(void)name;
+	return &qkv_omp_kernels_c;
+}
+
+const struct ompb_kernels *qkv_omp_kernels_pick(char *why, size_t len)
+{
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	char note[96] = "";
+	const char *env = getenv("QKV_OPENMP_KERNEL");
+	if (env && *env) {
+		if (strcmp(env, "avx512") && strcmp(env, "avx2") && strcmp(env, "c")) {
+			snprintf(note, sizeof(note),
+			         "; QKV_OPENMP_KERNEL=%.24s ignored (avx512, avx2 or c)", env);
+		} else {
+			const char *no = unusable(env, &f);
+			if (!no) {
+				const struct ompb_kernels *k = by_name(env);
+				snprintf(why, len, "%s (forced by QKV_OPENMP_KERNEL=%s)", k->name,
+				         env);
+				return k;
+			}
+			snprintf(note, sizeof(note), "; QKV_OPENMP_KERNEL=%s refused: %s", env, no);
+		}
+	}
+#if defined(__x86_64__)
+	if (f.avx512f) {
+		snprintf(why, len, "%s (cpu has avx512f; OS saves ZMM and opmask state)%s",
+		         qkv_omp_kernels_avx512.name, note);
+		return &qkv_omp_kernels_avx512;
+	}
+	if (f.avx2 && f.fma) {
+		snprintf(why, len, "%s (cpu has avx2, fma; OS saves YMM; no usable avx512f)%s",
+		         qkv_omp_kernels_avx2.name, note);
 		return &qkv_omp_kernels_avx2;
 	}
-	snprintf(why, len, "%s: %s", qkv_omp_kernels_c.name,
-	         !avx2 ? "no avx2" : (!fma ? "no fma" : "OS does not save YMM state"));
+	snprintf(why, len, "%s: %s%s", qkv_omp_kernels_c.name, unusable("avx2", &f), note);
 	return &qkv_omp_kernels_c;
 #else
-	snprintf(why, len, "%s: no SIMD kernel for this architecture", qkv_omp_kernels_c.name);
+	snprintf(why, len, "%s: no SIMD kernel for this architecture%s", qkv_omp_kernels_c.name,
+	         note);
 	return &qkv_omp_kernels_c;
 #endif
 }

@@ -3,8 +3,9 @@
  * T <= QKV_OMP_GEMV_MAX: each thread takes a contiguous range of panels and streams
  * each panel once through the matrix-vector kernel (X rows read in place).
  * Larger T (BLIS loop order): for NC-panel chunks -> for KC slices of K -> for MC-row
- * blocks (X block packed into per-thread scratch, sized for L2) -> for panels (KC x NR,
- * in L1) -> for mr-row tiles -> micro-kernel writing straight into the outputs.
+ * blocks (X block packed into per-thread scratch, sized for L2) -> for panels (KC x nr,
+ * in L1; KC and the tile mr x nr are the kernel set's) -> for mr-row tiles -> micro-kernel writing
+ * straight into the outputs.
  *
  * Threads: one `parallel num_threads(batch->threads)` region split over panels, and
  * over rows too when there are fewer panels than threads. Inside a caller's parallel
@@ -17,9 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "omp_backend.h"
+#include "ompb.h"
 
-#define KC 256                  /* K slice: one panel slice KC x NR = 16 KiB stays in L1 */
 #define MC 288                  /* rows per packed X block: MC x KC = 288 KiB in L2 */
 #define NC_PANELS 256           /* panels per chunk: a KC x 4096 weight block stays in L3 */
 #define SERIAL_FLOPS (1u << 19) /* below this, one thread */
@@ -37,19 +37,19 @@ static struct range split(size_t n, size_t parts, size_t i, size_t unit)
 	return r;
 }
 
-static void gemv_part(const struct omp_handle *h, const struct qkv_batch *b, struct range pr)
+static void gemv_part(const struct ompb_handle *h, const struct qkv_batch *b, struct range pr)
 {
-	size_t K = h->pb.d_model;
+	size_t K = h->pb.d_model, nr = h->kern->nr;
 	for (size_t j = pr.lo; j < pr.hi; j++) {
-		const struct omp_panel *pn = &h->panels[j];
+		const struct ompb_panel *pn = &h->panels[j];
 		const float *bias = h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
 		float *y = b->out[pn->p] + pn->n0;
 		if (h->wb)
-			h->kern->gemv_bf16(K, b->x, b->ldx, h->wb + j * K * QKV_OMP_NR, y,
-			                   b->ld_out[pn->p], b->T, pn->nw, bias);
+			h->kern->gemv_bf16(K, b->x, b->ldx, h->wb + j * K * nr, y, b->ld_out[pn->p],
+			                   b->T, pn->nw, bias);
 		else
-			h->kern->gemv(K, b->x, b->ldx, h->wp + j * K * QKV_OMP_NR, y,
-			              b->ld_out[pn->p], b->T, pn->nw, bias);
+			h->kern->gemv(K, b->x, b->ldx, h->wp + j * K * nr, y, b->ld_out[pn->p],
+			              b->T, pn->nw, bias);
 	}
 }
 
@@ -83,7 +83,7 @@ static void prefetch_lines(const char *p, size_t from, size_t len, size_t size)
 		__builtin_prefetch(p + o, 0, 2);
 }
 
-/* bf16 slice [kc][NR] widened to f32 (exact: bf16 is the upper half of an f32). */
+/* bf16 slice [kc][nr] widened to f32 (exact: bf16 is the upper half of an f32). */
 static void widen(float *dst, const uint16_t *src, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
@@ -92,11 +92,11 @@ static void widen(float *dst, const uint16_t *src, size_t count)
 	}
 }
 
-/* xs: [MC/mr tiles][KC][mr] packed X; wbuf: [KC][NR] widened bf16 slice (bf16 only). */
-static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, struct range pr,
+/* xs: [MC/mr tiles][KC][mr] packed X; wbuf: [KC][nr] widened bf16 slice (bf16 only). */
+static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, struct range pr,
                       struct range rr, float *xs, float *wbuf)
 {
-	size_t K = h->pb.d_model, mr = h->kern->mr;
+	size_t K = h->pb.d_model, mr = h->kern->mr, nr = h->kern->nr, KC = h->kern->kc;
 	for (size_t jc = pr.lo; jc < pr.hi; jc += NC_PANELS) {
 		size_t jend = jc + NC_PANELS < pr.hi ? jc + NC_PANELS : pr.hi;
 		for (size_t pc = 0; pc < K; pc += KC) {
@@ -105,14 +105,13 @@ static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, str
 				size_t mc = rr.hi - ic < MC ? rr.hi - ic : MC;
 				pack_x(xs, b, ic, mc, pc, kc, mr);
 				for (size_t j = jc; j < jend; j++) {
-					const struct omp_panel *pn = &h->panels[j];
+					const struct ompb_panel *pn = &h->panels[j];
 					const float *wp;
 					if (h->wb) {
-						widen(wbuf, h->wb + (j * K + pc) * QKV_OMP_NR,
-						      kc * QKV_OMP_NR);
+						widen(wbuf, h->wb + (j * K + pc) * nr, kc * nr);
 						wp = wbuf;
 					} else {
-						wp = h->wp + (j * K + pc) * QKV_OMP_NR;
+						wp = h->wp + (j * K + pc) * nr;
 					}
 					const float *bias =
 					    h->bias[pn->p] ? h->bias[pn->p] + pn->n0 : NULL;
@@ -121,14 +120,13 @@ static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, str
 					/* The next panel's slice, spread over this panel's tiles.
 					 */
 					const char *next = NULL;
-					size_t bytes = kc * QKV_OMP_NR * (h->wb ? 2 : 4);
+					size_t bytes = kc * nr * (h->wb ? 2 : 4);
 					if (j + 1 < jend)
-						next = h->wb ? (const char *)(h->wb +
-						                              ((j + 1) * K + pc) *
-						                                  QKV_OMP_NR)
-						             : (const char *)(h->wp +
-						                              ((j + 1) * K + pc) *
-						                                  QKV_OMP_NR);
+						next =
+						    h->wb ? (const char *)(h->wb +
+						                           ((j + 1) * K + pc) * nr)
+						          : (const char *)(h->wp +
+						                           ((j + 1) * K + pc) * nr);
 					size_t tiles = (mc + mr - 1) / mr;
 					size_t step = (bytes / 64 + tiles - 1) / tiles * 64;
 					for (size_t ir = 0, i = 0; ir < mc; ir += mr, i++) {
@@ -143,17 +141,17 @@ static void gemm_part(const struct omp_handle *h, const struct qkv_batch *b, str
 	}
 }
 
-static size_t pick_threads(const struct omp_handle *h, const struct qkv_batch *b)
+static size_t pick_threads(const struct ompb_handle *h, const struct qkv_batch *b)
 {
 	if (b->threads <= 1 || omp_in_parallel())
 		return 1;
-	double flops = 2.0 * (double)b->T * h->pb.d_model * (h->npanels * QKV_OMP_NR);
+	double flops = 2.0 * (double)b->T * h->pb.d_model * (double)(h->npanels * h->kern->nr);
 	if (flops < SERIAL_FLOPS)
 		return 1;
 	return b->threads;
 }
 
-enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *b, char *err,
+enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch *b, char *err,
                             size_t errlen)
 {
 	size_t nt = pick_threads(h, b);
@@ -169,9 +167,9 @@ enum qkv_status qkv_omp_run(const struct omp_handle *h, const struct qkv_batch *
 	size_t mr = h->kern->mr;
 	/* Per-thread X block, no larger than the batch needs (small T stays small). */
 	size_t rows = b->T < MC ? b->T : MC;
-	size_t kcap = h->pb.d_model < KC ? h->pb.d_model : KC;
+	size_t kcap = h->pb.d_model < h->kern->kc ? h->pb.d_model : h->kern->kc;
 	size_t xs_floats = ((rows + mr - 1) / mr * mr * kcap + 15) / 16 * 16;
-	size_t wbuf_floats = h->wb ? kcap * QKV_OMP_NR : 0;
+	size_t wbuf_floats = h->wb ? kcap * h->kern->nr : 0;
 	size_t per_thread = xs_floats + wbuf_floats;
 	float *xs = aligned_alloc(64, nt * per_thread * sizeof(float));
 	if (!xs) {

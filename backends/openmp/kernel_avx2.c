@@ -1,14 +1,16 @@
 /* AVX2+FMA micro-kernels: a 6x16 GEMM tile (12 ymm accumulators, 2 weight loads and one
  * broadcast per k: 15 of 16 registers) and a 1..4-row matrix-vector kernel that streams
  * a packed panel once. Compiled for the baseline ISA with per-function target
- * attributes; dispatch.c calls them only after checking CPU and OS support. */
-#if defined(__x86_64__)
-#include <immintrin.h>
-
+ * attributes; dispatch.c calls them only after checking CPU and OS support. The tests
+ * also build this file through SIMDe (-DQKV_SIMDE, ../simd_compat.h): the same source as
+ * qkv_omp_kernels_avx2_simde, run on any CPU. */
+#include "../simd_compat.h"
+#if QKV_SIMD_BUILD
 #include "kernels.h"
 
-#define AVX2 __attribute__((target("avx2,fma")))
+#define AVX2 QKV_ISA("avx2,fma")
 #define MR_AVX2 6
+#define NR_AVX2 16
 
 /* Store one row of a tile: first -> acc (+bias), else C += acc. Full 16 columns. */
 AVX2 static inline void store_row(float *y, __m256 lo, __m256 hi, int first, const float *bias)
@@ -32,7 +34,7 @@ static void store_edge(const float *acc, float *c, size_t ldc, size_t m, size_t 
 {
 	for (size_t r = 0; r < m; r++) {
 		float *y = c + r * ldc;
-		const float *a = acc + r * QKV_OMP_NR;
+		const float *a = acc + r * NR_AVX2;
 		for (size_t j = 0; j < n; j++) {
 			if (!first)
 				y[j] += a[j];
@@ -77,9 +79,9 @@ AVX2 static inline __attribute__((always_inline)) void gemm_tile(size_t kc, cons
 		ROW_FMA(4);
 		ROW_FMA(5);
 		xp += MR_AVX2;
-		wp += QKV_OMP_NR;
+		wp += NR_AVX2;
 	}
-	if (M == MR_AVX2 && n == QKV_OMP_NR) {
+	if (M == MR_AVX2 && n == NR_AVX2) {
 		store_row(c, c00, c01, first, bias);
 		store_row(c + ldc, c10, c11, first, bias);
 		store_row(c + 2 * ldc, c20, c21, first, bias);
@@ -88,7 +90,7 @@ AVX2 static inline __attribute__((always_inline)) void gemm_tile(size_t kc, cons
 		store_row(c + 5 * ldc, c50, c51, first, bias);
 		return;
 	}
-	float acc[MR_AVX2 * QKV_OMP_NR]; /* [6][16] */
+	float acc[MR_AVX2 * NR_AVX2]; /* [6][16] */
 #define ROW_SPILL(r)                                                                               \
 	if (M > (r)) {                                                                             \
 		_mm256_storeu_ps(acc + 16 * (r), c##r##0);                                         \
@@ -148,11 +150,11 @@ panel_row(const void *wp, size_t k, const int bf16, __m256 *b0, __m256 *b1)
 /* Row r's partial sums into y (+bias): lo/hi columns 0-7/8-15. */
 AVX2 static inline void gemv_store(float *yr, __m256 lo, __m256 hi, size_t n, const float *bias)
 {
-	if (n == QKV_OMP_NR) {
+	if (n == NR_AVX2) {
 		store_row(yr, lo, hi, 1, bias);
 		return;
 	}
-	float tmp[QKV_OMP_NR]; /* [NR] */
+	float tmp[NR_AVX2]; /* [NR] */
 	_mm256_storeu_ps(tmp, lo);
 	_mm256_storeu_ps(tmp + 8, hi);
 	store_edge(tmp, yr, 0, 1, n, 1, bias);
@@ -278,9 +280,11 @@ AVX2 static void gemv_bf16_avx2(size_t K, const float *x, size_t ldx, const uint
 	GEMV_SWITCH(wb, 1)
 }
 
-const struct omp_kernels qkv_omp_kernels_avx2 = {
-    .name = "avx2+fma 6x16",
+const struct ompb_kernels QKV_SIMD_SYM(qkv_omp_kernels_avx2) = {
+    .name = QKV_SIMD_EMULATED ? "avx2+fma 6x16 (SIMDe)" : "avx2+fma 6x16",
     .mr = MR_AVX2,
+    .nr = NR_AVX2,
+    .kc = 256, /* 16 KiB panel slice */
     .gemm = gemm_avx2,
     .gemv = gemv_avx2,
     .gemv_bf16 = gemv_bf16_avx2,

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "omp_backend.h"
+#include "ompb.h"
 
 static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
 {
@@ -14,9 +14,9 @@ static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const 
 	return st;
 }
 
-static void omp_release(void *handle)
+static void ompb_release(void *handle)
 {
-	struct omp_handle *h = handle;
+	struct ompb_handle *h = handle;
 	if (!h)
 		return;
 	free(h->panels);
@@ -25,8 +25,9 @@ static void omp_release(void *handle)
 	free(h);
 }
 
-static enum qkv_status omp_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-                                   void **handle, char *err, size_t errlen)
+enum qkv_status qkv_omp_prepare_with(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                     const struct ompb_kernels *kern, void **handle, char *err,
+                                     size_t errlen)
 {
 	*handle = NULL;
 	if (pb->precision != QKV_F32 && pb->precision != QKV_BF16)
@@ -38,13 +39,12 @@ static enum qkv_status omp_prepare(const struct qkv_problem *pb, const struct qk
 	for (int p = 0; p < 3; p++)
 		if (!wt->w[p])
 			return fail(err, errlen, QKV_ERR_ARGUMENT, "f32 weights missing");
-	struct omp_handle *h = calloc(1, sizeof(*h));
+	struct ompb_handle *h = calloc(1, sizeof(*h));
 	if (!h)
 		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	*handle = h;
 	h->pb = *pb;
-	char why[160];
-	h->kern = qkv_omp_kernels_pick(why, sizeof(why));
+	h->kern = kern;
 	for (int p = 0; p < 3; p++)
 		h->bias[p] = wt->bias[p];
 	if (qkv_omp_pack(h, wt) != QKV_OK)
@@ -52,10 +52,18 @@ static enum qkv_status omp_prepare(const struct qkv_problem *pb, const struct qk
 	return QKV_OK;
 }
 
-static enum qkv_status omp_project(const void *handle, const struct qkv_batch *b, char *err,
-                                   size_t errlen)
+static enum qkv_status ompb_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                    void **handle, char *err, size_t errlen)
 {
-	const struct omp_handle *h = handle;
+	char why[256];
+	return qkv_omp_prepare_with(pb, wt, qkv_omp_kernels_pick(why, sizeof(why)), handle, err,
+	                            errlen);
+}
+
+static enum qkv_status ompb_project(const void *handle, const struct qkv_batch *b, char *err,
+                                    size_t errlen)
+{
+	const struct ompb_handle *h = handle;
 	if (!h || !b)
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	if (b->T == 0)
@@ -69,10 +77,10 @@ static enum qkv_status omp_project(const void *handle, const struct qkv_batch *b
 	return qkv_omp_run(h, b, err, errlen);
 }
 
-static void omp_probe(struct qkv_probe_result *out)
+static void ompb_probe(struct qkv_probe_result *out)
 {
-	char why[160];
-	const struct omp_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
+	char why[192];
+	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
 	out->score = k == &qkv_omp_kernels_c ? 10 : 60;
 	snprintf(out->detail, sizeof(out->detail), "%s; f32, bf16; OpenMP, %d cores", why,
 	         omp_get_num_procs());
@@ -85,8 +93,8 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16),
     .name = "openmp",
     .version = "1.0.0",
-    .probe = omp_probe,
-    .prepare = omp_prepare,
-    .project = omp_project,
-    .release = omp_release,
+    .probe = ompb_probe,
+    .prepare = ompb_prepare,
+    .project = ompb_project,
+    .release = ompb_release,
 };

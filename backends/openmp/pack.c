@@ -1,9 +1,9 @@
-/* Weight packing at prepare: q|k|v cut into column panels of NR, each stored K-major
- * (panel[k][0..NR)) so a micro-kernel reads one contiguous, aligned stream. */
+/* Weight packing at prepare: q|k|v cut into column panels of nr (the picked kernel set's), each
+ * stored K-major (panel[k][0..nr)) so a micro-kernel reads one contiguous, aligned stream. */
 #include <stdlib.h>
 #include <string.h>
 
-#include "omp_backend.h"
+#include "ompb.h"
 #include <qkv/precision.h>
 
 static size_t out_width(const struct qkv_problem *pb, uint32_t p)
@@ -13,35 +13,34 @@ static size_t out_width(const struct qkv_problem *pb, uint32_t p)
 
 /* One panel from W [d_model x d_out] in `layout`; columns past nw stay zero. */
 static void pack_panel(float *dst, const float *w, uint32_t layout, size_t K, size_t d_out,
-                       const struct omp_panel *pn)
+                       size_t nr, const struct ompb_panel *pn)
 {
-	memset(dst, 0, K * QKV_OMP_NR * sizeof(float));
+	memset(dst, 0, K * nr * sizeof(float));
 	if (layout == QKV_LAYOUT_IN_OUT) {
 		for (size_t k = 0; k < K; k++)
-			memcpy(dst + k * QKV_OMP_NR, w + k * d_out + pn->n0,
-			       pn->nw * sizeof(float));
+			memcpy(dst + k * nr, w + k * d_out + pn->n0, pn->nw * sizeof(float));
 		return;
 	}
 	for (size_t j = 0; j < pn->nw; j++) { /* out_in: read each W row contiguously */
 		const float *src = w + (pn->n0 + j) * K;
 		for (size_t k = 0; k < K; k++)
-			dst[k * QKV_OMP_NR + j] = src[k];
+			dst[k * nr + j] = src[k];
 	}
 }
 
-enum qkv_status qkv_omp_pack(struct omp_handle *h, const struct qkv_weights *wt)
+enum qkv_status qkv_omp_pack(struct ompb_handle *h, const struct qkv_weights *wt)
 {
 	const struct qkv_problem *pb = &h->pb;
-	size_t K = pb->d_model;
+	size_t K = pb->d_model, nr = h->kern->nr;
 	size_t np = 0;
 	for (uint32_t p = 0; p < 3; p++)
-		np += (out_width(pb, p) + QKV_OMP_NR - 1) / QKV_OMP_NR;
+		np += (out_width(pb, p) + nr - 1) / nr;
 	h->panels = calloc(np, sizeof(*h->panels));
 	if (!h->panels)
 		return QKV_ERR_NOMEM;
-	size_t panel = K * QKV_OMP_NR; /* elements per panel */
+	size_t panel = K * nr; /* elements per panel */
 	size_t esize = pb->precision == QKV_BF16 ? sizeof(uint16_t) : sizeof(float);
-	size_t bytes = 0; /* a multiple of 64: NR * esize is 32 or 64 */
+	size_t bytes = 0; /* rounded up to 64 below; each panel starts 32- or 64-aligned */
 	if (__builtin_mul_overflow(np, panel * esize, &bytes))
 		return QKV_ERR_NOMEM;
 	bytes = (bytes + 63) / 64 * 64;
@@ -54,10 +53,10 @@ enum qkv_status qkv_omp_pack(struct omp_handle *h, const struct qkv_weights *wt)
 	size_t i = 0;
 	for (uint32_t p = 0; p < 3; p++) {
 		uint32_t d = (uint32_t)out_width(pb, p);
-		for (uint32_t n0 = 0; n0 < d; n0 += QKV_OMP_NR, i++) {
+		for (uint32_t n0 = 0; n0 < d; n0 += (uint32_t)nr, i++) {
 			h->panels[i].p = p;
 			h->panels[i].n0 = n0;
-			h->panels[i].nw = d - n0 < QKV_OMP_NR ? d - n0 : QKV_OMP_NR;
+			h->panels[i].nw = d - n0 < nr ? d - n0 : (uint32_t)nr;
 		}
 	}
 	h->npanels = np;
@@ -71,14 +70,14 @@ enum qkv_status qkv_omp_pack(struct omp_handle *h, const struct qkv_weights *wt)
 		nomem = h->wb && !tmp;
 #pragma omp for schedule(static)
 		for (long j = 0; j < n; j++) {
-			const struct omp_panel *pn = &h->panels[j];
+			const struct ompb_panel *pn = &h->panels[j];
 			float *dst = h->wb ? tmp : h->wp + (size_t)j * panel;
 			if (!dst)
 				continue;
-			pack_panel(dst, wt->w[pn->p], wt->layout, K, out_width(pb, pn->p), pn);
+			pack_panel(dst, wt->w[pn->p], wt->layout, K, out_width(pb, pn->p), nr, pn);
 			if (!h->wb)
 				continue;
-			uint16_t *wb = h->wb + (size_t)j * panel; /* [K][NR] */
+			uint16_t *wb = h->wb + (size_t)j * panel; /* [K][nr] */
 			for (size_t e = 0; e < panel; e++) {
 				float r = qkv_bf16_round(dst[e]);
 				uint32_t u;

@@ -71,6 +71,9 @@ struct qkv_config {
 	struct qkv_tensor_ref scale[3]; /* int8 pre-quantized: per-column f32 scales */
 	/* backend: */
 	struct qkv_backend_cfg backend;
+	/* shard: (tensor parallelism by heads, see shard.h); world 0 = not set */
+	uint32_t shard_rank, shard_world;
+	struct qkv_mark shard_mark; /* the `shard:` section */
 };
 
 /* Parse and validate a model config. On failure returns QKV_ERR_CONFIG (or IO/NOMEM)

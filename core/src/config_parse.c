@@ -127,10 +127,35 @@ static enum qkv_status parse_weights_section(const struct cfg_ctx *c, const stru
 	return st;
 }
 
+/* `shard: {rank: R, world: W}`; the rules across keys are checked in validation. */
+static enum qkv_status parse_shard_section(const struct cfg_ctx *c, const struct cfg_node *n,
+                                           struct cfg_path *path, struct qkv_config *cfg)
+{
+	static const char *const keys[] = {"rank", "world"};
+	if (n->kind != CFG_MAP)
+		return cfg_fail(c, n->mark, path->buf, QKV_ERR_CONFIG,
+		                "expected a mapping {rank: R, world: W}, got %s", cfg_kind_name(n));
+	enum qkv_status st = cfg_check_keys(c, n, path, keys, 2, NULL);
+	cfg->shard_mark = n->mark;
+	uint64_t world = 1, rank = 0;
+	const struct cfg_node *v = cfg_field(n, path, "world");
+	if (st == QKV_OK)
+		st = v ? cfg_get_uint(c, v, path->buf, 1, 1u << 16, &world) : cfg_missing(c, n, path);
+	cfg_path_pop(path);
+	v = cfg_field(n, path, "rank");
+	if (st == QKV_OK)
+		st = v ? cfg_get_uint(c, v, path->buf, 0, (1u << 16) - 1, &rank)
+		       : cfg_missing(c, n, path);
+	cfg_path_pop(path);
+	cfg->shard_world = (uint32_t)world;
+	cfg->shard_rank = (uint32_t)rank;
+	return st;
+}
+
 enum qkv_status cfg_parse_model(const struct cfg_ctx *c, const struct cfg_node *root,
                                 struct qkv_config *cfg)
 {
-	static const char *const keys[] = {"model", "weights", "backend"};
+	static const char *const keys[] = {"model", "weights", "backend", "shard"};
 	struct cfg_path path = {.len = 0};
 	const struct cfg_node *tuned = cfg_get(root, "tuned");
 	if (tuned) {
@@ -142,7 +167,7 @@ enum qkv_status cfg_parse_model(const struct cfg_ctx *c, const struct cfg_node *
 		                "`tuned` belongs in a machine profile (--machine FILE), not in a "
 		                "model config");
 	}
-	enum qkv_status st = cfg_check_keys(c, root, &path, keys, 3, NULL);
+	enum qkv_status st = cfg_check_keys(c, root, &path, keys, 4, NULL);
 	if (st != QKV_OK)
 		return st;
 	const struct cfg_node *v = cfg_field(root, &path, "model");
@@ -158,6 +183,10 @@ enum qkv_status cfg_parse_model(const struct cfg_ctx *c, const struct cfg_node *
 	v = cfg_field(root, &path, "backend");
 	if (v)
 		st = cfg_parse_backend(c, v, &path, &cfg->backend);
+	cfg_path_pop(&path);
+	v = cfg_field(root, &path, "shard");
+	if (v && st == QKV_OK)
+		st = parse_shard_section(c, v, &path, cfg);
 	cfg_path_pop(&path);
 	return st;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "shard.h"
 #include "util.h"
 
 /* The node of `section.key` (or of the section, or the root, when absent) for marks. */
@@ -216,10 +217,30 @@ enum qkv_status cfg_validate_backend(const struct cfg_ctx *c, const struct cfg_n
 	return QKV_OK;
 }
 
+/* `shard:` against the model's heads (shard.h has the rules). */
+static enum qkv_status validate_shard(const struct cfg_ctx *c, const struct cfg_node *root,
+                                      const struct qkv_config *cfg)
+{
+	if (cfg->shard_world == 0)
+		return QKV_OK;
+	struct qkv_shard plan;
+	char why[200];
+	enum qkv_shard_fault f = qkv_shard_plan(cfg->n_heads, cfg->n_kv_heads, cfg->shard_rank,
+	                                        cfg->shard_world, &plan, why, sizeof(why));
+	if (f == QKV_SHARD_OK)
+		return QKV_OK;
+	const char *key = f == QKV_SHARD_BAD_RANK ? "rank" : "world";
+	char path[16];
+	snprintf(path, sizeof(path), "shard.%s", key);
+	return cfg_fail(c, mark_at(root, "shard", key), path, QKV_ERR_CONFIG, "%s", why);
+}
+
 enum qkv_status cfg_validate_model(const struct cfg_ctx *c, const struct cfg_node *root,
                                    struct qkv_config *cfg)
 {
 	enum qkv_status st = validate_dims(c, root, cfg);
+	if (st == QKV_OK)
+		st = validate_shard(c, root, cfg);
 	if (st == QKV_OK)
 		st = validate_weights(c, root, cfg);
 	const struct cfg_node *backend = cfg_get(root, "backend");

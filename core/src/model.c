@@ -476,6 +476,8 @@ enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *in
 	info->backend_detail = m->def.plugin->probe.detail;
 	info->selection_log = m->log ? m->log : "";
 	/* Members appended later go below, each under INFO_HAS(info, member). */
+	if (INFO_HAS(info, weight_bytes)) /* since 0.2: the head shard (model_shard.c) */
+		qkv_shard_info(m, info);
 	return QKV_OK;
 }
 

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "registry.h"
+#include "shard.h"
 #include "weights.h"
 
 /* One prepared backend and the range of T it serves (all T for the default route). */
@@ -27,6 +28,9 @@ struct qkv_model {
 	size_t n_routes;
 	char *log; /* selection log, one line per candidate */
 	size_t log_len, log_cap;
+	struct qkv_shard shard; /* the slice pb describes (world 1 = whole model) */
+	uint32_t model_n_heads, model_n_kv_heads; /* the whole model's heads */
+	size_t weight_bytes; /* weight bytes read and kept (see qkv_model_info) */
 };
 
 /* Check dimensions and fill the problem (used by config and in-memory opens). */
@@ -52,6 +56,23 @@ enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
  * source in errors ("QKV_BACKEND", "option `backend`"). */
 enum qkv_status qkv_prefer_parse(struct qkv_backend_cfg *bc, const char *list, const char *what,
                                  char *err, size_t errlen);
+
+/* Head shards (model_shard.c). The open option `shard_world`/`shard_rank`, when set,
+ * replaces cfg's `shard:` (errors name the option). */
+enum qkv_status qkv_shard_options(struct qkv_config *cfg, const struct qkv_open_options *opts,
+                                  char *err, size_t errlen);
+/* qkv_problem_init for slice rank/world (world 0 or 1 = whole model): m->pb gets the
+ * slice's heads, m->shard the plan. `what` prefixes the shard's key in errors. */
+enum qkv_status qkv_shard_problem(struct qkv_model *m, uint32_t d_model, uint32_t n_heads,
+                                  uint32_t n_kv_heads, uint32_t head_dim, uint32_t precision,
+                                  uint32_t rank, uint32_t world, const char *what, char *err,
+                                  size_t errlen);
+/* m->wt from a descriptor's whole-model tensors, cut to m->shard. */
+enum qkv_status qkv_shard_desc_weights(struct qkv_model *m, const struct qkv_model_desc *d,
+                                       uint64_t full_d_q, uint64_t full_d_kv, char *err,
+                                       size_t errlen);
+/* The since-0.2 shard members of info, when its struct_size has them. */
+void qkv_shard_info(const struct qkv_model *m, struct qkv_model_info *info);
 
 /* Allocate an empty model (unset values -1). */
 struct qkv_model *qkv_model_new(void);

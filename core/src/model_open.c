@@ -1,8 +1,11 @@
 /* Opening a model: from a YAML config (+ machine profile) or from caller-held tensors.
  *
  * Backend settings are merged in one place, later sources winning:
- *   model config `backend:` < machine profile < environment < qkv_open_options.
+ *   model config `backend:` < machine profile < environment < the program's explicit
+ *   choice (qkv_open_options, or the qkv_model_desc of qkv_model_open_memory).
+ * An explicit value left unset (NULL, 0) lets the earlier sources decide.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,16 +52,17 @@ static enum qkv_status parse_threads(const char *s, const char *what, int32_t *o
 {
 	char *end = NULL;
 	long v = strtol(s, &end, 10);
-	if (!*s || *end || v < 0 || v > 1024)
+	if (!*s || *end || v < 0 || v > QKV_MAX_THREADS)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "%s: `%.40s` is not a thread count in 0..1024", what, s);
+		                "%s: `%.40s` is not a thread count in 0..%d", what, s,
+		                QKV_MAX_THREADS);
 	*out = (int32_t)v;
 	return QKV_OK;
 }
 
-enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
-                                         const struct qkv_open_options *opts, char *err,
-                                         size_t errlen)
+/* The environment: QKV_BACKEND and QKV_THREADS (QKV_PLUGIN_PATH is read by the search
+ * path). */
+static enum qkv_status apply_env(struct qkv_backend_cfg *bc, char *err, size_t errlen)
 {
 	enum qkv_status st;
 	const char *env = getenv("QKV_BACKEND");
@@ -68,28 +72,52 @@ enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
 	if (env && *env &&
 	    (st = parse_threads(env, "QKV_THREADS", &bc->threads, err, errlen)) != QKV_OK)
 		return st;
-	if (!opts)
-		return QKV_OK;
-	if (!QKV_HAS_MEMBER(opts, struct qkv_open_options, strict))
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `opts`: struct_size %u is too small", opts->struct_size);
-	if (opts->backend &&
-	    (st = qkv_prefer_parse(bc, opts->backend, "option `backend`", err, errlen)) != QKV_OK)
+	return QKV_OK;
+}
+
+/* The program's explicit choice (open options or descriptor), applied last. A value
+ * means "not set" when NULL or 0, and then the earlier sources decide. `what` starts
+ * the name in errors: "option `" or "argument `desc.". */
+static enum qkv_status apply_explicit(struct qkv_backend_cfg *bc, const char *prefer,
+                                      const char *prefer_key, int32_t threads, int32_t strict,
+                                      const char *what, char *err, size_t errlen)
+{
+	char src[64];
+	enum qkv_status st;
+	snprintf(src, sizeof(src), "%s%s`", what, prefer_key);
+	if (prefer && (st = qkv_prefer_parse(bc, prefer, src, err, errlen)) != QKV_OK)
 		return st;
-	if (opts->threads < 0 || opts->threads > 1024)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "option `threads` = %d is not in 0..1024", (int)opts->threads);
-	if (opts->threads > 0)
-		bc->threads = opts->threads;
-	if (opts->strict)
+	if (threads < 0 || threads > QKV_MAX_THREADS)
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "%sthreads` = %d is not in 0..%d",
+		                what, (int)threads, QKV_MAX_THREADS);
+	if (threads > 0)
+		bc->threads = threads;
+	if (strict)
 		bc->strict = 1;
 	return QKV_OK;
 }
 
+enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
+                                         const struct qkv_open_options *opts, char *err,
+                                         size_t errlen)
+{
+	enum qkv_status st = apply_env(bc, err, errlen);
+	if (st != QKV_OK || !opts)
+		return st;
+	if (!QKV_HAS_MEMBER(opts, struct qkv_open_options, strict))
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                "argument `opts`: struct_size %u is too small", opts->struct_size);
+	return apply_explicit(bc, opts->backend, "backend", opts->threads, opts->strict, "option `",
+	                      err, errlen);
+}
+
+/* A budget of 0 ("all cores"): OMP_NUM_THREADS when set, else the CPUs this process may
+ * run on (cpu.h). */
 static uint32_t resolve_threads(int32_t threads)
 {
-	unsigned cores = qkv_cpu_count();
-	return threads > 0 ? (uint32_t)threads : cores;
+	if (threads > 0)
+		return threads > QKV_MAX_THREADS ? QKV_MAX_THREADS : (uint32_t)threads;
+	return qkv_threads_all();
 }
 
 /* Move the machine profile's settings over the model config's. */
@@ -161,11 +189,15 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 	if (st == QKV_OK)
 		st = qkv_backend_cfg_override(&cfg.backend, opts, err, errlen);
 	if (st == QKV_OK)
-		st = qkv_problem_init(&m->pb, cfg.d_model, cfg.n_heads, cfg.n_kv_heads,
-		                      cfg.head_dim, cfg.precision, err, errlen);
+		st = qkv_shard_options(&cfg, opts, err, errlen);
+	if (st == QKV_OK)
+		st = qkv_shard_problem(m, cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
+		                       cfg.precision, cfg.shard_rank, cfg.shard_world,
+		                       "config `shard`: ", err, errlen);
 	if (st == QKV_OK) {
 		st = qkv_weights_load(&cfg, &m->lw, err, errlen);
 		m->has_lw = st == QKV_OK;
+		m->weight_bytes = m->lw.weight_bytes;
 	}
 	if (st == QKV_OK) {
 		m->pb.threads = resolve_threads(cfg.backend.threads);
@@ -189,17 +221,16 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 	return QKV_OK;
 }
 
+/* The descriptor's backend settings over the environment's (the program's explicit
+ * choice wins), then its extra plugin folders. */
 static enum qkv_status desc_backend_cfg(const struct qkv_model_desc *d, struct qkv_backend_cfg *bc,
                                         char *err, size_t errlen)
 {
-	enum qkv_status st;
-	bc->threads = d->threads;
-	bc->strict = d->strict ? 1 : 0;
-	if (d->threads < 0 || d->threads > 1024)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `desc.threads` = %d is not in 0..1024", (int)d->threads);
-	if (d->prefer &&
-	    (st = qkv_prefer_parse(bc, d->prefer, "argument `desc.prefer`", err, errlen)) != QKV_OK)
+	enum qkv_status st = apply_env(bc, err, errlen);
+	if (st == QKV_OK)
+		st = apply_explicit(bc, d->prefer, "prefer", d->threads, d->strict,
+		                    "argument `desc.", err, errlen);
+	if (st != QKV_OK)
 		return st;
 	for (const char *s = d->plugin_dirs; s && *s;) {
 		const char *end = strchr(s, ':');
@@ -241,21 +272,22 @@ QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qk
 		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	struct qkv_backend_cfg bc;
 	memset(&bc, 0, sizeof(bc));
-	enum qkv_status st = qkv_problem_init(&m->pb, d->d_model, d->n_heads, d->n_kv_heads,
-	                                      d->head_dim, d->precision, err, errlen);
-	if (st == QKV_OK)
+	bool has_shard =
+	    d->struct_size >= offsetof(struct qkv_model_desc, shard_world) + sizeof(d->shard_world);
+	enum qkv_status st =
+	    qkv_shard_problem(m, d->d_model, d->n_heads, d->n_kv_heads, d->head_dim, d->precision,
+	                      has_shard ? d->shard_rank : 0, has_shard ? d->shard_world : 1,
+	                      "argument `desc.", err, errlen);
+	if (st == QKV_OK) /* environment < descriptor */
 		st = desc_backend_cfg(d, &bc, err, errlen);
-	if (st == QKV_OK)
-		st = qkv_backend_cfg_override(&bc, NULL, err, errlen);
 	if (st == QKV_OK) {
 		m->pb.threads = resolve_threads(bc.threads);
-		m->wt.layout = d->layout;
-		for (int p = 0; p < 3; p++) {
-			m->wt.w[p] = d->w[p];
-			m->wt.bias[p] = d->bias[p];
-		}
-		st = qkv_model_select(m, &bc, err, errlen);
+		st = qkv_shard_desc_weights(m, d, (uint64_t)m->model_n_heads * m->pb.head_dim,
+		                            (uint64_t)m->model_n_kv_heads * m->pb.head_dim, err,
+		                            errlen);
 	}
+	if (st == QKV_OK)
+		st = qkv_model_select(m, &bc, err, errlen);
 	qkv_backend_cfg_free(&bc);
 	if (st != QKV_OK) {
 		qkv_model_close(m);

@@ -76,6 +76,10 @@ struct qkv_loaded_weights {
 	const int8_t *w_i8[3];
 	const float *w_scale[3];
 	uint32_t layout;
+	/* Bytes of weight data this process reads and keeps: the (sliced) tensors as the
+	 * backend gets them (mapped pages touched or copies), plus f16/bf16 sources
+	 * widened. With a `shard:` only the rank's slice (see shard.h). */
+	size_t weight_bytes;
 	/* owned resources */
 	struct qkv_mapped_file files[16];
 	size_t n_files;
@@ -85,7 +89,9 @@ struct qkv_loaded_weights {
 
 /* Load every tensor the config names and check its shape against the model:
  * w[p] must be [d_model x d_out] (in_out) or [d_out x d_model] (out_in); biases and
- * scales [d_out]. */
+ * scales [d_out]. With a `shard:` in the config, only the rank's output columns are
+ * handed out (out_in: its rows, in place; in_out: a copy of its columns, after which
+ * the mapping's pages are released), so w[p] has the rank's d_out. */
 enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded_weights *out,
                                  char *err, size_t errlen);
 void qkv_weights_free(struct qkv_loaded_weights *lw);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shard.h"
 #include "util.h"
 #include "weights.h"
 
@@ -25,6 +26,7 @@ struct loader {
 	struct qkv_safetensors *st[MAX_FILES]; /* parsed headers, parallel to lw->files */
 	enum qkv_file_format fmt[MAX_FILES];
 	bool last_raw; /* the last view found came from a raw file */
+	struct qkv_shard shard; /* world 1 = the whole model */
 	char *err;
 	size_t errlen;
 };
@@ -206,6 +208,27 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 	s = check_shape(L, &v, what, in_out ? dm : d_out, in_out ? d_out : dm, expect);
 	if (s != QKV_OK)
 		return s;
+	if (L->shard.world > 1) {
+		uint64_t c0, n;
+		void *copy = NULL;
+		struct qkv_tensor_view full = v;
+		qkv_shard_cols(&L->shard, p, cfg->head_dim, &c0, &n);
+		s = qkv_view_slice(&full, cfg->layout, dm, d_out, c0, n, &v, &copy, L->err,
+		                   L->errlen);
+		if (s == QKV_ERR_UNSUPPORTED)
+			return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
+			                "%s: cannot be sliced for shard %u/%u", what,
+			                L->shard.rank, L->shard.world);
+		if (s != QKV_OK || (copy && (s = own(L, copy)) != QKV_OK))
+			return s;
+		if (copy && full.dtype != QKV_DT_F32 && full.dtype != QKV_DT_I8)
+			L->lw->weight_bytes += (size_t)(n * dm * qkv_dtype_size(full.dtype));
+		if (copy) /* the columns were copied: the mapping's pages can go */
+			qkv_release_pages(full.data, full.nbytes);
+	}
+	if (v.dtype == QKV_DT_F16 || v.dtype == QKV_DT_BF16)
+		L->lw->weight_bytes += v.nbytes; /* the source pages read while widening */
+	L->lw->weight_bytes += (size_t)qkv_tensor_count(&v) * (v.dtype == QKV_DT_I8 ? 1 : 4);
 	if (v.dtype != QKV_DT_I8) {
 		if (cfg->scale[p].present)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
@@ -232,8 +255,8 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 }
 
 /* A bias or scale vector [d_out]; scales must be finite and >= 0. */
-static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref *r, uint64_t d_out,
-                                   bool is_scale, const float **out)
+static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref *r, int p,
+                                   uint64_t d_out, bool is_scale, const float **out)
 {
 	char what[512];
 	struct qkv_tensor_view v = {0};
@@ -243,9 +266,18 @@ static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref
 		return s;
 	snprintf(expect, sizeof(expect), "[d_out=%llu]", (unsigned long long)d_out);
 	s = check_shape(L, &v, what, d_out, 0, expect);
+	if (s == QKV_OK && L->shard.world > 1) {
+		uint64_t c0;
+		struct qkv_tensor_view full = v;
+		qkv_shard_cols(&L->shard, p, L->cfg->head_dim, &c0, &d_out);
+		qkv_vec_slice(&full, c0, d_out, &v);
+	}
 	if (s == QKV_OK)
 		s = as_f32(L, &v, what, out);
-	if (s != QKV_OK || !is_scale)
+	if (s != QKV_OK)
+		return s;
+	L->lw->weight_bytes += (size_t)d_out * sizeof(float);
+	if (!is_scale)
 		return s;
 	for (uint64_t i = 0; i < d_out; i++)
 		if (!((*out)[i] >= 0.0f && (*out)[i] <= 3.4e38f))
@@ -265,12 +297,12 @@ static enum qkv_status load_all(struct loader *L)
 		if (s != QKV_OK)
 			return with_role(L, &cfg->w[p], role_names[0][p], s);
 		if (cfg->bias[p].present) {
-			s = load_vector(L, &cfg->bias[p], d_out, false, &L->lw->bias[p]);
+			s = load_vector(L, &cfg->bias[p], p, d_out, false, &L->lw->bias[p]);
 			if (s != QKV_OK)
 				return with_role(L, &cfg->bias[p], role_names[1][p], s);
 		}
 		if (cfg->scale[p].present && L->lw->w_i8[p]) {
-			s = load_vector(L, &cfg->scale[p], d_out, true, &L->lw->w_scale[p]);
+			s = load_vector(L, &cfg->scale[p], p, d_out, true, &L->lw->w_scale[p]);
 			if (s != QKV_OK)
 				return with_role(L, &cfg->scale[p], role_names[2][p], s);
 		}
@@ -284,7 +316,13 @@ enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded
 	memset(out, 0, sizeof(*out));
 	struct loader L = {.cfg = cfg, .lw = out, .err = err, .errlen = errlen};
 	out->layout = cfg->layout;
-	enum qkv_status s = load_all(&L);
+	enum qkv_status s = QKV_OK;
+	if (cfg->shard_world > 1 &&
+	    qkv_shard_plan(cfg->n_heads, cfg->n_kv_heads, cfg->shard_rank, cfg->shard_world,
+	                   &L.shard, err, errlen) != QKV_SHARD_OK)
+		s = QKV_ERR_CONFIG; /* the validator checked it already; callers may not have */
+	if (s == QKV_OK)
+		s = load_all(&L);
 	/* Views point into the mappings, not into the parsed headers: those can go now. */
 	for (size_t i = 0; i < MAX_FILES; i++)
 		qkv_safetensors_close(L.st[i]);

@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "omp_backend.h"
+#include "ompb.h"
+#include <qkv/cpu_features.h>
 #include <qkv/precision.h>
 
 extern const struct qkv_backend qkv_backend_descriptor;
@@ -48,7 +49,9 @@ struct prob {
 	void *h;
 };
 
-static void prob_make_prec(struct prob *p, struct shape s, size_t threads, uint32_t prec)
+/* k NULL: the plugin's own prepare (its kernel pick); else that kernel set. */
+static void prob_make_k(struct prob *p, struct shape s, size_t threads, uint32_t prec,
+                        const struct ompb_kernels *k)
 {
 	memset(p, 0, sizeof(*p));
 	p->s = s;
@@ -81,19 +84,18 @@ static void prob_make_prec(struct prob *p, struct shape s, size_t threads, uint3
 	                         {0},
 	                         {0}};
 	char err[256] = "";
-	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &p->h, err, sizeof(err)), QKV_OK,
-	             "%s", err);
+	enum qkv_status st = k ? qkv_omp_prepare_with(&pb, &wt, k, &p->h, err, sizeof(err))
+	                       : qkv_backend_descriptor.prepare(&pb, &wt, &p->h, err, sizeof(err));
+	cr_assert_eq(st, QKV_OK, "%s", err);
 }
 
 static void prob_make(struct prob *p, struct shape s, size_t threads)
 {
-	prob_make_prec(p, s, threads, QKV_F32);
+	prob_make_k(p, s, threads, QKV_F32, NULL);
 }
 
-static void prob_run(struct prob *p, const struct omp_kernels *k, size_t threads)
+static void prob_run(struct prob *p, size_t threads)
 {
-	if (k)
-		((struct omp_handle *)p->h)->kern = k;
 	struct qkv_batch b = {sizeof(b), (uint32_t)threads, p->s.T, p->x, p->ldx, {0}, {0}};
 	for (int q = 0; q < 3; q++) {
 		size_t n = p->s.T * p->ld[q] + 2 * GUARD;
@@ -163,40 +165,120 @@ static void prob_free(struct prob *p)
 	free(p->x);
 }
 
+/* {K, H, KVH, hd, T, layout, bias, pad}: K around 4/16/64 multiples and the K slices
+ * (256), widths around the 16- and 32-column panels, T from 1 to past MC = 288. */
 static const struct shape shapes[] = {
     {1, 1, 1, 1, 1, 0, 0, 0},      {7, 3, 1, 5, 2, 1, 1, 1},     {16, 2, 2, 8, 3, 0, 1, 0},
     {255, 4, 2, 9, 4, 1, 0, 3},    {256, 1, 1, 16, 5, 0, 1, 1},  {257, 5, 5, 7, 6, 1, 1, 0},
     {300, 6, 3, 11, 7, 0, 0, 2},   {64, 4, 1, 33, 13, 1, 1, 0},  {513, 2, 1, 24, 143, 0, 1, 1},
-    {129, 3, 3, 17, 289, 1, 0, 0}, {40, 8, 2, 12, 301, 0, 1, 5},
+    {129, 3, 3, 17, 289, 1, 0, 0}, {40, 8, 2, 12, 301, 0, 1, 5}, {65, 2, 1, 16, 8, 1, 1, 1},
+    {63, 1, 1, 32, 9, 0, 0, 0},    {520, 3, 1, 31, 17, 1, 1, 2}, {77, 2, 2, 33, 24, 0, 1, 0},
 };
 
-static void kernel_set(const struct omp_kernels *k, const char *kname)
+/* Every row count 1..MR+1 and around 2*MR and 3*MR of each tile, with a width that
+ * leaves a column remainder in both panel widths (33 = 32 + 1 = 2*16 + 1, 11 < 16). */
+static const size_t edge_T[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
+                                13, 15, 16, 17, 18, 19, 23, 24, 25, 31, 32, 33};
+
+static void check_one(const struct ompb_kernels *k, struct shape s, size_t threads, uint32_t prec)
 {
-	for (size_t i = 0; i < 2 * sizeof(shapes) / sizeof(shapes[0]); i++)
+	struct prob p;
+	prob_make_k(&p, s, threads, prec, k);
+	prob_run(&p, threads);
+	prob_check(&p, k->name);
+	prob_free(&p);
+}
+
+static void kernel_set(const struct ompb_kernels *k, int native)
+{
+	fprintf(stderr, "openmp kernel set '%s': %s\n", k->name,
+	        native ? "ran natively" : "ran emulated (SIMDe)");
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
 		for (size_t threads = 1; threads <= 2; threads++) {
-			struct prob p;
-			size_t si = i % (sizeof(shapes) / sizeof(shapes[0]));
-			prob_make_prec(&p, shapes[si], threads, i == si ? QKV_F32 : QKV_BF16);
-			prob_run(&p, k, threads);
-			prob_check(&p, kname);
-			prob_free(&p);
+			check_one(k, shapes[i], threads, QKV_F32);
+			check_one(k, shapes[i], threads, QKV_BF16);
 		}
+	for (size_t i = 0; i < sizeof(edge_T) / sizeof(edge_T[0]); i++) {
+		struct shape s = {77, 3, 1, 11, edge_T[i], (int)(i & 1), 1, (int)(i % 3)};
+		check_one(k, s, 1, i % 4 == 3 ? QKV_BF16 : QKV_F32);
+	}
 }
 
 Test(openmp, portable_c_kernels)
 {
-	kernel_set(&qkv_omp_kernels_c, qkv_omp_kernels_c.name);
+	kernel_set(&qkv_omp_kernels_c, 1);
 }
 
 #if defined(__x86_64__)
-Test(openmp, avx2_kernels)
+Test(openmp, avx2_kernels_native)
 {
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma"))
-		cr_skip_test("this CPU has no avx2+fma");
-	kernel_set(&qkv_omp_kernels_avx2, qkv_omp_kernels_avx2.name);
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	if (!f.avx2 || !f.fma)
+		cr_skip_test("this CPU (or OS) has no usable avx2+fma; the SIMDe run covers it");
+	kernel_set(&qkv_omp_kernels_avx2, 1);
+}
+
+Test(openmp, avx512_kernels_native)
+{
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	if (!f.avx512f)
+		cr_skip_test("this CPU (or OS) has no usable avx512f; the SIMDe run covers it");
+	kernel_set(&qkv_omp_kernels_avx512, 1);
 }
 #endif
+
+#if defined(QKV_TEST_SIMDE)
+Test(openmp, avx2_kernels_emulated, .timeout = 240)
+{
+	kernel_set(&qkv_omp_kernels_avx2_simde, 0);
+}
+
+Test(openmp, avx512_kernels_emulated, .timeout = 240)
+{
+	kernel_set(&qkv_omp_kernels_avx512_simde, 0);
+}
+#endif
+
+/* QKV_OPENMP_KERNEL forces a usable set, and says why it refuses the others. */
+Test(openmp, kernel_env_override)
+{
+	char why[256];
+	setenv("QKV_OPENMP_KERNEL", "c", 1);
+	cr_assert_eq(qkv_omp_kernels_pick(why, sizeof(why)), &qkv_omp_kernels_c, "%s", why);
+	cr_assert(strstr(why, "forced by QKV_OPENMP_KERNEL=c") != NULL, "%s", why);
+	setenv("QKV_OPENMP_KERNEL", "avx1024", 1);
+	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
+	cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx1024 ignored") != NULL, "%s", why);
+	unsetenv("QKV_OPENMP_KERNEL");
+	char why2[256];
+	cr_assert_eq(qkv_omp_kernels_pick(why2, sizeof(why2)), k, "%s", why2);
+#if defined(__x86_64__)
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	setenv("QKV_OPENMP_KERNEL", "avx512", 1);
+	k = qkv_omp_kernels_pick(why, sizeof(why));
+	if (f.avx512f)
+		cr_assert_eq(k, &qkv_omp_kernels_avx512, "%s", why);
+	else
+		cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx512 refused") != NULL, "%s", why);
+	setenv("QKV_OPENMP_KERNEL", "avx2", 1);
+	k = qkv_omp_kernels_pick(why, sizeof(why));
+	if (f.avx2 && f.fma)
+		cr_assert_eq(k, &qkv_omp_kernels_avx2, "%s", why);
+	else
+		cr_assert(strstr(why, "refused") != NULL, "%s", why);
+	/* Unforced: the widest usable set, named with its reason. */
+	unsetenv("QKV_OPENMP_KERNEL");
+	k = qkv_omp_kernels_pick(why, sizeof(why));
+	cr_assert_eq(k,
+	             f.avx512f ? &qkv_omp_kernels_avx512
+	                       : (f.avx2 && f.fma ? &qkv_omp_kernels_avx2 : &qkv_omp_kernels_c),
+	             "%s", why);
+	cr_assert(strstr(why, k->name) == why, "%s", why);
+#endif
+}
 
 /* Partitions split panels and rows, never K, so every thread count gives the same
  * bits; and a call inside a caller's parallel region runs serial, same bits again. */
@@ -205,12 +287,12 @@ Test(openmp, same_bits_for_any_thread_count_and_nested)
 	struct shape s = {700, 6, 2, 20, 150, 0, 1, 1};
 	struct prob p;
 	prob_make(&p, s, 2);
-	prob_run(&p, NULL, 1);
+	prob_run(&p, 1);
 	size_t n = s.T * p.ld[0] + 2 * GUARD;
 	float *one = malloc(n * sizeof(float));
 	memcpy(one, p.buf[0], n * sizeof(float));
 	for (size_t threads = 2; threads <= 3; threads++) {
-		prob_run(&p, NULL, threads);
+		prob_run(&p, threads);
 		cr_assert(memcmp(one, p.buf[0], n * sizeof(float)) == 0, "threads=%zu differs",
 		          threads);
 	}
@@ -247,7 +329,7 @@ Test(openmp, nan_inf_propagate)
 		p.x[0] = NAN;
 		if (shp[i].T > 1)
 			p.x[p.ldx + 5] = INFINITY;
-		prob_run(&p, NULL, 1);
+		prob_run(&p, 1);
 		for (int q = 0; q < 3; q++)
 			for (size_t n = 0; n < p.dout[q]; n++) {
 				cr_assert(isnan(p.buf[q][GUARD + n]), "row 0 col %zu not NaN", n);
@@ -309,15 +391,15 @@ Test(openmp, threads_one_starts_no_thread)
 	struct prob p;
 	prob_make(&p, s, 1);
 	for (int i = 0; i < 3; i++)
-		prob_run(&p, NULL, 1);
+		prob_run(&p, 1);
 	struct shape s1 = s;
 	s1.T = 1; /* the matrix-vector path too */
 	struct prob p1;
 	prob_make(&p1, s1, 1);
-	prob_run(&p1, NULL, 1);
+	prob_run(&p1, 1);
 	cr_assert_eq(thread_count(), before, "threads=1 started %d thread(s)",
 	             thread_count() - before);
-	prob_run(&p, NULL, 2);
+	prob_run(&p, 2);
 	cr_assert_gt(thread_count(), before, "threads=2 started no thread");
 	prob_free(&p);
 	prob_free(&p1);

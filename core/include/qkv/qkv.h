@@ -56,10 +56,13 @@ struct qkv_open_options {
 	const char *backend;      /* since 0.1: force one backend by name ("blas") */
 	int32_t threads;          /* since 0.1: > 0 thread budget; 0 = not set */
 	int32_t strict;           /* since 0.1: 1 = any fallback is an error; 0 = not set */
+	uint32_t shard_rank;      /* since 0.2: with shard_world: open slice shard_rank */
+	uint32_t shard_world;     /* since 0.2: of shard_world (tensor parallelism by heads,
+	                           * replaces the config's `shard:`); 0 = not set */
 };
 #define QKV_OPEN_OPTIONS_INIT                                                                      \
 	{                                                                                          \
-		sizeof(struct qkv_open_options), NULL, NULL, 0, 0                                  \
+		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0                            \
 	}
 
 /* Open a model from a YAML config (see configs/README.md). Weight files are memory
@@ -88,6 +91,12 @@ struct qkv_model_desc {
 	int32_t threads;         /* since 0.1: thread budget, 0 = all cores */
 	int32_t strict;          /* since 0.1: 1 = fail rather than fall back */
 	const char *plugin_dirs; /* since 0.1: extra plugin folders, ':'-separated, or NULL */
+	uint32_t shard_rank;     /* since 0.2: with shard_world > 1, use only slice */
+	uint32_t shard_world;    /* since 0.2: shard_rank of shard_world of the heads: the
+	                          * dimensions and w[] above describe the whole model; out_in
+	                          * rows of the slice are used in place (other rows are
+	                          * never read), in_out columns are copied at open.
+	                          * 0 or 1 = the whole model */
 };
 
 QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *desc, qkv_model **out,
@@ -139,6 +148,16 @@ struct qkv_model_info {
 	const char *backend_detail;  /* since 0.1: what its probe said (kernel, library) */
 	const char *selection_log;   /* since 0.1: one line per candidate considered:
 	                              * "name: selected" or "name: passed over: reason" */
+	/* Head shard (tensor parallelism). n_heads, n_kv_heads, d_q and d_kv above count
+	 * the slice this model computes; without a shard the slice is the whole model. */
+	uint32_t shard_rank, shard_world;           /* since 0.2: world 1 = not sharded */
+	uint32_t q_head_begin, kv_head_begin;       /* since 0.2: first global head of the
+	                                             * slice's query / K/V heads */
+	uint32_t model_n_heads, model_n_kv_heads;   /* since 0.2: the whole model's heads */
+	uint64_t weight_bytes; /* since 0.2: weight bytes this model reads and keeps (the
+	                        * loader's count: mapped pages it touches and copies it
+	                        * owns; the slice only when sharded; backends' prepared
+	                        * copies not included) */
 };
 
 QKV_API enum qkv_status qkv_model_get_info(const qkv_model *model, struct qkv_model_info *info);
