@@ -1,4 +1,8 @@
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "cpu.h"
+
+#include <sched.h>
+#include <stdlib.h>
 
 #include <stdio.h>
 #include <string.h>
@@ -9,6 +13,7 @@
 #endif
 
 #include <qkv/cpu_features.h>
+#include <qkv/plugin.h>
 
 void qkv_cpu_name(char *buf, size_t len)
 {
@@ -60,6 +65,23 @@ void qkv_cpu_features(char *buf, size_t len)
 
 unsigned qkv_cpu_count(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) > 0)
+		return (unsigned)CPU_COUNT(&set);
+	long n = sysconf(_SC_NPROCESSORS_ONLN); /* more CPUs than cpu_set_t holds */
 	return n > 0 ? (unsigned)n : 1u;
+}
+
+unsigned qkv_threads_all(void)
+{
+	/* OMP_NUM_THREADS is a list, one count per nesting level: take the outer one. */
+	const char *omp = getenv("OMP_NUM_THREADS");
+	if (omp && *omp) {
+		char *end = NULL;
+		long v = strtol(omp, &end, 10);
+		if (end != omp && (*end == '\0' || *end == ',') && v >= 1)
+			return v > QKV_MAX_THREADS ? QKV_MAX_THREADS : (unsigned)v;
+	}
+	unsigned n = qkv_cpu_count();
+	return n > QKV_MAX_THREADS ? QKV_MAX_THREADS : n;
 }

@@ -12,7 +12,11 @@ void qkv_cpu_name(char *buf, size_t len);
  * OS (XCR0): e.g. "sse4.2 avx avx2 fma f16c avx512f avx512bw avx512vnni avx512bf16". */
 void qkv_cpu_features(char *buf, size_t len);
 
-/* Logical CPUs this process may run on (>= 1). */
+/* Logical CPUs this process may run on: its affinity mask (sched_getaffinity), >= 1. */
 unsigned qkv_cpu_count(void);
+
+/* What a thread budget of 0 ("all cores") means: OMP_NUM_THREADS when it is set to a
+ * count (its first, outer-level entry), else qkv_cpu_count(); at most QKV_MAX_THREADS. */
+unsigned qkv_threads_all(void);
 
 #endif

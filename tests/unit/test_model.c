@@ -1,8 +1,10 @@
+#define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 /* Public API: opening from memory, selection and its log, argument validation, routing. */
 #include <criterion/criterion.h>
 #include <float.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,17 +200,21 @@ Test(model, precision_not_declared_is_passed_over)
 	cr_assert(strstr(err, "no usable backend"), "%s", err);
 }
 
-Test(model, environment_overrides)
+/* The environment decides what the program left unset (prefer NULL, threads 0,
+ * strict 0)... */
+Test(model, environment_fills_what_the_descriptor_leaves_unset)
 {
 	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
-	d.prefer = "no_such";
-	setenv("QKV_BACKEND", "scalar", 1);
-	setenv("QKV_THREADS", "1", 1);
+	d.prefer = NULL;
+	d.threads = 0;
+	d.plugin_dirs = QKV_FAKE_PLUGIN_DIR;
+	setenv("QKV_BACKEND", "fake_ok", 1);
+	setenv("QKV_THREADS", "3", 1);
 	qkv_model *m = open_ok(&d);
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	qkv_model_get_info(m, &info);
-	cr_assert_str_eq(info.backend, "scalar");
-	cr_assert_eq(info.threads, 1);
+	cr_assert_str_eq(info.backend, "fake_ok");
+	cr_assert_eq(info.threads, 3);
 	qkv_model_close(m);
 	setenv("QKV_THREADS", "lots", 1);
 	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_ARGUMENT);
@@ -220,15 +226,85 @@ Test(model, environment_overrides)
 	unsetenv("QKV_BACKEND");
 }
 
+/* ...but never overrides the program's explicit choice (issue 15: QKV_BACKEND and
+ * QKV_THREADS exported, a runtime asking for scalar, 1 thread, strict got the
+ * environment's backend on 2 threads). */
+Test(model, descriptor_beats_environment)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.prefer = "scalar";
+	d.threads = 1;
+	d.strict = 1;
+	d.plugin_dirs = QKV_FAKE_PLUGIN_DIR;
+	setenv("QKV_BACKEND", "fake_ok", 1);
+	setenv("QKV_THREADS", "2", 1);
+	qkv_model *m = open_ok(&d);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	cr_assert_str_eq(info.backend, "scalar");
+	cr_assert_eq(info.threads, 1);
+	qkv_model_close(m);
+	/* strict with an explicit choice that cannot be served: the environment's backend
+	 * is not a fallback either */
+	d.prefer = "fake_probeno";
+	cr_assert_neq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_OK);
+	cr_assert(strstr(err, "fake_probeno"), "%s", err);
+	unsetenv("QKV_BACKEND");
+	unsetenv("QKV_THREADS");
+}
+
+static unsigned affinity_cpus(void)
+{
+	cpu_set_t set;
+	cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	return (unsigned)CPU_COUNT(&set);
+}
+
+/* threads = 0: the CPUs this process may run on, or OMP_NUM_THREADS when set. */
 Test(model, threads_zero_means_all_cores)
 {
+	unsetenv("OMP_NUM_THREADS");
+	unsetenv("QKV_THREADS");
 	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
 	d.threads = 0;
 	qkv_model *m = open_ok(&d);
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	qkv_model_get_info(m, &info);
-	cr_assert_eq(info.threads, qkv_cpu_count());
+	cr_assert_eq(info.threads, affinity_cpus());
 	qkv_model_close(m);
+
+	/* a mask of one CPU (criterion runs each test in its own process) */
+	cpu_set_t one;
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+	cr_assert_eq(sched_setaffinity(0, sizeof(one), &one), 0);
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_eq(info.threads, 1, "affinity mask of 1 CPU: threads %u", info.threads);
+	qkv_model_close(m);
+
+	setenv("OMP_NUM_THREADS", "3", 1); /* the user's OpenMP setting wins */
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_eq(info.threads, 3);
+	qkv_model_close(m);
+	setenv("OMP_NUM_THREADS", "2,1", 1); /* nested list: the outer level */
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_eq(info.threads, 2);
+	qkv_model_close(m);
+	setenv("OMP_NUM_THREADS", "junk", 1); /* not ours to refuse: ignored */
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_eq(info.threads, 1);
+	qkv_model_close(m);
+	d.threads = 5; /* an explicit count beats OMP_NUM_THREADS */
+	setenv("OMP_NUM_THREADS", "3", 1);
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_eq(info.threads, 5);
+	qkv_model_close(m);
+	unsetenv("OMP_NUM_THREADS");
 }
 
 struct worker {
