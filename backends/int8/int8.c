@@ -1,9 +1,10 @@
 /* The int8 backend: DESIGN.md's int8 scheme with packed weights and SIMD kernels.
  *
- *   prepare: quantize each W column (or take w_i8 + w_scale), repack q|k|v fused into
- *            INT8_NR-column panels (pack.c); pick the kernel for this CPU (dispatch.c).
- *   project: quantize each X row into a per-call buffer, exact int32 products per
- *            INT8_MR x INT8_NR block, then y = ((float)acc * sx) * sw + b per element,
+ *   prepare: pick the kernel for this CPU (dispatch.c); quantize each W column (or take
+ *            w_i8 + w_scale), repack q|k|v fused into panels of the kernel's nr
+ *            columns (pack.c).
+ *   project: quantize each X row into a per-call buffer in the kernel's X layout, exact
+ *            int32 products per mr x nr block, then y = ((float)acc * sx) * sw + b,
  *            the order of qkv_int8_dequant, so results equal the scalar reference.
  * Work is split over OpenMP threads by (row block, panel); for T <= INT8_MB there is one
  * row block, so the weights are streamed once, each thread reading its own panels.
@@ -18,7 +19,9 @@
 #include "kernel.h"
 #include "pack.h"
 
-#define INT8_MB 64 /* rows of X kept hot while the panels stream past */
+#define INT8_MB                                                                                    \
+	64 /* rows of X kept hot while the panels stream past (rounded down to                     \
+	      a multiple of the kernel's mr) */
 
 /* rows quantized per pass: bounds the per-call scratch (8 MB at d_model 4096) */
 #define INT8_TCHUNK 1024
@@ -72,7 +75,7 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 	*handle = s;
 	s->pb = *pb;
 	const char *want = getenv("QKV_INT8_KERNEL"); /* read-only: testing a slower kernel */
-	s->kern = int8_kernel_select(want);
+	s->kern = int8_kernel_select(want, NULL, 0);
 	if (!s->kern) {
 		if (err && errlen)
 			snprintf(err, errlen,
@@ -82,14 +85,14 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 	return int8_weights_pack(pb, wt, s->kern, pb->threads, &s->w, err, errlen);
 }
 
-/* Rescale one mr x INT8_NR block and write the columns that exist, split at the
+/* Rescale one mr x nr block and write the columns that exist, split at the
  * q|k|v boundaries. */
 static void store_block(const struct int8_handle *s, const struct qkv_batch *b, size_t t0,
                         size_t mr, size_t panel, const float *xs, const int32_t *acc)
 {
 	size_t d_q = s->pb.d_q, d_kv = s->pb.d_kv;
-	size_t n0 = panel * INT8_NR;
-	size_t n_end = n0 + INT8_NR < s->w.n ? n0 + INT8_NR : s->w.n;
+	size_t nr = s->w.nr, n0 = panel * nr;
+	size_t n_end = n0 + nr < s->w.n ? n0 + nr : s->w.n;
 	const float *sw = s->w.scale, *bias = s->w.bias;
 	size_t n = n0;
 	while (n < n_end) {
@@ -99,7 +102,7 @@ static void store_block(const struct int8_handle *s, const struct qkv_batch *b, 
 		size_t m = (p_end < n_end ? p_end : n_end) - n;
 		for (size_t r = 0; r < mr; r++) {
 			float *y = b->out[p] + (t0 + r) * b->ld_out[p] + (n - p0); /* [m] */
-			const int32_t *a = acc + r * INT8_NR + (n - n0);           /* [m] */
+			const int32_t *a = acc + r * nr + (n - n0);                /* [m] */
 			for (size_t i = 0; i < m; i++)
 				y[i] = ((float)a[i] * xs[r]) * sw[n + i] + bias[n + i];
 		}
@@ -107,15 +110,25 @@ static void store_block(const struct int8_handle *s, const struct qkv_batch *b, 
 	}
 }
 
+/* Bytes between packed X rows: the kernel's layout, whole cache lines, and not a
+ * multiple of 4096 (rows read together would share L1 sets: 4K aliasing). */
+static size_t x_stride(const struct int8_handle *s)
+{
+	size_t ldq = (s->w.kg * int8_xg(s->kern) + 63) / 64 * 64;
+	return ldq % 4096 == 0 ? ldq + 64 : ldq;
+}
+
 /* Rows [t0, t1) of the current chunk (batch rows r0 + t) against one panel. */
 static void run_task(const struct int8_handle *s, const struct qkv_batch *b, const int8_t *xq,
                      size_t ldq, const float *xs, size_t r0, size_t t0, size_t t1, size_t panel)
 {
-	const int8_t *pw = s->w.panels + panel * s->w.kg * INT8_NR * INT8_KG;
-	int32_t acc[INT8_MR * INT8_NR];
-	for (size_t t = t0; t < t1; t += INT8_MR) {
-		size_t mr = t1 - t < INT8_MR ? t1 - t : INT8_MR;
-		s->kern->block(xq + t * ldq, ldq, mr, pw, s->w.kg, acc);
+	size_t nr = s->w.nr, mr_max = s->kern->mr;
+	const int8_t *pw = s->w.panels + panel * s->w.kg * nr * INT8_KG;
+	const int32_t *comp = s->w.comp + panel * nr;
+	int32_t acc[INT8_MR_MAX * INT8_NR_MAX];
+	for (size_t t = t0; t < t1; t += mr_max) {
+		size_t mr = t1 - t < mr_max ? t1 - t : mr_max;
+		s->kern->block(xq + t * ldq, ldq, mr, pw, s->w.kg, comp, acc);
 		store_block(s, b, r0 + t, mr, panel, xs + t, acc);
 	}
 }
@@ -125,8 +138,8 @@ static void run_task(const struct int8_handle *s, const struct qkv_batch *b, con
 static void project_chunk(const struct int8_handle *s, const struct qkv_batch *b, int8_t *xq,
                           float *xs, size_t ldq, size_t r0, size_t rows)
 {
-	size_t k = s->w.k;
-	size_t n_rb = (rows + INT8_MB - 1) / INT8_MB;
+	size_t k = s->w.k, mb = INT8_MB / s->kern->mr * s->kern->mr;
+	size_t n_rb = (rows + mb - 1) / mb;
 	size_t tasks = n_rb * s->w.n_panels;
 	size_t want = b->threads < 1 ? 1 : b->threads;
 	double worth = (double)rows * (double)k * (double)s->w.n / (double)INT8_MIN_WORK;
@@ -143,12 +156,12 @@ static void project_chunk(const struct int8_handle *s, const struct qkv_batch *b
 	{
 #pragma omp for schedule(static)
 		for (size_t t = 0; t < rows; t++)
-			int8_quantize_row(s->kern, b->x + (r0 + t) * b->ldx, k, ldq, xq + t * ldq,
-			                  xs + t);
+			int8_quantize_row(s->kern, b->x + (r0 + t) * b->ldx, k, s->w.kg,
+			                  xq + t * ldq, xs + t);
 #pragma omp for schedule(dynamic, ch)
 		for (size_t task = 0; task < tasks; task++) {
 			size_t rb = task / s->w.n_panels, panel = task % s->w.n_panels;
-			size_t t0 = rb * INT8_MB, t1 = t0 + INT8_MB < rows ? t0 + INT8_MB : rows;
+			size_t t0 = rb * mb, t1 = t0 + mb < rows ? t0 + mb : rows;
 			run_task(s, b, xq, ldq, xs, r0, t0, t1, panel);
 		}
 	}
@@ -166,7 +179,7 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 		return QKV_OK;
 	if (!b->x || !b->out[0] || !b->out[1] || !b->out[2])
 		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL x or output");
-	size_t T = b->T, ldq = s->w.kg * INT8_XG;
+	size_t T = b->T, ldq = x_stride(s);
 	size_t rows = T < INT8_TCHUNK ? T : INT8_TCHUNK;
 	int8_t *xq = malloc(rows * ldq);          /* per call: [rows][ldq] */
 	float *xs = malloc(rows * sizeof(float)); /* per call: [rows] row scales */
@@ -184,11 +197,18 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 
 static void int8_probe(struct qkv_probe_result *out)
 {
-	const struct int8_kernel *k = int8_kernel_select(NULL);
+	char why[200];
+	const char *want = getenv("QKV_INT8_KERNEL");
+	const struct int8_kernel *k = int8_kernel_select(want, why, sizeof(why));
+	if (!k) {
+		out->score = 0;
+		snprintf(out->detail, sizeof(out->detail), "QKV_INT8_KERNEL=%s: %s", want, why);
+		return;
+	}
 	int simd = strcmp(k->name, "c") != 0;
 	out->score = simd ? 40 : 2;
-	snprintf(out->detail, sizeof(out->detail), "int8 kernel %s%s", k->name,
-	         simd ? " (exact u8*s8 sign trick, int32 accumulate)" : " (portable C)");
+	snprintf(out->detail, sizeof(out->detail), "int8 kernel %s%s (%ux%u tile, %s): %s", k->name,
+	         int8_emulated ? " emulated by SIMDe" : "", k->mr, k->nr, k->desc, why);
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {

@@ -1,15 +1,30 @@
 /* int8 micro-kernels: the interface every ISA file implements.
  *
- * Packed operands (pack.h builds them):
- *   X block: mr rows, row stride ldx bytes; per k group INT8_XG = 8 bytes: the 4
- *            int8 values x[4g..4g+3] then their 4 absolute values (the u8 operand of
- *            the AVX2 sign trick, computed once per call rather than once per panel);
- *            zero past d_model.
- *   W panel: [kg][INT8_NR][4] int8: for every group of 4 consecutive k, the 4 bytes
- *            of each of the INT8_NR columns side by side, so one 32-bit lane holds
- *            one column's 4 k values (the layout of vpmaddubsw and vpdpbusd).
- * A kernel computes acc[r][c] = sum_k x[r][k] * w[k][c] exactly in int32, for
- * r < mr <= INT8_MR and c < INT8_NR. It sees dimensions and pointers only.
+ * Each kernel declares its own tile: up to `mr` rows of X per call against one panel of
+ * `nr` columns (a multiple of INT8_KG lanes' worth: 8 for ymm, 16 for zmm). The packing
+ * follows the kernel chosen at prepare (pack.h builds both operands):
+ *   W panel: [kg][nr][4] int8: for every group of 4 consecutive k, the 4 bytes of each of
+ *            the nr columns side by side, so one 32-bit lane holds one column's 4 k
+ *            values (the layout of vpmaddubsw and vpdpbusd); zero past d_model and N.
+ *   X rows:  row stride ldx bytes, per k group `xg` bytes, in the kernel's x_mode:
+ *            INT8_X_SIGN: the 4 int8 values x[4g..4g+3] then their 4 absolute values (the
+ *                         u8 operand of the AVX2 sign trick, computed once per call);
+ *            INT8_X_U8:   the 4 values + 128 as u8 (x ^ 0x80), the u8 operand of
+ *                         vpdpbusd; zero padding past d_model is stored as 0x80.
+ *   comp:    [nr] int32 per panel, -128 * sum_k w[k][c] (wrapped to 32 bits): the
+ *            compensation of INT8_X_U8 kernels, which start their accumulators from it:
+ *            comp + sum (x + 128) w = sum x w.
+ * A kernel computes acc[r * nr + c] = sum_k x[r][k] * w[k][c] exactly in int32, for
+ * r < mr_call <= mr and c < nr. It sees dimensions and pointers only.
+ *
+ * Exactness of the offset: vpdpbusd adds in 32-bit two's complement (it wraps, it does
+ * not saturate), so the sum is exact modulo 2^32; the true result is bounded by
+ * 127 * 127 * d_model < 2^31 (d_model <= 133144, precision.h), so it is exact. Partial
+ * sums stay within 128 * 127 * d_model, inside int32 up to d_model 132104.
+ *
+ * Every ISA file is compiled twice: natively (its functions carry target attributes and
+ * run only after usable() said yes) and, for the tests, through SIMDe (simd.h) into the
+ * non-installed module qkv_int8_simde.so, where usable() always says yes.
  *
  * Adding an ISA = one new file defining a `const struct int8_kernel`, one line in
  * dispatch.c's table and one in meson.build.
@@ -20,13 +35,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define INT8_MR 4  /* rows per micro-kernel call */
-#define INT8_NR 16 /* columns per packed panel */
-#define INT8_KG 4  /* k values per 32-bit lane */
-#define INT8_XG 8  /* bytes of a packed X row per k group: 4 values, 4 absolute values */
+#include <qkv/cpu_features.h>
 
-typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
-                              size_t kg, int32_t acc[INT8_MR * INT8_NR]);
+#define INT8_MR_MAX 8  /* largest mr of any kernel */
+#define INT8_NR_MAX 64 /* largest nr of any kernel */
+#define INT8_KG 4      /* k values per 32-bit lane */
+#define INT8_XG_MAX 8  /* largest bytes per k group of a packed X row */
+
+enum int8_x_mode { INT8_X_SIGN, INT8_X_U8 };
+
+/* acc: [mr_call][nr] */
+typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr_call, const int8_t *panel,
+                              size_t kg, const int32_t *comp, int32_t *acc);
 
 /* Quantize n floats into q[n] and return the scale, bit for bit as qkv_int8_quantize
  * of precision.h does (same f32 operations, nearest-even rounding, clamp, 0 and NaN
@@ -34,20 +54,38 @@ typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr, const int8
 typedef float (*int8_quantize_fn)(const float *v, size_t n, int8_t *q);
 
 struct int8_kernel {
-	const char *name;    /* "avx2", "c": shown by probe */
-	int (*usable)(void); /* CPU and OS support it here */
+	const char *name; /* "avx512vnni", ...: QKV_INT8_KERNEL and probe use it */
+	const char *desc; /* instruction sequence, for probe ("vpdpbusd zmm, u8+128 ...") */
+	const char *need; /* the CPU features usable() asks for, for probe */
+	int (*usable)(const struct qkv_cpu_features *f); /* CPU and OS support it here */
+	unsigned mr, nr; /* tile: rows per call (<= INT8_MR_MAX), panel width */
+	enum int8_x_mode x_mode;
 	int8_block_fn block;
 	int8_quantize_fn quantize;
 };
 
+/* bytes per k group of a packed X row */
+static inline size_t int8_xg(const struct int8_kernel *k)
+{
+	return k->x_mode == INT8_X_SIGN ? 8 : 4;
+}
+
 extern const struct int8_kernel int8_kernel_c;
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(QKV_SIMDE)
 extern const struct int8_kernel int8_kernel_avx2;
+extern const struct int8_kernel int8_kernel_avxvnni;
+extern const struct int8_kernel int8_kernel_avx512vnni_ymm;
+extern const struct int8_kernel int8_kernel_avx512vnni;
+float int8_quantize_avx2(const float *v, size_t n, int8_t *q);
 #endif
 
 /* The fastest kernel usable on this machine, or, when `want` is a non-empty name, that
  * kernel if it is usable here. NULL only when `want` names no usable kernel (with
- * want NULL or "" the C kernel always qualifies). */
-const struct int8_kernel *int8_kernel_select(const char *want);
+ * want NULL or "" the C kernel always qualifies). When why is not NULL, writes why this
+ * kernel was taken (the ones before it in the table and what they lacked). */
+const struct int8_kernel *int8_kernel_select(const char *want, char *why, size_t whylen);
+
+/* 1 in qkv_int8_simde.so (kernels compiled through SIMDe, for the tests), else 0 */
+extern const int int8_emulated;
 
 #endif

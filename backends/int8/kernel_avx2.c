@@ -6,18 +6,21 @@
  * stay in [-127, 127], so each pair sum is at most 2 * 127 * 127 = 32258 < 32767.
  * vpmaddwd with ones then widens pairs of those into int32 lanes (exact).
  * Built for baseline x86-64: only these functions carry target("avx2"), and they run
- * only after int8_kernel_avx2.usable() said yes.
+ * only after int8_kernel_avx2.usable() said yes; with QKV_SIMDE (simd.h) the same
+ * source is compiled through SIMDe for the tests.
  */
-#if defined(__x86_64__)
-#include <cpuid.h>
+#if defined(__x86_64__) || defined(QKV_SIMDE)
 #include <float.h>
-#include <immintrin.h>
 #include <string.h>
 
 #include "kernel.h"
+#include "simd.h"
 #include <qkv/precision.h>
 
-#define AVX2_FN __attribute__((target("avx2")))
+#define AVX2_FN INT8_TARGET("avx2")
+#define AVX2_MR 4  /* rows per call */
+#define AVX2_NR 16 /* columns per panel: two ymm of 8 int32 lanes */
+#define AVX2_XG 8  /* packed X bytes per k group (INT8_X_SIGN) */
 
 /* Bytes ahead in the panel stream (32 k groups): at T = 1 the hardware prefetcher alone
  * left ~20% of the read bandwidth unused (9.7 -> 11.7 GB/s, one thread). */
@@ -28,8 +31,8 @@
 #define ROW(r)                                                                                     \
 	do {                                                                                       \
 		int32_t x4, a4; /* x[r][4g..4g+3] and their absolute values */                     \
-		memcpy(&x4, x + (r)*ldx + g * INT8_XG, sizeof(x4));                                \
-		memcpy(&a4, x + (r)*ldx + g * INT8_XG + 4, sizeof(a4));                            \
+		memcpy(&x4, x + (r)*ldx + g * AVX2_XG, sizeof(x4));                                \
+		memcpy(&a4, x + (r)*ldx + g * AVX2_XG + 4, sizeof(a4));                            \
 		__m256i xb = _mm256_set1_epi32(x4);                                                \
 		__m256i xa = _mm256_set1_epi32(a4);                                                \
 		__m256i p0 = _mm256_maddubs_epi16(xa, _mm256_sign_epi8(w0, xb));                   \
@@ -40,8 +43,8 @@
 
 #define STORE(r)                                                                                   \
 	do {                                                                                       \
-		_mm256_storeu_si256((__m256i *)(acc + (r)*INT8_NR), a##r##0);                      \
-		_mm256_storeu_si256((__m256i *)(acc + (r)*INT8_NR + 8), a##r##1);                  \
+		_mm256_storeu_si256((__m256i *)(acc + (r)*AVX2_NR), a##r##0);                      \
+		_mm256_storeu_si256((__m256i *)(acc + (r)*AVX2_NR + 8), a##r##1);                  \
 	} while (0)
 
 /* The loop over k groups for MR rows; MR is a constant at every use. */
@@ -50,8 +53,8 @@
 	__m256i a00 = _mm256_setzero_si256(), a01 = a00, a10 = a00, a11 = a00;                     \
 	__m256i a20 = a00, a21 = a00, a30 = a00, a31 = a00;                                        \
 	for (size_t g = 0; g < kg; g++) {                                                          \
-		const int8_t *w = panel + g * INT8_NR * INT8_KG; /* [16][4] */                     \
-		_mm_prefetch((const char *)(w + INT8_PREFETCH), _MM_HINT_T0);                      \
+		const int8_t *w = panel + g * AVX2_NR * INT8_KG; /* [16][4] */                     \
+		INT8_PREFETCH_T0(w + INT8_PREFETCH);                                               \
 		__m256i w0 = _mm256_loadu_si256((const __m256i *)w);                               \
 		__m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));                        \
 		ROW(0);                                                                            \
@@ -91,9 +94,10 @@ static AVX2_FN void avx2_rows4(const int8_t *x, size_t ldx, const int8_t *panel,
 	KLOOP(4)
 }
 
-static AVX2_FN void avx2_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
-                               size_t kg, int32_t acc[INT8_MR * INT8_NR])
+static void avx2_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel, size_t kg,
+                       const int32_t *comp, int32_t *acc)
 {
+	(void)comp; /* INT8_X_SIGN: no offset to compensate */
 	switch (mr) {
 	case 4:
 		avx2_rows4(x, ldx, panel, kg, acc);
@@ -113,7 +117,7 @@ static AVX2_FN void avx2_block(const int8_t *x, size_t ldx, size_t mr, const int
 /* qkv_int8_quantize with 8 lanes: the same f32 multiply by 127/amax, vroundps in the
  * current rounding mode (what nearbyintf does: nearest-even by default), the same clamp,
  * so every q and the scale are bit-identical to the reference. */
-static AVX2_FN float avx2_quantize(const float *v, size_t n, int8_t *q)
+AVX2_FN float int8_quantize_avx2(const float *v, size_t n, int8_t *q)
 {
 	const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
 	const __m256 fmax = _mm256_set1_ps(FLT_MAX);
@@ -160,19 +164,27 @@ static AVX2_FN float avx2_quantize(const float *v, size_t n, int8_t *q)
 	return m / 127.0f;
 }
 
-/* AVX2 in CPUID and YMM state enabled by the OS (OSXSAVE, XCR0 bits 1 and 2). */
-static int avx2_usable(void)
+#if defined(QKV_SIMDE)
+static int avx2_usable(const struct qkv_cpu_features *f)
 {
-	unsigned a, b, c, d;
-	if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
-		return 0;
-	unsigned lo, hi;
-	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-	if ((lo & 6u) != 6u)
-		return 0;
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx2");
+	(void)f;
+	return 1;
 }
+#else
+static int avx2_usable(const struct qkv_cpu_features *f)
+{
+	return f->avx2;
+}
+#endif
 
-const struct int8_kernel int8_kernel_avx2 = {"avx2", avx2_usable, avx2_block, avx2_quantize};
+const struct int8_kernel int8_kernel_avx2 = {
+    "avx2",
+    "vpsignb + vpmaddubsw + vpmaddwd ymm, exact sign trick",
+    "avx2",
+    avx2_usable,
+    AVX2_MR,
+    AVX2_NR,
+    INT8_X_SIGN,
+    avx2_block,
+    int8_quantize_avx2};
 #endif

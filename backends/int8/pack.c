@@ -52,19 +52,19 @@ static int find_minus_128(const struct qkv_problem *pb, const struct qkv_weights
 	return -1;
 }
 
-/* One panel: gather its INT8_NR columns into colf [NR][k] (f32 sources) or colq
- * [NR][kp] (int8 sources), quantize, interleave by 4 k. out_in columns are contiguous
+/* One panel: gather its nr columns into colf [nr][k] (f32 sources) or colq
+ * [nr][kp] (int8 sources), quantize, interleave by 4 k. out_in columns are contiguous
  * (memcpy); in_out runs k outer, reading a row segment (one cache line) at a time. */
 static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *wt,
                        const struct int8_kernel *kern, struct int8_weights *w, size_t panel,
                        float *colf, int8_t *colq)
 {
-	size_t k = w->k, kp = w->kg * INT8_KG;
-	struct col_src src[INT8_NR];
+	size_t k = w->k, kp = w->kg * INT8_KG, nr = w->nr;
+	struct col_src src[INT8_NR_MAX];
 	size_t nc = 0; /* columns of this panel that exist */
-	memset(colq, 0, INT8_NR * kp);
-	for (size_t c = 0; c < INT8_NR; c++) {
-		size_t n = panel * INT8_NR + c;
+	memset(colq, 0, nr * kp);
+	for (size_t c = 0; c < nr; c++) {
+		size_t n = panel * nr + c;
 		w->scale[n] = 0.0f;
 		w->bias[n] = 0.0f;
 		if (n >= w->n)
@@ -90,15 +90,22 @@ static void pack_panel(const struct qkv_problem *pb, const struct qkv_weights *w
 			}
 	}
 	for (size_t c = 0; c < nc; c++) {
-		size_t n = panel * INT8_NR + c;
+		size_t n = panel * nr + c;
 		w->scale[n] =
 		    src[c].wq ? src[c].scale : kern->quantize(colf + c * k, k, colq + c * kp);
 	}
-	int8_t *dst = w->panels + panel * w->kg * INT8_NR * INT8_KG; /* [kg][NR][4] */
+	/* -128 * column sum: |sum| <= 127 * 133144 fits int32, the product may not, so it
+	 * is formed in 64 bits and wrapped (kernel.h: exact modulo 2^32) */
+	for (size_t c = 0; c < nr; c++) {
+		int64_t sum = 0;
+		for (size_t i = 0; i < kp; i++)
+			sum += colq[c * kp + i];
+		w->comp[panel * nr + c] = (int32_t)(uint32_t)(uint64_t)(-128 * sum);
+	}
+	int8_t *dst = w->panels + panel * w->kg * nr * INT8_KG; /* [kg][nr][4] */
 	for (size_t g = 0; g < w->kg; g++)
-		for (size_t c = 0; c < INT8_NR; c++)
-			memcpy(dst + (g * INT8_NR + c) * INT8_KG, colq + c * kp + g * INT8_KG,
-			       INT8_KG);
+		for (size_t c = 0; c < nr; c++)
+			memcpy(dst + (g * nr + c) * INT8_KG, colq + c * kp + g * INT8_KG, INT8_KG);
 }
 
 enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv_weights *wt,
@@ -124,15 +131,17 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
 	out->k = pb->d_model;
 	out->kg = (out->k + INT8_KG - 1) / INT8_KG;
 	out->n = (size_t)pb->d_q + 2 * (size_t)pb->d_kv;
-	out->n_panels = (out->n + INT8_NR - 1) / INT8_NR;
-	size_t panel_bytes = out->kg * INT8_NR * INT8_KG;
-	size_t cols = out->n_panels * INT8_NR;
+	out->nr = kern->nr;
+	out->n_panels = (out->n + out->nr - 1) / out->nr;
+	size_t panel_bytes = out->kg * out->nr * INT8_KG;
+	size_t cols = out->n_panels * out->nr;
 	/* 64-byte aligned so a panel row is one cache line */
 	size_t total = (out->n_panels * panel_bytes + 63) / 64 * 64;
 	out->panels = aligned_alloc(64, total);
 	out->scale = malloc(cols * sizeof(float));
 	out->bias = malloc(cols * sizeof(float));
-	if (!out->panels || !out->scale || !out->bias) {
+	out->comp = malloc(cols * sizeof(int32_t));
+	if (!out->panels || !out->scale || !out->bias || !out->comp) {
 		snprintf(err, errlen, "int8: out of memory for %zu bytes of packed weights", total);
 		return QKV_ERR_NOMEM;
 	}
@@ -140,8 +149,8 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
 	int nt = omp_in_parallel() || threads < 1 ? 1 : (int)threads;
 #pragma omp parallel num_threads(nt) if (nt > 1)
 	{
-		float *colf = malloc(INT8_NR * out->k * sizeof(float)); /* [NR][k] */
-		int8_t *colq = malloc(INT8_NR * out->kg * INT8_KG);     /* [NR][kp] */
+		float *colf = malloc(out->nr * out->k * sizeof(float)); /* [nr][k] */
+		int8_t *colq = malloc(out->nr * out->kg * INT8_KG);     /* [nr][kp] */
 		if (!colf || !colq) {
 #pragma omp atomic write
 			nomem = 1;
@@ -167,24 +176,29 @@ void int8_weights_free(struct int8_weights *w)
 	free(w->panels);
 	free(w->scale);
 	free(w->bias);
+	free(w->comp);
 	memset(w, 0, sizeof(*w));
 }
 
-void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t ldq,
+void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t kg,
                        int8_t *xq, float *xs)
 {
-	size_t kg = ldq / INT8_XG;
 	*xs = kern->quantize(x, k, xq); /* xq[0..k) */
 	memset(xq + k, 0, kg * INT8_KG - k);
-	/* Spread in place to [kg][4 values, 4 |values|], last group first: group g writes
-	 * bytes [8g, 8g + 8), at or above every group not yet read (reads are [4g', 4g'+4)
-	 * with g' <= g). */
+	if (kern->x_mode == INT8_X_U8) { /* x + 128 as u8: flip the sign bit */
+		for (size_t i = 0; i < kg * INT8_KG; i++)
+			xq[i] = (int8_t)((uint8_t)xq[i] ^ 0x80u);
+		return;
+	}
+	/* INT8_X_SIGN: spread in place to [kg][4 values, 4 |values|], last group first:
+	 * group g writes bytes [8g, 8g + 8), at or above every group not yet read (reads
+	 * are [4g', 4g'+4) with g' <= g). */
 	for (size_t g = kg; g-- > 0;) {
 		int8_t v[INT8_KG];
 		memcpy(v, xq + g * INT8_KG, INT8_KG);
 		for (int j = 0; j < INT8_KG; j++) {
-			xq[g * INT8_XG + j] = v[j];
-			xq[g * INT8_XG + INT8_KG + j] = (int8_t)(v[j] < 0 ? -v[j] : v[j]);
+			xq[g * 8 + j] = v[j];
+			xq[g * 8 + INT8_KG + j] = (int8_t)(v[j] < 0 ? -v[j] : v[j]);
 		}
 	}
 }

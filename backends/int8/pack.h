@@ -9,16 +9,18 @@
 
 #include "kernel.h"
 
-/* Fused weights of q|k|v: column n of the fused [d_model x N] matrix is column n of Wq
- * for n < d_q, then Wk, then Wv (N = d_q + 2 d_kv). */
+/* Fused weights of q|k|v, packed for one kernel (its nr): column n of the fused [d_model x N]
+ * matrix is column n of Wq for n < d_q, then Wk, then Wv (N = d_q + 2 d_kv). */
 struct int8_weights {
 	size_t k;        /* d_model */
 	size_t kg;       /* ceil(d_model / 4): k groups, the last zero-padded */
 	size_t n;        /* N */
-	size_t n_panels; /* ceil(N / INT8_NR) */
-	int8_t *panels;  /* [n_panels][kg][INT8_NR][4], zero past k and past N */
-	float *scale;    /* [n_panels * INT8_NR]: per-column scale, 0 past N */
-	float *bias;     /* [n_panels * INT8_NR]: bias or +0.0f (what the reference adds) */
+	size_t nr;       /* columns per panel: the kernel's */
+	size_t n_panels; /* ceil(N / nr) */
+	int8_t *panels;  /* [n_panels][kg][nr][4], zero past k and past N */
+	int32_t *comp;   /* [n_panels * nr]: -128 * column sum, wrapped (kernel.h) */
+	float *scale;    /* [n_panels * nr]: per-column scale, 0 past N */
+	float *bias;     /* [n_panels * nr]: bias or +0.0f (what the reference adds) */
 };
 
 /* Build `out` from f32 weights (quantized per column with qkv_int8_quantize) or from
@@ -30,10 +32,10 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
                                   struct int8_weights *out, char *err, size_t errlen);
 void int8_weights_free(struct int8_weights *w);
 
-/* Quantize one row x[k] into xq[ldq] in the packed X layout of kernel.h (values and
- * absolute values per k group, zero past k; ldq = kg * INT8_XG) and its scale into *xs,
- * exactly like the reference (NaN/Inf row: zeros and a NaN scale). */
-void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t ldq,
+/* Quantize one row x[k] into xq[kg * int8_xg(kern)] in the kernel's packed X layout
+ * (kernel.h: values and absolute values per k group, or values + 128; zero past k) and
+ * its scale into *xs, exactly like the reference (NaN/Inf row: zeros and a NaN scale). */
+void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k, size_t kg,
                        int8_t *xq, float *xs);
 
 #endif

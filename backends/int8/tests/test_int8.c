@@ -1,8 +1,14 @@
 /* int8 backend tests that the conformance suite cannot make: every kernel of this
  * module (not only the one the CPU selects) against the scalar int8 reference, bit for
- * bit, on the shapes that stress the packing (odd K and N, panels straddling q|k|v,
- * T around the 4-row block and the 64-row block) and on saturation vectors; the
- * scheme's error bound against a float64 product; and the refusals.
+ * bit, on the shapes that stress the packing (K not a multiple of 4/16/64, N not a
+ * multiple of any panel width, panels straddling q|k|v, T = 1..9 and around every
+ * kernel's mr and the 64-row block) and on saturation vectors, zero and NaN rows, zero
+ * columns; the scheme's error bound against a float64 product; and the refusals.
+ *
+ * Each kernel runs twice where the CPU allows: natively (qkv_int8.so, forced with
+ * QKV_INT8_KERNEL) and emulated (qkv_int8_simde.so: the same sources compiled through
+ * SIMDe, where every kernel is usable on any CPU). The log says which ran how; a kernel
+ * that ran neither way fails the test.
  *
  * Bound (README): each operand is off by at most half a quantization step, so
  *   |y_int8 - y| <= sw/2 * sum|x| + sx/2 * sum|w| + K * sx/2 * sw/2
@@ -158,49 +164,94 @@ static void assert_same(const float *a, const float *b, size_t n, const char *wh
 	}
 }
 
-static const struct qkv_backend *int8_be, *scalar_be;
+static const struct qkv_backend *int8_be, *scalar_be, *simde_be;
 
 static void setup(void)
 {
 	int8_be = load(INT8_SO);
 	scalar_be = load(SCALAR_SO);
+#ifdef INT8_SIMDE_SO
+	simde_be = load(INT8_SIMDE_SO);
+#endif
+}
+
+/* Every kernel of the module, slowest first (kernel.h's tiles: c and avx2 4x16,
+ * avxvnni 6x16, avx512vnni_ymm 8x24, avx512vnni 8x32). */
+static const char *const kernels[] = {"c", "avx2", "avxvnni", "avx512vnni_ymm", "avx512vnni"};
+#define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
+
+/* Runs per kernel in this test: [kernel][0 native, 1 emulated] */
+static unsigned ran[N_KERNELS][2];
+
+/* Every kernel, native and emulated, on problem p: bit-identical to the scalar
+ * reference (computed on p first). */
+static void compare_prob(struct prob *p, unsigned threads, const char *shape)
+{
+	cr_assert_eq(run(scalar_be, NULL, p, 1), QKV_OK);
+	float *ref[3] = {snapshot(p, 0), snapshot(p, 1), snapshot(p, 2)};
+	const struct qkv_backend *mods[2] = {int8_be, simde_be};
+	for (size_t k = 0; k < N_KERNELS; k++)
+		for (int e = 0; e < 2; e++) {
+			if (!mods[e])
+				continue;
+			enum qkv_status st = run(mods[e], kernels[k], p, threads);
+			if (st == QKV_ERR_UNSUPPORTED && e == 0) /* not on this CPU */
+				continue;
+			cr_assert_eq(st, QKV_OK, "kernel %s %s", kernels[k],
+			             e ? "emulated" : "native");
+			ran[k][e]++;
+			char what[200];
+			for (int q = 0; q < 3; q++) {
+				snprintf(what, sizeof(what), "kernel %s %s %s T=%zu proj=%d",
+				         kernels[k], e ? "emulated" : "native", shape, p->T, q);
+				assert_same(ref[q], p->out[q], p->T * p->ld[q] + 2 * GUARD, what);
+			}
+		}
+	for (int q = 0; q < 3; q++)
+		free(ref[q]);
 }
 
 static void compare_kernels(unsigned K, unsigned nh, unsigned nkv, unsigned hd, size_t T,
                             int layout, int bias, enum fill f, unsigned threads)
 {
-	static const char *kernels[] = {"c", "avx2"};
 	struct prob p;
+	char shape[120];
+	snprintf(shape, sizeof(shape), "K=%u nh=%u nkv=%u hd=%u layout=%d bias=%d fill=%d", K, nh,
+	         nkv, hd, layout, bias, (int)f);
 	prob_make(&p, K, nh, nkv, hd, T, layout, bias, f);
-	cr_assert_eq(run(scalar_be, NULL, &p, 1), QKV_OK);
-	float *ref[3] = {snapshot(&p, 0), snapshot(&p, 1), snapshot(&p, 2)};
-	for (size_t k = 0; k < sizeof(kernels) / sizeof(kernels[0]); k++) {
-		enum qkv_status st = run(int8_be, kernels[k], &p, threads);
-		if (st == QKV_ERR_UNSUPPORTED) /* not on this CPU: nothing to compare */
-			continue;
-		cr_assert_eq(st, QKV_OK);
-		char what[160];
-		for (int q = 0; q < 3; q++) {
-			snprintf(what, sizeof(what),
-			         "kernel %s K=%u nh=%u nkv=%u hd=%u T=%zu layout=%d proj=%d",
-			         kernels[k], K, nh, nkv, hd, T, layout, q);
-			assert_same(ref[q], p.out[q], p.T * p.ld[q] + 2 * GUARD, what);
-		}
-	}
-	for (int q = 0; q < 3; q++)
-		free(ref[q]);
+	compare_prob(&p, threads, shape);
 	prob_free(&p);
 }
 
+/* Say which kernels ran natively and which emulated; fail if one ran neither way, or
+ * was not emulated although SIMDe was built. */
+static void report_kernels(const char *test)
+{
+	for (size_t k = 0; k < N_KERNELS; k++) {
+		fprintf(stderr,
+		        "int8 %s: kernel %-15s native %s (%u runs), emulated %s (%u runs)\n", test,
+		        kernels[k], ran[k][0] ? "yes" : "no (CPU lacks it)", ran[k][0],
+		        ran[k][1] ? "yes" : (simde_be ? "no" : "no (SIMDe not built)"), ran[k][1]);
+		cr_assert(ran[k][0] + ran[k][1] > 0, "kernel %s ran neither way", kernels[k]);
+		cr_assert(!simde_be || ran[k][1] > 0, "kernel %s not emulated", kernels[k]);
+	}
+}
+
+/* T = 1..9, around every mr multiple (4, 6, 8: 11-13, 15-17, 23-25) and the 64-row
+ * block; K not a multiple of 4, 16 or 64 (and some that are); N = nh*hd + 2*nkv*hd not
+ * a multiple of 16, 24 or 32 for most shapes; GQA (nkv < nh) and MHA; both layouts. */
 Test(int8, kernels_equal_scalar_reference, .init = setup)
 {
-	static const size_t Ts[] = {1, 2, 3, 4, 5, 7, 63, 64, 65, 130};
+	static const size_t Ts[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  11, 12,
+	                            13, 15, 16, 17, 23, 24, 25, 63, 64, 65, 130};
+	static const unsigned Ks[] = {1, 3, 5, 17, 63, 64, 65, 130, 257, 129};
+	static const unsigned hds[] = {1, 7, 16, 9, 24, 5, 32};
 	int i = 0;
 	for (size_t t = 0; t < sizeof(Ts) / sizeof(Ts[0]); t++)
 		for (int layout = 0; layout < 2; layout++, i++)
-			compare_kernels((unsigned[]){1, 5, 33, 130, 257}[i % 5], 3 * (1 + i % 2),
-			                i % 3 == 0 ? 3 : 1, (unsigned[]){1, 7, 16, 9}[i % 4], Ts[t],
-			                layout, i % 2, GAUSS, 1 + (unsigned)(i % 3));
+			compare_kernels(Ks[i % 10], 3 * (1 + i % 2), i % 3 == 0 ? 3 : 1, hds[i % 7],
+			                Ts[t], layout, i % 2, GAUSS, 1 + (unsigned)(i % 3));
+	report_kernels("kernels_equal_scalar_reference");
 }
 
 /* Big enough that the work is split over threads (small calls run serially). */
@@ -208,6 +259,7 @@ Test(int8, threaded_split_equals_reference, .init = setup)
 {
 	compare_kernels(2048, 8, 2, 16, 130, QKV_LAYOUT_IN_OUT, 1, GAUSS, 2);
 	compare_kernels(1031, 5, 5, 13, 3, QKV_LAYOUT_OUT_IN, 0, GAUSS, 3);
+	report_kernels("threaded_split_equals_reference");
 }
 
 /* More rows than one pass quantizes (1024): the row offset of later passes. */
@@ -215,12 +267,14 @@ Test(int8, rows_beyond_one_pass, .init = setup)
 {
 	compare_kernels(37, 2, 1, 8, 2100, QKV_LAYOUT_IN_OUT, 1, GAUSS, 2);
 	compare_kernels(300, 4, 2, 16, 1030, QKV_LAYOUT_OUT_IN, 0, GAUSS, 2);
+	report_kernels("rows_beyond_one_pass");
 }
 
 Test(int8, rounding_ties_to_even, .init = setup)
 {
 	compare_kernels(45, 3, 1, 7, 6, QKV_LAYOUT_IN_OUT, 1, TIES, 1);
 	compare_kernels(300, 2, 2, 9, 3, QKV_LAYOUT_OUT_IN, 0, TIES, 2);
+	report_kernels("rounding_ties_to_even");
 }
 
 /* +-3 and +-0.75 everywhere: every quantized entry is +-127; K in the thousands makes
@@ -229,20 +283,36 @@ Test(int8, saturation_vectors, .init = setup)
 {
 	compare_kernels(4099, 2, 1, 17, 5, QKV_LAYOUT_IN_OUT, 1, SATURATE, 2);
 	compare_kernels(8192, 1, 1, 16, 2, QKV_LAYOUT_OUT_IN, 0, SATURATE, 1);
-	/* all signs equal: acc = 127*127*K exactly, y = (acc * sx) * sw */
-	struct prob p;
-	prob_make(&p, 6000, 1, 1, 3, 1, QKV_LAYOUT_IN_OUT, 0, SATURATE);
-	for (size_t i = 0; i < 6000 * 3; i++)
-		p.w[0][i] = p.w[1][i] = p.w[2][i] = 0.75f;
-	for (size_t i = 0; i < 6000; i++)
-		p.x[i] = -3.0f;
-	cr_assert_eq(run(int8_be, NULL, &p, 1), QKV_OK);
-	float want = ((float)(-127 * 127 * 6000) * (3.0f / 127.0f)) * (0.75f / 127.0f);
-	for (int q = 0; q < 3; q++)
-		for (int n = 0; n < 3; n++)
-			cr_assert_eq(p.out[q][GUARD + n], want, "proj %d col %d: %.9g, want %.9g",
-			             q, n, (double)p.out[q][GUARD + n], (double)want);
-	prob_free(&p);
+	compare_kernels(1027, 3, 1, 11, 9, QKV_LAYOUT_OUT_IN, 1, SATURATE, 1);
+	/* all signs equal: acc = 127*127*K exactly, y = (acc * sx) * sw; for the offset
+	 * kernels x + 128 = 1 and the compensation -128 * 127 * K carries the result. Then
+	 * the other sign of x: x + 128 = 255, the largest u8 operand. */
+	for (int sign = -1; sign <= 1; sign += 2) {
+		struct prob p;
+		prob_make(&p, 6000, 1, 1, 3, 1, QKV_LAYOUT_IN_OUT, 0, SATURATE);
+		for (size_t i = 0; i < 6000 * 3; i++)
+			p.w[0][i] = p.w[1][i] = p.w[2][i] = 0.75f;
+		for (size_t i = 0; i < 6000; i++)
+			p.x[i] = 3.0f * (float)sign;
+		float want =
+		    ((float)(sign * 127 * 127 * 6000) * (3.0f / 127.0f)) * (0.75f / 127.0f);
+		for (size_t k = 0; k < N_KERNELS; k++)
+			for (int e = 0; e < 2; e++) {
+				const struct qkv_backend *be = e ? simde_be : int8_be;
+				if (!be || run(be, kernels[k], &p, 1) != QKV_OK)
+					continue;
+				ran[k][e]++;
+				for (int q = 0; q < 3; q++)
+					for (int n = 0; n < 3; n++)
+						cr_assert_eq(
+						    p.out[q][GUARD + n], want,
+						    "%s %s proj %d col %d: %.9g, want %.9g",
+						    kernels[k], e ? "emulated" : "native", q, n,
+						    (double)p.out[q][GUARD + n], (double)want);
+			}
+		prob_free(&p);
+	}
+	report_kernels("saturation_vectors");
 }
 
 Test(int8, within_bound_of_float64, .init = setup)
@@ -278,7 +348,8 @@ Test(int8, within_bound_of_float64, .init = setup)
 }
 
 /* NaN/Inf in a row -> NaN outputs; an all-zero row -> exactly the bias; an all-zero
- * column -> exactly the bias. */
+ * column -> exactly the bias; each kernel, native and emulated, bit-identical to the
+ * reference on such a problem (rows spread over two mr blocks of every kernel). */
 Test(int8, special_rows_and_columns, .init = setup)
 {
 	struct prob p;
@@ -288,7 +359,20 @@ Test(int8, special_rows_and_columns, .init = setup)
 	memset(p.x + 2 * p.ldx, 0, 37 * sizeof(float));
 	for (size_t k = 0; k < 37; k++)
 		p.w[QKV_K][k * p.dout[QKV_K] + 3] = 0.0f;
-	compare_kernels(37, 2, 1, 8, 4, QKV_LAYOUT_IN_OUT, 1, GAUSS, 1); /* shape sanity */
+	struct prob big;
+	prob_make(&big, 131, 3, 1, 11, 19, QKV_LAYOUT_OUT_IN, 1, GAUSS);
+	for (size_t t = 0; t < 19; t += 3) /* rows 0, 3, ..., 18: NaN, zero, Inf, ... */
+		for (size_t k = 0; k < 131; k++)
+			big.x[t * big.ldx + k] = t % 9 == 0 ? NAN
+			                                    : (t % 9 == 3 ? 0.0f
+			                                       : k == 7   ? INFINITY
+			                                                  : big.x[t * big.ldx + k]);
+	for (size_t k = 0; k < 131; k++) /* columns 0 of q and 10 of v: zero */
+		big.w[QKV_Q][0 * 131 + k] = big.w[QKV_V][10 * 131 + k] = 0.0f;
+	compare_prob(&big, 1, "special rows/columns K=131");
+	prob_free(&big);
+	compare_prob(&p, 1, "special rows/columns K=37");
+	report_kernels("special_rows_and_columns");
 	cr_assert_eq(run(int8_be, NULL, &p, 1), QKV_OK);
 	for (int q = 0; q < 3; q++)
 		for (size_t n = 0; n < p.dout[q]; n++) {
