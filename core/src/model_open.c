@@ -221,12 +221,23 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 	return QKV_OK;
 }
 
-/* The descriptor's backend settings over the environment's (the program's explicit
- * choice wins), then its extra plugin folders. */
-static enum qkv_status desc_backend_cfg(const struct qkv_model_desc *d, struct qkv_backend_cfg *bc,
-                                        char *err, size_t errlen)
+/* The descriptor's machine profile, the environment, then the descriptor's own backend
+ * settings (the program's explicit choice wins), then its extra plugin folders. */
+static enum qkv_status desc_backend_cfg(struct qkv_model *m, const struct qkv_model_desc *d,
+                                        struct qkv_backend_cfg *bc, char *err, size_t errlen)
 {
-	enum qkv_status st = apply_env(bc, err, errlen);
+	enum qkv_status st = QKV_OK;
+	if (QKV_HAS_MEMBER(d, struct qkv_model_desc, machine_path) && d->machine_path) {
+		struct qkv_backend_cfg prof;
+		memset(&prof, 0, sizeof(prof));
+		st = qkv_machine_load(d->machine_path, &prof, err, errlen);
+		if (st == QKV_OK) {
+			st = merge_profile(m, bc, &prof, err, errlen);
+			qkv_backend_cfg_free(&prof);
+		}
+	}
+	if (st == QKV_OK)
+		st = apply_env(bc, err, errlen);
 	if (st == QKV_OK)
 		st = apply_explicit(bc, d->prefer, "prefer", d->threads, d->strict,
 		                    "argument `desc.", err, errlen);
@@ -272,14 +283,13 @@ QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qk
 		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	struct qkv_backend_cfg bc;
 	memset(&bc, 0, sizeof(bc));
-	bool has_shard =
-	    d->struct_size >= offsetof(struct qkv_model_desc, shard_world) + sizeof(d->shard_world);
+	bool has_shard = QKV_HAS_MEMBER(d, struct qkv_model_desc, shard_world);
 	enum qkv_status st =
 	    qkv_shard_problem(m, d->d_model, d->n_heads, d->n_kv_heads, d->head_dim, d->precision,
 	                      has_shard ? d->shard_rank : 0, has_shard ? d->shard_world : 1,
 	                      "argument `desc.", err, errlen);
 	if (st == QKV_OK) /* environment < descriptor */
-		st = desc_backend_cfg(d, &bc, err, errlen);
+		st = desc_backend_cfg(m, d, &bc, err, errlen);
 	if (st == QKV_OK) {
 		m->pb.threads = resolve_threads(bc.threads);
 		st = qkv_shard_desc_weights(m, d, (uint64_t)m->model_n_heads * m->pb.head_dim,

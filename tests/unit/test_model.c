@@ -450,6 +450,67 @@ static const char *write_profile(const char *cpu)
 	return path;
 }
 
+/* The from-memory descriptor takes a machine profile too (tuned routes for runtimes):
+ * profile < environment < descriptor, and an older (0.1) descriptor is not read past
+ * its size. */
+Test(model, descriptor_machine_profile)
+{
+	char here[128];
+	qkv_cpu_name(here, sizeof(here));
+	unsetenv("QKV_BACKEND");
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.prefer = NULL;
+	d.machine_path = write_profile(here); /* prefer [scalar], fake_ok for T 2..3 */
+	qkv_model *m = open_ok(&d);
+	cr_assert_str_eq(qkv_model_backend_for(m, 1), "scalar");
+	cr_assert_str_eq(qkv_model_backend_for(m, 2), "fake_ok");
+	cr_assert_str_eq(qkv_model_backend_for(m, 3), "fake_ok");
+	cr_assert_str_eq(qkv_model_backend_for(m, 4), "scalar");
+	float x[2] = {2, 3}, q[2], k[2], v[2];
+	cr_assert_eq(qkv_project(m, 1, x, 2, q, 2, k, 2, v, 2, err, sizeof(err)), QKV_OK, "%s",
+	             err);
+	cr_assert(q[0] == 2.0f && q[1] == 17.0f);
+	qkv_model_close(m);
+
+	/* the profile's prefer gives way to the environment's, then to the descriptor's */
+	FILE *f = fopen(d.machine_path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "backend:\n  prefer: [fake_ok]\n  threads: 3\n  plugin_dirs: [%s]\n",
+	        QKV_FAKE_PLUGIN_DIR);
+	fclose(f);
+	m = open_ok(&d);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	qkv_model_get_info(m, &info);
+	cr_assert_str_eq(info.backend, "fake_ok");
+	cr_assert_eq(info.threads, 1); /* the descriptor's threads = 1 */
+	qkv_model_close(m);
+	d.threads = 0;
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_eq(info.threads, 3); /* unset in the descriptor: the profile's */
+	qkv_model_close(m);
+	setenv("QKV_BACKEND", "scalar", 1);
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_str_eq(info.backend, "scalar");
+	qkv_model_close(m);
+	unsetenv("QKV_BACKEND");
+	d.prefer = "scalar";
+	m = open_ok(&d);
+	qkv_model_get_info(m, &info);
+	cr_assert_str_eq(info.backend, "scalar");
+	qkv_model_close(m);
+	unlink(d.machine_path);
+
+	/* a missing profile names the file; a 0.1 descriptor never reads machine_path */
+	d.machine_path = "/nonexistent/qkv-machine.yaml";
+	cr_assert_neq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_OK);
+	cr_assert(strstr(err, "/nonexistent/qkv-machine.yaml"), "%s", err);
+	d.struct_size = (uint32_t)QKV_SIZE_THROUGH(struct qkv_model_desc, plugin_dirs);
+	m = open_ok(&d);
+	qkv_model_close(m);
+}
+
 Test(model, profile_routes_by_t_and_cpu_check)
 {
 	char here[128];

@@ -78,25 +78,29 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
  * unchanged until qkv_model_close: a backend that can use them as they are keeps
  * the pointers (zero copy); one that repacks makes one prepared copy at open. */
 struct qkv_model_desc {
-	uint32_t struct_size;    /* since 0.1: sizeof(struct qkv_model_desc) */
-	uint32_t d_model;        /* since 0.1 */
-	uint32_t n_heads;        /* since 0.1 */
-	uint32_t n_kv_heads;     /* since 0.1: 0 = n_heads */
-	uint32_t head_dim;       /* since 0.1: 0 = d_model / n_heads */
-	uint32_t precision;      /* since 0.1: enum qkv_precision */
-	uint32_t layout;         /* since 0.1: enum qkv_layout of w[] */
-	const float *w[3];       /* since 0.1: Wq, Wk, Wv */
-	const float *bias[3];    /* since 0.1: [d_out] each, or NULL */
-	const char *prefer;      /* since 0.1: "blas,openmp,scalar"; NULL = default order */
-	int32_t threads;         /* since 0.1: thread budget, 0 = all cores */
-	int32_t strict;          /* since 0.1: 1 = fail rather than fall back */
-	const char *plugin_dirs; /* since 0.1: extra plugin folders, ':'-separated, or NULL */
-	uint32_t shard_rank;     /* since 0.2: with shard_world > 1, use only slice */
-	uint32_t shard_world;    /* since 0.2: shard_rank of shard_world of the heads: the
-	                          * dimensions and w[] above describe the whole model; out_in
-	                          * rows of the slice are used in place (other rows are
-	                          * never read), in_out columns are copied at open.
-	                          * 0 or 1 = the whole model */
+	uint32_t struct_size;     /* since 0.1: sizeof(struct qkv_model_desc) */
+	uint32_t d_model;         /* since 0.1 */
+	uint32_t n_heads;         /* since 0.1 */
+	uint32_t n_kv_heads;      /* since 0.1: 0 = n_heads */
+	uint32_t head_dim;        /* since 0.1: 0 = d_model / n_heads */
+	uint32_t precision;       /* since 0.1: enum qkv_precision */
+	uint32_t layout;          /* since 0.1: enum qkv_layout of w[] */
+	const float *w[3];        /* since 0.1: Wq, Wk, Wv */
+	const float *bias[3];     /* since 0.1: [d_out] each, or NULL */
+	const char *prefer;       /* since 0.1: "blas,openmp,scalar"; NULL = default order */
+	int32_t threads;          /* since 0.1: thread budget, 0 = all cores */
+	int32_t strict;           /* since 0.1: 1 = fail rather than fall back */
+	const char *plugin_dirs;  /* since 0.1: extra plugin folders, ':'-separated, or NULL */
+	uint32_t shard_rank;      /* since 0.2: with shard_world > 1, use only slice */
+	uint32_t shard_world;     /* since 0.2: shard_rank of shard_world of the heads: the
+	                           * dimensions and w[] above describe the whole model; out_in
+	                           * rows of the slice are used in place (other rows are
+	                           * never read), in_out columns are copied at open.
+	                           * 0 or 1 = the whole model */
+	const char *machine_path; /* since 0.2: machine profile YAML (`qkv tune`'s output): its
+	                           * prefer, threads, strict, plugin_dirs and routes by T
+	                           * apply under this descriptor's own values and the
+	                           * environment's; NULL = none */
 };
 
 QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *desc, qkv_model **out,
@@ -150,10 +154,10 @@ struct qkv_model_info {
 	                              * "name: selected" or "name: passed over: reason" */
 	/* Head shard (tensor parallelism). n_heads, n_kv_heads, d_q and d_kv above count
 	 * the slice this model computes; without a shard the slice is the whole model. */
-	uint32_t shard_rank, shard_world;           /* since 0.2: world 1 = not sharded */
-	uint32_t q_head_begin, kv_head_begin;       /* since 0.2: first global head of the
-	                                             * slice's query / K/V heads */
-	uint32_t model_n_heads, model_n_kv_heads;   /* since 0.2: the whole model's heads */
+	uint32_t shard_rank, shard_world;         /* since 0.2: world 1 = not sharded */
+	uint32_t q_head_begin, kv_head_begin;     /* since 0.2: first global head of the
+	                                           * slice's query / K/V heads */
+	uint32_t model_n_heads, model_n_kv_heads; /* since 0.2: the whole model's heads */
 	uint64_t weight_bytes; /* since 0.2: weight bytes this model reads and keeps (the
 	                        * loader's count: mapped pages it touches and copies it
 	                        * owns; the slice only when sharded; backends' prepared
