@@ -1,6 +1,7 @@
 /* Machine-measurement kernels for `qkv bench`: an unrolled FMA loop (fp32 peak) and a
- * read-only vectorised sum (memory read bandwidth). AVX2+FMA when the CPU and the OS
- * support it (chosen at run time), portable C otherwise. Single-threaded: callers run
+ * read-only vectorised sum (memory read bandwidth). The FMA loop uses the widest FMA the
+ * CPU and the OS support (zmm with AVX-512F, else ymm with AVX2+FMA, chosen at run time),
+ * the sum AVX2; portable C otherwise. Single-threaded: callers run
  * them on each thread of a parallel region. */
 #ifndef QKV_TOOL_BENCH_KERNELS_H
 #define QKV_TOOL_BENCH_KERNELS_H
@@ -14,7 +15,8 @@ double bench_fma_loop(size_t iters);
 /* Sum a[n] with as many independent vector accumulators as hide the add latency. */
 float bench_read_sum(const float *a, size_t n);
 
-/* Which kernel the two functions above use: "avx2+fma" or "portable C". */
+/* Which ISA the two functions above use, for the machine line: "fp32 peak avx512f zmm
+ * fma, read avx2", "avx2+fma" or "portable C". */
 const char *bench_kernel_name(void);
 
 #endif
