@@ -140,7 +140,8 @@ def threads_share_a_model(backend, rng):
     w = [rng.uniform(-0.3, 0.3, (D_MODEL, d)).astype(np.float32) for d in (D_Q, D_KV, D_KV)]
     xs = [rng.uniform(-1, 1, (7, D_MODEL)).astype(np.float32) for _ in range(4)]
     try:
-        m = qkv.Model.from_arrays(*w, n_heads=N_HEADS, n_kv_heads=N_KV, backend=backend)
+        m = qkv.Model.from_arrays(*w, layout="in_out", n_heads=N_HEADS, n_kv_heads=N_KV,
+                                  backend=backend)
     except qkv.QkvError as e:
         if e.status == qkv.ERR_UNSUPPORTED:
             print("  %s: not an f32 backend" % backend)
@@ -169,13 +170,13 @@ def threads_share_a_model(backend, rng):
 def errors_are_exceptions():
     w = np.ones((4, 4), np.float32)
     try:
-        qkv.Model.from_arrays(w, w, w, backend="no_such_backend")
+        qkv.Model.from_arrays(w, w, w, layout="in_out", backend="no_such_backend")
     except qkv.QkvError as e:
         assert "no_such_backend" in e.message, "message does not name the backend: " + e.message
         print("  unknown backend -> QkvError: %s" % e)
     else:
         raise AssertionError("an unknown backend was accepted")
-    with qkv.Model.from_arrays(w, w, w, backend="scalar") as m:
+    with qkv.Model.from_arrays(w, w, w, layout="in_out", backend="scalar") as m:
         for bad in (np.ones((2, 5), np.float32), np.ones((2, 2, 4), np.float32)):
             try:
                 m.project(bad)
@@ -192,6 +193,60 @@ def errors_are_exceptions():
         print("  missing config -> QkvError: %s" % e)
     else:
         raise AssertionError("a missing config was accepted")
+
+
+def layout_is_explicit(rng):
+    """Square weights fit both layouts, so a default would transpose them silently
+    (issue 15: max error 36 against x @ W.T): from_arrays needs layout=, and out_in is
+    torch.nn.Linear's y = x @ W.T."""
+    d = 16
+    w = [rng.uniform(-1, 1, (d, d)).astype(np.float32) for _ in range(3)]
+    x = rng.uniform(-1, 1, (5, d)).astype(np.float32)
+    try:
+        qkv.Model.from_arrays(*w, n_heads=2, backend="scalar")
+    except TypeError as e:
+        assert "layout" in str(e) and "out_in" in str(e), str(e)
+        print("  no layout -> TypeError: %s" % e)
+    else:
+        raise AssertionError("from_arrays picked a layout for square weights")
+    try:
+        qkv.Model.from_arrays(*w, layout="io", n_heads=2, backend="scalar")
+    except ValueError as e:
+        print("  bad layout -> ValueError: %s" % e)
+    else:
+        raise AssertionError("layout 'io' was accepted")
+    for layout, ref in (("out_in", [x.astype(np.float64) @ wi.T.astype(np.float64) for wi in w]),
+                        ("in_out", [x.astype(np.float64) @ wi.astype(np.float64) for wi in w])):
+        with qkv.Model.from_arrays(*w, layout=layout, n_heads=2, backend="scalar") as m:
+            for i, y in enumerate(m.project(x)):
+                check("square %s %s" % (layout, "qkv"[i]), y, ref[i],
+                      bound(x, w[i].T if layout == "out_in" else w[i], np.zeros(d, np.float32),
+                            "f32"))
+    print("  square weights: out_in matches x @ W.T, in_out matches x @ W")
+
+
+def machine_profile(tmpdir):
+    """from_arrays(machine=...) applies a tuned machine profile (prefer, threads) under
+    its own explicit arguments, as Model.open does."""
+    path = os.path.join(tmpdir, "machine.yaml")
+    with open(path, "w") as f:
+        f.write("backend:\n  prefer: [scalar]\n  threads: 1\n")
+    w = np.ones((4, 4), np.float32)
+    with qkv.Model.from_arrays(w, w, w, layout="out_in", machine=path) as m:
+        info = m.info()
+        if (info["backend"], info["threads"]) != ("scalar", 1):
+            raise AssertionError("profile not applied: %s, %d threads"
+                                 % (info["backend"], info["threads"]))
+    with qkv.Model.from_arrays(w, w, w, layout="out_in", machine=path, threads=2) as m:
+        if m.info()["threads"] != 2:
+            raise AssertionError("threads=2 did not beat the profile's threads: 1")
+    try:
+        qkv.Model.from_arrays(w, w, w, layout="out_in", machine=path + ".missing")
+    except qkv.QkvError as e:
+        assert path + ".missing" in e.message, e.message
+    else:
+        raise AssertionError("a missing machine profile was accepted")
+    print("  machine profile: prefer [scalar], threads 1 applied; threads=2 wins over it")
 
 
 def main(backends):
@@ -215,6 +270,12 @@ def main(backends):
         threads_share_a_model(name, rng)
     print("errors:")
     errors_are_exceptions()
+    print("layout:")
+    layout_is_explicit(rng)
+    print("machine profile:")
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmpdir:
+        machine_profile(tmpdir)
     if failed:
         sys.exit("FAIL: %s" % ", ".join(failed))
     print("PASS")

@@ -3,7 +3,8 @@
     import numpy as np
     import qkv
 
-    m = qkv.Model.from_arrays(wq, wk, wv, n_heads=8, n_kv_heads=2, layout="in_out",
+    # torch.nn.Linear weights ([d_out, d_model], y = x @ W.T): layout="out_in"
+    m = qkv.Model.from_arrays(wq, wk, wv, layout="out_in", n_heads=8, n_kv_heads=2,
                               backend="blas")
     q, k, v = m.project(x)      # x [T, d_model] -> q [T, d_q], k and v [T, d_kv], float32
     m.close()
@@ -62,7 +63,9 @@ class _ModelDesc(ctypes.Structure):
                 ("n_kv_heads", _u32), ("head_dim", _u32), ("precision", _u32),
                 ("layout", _u32), ("w", _c_float_p * 3), ("bias", _c_float_p * 3),
                 ("prefer", ctypes.c_char_p), ("threads", _i32), ("strict", _i32),
-                ("plugin_dirs", ctypes.c_char_p)]
+                ("plugin_dirs", ctypes.c_char_p),
+                ("shard_rank", _u32), ("shard_world", _u32),  # since 0.2
+                ("machine_path", ctypes.c_char_p)]  # since 0.2
 
 
 class _Call(ctypes.Structure):
@@ -203,12 +206,20 @@ class Model:
         return cls(lib, h.value)
 
     @classmethod
-    def from_arrays(cls, wq, wk, wv, biases=None, layout="in_out", n_heads=1, n_kv_heads=None,
+    def from_arrays(cls, wq, wk, wv, biases=None, *, layout=None, n_heads=1, n_kv_heads=None,
                     head_dim=None, precision="f32", backend=None, threads=0, strict=None,
-                    plugin_dirs=None, library=None):
-        """A model from weight arrays: in_out [d_model, d_out] (y = x @ W) or out_in
-        [d_out, d_model] (torch.nn.Linear). biases: None or (bq, bk, bv), each None or
-        [d_out]. head_dim defaults to d_q / n_heads, n_kv_heads to d_kv / head_dim."""
+                    plugin_dirs=None, machine=None, library=None):
+        """A model from weight arrays. layout is required (square weights fit both, so a
+        default would transpose them silently): "out_in" for torch.nn.Linear weights
+        [d_out, d_model] (y = x @ W.T), "in_out" for [d_model, d_out] (y = x @ W).
+        biases: None or (bq, bk, bv), each None or [d_out]. head_dim defaults to
+        d_q / n_heads, n_kv_heads to d_kv / head_dim. machine: a machine profile path
+        (qkv tune's output); backend, threads and strict given here win over it and over
+        the environment (QKV_BACKEND, QKV_THREADS), which wins over the profile."""
+        if layout is None:
+            raise TypeError("from_arrays needs layout=: \"out_in\" for torch.nn.Linear weights "
+                            "[d_out, d_model] (y = x @ W.T), \"in_out\" for [d_model, d_out] "
+                            "(y = x @ W)")
         if layout not in LAYOUTS:
             raise ValueError("layout must be one of %s, not %r" % (list(LAYOUTS), layout))
         if precision not in PRECISIONS:
@@ -256,7 +267,8 @@ class Model:
                           (_c_float_p * 3)(*[ptr(w) for w in ws]),
                           (_c_float_p * 3)(*[ptr(b) for b in bs]),
                           _bytes(backend), int(threads), 1 if strict else 0,
-                          _bytes(":".join(plugin_dirs) if plugin_dirs else None))
+                          _bytes(":".join(plugin_dirs) if plugin_dirs else None), 0, 0,
+                          _bytes(machine))
         h, buf = ctypes.c_void_p(), ctypes.create_string_buffer(1024)
         _check(lib.qkv_model_open_memory(ctypes.byref(desc), ctypes.byref(h), buf, len(buf)),
                buf)
