@@ -1,0 +1,356 @@
+/* mpi_qkv: head-sharded tensor parallelism on Open MPI.
+ *
+ *   mpirun -np W mpi_qkv CONFIG [--tokens T] [--backend NAME] [--threads N]
+ *                        [--iters N] [--no-check]
+ *
+ * Every rank opens the same model config with its own shard (rank of W: the open
+ * options shard_rank/shard_world), so it loads only its slice of Wq, Wk and Wv, and
+ * computes its slice of Q, K and V for the same X (made on rank 0, broadcast). There is
+ * no communication in the projection itself: in a runtime the all-reduce belongs to
+ * the output projection (Wo) that follows, outside qkv.
+ *
+ * For checking, rank 0 gathers every rank's Q, K and V (MPI_Gatherv), places them in
+ * head order, opens the whole model in one process with the same backend and threads,
+ * and compares: the difference must be 0 (each output column is the same dot product
+ * in the same order whichever rank computes it). Ranks that hold a replicated K/V head
+ * (world > n_kv_heads) are checked against it too.
+ *
+ * Printed per rank: its heads, the median time of one qkv_project, and the weight bytes
+ * it holds: the loader's count (qkv_model_info.weight_bytes) and, from /proc/self/smaps,
+ * the resident pages of its mapped weight files plus how much VmRSS grew while opening
+ * (that includes a backend's own prepared copy, when it makes one).
+ * Exit status: 0 when every slice matched (or --no-check), 1 on a difference, 2 on an
+ * error (every rank reports its own). */
+#include <mpi.h>
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <qkv/qkv.h>
+
+struct args {
+	const char *config, *backend;
+	size_t T;
+	int threads, iters, check;
+};
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	*a = (struct args){.T = 32, .threads = 0, .iters = 5, .check = 1};
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		if (!strcmp(s, "--no-check")) {
+			a->check = 0;
+		} else if (i + 1 < argc && !strcmp(s, "--backend")) {
+			a->backend = argv[++i];
+		} else if (i + 1 < argc && (!strcmp(s, "--tokens") || !strcmp(s, "--threads") ||
+		                            !strcmp(s, "--iters"))) {
+			char *end = NULL;
+			long v = strtol(argv[++i], &end, 10);
+			if (*end || v < (strcmp(s, "--threads") ? 1 : 0) || v > 1000000) {
+				fprintf(stderr, "mpi_qkv: %s: `%s` is not a count\n", s, argv[i]);
+				return -1;
+			}
+			if (!strcmp(s, "--tokens"))
+				a->T = (size_t)v;
+			else if (!strcmp(s, "--threads"))
+				a->threads = (int)v;
+			else
+				a->iters = (int)v;
+		} else if (s[0] != '-' && !a->config) {
+			a->config = s;
+		} else {
+			fprintf(stderr, "mpi_qkv: unknown argument `%s`\n", s);
+			return -1;
+		}
+	}
+	if (!a->config) {
+		fprintf(stderr, "usage: mpirun -np W mpi_qkv CONFIG [--tokens T] [--backend NAME] "
+		                "[--threads N] [--iters N] [--no-check]\n");
+		return -1;
+	}
+	return 0;
+}
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), m = strlen(suf);
+	return n >= m && !strcmp(s + n - m, suf);
+}
+
+/* From /proc/self/smaps: resident kB of mappings of weight files, and VmRSS kB from
+ * /proc/self/status. -1 when /proc is not there. */
+static void proc_rss(long *weights_kb, long *vmrss_kb)
+{
+	*weights_kb = -1;
+	*vmrss_kb = -1;
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (f) {
+		char line[4096];
+		int in_weights = 0;
+		*weights_kb = 0;
+		while (fgets(line, sizeof(line), f)) {
+			unsigned long a, b;
+			long kb;
+			char path[4096] = "";
+			if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %4095s", &a, &b, path) >= 2) {
+				in_weights = has_suffix(path, ".safetensors") ||
+				             has_suffix(path, ".npy") ||
+				             has_suffix(path, ".gguf") ||
+				             has_suffix(path, ".bin") || has_suffix(path, ".raw");
+			} else if (in_weights && sscanf(line, "Rss: %ld kB", &kb) == 1) {
+				*weights_kb += kb;
+			}
+		}
+		fclose(f);
+	}
+	f = fopen("/proc/self/status", "r");
+	if (f) {
+		char line[256];
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "VmRSS: %ld kB", vmrss_kb) == 1)
+				break;
+		fclose(f);
+	}
+}
+
+static qkv_model *open_model(const struct args *a, uint32_t rank, uint32_t world, char *err,
+                             size_t errlen)
+{
+	struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
+	o.backend = a->backend;
+	o.threads = a->threads;
+	o.shard_rank = rank;
+	o.shard_world = world;
+	qkv_model *m = NULL;
+	qkv_model_open(a->config, &o, &m, err, errlen);
+	return m;
+}
+
+static int cmp_double(const void *x, const void *y)
+{
+	double a = *(const double *)x, b = *(const double *)y;
+	return a < b ? -1 : a > b;
+}
+
+/* Per-rank facts gathered on rank 0. */
+enum { F_QH0, F_QH, F_KVH0, F_KVH, F_DQ, F_DKV, F_N };
+
+int main(int argc, char **argv)
+{
+	MPI_Init(&argc, &argv);
+	int rank = 0, world = 1;
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &world);
+	struct args a;
+	int bad = parse_args(argc, argv, &a) != 0, any_bad = 0;
+	MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	if (any_bad) {
+		MPI_Finalize();
+		return 2;
+	}
+
+	/* Open this rank's slice. */
+	char err[1024] = "";
+	long w_kb0, rss_kb0, w_kb1, rss_kb1;
+	proc_rss(&w_kb0, &rss_kb0);
+	qkv_model *m = open_model(&a, (uint32_t)rank, (uint32_t)world, err, sizeof(err));
+	proc_rss(&w_kb1, &rss_kb1);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	bad = !m || qkv_model_get_info(m, &info) != QKV_OK;
+	if (bad)
+		fprintf(stderr, "mpi_qkv: rank %d of %d: %s\n", rank, world, err);
+	MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	if (any_bad) {
+		qkv_model_close(m);
+		MPI_Finalize();
+		return 2;
+	}
+
+	/* The same X everywhere: made on rank 0, broadcast. */
+	size_t T = a.T, dm = info.d_model;
+	float *x = malloc(T * dm * sizeof(float));
+	float *out[3] = {malloc(T * info.d_q * sizeof(float) + 1),
+	                 malloc(T * info.d_kv * sizeof(float) + 1),
+	                 malloc(T * info.d_kv * sizeof(float) + 1)};
+	bad = !x || !out[0] || !out[1] || !out[2];
+	if (!bad && rank == 0) {
+		uint64_t s = 88172645463325252ull;
+		for (size_t i = 0; i < T * dm; i++) {
+			s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+			x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+		}
+	}
+	MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	if (any_bad) {
+		fprintf(stderr, "mpi_qkv: rank %d: out of memory\n", rank);
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	}
+	MPI_Bcast(x, (int)(T * dm), MPI_FLOAT, 0, MPI_COMM_WORLD);
+
+	/* Time: every rank at once, as in a runtime; median of --iters calls. */
+	double *times = malloc((size_t)a.iters * sizeof(double));
+	int st = times ? QKV_OK : QKV_ERR_NOMEM;
+	for (int it = 0; it < a.iters && st == QKV_OK; it++) {
+		MPI_Barrier(MPI_COMM_WORLD);
+		double t0 = now();
+		st = qkv_project(m, T, x, dm, out[0], info.d_q, out[1], info.d_kv, out[2],
+		                 info.d_kv, err, sizeof(err));
+		times[it] = now() - t0;
+	}
+	if (st != QKV_OK)
+		fprintf(stderr, "mpi_qkv: rank %d: qkv_project: %s\n", rank, err);
+	bad = st != QKV_OK;
+	MPI_Allreduce(&bad, &any_bad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	if (any_bad)
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	qsort(times, (size_t)a.iters, sizeof(double), cmp_double);
+	double mine[4] = {times[a.iters / 2], (double)info.weight_bytes,
+	                  w_kb1 >= 0 ? (double)w_kb1 * 1024.0 : -1.0,
+	                  rss_kb1 >= 0 && rss_kb0 >= 0 ? (double)(rss_kb1 - rss_kb0) * 1024.0
+	                                               : -1.0};
+	free(times);
+	int facts[F_N] = {(int)info.q_head_begin, (int)info.n_heads, (int)info.kv_head_begin,
+	                  (int)info.n_kv_heads,   (int)info.d_q,     (int)info.d_kv};
+	double *all = rank == 0 ? malloc((size_t)world * sizeof(mine)) : NULL;
+	int *fa = rank == 0 ? malloc((size_t)world * sizeof(facts)) : NULL;
+	if (rank == 0 && (!all || !fa))
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	MPI_Gather(mine, 4, MPI_DOUBLE, all, 4, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+	MPI_Gather(facts, F_N, MPI_INT, fa, F_N, MPI_INT, 0, MPI_COMM_WORLD);
+	if (rank == 0) {
+		printf("mpi_qkv: %s, %d rank(s), T=%zu, backend %s, %u thread(s) per rank\n",
+		       a.config, world, T, info.backend, info.threads);
+		printf("model: d_model %u, %u query heads, %u K/V heads, head_dim %u, %s\n",
+		       info.d_model, info.model_n_heads, info.model_n_kv_heads, info.head_dim,
+		       info.precision == QKV_INT8   ? "int8"
+		       : info.precision == QKV_BF16 ? "bf16"
+		                                    : "f32");
+		printf("%4s %12s %12s %10s %14s %14s %14s\n", "rank", "q heads", "kv heads",
+		       "time ms", "weights (qkv)", "mapped (proc)", "VmRSS +open");
+		for (int r = 0; r < world; r++) {
+			const double *d = all + 4 * r;
+			const int *f = fa + F_N * r;
+			char qh[32], kh[32];
+			snprintf(qh, sizeof(qh), "%d-%d", f[F_QH0], f[F_QH0] + f[F_QH] - 1);
+			snprintf(kh, sizeof(kh), "%d-%d", f[F_KVH0], f[F_KVH0] + f[F_KVH] - 1);
+			printf("%4d %12s %12s %10.3f %11.1f MiB %10.1f MiB %10.1f MiB\n", r, qh, kh,
+			       d[0] * 1e3, d[1] / 1048576.0, d[2] / 1048576.0, d[3] / 1048576.0);
+		}
+		fflush(stdout);
+	}
+
+	/* Gather Q, K, V on rank 0 (in rank order; placed in head order below). */
+	int status = 0;
+	if (a.check) {
+		int *cnt = NULL, *disp = NULL;
+		float *g[3] = {NULL, NULL, NULL};
+		size_t hd = info.head_dim;
+		if (rank == 0) {
+			cnt = malloc((size_t)world * sizeof(int));
+			disp = malloc((size_t)world * sizeof(int));
+			size_t tot[2] = {0, 0};
+			for (int r = 0; r < world; r++) {
+				tot[0] += (size_t)fa[F_N * r + F_DQ] * T;
+				tot[1] += (size_t)fa[F_N * r + F_DKV] * T;
+			}
+			g[0] = malloc(tot[0] * sizeof(float) + 1);
+			g[1] = malloc(tot[1] * sizeof(float) + 1);
+			g[2] = malloc(tot[1] * sizeof(float) + 1);
+			if (!cnt || !disp || !g[0] || !g[1] || !g[2])
+				MPI_Abort(MPI_COMM_WORLD, 2);
+		}
+		for (int p = 0; p < 3; p++) {
+			int n = (int)(T * (p ? info.d_kv : info.d_q));
+			if (rank == 0) {
+				int off = 0;
+				for (int r = 0; r < world; r++) {
+					cnt[r] = (int)T * fa[F_N * r + (p ? F_DKV : F_DQ)];
+					disp[r] = off;
+					off += cnt[r];
+				}
+			}
+			MPI_Gatherv(out[p], n, MPI_FLOAT, g[p], cnt, disp, MPI_FLOAT, 0,
+			            MPI_COMM_WORLD);
+		}
+		if (rank == 0) {
+			/* The whole model in this process, same backend and threads. */
+			qkv_model *whole = open_model(&a, 0, 1, err, sizeof(err));
+			struct qkv_model_info wi = {.struct_size = sizeof(wi)};
+			float *ref[3] = {NULL, NULL, NULL};
+			if (!whole || qkv_model_get_info(whole, &wi) != QKV_OK) {
+				fprintf(stderr, "mpi_qkv: the whole model: %s\n", err);
+				status = 2;
+			} else {
+				ref[0] = malloc(T * wi.d_q * sizeof(float) + 1);
+				ref[1] = malloc(T * wi.d_kv * sizeof(float) + 1);
+				ref[2] = malloc(T * wi.d_kv * sizeof(float) + 1);
+				if (!ref[0] || !ref[1] || !ref[2] ||
+				    qkv_project(whole, T, x, dm, ref[0], wi.d_q, ref[1], wi.d_kv,
+				                ref[2], wi.d_kv, err, sizeof(err)) != QKV_OK) {
+					fprintf(stderr, "mpi_qkv: the whole model: %s\n", err);
+					status = 2;
+				}
+			}
+			double maxdiff = 0.0;
+			size_t ndiff = 0, checked = 0;
+			for (int p = 0; p < 3 && status == 0; p++) {
+				size_t W = p ? wi.d_kv : wi.d_q, off = 0;
+				for (int r = 0; r < world; r++) {
+					const int *f = fa + F_N * r;
+					size_t w = (size_t)(p ? f[F_DKV] : f[F_DQ]);
+					size_t c0 = (size_t)(p ? f[F_KVH0] : f[F_QH0]) * hd;
+					for (size_t t = 0; t < T; t++)
+						for (size_t j = 0; j < w; j++) {
+							float got = g[p][off + t * w + j];
+							float want = ref[p][t * W + c0 + j];
+							if (memcmp(&got, &want, sizeof(float))) {
+								ndiff++;
+								double d = fabs((double)got -
+								                (double)want);
+								maxdiff = d > maxdiff || isnan(d)
+								              ? d
+								              : maxdiff;
+							}
+							checked++;
+						}
+					off += T * w;
+				}
+			}
+			if (status == 0) {
+				printf(
+				    "check: %zu gathered values against one process of the whole "
+				    "model: %zu differ, max difference %g%s\n",
+				    checked, ndiff, maxdiff, ndiff ? "" : " (bit-identical)");
+				status = ndiff ? 1 : 0;
+			}
+			for (int p = 0; p < 3; p++)
+				free(ref[p]);
+			qkv_model_close(whole);
+		}
+		for (int p = 0; p < 3; p++)
+			free(g[p]);
+		free(cnt);
+		free(disp);
+	}
+	MPI_Bcast(&status, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	free(all);
+	free(fa);
+	for (int p = 0; p < 3; p++)
+		free(out[p]);
+	free(x);
+	qkv_model_close(m);
+	MPI_Finalize();
+	return status;
+}
