@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* Optional helpers (<qkv/backend_util.h>): qkv_backend_fail prefixes "template: ". */
+#define QKV_BACKEND_NAME "template"
+#include <qkv/backend_util.h>
 #include <qkv/plugin.h>
 
 struct template_handle {
@@ -23,13 +26,6 @@ struct template_handle {
 	const float *w[3];    /* borrowed: the core keeps weights valid until release */
 	const float *bias[3]; /* [width] or NULL */
 };
-
-static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "template: %s", msg);
-	return st;
-}
 
 static void template_probe(struct qkv_probe_result *out)
 {
@@ -42,13 +38,13 @@ static enum qkv_status template_prepare(const struct qkv_problem *pb, const stru
 {
 	*handle = NULL;
 	if (pb->precision != QKV_F32)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only f32 is supported");
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "only f32 is supported");
 	struct template_handle *h = calloc(1, sizeof(*h));
 	if (!h)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	h->d_model = pb->d_model;
-	h->width[QKV_Q] = pb->d_q;
-	h->width[QKV_K] = h->width[QKV_V] = pb->d_kv;
+	for (int p = 0; p < 3; p++)
+		h->width[p] = qkv_out_width(pb, p);
 	h->layout = wt->layout;
 	for (int p = 0; p < 3; p++) {
 		h->w[p] = wt->w[p];
@@ -70,7 +66,7 @@ static enum qkv_status template_project(const void *handle, const struct qkv_bat
 {
 	const struct template_handle *h = handle;
 	if (!h || !b)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	for (int p = 0; p < 3; p++) {
 		for (size_t t = 0; t < b->T; t++) {
 			const float *x = b->x + t * b->ldx;      /* [d_model] */
