@@ -144,6 +144,14 @@ cfg("too_many_prefer.yaml", GOOD + "backend:\n  prefer: [%s]\n" % ", ".join(["sc
     sub="prefer")
 cfg("threads_negative.yaml", GOOD + "backend:\n  threads: -2\n", sub="threads")
 cfg("strict_not_bool.yaml", GOOD + "backend:\n  strict: maybe\n", sub="strict")
+# shard: GOOD has 2 query heads and 1 K/V head
+cfg("shard_world_not_dividing.yaml", GOOD + "shard: {rank: 0, world: 3}\n", sub="shard.world")
+cfg("shard_rank_not_below.yaml", GOOD + "shard: {rank: 2, world: 2}\n", sub="shard.rank")
+cfg("shard_world_zero.yaml", GOOD + "shard: {rank: 0, world: 0}\n", sub="shard.world")
+cfg("shard_missing_world.yaml", GOOD + "shard: {rank: 0}\n", sub="shard.world")
+cfg("shard_scalar.yaml", GOOD + "shard: 2\n", sub="shard")
+cfg("shard_unknown_key.yaml", GOOD + "shard: {rank: 0, world: 2, size: 2}\n", sub="size")
+cfg("shard_ok.yaml", GOOD + "shard: {rank: 1, world: 2}\n", "OK")
 cfg("plugin_dirs_scalar.yaml", GOOD + "backend:\n  plugin_dirs: here\n", sub="plugin_dirs")
 cfg("long_key.yaml", GOOD + "x" * 5000 + ": 1\n", sub="-")
 
@@ -335,6 +343,9 @@ MODEL_BAD = [
     ("st_missing_tensor.yaml", GOOD_MODEL + "weights:\n  layout: in_out\n"
      "  file: ../safetensors/ok.safetensors\n  q: {tensor: nope}\n  k: {tensor: a}\n"
      "  v: {tensor: a}\n", "FORMAT", "nope"),
+    ("shard_ok.yaml", GOOD + "shard: {rank: 1, world: 2}\n", "OK", "-"),
+    ("shard_rank_not_below.yaml", GOOD + "shard: {rank: 3, world: 2}\n", "CONFIG",
+     "shard.rank"),
     ("raw_wrong_size.yaml", GOOD_MODEL + "weights:\n  layout: in_out\n"
      "  q: {file: ../raw/one_short.bin, dtype: f32}\n  k: {file: ../data/wk.bin, dtype: f32}\n"
      "  v: {file: ../data/wv.bin, dtype: f32}\n", "FORMAT", "one_short.bin"),
