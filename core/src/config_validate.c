@@ -1,7 +1,7 @@
 /* Step 3 of reading a config: rules across keys, on the parsed structs.
  *
- * Defaults are applied here (n_kv_heads, head_dim, format), shapes are checked with
- * overflow-safe arithmetic, every tensor reference is checked against the file format,
+ * Defaults are applied here (n_kv_heads, head_dim, format), shapes are checked by the
+ * rules the API uses too (dims.h), every tensor reference is checked against the file format,
  * and routes are checked for empty and overlapping T ranges. The tree is used only to
  * point each message at the line of the key at fault. */
 #include <inttypes.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "dims.h"
 #include "shard.h"
 #include "util.h"
 
@@ -23,35 +24,21 @@ static struct qkv_mark mark_at(const struct cfg_node *root, const char *section,
 static enum qkv_status validate_dims(const struct cfg_ctx *c, const struct cfg_node *root,
                                      struct qkv_config *cfg)
 {
-	if (cfg->n_kv_heads == 0)
-		cfg->n_kv_heads = cfg->n_heads;
-	if (cfg->n_kv_heads > cfg->n_heads || cfg->n_heads % cfg->n_kv_heads != 0)
-		return cfg_fail(c, mark_at(root, "model", "n_kv_heads"), "model.n_kv_heads",
-		                QKV_ERR_CONFIG,
-		                "n_heads %" PRIu32 " is not a multiple of n_kv_heads %" PRIu32
-		                " (grouped-query attention shares each K/V head among a whole "
-		                "number of query heads)",
-		                cfg->n_heads, cfg->n_kv_heads);
-	if (cfg->head_dim == 0) {
-		if (cfg->d_model % cfg->n_heads != 0)
-			return cfg_fail(c, mark_at(root, "model", "n_heads"), "model.n_heads",
-			                QKV_ERR_CONFIG,
-			                "d_model %" PRIu32 " is not divisible by n_heads %" PRIu32
-			                "; set model.head_dim explicitly",
-			                cfg->d_model, cfg->n_heads);
-		cfg->head_dim = cfg->d_model / cfg->n_heads;
+	struct qkv_dims d = {.d_model = cfg->d_model,
+	                     .n_heads = cfg->n_heads,
+	                     .n_kv_heads = cfg->n_kv_heads,
+	                     .head_dim = cfg->head_dim,
+	                     .precision = cfg->precision};
+	char msg[400], key[32];
+	enum qkv_status st;
+	const char *bad = qkv_dims_check(&d, msg, sizeof(msg), &st);
+	if (bad) {
+		snprintf(key, sizeof(key), "model.%s", bad);
+		return cfg_fail(c, mark_at(root, "model", bad), key,
+		                st == QKV_ERR_UNSUPPORTED ? st : QKV_ERR_CONFIG, "%s", msg);
 	}
-	uint32_t d_q, d_kv, n_kv2, n;
-	size_t total;
-	if (__builtin_mul_overflow(cfg->n_heads, cfg->head_dim, &d_q) ||
-	    __builtin_mul_overflow(cfg->n_kv_heads, cfg->head_dim, &d_kv) ||
-	    __builtin_mul_overflow(d_kv, 2u, &n_kv2) || __builtin_add_overflow(d_q, n_kv2, &n) ||
-	    !qkv_mul_size(cfg->d_model, n, &total))
-		return cfg_fail(
-		    c, mark_at(root, "model", "head_dim"), "model.head_dim", QKV_ERR_CONFIG,
-		    "the projection widths overflow: n_heads %" PRIu32 " x head_dim %" PRIu32
-		    " (+ 2 x n_kv_heads %" PRIu32 " x head_dim) must fit in 32 bits",
-		    cfg->n_heads, cfg->head_dim, cfg->n_kv_heads);
+	cfg->n_kv_heads = d.n_kv_heads;
+	cfg->head_dim = d.head_dim;
 	return QKV_OK;
 }
 

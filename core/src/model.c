@@ -7,6 +7,7 @@
 
 #include <qkv/precision.h>
 
+#include "dims.h"
 #include "util.h"
 
 const char *qkv_version(void)
@@ -49,49 +50,24 @@ enum qkv_status qkv_problem_init(struct qkv_problem *pb, uint32_t d_model, uint3
                                  char *err, size_t errlen)
 {
 	memset(pb, 0, sizeof(*pb));
-	if (d_model == 0)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `d_model`: must be >= 1");
-	if (n_heads == 0)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `n_heads`: must be >= 1");
-	if (n_kv_heads == 0)
-		n_kv_heads = n_heads;
-	if (n_heads % n_kv_heads)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `n_kv_heads`: %u does not divide n_heads %u", n_kv_heads,
-		                n_heads);
-	if (head_dim == 0) {
-		if (d_model % n_heads)
-			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-			                "argument `head_dim`: not given and d_model %u is not a "
-			                "multiple of n_heads %u",
-			                d_model, n_heads);
-		head_dim = d_model / n_heads;
-	}
-	if (precision >= QKV_PRECISION_COUNT)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `precision`: unknown value %u", precision);
-	if (precision == QKV_INT8 && d_model > QKV_INT8_MAX_D_MODEL)
-		return qkv_fail(
-		    err, errlen, QKV_ERR_UNSUPPORTED,
-		    "argument `d_model`: %u is above %u, the largest int8 d_model whose "
-		    "int32 accumulator cannot overflow (127*127*d_model <= INT32_MAX)",
-		    d_model, QKV_INT8_MAX_D_MODEL);
-	uint64_t d_q = (uint64_t)n_heads * head_dim, d_kv = (uint64_t)n_kv_heads * head_dim;
-	uint64_t n = d_q + 2 * d_kv;
-	size_t total;
-	if (n > UINT32_MAX || !qkv_mul_size(d_model, (size_t)n, &total) ||
-	    !qkv_mul_size(total, sizeof(float), &total))
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "arguments: d_model %u x N %llu weights overflow", d_model,
-		                (unsigned long long)n);
+	struct qkv_dims d = {.d_model = d_model,
+	                     .n_heads = n_heads,
+	                     .n_kv_heads = n_kv_heads,
+	                     .head_dim = head_dim,
+	                     .precision = precision};
+	char msg[400];
+	enum qkv_status st;
+	const char *bad = qkv_dims_check(&d, msg, sizeof(msg), &st);
+	if (bad)
+		return qkv_fail(err, errlen, st, "argument `%s`: %s", bad, msg);
 	pb->struct_size = sizeof(*pb);
 	pb->precision = precision;
 	pb->d_model = d_model;
 	pb->n_heads = n_heads;
-	pb->n_kv_heads = n_kv_heads;
-	pb->head_dim = head_dim;
-	pb->d_q = (uint32_t)d_q;
-	pb->d_kv = (uint32_t)d_kv;
+	pb->n_kv_heads = d.n_kv_heads;
+	pb->head_dim = d.head_dim;
+	pb->d_q = d.d_q;
+	pb->d_kv = d.d_kv;
 	pb->threads = 1;
 	return QKV_OK;
 }

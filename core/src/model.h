@@ -33,7 +33,7 @@ struct qkv_model {
 	size_t weight_bytes; /* weight bytes read and kept (see qkv_model_info) */
 };
 
-/* Check dimensions and fill the problem (used by config and in-memory opens). */
+/* Check dimensions (dims.h, the rules configs are checked by too) and fill the problem. */
 enum qkv_status qkv_problem_init(struct qkv_problem *pb, uint32_t d_model, uint32_t n_heads,
                                  uint32_t n_kv_heads, uint32_t head_dim, uint32_t precision,
                                  char *err, size_t errlen);

@@ -597,11 +597,27 @@ Test(config_shapes, heads)
 	            QKV_ERR_CONFIG, "t.yaml:4:15: ", "model.n_kv_heads", "not a multiple");
 	expect_fail("model:\n  d_model: 10\n  n_heads: 3\n" WEIGHTS_ST, QKV_ERR_CONFIG,
 	            "t.yaml:3:12: ", "model.n_heads",
-	            "d_model 10 is not divisible by n_heads 3; set model.head_dim");
+	            "d_model 10 is not divisible by n_heads 3; set head_dim");
 	struct qkv_config cfg;
 	cr_assert_eq(parse("model:\n  d_model: 10\n  n_heads: 3\n  head_dim: 4\n" WEIGHTS_ST, &cfg),
 	             QKV_OK, "%s", err);
 	cr_expect_eq(cfg.head_dim, 4);
+	qkv_config_free(&cfg);
+}
+
+/* The int8 limit (<qkv/precision.h>) is a dimension rule like the others: the config
+ * names the key and line, before any weight is read. */
+Test(config_shapes, int8_d_model_limit)
+{
+	expect_fail("model:\n  d_model: 133145\n  n_heads: 1\n  precision: int8\n" WEIGHTS_ST,
+	            QKV_ERR_UNSUPPORTED, "t.yaml:2:12: ", "model.d_model", "above 133144");
+	struct qkv_config cfg;
+	cr_assert_eq(
+	    parse("model:\n  d_model: 133144\n  n_heads: 1\n  precision: int8\n" WEIGHTS_ST, &cfg),
+	    QKV_OK, "%s", err);
+	qkv_config_free(&cfg);
+	cr_assert_eq(parse("model:\n  d_model: 133145\n  n_heads: 1\n" WEIGHTS_ST, &cfg), QKV_OK,
+	             "f32 has no such limit: %s", err);
 	qkv_config_free(&cfg);
 }
 
