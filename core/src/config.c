@@ -9,6 +9,7 @@
 
 #include "config_internal.h"
 #include "util.h"
+#include "weights.h"
 
 void cfg_backend_init(struct qkv_backend_cfg *b)
 {
@@ -205,6 +206,8 @@ static enum qkv_status load(const char *path, struct qkv_config *cfg,
 		st = qkv_config_parse(path, dir, text, len, cfg, err, errlen);
 	else if (st == QKV_OK)
 		st = qkv_machine_parse(path, dir, text, len, machine, err, errlen);
+	if (st == QKV_OK && cfg && (st = qkv_config_gguf_dims(cfg, err, errlen)) != QKV_OK)
+		qkv_config_free(cfg); /* dimensions from a GGUF file's metadata */
 	qkv_free(text);
 	qkv_free(dir);
 	return st;

@@ -20,7 +20,10 @@ struct qkv_mark {
 };
 
 /* Weight file format, from the file's extension unless `format:` says otherwise. */
-enum qkv_file_format { QKV_FMT_AUTO = 0, QKV_FMT_SAFETENSORS, QKV_FMT_NPY, QKV_FMT_RAW };
+enum qkv_file_format { QKV_FMT_AUTO = 0, QKV_FMT_SAFETENSORS, QKV_FMT_NPY, QKV_FMT_RAW, QKV_FMT_GGUF };
+
+/* How a fused `qkv:` tensor holds q, k and v along its output dimension (weights_fused.c). */
+enum qkv_split { QKV_SPLIT_NONE = 0, QKV_SPLIT_ROWS, QKV_SPLIT_COLS, QKV_SPLIT_HEADS };
 
 /* Element types of tensors in files. */
 enum qkv_dtype { QKV_DT_NONE = 0, QKV_DT_F32, QKV_DT_F16, QKV_DT_BF16, QKV_DT_I8 };
@@ -31,6 +34,7 @@ struct qkv_tensor_ref {
 	char *file;   /* resolved path (against the config's folder), or NULL = weights.file */
 	char *tensor; /* safetensors tensor name, or NULL */
 	enum qkv_dtype dtype; /* raw files: required; others: QKV_DT_NONE */
+	enum qkv_split split; /* `qkv:` only: rows | cols | heads */
 	struct qkv_mark mark; /* where the reference was written */
 };
 
@@ -69,6 +73,10 @@ struct qkv_config {
 	char *file; /* weights.file resolved, or NULL */
 	struct qkv_tensor_ref w[3], bias[3];
 	struct qkv_tensor_ref scale[3]; /* int8 pre-quantized: per-column f32 scales */
+	struct qkv_tensor_ref qkv, qkv_bias; /* fused q|k|v (then w[] and bias[] are unset) */
+	bool has_layer;    /* weights.layer (or an override) is set: */
+	uint32_t layer;    /* substituted for {layer} in tensor names */
+	uint32_t n_layers; /* model.n_layers, or GGUF <arch>.block_count; 0 = unknown */
 	/* backend: */
 	struct qkv_backend_cfg backend;
 	/* shard: (tensor parallelism by heads, see shard.h); world 0 = not set */

@@ -12,11 +12,26 @@
 #include "config_internal.h"
 #include "util.h"
 
-static enum qkv_status parse_model_section(const struct cfg_ctx *c, const struct cfg_node *m,
-                                           struct cfg_path *path, struct qkv_config *cfg)
+/* Does the config's `weights:` name a GGUF file (format: gguf, or a .gguf weights.file)?
+ * Then the model's dimensions and the layout may come from the file. */
+static bool weights_are_gguf(const struct cfg_node *root)
 {
-	static const char *const keys[] = {"d_model", "n_heads", "n_kv_heads", "head_dim",
-	                                   "precision"};
+	const struct cfg_node *w = cfg_get(root, "weights");
+	if (!w || w->kind != CFG_MAP)
+		return false;
+	const struct cfg_node *f = cfg_get(w, "format");
+	if (f && f->kind == CFG_SCALAR)
+		return strcmp(f->str, "gguf") == 0;
+	f = cfg_get(w, "file");
+	return f && f->kind == CFG_SCALAR && f->len >= 5 &&
+	       strcmp(f->str + f->len - 5, ".gguf") == 0;
+}
+
+static enum qkv_status parse_model_section(const struct cfg_ctx *c, const struct cfg_node *m,
+                                           struct cfg_path *path, struct qkv_config *cfg, bool gguf)
+{
+	static const char *const keys[] = {"d_model",  "n_heads",   "n_kv_heads",
+	                                   "head_dim", "precision", "n_layers"};
 	/* key, minimum, maximum, destination, required */
 	struct {
 		const char *key;
@@ -24,12 +39,13 @@ static enum qkv_status parse_model_section(const struct cfg_ctx *c, const struct
 		uint32_t *dst;
 		bool required;
 	} dims[] = {
-	    {"d_model", 1u << 20, &cfg->d_model, true},
-	    {"n_heads", 1u << 16, &cfg->n_heads, true},
+	    {"d_model", 1u << 20, &cfg->d_model, !gguf},
+	    {"n_heads", 1u << 16, &cfg->n_heads, !gguf},
 	    {"n_kv_heads", 1u << 16, &cfg->n_kv_heads, false},
 	    {"head_dim", 1u << 16, &cfg->head_dim, false},
+	    {"n_layers", 1u << 16, &cfg->n_layers, false},
 	};
-	enum qkv_status st = cfg_check_keys(c, m, path, keys, 5, NULL);
+	enum qkv_status st = cfg_check_keys(c, m, path, keys, 6, NULL);
 	for (size_t i = 0; st == QKV_OK && i < sizeof(dims) / sizeof(dims[0]); i++) {
 		const struct cfg_node *v = cfg_field(m, path, dims[i].key);
 		uint64_t x = 0;
@@ -51,9 +67,9 @@ static enum qkv_status parse_model_section(const struct cfg_ctx *c, const struct
 }
 
 static enum qkv_status parse_ref(const struct cfg_ctx *c, const struct cfg_node *n,
-                                 struct cfg_path *path, struct qkv_tensor_ref *ref)
+                                 struct cfg_path *path, struct qkv_tensor_ref *ref, bool fused)
 {
-	static const char *const keys[] = {"tensor", "file", "dtype"};
+	static const char *const keys[] = {"tensor", "file", "dtype", "split"};
 	static const char *const dtypes[] = {"none", "f32", "f16", "bf16", "i8"};
 	ref->mark = n->mark;
 	if (n->kind != CFG_MAP)
@@ -61,7 +77,8 @@ static enum qkv_status parse_ref(const struct cfg_ctx *c, const struct cfg_node 
 		                "expected a tensor reference such as {tensor: NAME} or "
 		                "{file: PATH}, got %s",
 		                cfg_kind_name(n));
-	enum qkv_status st = cfg_check_keys(c, n, path, keys, 3, NULL);
+	enum qkv_status st = cfg_check_keys(c, n, path, keys, fused ? 4 : 3,
+	                                    fused ? NULL : "(`split` is for weights.qkv)");
 	if (st != QKV_OK)
 		return st;
 	if (n->n == 0)
@@ -83,22 +100,51 @@ static enum qkv_status parse_ref(const struct cfg_ctx *c, const struct cfg_node 
 		ref->dtype = (enum qkv_dtype)(d + 1);
 	}
 	cfg_path_pop(path);
+	if (!fused || st != QKV_OK)
+		return st;
+	static const char *const splits[] = {"rows", "cols", "heads"};
+	v = cfg_field(n, path, "split");
+	uint32_t sp = 0;
+	st = v ? cfg_get_enum(c, v, path->buf, splits, 3, &sp) : cfg_missing(c, n, path);
+	ref->split = (enum qkv_split)(QKV_SPLIT_ROWS + sp);
+	cfg_path_pop(path);
 	return st;
 }
 
 static enum qkv_status parse_weights_section(const struct cfg_ctx *c, const struct cfg_node *w,
-                                             struct cfg_path *path, struct qkv_config *cfg)
+                                             struct cfg_path *path, struct qkv_config *cfg,
+                                             bool gguf)
 {
-	static const char *const keys[] = {"layout", "file",    "format",  "q",
-	                                   "k",      "v",       "q_bias",  "k_bias",
-	                                   "v_bias", "q_scale", "k_scale", "v_scale"};
+	static const char *const keys[] = {"layout",  "file",    "format", "q",        "k",
+	                                   "v",       "q_bias",  "k_bias", "v_bias",   "q_scale",
+	                                   "k_scale", "v_scale", "qkv",    "qkv_bias", "layer"};
 	static const char *const layouts[] = {"in_out", "out_in"}; /* enum qkv_layout order */
-	static const char *const formats[] = {"safetensors", "npy", "raw"};
-	enum qkv_status st = cfg_check_keys(c, w, path, keys, 12, NULL);
+	static const char *const formats[] = {"safetensors", "npy", "raw", "gguf"};
+	enum qkv_status st = cfg_check_keys(c, w, path, keys, 15, NULL);
 	if (st != QKV_OK)
 		return st;
 	const struct cfg_node *v = cfg_field(w, path, "layout");
-	st = v ? cfg_get_enum(c, v, path->buf, layouts, 2, &cfg->layout) : cfg_missing(c, w, path);
+	cfg->layout = QKV_LAYOUT_OUT_IN; /* GGUF's only layout */
+	if (v)
+		st = cfg_get_enum(c, v, path->buf, layouts, 2, &cfg->layout);
+	else if (!gguf)
+		st = cfg_missing(c, w, path);
+	cfg_path_pop(path);
+	v = cfg_field(w, path, "layer");
+	if (v && st == QKV_OK) {
+		uint64_t l = 0;
+		st = cfg_get_uint(c, v, path->buf, 0, (1u << 16) - 1, &l);
+		cfg->layer = (uint32_t)l;
+		cfg->has_layer = true;
+	}
+	cfg_path_pop(path);
+	v = cfg_field(w, path, "qkv");
+	if (v && st == QKV_OK)
+		st = parse_ref(c, v, path, &cfg->qkv, true);
+	cfg_path_pop(path);
+	v = cfg_field(w, path, "qkv_bias");
+	if (v && st == QKV_OK)
+		st = parse_ref(c, v, path, &cfg->qkv_bias, false);
 	cfg_path_pop(path);
 	v = cfg_field(w, path, "file");
 	if (v && st == QKV_OK)
@@ -107,7 +153,7 @@ static enum qkv_status parse_weights_section(const struct cfg_ctx *c, const stru
 	v = cfg_field(w, path, "format");
 	if (v && st == QKV_OK) {
 		uint32_t f = 0;
-		st = cfg_get_enum(c, v, path->buf, formats, 3, &f);
+		st = cfg_get_enum(c, v, path->buf, formats, 4, &f);
 		cfg->format = (enum qkv_file_format)(QKV_FMT_SAFETENSORS + f);
 	}
 	cfg_path_pop(path);
@@ -118,8 +164,8 @@ static enum qkv_status parse_weights_section(const struct cfg_ctx *c, const stru
 		for (size_t p = 0; p < 3 && st == QKV_OK; p++) {
 			v = cfg_field(w, path, names[g][p]);
 			if (v)
-				st = parse_ref(c, v, path, &dst[g][p]);
-			else if (g == 0)
+				st = parse_ref(c, v, path, &dst[g][p], false);
+			else if (g == 0 && !cfg->qkv.present)
 				st = cfg_missing(c, w, path);
 			cfg_path_pop(path);
 		}
@@ -140,7 +186,8 @@ static enum qkv_status parse_shard_section(const struct cfg_ctx *c, const struct
 	uint64_t world = 1, rank = 0;
 	const struct cfg_node *v = cfg_field(n, path, "world");
 	if (st == QKV_OK)
-		st = v ? cfg_get_uint(c, v, path->buf, 1, 1u << 16, &world) : cfg_missing(c, n, path);
+		st = v ? cfg_get_uint(c, v, path->buf, 1, 1u << 16, &world)
+		       : cfg_missing(c, n, path);
 	cfg_path_pop(path);
 	v = cfg_field(n, path, "rank");
 	if (st == QKV_OK)
@@ -171,12 +218,13 @@ enum qkv_status cfg_parse_model(const struct cfg_ctx *c, const struct cfg_node *
 	if (st != QKV_OK)
 		return st;
 	const struct cfg_node *v = cfg_field(root, &path, "model");
-	st = v ? parse_model_section(c, v, &path, cfg) : cfg_missing(c, root, &path);
+	bool gguf = weights_are_gguf(root);
+	st = v ? parse_model_section(c, v, &path, cfg, gguf) : cfg_missing(c, root, &path);
 	cfg_path_pop(&path);
 	if (st != QKV_OK)
 		return st;
 	v = cfg_field(root, &path, "weights");
-	st = v ? parse_weights_section(c, v, &path, cfg) : cfg_missing(c, root, &path);
+	st = v ? parse_weights_section(c, v, &path, cfg, gguf) : cfg_missing(c, root, &path);
 	cfg_path_pop(&path);
 	if (st != QKV_OK)
 		return st;

@@ -10,6 +10,7 @@
 
 #include "config_internal.h"
 #include "dims.h"
+#include "weights.h"
 #include "shard.h"
 #include "util.h"
 
@@ -21,9 +22,20 @@ static struct qkv_mark mark_at(const struct cfg_node *root, const char *section,
 	return k ? k->mark : s ? s->mark : root->mark;
 }
 
+/* A GGUF config's dimensions are completed and checked against the file's metadata when
+ * it is loaded (qkv_config_gguf_dims), not here. */
+static bool dims_from_gguf(const struct qkv_config *cfg)
+{
+	size_t n = cfg->file ? strlen(cfg->file) : 0;
+	return cfg->format == QKV_FMT_GGUF ||
+	       (cfg->format == QKV_FMT_AUTO && n >= 5 && strcmp(cfg->file + n - 5, ".gguf") == 0);
+}
+
 static enum qkv_status validate_dims(const struct cfg_ctx *c, const struct cfg_node *root,
                                      struct qkv_config *cfg)
 {
+	if (dims_from_gguf(cfg))
+		return QKV_OK;
 	struct qkv_dims d = {.d_model = cfg->d_model,
 	                     .n_heads = cfg->n_heads,
 	                     .n_kv_heads = cfg->n_kv_heads,
@@ -48,8 +60,10 @@ static enum qkv_file_format format_of(const char *path)
 	const char *dot = strrchr(base ? base : path, '.');
 	if (!dot)
 		return QKV_FMT_AUTO;
-	if (strcmp(dot, ".safetensors") == 0)
-		return QKV_FMT_SAFETENSORS;
+	if (strcmp(dot, ".safetensors") == 0 || strcmp(dot, ".json") == 0)
+		return QKV_FMT_SAFETENSORS; /* .json: a sharded checkpoint's index */
+	if (strcmp(dot, ".gguf") == 0)
+		return QKV_FMT_GGUF;
 	if (strcmp(dot, ".npy") == 0)
 		return QKV_FMT_NPY;
 	if (strcmp(dot, ".bin") == 0 || strcmp(dot, ".raw") == 0)
@@ -59,14 +73,21 @@ static enum qkv_file_format format_of(const char *path)
 
 static const char *format_name(enum qkv_file_format f)
 {
-	return f == QKV_FMT_SAFETENSORS ? "safetensors" : f == QKV_FMT_NPY ? "npy" : "raw";
+	return f == QKV_FMT_SAFETENSORS ? "safetensors"
+	       : f == QKV_FMT_NPY       ? "npy"
+	       : f == QKV_FMT_GGUF      ? "gguf"
+	                                : "raw";
 }
 
-static const char *const ref_names[3][3] = {
-    {"q", "k", "v"}, {"q_bias", "k_bias", "v_bias"}, {"q_scale", "k_scale", "v_scale"}};
+static const char *const ref_names[4][3] = {{"q", "k", "v"},
+                                            {"q_bias", "k_bias", "v_bias"},
+                                            {"q_scale", "k_scale", "v_scale"},
+                                            {"qkv", "qkv_bias", "qkv"}};
 
 static struct qkv_tensor_ref *ref_at(struct qkv_config *cfg, size_t g, size_t p)
 {
+	if (g == 3)
+		return p == 1 ? &cfg->qkv_bias : &cfg->qkv;
 	return g == 0 ? &cfg->w[p] : g == 1 ? &cfg->bias[p] : &cfg->scale[p];
 }
 
@@ -78,7 +99,7 @@ static enum qkv_status resolve_format(const struct cfg_ctx *c, const struct cfg_
 		return QKV_OK;
 	const char *first = NULL, *first_key = NULL;
 	char key[32];
-	for (size_t i = 0; i < 10; i++) {
+	for (size_t i = 0; i < 12; i++) {
 		const char *file;
 		struct qkv_mark m;
 		if (i == 0) {
@@ -100,7 +121,8 @@ static enum qkv_status resolve_format(const struct cfg_ctx *c, const struct cfg_
 		if (f == QKV_FMT_AUTO)
 			return cfg_fail(c, m, key, QKV_ERR_CONFIG,
 			                "cannot tell the format of `%s` from its extension "
-			                "(.safetensors, .npy, .bin, .raw); set weights.format",
+			                "(.safetensors, .json index, .gguf, .npy, .bin, .raw); set "
+			                "weights.format",
 			                shown);
 		if (cfg->format == QKV_FMT_AUTO) {
 			cfg->format = f;
@@ -131,13 +153,14 @@ static enum qkv_status validate_ref(const struct cfg_ctx *c, const struct qkv_co
 	if (!r->file && !cfg->file)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "no file for this tensor: give `file:` here or set weights.file");
-	if (cfg->format == QKV_FMT_SAFETENSORS && !r->tensor)
+	bool named = cfg->format == QKV_FMT_SAFETENSORS || cfg->format == QKV_FMT_GGUF;
+	if (named && !r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
-		                "a safetensors reference needs `tensor: NAME`");
-	if (cfg->format != QKV_FMT_SAFETENSORS && r->tensor)
+		                "a %s reference needs `tensor: NAME`", format_name(cfg->format));
+	if (!named && r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
-		                "`tensor:` only applies to safetensors files; a %s file holds one "
-		                "tensor",
+		                "`tensor:` only applies to safetensors and GGUF files; a %s file "
+		                "holds one tensor",
 		                format_name(cfg->format));
 	if (cfg->format == QKV_FMT_RAW && r->dtype == QKV_DT_NONE)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
@@ -149,14 +172,64 @@ static enum qkv_status validate_ref(const struct cfg_ctx *c, const struct qkv_co
 	return QKV_OK;
 }
 
+/* weights.qkv / qkv_bias against the separate references, the split against the
+ * layout, and weights.layer against model.n_layers. */
+static enum qkv_status validate_fused(const struct cfg_ctx *c, const struct cfg_node *root,
+                                      const struct qkv_config *cfg)
+{
+	if (cfg->has_layer && cfg->n_layers && cfg->layer >= cfg->n_layers)
+		return cfg_fail(c, mark_at(root, "weights", "layer"), "weights.layer",
+		                QKV_ERR_CONFIG,
+		                "layer %" PRIu32 " is not below model.n_layers %" PRIu32,
+		                cfg->layer, cfg->n_layers);
+	char key[32];
+	if (cfg->qkv_bias.present && !cfg->qkv.present)
+		return cfg_fail(c, cfg->qkv_bias.mark, "weights.qkv_bias", QKV_ERR_CONFIG,
+		                "a fused bias goes with a fused weights.qkv (whose `split` it "
+		                "follows); give q_bias, k_bias and v_bias instead");
+	for (size_t p = 0; p < 3; p++) {
+		const struct qkv_tensor_ref *r =
+		    cfg->qkv.present && cfg->w[p].present           ? &cfg->w[p]
+		    : cfg->qkv_bias.present && cfg->bias[p].present ? &cfg->bias[p]
+		    : cfg->qkv.present && cfg->scale[p].present     ? &cfg->scale[p]
+		                                                    : NULL;
+		if (!r)
+			continue;
+		size_t g = r == &cfg->w[p] ? 0 : r == &cfg->bias[p] ? 1 : 2;
+		snprintf(key, sizeof(key), "weights.%s", ref_names[g][p]);
+		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG, "%s",
+		                g == 0 ? "weights.qkv (fused) is given: q, k and v come from it"
+		                : g == 1
+		                    ? "weights.qkv_bias (fused) is given: the biases come from it"
+		                    : "scales are not supported with a fused weights.qkv");
+	}
+	if (cfg->format == QKV_FMT_GGUF && cfg->layout != QKV_LAYOUT_OUT_IN)
+		return cfg_fail(c, mark_at(root, "weights", "layout"), "weights.layout",
+		                QKV_ERR_CONFIG,
+		                "GGUF tensors are [d_out x d_model] (ggml dims [d_model, d_out]): "
+		                "the layout is out_in (or leave it out)");
+	const struct qkv_tensor_ref *r = &cfg->qkv;
+	if (r->present && ((r->split == QKV_SPLIT_ROWS && cfg->layout != QKV_LAYOUT_OUT_IN) ||
+	                   (r->split == QKV_SPLIT_COLS && cfg->layout != QKV_LAYOUT_IN_OUT)))
+		return cfg_fail(c, r->mark, "weights.qkv.split", QKV_ERR_CONFIG,
+		                "split `%s` needs layout %s (q|k|v along the output dimension); "
+		                "this config's layout is %s",
+		                qkv_split_name(r->split),
+		                r->split == QKV_SPLIT_ROWS ? "out_in" : "in_out",
+		                cfg->layout == QKV_LAYOUT_OUT_IN ? "out_in" : "in_out");
+	return QKV_OK;
+}
+
 static enum qkv_status validate_weights(const struct cfg_ctx *c, const struct cfg_node *root,
                                         struct qkv_config *cfg)
 {
 	enum qkv_status st = resolve_format(c, root, cfg);
-	for (size_t g = 0; g < 3 && st == QKV_OK; g++)
-		for (size_t p = 0; p < 3 && st == QKV_OK; p++)
+	for (size_t g = 0; g < 4 && st == QKV_OK; g++)
+		for (size_t p = 0; p < (g == 3 ? 2 : 3) && st == QKV_OK; p++)
 			if (ref_at(cfg, g, p)->present)
 				st = validate_ref(c, cfg, ref_at(cfg, g, p), ref_names[g][p]);
+	if (st == QKV_OK)
+		st = validate_fused(c, root, cfg);
 	if (st != QKV_OK)
 		return st;
 	size_t n_scales = 0;
@@ -226,7 +299,7 @@ enum qkv_status cfg_validate_model(const struct cfg_ctx *c, const struct cfg_nod
                                    struct qkv_config *cfg)
 {
 	enum qkv_status st = validate_dims(c, root, cfg);
-	if (st == QKV_OK)
+	if (st == QKV_OK && !dims_from_gguf(cfg))
 		st = validate_shard(c, root, cfg);
 	if (st == QKV_OK)
 		st = validate_weights(c, root, cfg);

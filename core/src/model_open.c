@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "model.h"
 #include "util.h"
+#include "weights.h"
 
 enum qkv_status qkv_prefer_parse(struct qkv_backend_cfg *bc, const char *list, const char *what,
                                  char *err, size_t errlen)
@@ -188,6 +189,9 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 	}
 	if (st == QKV_OK)
 		st = qkv_backend_cfg_override(&cfg.backend, opts, err, errlen);
+	if (st == QKV_OK && opts && QKV_HAS_MEMBER(opts, struct qkv_open_options, layer) &&
+	    opts->layer_set)
+		st = qkv_config_set_layer(&cfg, opts->layer, "option `layer`", err, errlen);
 	if (st == QKV_OK)
 		st = qkv_shard_options(&cfg, opts, err, errlen);
 	if (st == QKV_OK)

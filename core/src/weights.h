@@ -4,6 +4,7 @@
 #ifndef QKV_CORE_WEIGHTS_H
 #define QKV_CORE_WEIGHTS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,6 +45,67 @@ enum qkv_status qkv_safetensors_find(const struct qkv_safetensors *st, const cha
                                      struct qkv_tensor_view *out, char *err, size_t errlen);
 void qkv_safetensors_close(struct qkv_safetensors *st);
 
+/* GGUF v2/v3 (llama.cpp), little-endian: header, key/value metadata and tensor table
+ * parsed fully and strictly (see weights_gguf.c). find() returns F32, F16 and BF16
+ * tensors with the dimensions outermost first (ggml ne = [d_model, d_out] gives shape
+ * [d_out, d_model], the out_in layout) and refuses quantized ones naming the type.
+ * The parsed file borrows f->path: close it before unmapping f. */
+struct qkv_gguf;
+struct qkv_gguf_dims {
+	const char *arch; /* general.architecture, or NULL */
+	/* <arch>.embedding_length, .attention.head_count, .attention.head_count_kv,
+	 * .attention.key_length, .block_count; 0 = not in the file */
+	uint64_t d_model, n_heads, n_kv_heads, head_dim, n_layers;
+};
+enum qkv_status qkv_gguf_open(const struct qkv_mapped_file *f, struct qkv_gguf **out, char *err,
+                              size_t errlen);
+enum qkv_status qkv_gguf_find(const struct qkv_gguf *g, const char *name,
+                              struct qkv_tensor_view *out, char *err, size_t errlen);
+const struct qkv_gguf_dims *qkv_gguf_dims(const struct qkv_gguf *g);
+void qkv_gguf_close(struct qkv_gguf *g);
+
+/* model.safetensors.index.json (sharded Hugging Face checkpoints): the weight_map,
+ * read strictly (see weights_index.c). lookup() gives the shard's file name, a plain
+ * name relative to the index's folder. Borrows f->path. */
+struct qkv_st_index;
+enum qkv_status qkv_st_index_open(const struct qkv_mapped_file *f, struct qkv_st_index **out,
+                                  char *err, size_t errlen);
+enum qkv_status qkv_st_index_lookup(const struct qkv_st_index *ix, const char *name,
+                                    const char **shard, char *err, size_t errlen);
+size_t qkv_st_index_shard_count(const struct qkv_st_index *ix);
+void qkv_st_index_close(struct qkv_st_index *ix);
+
+/* Fused q|k|v: the view of projection p (0 q, 1 k, 2 v) inside `full`, a fused weight
+ * ([N x d_model] out_in or [d_model x N] in_out) or bias ([N]), N = d_q + 2 d_kv.
+ * Zero copy (a sub-view of full, same dtype) when p's outputs are contiguous in the
+ * file; otherwise one f32 copy in *owned (the caller frees it with qkv_free). */
+struct qkv_fused_dims {
+	uint64_t d_model;
+	uint32_t n_heads, n_kv_heads, head_dim;
+};
+enum qkv_status qkv_fused_slice(const struct qkv_tensor_view *full, enum qkv_split split,
+                                uint32_t layout, bool is_bias, const struct qkv_fused_dims *d,
+                                int p, struct qkv_tensor_view *out, void **owned, char *err,
+                                size_t errlen);
+const char *qkv_split_name(enum qkv_split s);
+
+/* "{layer}" in `name` replaced by the decimal `layer` into out[outlen]. Returns false
+ * (and leaves a message in err) when it does not fit or when the name has {layer} and
+ * has_layer is false. */
+bool qkv_layer_name(const char *name, bool has_layer, uint32_t layer, char *out, size_t outlen,
+                    char *err, size_t errlen);
+
+/* Use layer `layer` (for {layer} in tensor names) instead of the config's weights.layer;
+ * refused when the config knows n_layers and layer is not below it. `what` names the
+ * source for the message ("option `layer`", "--layer"). */
+enum qkv_status qkv_config_set_layer(struct qkv_config *cfg, uint32_t layer, const char *what,
+                                     char *err, size_t errlen);
+
+/* A config whose weights.file is GGUF: fill the model dimensions the config leaves out
+ * from the file's metadata, and check those it gives against it (also n_layers from
+ * <arch>.block_count). Other configs: nothing to do. qkv_config_load calls this. */
+enum qkv_status qkv_config_gguf_dims(struct qkv_config *cfg, char *err, size_t errlen);
+
 /* .npy v1-v3, little-endian <f4, <f2 (and |i1 for int8), C order (fortran_order True is
  * refused with a clear message), 1-D or 2-D. */
 enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor_view *out,
@@ -83,7 +145,7 @@ struct qkv_loaded_weights {
 	/* owned resources */
 	struct qkv_mapped_file files[16];
 	size_t n_files;
-	void *owned[12];
+	void *owned[24];
 	size_t n_owned;
 };
 

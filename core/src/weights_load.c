@@ -24,8 +24,10 @@ struct loader {
 	const struct qkv_config *cfg;
 	struct qkv_loaded_weights *lw;
 	struct qkv_safetensors *st[MAX_FILES]; /* parsed headers, parallel to lw->files */
+	struct qkv_gguf *gg[MAX_FILES];        /* parsed GGUF files */
+	struct qkv_st_index *ix[MAX_FILES];    /* parsed .safetensors.index.json files */
 	enum qkv_file_format fmt[MAX_FILES];
-	bool last_raw; /* the last view found came from a raw file */
+	bool last_raw;          /* the last view found came from a raw file */
 	struct qkv_shard shard; /* world 1 = the whole model */
 	char *err;
 	size_t errlen;
@@ -57,7 +59,17 @@ static enum qkv_file_format format_of(const char *path)
 		return QKV_FMT_SAFETENSORS;
 	if (n >= 4 && !strcmp(path + n - 4, ".npy"))
 		return QKV_FMT_NPY;
+	if (n >= 5 && !strcmp(path + n - 5, ".gguf"))
+		return QKV_FMT_GGUF;
+	if (n >= 5 && !strcmp(path + n - 5, ".json"))
+		return QKV_FMT_SAFETENSORS;
 	return QKV_FMT_RAW;
+}
+
+static bool is_index(const char *path)
+{
+	size_t n = strlen(path);
+	return n >= 5 && !strcmp(path + n - 5, ".json");
 }
 
 /* Index of the mapped `path` in lw->files, mapping (and parsing) it on first use. */
@@ -78,11 +90,14 @@ static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx
 		return s;
 	lw->n_files++;
 	L->fmt[i] = L->cfg->format != QKV_FMT_AUTO ? L->cfg->format : format_of(path);
-	if (L->fmt[i] == QKV_FMT_SAFETENSORS) {
+	if (L->fmt[i] == QKV_FMT_SAFETENSORS && is_index(path))
+		s = qkv_st_index_open(&lw->files[i], &L->ix[i], L->err, L->errlen);
+	else if (L->fmt[i] == QKV_FMT_SAFETENSORS)
 		s = qkv_safetensors_open(&lw->files[i], &L->st[i], L->err, L->errlen);
-		if (s != QKV_OK)
-			return s;
-	}
+	else if (L->fmt[i] == QKV_FMT_GGUF)
+		s = qkv_gguf_open(&lw->files[i], &L->gg[i], L->err, L->errlen);
+	if (s != QKV_OK)
+		return s;
 	*idx = i;
 	return QKV_OK;
 }
@@ -103,13 +118,37 @@ static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *
 	const struct qkv_mapped_file *f = &L->lw->files[i];
 	snprintf(what, what_len, "%s", path);
 	L->last_raw = L->fmt[i] == QKV_FMT_RAW;
+	char name[512];
+	if ((L->fmt[i] == QKV_FMT_SAFETENSORS || L->fmt[i] == QKV_FMT_GGUF) && !r->tensor)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
+		                "%s: a safetensors or GGUF file needs `tensor: NAME`", path);
+	if (r->tensor && !qkv_layer_name(r->tensor, L->cfg->has_layer, L->cfg->layer, name,
+	                                 sizeof(name), L->err, L->errlen))
+		return QKV_ERR_CONFIG;
+	if (L->ix[i]) { /* a sharded checkpoint: find the shard, then the tensor in it */
+		const char *shard;
+		s = qkv_st_index_lookup(L->ix[i], name, &shard, L->err, L->errlen);
+		if (s != QKV_OK)
+			return s;
+		const char *slash = strrchr(path, '/');
+		int dl = slash ? (int)(slash - path + 1) : 0;
+		char sp[4200];
+		if (snprintf(sp, sizeof(sp), "%.*s%s", dl, path, shard) >= (int)sizeof(sp))
+			return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
+			                "%s: shard path too long", path);
+		s = open_file(L, sp, &i); /* each shard mapped once, shared by its tensors */
+		if (s != QKV_OK)
+			return s;
+		snprintf(what, what_len, "%.200s: tensor %.150s (via %.100s)", sp, name, path);
+		return qkv_safetensors_find(L->st[i], name, v, L->err, L->errlen);
+	}
 	switch (L->fmt[i]) {
 	case QKV_FMT_SAFETENSORS:
-		if (!r->tensor)
-			return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
-			                "%s: a safetensors file needs `tensor: NAME`", path);
-		snprintf(what, what_len, "%s: tensor %s", path, r->tensor);
-		return qkv_safetensors_find(L->st[i], r->tensor, v, L->err, L->errlen);
+		snprintf(what, what_len, "%.250s: tensor %.200s", path, name);
+		return qkv_safetensors_find(L->st[i], name, v, L->err, L->errlen);
+	case QKV_FMT_GGUF:
+		snprintf(what, what_len, "%.250s: tensor %.200s", path, name);
+		return qkv_gguf_find(L->gg[i], name, v, L->err, L->errlen);
 	case QKV_FMT_NPY:
 		s = qkv_npy_parse(f, v, L->err, L->errlen);
 		break;
@@ -187,6 +226,38 @@ static enum qkv_status as_f32(struct loader *L, const struct qkv_tensor_view *v,
 	return QKV_OK;
 }
 
+/* Projection p's weights (or bias) out of the fused tensor `r` (weights.qkv or
+ * weights.qkv_bias), split as weights.qkv says: a sub-view or an owned f32 copy. */
+static enum qkv_status fused_view(struct loader *L, const struct qkv_tensor_ref *r, bool is_bias,
+                                  int p, struct qkv_tensor_view *v, char *what, size_t what_len)
+{
+	const struct qkv_config *cfg = L->cfg;
+	struct qkv_fused_dims d = {cfg->d_model, cfg->n_heads, cfg->n_kv_heads, cfg->head_dim};
+	uint64_t n = ((uint64_t)cfg->n_heads + 2ull * cfg->n_kv_heads) * cfg->head_dim;
+	struct qkv_tensor_view full;
+	enum qkv_status s = find_view(L, r, is_bias ? n : n * d.d_model, &full, what, what_len);
+	if (s != QKV_OK)
+		return s;
+	if (L->last_raw && !is_bias) { /* a raw file is 1-D: give it the fused shape */
+		bool out_in = cfg->layout == QKV_LAYOUT_OUT_IN;
+		full.ndim = 2;
+		full.shape[0] = out_in ? n : d.d_model;
+		full.shape[1] = out_in ? d.d_model : n;
+	}
+	void *copy = NULL;
+	s = qkv_fused_slice(&full, cfg->qkv.split, cfg->layout, is_bias, &d, p, v, &copy, L->err,
+	                    L->errlen);
+	if (s != QKV_OK) {
+		char tmp[400];
+		snprintf(tmp, sizeof(tmp), "%s", L->err ? L->err : "");
+		return qkv_fail(L->err, L->errlen, s, "%s: %s", what, tmp);
+	}
+	size_t w = strlen(what);
+	snprintf(what + w, what_len - w, " (fused, split %s, %s part%s)",
+	         qkv_split_name(cfg->qkv.split), role_names[0][p], copy ? ", copied" : "");
+	return copy ? own(L, copy) : QKV_OK;
+}
+
 static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 {
 	const struct qkv_config *cfg = L->cfg;
@@ -195,9 +266,13 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 	char what[512];
 	struct qkv_tensor_view v = {0};
 	char expect[128];
-	if (!r->present)
+	enum qkv_status s;
+	if (cfg->qkv.present)
+		s = fused_view(L, &cfg->qkv, false, p, &v, what, sizeof(what));
+	else if (!r->present)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG, "required tensor is missing");
-	enum qkv_status s = find_view(L, r, dm * d_out, &v, what, sizeof(what));
+	else
+		s = find_view(L, r, dm * d_out, &v, what, sizeof(what));
 	if (s != QKV_OK)
 		return s;
 	bool in_out = cfg->layout == QKV_LAYOUT_IN_OUT;
@@ -217,8 +292,8 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 		                   L->errlen);
 		if (s == QKV_ERR_UNSUPPORTED)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
-			                "%s: cannot be sliced for shard %u/%u", what,
-			                L->shard.rank, L->shard.world);
+			                "%s: cannot be sliced for shard %u/%u", what, L->shard.rank,
+			                L->shard.world);
 		if (s != QKV_OK || (copy && (s = own(L, copy)) != QKV_OK))
 			return s;
 		if (copy && full.dtype != QKV_DT_F32 && full.dtype != QKV_DT_I8)
@@ -261,7 +336,9 @@ static enum qkv_status load_vector(struct loader *L, const struct qkv_tensor_ref
 	char what[512];
 	struct qkv_tensor_view v = {0};
 	char expect[64];
-	enum qkv_status s = find_view(L, r, d_out, &v, what, sizeof(what));
+	enum qkv_status s = r == &L->cfg->qkv_bias
+	                        ? fused_view(L, r, true, p, &v, what, sizeof(what))
+	                        : find_view(L, r, d_out, &v, what, sizeof(what));
 	if (s != QKV_OK)
 		return s;
 	snprintf(expect, sizeof(expect), "[d_out=%llu]", (unsigned long long)d_out);
@@ -294,12 +371,17 @@ static enum qkv_status load_all(struct loader *L)
 		uint64_t d_out =
 		    (uint64_t)(p == QKV_Q ? cfg->n_heads : cfg->n_kv_heads) * cfg->head_dim;
 		enum qkv_status s = load_weight(L, p, d_out);
+		if (s != QKV_OK && cfg->qkv.present)
+			return with_role(L, &cfg->qkv, "qkv", s);
 		if (s != QKV_OK)
 			return with_role(L, &cfg->w[p], role_names[0][p], s);
-		if (cfg->bias[p].present) {
-			s = load_vector(L, &cfg->bias[p], p, d_out, false, &L->lw->bias[p]);
+		const struct qkv_tensor_ref *b =
+		    cfg->qkv_bias.present ? &cfg->qkv_bias : &cfg->bias[p];
+		if (b->present) {
+			s = load_vector(L, b, p, d_out, false, &L->lw->bias[p]);
 			if (s != QKV_OK)
-				return with_role(L, &cfg->bias[p], role_names[1][p], s);
+				return with_role(
+				    L, b, b == &cfg->qkv_bias ? "qkv_bias" : role_names[1][p], s);
 		}
 		if (cfg->scale[p].present && L->lw->w_i8[p]) {
 			s = load_vector(L, &cfg->scale[p], p, d_out, true, &L->lw->w_scale[p]);
@@ -324,8 +406,11 @@ enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded
 	if (s == QKV_OK)
 		s = load_all(&L);
 	/* Views point into the mappings, not into the parsed headers: those can go now. */
-	for (size_t i = 0; i < MAX_FILES; i++)
+	for (size_t i = 0; i < MAX_FILES; i++) {
 		qkv_safetensors_close(L.st[i]);
+		qkv_gguf_close(L.gg[i]);
+		qkv_st_index_close(L.ix[i]);
+	}
 	if (s != QKV_OK)
 		qkv_weights_free(out);
 	return s;

@@ -580,8 +580,8 @@ Test(config_types, enums)
 	            "t.yaml:1:44: ", "model.precision", "`fp16` is not one of f32 | bf16 | int8");
 	expect_fail(MODEL "weights:\n  layout: row_major\n", QKV_ERR_CONFIG,
 	            "t.yaml:5:11: ", "weights.layout", "not one of in_out | out_in");
-	expect_fail(MODEL "weights:\n  layout: in_out\n  format: gguf\n", QKV_ERR_CONFIG,
-	            "t.yaml:6:11: ", "weights.format", "not one of safetensors | npy | raw");
+	expect_fail(MODEL "weights:\n  layout: in_out\n  format: onnx\n", QKV_ERR_CONFIG,
+	            "t.yaml:6:11: ", "weights.format", "not one of safetensors | npy | raw | gguf");
 	expect_fail(MODEL "weights:\n  layout: in_out\n  q: {file: a.bin, dtype: f64}\n",
 	            QKV_ERR_CONFIG, "t.yaml:6:27: ", "weights.q.dtype", "not one of f32 | f16");
 }
@@ -656,10 +656,10 @@ Test(config_refs, files)
 	expect_fail(MODEL "weights:\n  layout: in_out\n  q: {tensor: a}\n  k: {tensor: b}\n"
 	                  "  v: {tensor: c}\n",
 	            QKV_ERR_CONFIG, "t.yaml:5:3: ", "weights.file", "no weight file");
-	expect_fail(MODEL "weights:\n  layout: in_out\n  file: w.gguf\n  q: {tensor: a}\n"
+	expect_fail(MODEL "weights:\n  layout: in_out\n  file: w.onnx\n  q: {tensor: a}\n"
 	                  "  k: {tensor: b}\n  v: {tensor: c}\n",
 	            QKV_ERR_CONFIG, "t.yaml:6:9: ", "weights.file",
-	            "cannot tell the format of `/cfg/w.gguf`");
+	            "cannot tell the format of `/cfg/w.onnx`");
 	expect_fail(MODEL "weights:\n  layout: in_out\n  file: w.safetensors\n  q: {tensor: a}\n"
 	                  "  k: {tensor: b}\n  v: {tensor: c}\n  q_bias: {file: bq.npy}\n",
 	            QKV_ERR_CONFIG, "t.yaml:10:11: ", "weights.q_bias.file",

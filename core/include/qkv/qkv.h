@@ -59,10 +59,13 @@ struct qkv_open_options {
 	uint32_t shard_rank;      /* since 0.2: with shard_world: open slice shard_rank */
 	uint32_t shard_world;     /* since 0.2: of shard_world (tensor parallelism by heads,
 	                           * replaces the config's `shard:`); 0 = not set */
+	uint32_t layer_set;       /* since 0.2: 1 = open layer `layer` (replaces the config's
+	                           * weights.layer, substituted for {layer} in tensor names) */
+	uint32_t layer;           /* since 0.2 */
 };
 #define QKV_OPEN_OPTIONS_INIT                                                                      \
 	{                                                                                          \
-		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0                            \
+		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0, 0, 0                      \
 	}
 
 /* Open a model from a YAML config (see configs/README.md). Weight files are memory
