@@ -18,7 +18,9 @@ struct bench_machine {
 	unsigned threads[BENCH_MACHINE_MAXT]; /* ascending: 1, 2, cores */
 	double peak_gflops[BENCH_MACHINE_MAXT];
 	double read_gbs[BENCH_MACHINE_MAXT];
-	char cache_path[512]; /* where it was cached ("" when not) */
+	double peak_int8_gops[BENCH_MACHINE_MAXT]; /* bench_peak_int8.h */
+	char kernel_int8[48];                      /* sequence that measured it */
+	char cache_path[512];                      /* where it was cached ("" when not) */
 	bool from_cache;
 };
 

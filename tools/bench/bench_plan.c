@@ -9,6 +9,7 @@
 
 #include "bench_direct.h"
 #include "bench_onednn.h"
+#include "bench_peak_int8.h"
 #include "bench_progress.h"
 #include "registry.h"
 
@@ -422,7 +423,9 @@ static void derive(struct bench_result *r, const struct bench_machine *m)
 		double sec = row->st.median;
 		row->gflops = 2.0 * (double)row->T * s->d_model * s->n / sec * 1e-9;
 		row->weight_gbs = bench_weight_bytes(s, row->precision) / sec * 1e-9;
-		double peak = bench_machine_peak(m, row->threads),
+		double peak = !strcmp(row->precision, "int8")
+		                  ? bench_machine_peak_int8(m, row->threads)
+		                  : bench_machine_peak(m, row->threads),
 		       bw = bench_machine_bw(m, row->threads);
 		row->peak_pct = peak > 0 ? 100.0 * row->gflops / peak : 0.0;
 		row->bw_pct = bw > 0 ? 100.0 * row->weight_gbs / bw : 0.0;

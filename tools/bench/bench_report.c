@@ -18,6 +18,11 @@ void bench_machine_line(const struct bench_machine *m, char *buf, size_t len)
 		n += snprintf(buf + n, len - (size_t)n,
 		              " %u thread%s %.1f GFLOP/s fp32 peak, %.1f GB/s read;", m->threads[i],
 		              m->threads[i] == 1 ? "" : "s", m->peak_gflops[i], m->read_gbs[i]);
+	if (n > 0 && (size_t)n < len) /* the denominator of int8 rows' %peak */
+		n += snprintf(buf + n, len - (size_t)n, " int8 peak (%s):", m->kernel_int8);
+	for (size_t i = 0; i < m->n && n > 0 && (size_t)n < len; i++)
+		n += snprintf(buf + n, len - (size_t)n, " %u thread%s %.1f GOP/s;", m->threads[i],
+		              m->threads[i] == 1 ? "" : "s", m->peak_int8_gops[i]);
 }
 
 static double spread_pct(const struct bench_row *row)
@@ -138,10 +143,15 @@ bool bench_report_json(const char *path, const struct bench_result *r,
 	json_str(f, m->flags);
 	fprintf(f, ", \"cores\": %u, \"kernel\": ", m->cores);
 	json_str(f, m->kernel);
+	fprintf(f, ", \"kernel_int8\": ");
+	json_str(f, m->kernel_int8);
 	fprintf(f, ", \"measured\": [");
 	for (size_t i = 0; i < m->n; i++)
-		fprintf(f, "%s{\"threads\": %u, \"peak_gflops\": %.3f, \"read_gbs\": %.3f}",
-		        i ? ", " : "", m->threads[i], m->peak_gflops[i], m->read_gbs[i]);
+		fprintf(f,
+		        "%s{\"threads\": %u, \"peak_gflops\": %.3f, \"read_gbs\": %.3f, "
+		        "\"peak_int8_gops\": %.3f}",
+		        i ? ", " : "", m->threads[i], m->peak_gflops[i], m->read_gbs[i],
+		        m->peak_int8_gops[i]);
 	const struct bench_shape *s = &r->shape;
 	fprintf(f, "]},\n  \"shape\": {\"name\": ");
 	json_str(f, s->name);

@@ -1,0 +1,246 @@
+/* int8 peak of this machine (bench_peak_int8.h). The x86 loops carry target attributes,
+ * so the tool stays baseline x86-64; <qkv/cpu_features.h> decides which one may run. */
+#include "bench_peak_int8.h"
+
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench_stats.h"
+#include <qkv/cpu_features.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define TRIALS 5 /* best of: other processes only slow a trial down */
+
+static volatile int32_t sink; /* keeps results observable */
+
+enum seq { SEQ_NONE, SEQ_AVX2, SEQ_AVXVNNI, SEQ_ZMM };
+
+static enum seq pick(void)
+{
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	if (f.avx512f && f.avx512vnni)
+		return SEQ_ZMM;
+	if (f.avxvnni)
+		return SEQ_AVXVNNI;
+	if (f.avx2)
+		return SEQ_AVX2;
+	return SEQ_NONE;
+}
+
+#if defined(__x86_64__)
+/* 16 independent zmm chains: Ice Lake-SP / Sapphire Rapids retire 2 vpdpbusd zmm per
+ * cycle with a latency of 5 (10 chains saturate them), Zen 4 one; 16 leave margin. */
+__attribute__((target("avx512f,avx512vnni"))) static double zmm_loop(size_t iters)
+{
+	const __m512i x = _mm512_set1_epi32(0x01020304), w = _mm512_set1_epi32(0x01ff01ff);
+	__m512i a[16];
+	for (int j = 0; j < 16; j++)
+		a[j] = _mm512_set1_epi32(j);
+	for (size_t i = 0; i < iters; i++) {
+#pragma GCC unroll 16
+		for (int j = 0; j < 16; j++)
+			a[j] = _mm512_dpbusd_epi32(a[j], x, w);
+	}
+	__m512i s = a[0];
+	for (int j = 1; j < 16; j++)
+		s = _mm512_add_epi32(s, a[j]);
+	int32_t out[16];
+	_mm512_storeu_si512(out, s);
+	sink = out[0] + out[15];
+	return (double)iters * 16.0 * 64.0 * 2.0;
+}
+
+/* 12 chains of VEX vpdpbusd ymm (16 registers): Alder Lake P-cores retire 2 per cycle,
+ * latency 5. */
+__attribute__((target("avx2,avxvnni"))) static double avxvnni_loop(size_t iters)
+{
+	const __m256i x = _mm256_set1_epi32(0x01020304), w = _mm256_set1_epi32(0x01ff01ff);
+	__m256i a[12];
+	for (int j = 0; j < 12; j++)
+		a[j] = _mm256_set1_epi32(j);
+	for (size_t i = 0; i < iters; i++) {
+#pragma GCC unroll 12
+		for (int j = 0; j < 12; j++)
+			a[j] = _mm256_dpbusd_avx_epi32(a[j], x, w);
+	}
+	__m256i s = a[0];
+	for (int j = 1; j < 12; j++)
+		s = _mm256_add_epi32(s, a[j]);
+	int32_t out[8];
+	_mm256_storeu_si256((__m256i *)out, s);
+	sink = out[0] + out[7];
+	return (double)iters * 12.0 * 32.0 * 2.0;
+}
+
+/* The exact AVX2 sequence of backends/int8/kernel_avx2.c per 32 multiply-adds: vpsignb
+ * (x's sign onto w), vpmaddubsw (|x| x signed w, pairs into int16), vpmaddwd by ones
+ * (into int32), vpaddd. 6 chains, each with its own w so nothing is shared or hoisted
+ * (the empty asm makes w opaque in every iteration): 6 acc + 6 w + 3 shared = 15 ymm. */
+__attribute__((target("avx2"))) static double avx2_loop(size_t iters)
+{
+	const __m256i xs = _mm256_set1_epi32(0x01ff02fe), xa = _mm256_abs_epi8(xs);
+	const __m256i ones = _mm256_set1_epi16(1);
+	__m256i w0 = _mm256_set1_epi8(3), w1 = _mm256_set1_epi8(5), w2 = _mm256_set1_epi8(7);
+	__m256i w3 = _mm256_set1_epi8(9), w4 = _mm256_set1_epi8(11), w5 = _mm256_set1_epi8(13);
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+#define STEP(j)                                                                                    \
+	a##j = _mm256_add_epi32(                                                                   \
+	    a##j, _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w##j, xs)), ones))
+	for (size_t i = 0; i < iters; i++) {
+		__asm__("" : "+x"(w0), "+x"(w1), "+x"(w2), "+x"(w3), "+x"(w4), "+x"(w5));
+		STEP(0);
+		STEP(1);
+		STEP(2);
+		STEP(3);
+		STEP(4);
+		STEP(5);
+	}
+#undef STEP
+	__m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), a2),
+	                             _mm256_add_epi32(_mm256_add_epi32(a3, a4), a5));
+	int32_t out[8];
+	_mm256_storeu_si256((__m256i *)out, s);
+	sink = out[0] + out[7];
+	return (double)iters * 6.0 * 32.0 * 2.0;
+}
+#endif
+
+double bench_int8_loop(size_t iters)
+{
+#if defined(__x86_64__)
+	switch (pick()) {
+	case SEQ_ZMM:
+		return zmm_loop(iters);
+	case SEQ_AVXVNNI:
+		return avxvnni_loop(iters);
+	case SEQ_AVX2:
+		return avx2_loop(iters);
+	default:
+		break;
+	}
+#endif
+	(void)iters;
+	return 0.0;
+}
+
+const char *bench_int8_kernel_name(void)
+{
+	static const char *const names[] = {"none", "avx2 vpsignb+vpmaddubsw+vpmaddwd+vpaddd",
+	                                    "vpdpbusd ymm (AVX-VNNI)", "vpdpbusd zmm"};
+#if defined(__x86_64__)
+	return names[pick()];
+#else
+	return names[SEQ_NONE];
+#endif
+}
+
+static double thread_cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Best rate of `threads` threads each running the loop for about 0.1 s of its own CPU
+ * time, summed (bench_machine.c measures the fp32 peak the same way). */
+static double measure(unsigned threads)
+{
+	size_t iters = 1u << 12;
+	for (;;) { /* calibrate on one thread */
+		double t0 = thread_cpu_now();
+		if (bench_int8_loop(iters) <= 0.0)
+			return 0.0;
+		if (thread_cpu_now() - t0 > 0.02 || iters > ((size_t)1 << 40))
+			break;
+		iters *= 4;
+	}
+	iters *= 5;
+	double best = 0.0;
+	for (int r = 0; r < TRIALS; r++) {
+		double rate = 0.0;
+#pragma omp parallel num_threads(threads) reduction(+ : rate)
+		{
+			double t0 = thread_cpu_now();
+			double ops = bench_int8_loop(iters);
+			rate += ops / (thread_cpu_now() - t0);
+		}
+		best = rate > best ? rate : best;
+	}
+	return best * 1e-9;
+}
+
+static void cache_name(const struct bench_machine *m, char *buf, size_t len)
+{
+	buf[0] = '\0';
+	size_t n = strlen(m->cache_path);
+	if (n > 4 && !strcmp(m->cache_path + n - 4, ".txt") && n + 6 < len)
+		snprintf(buf, len, "%.*s-int8.txt", (int)(n - 4), m->cache_path);
+}
+
+/* The cached values for exactly m's CPU, flags and thread counts, else false. */
+static bool cache_read(struct bench_machine *m, const char *path)
+{
+	FILE *f = path[0] ? fopen(path, "r") : NULL;
+	if (!f)
+		return false;
+	char line[1024];
+	bool cpu_ok = false, flags_ok = false;
+	size_t found = 0;
+	while (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		unsigned t;
+		double p;
+		if (!strncmp(line, "cpu=", 4))
+			cpu_ok = !strcmp(line + 4, m->cpu);
+		else if (!strncmp(line, "flags=", 6))
+			flags_ok = !strcmp(line + 6, m->flags);
+		else if (!strncmp(line, "kernel_int8=", 12))
+			bench_strcpy(m->kernel_int8, sizeof(m->kernel_int8), line + 12);
+		else if (sscanf(line, "threads=%u peak_int8_gops=%lf", &t, &p) == 2 && p > 0)
+			for (size_t i = 0; i < m->n; i++)
+				if (m->threads[i] == t && m->peak_int8_gops[i] <= 0) {
+					m->peak_int8_gops[i] = p;
+					found++;
+				}
+	}
+	fclose(f);
+	return cpu_ok && flags_ok && found == m->n;
+}
+
+void bench_peak_int8_fill(struct bench_machine *m, bool remeasure, void (*log)(const char *msg))
+{
+	char path[600];
+	cache_name(m, path, sizeof(path));
+	for (size_t i = 0; i < BENCH_MACHINE_MAXT; i++)
+		m->peak_int8_gops[i] = 0.0;
+	if (!remeasure && cache_read(m, path))
+		return;
+	if (log)
+		log("measuring this machine's int8 peak (once; cached)");
+	bench_strcpy(m->kernel_int8, sizeof(m->kernel_int8), bench_int8_kernel_name());
+	for (size_t i = 0; i < m->n; i++)
+		m->peak_int8_gops[i] = measure(m->threads[i]);
+	FILE *f = path[0] ? fopen(path, "w") : NULL; /* the folder exists: the fp32 cache's */
+	if (!f)
+		return;
+	fprintf(f, "# qkv bench int8 peak; delete or use --remeasure to redo\n");
+	fprintf(f, "cpu=%s\nflags=%s\nkernel_int8=%s\n", m->cpu, m->flags, m->kernel_int8);
+	for (size_t i = 0; i < m->n; i++)
+		fprintf(f, "threads=%u peak_int8_gops=%.3f\n", m->threads[i], m->peak_int8_gops[i]);
+	fclose(f);
+}
+
+double bench_machine_peak_int8(const struct bench_machine *m, unsigned threads)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (m->threads[i] == threads)
+			return m->peak_int8_gops[i];
+	return m->n ? m->peak_int8_gops[0] * threads : 0.0;
+}
