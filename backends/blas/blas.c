@@ -17,12 +17,14 @@
  */
 #include <cblas.h>
 #include <limits.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define QKV_BACKEND_NAME "blas"
 #include <qkv/backend_util.h>
+#include <qkv/cpu_features.h>
 #include <qkv/plugin.h>
 
 struct blas_handle {
@@ -203,13 +205,54 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 	return QKV_OK;
 }
 
+/* OpenBLAS cores (0.3.21 names, case-insensitive) with AVX2 or AVX-512 sgemm kernels.
+ * A DYNAMIC_ARCH OpenBLAS that does not know a CPU model falls back to a generic core
+ * (Prescott, Katmai, Nehalem, ...) with SSE kernels: 3-5x slower on an AVX2/AVX-512
+ * machine (README.md). OPENBLAS_CORETYPE chooses the core instead. */
+static int core_has_avx2_kernels(const char *core)
+{
+	static const char *const fast[] = {"haswell",        "zen",      "skylakex", "cooperlake",
+	                                   "sapphirerapids", "excavator"};
+	for (size_t i = 0; core && i < sizeof(fast) / sizeof(fast[0]); i++)
+		if (!strcasecmp(core, fast[i]))
+			return 1;
+	return 0;
+}
+
+/* The core to ask for on this CPU: SkylakeX for AVX-512 (its sgemm kernels are also
+ * the ones Cooperlake and SapphireRapids use), Zen for AMD AVX2, Haswell otherwise. */
+static const char *core_fix(const struct qkv_cpu_features *f)
+{
+	if (f->avx512f && f->avx512dq && f->avx512bw && f->avx512vl)
+		return "SkylakeX";
+#if defined(__x86_64__) || defined(__i386__)
+	unsigned a, b, c, d;
+	if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u) /* "AuthenticAMD" */
+		return "Zen";
+#endif
+	return "Haswell";
+}
+
 static void blas_probe(struct qkv_probe_result *out)
 {
 	const char *core = openblas_get_corename();
 	const char *config = openblas_get_config();
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	int n = snprintf(out->detail, sizeof(out->detail), "OpenBLAS core %s, %d procs (%s)",
+	                 core ? core : "unknown", openblas_get_num_procs(),
+	                 config ? config : "no config");
 	out->score = 50;
-	snprintf(out->detail, sizeof(out->detail), "OpenBLAS core %s, %d procs (%s)",
-	         core ? core : "unknown", openblas_get_num_procs(), config ? config : "no config");
+	if (f.avx2 && f.fma && !core_has_avx2_kernels(core)) {
+		/* Generic kernels on an AVX2/AVX-512 CPU: rank below openmp (60) and onednn,
+		 * above the portable C kernels (10) and scalar (1). */
+		out->score = 15;
+		if (n > 0 && (size_t)n < sizeof(out->detail))
+			snprintf(out->detail + n, sizeof(out->detail) - (size_t)n,
+			         "; generic core on a CPU with %s: slow, set "
+			         "OPENBLAS_CORETYPE=%s",
+			         f.avx512f ? "AVX-512" : "AVX2", core_fix(&f));
+	}
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {

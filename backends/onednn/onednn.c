@@ -975,9 +975,8 @@ static void onednn_probe(struct qkv_probe_result *out)
 		break;
 	}
 	snprintf(out->detail, sizeof(out->detail),
-	         "oneDNN %d.%d.%d (%s), ISA %s, OpenMP runtime, int8 %s", v->major, v->minor,
-	         v->patch, v->hash ? v->hash : "", isa_name(isa),
-	         isa_exact_int8(isa) ? "exact (VNNI/AMX)" : "refused (no VNNI)");
+	         "oneDNN %d.%d.%d, ISA %s, OpenMP runtime, int8 %s", v->major, v->minor, v->patch,
+	         isa_name(isa), isa_exact_int8(isa) ? "exact (VNNI/AMX)" : "refused (no VNNI)");
 	out->score = score;
 }
 

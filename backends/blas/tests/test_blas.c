@@ -12,7 +12,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include <qkv/cpu_features.h>
 #include <qkv/plugin.h>
 
 extern const struct qkv_backend qkv_backend_descriptor;
@@ -191,4 +193,30 @@ Test(blas, refusals_before_blas)
 	cr_assert_eq(BE.prepare(&pb, &wt, &h, err, sizeof(err)), QKV_ERR_UNSUPPORTED);
 	cr_assert(strstr(err, "blas") != NULL);
 	BE.release(h);
+}
+
+/* The probe names a generic OpenBLAS core on an AVX2/AVX-512 CPU, with the fix, and
+ * ranks itself below openmp (60) then; otherwise it scores 50 without the hint. */
+Test(blas, probe_flags_generic_core)
+{
+	struct qkv_probe_result r = {sizeof(r), 0, ""};
+	BE.probe(&r);
+	const char *core = openblas_get_corename();
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	static const char *const fast[] = {"haswell",        "zen",      "skylakex", "cooperlake",
+	                                   "sapphirerapids", "excavator"};
+	int known = 0;
+	for (size_t i = 0; i < sizeof(fast) / sizeof(fast[0]); i++)
+		known |= !strcasecmp(core, fast[i]);
+	cr_assert(strstr(r.detail, core), "detail names the core: %s", r.detail);
+	if (f.avx2 && f.fma && !known) {
+		cr_assert_eq(r.score, 15, "%s", r.detail);
+		cr_assert(strstr(r.detail,
+		                 f.avx512f ? "OPENBLAS_CORETYPE=SkylakeX" : "OPENBLAS_CORETYPE="),
+		          "no fix named: %s", r.detail);
+	} else {
+		cr_assert_eq(r.score, 50, "%s", r.detail);
+		cr_assert(!strstr(r.detail, "OPENBLAS_CORETYPE"), "%s", r.detail);
+	}
 }
