@@ -56,4 +56,10 @@ void cf_case_run(const struct cf_case *c, const struct qkv_backend *be, const ch
 
 const char *cf_result_str(enum cf_result res);
 
+/* Where a case is (one line, "f32 T=7 K=33 ...: project with X read-only"), written
+ * into buf[len] as the case goes, so a runner whose child crashes or hangs can say
+ * where (`qkv conform` passes a page shared with the child). NULL: not recorded. */
+void cf_progress_set(char *buf, size_t len);
+void cf_progress(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

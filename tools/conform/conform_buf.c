@@ -14,6 +14,25 @@
 
 const char *const cf_proj_name[3] = {"q", "k", "v"};
 
+static char *progress_buf;
+static size_t progress_len;
+
+void cf_progress_set(char *buf, size_t len)
+{
+	progress_buf = buf;
+	progress_len = len;
+}
+
+void cf_progress(const char *fmt, ...)
+{
+	if (!progress_buf || progress_len == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(progress_buf, progress_len, fmt, ap);
+	va_end(ap);
+}
+
 bool cf_fail(struct cf_report *r, const char *fmt, ...)
 {
 	if (r->result == CF_FAIL)

@@ -77,29 +77,54 @@ static enum qkv_status try_prepare(const struct qkv_backend *be, uint32_t precis
 	return st;
 }
 
+/* Undeclared and unknown precisions: every value up to 70 (a `1u << p` test wraps at
+ * 32 and 64: 32, 33, 34, 64, 65, 66 alias the real ones), the powers of two and their
+ * neighbours up to 2^31, and 0xffffffff. */
+static size_t unknown_precisions(uint32_t *v, size_t cap)
+{
+	size_t n = 0;
+	for (uint32_t p = QKV_PRECISION_COUNT; p <= 70 && n < cap; p++)
+		v[n++] = p;
+	for (int b = 7; b <= 31 && n + 3 <= cap; b++) {
+		uint32_t x = 1u << b;
+		v[n++] = x - 1;
+		v[n++] = x;
+		v[n++] = x + 1;
+	}
+	if (n < cap)
+		v[n++] = 0xffffffffu;
+	return n;
+}
+
 void cf_case_refuse_undeclared(const struct qkv_backend *be, int precision, uint64_t seed,
                                struct cf_report *r)
 {
 	(void)precision;
 	(void)seed;
-	static const uint32_t unknown[] = {QKV_PRECISION_COUNT, 31, 0xffffffffu};
+	uint32_t list[QKV_PRECISION_COUNT + 160];
+	size_t n = 0;
+	for (uint32_t p = 0; p < QKV_PRECISION_COUNT; p++)
+		if (!(be->precisions & QKV_PRECISION_BIT(p)))
+			list[n++] = p;
+	n += unknown_precisions(list + n, sizeof(list) / sizeof(list[0]) - n);
 	char err[256] = "";
 	int refused = 0;
-	for (uint32_t p = 0; p < QKV_PRECISION_COUNT + 3; p++) {
-		uint32_t v = p < QKV_PRECISION_COUNT ? p : unknown[p - QKV_PRECISION_COUNT];
-		if (v < QKV_PRECISION_COUNT && (be->precisions & QKV_PRECISION_BIT(v)))
-			continue;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t v = list[i];
 		err[0] = '\0';
+		cf_progress("prepare with undeclared precision %u", v);
 		enum qkv_status st = try_prepare(be, v, err, sizeof(err));
 		char nm[16];
 		snprintf(nm, sizeof(nm), "%s", v < QKV_PRECISION_COUNT ? prec_name[v] : "");
 		if (!nm[0])
 			snprintf(nm, sizeof(nm), "%u", v);
 		if (st != QKV_ERR_UNSUPPORTED)
-			return (void)cf_fail(r,
-			                     "prepare with undeclared precision %s returned status "
-			                     "%d, want QKV_ERR_UNSUPPORTED (%d)",
-			                     nm, (int)st, QKV_ERR_UNSUPPORTED);
+			return (void)cf_fail(
+			    r,
+			    "prepare with undeclared precision %s returned status "
+			    "%d, want QKV_ERR_UNSUPPORTED (%d)%s",
+			    nm, (int)st, QKV_ERR_UNSUPPORTED,
+			    v >= 32 && st == QKV_OK ? " (a 1u << precision test that wraps?)" : "");
 		if (!err[0])
 			return (void)cf_fail(r, "prepare refused precision %s without a message",
 			                     nm);

@@ -10,6 +10,11 @@
 #include "conform.h"
 
 #define CF_U 0x1p-24 /* unit roundoff of f32 */
+#define CF_C 2.0     /* the worst-case bound's safety factor (conform_ref.c) */
+#define CF_TINY 0x1p-120
+
+/* The calling thread's rounding mode and (x86) MXCSR control bits. */
+unsigned cf_fp_env(void);
 
 /* Record a failure (first one wins: it is the root cause). Returns false. */
 bool cf_fail(struct cf_report *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -48,7 +53,15 @@ enum cf_fill {
 	CF_FILL_INTEGER,  /* integers in [-127, 127], +-127 in each row and column */
 	CF_FILL_SPECIAL,  /* random plus NaN, +Inf, -Inf in some rows of X */
 	CF_FILL_SATURATE, /* +-1 patterns: every quantized value is +-127 */
-	CF_FILL_SEED      /* DESIGN.md's worked example */
+	CF_FILL_SEED,     /* DESIGN.md's worked example */
+	/* exact in f32 in any summation order (every partial sum an integer < 2^24), but
+	 * not with bf16 or f16 operands (values need 12 significant bits): */
+	CF_FILL_WIDE_W, /* W integers in [-4095, 4095], X in {-1, 0, 1} */
+	CF_FILL_WIDE_X, /* X integers in [-4095, 4095], W in {-1, 0, 1} */
+	CF_FILL_SPARSE, /* WIDE_W with at most 4000 non-zero X per row: any K */
+	CF_FILL_TINY,   /* X integers * 2^-140 (subnormal), W integers: exact, FTZ/DAZ not */
+	CF_FILL_INT8    /* int8 special rows and columns: zero, subnormal / tiny amax, huge,
+	                 * one non-zero, rounding ties, scales 2^-20..2^60 */
 };
 
 struct cf_shape {
@@ -63,8 +76,15 @@ struct cf_opts {
 	bool exact;          /* results must match the reference bit for bit */
 	size_t x_pad, y_pad; /* row stride minus row width, X and outputs */
 	enum cf_fill fill;
-	bool prequantized; /* int8: hand prepare w_i8 + w_scale and w = NULL */
-	int x_paged;       /* X between PROT_NONE pages: 1 = ends at one, 2 = starts at one */
+	bool prequantized;   /* int8: hand prepare w_i8 + w_scale and w = NULL */
+	int x_paged;         /* X between PROT_NONE pages: 1 = ends at one, 2 = starts at one */
+	bool x_readonly;     /* with x_paged: X is PROT_READ during the calls */
+	int w_paged;         /* each weight, bias, scale array read-only between PROT_NONE
+	                      * pages: 1 = ends at one, 2 = starts at one */
+	int y_paged;         /* outputs between PROT_NONE pages: 1 = ends at one, 2 = starts */
+	unsigned no_bias;    /* with bias: bit p set = projection p has bias NULL */
+	size_t struct_extra; /* problem, weights, batch passed with struct_size = sizeof +
+	                      * this (zeroed tail), as a newer core would */
 };
 
 struct cf_setup {
@@ -73,10 +93,15 @@ struct cf_setup {
 	uint32_t width[3];
 	struct qkv_problem pb;
 	struct qkv_weights wt;
-	float *w[3];                 /* [d_model x width] stored in o.layout */
-	float *bias[3];              /* [width] or NULL */
-	int8_t *w_i8[3];             /* prequantized: [d_model x width] in o.layout */
-	float *w_scale[3];           /* prequantized: [width] */
+	float *w[3];       /* [d_model x width] stored in o.layout */
+	float *bias[3];    /* [width] or NULL */
+	int8_t *w_i8[3];   /* prequantized: [d_model x width] in o.layout */
+	float *w_scale[3]; /* prequantized: [width] */
+	void *wmap[4][3];  /* w_paged: mappings of w, bias, w_i8, w_scale */
+	size_t wmap_len[4][3];
+	void *wcopy[4][3]; /* copies: the weights must not change */
+	size_t wbytes[4][3];
+	void *pb_big, *wt_big;       /* struct_extra: the enlarged structs passed */
 	struct cf_gbuf x;            /* [T x d_model], stride d_model + x_pad */
 	float *x_copy;               /* [x.total]: X must not change */
 	double *ref[3], *bound[3];   /* [T x width]: f64 reference and per-element bound */
@@ -110,6 +135,15 @@ bool cf_check_values(const struct cf_setup *s, size_t t0, const struct cf_out *o
 /* Bit-identical outputs (what = "repeated call 2", "thread 3", ...). */
 bool cf_check_same(const struct cf_setup *s, const struct cf_out *a, const struct cf_out *b,
                    const char *what, struct cf_report *r);
+
+/* Give X new values in place (same pointer, same fill, data from `seed`) and remake
+ * the references. */
+bool cf_setup_refill_x(struct cf_setup *s, uint64_t seed, struct cf_report *r);
+/* Weights, biases and scales unchanged since the setup built them. */
+bool cf_check_weights(const struct cf_setup *s, const char *when, struct cf_report *r);
+/* The statistical accuracy check (f32, bf16): with e = got - ref and
+ * m = sum|x*w| + |b|, mean over all elements of (e / (u*sqrt(2K+2)*m))^2 <= 1. */
+bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, struct cf_report *r);
 
 /* The usual path: init, one call of all rows, guards, values, free. */
 bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,

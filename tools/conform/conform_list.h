@@ -27,7 +27,19 @@
 	X(p##_determinism, P, cf_case_determinism, "repeated calls give identical bits")           \
 	X(p##_concurrency, P, cf_case_concurrency,                                                 \
 	  "8 threads calling project on one handle equal serial calls")                            \
-	X(p##_threads, P, cf_case_threads, "batch threads 1, 2, 3, 8 all within bound")
+	X(p##_threads, P, cf_case_threads, "batch threads 1, 2, 3, 8 all within bound")            \
+	X(p##_rows, P, cf_case_rows,                                                               \
+	  "T = 1..1100 across 64/256/512/1024, biases (some NULL), strides, threads 1-3")          \
+	X(p##_large_k, P, cf_case_large_k, "K = 4097 .. 66001 (blocking, tails, 16-bit counters)") \
+	X(p##_concurrency_cold, P, cf_case_concurrency_cold,                                       \
+	  "concurrent first calls on fresh handles, threads 2-4 per call, no warm-up")             \
+	X(p##_many_calls, P, cf_case_many_calls, "100 calls on one handle: stable bits")           \
+	X(p##_two_handles, P, cf_case_two_handles, "two live handles of different shapes")         \
+	X(p##_x_readonly, P, cf_case_x_readonly, "X in read-only pages during the call")           \
+	X(p##_x_refill, P, cf_case_x_refill, "X refilled in place between calls")                  \
+	X(p##_w_readonly, P, cf_case_w_readonly,                                                   \
+	  "weights read-only between guard pages, unchanged after prepare and calls")              \
+	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")
 
 #define CF_CASES(X)                                                                                \
 	X(abi_metadata, -1, cf_case_abi_metadata,                                                  \
@@ -38,13 +50,33 @@
 	  "release(NULL) and release after a failed prepare are safe")                             \
 	CF_PRECISION_CASES(X, QKV_F32, f32)                                                        \
 	X(f32_nan_inf, QKV_F32, cf_case_nan_inf, "NaN and +-Inf in X propagate as in float64")     \
+	X(f32_exact_wide, QKV_F32, cf_case_exact_wide,                                             \
+	  "12-bit integers, K to 65537: exact in f32, not with bf16/f16 rounding")                 \
+	X(f32_accuracy, QKV_F32, cf_case_accuracy,                                                 \
+	  "random data vs float64, statistical bound a bf16/f16 kernel exceeds")                   \
+	X(f32_subnormal, QKV_F32, cf_case_subnormal, "subnormal X exact (no FTZ/DAZ)")             \
 	CF_PRECISION_CASES(X, QKV_BF16, bf16)                                                      \
 	X(bf16_nan_inf, QKV_BF16, cf_case_nan_inf, "NaN and +-Inf in X propagate as in float64")   \
+	X(bf16_exact_wide, QKV_BF16, cf_case_exact_wide,                                           \
+	  "12-bit integers: W rounded to bf16 ties-to-even, X and sums exact")                     \
+	X(bf16_accuracy, QKV_BF16, cf_case_accuracy,                                               \
+	  "random data vs float64 (bf16 W), statistical bound: X and sums stay f32")               \
+	X(bf16_subnormal, QKV_BF16, cf_case_subnormal, "subnormal X exact (no FTZ/DAZ)")           \
 	CF_PRECISION_CASES(X, QKV_INT8, int8)                                                      \
 	X(int8_saturation, QKV_INT8, cf_case_int8_saturation,                                      \
 	  "K in the thousands, every quantized value +-127: no 16-bit saturation")                 \
 	X(int8_prequantized, QKV_INT8, cf_case_int8_prequantized,                                  \
-	  "pre-quantized weights (w_i8 + w_scale, w = NULL) are used as given")
+	  "pre-quantized weights (w_i8 + w_scale, w = NULL) are used as given")                    \
+	X(int8_special, QKV_INT8, cf_case_int8_special,                                            \
+	  "zero, subnormal-amax, tiny, huge rows and columns, rounding ties")                      \
+	X(int8_nan_inf, QKV_INT8, cf_case_nan_inf, "a row of X with NaN or Inf gives NaN outputs") \
+	X(abi_struct_sizes, -1, cf_case_abi_struct_sizes,                                          \
+	  "structs with struct_size > sizeof (zeroed tail), as a newer core passes")               \
+	X(error_buffer, -1, cf_case_error_buffer, "error messages stay in err[errlen], NUL-ended") \
+	X(no_output, -1, cf_case_no_output, "nothing printed to stdout or stderr")                 \
+	X(no_leaks, -1, cf_case_no_leaks,                                                          \
+	  "heap in use stable over repeated prepare/project/release")                              \
+	X(exports, -1, cf_case_exports, "the file exports qkv_backend_descriptor only")
 
 #define CF_DECLARE(name, prec, fn, what)                                                           \
 	void fn(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r);

@@ -1,4 +1,5 @@
 /* One prepared problem: build it, call project, check guards and values. */
+#include <fenv.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,17 @@ static void describe(struct cf_setup *s)
 	         o->x_paged == 1 ? " X ends at a guard page"
 	         : o->x_paged    ? " X starts at a guard page"
 	                         : "");
+	size_t n = strlen(s->desc);
+	snprintf(s->desc + n, sizeof(s->desc) - n, "%s%s%s%s%s",
+	         o->x_readonly ? " X read-only" : "",
+	         o->w_paged == 1   ? " weights read-only, ending at a guard page"
+	         : o->w_paged == 2 ? " weights read-only, starting at a guard page"
+	                           : "",
+	         o->y_paged == 1   ? " outputs end at a guard page"
+	         : o->y_paged == 2 ? " outputs start at a guard page"
+	                           : "",
+	         o->no_bias && o->bias ? " some biases NULL" : "",
+	         o->struct_extra ? " structs larger than sizeof" : "");
 }
 
 void cf_setup_free(struct cf_setup *s)
@@ -26,15 +38,19 @@ void cf_setup_free(struct cf_setup *s)
 	if (s->be && s->handle)
 		s->be->release(s->handle);
 	for (int p = 0; p < 3; p++) {
-		free(s->w[p]);
-		free(s->bias[p]);
+		cf_data_wfree(s, 0, p, s->w[p]);
+		cf_data_wfree(s, 1, p, s->bias[p]);
 		free(s->ref[p]);
 		free(s->bound[p]);
 		free(s->ref8[p]);
 		free(s->bound8[p]);
-		free(s->w_i8[p]);
-		free(s->w_scale[p]);
+		cf_data_wfree(s, 2, p, s->w_i8[p]);
+		cf_data_wfree(s, 3, p, s->w_scale[p]);
+		for (int kind = 0; kind < 4; kind++)
+			free(s->wcopy[kind][p]);
 	}
+	free(s->pb_big);
+	free(s->wt_big);
 	cf_gbuf_free(&s->x);
 	free(s->x_copy);
 	memset(s, 0, sizeof(*s));
@@ -50,7 +66,7 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 	s->width[QKV_K] = s->width[QKV_V] = sh->n_kv_heads * sh->head_dim;
 	describe(s);
 	if (!cf_data_make(s, seed) || !cf_ref_make(s) ||
-	    (o->prequantized && !cf_data_prequantize(s))) {
+	    (o->prequantized && !cf_data_prequantize(s)) || !cf_data_protect(s)) {
 		cf_fail(r, "%s: harness out of memory", s->desc);
 		cf_setup_free(s);
 		return false;
@@ -74,14 +90,71 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 		s->wt.w_i8[p] = s->w_i8[p];
 		s->wt.w_scale[p] = s->w_scale[p];
 	}
+	const struct qkv_problem *pb = &s->pb;
+	const struct qkv_weights *wt = &s->wt;
+	if (o->struct_extra) { /* a newer core: bigger structs, zeroed tails */
+		s->pb_big = calloc(1, sizeof(s->pb) + o->struct_extra);
+		s->wt_big = calloc(1, sizeof(s->wt) + o->struct_extra);
+		if (!s->pb_big || !s->wt_big) {
+			cf_fail(r, "%s: harness out of memory", s->desc);
+			cf_setup_free(s);
+			return false;
+		}
+		s->pb.struct_size = (uint32_t)(sizeof(s->pb) + o->struct_extra);
+		s->wt.struct_size = (uint32_t)(sizeof(s->wt) + o->struct_extra);
+		memcpy(s->pb_big, &s->pb, sizeof(s->pb));
+		memcpy(s->wt_big, &s->wt, sizeof(s->wt));
+		pb = s->pb_big;
+		wt = s->wt_big;
+	}
 	char err[256] = "";
 	s->be = be;
-	enum qkv_status st = be->prepare(&s->pb, &s->wt, &s->handle, err, sizeof(err));
+	cf_progress("%s: prepare", s->desc);
+	enum qkv_status st = be->prepare(pb, wt, &s->handle, err, sizeof(err));
 	if (st != QKV_OK) {
 		cf_fail(r, "%s: prepare failed (status %d): %s", s->desc, (int)st, err);
 		cf_setup_free(s);
 		return false;
 	}
+	if (!cf_check_weights(s, "after prepare", r)) {
+		cf_setup_free(s);
+		return false;
+	}
+	return true;
+}
+
+bool cf_check_weights(const struct cf_setup *s, const char *when, struct cf_report *r)
+{
+	static const char *const kind_name[4] = {"weights w", "bias", "w_i8", "w_scale"};
+	const void *arr[4][3];
+	for (int p = 0; p < 3; p++) {
+		arr[0][p] = s->w[p];
+		arr[1][p] = s->bias[p];
+		arr[2][p] = s->w_i8[p];
+		arr[3][p] = s->w_scale[p];
+	}
+	for (int kind = 0; kind < 4; kind++)
+		for (int p = 0; p < 3; p++)
+			if (arr[kind][p] && s->wcopy[kind][p] &&
+			    memcmp(arr[kind][p], s->wcopy[kind][p], s->wbytes[kind][p]) != 0)
+				return cf_fail(r,
+				               "%s: %s[%s] changed %s (the core's weights are "
+				               "read-only to a backend)",
+				               s->desc, kind_name[kind], cf_proj_name[p], when);
+	return true;
+}
+
+bool cf_setup_refill_x(struct cf_setup *s, uint64_t seed, struct cf_report *r)
+{
+	for (int p = 0; p < 3; p++) {
+		free(s->ref[p]);
+		free(s->bound[p]);
+		free(s->ref8[p]);
+		free(s->bound8[p]);
+		s->ref[p] = s->bound[p] = s->ref8[p] = s->bound8[p] = NULL;
+	}
+	if (!cf_data_refill_x(s, seed) || !cf_ref_make(s))
+		return cf_fail(r, "%s: harness: refilling X failed", s->desc);
 	return true;
 }
 
@@ -90,7 +163,11 @@ bool cf_out_alloc(struct cf_out *out, const struct cf_setup *s, size_t rows, str
 	memset(out, 0, sizeof(*out));
 	for (int p = 0; p < 3; p++) {
 		size_t w = s->width[p];
-		if (!cf_gbuf_alloc(&out->y[p], rows, w, w + s->o.y_pad, s->o.unaligned)) {
+		bool got = s->o.y_paged
+		               ? cf_gbuf_alloc_paged(&out->y[p], rows, w, w + s->o.y_pad,
+		                                     s->o.y_paged == 1)
+		               : cf_gbuf_alloc(&out->y[p], rows, w, w + s->o.y_pad, s->o.unaligned);
+		if (!got) {
 			cf_out_free(out);
 			return cf_fail(r, "harness out of memory");
 		}
@@ -119,10 +196,36 @@ bool cf_call(const struct cf_setup *s, size_t t0, size_t rows, struct cf_out *ou
 		b.ld_out[p] = out->y[p].ld;
 	}
 	char err[256] = "";
-	enum qkv_status st = s->be->project(s->handle, &b, err, sizeof(err));
+	const struct qkv_batch *bp = &b;
+	unsigned char big[sizeof(b) + 256];
+	if (s->o.struct_extra) {
+		size_t extra = s->o.struct_extra < 256 ? s->o.struct_extra : 256;
+		memset(big, 0, sizeof(big));
+		b.struct_size = (uint32_t)(sizeof(b) + extra);
+		memcpy(big, &b, sizeof(b));
+		bp = (const struct qkv_batch *)(const void *)big;
+	}
+	cf_progress("%s: project rows %zu..%zu, threads %u", s->desc, t0, t0 + rows, b.threads);
+	unsigned env0 = cf_fp_env();
+	enum qkv_status st = s->be->project(s->handle, bp, err, sizeof(err));
+	unsigned env1 = cf_fp_env();
 	if (st != QKV_OK)
 		return cf_fail(r, "%s: project failed (status %d): %s", s->desc, (int)st, err);
+	if (env1 != env0)
+		return cf_fail(r,
+		               "%s: project changed the caller's floating-point environment "
+		               "(rounding / FTZ / DAZ: 0x%x, was 0x%x) and did not restore it",
+		               s->desc, env1, env0);
 	return true;
+}
+
+unsigned cf_fp_env(void)
+{
+	unsigned v = (unsigned)fegetround();
+#if defined(__x86_64__) || defined(__i386__)
+	v |= (unsigned)__builtin_ia32_stmxcsr() & 0xffc0u; /* masks, rounding, FTZ, DAZ */
+#endif
+	return v;
 }
 
 bool cf_check_guards(const struct cf_setup *s, const struct cf_out *out, struct cf_report *r)
@@ -132,7 +235,7 @@ bool cf_check_guards(const struct cf_setup *s, const struct cf_out *out, struct 
 			return false;
 	if (memcmp(s->x_copy, s->x.base, s->x.total * sizeof(float)) != 0)
 		return cf_fail(r, "%s: project wrote into X (or around it)", s->desc);
-	return true;
+	return cf_check_weights(s, "by project", r);
 }
 
 static bool same_bits(float a, float b)
@@ -193,6 +296,9 @@ bool cf_check_values(const struct cf_setup *s, size_t t0, const struct cf_out *o
 				    !check_one(s, p, t0 + t, n, got, s->ref8[p][i], s->bound8[p][i],
 				               ", vs the exact int8 reference", r))
 					return false;
+				if (s->ref8[p] && isnan(s->ref8[p][i]))
+					continue; /* NaN or Inf in the row: NaN, whatever f32 gives
+					           */
 				if (!check_one(s, p, t0 + t, n, got, s->ref[p][i], s->bound[p][i],
 				               s->ref8[p] ? ", vs the f32 float64 reference" : "",
 				               r))
@@ -237,4 +343,44 @@ bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
 	}
 	cf_setup_free(&s);
 	return ok;
+}
+
+bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, struct cf_report *r)
+{
+	size_t K = s->sh.d_model;
+	double sum = 0, worst = 0;
+	size_t count = 0, wp = 0, wt = 0, wn = 0;
+	for (int p = 0; p < 3; p++) {
+		size_t N = s->width[p];
+		const struct cf_gbuf *y = &out->y[p];
+		for (size_t t = 0; t < y->rows; t++)
+			for (size_t n = 0; n < N; n++) {
+				size_t i = t * N + n;
+				/* bound = C*(K+1)*u*m + tiny (conform_ref.c): recover m */
+				double m =
+				    (s->bound[p][i] - CF_TINY) / (CF_C * (double)(K + 1) * CF_U);
+				double scale = CF_U * sqrt(2.0 * (double)K + 2.0) * m;
+				if (!(scale > 0))
+					continue;
+				double z = ((double)y->p[t * y->ld + n] - s->ref[p][i]) / scale;
+				sum += z * z;
+				count++;
+				if (fabs(z) > worst) {
+					worst = fabs(z);
+					wp = (size_t)p;
+					wt = t;
+					wn = n;
+				}
+			}
+	}
+	double ms = count ? sum / (double)count : 0;
+	cf_note_error(r, ms, 1.0);
+	if (!(ms <= 1.0))
+		return cf_fail(r,
+		               "%s: f32 accuracy: mean square of error/(u*sqrt(2K+2)*sum|x*w|) "
+		               "over %zu outputs is %.3g, a correct f32 kernel stays below 1 "
+		               "(typically < 0.01): reduced precision (bf16/f16 operands or "
+		               "accumulators)? worst at row %zu, column %zu of %s",
+		               s->desc, count, ms, wt, wn, cf_proj_name[wp]);
+	return true;
 }

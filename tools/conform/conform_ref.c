@@ -22,9 +22,6 @@
 #include <qkv/precision.h>
 #include "conform_data.h"
 
-#define CF_C 2.0
-#define CF_TINY 0x1p-120
-
 /* ref[t*N + n] = X.W (+b) in float64 and mag = sum |x*w| + |b|, for weights wr.
  * Loops run along W's rows in either layout, so large K x N stay quick. */
 static void dot_ref(const struct cf_setup *s, int p, const float *wr, double *ref, double *mag)
@@ -102,6 +99,9 @@ static bool int8_ref(struct cf_setup *s, int p)
 			s->bound[p][i] += 1.01 * (0.5 * sx * sumw[n] + 0.5 * sw[n] * sumx +
 			                          0.25 * (double)K * sx * sw[n]) +
 			                  8 * CF_U * mag + s->bound8[p][i];
+			/* amax below QKV_INT8_AMAX_MIN: the row or column counts as zero */
+			if (sx == 0 || sw[n] == 0)
+				s->bound[p][i] += mag;
 		}
 	}
 	free(qw);

@@ -2,9 +2,11 @@
  * on its own rows of X into its own outputs, and must get what serial calls got. */
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "conform_int.h"
 #include "conform_list.h"
+#include "conform_rng.h"
 
 #define CF_THREADS 8
 #define CF_ROUNDS 3
@@ -103,4 +105,194 @@ void cf_case_concurrency(const struct qkv_backend *be, int precision, uint64_t s
 	if (ok)
 		snprintf(r->msg, sizeof(r->msg), "%d rounds of %d threads equal serial calls",
 		         CF_ROUNDS, CF_THREADS);
+}
+
+/* ---- cold start, threads > 1 per call, many calls, two handles --------------------- */
+
+#define COLD_THREADS 6
+#define COLD_ROWS 16
+#define COLD_ROUNDS 3
+
+struct cold_worker {
+	const struct cf_setup *s;
+	struct gate *start;
+	size_t t0;
+	uint32_t threads;
+	struct cf_out out;
+	struct cf_report r;
+};
+
+static void *cold_work(void *arg)
+{
+	struct cold_worker *w = arg;
+	pthread_mutex_lock(&w->start->mu);
+	while (!w->start->open)
+		pthread_cond_wait(&w->start->cv, &w->start->mu);
+	pthread_mutex_unlock(&w->start->mu);
+	struct qkv_probe_result pr = {.struct_size = sizeof(pr)};
+	w->s->be->probe(&pr); /* probe may be called from any thread, any time */
+	cf_call(w->s, w->t0, COLD_ROWS, &w->out, w->threads, &w->r);
+	return NULL;
+}
+
+/* A freshly prepared handle whose very first calls are concurrent, each with a thread
+ * budget of 2..4: lazy initialisation on the first call, and scratch kept per handle
+ * for multi-threaded calls, race here. Every output is then checked against the
+ * reference and against a serial call with the same budget. */
+void cf_case_concurrency_cold(const struct qkv_backend *be, int precision, uint64_t seed,
+                              struct cf_report *r)
+{
+	static const struct cf_shape sh = {COLD_THREADS * COLD_ROWS, 256, 4, 2, 32};
+	struct cf_rng g = {seed};
+	for (int round = 1; round <= COLD_ROUNDS; round++) {
+		struct cf_opts o = {.precision = (uint32_t)precision,
+		                    .layout = (uint32_t)(round % 2),
+		                    .threads = 4,
+		                    .bias = true};
+		struct cf_setup s;
+		if (!cf_setup_init(&s, be, &sh, &o, cf_rng_next(&g), r))
+			return;
+		struct cold_worker w[COLD_THREADS];
+		memset(w, 0, sizeof(w));
+		pthread_t tid[COLD_THREADS];
+		struct gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false};
+		int started = 0;
+		bool ok = true;
+		for (int i = 0; i < COLD_THREADS && ok; i++) {
+			w[i].s = &s;
+			w[i].start = &start;
+			w[i].t0 = (size_t)i * COLD_ROWS;
+			w[i].threads = 2 + (uint32_t)(i % 3);
+			ok = cf_out_alloc(&w[i].out, &s, COLD_ROWS, r);
+		}
+		cf_progress("%s: %d concurrent first calls on a fresh handle", s.desc,
+		            COLD_THREADS);
+		for (int i = 0; ok && i < COLD_THREADS; i++) {
+			if (pthread_create(&tid[i], NULL, cold_work, &w[i]) != 0) {
+				ok = cf_fail(r, "harness: pthread_create failed");
+				break;
+			}
+			started++;
+		}
+		pthread_mutex_lock(&start.mu);
+		start.open = true;
+		pthread_cond_broadcast(&start.cv);
+		pthread_mutex_unlock(&start.mu);
+		for (int i = 0; i < started; i++)
+			pthread_join(tid[i], NULL);
+		for (int i = 0; ok && i < COLD_THREADS; i++) {
+			char what[96];
+			snprintf(what, sizeof(what),
+			         "round %d (fresh handle), thread %d of %d concurrent first calls, "
+			         "threads %u",
+			         round, i, COLD_THREADS, w[i].threads);
+			struct cf_report sub;
+			memset(&sub, 0, sizeof(sub));
+			if (w[i].r.result == CF_FAIL) {
+				ok = cf_fail(r, "%s: %s", what, w[i].r.msg);
+			} else if (!cf_check_guards(&s, &w[i].out, &sub) ||
+			           !cf_check_values(&s, w[i].t0, &w[i].out, &sub)) {
+				ok = cf_fail(r, "%s: %s", what, sub.msg);
+			} else {
+				struct cf_out again;
+				ok = cf_out_alloc(&again, &s, COLD_ROWS, r);
+				if (ok) {
+					ok = cf_call(&s, w[i].t0, COLD_ROWS, &again, w[i].threads,
+					             r) &&
+					     cf_check_same(&s, &again, &w[i].out, what, r);
+					cf_out_free(&again);
+				}
+			}
+		}
+		for (int i = 0; i < COLD_THREADS; i++)
+			cf_out_free(&w[i].out);
+		cf_setup_free(&s);
+		if (!ok)
+			return;
+	}
+	snprintf(r->msg, sizeof(r->msg),
+	         "%d fresh handles, %d concurrent first calls each (threads 2-4): correct",
+	         COLD_ROUNDS, COLD_THREADS);
+}
+
+#define MANY_CALLS 100
+
+/* 100 calls on one handle (threads 1 and 2 alternating, T alternating between 16 rows
+ * and 1 row): every call bit-identical to the first with the same threads and rows.
+ * A backend that re-tunes itself after N calls changes its results here. */
+void cf_case_many_calls(const struct qkv_backend *be, int precision, uint64_t seed,
+                        struct cf_report *r)
+{
+	static const struct cf_shape sh = {16, 160, 4, 2, 24};
+	struct cf_opts o = {.precision = (uint32_t)precision, .threads = 2, .bias = true};
+	struct cf_setup s;
+	if (!cf_setup_init(&s, be, &sh, &o, seed, r))
+		return;
+	struct cf_out first[4];
+	memset(first, 0, sizeof(first));
+	bool ok = true;
+	for (int call = 0; ok && call < MANY_CALLS; call++) {
+		int kind = call % 4; /* threads 1 or 2, 16 rows or 1 */
+		uint32_t threads = 1 + (uint32_t)(kind % 2);
+		size_t rows = kind < 2 ? sh.T : 1;
+		if (call < 4) {
+			ok = cf_out_alloc(&first[kind], &s, rows, r) &&
+			     cf_call(&s, 0, rows, &first[kind], threads, r) &&
+			     cf_check_guards(&s, &first[kind], r) &&
+			     cf_check_values(&s, 0, &first[kind], r);
+			continue;
+		}
+		struct cf_out out;
+		if (!(ok = cf_out_alloc(&out, &s, rows, r)))
+			break;
+		char what[64];
+		snprintf(what, sizeof(what), "call %d of %d on one handle", call + 1, MANY_CALLS);
+		ok = cf_call(&s, 0, rows, &out, threads, r) && cf_check_guards(&s, &out, r) &&
+		     cf_check_same(&s, &first[kind], &out, what, r);
+		cf_out_free(&out);
+	}
+	for (int k = 0; k < 4; k++)
+		cf_out_free(&first[k]);
+	cf_setup_free(&s);
+	if (ok)
+		snprintf(r->msg, sizeof(r->msg), "%d calls on one handle: stable bits", MANY_CALLS);
+}
+
+/* Two handles of different shapes alive at once, calls interleaved, then one
+ * released while the other is used: a backend keeping per-problem state in globals
+ * mixes them up. */
+void cf_case_two_handles(const struct qkv_backend *be, int precision, uint64_t seed,
+                         struct cf_report *r)
+{
+	static const struct cf_shape sa = {5, 48, 2, 2, 8}, sb = {70, 130, 3, 1, 20};
+	struct cf_opts oa = {.precision = (uint32_t)precision, .threads = 1, .bias = true};
+	struct cf_opts ob = oa;
+	ob.layout = QKV_LAYOUT_OUT_IN;
+	ob.threads = 2;
+	struct cf_rng g = {seed};
+	struct cf_setup a, b;
+	if (!cf_setup_init(&a, be, &sa, &oa, cf_rng_next(&g), r))
+		return;
+	if (!cf_setup_init(&b, be, &sb, &ob, cf_rng_next(&g), r)) {
+		cf_setup_free(&a);
+		return;
+	}
+	bool ok = true;
+	for (int i = 0; ok && i < 5; i++) {
+		struct cf_setup *s = i % 2 ? &b : &a;
+		if (i == 4) { /* a released: b must still work */
+			cf_setup_free(&a);
+			s = &b;
+		}
+		struct cf_out out;
+		if (!(ok = cf_out_alloc(&out, s, s->sh.T, r)))
+			break;
+		ok = cf_call(s, 0, s->sh.T, &out, s->o.threads, r) && cf_check_guards(s, &out, r) &&
+		     cf_check_values(s, 0, &out, r);
+		cf_out_free(&out);
+	}
+	cf_setup_free(&a); /* no-op when released above (setup_free zeroes it) */
+	cf_setup_free(&b);
+	if (ok)
+		snprintf(r->msg, sizeof(r->msg), "two live handles, interleaved: independent");
 }

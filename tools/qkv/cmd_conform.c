@@ -7,8 +7,7 @@
 
 #include "commands.h"
 #include "conform_run.h"
-#include "registry.h"
-#include "util.h"
+#include <qkv/qkv.h>
 
 static const char conform_help[] =
     "usage: qkv conform PLUGIN.so|NAME [PLUGIN.so|NAME ...] [--cases PATTERN] [--seed S]\n"
@@ -18,13 +17,16 @@ static const char conform_help[] =
     "in-tree backends) on each backend plugin: a file path, or a backend NAME looked up\n"
     "as qkv_NAME.so on the plugin search path (QKV_PLUGIN_PATH, then the install folder).\n"
     "Each case runs in its own child process: a crash or a hang is reported as a failed\n"
-    "case, not fatal to the run.\n"
+    "case, not fatal to the run; a plugin that printed to stdout or stderr fails the case.\n"
+    "After a case times out, the remaining cases of that plugin are not run (reported as\n"
+    "failed), so a plugin that hangs gets its verdict after one timeout.\n"
     "\n"
     "  --cases PATTERN   only cases matching comma-separated globs, e.g. 'f32_*,abi_*'\n"
     "  --seed S          base seed of the random data (default %u); a failure prints its\n"
     "                    seed, and --seed S --cases NAME replays it exactly\n"
     "  --report FILE     also write a JSON report\n"
-    "  --timeout S       per-case limit in seconds (default 120)\n"
+    "  --timeout S       per-case limit in seconds (default 30; the slowest case takes\n"
+    "                    a few seconds on a correct backend)\n"
     "  --list            list the cases and what each checks, then exit\n"
     "\n"
     "Cases for a precision the backend does not declare are skipped (not counted as\n"
@@ -107,30 +109,39 @@ static char *resolve(const char *arg)
 		}
 		return strdup(arg);
 	}
-	char **dirs = qkv_search_path(NULL);
-	char *found = dirs ? qkv_plugin_find(dirs, arg) : NULL;
-	char *copy = found ? strdup(found) : NULL;
-	qkv_free(found);
-	if (!copy) {
+	qkv_plugin_set *set = NULL;
+	char name[300], *copy = NULL;
+	snprintf(name, sizeof(name), "/qkv_%s.so", arg);
+	if (qkv_plugins_scan(NULL, &set, NULL, 0) != QKV_OK)
+		fprintf(stderr, "qkv conform: out of memory\n");
+	for (size_t i = 0; set && !copy && i < qkv_plugins_count(set); i++) {
+		struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
+		qkv_plugins_get(set, i, &pi);
+		size_t n = strlen(pi.path), k = strlen(name);
+		if (n >= k && !strcmp(pi.path + n - k, name)) /* loaded or refused */
+			copy = strdup(pi.path);
+	}
+	if (set && !copy) {
 		fprintf(stderr,
 		        "qkv conform: no backend `%s` (qkv_%s.so) on the plugin search path:", arg,
 		        arg);
-		for (size_t i = 0; dirs && dirs[i]; i++)
-			fprintf(stderr, " %s", dirs[i]);
+		for (size_t i = 0; qkv_plugins_dir(set, i); i++)
+			fprintf(stderr, " %s", qkv_plugins_dir(set, i));
 		fprintf(stderr, "\n");
 	}
-	qkv_search_path_free(dirs);
+	qkv_plugins_free(set);
 	return copy;
 }
 
 static void print_row(const struct conform_outcome *o)
 {
 	const struct cf_report *r = &o->r;
-	char err[48] = "-";
+	char err[48] = "-", msg[sizeof(r->msg) * 2];
 	if (r->worst_bound > 0)
 		snprintf(err, sizeof(err), "%.2e / %.2e", r->worst_err, r->worst_bound);
+	conform_text_clean(r->result == CF_PASS ? "" : r->msg, msg, sizeof(msg)); /* one line */
 	printf("%-30s %-6s %-21s %7.2f s  %s\n", o->c->name, cf_result_str(r->result), err,
-	       o->seconds, r->result == CF_PASS ? "" : r->msg);
+	       o->seconds, msg);
 	fflush(stdout);
 }
 
@@ -145,13 +156,26 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 	}
 	printf("qkv conform %s (seed %llu)\n", path, (unsigned long long)a->seed);
 	printf("%-30s %-6s %-21s %9s\n", "case", "result", "error / bound", "time");
+	const char *hung = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct cf_case *c = cf_case_at(i);
 		if (!cf_name_matches(c->name, a->cases))
 			continue;
-		conform_run_case(path, c, a->seed, a->timeout, &o[ran]);
+		if (hung) { /* it would most likely hang again: one timeout is the verdict */
+			o[ran].c = c;
+			o[ran].r.result = CF_FAIL;
+			o[ran].r.seed = a->seed;
+			snprintf(o[ran].r.msg, sizeof(o[ran].r.msg),
+			         "not run: %s timed out (after a hang no further case runs; "
+			         "--cases %s runs this one)",
+			         hung, c->name);
+		} else {
+			conform_run_case(path, c, a->seed, a->timeout, &o[ran]);
+			if (o[ran].timed_out)
+				hung = c->name;
+		}
 		print_row(&o[ran]);
-		count[o[ran].r.result]++;
+		count[(unsigned)o[ran].r.result <= CF_SKIP ? o[ran].r.result : CF_FAIL]++;
 		ran++;
 	}
 	printf("%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n", path,
@@ -173,7 +197,7 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 
 int qkv_cmd_conform(int argc, char **argv)
 {
-	struct conform_args a = {.seed = CF_DEFAULT_SEED, .timeout = 120};
+	struct conform_args a = {.seed = CF_DEFAULT_SEED, .timeout = 30};
 	int pr = parse(argc, argv, &a);
 	if (pr != 0)
 		return pr > 0 ? 0 : 2;

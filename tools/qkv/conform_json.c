@@ -1,20 +1,73 @@
-/* The JSON report of `qkv conform --report FILE`. */
+/* The JSON report of `qkv conform --report FILE`, and one-line text for the table.
+ * A plugin's messages are arbitrary bytes: both outputs keep valid UTF-8 and replace
+ * everything else, so the report is always valid JSON and the table one row a case. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "conform_run.h"
 
-static void json_string(FILE *f, const char *s)
+/* Length of the valid UTF-8 sequence at s (1-4), or 0 when s does not start one
+ * (stray continuation byte, overlong form, surrogate, > U+10FFFF, truncated). */
+static size_t utf8_len(const unsigned char *s)
 {
+	unsigned c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t n = c >= 0xc2 && c <= 0xdf   ? 2
+	           : c >= 0xe0 && c <= 0xef ? 3
+	           : c >= 0xf0 && c <= 0xf4 ? 4
+	                                    : 0;
+	if (n == 0)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0; /* also stops at the terminating NUL */
+	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
+	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+void conform_text_clean(const char *in, char *out, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0;
+	while (*s && o + 1 < len) {
+		size_t n = utf8_len(s);
+		if (n == 1) {
+			out[o++] = (char)(*s < 0x20 || *s == 0x7f ? ' ' : *s);
+		} else if (n == 0) {
+			out[o++] = '?';
+			n = 1;
+		} else {
+			if (o + n >= len)
+				break;
+			memcpy(out + o, s, n);
+			o += n;
+		}
+		s += n;
+	}
+	out[o] = '\0';
+}
+
+static void json_string(FILE *f, const char *str)
+{
+	const unsigned char *s = (const unsigned char *)str;
 	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
+	while (*s) {
+		size_t n = utf8_len(s);
+		if (n == 0) {
+			fputs("\\ufffd", f); /* an invalid byte: the replacement character */
+			n = 1;
+		} else if (*s == '"' || *s == '\\') {
+			fprintf(f, "\\%c", *s);
+		} else if (*s < 0x20 || *s == 0x7f) {
+			fprintf(f, "\\u%04x", *s);
+		} else {
+			fwrite(s, 1, n, f);
+		}
+		s += n;
 	}
 	fputc('"', f);
 }
@@ -32,7 +85,8 @@ void conform_json_plugin(FILE *f, const char *path, const struct conform_outcome
 {
 	size_t count[3] = {0, 0, 0};
 	for (size_t i = 0; i < n; i++)
-		count[o[i].r.result]++;
+		if ((unsigned)o[i].r.result <= CF_SKIP)
+			count[o[i].r.result]++;
 	fprintf(f, "%s\n    {\"plugin\": ", first ? "" : ",");
 	json_string(f, path);
 	fprintf(f, ", \"passed\": %zu, \"failed\": %zu, \"skipped\": %zu, \"cases\": [",
