@@ -70,18 +70,22 @@ static void make_result(struct bench_result *r, double median, double spread)
 	}
 }
 
+static const struct bench_machine test_machine = {
+    .cpu = "Test CPU \"quoted\"", .flags = "avx2 fma", .cores = 2, .n = 1};
+
 static void write_baseline(const char *path, double median, double spread)
 {
 	struct bench_result r;
 	make_result(&r, median, spread);
-	struct bench_machine m = {.cpu = "Test CPU \"quoted\"", .cores = 2, .n = 1};
+	struct bench_machine m = test_machine;
 	m.threads[0] = 1;
 	m.peak_gflops[0] = 100;
 	m.read_gbs[0] = 20;
 	struct bench_plan p = {.min_time = 0.3};
-	char err[256];
-	cr_assert(bench_report_json(path, &r, &m, &p, "qkv bench --test", err, sizeof(err)), "%s",
-	          err);
+	FILE *f = fopen(path, "w");
+	cr_assert(f);
+	cr_assert(bench_report_json(f, &r, &m, &p, "qkv bench --test"));
+	cr_assert_eq(fclose(f), 0);
 	free(r.rows);
 }
 
@@ -103,12 +107,16 @@ Test(bench_baseline, json_round_trip_keeps_keys_and_times)
 	cr_assert_float_eq(b.rows[0].mad, 5e-5, 1e-12);
 	cr_assert_float_eq(b.rows[0].reps, 10, 1e-12);
 	cr_assert_str_eq(b.cpu, "Test CPU \"quoted\"");
+	cr_assert(!b.rows[0].reference && b.rows[1].reference);
+	cr_assert_float_eq(b.dims[0], 64, 0); /* the tiny preset */
 	bench_baseline_free(&b);
 	unlink(path);
 }
 
-static size_t regressions(double old_med, double old_spread, double new_med, double new_spread,
-                          double threshold)
+/* Rows of a result made with make_result compared with a baseline; shape and machine
+ * may differ from the baseline's. Returns bench_baseline_compare's count (-1: refused). */
+static long compare(double old_med, double old_spread, double new_med, double new_spread,
+                    double threshold, bool gate_all, const char *preset, const char *cpu)
 {
 	char path[] = "/tmp/qkv-bench-test-XXXXXX";
 	int fd = mkstemp(path);
@@ -119,13 +127,53 @@ static size_t regressions(double old_med, double old_spread, double new_med, dou
 	cr_assert(bench_baseline_load(path, &b, err, sizeof(err)), "%s", err);
 	struct bench_result r;
 	make_result(&r, new_med, new_spread);
+	bench_shape_preset(preset, &r.shape);
+	struct bench_machine m = test_machine;
+	bench_strcpy(m.cpu, sizeof(m.cpu), cpu);
 	FILE *out = fopen("/dev/null", "w");
-	size_t n = bench_baseline_compare(&b, &r, threshold, out);
+	long n = bench_baseline_compare(&b, &r, &m, threshold, gate_all, out);
 	fclose(out);
 	free(r.rows);
 	bench_baseline_free(&b);
 	unlink(path);
 	return n;
+}
+
+static long regressions(double old_med, double old_spread, double new_med, double new_spread,
+                        double threshold)
+{
+	return compare(old_med, old_spread, new_med, new_spread, threshold, false, "tiny",
+	               test_machine.cpu);
+}
+
+/* Issue 15 point 9: only rows of the same shape and machine are compared, and the
+ * reference rows (library calls) do not gate unless asked. make_result's reference row
+ * keeps 1 ms; its backend row goes from old_med to new_med. */
+Test(bench_baseline, matches_shape_and_machine_and_gates_backend_rows)
+{
+	cr_assert_eq(compare(1e-3, 0, 1e-3, 0, 10, false, "gpt2-small", test_machine.cpu), -1,
+	             "another shape compared");
+	cr_assert_eq(compare(1e-3, 0, 1e-3, 0, 10, false, "tiny", "Other CPU"), -1,
+	             "another machine compared");
+	cr_assert_eq(compare(1e-3, 0, 1e-3, 0, 10, false, "tiny", test_machine.cpu), 0);
+	/* reference row slower: not gated by default, gated with gate_all */
+	char path[] = "/tmp/qkv-bench-test-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert(fd >= 0);
+	write_baseline(path, 1e-3, 0);
+	struct bench_baseline b;
+	char err[256];
+	cr_assert(bench_baseline_load(path, &b, err, sizeof(err)), "%s", err);
+	struct bench_result r;
+	make_result(&r, 1e-3, 0);
+	r.rows[1].st.median = 5e-3; /* the cblas_sgemm reference row, 5x slower */
+	FILE *out = fopen("/dev/null", "w");
+	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, 10, false, out), 0);
+	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, 10, true, out), 1);
+	fclose(out);
+	free(r.rows);
+	bench_baseline_free(&b);
+	unlink(path);
 }
 
 Test(bench_baseline, threshold_beyond_noise)

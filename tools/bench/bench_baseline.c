@@ -5,228 +5,38 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/qkv.h>
+#include <yaml.h>
+
 #include "bench_report.h"
 #include "bench_stats.h"
 
-#define MAX_JSON_BYTES ((size_t)64 << 20)
-#define MAX_DEPTH 32
-
-/* A small recursive-descent JSON reader that keeps only what a baseline needs: the
- * machine's cpu and, per element of "rows", its key, status and times. */
-struct jp {
-	const char *s, *end, *path;
-	char *err;
-	size_t errlen;
-	struct bench_baseline *b;
-	bool failed;
-};
-
-static bool fail(struct jp *j, const char *what)
+/* The value of `key` in mapping node `map`, or NULL. */
+static yaml_node_t *get(yaml_document_t *d, yaml_node_t *map, const char *key)
 {
-	if (!j->failed) {
-		j->failed = true;
-		snprintf(j->err, j->errlen, "%s: %s", j->path, what);
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(d, p->key);
+		if (k && k->type == YAML_SCALAR_NODE && !strcmp((char *)k->data.scalar.value, key))
+			return yaml_document_get_node(d, p->value);
 	}
-	return false;
+	return NULL;
 }
 
-static void ws(struct jp *j)
+static const char *text(yaml_document_t *d, yaml_node_t *map, const char *key)
 {
-	while (j->s < j->end && (*j->s == ' ' || *j->s == '\t' || *j->s == '\n' || *j->s == '\r'))
-		j->s++;
+	yaml_node_t *v = get(d, map, key);
+	return v && v->type == YAML_SCALAR_NODE ? (const char *)v->data.scalar.value : "";
 }
 
-/* A string into out[len] (truncated; \u escapes beyond ASCII become '?'). */
-static bool str(struct jp *j, char *out, size_t len)
+static double number(yaml_document_t *d, yaml_node_t *map, const char *key)
 {
-	size_t n = 0;
-	if (j->s >= j->end || *j->s != '"')
-		return fail(j, "expected a string");
-	j->s++;
-	while (j->s < j->end && *j->s != '"') {
-		char c = *j->s++;
-		if (c == '\\') {
-			if (j->s >= j->end)
-				break;
-			c = *j->s++;
-			switch (c) {
-			case 'n':
-				c = '\n';
-				break;
-			case 't':
-				c = '\t';
-				break;
-			case 'r':
-				c = '\r';
-				break;
-			case 'b':
-				c = '\b';
-				break;
-			case 'f':
-				c = '\f';
-				break;
-			case 'u': {
-				unsigned v = 0;
-				for (int i = 0; i < 4; i++, j->s++) {
-					if (j->s >= j->end)
-						return fail(j, "truncated \\u escape");
-					char h = *j->s;
-					v = v * 16 + (unsigned)(h >= 'a'   ? h - 'a' + 10
-					                        : h >= 'A' ? h - 'A' + 10
-					                                   : h - '0');
-				}
-				c = v < 128 ? (char)v : '?';
-				break;
-			}
-			default:
-				break; /* \" \\ \/ */
-			}
-		}
-		if (n + 1 < len)
-			out[n++] = c;
-	}
-	if (j->s >= j->end)
-		return fail(j, "unterminated string");
-	j->s++;
-	if (len)
-		out[n] = '\0';
-	return true;
-}
-
-static bool number(struct jp *j, double *v)
-{
-	char *e;
-	errno = 0;
-	*v = strtod(j->s, &e);
-	if (e == j->s || e > j->end)
-		return fail(j, "expected a number");
-	j->s = e;
-	return true;
-}
-
-static bool value(struct jp *j, int depth, int ctx, struct bench_base_row *row, const char *name);
-
-/* ctx: 0 anything, 1 the top object, 2 the rows array, 3 one row, 4 the machine object */
-static bool object(struct jp *j, int depth, int ctx, struct bench_base_row *row)
-{
-	j->s++; /* '{' */
-	ws(j);
-	if (j->s < j->end && *j->s == '}') {
-		j->s++;
-		return true;
-	}
-	for (;;) {
-		char name[64];
-		ws(j);
-		if (!str(j, name, sizeof(name)))
-			return false;
-		ws(j);
-		if (j->s >= j->end || *j->s != ':')
-			return fail(j, "expected ':' after a member name");
-		j->s++;
-		int sub = 0;
-		if (ctx == 1 && !strcmp(name, "rows"))
-			sub = 2;
-		else if (ctx == 1 && !strcmp(name, "machine"))
-			sub = 4;
-		if (!value(j, depth + 1, sub, ctx == 3 || ctx == 4 ? row : NULL, name))
-			return false;
-		ws(j);
-		if (j->s < j->end && *j->s == ',') {
-			j->s++;
-			continue;
-		}
-		if (j->s < j->end && *j->s == '}') {
-			j->s++;
-			return true;
-		}
-		return fail(j, "expected ',' or '}' in an object");
-	}
-}
-
-static bool array(struct jp *j, int depth, int ctx)
-{
-	j->s++; /* '[' */
-	ws(j);
-	if (j->s < j->end && *j->s == ']') {
-		j->s++;
-		return true;
-	}
-	for (;;) {
-		struct bench_base_row *row = NULL;
-		if (ctx == 2) {
-			struct bench_base_row *g = realloc(j->b->rows, (j->b->n + 1) * sizeof(*g));
-			if (!g)
-				return fail(j, "out of memory");
-			j->b->rows = g;
-			row = &g[j->b->n++];
-			memset(row, 0, sizeof(*row));
-		}
-		ws(j);
-		if (!value(j, depth + 1, ctx == 2 ? 3 : 0, row, ""))
-			return false;
-		ws(j);
-		if (j->s < j->end && *j->s == ',') {
-			j->s++;
-			continue;
-		}
-		if (j->s < j->end && *j->s == ']') {
-			j->s++;
-			return true;
-		}
-		return fail(j, "expected ',' or ']' in an array");
-	}
-}
-
-static bool value(struct jp *j, int depth, int ctx, struct bench_base_row *row, const char *name)
-{
-	ws(j);
-	if (depth > MAX_DEPTH)
-		return fail(j, "nested too deeply");
-	if (j->s >= j->end)
-		return fail(j, "unexpected end of file");
-	char c = *j->s;
-	if (c == '{')
-		return object(j, depth, ctx == 3 ? 3 : ctx == 4 ? 4 : ctx == 1 ? 1 : 0, row);
-	if (c == '[')
-		return array(j, depth, ctx == 2 ? 2 : 0);
-	if (c == '"') {
-		char buf[256];
-		if (!str(j, buf, sizeof(buf)))
-			return false;
-		if (row && ctx == 0 && !strcmp(name, "key"))
-			bench_strcpy(row->key, sizeof(row->key), buf);
-		if (row && ctx == 0 && !strcmp(name, "status"))
-			row->ok = !strcmp(buf, "ok");
-		if (!row && ctx == 0 && !strcmp(name, "cpu"))
-			bench_strcpy(j->b->cpu, sizeof(j->b->cpu), buf);
-		return true;
-	}
-	if (c == '-' || (c >= '0' && c <= '9')) {
-		double v;
-		if (!number(j, &v))
-			return false;
-		if (row && !strcmp(name, "median_s"))
-			row->median = v;
-		else if (row && !strcmp(name, "p10_s"))
-			row->p10 = v;
-		else if (row && !strcmp(name, "p90_s"))
-			row->p90 = v;
-		else if (row && !strcmp(name, "mad_s"))
-			row->mad = v;
-		else if (row && !strcmp(name, "reps"))
-			row->reps = v;
-		return true;
-	}
-	static const char *const words[] = {"true", "false", "null"};
-	for (int i = 0; i < 3; i++) {
-		size_t len = strlen(words[i]);
-		if ((size_t)(j->end - j->s) >= len && !strncmp(j->s, words[i], len)) {
-			j->s += len;
-			return true;
-		}
-	}
-	return fail(j, "expected a JSON value");
+	const char *s = text(d, map, key);
+	char *end;
+	double v = strtod(s, &end);
+	return *s && !*end && isfinite(v) ? v : 0.0;
 }
 
 bool bench_baseline_load(const char *path, struct bench_baseline *b, char *err, size_t errlen)
@@ -237,44 +47,67 @@ bool bench_baseline_load(const char *path, struct bench_baseline *b, char *err, 
 		snprintf(err, errlen, "--baseline %s: cannot open: %s", path, strerror(errno));
 		return false;
 	}
-	char *text = malloc(MAX_JSON_BYTES);
-	size_t len = text ? fread(text, 1, MAX_JSON_BYTES, f) : 0;
-	bool too_big = text && len == MAX_JSON_BYTES;
-	fclose(f);
-	if (!text || too_big) {
-		free(text);
-		snprintf(err, errlen, "--baseline %s: %s", path,
-		         too_big ? "larger than 64 MiB, not a qkv bench file" : "out of memory");
-		return false;
-	}
-	struct jp j = {text, text + len, path, err, errlen, b, false};
-	ws(&j);
-	bool ok = j.s < j.end && *j.s == '{' && value(&j, 0, 1, NULL, "");
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	bool ok = yaml_parser_initialize(&parser);
 	if (ok) {
-		ws(&j);
-		if (j.s != j.end)
-			ok = fail(&j, "text after the JSON object");
-	} else if (!j.failed) {
-		fail(&j, "not a JSON object");
+		yaml_parser_set_input_file(&parser, f);
+		ok = yaml_parser_load(&parser, &doc);
+		if (!ok)
+			snprintf(err, errlen, "--baseline %s: line %zu: %s", path,
+			         parser.problem_mark.line + 1,
+			         parser.problem ? parser.problem : "not JSON");
+		yaml_parser_delete(&parser);
+	} else {
+		snprintf(err, errlen, "--baseline %s: out of memory", path);
 	}
-	if (!ok) { /* add the line of the error */
-		unsigned line = 1;
-		for (const char *c = text; c < j.s && c < j.end; c++)
-			line += *c == '\n';
-		size_t l = strlen(err);
-		snprintf(err + l, errlen > l ? errlen - l : 0, " (line %u)", line);
-	}
-	free(text);
-	for (size_t i = 0; ok && i < b->n; i++)
-		if (!b->rows[i].key[0]) {
-			snprintf(err, errlen, "--baseline %s: row %zu has no \"key\"", path, i + 1);
-			ok = false;
-		}
-	if (ok && b->n == 0) {
+	fclose(f);
+	if (!ok)
+		return false;
+	yaml_node_t *root = yaml_document_get_root_node(&doc);
+	yaml_node_t *rows = get(&doc, root, "rows");
+	yaml_node_t *machine = get(&doc, root, "machine"), *shape = get(&doc, root, "shape");
+	if (!rows || rows->type != YAML_SEQUENCE_NODE) {
 		snprintf(err, errlen, "--baseline %s: no \"rows\": not a `qkv bench --json` file",
 		         path);
 		ok = false;
 	}
+	size_t n =
+	    ok ? (size_t)(rows->data.sequence.items.top - rows->data.sequence.items.start) : 0;
+	if (ok && !(b->rows = calloc(n ? n : 1, sizeof(*b->rows)))) {
+		snprintf(err, errlen, "--baseline %s: out of memory", path);
+		ok = false;
+	}
+	bench_strcpy(b->cpu, sizeof(b->cpu), text(&doc, machine, "cpu"));
+	bench_strcpy(b->flags, sizeof(b->flags), text(&doc, machine, "flags"));
+	b->cores = number(&doc, machine, "cores");
+	bench_strcpy(b->version, sizeof(b->version), text(&doc, root, "qkv_version"));
+	bench_strcpy(b->shape_name, sizeof(b->shape_name), text(&doc, shape, "name"));
+	const char *dn[] = {"d_model", "n_heads", "n_kv_heads", "head_dim"};
+	for (int i = 0; i < 4; i++)
+		b->dims[i] = number(&doc, shape, dn[i]);
+	for (size_t i = 0; ok && i < n; i++) {
+		yaml_node_t *row = yaml_document_get_node(&doc, rows->data.sequence.items.start[i]);
+		struct bench_base_row *o = &b->rows[b->n++];
+		bench_strcpy(o->key, sizeof(o->key), text(&doc, row, "key"));
+		if (!o->key[0]) {
+			snprintf(err, errlen, "--baseline %s: line %zu: row %zu has no \"key\"",
+			         path, row ? row->start_mark.line + 1 : 0, i + 1);
+			ok = false;
+		}
+		o->ok = !strcmp(text(&doc, row, "status"), "ok");
+		o->reference = !strcmp(text(&doc, row, "kind"), "reference");
+		o->median = number(&doc, row, "median_s");
+		o->p10 = number(&doc, row, "p10_s");
+		o->p90 = number(&doc, row, "p90_s");
+		o->mad = number(&doc, row, "mad_s");
+		o->reps = number(&doc, row, "reps");
+	}
+	if (ok && b->n == 0) {
+		snprintf(err, errlen, "--baseline %s: \"rows\" is empty", path);
+		ok = false;
+	}
+	yaml_document_delete(&doc);
 	if (!ok)
 		bench_baseline_free(b);
 	return ok;
@@ -286,11 +119,47 @@ void bench_baseline_free(struct bench_baseline *b)
 	memset(b, 0, sizeof(*b));
 }
 
-size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench_result *r,
-                              double threshold_pct, FILE *out)
+/* Why the baseline cannot be compared with this run, or NULL. */
+static const char *mismatch(const struct bench_baseline *b, const struct bench_result *r,
+                            const struct bench_machine *m, char *buf, size_t len)
 {
+	const struct bench_shape *s = &r->shape;
+	const double dims[4] = {s->d_model, s->n_heads, s->n_kv_heads, s->head_dim};
+	if (memcmp(dims, b->dims, sizeof(dims))) {
+		snprintf(
+		    buf, len,
+		    "the baseline is shape %s (d_model %.0f, heads %.0f, kv heads %.0f, head_dim "
+		    "%.0f), this run is %s (d_model %u, heads %u, kv heads %u, head_dim %u)",
+		    b->shape_name, b->dims[0], b->dims[1], b->dims[2], b->dims[3], s->name,
+		    s->d_model, s->n_heads, s->n_kv_heads, s->head_dim);
+		return buf;
+	}
+	if (strcmp(b->cpu, m->cpu) || strcmp(b->flags, m->flags) || b->cores != m->cores) {
+		snprintf(buf, len,
+		         "the baseline was measured on \"%s\" (%.0f cores), this is \"%s\" (%u "
+		         "cores)%s",
+		         b->cpu, b->cores, m->cpu, m->cores,
+		         strcmp(b->flags, m->flags) ? " with other SIMD flags" : "");
+		return buf;
+	}
+	return NULL;
+}
+
+long bench_baseline_compare(const struct bench_baseline *b, const struct bench_result *r,
+                            const struct bench_machine *m, double threshold_pct, bool gate_all,
+                            FILE *out)
+{
+	char why[512];
+	if (mismatch(b, r, m, why, sizeof(why))) {
+		fprintf(out, "\nbaseline not compared: %s\n", why);
+		return -1;
+	}
 	size_t bad = 0, compared = 0;
-	fprintf(out, "\nbaseline comparison (threshold %.1f%% beyond noise):\n", threshold_pct);
+	fprintf(out,
+	        "\nbaseline comparison (qkv %s -> %s; threshold %.1f%% beyond noise; gating %s "
+	        "rows):\n",
+	        b->version[0] ? b->version : "?", qkv_version(), threshold_pct,
+	        gate_all ? "all" : "backend");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		char key[128];
@@ -306,21 +175,27 @@ size_t bench_baseline_compare(const struct bench_baseline *b, const struct bench
 			                   : "not measured in the baseline");
 			continue;
 		}
-		compared++;
+		bool gated = gate_all || row->kind == BENCH_BACKEND;
+		compared += gated;
 		double se_old = old->reps >= 1 ? 1.86 * old->mad / sqrt(old->reps) : 0;
 		double se_new = row->st.n ? 1.86 * row->st.mad / sqrt((double)row->st.n) : 0;
 		double noise = 3 * sqrt(se_old * se_old + se_new * se_new);
 		double limit = old->median * (1 + threshold_pct / 100) + noise;
 		bool slow = row->st.median > limit;
-		bad += slow;
-		fprintf(out, "  %-40s %10.4f ms -> %10.4f ms (%+6.1f%%, noise %.1f%%)%s\n", key,
+		bad += slow && gated;
+		fprintf(out, "  %-40s %10.4f ms -> %10.4f ms (%+6.1f%%, noise %.1f%%)%s%s\n", key,
 		        old->median * 1e3, row->st.median * 1e3,
 		        100 * (row->st.median / old->median - 1), 100 * noise / old->median,
-		        slow ? "  SLOWER" : "");
+		        slow ? "  SLOWER" : "", gated ? "" : "  (reference, not gated)");
 	}
 	fprintf(out,
 	        "%zu of %zu compared rows slower than the baseline by more than %.1f%% "
 	        "beyond noise\n",
 	        bad, compared, threshold_pct);
-	return bad;
+	if (!compared) {
+		fprintf(out,
+		        "baseline not compared: no gated row of this run is in the baseline\n");
+		return -1;
+	}
+	return (long)bad;
 }

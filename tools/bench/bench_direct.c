@@ -4,11 +4,11 @@
 #include <stdlib.h>
 
 #include <qkv/plugin.h>
-
-#include "registry.h"
+#include <qkv/qkv.h>
 
 struct direct_call {
-	struct qkv_plugin *pl;
+	qkv_plugin_set *set; /* keeps the plugin loaded */
+	const struct qkv_backend *be;
 	void *handle;
 	const struct bench_shape *s;
 	const struct bench_buffers *b;
@@ -29,7 +29,7 @@ int bench_direct_call(void *ctx, size_t buf, char *err, size_t errlen)
 	    .out = {y, y + s->d_q, y + s->d_q + s->d_kv},
 	    .ld_out = {s->n, s->n, s->n},
 	};
-	return c->pl->be->project(c->handle, &batch, err, errlen) != QKV_OK;
+	return c->be->project(c->handle, &batch, err, errlen) != QKV_OK;
 }
 
 void bench_direct_free(void *ctx)
@@ -37,10 +37,9 @@ void bench_direct_free(void *ctx)
 	struct direct_call *c = ctx;
 	if (!c)
 		return;
-	if (c->pl) {
-		c->pl->be->release(c->handle);
-		qkv_plugin_unref(c->pl);
-	}
+	if (c->be && c->handle)
+		c->be->release(c->handle);
+	qkv_plugins_free(c->set);
 	free(c);
 }
 
@@ -57,21 +56,16 @@ void *bench_direct_prepare(const char *name, const struct bench_shape *s,
 	c->s = s;
 	c->b = b;
 	c->threads = threads;
-	char **dirs = qkv_search_path(NULL);
-	char *path = qkv_plugin_find(dirs, name);
-	qkv_search_path_free(dirs);
-	if (!path) {
-		snprintf(err, errlen, "no qkv_%s.so on the plugin search path", name);
-		free(c);
-		return NULL;
-	}
-	enum qkv_status rc = qkv_plugin_load_file(path, &c->pl, err, errlen);
-	free(path);
-	if (rc != QKV_OK) {
-		c->pl = NULL;
+	long i = -1;
+	if (qkv_plugins_scan(NULL, &c->set, err, errlen) == QKV_OK &&
+	    (i = qkv_plugins_find(c->set, name, NULL)) < 0)
+		snprintf(err, errlen, "no usable qkv_%s.so on the plugin search path", name);
+	struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
+	if (i < 0 || qkv_plugins_get(c->set, (size_t)i, &pi) != QKV_OK) {
 		bench_direct_free(c);
 		return NULL;
 	}
+	c->be = pi.backend;
 	struct qkv_problem pb = {
 	    .struct_size = sizeof(pb),
 	    .precision = prec,
@@ -88,7 +82,8 @@ void *bench_direct_prepare(const char *name, const struct bench_shape *s,
 	    .layout = layout,
 	    .w = {w->w[0], w->w[1], w->w[2]},
 	};
-	if (c->pl->be->prepare(&pb, &wt, &c->handle, err, errlen) != QKV_OK) {
+	if (c->be->prepare(&pb, &wt, &c->handle, err, errlen) != QKV_OK) {
+		c->handle = NULL;
 		bench_direct_free(c);
 		return NULL;
 	}

@@ -12,7 +12,7 @@
 #include "bench_kernels.h"
 #include "bench_peak_int8.h"
 #include "bench_stats.h"
-#include "cpu.h"
+#include <qkv/qkv.h>
 
 #define READ_BYTES ((size_t)1 << 30) /* far larger than any L3 this runs on */
 #define TRIALS 5                     /* best of: other processes only slow a trial down */
@@ -163,9 +163,11 @@ bool bench_machine_get(struct bench_machine *m, bool remeasure, void (*log)(cons
                        char *err, size_t errlen)
 {
 	memset(m, 0, sizeof(*m));
-	qkv_cpu_name(m->cpu, sizeof(m->cpu));
-	qkv_cpu_features(m->flags, sizeof(m->flags));
-	m->cores = qkv_cpu_count();
+	struct qkv_system_info sys = {.struct_size = sizeof(sys)};
+	qkv_system_get_info(&sys);
+	bench_strcpy(m->cpu, sizeof(m->cpu), sys.cpu_name);
+	bench_strcpy(m->flags, sizeof(m->flags), sys.cpu_features);
+	m->cores = sys.cpus;
 	cache_file(m);
 	if (!remeasure && cache_read(m)) {
 		m->from_cache = true;

@@ -11,7 +11,6 @@
 #include "bench_onednn.h"
 #include "bench_peak_int8.h"
 #include "bench_progress.h"
-#include "registry.h"
 
 #define BENCH_MAX_GIB 8
 
@@ -80,64 +79,58 @@ static void note(struct bench_result *r, const char *fmt, ...)
 	}
 }
 
-/* Fill `be` from the plugin at `path` (loaded once to read its descriptor). */
-static bool describe(const char *path, struct backend *be, char *err, size_t errlen)
-{
-	struct qkv_plugin *pl;
-	if (qkv_plugin_load_file(path, &pl, err, errlen) != QKV_OK)
-		return false;
-	snprintf(be->name, sizeof(be->name), "%s", pl->be->name);
-	be->precisions = pl->be->precisions;
-	if (pl->probe.score <= 0)
-		snprintf(be->missing, sizeof(be->missing), "does not run here: %.200s",
-		         pl->probe.detail);
-	qkv_plugin_unref(pl);
-	return true;
-}
-
+/* The backends to measure: those named, or every plugin that runs here. */
 static size_t find_backends(const struct bench_plan *p, struct backend *be, size_t max,
                             struct bench_result *r)
 {
-	char **dirs = qkv_search_path(NULL);
-	size_t n = 0;
+	qkv_plugin_set *set = NULL;
 	char err[512];
-	if (p->nbackends == 0) {
-		char **files = qkv_plugin_list(dirs);
-		for (size_t i = 0; files && files[i] && n < max; i++) {
-			memset(&be[n], 0, sizeof(be[n]));
-			if (!describe(files[i], &be[n], err, sizeof(err)))
-				note(r, "plugin passed over: %s", err);
-			else if (be[n].missing[0])
-				note(r, "%s: %s", be[n].name, be[n].missing);
-			else
-				n++;
-		}
-		qkv_search_path_free(files);
+	if (qkv_plugins_scan(NULL, &set, err, sizeof(err)) != QKV_OK) {
+		note(r, "%s", err);
+		return 0;
 	}
-	for (size_t i = 0; i < p->nbackends && n < max; i++, n++) {
+	size_t n = 0, count = p->nbackends ? p->nbackends : qkv_plugins_count(set);
+	for (size_t i = 0; i < count && n < max; i++) {
+		struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
+		const char *near = NULL;
+		long k = p->nbackends ? qkv_plugins_find(set, p->backends[i], &near) : (long)i;
 		memset(&be[n], 0, sizeof(be[n]));
-		snprintf(be[n].name, sizeof(be[n].name), "%s", p->backends[i]);
-		char *path = qkv_plugin_find(dirs, p->backends[i]);
-		if (!path)
+		bench_strcpy(be[n].name, sizeof(be[n].name), p->nbackends ? p->backends[i] : "");
+		if (k < 0 || qkv_plugins_get(set, (size_t)k, &pi) != QKV_OK) {
 			snprintf(be[n].missing, sizeof(be[n].missing),
-			         "no qkv_%s.so on the plugin search path (see `qkv info`)",
-			         p->backends[i]);
-		else if (!describe(path, &be[n], err, sizeof(err)))
-			bench_strcpy(be[n].missing, sizeof(be[n].missing), err);
-		free(path);
+			         "no qkv_%s.so on the plugin search path%s%s%s (see `qkv info`)",
+			         p->backends[i], near ? " (did you mean `" : "", near ? near : "",
+			         near ? "`?)" : "");
+			n++;
+			continue;
+		}
+		if (!pi.name) { /* only when listing all: a named one is found loaded */
+			note(r, "plugin passed over: %s", pi.detail);
+			continue;
+		}
+		bench_strcpy(be[n].name, sizeof(be[n].name), pi.name);
+		be[n].precisions = pi.precisions;
+		if (pi.score <= 0)
+			snprintf(be[n].missing, sizeof(be[n].missing), "does not run here: %.200s",
+			         pi.detail);
+		if (be[n].missing[0] && !p->nbackends)
+			note(r, "%s: %s", be[n].name, be[n].missing);
+		else
+			n++;
 	}
-	qkv_search_path_free(dirs);
+	qkv_plugins_free(set);
 	return n;
 }
 
-/* Shape and precision of a model config, from a default open. */
+/* Shape and precision of a model config, read without opening its weights. */
 static bool config_shape(struct bench_plan *p, char *err, size_t errlen)
 {
-	qkv_model *m;
-	if (qkv_model_open(p->config_path, NULL, &m, err, errlen) != QKV_OK)
+	qkv_checkpoint *ck;
+	if (qkv_checkpoint_open(p->config_path, 0, &ck, err, errlen) != QKV_OK)
 		return false;
-	struct qkv_model_info info = {.struct_size = sizeof(info)};
-	qkv_model_get_info(m, &info);
+	struct qkv_checkpoint_info info = {.struct_size = sizeof(info)};
+	qkv_checkpoint_get_info(ck, &info);
+	qkv_checkpoint_close(ck);
 	struct bench_shape *s = &p->shape;
 	const char *base = strrchr(p->config_path, '/');
 	snprintf(s->name, sizeof(s->name), "%s", base ? base + 1 : p->config_path);
@@ -147,7 +140,6 @@ static bool config_shape(struct bench_plan *p, char *err, size_t errlen)
 	s->head_dim = info.head_dim;
 	bench_shape_finish(s);
 	unsigned want = QKV_PRECISION_BIT(info.precision);
-	qkv_model_close(m);
 	if (p->precisions && !(p->precisions & want)) {
 		snprintf(err, errlen, "--precision: %s has precision %s; a config fixes it",
 		         p->config_path, bench_precision_name(info.precision));
@@ -252,16 +244,14 @@ static void group_add(struct group *g, struct bench_result *r, bench_call_fn fn,
 	g->item[g->n++] = (struct pending){r->n - 1, fn, ctx, done, last};
 }
 
+#define MAX_ATTEMPTS 3
+
 static void group_run(struct group *g, struct bench_result *r, size_t nbuf, double min_time,
                       double slice_s)
 {
 	struct bench_job jobs[GROUP_MAX];
-	for (size_t i = 0; i < g->n; i++) {
-		struct bench_row *row = &r->rows[g->item[i].row];
-		jobs[i] =
-		    (struct bench_job){g->item[i].fn, g->item[i].ctx,     nbuf, &row->st, true,
-		                       row->status,   sizeof(row->status)};
-	}
+	struct bench_stats st[GROUP_MAX];
+	size_t idx[GROUP_MAX]; /* jobs[j] measures g->item[idx[j]] */
 	if (g->n) {
 		const struct bench_row *row = &r->rows[g->item[0].row];
 		char label[128];
@@ -269,11 +259,36 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 		         g->n);
 		bench_progress_step(label);
 	}
-	bench_time_group(jobs, g->n, min_time, slice_s);
+	/* Measure every row, then again (at most MAX_ATTEMPTS in all) the rows whose spread
+	 * or stalls say the machine disturbed them; keep each row's least noisy attempt. */
+	for (unsigned attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+		size_t n = 0;
+		for (size_t i = 0; i < g->n; i++) {
+			struct bench_row *row = &r->rows[g->item[i].row];
+			if (attempt && (!row->ok || !row->noisy))
+				continue;
+			idx[n] = i;
+			jobs[n] = (struct bench_job){g->item[i].fn, g->item[i].ctx, nbuf, &st[n], true,
+			                             row->status,   sizeof(row->status)};
+			n++;
+		}
+		if (!n)
+			break;
+		bench_time_group(jobs, n, min_time, slice_s);
+		for (size_t j = 0; j < n; j++) {
+			struct bench_row *row = &r->rows[g->item[idx[j]].row];
+			row->attempts++;
+			row->ok = jobs[j].ok;
+			if (!row->ok)
+				continue;
+			if (attempt == 0 || bench_stats_spread(&st[j]) < bench_stats_spread(&row->st))
+				row->st = st[j];
+			row->noisy = bench_stats_noisy(&row->st);
+		}
+	}
 	for (size_t i = 0; i < g->n; i++) {
 		struct pending *it = &g->item[i];
 		struct bench_row *row = &r->rows[it->row];
-		row->ok = jobs[i].ok;
 		if (row->ok)
 			snprintf(row->status, sizeof(row->status), "ok");
 		if (row->ok && it->last) {

@@ -155,13 +155,6 @@ static bool write_svg(const char *path, const struct bench_result *r, const char
 static bool write_png(const char *path, const struct bench_result *r, const char *title, char *err,
                       size_t errlen)
 {
-	if (system("command -v gnuplot >/dev/null 2>&1") != 0) {
-		snprintf(err, errlen,
-		         "--plot %s: PNG needs gnuplot, which is not installed (Debian: "
-		         "gnuplot-nox); use --plot FILE.svg instead",
-		         path);
-		return false;
-	}
 	struct series s[MAX_SERIES];
 	size_t ns = collect(r, s);
 	if (ns == 0) {
@@ -197,14 +190,31 @@ static bool write_png(const char *path, const struct bench_result *r, const char
 	return true;
 }
 
-bool bench_plot_write(const char *path, const struct bench_result *r, const char *title, char *err,
-                      size_t errlen)
+bool bench_plot_check(const char *path, char *err, size_t errlen)
 {
 	size_t len = strlen(path);
 	if (len > 4 && !strcmp(path + len - 4, ".svg"))
-		return write_svg(path, r, title, err, errlen);
-	if (len > 4 && !strcmp(path + len - 4, ".png"))
-		return write_png(path, r, title, err, errlen);
+		return true;
+	if (len > 4 && !strcmp(path + len - 4, ".png")) {
+		if (system("command -v gnuplot >/dev/null 2>&1") == 0)
+			return true;
+		snprintf(err, errlen,
+		         "--plot %s: PNG needs gnuplot, which is not installed (Debian: "
+		         "gnuplot-nox); use --plot FILE.svg instead",
+		         path);
+		return false;
+	}
 	snprintf(err, errlen, "--plot %s: the file name must end in .svg or .png", path);
 	return false;
+}
+
+bool bench_plot_write(const char *path, const struct bench_result *r, const char *title, char *err,
+                      size_t errlen)
+{
+	if (!bench_plot_check(path, err, errlen))
+		return false;
+	size_t len = strlen(path);
+	if (!strcmp(path + len - 4, ".svg"))
+		return write_svg(path, r, title, err, errlen);
+	return write_png(path, r, title, err, errlen);
 }

@@ -9,6 +9,9 @@
 
 #include "bench_plan.h"
 
+/* The file name ends in .svg, or .png and gnuplot is installed; else false + err.
+ * Checked before measuring, so a typo does not cost a run. */
+bool bench_plot_check(const char *path, char *err, size_t errlen);
 bool bench_plot_write(const char *path, const struct bench_result *r, const char *title, char *err,
                       size_t errlen);
 

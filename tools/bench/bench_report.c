@@ -1,8 +1,11 @@
 #include "bench_report.h"
 
-#include <errno.h>
 #include <string.h>
 #include <time.h>
+
+#include <qkv/qkv.h>
+
+#include "jsonw.h"
 
 void bench_row_key(const struct bench_row *row, char *buf, size_t len)
 {
@@ -25,6 +28,11 @@ void bench_machine_line(const struct bench_machine *m, char *buf, size_t len)
 		              m->threads[i] == 1 ? "" : "s", m->peak_int8_gops[i]);
 }
 
+static const char *layout_name(const struct bench_plan *p)
+{
+	return p->config_path ? "config" : p->layout ? "out_in" : "in_out";
+}
+
 static double spread_pct(const struct bench_row *row)
 {
 	return row->st.median > 0 ? 100.0 * (row->st.p90 - row->st.p10) / row->st.median : 0.0;
@@ -41,19 +49,17 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	        "shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  weights %s  "
 	        "(min-time %.2f s per row)\n",
 	        s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
-	        p->config_path ? "as the config says"
-	        : p->layout    ? "out_in"
-	                       : "in_out",
-	        p->min_time);
+	        p->config_path ? "as the config says" : layout_name(p), p->min_time);
 	if (r->load[0] >= 0)
 		fprintf(f,
 		        "load:    1-minute load average %.1f at the start, %.1f at the end (%u "
 		        "cores)\n",
 		        r->load[0], r->load[1], m->cores);
 	fputc('\n', f);
-	fprintf(f, "%-14s %-5s %5s %3s %11s %7s %8s %7s %6s %6s %7s %7s\n", "backend", "prec", "T",
-	        "thr", "median ms", "p10-90", "GFLOP/s", "W GB/s", "%peak", "%bw", "x sgemm",
-	        "x sgemv");
+	fprintf(f, "%-14s %-5s %5s %3s %11s %7s %6s %8s %7s %6s %6s %7s %7s\n", "backend", "prec",
+	        "T", "thr", "median ms", "p10-90", "reps", "GFLOP/s", "W GB/s", "%peak", "%bw",
+	        "x sgemm", "x sgemv");
+	size_t noisy = 0;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		char name[48];
@@ -64,8 +70,9 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 			fprintf(f, "%s\n", row->status);
 			continue;
 		}
-		fprintf(f, "%11.4f %6.1f%% %8.2f %7.2f %6.1f %6.1f", row->st.median * 1e3,
-		        spread_pct(row), row->gflops, row->weight_gbs, row->peak_pct, row->bw_pct);
+		fprintf(f, "%11.4f %6.1f%% %6zu %8.2f %7.2f %6.1f %6.1f", row->st.median * 1e3,
+		        spread_pct(row), row->st.n, row->gflops, row->weight_gbs, row->peak_pct,
+		        row->bw_pct);
 		if (row->vs_sgemm > 0)
 			fprintf(f, " %7.2f", row->vs_sgemm);
 		else
@@ -74,6 +81,11 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 			fprintf(f, " %7.2f", row->vs_sgemv);
 		else
 			fprintf(f, " %7s", "-");
+		if (row->noisy)
+			fprintf(f, "  noisy");
+		else if (row->attempts > 1)
+			fprintf(f, "  (attempt %u)", row->attempts);
+		noisy += row->noisy;
 		fputc('\n', f);
 	}
 	fprintf(
@@ -81,7 +93,16 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	    "\n* reference rows (direct library calls on the same shape, same run). "
 	    "x sgemm = sgemm time / row time (> 1: faster).\n"
 	    "%%peak and %%bw are against this machine's measured fp32 FMA peak and read "
-	    "bandwidth for the row's thread count; W GB/s counts the precision's weight bytes.\n");
+	    "bandwidth for the row's thread count; W GB/s counts the precision's weight bytes.\n"
+	    "reps = timed calls behind the median. A row whose p10-p90 spread exceeds %.0f%% "
+	    "or with more than %.0f%% of calls stalled (> %.0fx the median) was measured again, "
+	    "up to 3 times.\n",
+	    100 * BENCH_NOISY_SPREAD, 100 * BENCH_NOISY_STALLS, BENCH_STALL);
+	if (noisy)
+		fprintf(f,
+		        "warning: %zu row(s) stayed noisy: the machine is busy; compare their "
+		        "medians with care\n",
+		        noisy);
 	fprintf(f, "what ran:\n");
 	for (size_t i = 0; i < r->n; i++) { /* each backend/precision's detail once */
 		const struct bench_row *row = &r->rows[i];
@@ -96,104 +117,96 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 		fprintf(f, "notes:\n%s", r->notes);
 }
 
-static void json_str(FILE *f, const char *s)
+bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench_machine *m,
+                       const struct bench_plan *p, const char *command)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static bool close_file(FILE *f, const char *path, char *err, size_t errlen)
-{
-	bool bad = ferror(f);
-	if (fclose(f) || bad) {
-		snprintf(err, errlen, "%s: write failed: %s", path, strerror(errno));
-		return false;
-	}
-	return true;
-}
-
-bool bench_report_json(const char *path, const struct bench_result *r,
-                       const struct bench_machine *m, const struct bench_plan *p,
-                       const char *command, char *err, size_t errlen)
-{
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		snprintf(err, errlen, "--json %s: cannot create: %s", path, strerror(errno));
-		return false;
-	}
 	char date[32];
 	time_t now = time(NULL);
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-	fprintf(f, "{\n  \"qkv_bench\": 1,\n  \"date\": ");
-	json_str(f, date);
-	fprintf(f, ",\n  \"command\": ");
-	json_str(f, command);
-	fprintf(f, ",\n  \"machine\": {\"cpu\": ");
-	json_str(f, m->cpu);
-	fprintf(f, ", \"flags\": ");
-	json_str(f, m->flags);
-	fprintf(f, ", \"cores\": %u, \"kernel\": ", m->cores);
-	json_str(f, m->kernel);
-	fprintf(f, ", \"kernel_int8\": ");
-	json_str(f, m->kernel_int8);
-	fprintf(f, ", \"measured\": [");
-	for (size_t i = 0; i < m->n; i++)
-		fprintf(f,
-		        "%s{\"threads\": %u, \"peak_gflops\": %.3f, \"read_gbs\": %.3f, "
-		        "\"peak_int8_gops\": %.3f}",
-		        i ? ", " : "", m->threads[i], m->peak_gflops[i], m->read_gbs[i],
-		        m->peak_int8_gops[i]);
+	struct jsonw w;
+	jsonw_init(&w, f, 2);
+	jsonw_object(&w);
+	jsonw_kv_uint(&w, "qkv_bench", 2);
+	jsonw_kv_string(&w, "qkv_version", qkv_version());
+	jsonw_kv_string(&w, "date", date);
+	jsonw_kv_string(&w, "command", command);
+	jsonw_key(&w, "machine");
+	jsonw_object(&w);
+	jsonw_kv_string(&w, "cpu", m->cpu);
+	jsonw_kv_string(&w, "flags", m->flags);
+	jsonw_kv_uint(&w, "cores", m->cores);
+	jsonw_kv_string(&w, "kernel", m->kernel);
+	jsonw_kv_string(&w, "kernel_int8", m->kernel_int8);
+	jsonw_key(&w, "measured");
+	jsonw_array(&w);
+	for (size_t i = 0; i < m->n; i++) {
+		jsonw_object(&w);
+		jsonw_kv_uint(&w, "threads", m->threads[i]);
+		jsonw_kv_double(&w, "peak_gflops", m->peak_gflops[i], 6);
+		jsonw_kv_double(&w, "read_gbs", m->read_gbs[i], 6);
+		jsonw_kv_double(&w, "peak_int8_gops", m->peak_int8_gops[i], 6);
+		jsonw_end(&w);
+	}
+	jsonw_end(&w);
+	jsonw_end(&w);
 	const struct bench_shape *s = &r->shape;
-	fprintf(f, "]},\n  \"shape\": {\"name\": ");
-	json_str(f, s->name);
-	fprintf(f,
-	        ", \"d_model\": %u, \"n_heads\": %u, \"n_kv_heads\": %u, \"head_dim\": %u, "
-	        "\"d_q\": %u, \"d_kv\": %u, \"n\": %u, \"layout\": \"%s\"},\n",
-	        s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->d_q, s->d_kv, s->n,
-	        p->config_path ? "config"
-	        : p->layout    ? "out_in"
-	                       : "in_out");
-	fprintf(f, "  \"min_time\": %.4f,\n  \"load_average\": [%.2f, %.2f],\n  \"notes\": ",
-	        p->min_time, r->load[0], r->load[1]);
-	json_str(f, r->notes);
-	fprintf(f, ",\n  \"rows\": [");
+	jsonw_key(&w, "shape");
+	jsonw_object(&w);
+	jsonw_kv_string(&w, "name", s->name);
+	const char *dn[] = {"d_model", "n_heads", "n_kv_heads", "head_dim", "d_q", "d_kv", "n"};
+	const uint32_t dv[] = {s->d_model, s->n_heads, s->n_kv_heads, s->head_dim,
+	                       s->d_q,     s->d_kv,    s->n};
+	for (size_t i = 0; i < 7; i++)
+		jsonw_kv_uint(&w, dn[i], dv[i]);
+	jsonw_kv_string(&w, "layout", layout_name(p));
+	jsonw_end(&w);
+	jsonw_kv_double(&w, "min_time", p->min_time, 4);
+	jsonw_key(&w, "load_average");
+	jsonw_array(&w);
+	jsonw_double(&w, r->load[0], 3);
+	jsonw_double(&w, r->load[1], 3);
+	jsonw_end(&w);
+	jsonw_kv_string(&w, "notes", r->notes);
+	jsonw_key(&w, "rows");
+	jsonw_array(&w);
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		char key[128];
 		bench_row_key(row, key, sizeof(key));
-		fprintf(f, "%s\n    {\"key\": ", i ? "," : "");
-		json_str(f, key);
-		fprintf(f, ", \"backend\": ");
-		json_str(f, row->backend);
-		fprintf(f, ", \"kind\": \"%s\", \"precision\": \"%s\", \"T\": %zu, \"threads\": %u",
-		        row->kind == BENCH_REFERENCE ? "reference" : "backend", row->precision,
-		        row->T, row->threads);
-		fprintf(f, ", \"status\": ");
-		json_str(f, row->status);
-		fprintf(f, ", \"detail\": ");
-		json_str(f, row->detail);
-		if (row->ok)
-			fprintf(f,
-			        ", \"reps\": %zu, \"median_s\": %.9g, \"p10_s\": %.9g, \"p90_s\": "
-			        "%.9g, \"min_s\": %.9g, \"mad_s\": %.9g, \"prepare_s\": %.6g, "
-			        "\"gflops\": %.6g, \"weight_gbs\": %.6g, \"peak_pct\": %.4g, "
-			        "\"bw_pct\": %.4g, \"vs_sgemm\": %.4g, \"vs_sgemv\": %.4g",
-			        row->st.n, row->st.median, row->st.p10, row->st.p90, row->st.min,
-			        row->st.mad, row->prepare_s, row->gflops, row->weight_gbs,
-			        row->peak_pct, row->bw_pct, row->vs_sgemm, row->vs_sgemv);
-		fputc('}', f);
+		jsonw_object(&w);
+		jsonw_kv_string(&w, "key", key);
+		jsonw_kv_string(&w, "backend", row->backend);
+		jsonw_kv_string(&w, "kind", row->kind == BENCH_REFERENCE ? "reference" : "backend");
+		jsonw_kv_string(&w, "precision", row->precision);
+		jsonw_kv_uint(&w, "T", row->T);
+		jsonw_kv_uint(&w, "threads", row->threads);
+		jsonw_kv_string(&w, "status", row->status);
+		jsonw_kv_string(&w, "detail", row->detail);
+		if (row->ok) {
+			jsonw_kv_uint(&w, "reps", row->st.n);
+			jsonw_kv_uint(&w, "attempts", row->attempts);
+			jsonw_key(&w, "noisy");
+			jsonw_bool(&w, row->noisy);
+			jsonw_kv_uint(&w, "stalls", row->st.stalls);
+			const char *tn[] = {"median_s", "p10_s", "p90_s",
+			                    "min_s",    "max_s", "mad_s"};
+			const double tv[] = {row->st.median, row->st.p10, row->st.p90,
+			                     row->st.min,    row->st.max, row->st.mad};
+			for (size_t k = 0; k < 6; k++)
+				jsonw_kv_double(&w, tn[k], tv[k], 9);
+			jsonw_kv_double(&w, "prepare_s", row->prepare_s, 6);
+			jsonw_kv_double(&w, "gflops", row->gflops, 6);
+			jsonw_kv_double(&w, "weight_gbs", row->weight_gbs, 6);
+			jsonw_kv_double(&w, "peak_pct", row->peak_pct, 4);
+			jsonw_kv_double(&w, "bw_pct", row->bw_pct, 4);
+			jsonw_kv_double(&w, "vs_sgemm", row->vs_sgemm, 4);
+			jsonw_kv_double(&w, "vs_sgemv", row->vs_sgemv, 4);
+		}
+		jsonw_end(&w);
 	}
-	fprintf(f, "\n  ]\n}\n");
-	return close_file(f, path, err, errlen);
+	jsonw_end(&w);
+	jsonw_end(&w);
+	return jsonw_ok(&w);
 }
 
 static void csv_field(FILE *f, const char *s)
@@ -207,13 +220,12 @@ static void csv_field(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-bool bench_report_csv(const char *path, const struct bench_result *r, char *err, size_t errlen)
+bool bench_report_csv(FILE *f, const struct bench_result *r, const struct bench_machine *m,
+                      const struct bench_plan *p, const char *command)
 {
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		snprintf(err, errlen, "--csv %s: cannot create: %s", path, strerror(errno));
-		return false;
-	}
+	(void)m;
+	(void)p;
+	(void)command;
 	fprintf(f, "shape,backend,kind,precision,T,threads,status,reps,median_s,p10_s,p90_s,"
 	           "gflops,weight_gbs,peak_pct,bw_pct,vs_sgemm,vs_sgemv,prepare_s,detail\n");
 	for (size_t i = 0; i < r->n; i++) {
@@ -233,18 +245,12 @@ bool bench_report_csv(const char *path, const struct bench_result *r, char *err,
 		csv_field(f, row->detail);
 		fputc('\n', f);
 	}
-	return close_file(f, path, err, errlen);
+	return !ferror(f);
 }
 
-bool bench_report_markdown(const char *path, const struct bench_result *r,
-                           const struct bench_machine *m, const struct bench_plan *p,
-                           const char *command, char *err, size_t errlen)
+bool bench_report_markdown(FILE *f, const struct bench_result *r, const struct bench_machine *m,
+                           const struct bench_plan *p, const char *command)
 {
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		snprintf(err, errlen, "--markdown %s: cannot create: %s", path, strerror(errno));
-		return false;
-	}
 	char line[1024];
 	bench_machine_line(m, line, sizeof(line));
 	const struct bench_shape *s = &r->shape;
@@ -282,5 +288,5 @@ bool bench_report_markdown(const char *path, const struct bench_result *r,
 	        "\n*Italic* rows are reference library calls on the same shape in the same run. "
 	        "x sgemm = sgemm time / row time (> 1: faster than sgemm). For int8 rows GFLOP/s "
 	        "counts integer multiply-adds as 2 operations, like f32.\n");
-	return close_file(f, path, err, errlen);
+	return !ferror(f);
 }

@@ -18,15 +18,14 @@ void bench_machine_line(const struct bench_machine *m, char *buf, size_t len);
 void bench_report_table(FILE *f, const struct bench_result *r, const struct bench_machine *m,
                         const struct bench_plan *p);
 
-/* Write the whole run (machine, shape, plan, rows) as JSON or CSV; `command` is the
- * command line, recorded for provenance. False with err naming the file. */
-bool bench_report_json(const char *path, const struct bench_result *r,
-                       const struct bench_machine *m, const struct bench_plan *p,
-                       const char *command, char *err, size_t errlen);
-/* The table as Markdown (for README/docs), with the machine line and the command. */
-bool bench_report_markdown(const char *path, const struct bench_result *r,
-                           const struct bench_machine *m, const struct bench_plan *p,
-                           const char *command, char *err, size_t errlen);
-bool bench_report_csv(const char *path, const struct bench_result *r, char *err, size_t errlen);
+/* Write the whole run (machine, shape, plan, rows) as JSON, CSV, or the table as
+ * Markdown (for README/docs); `command` is the command line, recorded for provenance.
+ * False when the FILE saw a write error. */
+bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench_machine *m,
+                       const struct bench_plan *p, const char *command);
+bool bench_report_csv(FILE *f, const struct bench_result *r, const struct bench_machine *m,
+                      const struct bench_plan *p, const char *command);
+bool bench_report_markdown(FILE *f, const struct bench_result *r, const struct bench_machine *m,
+                           const struct bench_plan *p, const char *command);
 
 #endif

@@ -24,6 +24,8 @@ struct bench_row {
 	char status[256];
 	char detail[160];      /* what the backend's probe said, or the library used */
 	struct bench_stats st; /* seconds per call */
+	unsigned attempts;     /* measurements made (more than 1: the first were noisy) */
+	bool noisy;            /* still noisy after the last attempt (bench_stats_noisy) */
 	double prepare_s;      /* model open (select + prepare) time; 0 for references */
 	/* derived (bench_row_derive) */
 	double gflops;     /* 2*T*d_model*N / median */

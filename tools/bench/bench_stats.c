@@ -42,6 +42,9 @@ void bench_stats_compute(double *s, size_t n, struct bench_stats *out)
 	out->median = quantile(s, n, 0.5);
 	out->p10 = quantile(s, n, 0.1);
 	out->p90 = quantile(s, n, 0.9);
+	out->max = s[n - 1];
+	for (size_t i = n; i-- > 0 && s[i] > BENCH_STALL * out->median;)
+		out->stalls++;
 	double *dev = malloc(n * sizeof(*dev)); /* [n] |s - median| */
 	if (!dev)
 		return;
@@ -50,6 +53,17 @@ void bench_stats_compute(double *s, size_t n, struct bench_stats *out)
 	qsort(dev, n, sizeof(*dev), cmp_double);
 	out->mad = quantile(dev, n, 0.5);
 	free(dev);
+}
+
+double bench_stats_spread(const struct bench_stats *st)
+{
+	return st->median > 0 ? (st->p90 - st->p10) / st->median : 0.0;
+}
+
+bool bench_stats_noisy(const struct bench_stats *st)
+{
+	return bench_stats_spread(st) > BENCH_NOISY_SPREAD ||
+	       (double)st->stalls > BENCH_NOISY_STALLS * (double)st->n;
 }
 
 size_t bench_parse_sizes(const char *text, const char *what, size_t limit, size_t *v, size_t max,

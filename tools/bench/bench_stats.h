@@ -11,9 +11,17 @@ double bench_now(void);
 
 /* Summary of n > 0 samples (seconds). Sorts `s` in place. */
 struct bench_stats {
-	double median, p10, p90, min, mad; /* mad: median absolute deviation */
+	double median, p10, p90, min, max, mad; /* mad: median absolute deviation */
 	size_t n;
+	size_t stalls; /* samples above BENCH_STALL x the median: a descheduled thread */
 };
+#define BENCH_STALL 5.0
+/* A measurement the machine disturbed: p10-p90 spread above BENCH_NOISY_SPREAD of the
+ * median, or more than BENCH_NOISY_STALLS of the samples stalled. */
+#define BENCH_NOISY_SPREAD 0.5
+#define BENCH_NOISY_STALLS 0.01
+bool bench_stats_noisy(const struct bench_stats *st);
+double bench_stats_spread(const struct bench_stats *st); /* (p90 - p10) / median */
 void bench_stats_compute(double *s, size_t n, struct bench_stats *out);
 
 /* Parse "1,16,128" into v[max]: positive integers no larger than `limit`. Returns the

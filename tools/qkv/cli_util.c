@@ -1,11 +1,249 @@
-/* Helpers shared by the subcommands: option values, time, .npy output. */
+/* What the subcommands share: the option vocabulary and its parser, help, checked
+ * values, output files, backend names, time, .npy output. */
 #include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <qkv/qkv.h>
 
 #include "commands.h"
+
+/* The vocabulary: one name, one meaning, the help line every command shows unless it
+ * says more. arg NULL = a flag. */
+static const struct {
+	const char *name, *arg, *help;
+} vocab[OPT_COUNT] = {
+    [OPT_BACKEND] = {"backend", "LIST", "backend names, comma-separated (--backends: the same)"},
+    [OPT_THREADS] = {"threads", "N", "thread budget; 0 = every core this process may use"},
+    [OPT_PRECISION] = {"precision", "LIST", "f32, bf16, int8 (comma-separated)"},
+    [OPT_PLUGIN_DIR] = {"plugin-dir", "DIR", "search DIR for plugins first (repeatable)"},
+    [OPT_MACHINE] = {"machine", "FILE", "machine profile (qkv tune): preferences, threads, routes"},
+    [OPT_STRICT] = {"strict", NULL, "fail instead of falling back past the first backend"},
+    [OPT_VERBOSE] = {"verbose", NULL, "print the backend selection log"},
+    [OPT_QUIET] = {"quiet", NULL, "no progress on stderr"},
+    [OPT_INPUT] = {"input", "X.npy", "input rows"},
+    [OPT_TOKENS] = {"tokens", "T", "number of rows (tokens)"},
+    [OPT_SEED] = {"seed", "S", "seed of the random data"},
+    [OPT_OUT] = {"out", "PATH", "where to write"},
+    [OPT_REPEAT] = {"repeat", "N", "repetitions"},
+    [OPT_JSON] = {"json", "FILE", "write JSON to FILE (- = stdout)"},
+    [OPT_CSV] = {"csv", "FILE", "write CSV to FILE (- = stdout)"},
+    [OPT_MARKDOWN] = {"markdown", "FILE", "write Markdown to FILE (- = stdout)"},
+    [OPT_PLOT] = {"plot", "F.svg|F.png", "plot"},
+    [OPT_BASELINE] = {"baseline", "OLD.json", "compare with an earlier --json run"},
+    [OPT_THRESHOLD] = {"threshold", "PCT", "regression threshold in percent"},
+    [OPT_GATE] = {"gate", "WHICH", "rows that decide the exit status"},
+    [OPT_PRESET] = {"preset", "NAME", "a model shape by name, with random weights"},
+    [OPT_MIN_TIME] = {"min-time", "S", "seconds of repetitions per measurement"},
+    [OPT_MAX_CALL] = {"max-call", "S", "skip measurements estimated slower than S per call"},
+    [OPT_INTERLEAVE] = {"interleave", "S", "time the rows of one T in turns of S seconds"},
+    [OPT_LAYOUT] = {"layout", "L", "in_out or out_in: how a preset's weights are stored"},
+    [OPT_NO_REFERENCE] = {"no-reference", NULL, "no reference rows"},
+    [OPT_OVERHEAD] = {"overhead", NULL, "also time each plugin called without the core"},
+    [OPT_REMEASURE] = {"remeasure", NULL, "measure the machine's peak and bandwidth again"},
+    [OPT_FORCE] = {"force", NULL, "go on although the machine is too noisy"},
+    [OPT_CONFIG_OUT] = {"config-out", "FILE", "also write the config to FILE"},
+    [OPT_ROWS] = {"rows", "T", "rows of the accuracy check"},
+    [OPT_CASES] = {"cases", "PATTERN", "only cases matching comma-separated globs"},
+    [OPT_REPORT] = {"report", "FILE", "also write a JSON report"},
+    [OPT_TIMEOUT] = {"timeout", "S", "limit in seconds"},
+    [OPT_LIST] = {"list", NULL, "list, then exit"},
+    [OPT_SHARD] = {"shard", "R/W",
+                   "only slice R of W of the heads (tensor parallelism): its weights\n"
+                   "are all that is loaded; replaces the config's `shard:`"},
+};
+
+static size_t spec_count(const struct cli_spec *spec)
+{
+	size_t n = 0;
+	while (spec->opts[n].id != OPT_COUNT)
+		n++;
+	return n;
+}
+
+void cli_help(const struct cli_spec *spec, FILE *out)
+{
+	fprintf(out, "usage: qkv %s %s\n\n%s\n", spec->name, spec->usage, spec->about);
+	fprintf(out, "options (--opt VALUE or --opt=VALUE, before or after the arguments):\n");
+	for (size_t i = 0; i < spec_count(spec); i++) {
+		const struct cli_opt *o = &spec->opts[i];
+		const char *arg = o->arg ? o->arg : vocab[o->id].arg;
+		char left[64];
+		snprintf(left, sizeof(left), "--%s%s%s", vocab[o->id].name, arg ? " " : "",
+		         arg ? arg : "");
+		const char *help = o->help ? o->help : vocab[o->id].help;
+		/* continuation lines of a long help text are indented under the first */
+		fprintf(out, "  %-22s ", left);
+		for (const char *s = help; *s; s++) {
+			fputc(*s, out);
+			if (*s == '\n' && s[1])
+				fprintf(out, "  %-22s ", "");
+		}
+		fputc('\n', out);
+	}
+	fprintf(out, "  %-22s this help (also: qkv help %s)\n", "--help", spec->name);
+	fprintf(out, "\nexit status: 0 ok, 1 error, 2 usage error%s%s\n",
+	        spec->exit_extra ? ", " : "", spec->exit_extra ? spec->exit_extra : "");
+}
+
+int cli_usage_error(const struct cli_spec *spec, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "qkv %s: %s (see qkv help %s)\n", spec->name, msg, spec->name);
+	return QKV_EXIT_USAGE;
+}
+
+/* Prepend a folder to QKV_PLUGIN_PATH so the registry searches it first. */
+static int add_plugin_dir(const char *dir)
+{
+	const char *old = getenv("QKV_PLUGIN_PATH");
+	size_t len = strlen(dir) + (old ? strlen(old) : 0) + 2;
+	char *v = malloc(len);
+	if (!v)
+		return -1;
+	snprintf(v, len, "%s%s%s", dir, old && *old ? ":" : "", old && *old ? old : "");
+	int rc = setenv("QKV_PLUGIN_PATH", v, 1);
+	free(v);
+	return rc;
+}
+
+enum { HELP_VAL = OPT_COUNT, BACKENDS_ALIAS };
+
+int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	size_t n = spec_count(spec);
+	struct option lo[OPT_COUNT + 3];
+	size_t k = 0;
+	bool backend = false;
+	for (size_t i = 0; i < n; i++) {
+		enum cli_opt_id id = spec->opts[i].id;
+		lo[k++] = (struct option){
+		    vocab[id].name, vocab[id].arg ? required_argument : no_argument, NULL, (int)id};
+		backend |= id == OPT_BACKEND;
+	}
+	if (backend)
+		lo[k++] = (struct option){"backends", required_argument, NULL, BACKENDS_ALIAS};
+	lo[k++] = (struct option){"help", no_argument, NULL, HELP_VAL};
+	lo[k] = (struct option){NULL, 0, NULL, 0};
+	optind = 0; /* glibc: start afresh */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if (c == 'h' || c == HELP_VAL) {
+			cli_help(spec, stdout);
+			return -1;
+		}
+		if (c == ':') {
+			const char *opt = optopt == BACKENDS_ALIAS            ? "backend"
+			                  : optopt >= 0 && optopt < OPT_COUNT ? vocab[optopt].name
+			                                                      : "?";
+			return cli_usage_error(
+			    spec, "--%s needs a value: --%s %s", opt, opt,
+			    vocab[optopt < OPT_COUNT ? optopt : OPT_BACKEND].arg);
+		}
+		if (c == '?') {
+			const char *bad = argv[optind - 1];
+			if (optopt && optopt < OPT_COUNT)
+				return cli_usage_error(spec, "--%s takes no value (`%s`)",
+				                       vocab[optopt].name, bad);
+			return cli_usage_error(spec, "unknown option `%s`", bad);
+		}
+		if (c == BACKENDS_ALIAS)
+			c = OPT_BACKEND;
+		a->val[c] = optarg ? optarg : "";
+		if (c == OPT_PLUGIN_DIR) {
+			if (a->n_plugin_dirs == sizeof(a->plugin_dirs) / sizeof(a->plugin_dirs[0]))
+				return cli_usage_error(spec, "too many --plugin-dir");
+			a->plugin_dirs[a->n_plugin_dirs++] = optarg;
+		}
+	}
+	for (int i = optind; i < argc; i++) {
+		if (a->npos == spec->max_pos || a->npos == sizeof(a->pos) / sizeof(a->pos[0]))
+			return cli_usage_error(spec, "unexpected argument `%s`", argv[i]);
+		a->pos[a->npos++] = argv[i];
+	}
+	if (a->npos < spec->min_pos) {
+		cli_help(spec, stderr);
+		return QKV_EXIT_USAGE;
+	}
+	/* Later folders are prepended first so the first --plugin-dir is searched first. */
+	for (size_t i = a->n_plugin_dirs; i-- > 0;)
+		if (add_plugin_dir(a->plugin_dirs[i]))
+			return cli_usage_error(spec, "--plugin-dir: cannot set QKV_PLUGIN_PATH");
+	return 0;
+}
+
+int cli_uint(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id,
+             unsigned long long min, unsigned long long max, unsigned long long def,
+             unsigned long long *out)
+{
+	const char *s = a->val[id];
+	*out = def;
+	if (!s)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (!*s || *end || errno || s[0] == '-' || s[0] == '+' || v < min || v > max)
+		return cli_usage_error(spec, "--%s: `%s` is not an integer in %llu..%llu",
+		                       vocab[id].name, s, min, max);
+	*out = v;
+	return 0;
+}
+
+int cli_shard(const struct cli_spec *spec, const struct cli_args *a, uint32_t *rank,
+              uint32_t *world)
+{
+	const char *s = a->val[OPT_SHARD];
+	*rank = *world = 0;
+	if (!s)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	unsigned long r = strtoul(s, &end, 10), w = 0;
+	bool ok = end != s && *end == '/' && s[0] != '-' && s[0] != '+' && !errno;
+	if (ok) {
+		const char *t = end + 1;
+		w = strtoul(t, &end, 10);
+		ok = end != t && !*end && t[0] != '-' && t[0] != '+' && !errno && w >= 1 &&
+		     w <= 65536 && r < w;
+	}
+	if (!ok)
+		return cli_usage_error(spec,
+		                       "--shard: `%s` is not R/W with 0 <= R < W <= 65536 (rank R "
+		                       "of world W, e.g. 0/2)",
+		                       s);
+	*rank = (uint32_t)r;
+	*world = (uint32_t)w;
+	return 0;
+}
+
+int cli_double(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id,
+               double min, double def, double *out)
+{
+	const char *s = a->val[id];
+	*out = def;
+	if (!s)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (!*s || *end || errno || !(v >= min) || v > 1e9)
+		return cli_usage_error(spec, "--%s: `%s` is not a number >= %g", vocab[id].name, s,
+		                       min);
+	*out = v;
+	return 0;
+}
 
 int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
                       unsigned long long *out)
@@ -22,10 +260,100 @@ int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
 	return 0;
 }
 
+int cli_check_output(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id)
+{
+	const char *path = a->val[id];
+	if (!path || !strcmp(path, "-"))
+		return 0;
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+	if (!*path || (slash && !slash[1])) {
+		fprintf(stderr, "qkv %s: --%s `%s`: not a file name\n", spec->name, vocab[id].name,
+		        path);
+		return 1;
+	}
+	snprintf(dir, sizeof(dir), "%.*s", slash ? (int)(slash - path) + 1 : 1, slash ? path : ".");
+	if (access(path, F_OK) == 0 ? access(path, W_OK) != 0 : access(dir, W_OK | X_OK) != 0) {
+		fprintf(stderr, "qkv %s: --%s %s: cannot write there: %s\n", spec->name,
+		        vocab[id].name, path, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+FILE *cli_open_output(const char *path)
+{
+	return strcmp(path, "-") ? fopen(path, "w") : stdout;
+}
+
+int cli_close_output(const struct cli_spec *spec, FILE *f, const char *path)
+{
+	bool bad = ferror(f) != 0;
+	if (f == stdout)
+		bad |= fflush(f) != 0;
+	else
+		bad |= fclose(f) != 0;
+	if (bad) {
+		fprintf(stderr, "qkv %s: %s: write failed: %s\n", spec->name, path,
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cli_check_backends(const struct cli_spec *spec, const char *list, bool all_ok)
+{
+	if (!list || (all_ok && !strcmp(list, "all")))
+		return 0;
+	qkv_plugin_set *set = NULL;
+	char err[512];
+	if (qkv_plugins_scan(NULL, &set, err, sizeof(err)) != QKV_OK) {
+		fprintf(stderr, "qkv %s: %s\n", spec->name, err);
+		return QKV_EXIT_ERROR;
+	}
+	int rc = 0;
+	for (const char *s = list; *s && !rc;) {
+		size_t len = strcspn(s, ",");
+		char name[64];
+		snprintf(name, sizeof(name), "%.*s", (int)(len < 63 ? len : 63), s);
+		const char *near = NULL;
+		if (!len) {
+			rc = cli_usage_error(spec, "--backend `%s`: empty name", list);
+		} else if (qkv_plugins_find(set, name, &near) < 0) {
+			char found[512] = "";
+			for (size_t i = 0, n = 0; i < qkv_plugins_count(set); i++) {
+				struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
+				if (qkv_plugins_get(set, i, &pi) == QKV_OK && pi.name)
+					n += (size_t)snprintf(found + n, sizeof(found) - n, "%s%s",
+					                      n ? ", " : "", pi.name);
+				if (n >= sizeof(found))
+					break;
+			}
+			if (near)
+				rc = cli_usage_error(
+				    spec,
+				    "--backend: no backend `%s` (did you mean `%s`? "
+				    "found: %s)",
+				    name, near, found[0] ? found : "none");
+			else
+				rc = cli_usage_error(
+				    spec,
+				    "--backend: no backend `%s` on the plugin search "
+				    "path (found: %s%s)",
+				    name, found[0] ? found : "none", all_ok ? "; or `all`" : "");
+		}
+		s += len;
+		if (*s)
+			s++;
+	}
+	qkv_plugins_free(set);
+	return rc;
+}
+
 void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const char *only)
 {
 	size_t n_only = only ? strlen(only) : 0;
-	while (*text) {
+	while (text && *text) {
 		const char *nl = strchr(text, '\n');
 		int len = nl ? (int)(nl - text) : (int)strlen(text);
 		if (!only || !strncmp(text, only, n_only))
@@ -70,9 +398,8 @@ int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t c
 	for (size_t i = 0; ok && i < pad; i++)
 		ok = fputc(' ', f) != EOF;
 	ok = ok && fputc('\n', f) != EOF;
-	for (size_t r = 0; ok && r < rows; r++)
-		ok =
-		    fwrite(data + r * ld, sizeof(float), cols, f) == cols; /* little-endian hosts */
+	for (size_t r = 0; ok && r < rows; r++) /* little-endian hosts */
+		ok = fwrite(data + r * ld, sizeof(float), cols, f) == cols;
 	if (fclose(f) != 0)
 		ok = 0;
 	if (!ok) {

@@ -1,113 +1,231 @@
 /* `qkv bench`: measure backends against reference library calls on one shape. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <qkv/qkv.h>
+
+#include "bench_args.h"
 #include "bench_baseline.h"
-#include "bench_cli.h"
 #include "bench_machine.h"
 #include "bench_plot.h"
+#include "bench_progress.h"
 #include "bench_report.h"
 
-enum { OPT_JSON, OPT_CSV, OPT_PLOT, OPT_BASELINE, OPT_MARKDOWN };
+static const struct cli_opt bench_opts[] = {
+    {OPT_TOKENS, "LIST", "T values (default 1,16,128,512)"},
+    {OPT_THREADS, "LIST", "thread counts, 0 = every core this process may use (default 0)"},
+    BENCH_COMMON_OPTS,
+    {OPT_JSON, NULL, "every row as JSON (- = stdout)"},
+    {OPT_CSV, NULL, "every row as CSV (- = stdout)"},
+    {OPT_MARKDOWN, NULL, "the table as Markdown, with the machine line and command"},
+    {OPT_PLOT, NULL, "GFLOP/s against T per backend (PNG needs gnuplot)"},
+    {OPT_BASELINE, NULL,
+     "compare with an earlier --json run of the same shape on the same machine;\n"
+     "exit 3 when a gated row is slower by more than --threshold beyond noise"},
+    {OPT_THRESHOLD, NULL, "regression threshold in percent (default 10)"},
+    {OPT_GATE, "backend|all",
+     "rows that can fail --baseline (default backend: not the\n"
+     "reference rows, which measure the libraries, not qkv)"},
+    {OPT_NO_REFERENCE, NULL, NULL},
+    {OPT_OVERHEAD, NULL,
+     "also time each plugin called directly (no core): the difference is the\n"
+     "dispatcher's cost per call (presets only)"},
+    {OPT_REMEASURE, NULL, NULL},
+    {OPT_COUNT, NULL, NULL},
+};
 
-static const char usage[] =
-    "usage: qkv bench CONFIG | --preset gpt2-small|llama2-7b|llama3-8b|tiny [options]\n"
-    "\n"
-    "Times every backend (warm-up, then repetitions until --min-time; median and\n"
-    "p10-p90 spread; rotating input/output buffers) next to reference rows measured in\n"
-    "the same run (direct cblas_sgemm, cblas_sgemv at T = 1, oneDNN matmul when built),\n"
-    "and reports GFLOP/s (2*T*d_model*N/s), weight GB/s, % of this machine's measured\n"
-    "fp32 peak and read bandwidth (measured once, cached in $XDG_CACHE_HOME/qkv).\n"
-    "\n"
-    "  --tokens LIST       T values (default 1,16,128,512)\n"
-    "  --backends LIST|all backend names, or every plugin found (default all)\n"
-    "  --precision LIST    f32,bf16,int8 (default f32; a CONFIG fixes its own)\n"
-    "  --threads LIST      thread counts (default: all cores)\n"
-    "  --min-time S        seconds of repetitions per row (default 0.3)\n"
-    "  --max-call S        skip rows estimated slower than S per call (default 2)\n"
-    "  --interleave S      time the rows of each (T, threads) in turns of S seconds\n"
-    "                      (default 0.05; 0: one row after the other)\n"
-    "  --json F, --csv F   write every row to F\n"
-    "  --markdown F        the table as Markdown, with the machine line and command\n"
-    "  --plot F.svg|F.png  GFLOP/s against T per backend (PNG needs gnuplot)\n"
-    "  --baseline OLD.json compare with an earlier --json run; exit 3 when a row is\n"
-    "                      slower by more than --threshold PCT (default 10) beyond noise\n"
-    "  --layout L          in_out (default) or out_in: how a preset's weights are stored\n"
-    "  --plugin-dir DIR    search DIR for plugins first\n"
-    "  --no-reference      no reference rows\n"
-    "  --overhead          also time each plugin called directly (no core): the\n"
-    "                      difference is the dispatcher's cost per call (presets only)\n"
-    "  --remeasure         measure the machine's peak and bandwidth again\n"
-    "  --quiet             no progress on stderr\n"
-    "\n"
-    "Exit status: 0 ok, 1 error, 2 usage error, 3 slower than the baseline.\n";
+const struct cli_spec qkv_bench_spec = {
+    "bench",
+    "CONFIG | --preset NAME [options]",
+    "Times every backend (warm-up, then repetitions until --min-time; median, p10-p90\n"
+    "spread and repetitions; rotating input/output buffers) next to reference rows\n"
+    "measured in the same run (direct cblas_sgemm, cblas_sgemv at T = 1, oneDNN matmul\n"
+    "when built), and reports GFLOP/s (2*T*d_model*N/s), weight GB/s, % of this machine's\n"
+    "measured fp32 peak and read bandwidth (measured once, cached in $XDG_CACHE_HOME/qkv).\n"
+    "A row whose spread or stalls say the machine was busy is measured again (twice at\n"
+    "most) and marked `noisy` when it stays so.\n",
+    bench_opts,
+    0,
+    1,
+    "3 slower than the baseline"};
+
+void bench_args_command(int argc, char **argv, char *buf, size_t len)
+{
+	int n = snprintf(buf, len, "qkv");
+	for (int i = 0; i < argc && n >= 0 && (size_t)n < len; i++)
+		n += snprintf(buf + n, len - (size_t)n, " %s", argv[i]);
+}
+
+/* "--threads 0,1" with 0 = every core: 0 becomes the core count. */
+static size_t thread_list(const char *text, unsigned cpus, size_t *v, char *err, size_t errlen)
+{
+	char buf[512], *o = buf;
+	for (const char *s = text; *s && o < buf + sizeof(buf) - 16;) {
+		size_t len = strcspn(s, ",");
+		if (len == 1 && *s == '0')
+			o += snprintf(o, 16, "%u", cpus);
+		else
+			o += snprintf(o, (size_t)(buf + sizeof(buf) - o), "%.*s", (int)len, s);
+		s += len;
+		if (*s)
+			*o++ = *s++;
+		*o = '\0';
+	}
+	*o = '\0';
+	return bench_parse_sizes(buf, "--threads", 1024, v, BENCH_MAX_LIST, err, errlen);
+}
+
+int bench_args_plan(const struct cli_spec *sp, const struct cli_args *a, struct bench_plan *p,
+                    const char *default_tokens, double default_min_time)
+{
+	char err[512];
+	memset(p, 0, sizeof(*p));
+	p->references = !a->val[OPT_NO_REFERENCE];
+	p->overhead = a->val[OPT_OVERHEAD] != NULL;
+	p->quiet = a->val[OPT_QUIET] != NULL;
+	if (cli_double(sp, a, OPT_MIN_TIME, 1e-4, default_min_time, &p->min_time) ||
+	    cli_double(sp, a, OPT_MAX_CALL, 1e-6, 2.0, &p->max_call) ||
+	    /* turns of 50 ms: fair ratios on a shared machine (bench_time_group) */
+	    cli_double(sp, a, OPT_INTERLEAVE, 0, 0.05, &p->interleave))
+		return QKV_EXIT_USAGE;
+	p->config_path = a->npos ? a->pos[0] : NULL;
+	const char *preset = a->val[OPT_PRESET];
+	if (!preset == !p->config_path)
+		return cli_usage_error(sp, "give either CONFIG or --preset NAME");
+	if (preset && !bench_shape_preset(preset, &p->shape))
+		return cli_usage_error(sp, "--preset: unknown preset `%s` (%s)", preset,
+		                       bench_shape_preset_names());
+	struct qkv_system_info sys = {.struct_size = sizeof(sys)};
+	qkv_system_get_info(&sys);
+	p->nthreads = thread_list(a->val[OPT_THREADS] ? a->val[OPT_THREADS] : "0", sys.cpus,
+	                          p->threads, err, sizeof(err));
+	p->nT =
+	    bench_parse_sizes(a->val[OPT_TOKENS] ? a->val[OPT_TOKENS] : default_tokens, "--tokens",
+	                      (size_t)1 << 20, p->T, BENCH_MAX_LIST, err, sizeof(err));
+	if (!p->nthreads || !p->nT)
+		return cli_usage_error(sp, "%s", err);
+	if (a->val[OPT_PRECISION] &&
+	    !(p->precisions = bench_parse_precisions(a->val[OPT_PRECISION], err, sizeof(err))))
+		return cli_usage_error(sp, "%s", err);
+	const char *layout = a->val[OPT_LAYOUT];
+	if (layout && strcmp(layout, "in_out") && strcmp(layout, "out_in"))
+		return cli_usage_error(sp, "--layout: `%s` is not in_out or out_in", layout);
+	p->layout = layout && !strcmp(layout, "out_in") ? QKV_LAYOUT_OUT_IN : QKV_LAYOUT_IN_OUT;
+	const char *list = a->val[OPT_BACKEND];
+	int rc = cli_check_backends(sp, list, true);
+	if (rc)
+		return rc;
+	for (const char *s = list && strcmp(list, "all") ? list : ""; *s;) {
+		size_t len = strcspn(s, ",");
+		if (p->nbackends == BENCH_MAX_LIST || len >= sizeof(p->backends[0]))
+			return cli_usage_error(sp, "--backend: too many or too long names");
+		snprintf(p->backends[p->nbackends++], sizeof(p->backends[0]), "%.*s", (int)len, s);
+		s += len + (s[len] == ',');
+	}
+	return 0;
+}
+
+/* Every check that can fail is made before measuring: a typo must not cost a run. */
+static int check_outputs(const struct cli_spec *sp, const struct cli_args *a)
+{
+	static const enum cli_opt_id files[] = {OPT_JSON, OPT_CSV, OPT_MARKDOWN, OPT_PLOT};
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		if (cli_check_output(sp, a, files[i]))
+			return QKV_EXIT_ERROR;
+	char err[512];
+	if (a->val[OPT_PLOT] && !bench_plot_check(a->val[OPT_PLOT], err, sizeof(err))) {
+		fprintf(stderr, "qkv bench: %s\n", err);
+		return QKV_EXIT_USAGE;
+	}
+	const char *gate = a->val[OPT_GATE];
+	if (gate && strcmp(gate, "backend") && strcmp(gate, "all"))
+		return cli_usage_error(sp, "--gate: `%s` is not backend or all", gate);
+	return 0;
+}
+
+typedef bool (*writer_fn)(FILE *f, const struct bench_result *r, const struct bench_machine *m,
+                          const struct bench_plan *p, const char *command);
+
+static int write_file(const struct cli_spec *sp, const char *path, writer_fn fn,
+                      const struct bench_result *r, const struct bench_machine *m,
+                      const struct bench_plan *p, const char *command)
+{
+	FILE *f = cli_open_output(path);
+	if (!f) {
+		fprintf(stderr, "qkv bench: %s: cannot create\n", path);
+		return QKV_EXIT_ERROR;
+	}
+	fn(f, r, m, p, command);
+	return cli_close_output(sp, f, path) ? QKV_EXIT_ERROR : 0;
+}
 
 int qkv_cmd_bench(int argc, char **argv)
 {
-	static const struct bench_extra_opt extra[] = {
-	    {"--json", OPT_JSON, true},         {"--csv", OPT_CSV, true},
-	    {"--plot", OPT_PLOT, true},         {"--baseline", OPT_BASELINE, true},
-	    {"--markdown", OPT_MARKDOWN, true}, {NULL, 0, false},
-	};
-	struct bench_cli cli;
-	int rc = bench_cli_parse(argc, argv, &cli, extra, usage, "1,16,128,512");
+	const struct cli_spec *sp = &qkv_bench_spec;
+	struct cli_args a;
+	struct bench_plan plan;
+	double threshold;
+	int rc = cli_parse(sp, argc, argv, &a);
 	if (rc)
-		return rc < 0 ? 0 : rc;
+		return rc < 0 ? QKV_EXIT_OK : rc;
+	if ((rc = bench_args_plan(sp, &a, &plan, "1,16,128,512", 0.3)) ||
+	    (rc = check_outputs(sp, &a)))
+		return rc;
+	if (cli_double(sp, &a, OPT_THRESHOLD, 0, 10.0, &threshold))
+		return QKV_EXIT_USAGE;
 	char err[1024];
-	/* Read the baseline first: a typo should not cost a whole run. */
 	struct bench_baseline base = {0};
-	if (cli.opt[OPT_BASELINE] &&
-	    !bench_baseline_load(cli.opt[OPT_BASELINE], &base, err, sizeof(err))) {
+	if (a.val[OPT_BASELINE] &&
+	    !bench_baseline_load(a.val[OPT_BASELINE], &base, err, sizeof(err))) {
 		fprintf(stderr, "qkv bench: %s\n", err);
-		return 1;
+		return QKV_EXIT_ERROR;
 	}
 	struct bench_machine m;
-	if (!bench_machine_get(&m, cli.remeasure, cli.plan.quiet ? NULL : bench_cli_log, err,
-	                       sizeof(err))) {
-		fprintf(stderr, "qkv bench: %s\n", err);
-		bench_baseline_free(&base);
-		return 1;
-	}
 	struct bench_result r;
-	if (!bench_plan_run(&cli.plan, &m, &r, err, sizeof(err))) {
+	if (!bench_machine_get(&m, a.val[OPT_REMEASURE] != NULL, plan.quiet ? NULL : bench_log, err,
+	                       sizeof(err)) ||
+	    !bench_plan_run(&plan, &m, &r, err, sizeof(err))) {
 		fprintf(stderr, "qkv bench: %s\n", err);
 		bench_baseline_free(&base);
-		return 1;
+		return QKV_EXIT_ERROR;
 	}
-	bench_report_table(stdout, &r, &m, &cli.plan);
+	/* With an output on stdout, the table goes to stderr. */
+	bool stdout_taken = false;
+	for (int id = OPT_JSON; id <= OPT_MARKDOWN; id++)
+		stdout_taken |= a.val[id] && !strcmp(a.val[id], "-");
+	FILE *table = stdout_taken ? stderr : stdout;
+	bench_report_table(table, &r, &m, &plan);
 	char command[2048];
-	bench_cli_command(argc, argv, command, sizeof(command));
+	bench_args_command(argc, argv, command, sizeof(command));
 	rc = 0;
-	if (cli.opt[OPT_JSON] &&
-	    !bench_report_json(cli.opt[OPT_JSON], &r, &m, &cli.plan, command, err, sizeof(err)))
-		rc = 1;
-	if (!rc && cli.opt[OPT_CSV] && !bench_report_csv(cli.opt[OPT_CSV], &r, err, sizeof(err)))
-		rc = 1;
-	if (!rc && cli.opt[OPT_MARKDOWN] &&
-	    !bench_report_markdown(cli.opt[OPT_MARKDOWN], &r, &m, &cli.plan, command, err,
-	                           sizeof(err)))
-		rc = 1;
-	if (!rc && cli.opt[OPT_PLOT]) {
+	const struct {
+		enum cli_opt_id id;
+		writer_fn fn;
+	} outs[] = {{OPT_JSON, bench_report_json},
+	            {OPT_CSV, bench_report_csv},
+	            {OPT_MARKDOWN, bench_report_markdown}};
+	for (size_t i = 0; i < 3 && !rc; i++)
+		if (a.val[outs[i].id])
+			rc = write_file(sp, a.val[outs[i].id], outs[i].fn, &r, &m, &plan, command);
+	if (!rc && a.val[OPT_PLOT]) {
 		char title[256];
 		snprintf(title, sizeof(title), "qkv bench: %s on %s", r.shape.name, m.cpu);
-		if (!bench_plot_write(cli.opt[OPT_PLOT], &r, title, err, sizeof(err)))
-			rc = 1;
+		if (!bench_plot_write(a.val[OPT_PLOT], &r, title, err, sizeof(err))) {
+			fprintf(stderr, "qkv bench: %s\n", err);
+			rc = QKV_EXIT_ERROR;
+		}
 	}
-	if (rc)
-		fprintf(stderr, "qkv bench: %s\n", err);
-	if (!rc && cli.opt[OPT_BASELINE]) {
-		if (base.cpu[0] && strcmp(base.cpu, m.cpu))
-			fprintf(stdout,
-			        "warning: the baseline was measured on \"%s\", this is \"%s\"\n",
-			        base.cpu, m.cpu);
-		if (bench_baseline_compare(&base, &r, cli.threshold, stdout) > 0)
-			rc = 3;
+	if (!rc && a.val[OPT_BASELINE]) {
+		bool gate_all = a.val[OPT_GATE] && !strcmp(a.val[OPT_GATE], "all");
+		long slower = bench_baseline_compare(&base, &r, &m, threshold, gate_all, table);
+		rc = slower < 0 ? QKV_EXIT_ERROR : slower > 0 ? QKV_EXIT_SLOWER : 0;
 	}
 	if (!rc && r.failed_named) {
 		fprintf(stderr,
 		        "qkv bench: %zu requested backend(s) could not be measured (see notes)\n",
 		        r.failed_named);
-		rc = 1;
+		rc = QKV_EXIT_ERROR;
 	}
 	bench_baseline_free(&base);
 	bench_result_free(&r);

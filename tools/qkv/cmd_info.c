@@ -2,117 +2,125 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 #include "commands.h"
-#include "cpu.h"
-#include "registry.h"
-#include "util.h"
 
-static const char info_help[] =
-    "usage: qkv info [CONFIG] [--machine FILE] [--backend LIST]\n"
-    "\n"
+static const struct cli_opt info_opts[] = {
+    {OPT_MACHINE, NULL, NULL}, {OPT_BACKEND, NULL, "with CONFIG: the backends to select from"},
+    {OPT_THREADS, NULL, NULL}, {OPT_PLUGIN_DIR, NULL, NULL},
+    {OPT_SHARD, NULL, NULL},   {OPT_COUNT, NULL, NULL},
+};
+
+const struct cli_spec qkv_info_spec = {
+    "info",
+    "[CONFIG] [options]",
     "Print the CPU and its usable SIMD features, the plugin search path, every plugin\n"
     "found with its probe result (or why it was refused), and, with CONFIG, the backend\n"
-    "selected for that model and why each earlier candidate was passed over.\n";
+    "selected for that model and why each earlier candidate was passed over.\n",
+    info_opts,
+    0,
+    1,
+    NULL};
 
 static void precision_list(uint32_t mask, char *buf, size_t len)
 {
-	static const char *const names[] = {"f32", "bf16", "int8"};
 	size_t used = 0;
 	buf[0] = '\0';
-	for (int p = 0; p < QKV_PRECISION_COUNT; p++)
+	for (uint32_t p = 0; p < QKV_PRECISION_COUNT; p++)
 		if (mask & QKV_PRECISION_BIT(p)) {
-			int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[p]);
+			int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+			                 qkv_precision_name(p));
 			if (n > 0 && (size_t)n < len - used)
 				used += (size_t)n;
 		}
 }
 
-static void print_plugins(void)
+static int print_plugins(void)
 {
-	char **dirs = qkv_search_path(NULL);
-	if (!dirs) {
-		fprintf(stderr, "qkv info: out of memory\n");
-		return;
+	qkv_plugin_set *set = NULL;
+	char err[256];
+	if (qkv_plugins_scan(NULL, &set, err, sizeof(err)) != QKV_OK) {
+		fprintf(stderr, "qkv info: %s\n", err);
+		return QKV_EXIT_ERROR;
 	}
 	printf("plugin search path:\n");
-	for (size_t i = 0; dirs[i]; i++)
-		printf("  %s\n", dirs[i]);
-	char **files = qkv_plugin_list(dirs);
+	for (size_t i = 0; qkv_plugins_dir(set, i); i++)
+		printf("  %s\n", qkv_plugins_dir(set, i));
 	printf("plugins:\n");
-	for (size_t i = 0; files && files[i]; i++) {
-		struct qkv_plugin *p = NULL;
-		char err[600];
-		if (qkv_plugin_load_file(files[i], &p, err, sizeof(err)) != QKV_OK) {
-			printf("  refused  %s\n", err);
+	for (size_t i = 0; i < qkv_plugins_count(set); i++) {
+		struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
+		qkv_plugins_get(set, i, &pi);
+		if (!pi.name) {
+			printf("  refused  %s\n", pi.detail);
 			continue;
 		}
 		char prec[32];
-		precision_list(p->be->precisions, prec, sizeof(prec));
-		printf("  %-8s %-8s v%-7s %-14s %s: %s\n", p->be->name,
-		       p->probe.score > 0 ? "usable" : "unusable", p->be->version, prec, p->path,
-		       p->probe.detail);
-		qkv_plugin_unref(p);
+		precision_list(pi.precisions, prec, sizeof(prec));
+		printf("  %-8s %-8s v%-7s %-14s %s: %s\n", pi.name,
+		       pi.score > 0 ? "usable" : "unusable", pi.version, prec, pi.path, pi.detail);
 	}
-	if (!files || !files[0])
+	if (!qkv_plugins_count(set))
 		printf("  (none found)\n");
-	qkv_search_path_free(files);
-	qkv_search_path_free(dirs);
+	qkv_plugins_free(set);
+	return QKV_EXIT_OK;
 }
 
 int qkv_cmd_info(int argc, char **argv)
 {
-	const char *config = NULL;
-	struct qkv_open_options opts = QKV_OPEN_OPTIONS_INIT;
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			fputs(info_help, stdout);
-			return 0;
-		} else if ((!strcmp(argv[i], "--machine") || !strcmp(argv[i], "--backend")) &&
-		           i + 1 < argc) {
-			if (argv[i][2] == 'm')
-				opts.machine_path = argv[i + 1];
-			else
-				opts.backend = argv[i + 1];
-			i++;
-		} else if (argv[i][0] != '-' && !config) {
-			config = argv[i];
-		} else {
-			fprintf(stderr,
-			        "qkv info: unexpected argument `%s` (see qkv info --help)\n",
-			        argv[i]);
-			return 2;
-		}
-	}
-	char name[128], feats[256];
-	qkv_cpu_name(name, sizeof(name));
-	qkv_cpu_features(feats, sizeof(feats));
-	printf("qkv %s\ncpu: %s (%u logical cpus)\nsimd: %s\n", qkv_version(), name,
-	       qkv_cpu_count(), feats[0] ? feats : "(none beyond the baseline)");
-	print_plugins();
-	if (!config)
-		return 0;
+	const struct cli_spec *sp = &qkv_info_spec;
+	struct cli_args a;
+	int rc = cli_parse(sp, argc, argv, &a);
+	if (rc)
+		return rc < 0 ? QKV_EXIT_OK : rc;
+	unsigned long long threads;
+	uint32_t shard_rank, shard_world;
+	if (cli_uint(sp, &a, OPT_THREADS, 0, 1024, 0, &threads) ||
+	    cli_shard(sp, &a, &shard_rank, &shard_world))
+		return QKV_EXIT_USAGE;
+	if ((rc = cli_check_backends(sp, a.val[OPT_BACKEND], false)))
+		return rc;
+	struct qkv_system_info sys = {.struct_size = sizeof(sys)};
+	qkv_system_get_info(&sys);
+	printf("qkv %s\ncpu: %s (%u logical cpus)\nsimd: %s\n", qkv_version(), sys.cpu_name,
+	       sys.cpus, sys.cpu_features[0] ? sys.cpu_features : "(none beyond the baseline)");
+	if ((rc = print_plugins()) || !a.npos)
+		return rc;
 
+	const char *config = a.pos[0];
+	struct qkv_open_options opts = QKV_OPEN_OPTIONS_INIT;
+	opts.machine_path = a.val[OPT_MACHINE];
+	opts.backend = a.val[OPT_BACKEND];
+	opts.threads = (int32_t)threads;
+	opts.shard_rank = shard_rank;
+	opts.shard_world = shard_world;
 	char err[2048];
 	qkv_model *m = NULL;
 	printf("model %s:\n", config);
 	if (qkv_model_open(config, &opts, &m, err, sizeof(err)) != QKV_OK) {
 		printf("  selection log: see error\n");
-		fprintf(stderr, "qkv: %s\n", err);
-		return 1;
+		fprintf(stderr, "qkv info: %s\n", err);
+		return QKV_EXIT_ERROR;
 	}
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	qkv_model_get_info(m, &info);
-	static const char *const prec[] = {"f32", "bf16", "int8"};
 	printf(
 	    "  d_model %u, heads %u, kv heads %u, head_dim %u, d_q %u, d_kv %u, %s, %u threads\n",
 	    info.d_model, info.n_heads, info.n_kv_heads, info.head_dim, info.d_q, info.d_kv,
-	    prec[info.precision], info.threads);
+	    qkv_precision_name(info.precision), info.threads);
+	if (info.shard_world > 1)
+		printf("  shard %u/%u: query heads %u-%u of %u, kv heads %u-%u of %u%s\n",
+		       info.shard_rank, info.shard_world, info.q_head_begin,
+		       info.q_head_begin + info.n_heads - 1, info.model_n_heads, info.kv_head_begin,
+		       info.kv_head_begin + info.n_kv_heads - 1, info.model_n_kv_heads,
+		       info.shard_world > info.model_n_kv_heads ? " (replicated)" : "");
+	printf("  weights: %.1f MiB loaded%s\n", (double)info.weight_bytes / 1048576.0,
+	       info.shard_world > 1 ? " (this slice only)" : "");
 	printf("  selected: %s %s (%s): %s\n", info.backend, info.backend_version,
 	       info.backend_path, info.backend_detail);
 	printf("  selection log:\n");
 	qkv_cli_print_lines(stdout, "    ", info.selection_log, NULL);
 	qkv_model_close(m);
-	return 0;
+	return QKV_EXIT_OK;
 }

@@ -16,12 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "commands.h"
-#include "config.h"
 #include <qkv/precision.h>
+#include <qkv/qkv.h>
+
+#include "commands.h"
 #include "quantize_report.h"
 #include "st_write.h"
-#include "weights.h"
+#include "yaml_out.h"
 
 #define QUANT_BLOCK 64 /* columns gathered at once from an in_out matrix */
 
@@ -33,63 +34,40 @@ struct quant_opts {
 	uint64_t seed;
 };
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: qkv quantize CONFIG --out FILE.safetensors [--config-out FILE.yaml]\n"
-	           "                    [--rows T] [--seed S]\n"
-	           "Quantize an f32 model to int8 (per-column weights in [-127, 127] + F32 "
-	           "scales),\n"
-	           "print the config that loads the file, and the accuracy of int8 against f32\n"
-	           "on T (default 32) random Gaussian rows (xorshift64* seed S, default 42).\n");
-}
+static const struct cli_opt quantize_opts[] = {
+    {OPT_OUT, "FILE.safetensors", "the int8 weights file to write (required)"},
+    {OPT_CONFIG_OUT, NULL, "also write the config that loads it to FILE"},
+    {OPT_ROWS, NULL, "random Gaussian rows of the accuracy report (default 32)"},
+    {OPT_SEED, NULL, "xorshift64* seed of those rows (default 42)"},
+    {OPT_COUNT, NULL, NULL},
+};
 
+const struct cli_spec qkv_quantize_spec = {
+    "quantize", "CONFIG --out FILE.safetensors [options]",
+    "Quantize an f32 model to int8 (per-column weights in [-127, 127] + F32 scales),\n"
+    "print the config that loads the file, and the accuracy of int8 against f32\n"
+    "on random Gaussian rows.\n",
+    quantize_opts, 1, 1, NULL};
+
+/* 0 go on, -1 exit 0 (help), else the exit status of a usage error. */
 static int parse_args(int argc, char **argv, struct quant_opts *o)
 {
+	const struct cli_spec *sp = &qkv_quantize_spec;
+	struct cli_args a;
 	memset(o, 0, sizeof(*o));
-	o->rows = 32;
-	o->seed = 42;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		unsigned long long v;
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 1;
-		}
-		int takes = !strcmp(a, "--out") || !strcmp(a, "--config-out") ||
-		            !strcmp(a, "--rows") || !strcmp(a, "--seed");
-		if (takes && i + 1 >= argc) {
-			fprintf(stderr, "qkv quantize: %s needs a value\n", a);
-			return -1;
-		}
-		if (!strcmp(a, "--out")) {
-			o->out = argv[++i];
-		} else if (!strcmp(a, "--config-out")) {
-			o->config_out = argv[++i];
-		} else if (!strcmp(a, "--rows")) {
-			if (qkv_cli_parse_u64(a, argv[++i], 1u << 16, &v) || v == 0) {
-				fprintf(stderr, "qkv quantize: --rows must be in [1, 65536]\n");
-				return -1;
-			}
-			o->rows = (size_t)v;
-		} else if (!strcmp(a, "--seed")) {
-			if (qkv_cli_parse_u64(a, argv[++i], UINT64_MAX, &v))
-				return -1;
-			o->seed = v;
-		} else if (a[0] == '-') {
-			fprintf(stderr, "qkv quantize: unknown option `%s`\n", a);
-			return -1;
-		} else if (!o->config) {
-			o->config = a;
-		} else {
-			fprintf(stderr, "qkv quantize: one CONFIG only (got `%s` and `%s`)\n",
-			        o->config, a);
-			return -1;
-		}
-	}
-	if (!o->config || !o->out) {
-		usage(stderr);
-		return -1;
-	}
+	int rc = cli_parse(sp, argc, argv, &a);
+	if (rc)
+		return rc;
+	unsigned long long rows, seed;
+	if (cli_uint(sp, &a, OPT_ROWS, 1, 1u << 16, 32, &rows) ||
+	    cli_uint(sp, &a, OPT_SEED, 0, UINT64_MAX, 42, &seed))
+		return QKV_EXIT_USAGE;
+	if (!a.val[OPT_OUT])
+		return cli_usage_error(sp, "--out FILE.safetensors is required");
+	if (cli_check_output(sp, &a, OPT_OUT) || cli_check_output(sp, &a, OPT_CONFIG_OUT))
+		return QKV_EXIT_ERROR;
+	*o = (struct quant_opts){a.pos[0], a.val[OPT_OUT], a.val[OPT_CONFIG_OUT], (size_t)rows,
+	                         (uint64_t)seed};
 	return 0;
 }
 
@@ -131,66 +109,67 @@ struct out_names {
 	char qweight[3][320], scale[3][320], bias[3][320];
 };
 
-static int same_name(const struct qkv_tensor_ref *r, int p)
+static int same_name(const char *const *names, int p)
 {
 	for (int o = 0; o < 3; o++)
-		if (o != p && r[o].tensor && !strcmp(r[o].tensor, r[p].tensor))
+		if (o != p && names[o] && !strcmp(names[o], names[p]))
 			return 1;
 	return 0;
 }
 
-static void make_names(const struct qkv_config *cfg, struct out_names *nm)
+static void make_names(const struct qkv_checkpoint_info *ck, struct out_names *nm)
 {
 	for (int p = 0; p < 3; p++) {
 		const char *base =
-		    cfg->w[p].tensor && !same_name(cfg->w, p) ? cfg->w[p].tensor : roles[p];
+		    ck->tensor[p] && !same_name(ck->tensor, p) ? ck->tensor[p] : roles[p];
 		snprintf(nm->qweight[p], sizeof(nm->qweight[p]), "%s.qweight", base);
 		snprintf(nm->scale[p], sizeof(nm->scale[p]), "%s.scale", base);
-		if (cfg->bias[p].tensor && !same_name(cfg->bias, p))
-			snprintf(nm->bias[p], sizeof(nm->bias[p]), "%s", cfg->bias[p].tensor);
+		if (ck->bias_tensor[p] && !same_name(ck->bias_tensor, p))
+			snprintf(nm->bias[p], sizeof(nm->bias[p]), "%s", ck->bias_tensor[p]);
 		else
 			snprintf(nm->bias[p], sizeof(nm->bias[p]), "%s_bias", roles[p]);
 	}
 }
 
-/* A YAML double-quoted scalar. */
-static void yaml_quoted(FILE *f, const char *s)
+/* The config that loads the int8 file, through libyaml's emitter. */
+static bool print_config(FILE *f, const struct qkv_checkpoint_info *ck, const char *file,
+                         const struct out_names *nm)
 {
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\x%02x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
-static void print_config(FILE *f, const struct qkv_config *cfg, const char *file,
-                         const struct out_names *nm, const struct qkv_loaded_weights *lw)
-{
-	fprintf(f,
-	        "model:\n  d_model: %" PRIu32 "\n  n_heads: %" PRIu32 "\n  n_kv_heads: %" PRIu32
-	        "\n  head_dim: %" PRIu32 "\n  precision: int8\n",
-	        cfg->d_model, cfg->n_heads, cfg->n_kv_heads, cfg->head_dim);
-	fprintf(f, "weights:\n  file: ");
-	yaml_quoted(f, file);
-	fprintf(f, "\n  layout: %s\n", cfg->layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
+	struct yaml_out y;
+	if (!yo_begin(&y, f))
+		return false;
+	yo_map(&y, false);
+	yo_str(&y, "model");
+	yo_map(&y, false);
+	yo_kv_uint(&y, "d_model", ck->d_model);
+	yo_kv_uint(&y, "n_heads", ck->n_heads);
+	yo_kv_uint(&y, "n_kv_heads", ck->n_kv_heads);
+	yo_kv_uint(&y, "head_dim", ck->head_dim);
+	yo_kv_str(&y, "precision", "int8");
+	yo_end_map(&y);
+	yo_str(&y, "weights");
+	yo_map(&y, false);
+	yo_str(&y, "file");
+	yo_quoted(&y, file);
+	yo_kv_str(&y, "layout", ck->layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
 	for (int p = 0; p < 3; p++) {
-		fprintf(f, "  %s: {tensor: ", roles[p]);
-		yaml_quoted(f, nm->qweight[p]);
-		fprintf(f, "}\n  %s_scale: {tensor: ", roles[p]);
-		yaml_quoted(f, nm->scale[p]);
-		fprintf(f, "}\n");
-		if (lw->bias[p]) {
-			fprintf(f, "  %s_bias: {tensor: ", roles[p]);
-			yaml_quoted(f, nm->bias[p]);
-			fprintf(f, "}\n");
+		const char *names[3] = {nm->qweight[p], nm->scale[p], nm->bias[p]};
+		for (int t = 0; t < 3; t++) {
+			if (t == 2 && !ck->bias[p])
+				continue;
+			char key[16];
+			snprintf(key, sizeof(key), "%s%s", roles[p],
+			         t == 0 ? "" : t == 1 ? "_scale" : "_bias");
+			yo_str(&y, key);
+			yo_map(&y, true);
+			yo_str(&y, "tensor");
+			yo_quoted(&y, names[t]);
+			yo_end_map(&y);
 		}
 	}
+	yo_end_map(&y);
+	yo_end_map(&y);
+	return yo_finish(&y);
 }
 
 /* The weights file as the printed config should name it: relative to the config-out
@@ -238,15 +217,15 @@ static void print_report(FILE *f, const struct quant_opts *o, const struct quant
 	        worst_rel, worst_nmse, worst_b <= 1.0 ? "yes" : "NO");
 }
 
-static int write_outputs(const struct quant_opts *o, const struct qkv_config *cfg,
-                         const struct qkv_loaded_weights *lw, int8_t *const q[3],
-                         float *const sc[3])
+static int write_outputs(const struct quant_opts *o, const struct qkv_checkpoint_info *cfg,
+                         int8_t *const q[3], float *const sc[3])
 {
 	struct out_names nm;
 	struct st_tensor t[9];
 	size_t n = 0;
 	char err[512];
 	make_names(cfg, &nm);
+	const struct qkv_checkpoint_info *lw = cfg;
 	for (int p = 0; p < 3; p++) {
 		uint64_t d_out =
 		    (uint64_t)(p == QKV_Q ? cfg->n_heads : cfg->n_kv_heads) * cfg->head_dim;
@@ -271,7 +250,7 @@ static int write_outputs(const struct quant_opts *o, const struct qkv_config *cf
 	}
 	char file[PATH_MAX];
 	config_file_path(o, file, sizeof(file));
-	print_config(stdout, cfg, file, &nm, lw);
+	print_config(stdout, cfg, file, &nm);
 	if (o->config_out) {
 		FILE *f = fopen(o->config_out, "w");
 		if (!f) {
@@ -280,8 +259,8 @@ static int write_outputs(const struct quant_opts *o, const struct qkv_config *cf
 			return -1;
 		}
 		fprintf(f, "# written by: qkv quantize %s\n", o->config);
-		print_config(f, cfg, file, &nm, lw);
-		if (fclose(f) != 0) {
+		bool ok = print_config(f, cfg, file, &nm);
+		if (fclose(f) != 0 || !ok) {
 			fprintf(stderr, "qkv quantize: %s: write failed\n", o->config_out);
 			return -1;
 		}
@@ -289,11 +268,12 @@ static int write_outputs(const struct quant_opts *o, const struct qkv_config *cf
 	return 0;
 }
 
-static int quantize_all(const struct quant_opts *o, const struct qkv_config *cfg,
-                        const struct qkv_loaded_weights *lw, int8_t *q[3], float *sc[3])
+static int quantize_all(const struct quant_opts *o, const struct qkv_checkpoint_info *cfg,
+                        int8_t *q[3], float *sc[3])
 {
 	struct quant_proj proj[3];
 	struct quant_error e[3];
+	const struct qkv_checkpoint_info *lw = cfg;
 	for (int p = 0; p < 3; p++) {
 		if (!lw->w[p]) {
 			fprintf(stderr,
@@ -313,7 +293,7 @@ static int quantize_all(const struct quant_opts *o, const struct qkv_config *cfg
 		}
 		proj[p] = (struct quant_proj){lw->w[p], q[p], sc[p], lw->bias[p], d_out};
 	}
-	if (write_outputs(o, cfg, lw, q, sc))
+	if (write_outputs(o, cfg, q, sc))
 		return -1;
 	if (quant_report(proj, cfg->d_model, cfg->layout, o->rows, o->seed, e)) {
 		fprintf(stderr, "qkv quantize: out of memory for the accuracy report\n");
@@ -328,27 +308,22 @@ int qkv_cmd_quantize(int argc, char **argv)
 	struct quant_opts o;
 	int rc = parse_args(argc, argv, &o);
 	if (rc != 0)
-		return rc > 0 ? 0 : 2;
-	struct qkv_config cfg;
-	struct qkv_loaded_weights lw;
+		return rc < 0 ? QKV_EXIT_OK : rc;
+	qkv_checkpoint *ck = NULL;
 	char err[1024];
-	if (qkv_config_load(o.config, &cfg, err, sizeof(err)) != QKV_OK) {
+	if (qkv_checkpoint_open(o.config, QKV_CHECKPOINT_WEIGHTS, &ck, err, sizeof(err)) != QKV_OK) {
 		fprintf(stderr, "qkv quantize: %s\n", err);
-		return 1;
+		return QKV_EXIT_ERROR;
 	}
-	if (qkv_weights_load(&cfg, &lw, err, sizeof(err)) != QKV_OK) {
-		fprintf(stderr, "qkv quantize: %s\n", err);
-		qkv_config_free(&cfg);
-		return 1;
-	}
+	struct qkv_checkpoint_info info = {.struct_size = sizeof(info)};
+	qkv_checkpoint_get_info(ck, &info);
 	int8_t *q[3] = {0};
 	float *sc[3] = {0};
-	rc = quantize_all(&o, &cfg, &lw, q, sc) ? 1 : 0;
+	rc = quantize_all(&o, &info, q, sc) ? QKV_EXIT_ERROR : QKV_EXIT_OK;
 	for (int p = 0; p < 3; p++) {
 		free(q[p]);
 		free(sc[p]);
 	}
-	qkv_weights_free(&lw);
-	qkv_config_free(&cfg);
+	qkv_checkpoint_close(ck);
 	return rc;
 }

@@ -5,28 +5,45 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 #include "commands.h"
-#include "weights.h"
+#include "jsonw.h"
 
-static const char run_help[] =
-    "usage: qkv run CONFIG [options]\n"
-    "\n"
+static const struct cli_opt run_opts[] = {
+    {OPT_MACHINE, NULL, NULL},
+    {OPT_INPUT, NULL,
+     "input rows: float32 or float16 .npy, [T, d_model] or [d_model]\n"
+     "(float64: convert first, see the message)"},
+    {OPT_TOKENS, NULL, "without --input: T random rows, uniform in [-1, 1) (default 1)"},
+    {OPT_SEED, NULL, "seed of the random rows (default 1)"},
+    {OPT_OUT, "DIR",
+     "write DIR/q.npy [T, d_q], DIR/k.npy and DIR/v.npy [T, d_kv]\n"
+     "(DIR is created and checked before computing)"},
+    {OPT_REPEAT, NULL, "time N calls and report the median (default 1: one cold call)"},
+    {OPT_JSON, NULL, "the summary as JSON to FILE (- = stdout)"},
+    {OPT_BACKEND, NULL, "use these backends, overriding config and profile"},
+    {OPT_THREADS, NULL, NULL},
+    {OPT_SHARD, NULL, NULL},
+    {OPT_STRICT, NULL, NULL},
+    {OPT_PLUGIN_DIR, NULL, NULL},
+    {OPT_VERBOSE, NULL, NULL},
+    {OPT_COUNT, NULL, NULL},
+};
+
+const struct cli_spec qkv_run_spec = {
+    "run",
+    "CONFIG [options]",
     "Load the model CONFIG describes, select a backend, compute Q, K, V for one batch\n"
-    "and print one summary line (backend, precision, T, time, GFLOP/s).\n"
-    "\n"
-    "options:\n"
-    "  --machine FILE   machine profile (backend preferences, threads, routes)\n"
-    "  --input X.npy    input rows: float32 (or float16) [T, d_model] or [d_model]\n"
-    "  --tokens T       without --input: T random rows, uniform in [-1, 1) (default 1)\n"
-    "  --seed S         seed of the random rows (default 1)\n"
-    "  --out DIR        write DIR/q.npy [T, d_q], DIR/k.npy and DIR/v.npy [T, d_kv]\n"
-    "  --backend LIST   use these backends (comma-separated), overriding config and profile\n"
-    "  --threads N      thread budget (0 = all cores)\n"
-    "  --strict         fail instead of falling back past the first backend\n"
-    "  --verbose        print the backend selection log\n";
+    "and print one summary line: backend, precision, T, the time of one call (the median\n"
+    "of --repeat calls; the first call includes one-time work), GFLOP/s.\n",
+    run_opts,
+    1,
+    1,
+    NULL};
 
 /* splitmix64: small, deterministic, good enough for test inputs. */
 static uint64_t next_u64(uint64_t *s)
@@ -46,54 +63,51 @@ static float *alloc_floats(size_t rows, size_t cols)
 	return malloc((n + 1) * sizeof(float));
 }
 
-static float *random_rows(size_t T, size_t d, uint64_t seed)
-{
-	size_t n = T * d;
-	float *x = alloc_floats(T, d);
-	if (!x)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		x[i] = (float)((double)(next_u64(&seed) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-	return x;
-}
-
 /* Read X from a .npy file; *T gets the row count. */
 static float *read_input(const char *path, size_t d_model, size_t *T)
 {
-	struct qkv_mapped_file f;
-	struct qkv_tensor_view v;
-	char err[512];
-	if (qkv_file_map(path, &f, err, sizeof(err)) != QKV_OK ||
-	    qkv_npy_parse(&f, &v, err, sizeof(err)) != QKV_OK) {
-		fprintf(stderr, "qkv: --input %s\n", err);
+	char err[600];
+	float *x = NULL;
+	uint64_t rows, cols;
+	if (qkv_npy_read_f32(path, &x, &rows, &cols, err, sizeof(err)) != QKV_OK) {
+		fprintf(stderr, "qkv run: --input %s\n", err);
+		if (strstr(err, "'<f8'"))
+			fprintf(stderr,
+			        "qkv run: hint: float64 input is not read (it would be rounded "
+			        "silently); convert it: python3 -c \"import numpy as np; "
+			        "np.save('%s.f32.npy', np.load('%s').astype(np.float32))\"\n",
+			        path, path);
 		return NULL;
 	}
-	float *x = NULL;
-	uint64_t cols = v.ndim == 2 ? v.shape[1] : v.shape[0];
-	uint64_t rows = v.ndim == 2 ? v.shape[0] : 1;
-	if (v.dtype != QKV_DT_F32 && v.dtype != QKV_DT_F16 && v.dtype != QKV_DT_BF16) {
-		fprintf(stderr, "qkv: --input %s: X must be float32 or float16\n", path);
-	} else if (cols != d_model) {
+	if (cols != d_model) {
 		fprintf(stderr,
-		        "qkv: --input %s: rows have %llu values, the model's d_model is %zu\n",
+		        "qkv run: --input %s: rows have %llu values, the model's d_model is %zu\n",
 		        path, (unsigned long long)cols, d_model);
-	} else if ((x = alloc_floats(rows, cols))) {
-		qkv_convert_to_f32(&v, x, rows * cols);
-		*T = rows;
-	} else {
-		fprintf(stderr, "qkv: --input %s: out of memory\n", path);
+		qkv_array_free(x);
+		return NULL;
 	}
-	qkv_file_unmap(&f);
+	*T = (size_t)rows;
 	return x;
+}
+
+static int make_out_dir(const char *dir)
+{
+	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+		fprintf(stderr, "qkv run: --out %s: cannot create folder: %s\n", dir,
+		        strerror(errno));
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		fprintf(stderr, "qkv run: --out %s: cannot write there: %s\n", dir,
+		        strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int write_outputs(const char *dir, size_t T, const float *q, size_t dq, const float *k,
                          const float *v, size_t dkv)
 {
-	if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-		fprintf(stderr, "qkv: --out %s: cannot create folder: %s\n", dir, strerror(errno));
-		return -1;
-	}
 	char path[4096];
 	const char *names[3] = {"q", "k", "v"};
 	const float *data[3] = {q, k, v};
@@ -106,118 +120,161 @@ static int write_outputs(const char *dir, size_t T, const float *q, size_t dq, c
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+struct run_result {
+	const char *backend, *config;
+	const struct qkv_model_info *info;
+	size_t T, N, repeat;
+	double median_s, first_s, gflops;
+};
+
+static void print_json(FILE *f, const struct run_result *r)
+{
+	struct jsonw w;
+	jsonw_init(&w, f, 1);
+	jsonw_object(&w);
+	jsonw_kv_string(&w, "config", r->config);
+	jsonw_kv_string(&w, "backend", r->backend);
+	jsonw_kv_string(&w, "precision", qkv_precision_name(r->info->precision));
+	jsonw_kv_uint(&w, "T", r->T);
+	jsonw_kv_uint(&w, "d_model", r->info->d_model);
+	jsonw_kv_uint(&w, "N", r->N);
+	jsonw_kv_uint(&w, "threads", r->info->threads);
+	jsonw_kv_uint(&w, "repeat", r->repeat);
+	jsonw_kv_double(&w, "median_s", r->median_s, 9);
+	jsonw_kv_double(&w, "first_s", r->first_s, 9);
+	jsonw_kv_double(&w, "gflops", r->gflops, 6);
+	jsonw_end(&w);
+}
+
 int qkv_cmd_run(int argc, char **argv)
 {
-	const char *config = NULL, *input = NULL, *out_dir = NULL;
-	unsigned long long tokens = 1, seed = 1, threads = 0;
-	bool verbose = false;
+	const struct cli_spec *sp = &qkv_run_spec;
+	struct cli_args a;
+	int rc = cli_parse(sp, argc, argv, &a);
+	if (rc)
+		return rc < 0 ? QKV_EXIT_OK : rc;
+	unsigned long long tokens, seed, threads, repeat;
+	uint32_t shard_rank, shard_world;
+	if (cli_shard(sp, &a, &shard_rank, &shard_world) ||
+	    cli_uint(sp, &a, OPT_TOKENS, 1, 1ull << 24, 1, &tokens) ||
+	    cli_uint(sp, &a, OPT_SEED, 0, UINT64_MAX, 1, &seed) ||
+	    cli_uint(sp, &a, OPT_THREADS, 0, 1024, 0, &threads) ||
+	    cli_uint(sp, &a, OPT_REPEAT, 1, 100000, 1, &repeat))
+		return QKV_EXIT_USAGE;
+	if (a.val[OPT_INPUT] && a.val[OPT_TOKENS])
+		return cli_usage_error(sp, "give --input or --tokens, not both");
+	if ((rc = cli_check_backends(sp, a.val[OPT_BACKEND], false)))
+		return rc;
+	if (cli_check_output(sp, &a, OPT_JSON) || (a.val[OPT_OUT] && make_out_dir(a.val[OPT_OUT])))
+		return QKV_EXIT_ERROR;
+	const char *config = a.pos[0];
 	struct qkv_open_options opts = QKV_OPEN_OPTIONS_INIT;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		const char *val = i + 1 < argc ? argv[i + 1] : NULL;
-		bool takes = !strcmp(a, "--machine") || !strcmp(a, "--input") ||
-		             !strcmp(a, "--tokens") || !strcmp(a, "--seed") ||
-		             !strcmp(a, "--out") || !strcmp(a, "--backend") ||
-		             !strcmp(a, "--threads");
-		if (takes && !val) {
-			fprintf(stderr, "qkv run: option %s needs a value\n", a);
-			return 2;
-		}
-		if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-			fputs(run_help, stdout);
-			return 0;
-		} else if (!strcmp(a, "--machine")) {
-			opts.machine_path = val;
-		} else if (!strcmp(a, "--input")) {
-			input = val;
-		} else if (!strcmp(a, "--tokens")) {
-			if (qkv_cli_parse_u64(a, val, 1u << 24, &tokens))
-				return 2;
-		} else if (!strcmp(a, "--seed")) {
-			if (qkv_cli_parse_u64(a, val, UINT64_MAX, &seed))
-				return 2;
-		} else if (!strcmp(a, "--out")) {
-			out_dir = val;
-		} else if (!strcmp(a, "--backend")) {
-			opts.backend = val;
-		} else if (!strcmp(a, "--threads")) {
-			if (qkv_cli_parse_u64(a, val, 1024, &threads))
-				return 2;
-			opts.threads = (int32_t)threads;
-		} else if (!strcmp(a, "--strict")) {
-			opts.strict = 1;
-		} else if (!strcmp(a, "--verbose")) {
-			verbose = true;
-		} else if (a[0] == '-' || config) {
-			fprintf(stderr, "qkv run: unexpected argument `%s` (see qkv run --help)\n",
-			        a);
-			return 2;
-		} else {
-			config = a;
-		}
-		if (takes)
-			i++;
-	}
-	if (!config) {
-		fputs(run_help, stderr);
-		return 2;
-	}
+	opts.machine_path = a.val[OPT_MACHINE];
+	opts.backend = a.val[OPT_BACKEND];
+	opts.threads = (int32_t)threads;
+	opts.shard_rank = shard_rank;
+	opts.shard_world = shard_world;
+	opts.strict = a.val[OPT_STRICT] ? 1 : 0;
+	bool verbose = a.val[OPT_VERBOSE] != NULL;
 
 	char err[2048];
 	qkv_model *m = NULL;
 	enum qkv_status st = qkv_model_open(config, &opts, &m, err, sizeof(err));
 	if (st != QKV_OK) {
-		fprintf(stderr, "qkv: %s\n", err);
+		fprintf(stderr, "qkv run: %s\n", err);
 		if (strstr(err, "/weights/") && strstr(err, "No such file"))
-			fprintf(stderr,
-			        "qkv: hint: the shipped shape configs do not ship their weights; "
-			        "the comment at the top of %s gives the qkv-genweights command\n",
-			        config);
-		return 1;
+			fprintf(
+			    stderr,
+			    "qkv run: hint: the shipped shape configs do not ship their weights; "
+			    "the comment at the top of %s gives the qkv-genweights command\n",
+			    config);
+		return QKV_EXIT_ERROR;
 	}
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	qkv_model_get_info(m, &info);
 	/* Warnings (e.g. a profile tuned on another CPU) are shown even without --verbose. */
-	qkv_cli_print_lines(stderr, verbose ? "" : "qkv: ", info.selection_log,
+	qkv_cli_print_lines(stderr, verbose ? "" : "qkv run: ", info.selection_log,
 	                    verbose ? NULL : "warning:");
 
-	size_t T = 0;
-	float *x = input ? read_input(input, info.d_model, &T)
-	                 : random_rows((size_t)tokens, info.d_model, seed);
-	if (!input)
-		T = (size_t)tokens;
-	size_t n = (size_t)info.d_q + 2 * (size_t)info.d_kv;
-	float *q = alloc_floats(T, info.d_q);
-	float *k = alloc_floats(T, info.d_kv);
-	float *v = alloc_floats(T, info.d_kv);
-	int rc = 1;
-	if (!x || !q || !k || !v) {
-		if (x)
-			fprintf(stderr, "qkv: out of memory for T = %zu\n", T);
+	size_t T = (size_t)tokens, n = (size_t)info.d_q + 2 * (size_t)info.d_kv;
+	float *x = NULL, *q = NULL, *k = NULL, *v = NULL;
+	double *times = NULL;
+	rc = QKV_EXIT_ERROR;
+	if (a.val[OPT_INPUT]) {
+		if (!(x = read_input(a.val[OPT_INPUT], info.d_model, &T)))
+			goto done;
+	} else if ((x = alloc_floats(T, info.d_model))) {
+		uint64_t s = seed;
+		for (size_t i = 0; i < T * info.d_model; i++)
+			x[i] = (float)((double)(next_u64(&s) >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+	}
+	q = alloc_floats(T, info.d_q);
+	k = alloc_floats(T, info.d_kv);
+	v = alloc_floats(T, info.d_kv);
+	times = malloc((size_t)repeat * sizeof(double));
+	if (!x || !q || !k || !v || !times) {
+		fprintf(stderr,
+		        "qkv run: out of memory: T = %zu rows need %.2f GiB for X, Q, K and V "
+		        "(T x (d_model + d_q + 2 d_kv) floats); use fewer --tokens\n",
+		        T, (double)T * (info.d_model + n) * sizeof(float) / (1u << 30));
 		goto done;
 	}
-	double t0 = qkv_cli_now();
-	st = qkv_project(m, T, x, info.d_model, q, info.d_q, k, info.d_kv, v, info.d_kv, err,
-	                 sizeof(err));
-	double secs = qkv_cli_now() - t0;
-	if (st != QKV_OK) {
-		fprintf(stderr, "qkv: %s\n", err);
-		goto done;
+	for (size_t r = 0; r < repeat; r++) {
+		double t0 = qkv_cli_now();
+		st = qkv_project(m, T, x, info.d_model, q, info.d_q, k, info.d_kv, v, info.d_kv,
+		                 err, sizeof(err));
+		times[r] = qkv_cli_now() - t0;
+		if (st != QKV_OK) {
+			fprintf(stderr, "qkv run: %s\n", err);
+			goto done;
+		}
 	}
-	static const char *const prec[] = {"f32", "bf16", "int8"};
+	struct run_result res = {
+	    qkv_model_backend_for(m, T), config, &info, T, n, (size_t)repeat, 0, times[0], 0};
+	qsort(times, (size_t)repeat, sizeof(double), cmp_double);
+	res.median_s =
+	    repeat % 2 ? times[repeat / 2] : 0.5 * (times[repeat / 2 - 1] + times[repeat / 2]);
 	double flops = 2.0 * (double)T * info.d_model * (double)n;
-	printf("qkv run: backend=%s precision=%s T=%zu d_model=%u N=%zu threads=%u time=%.3f ms "
-	       "GFLOP/s=%.2f config=%s\n",
-	       qkv_model_backend_for(m, T), prec[info.precision], T, info.d_model, n, info.threads,
-	       secs * 1e3, secs > 0 ? flops / secs * 1e-9 : 0.0, config);
-	rc = 0;
-	if (out_dir && write_outputs(out_dir, T, q, info.d_q, k, v, info.d_kv) != 0)
-		rc = 1;
+	res.gflops = res.median_s > 0 ? flops / res.median_s * 1e-9 : 0.0;
+	if (a.val[OPT_OUT] && write_outputs(a.val[OPT_OUT], T, q, info.d_q, k, v, info.d_kv))
+		goto done;
+	/* With --json - stdout is the JSON alone; the line goes to stderr. */
+	FILE *line = a.val[OPT_JSON] && !strcmp(a.val[OPT_JSON], "-") ? stderr : stdout;
+	fprintf(line,
+	        "qkv run: backend=%s precision=%s T=%zu d_model=%u N=%zu threads=%u time=%.3f ms "
+	        "(%s) GFLOP/s=%.2f config=%s\n",
+	        res.backend, qkv_precision_name(info.precision), T, info.d_model, n, info.threads,
+	        res.median_s * 1e3,
+	        repeat == 1 ? "one cold call; --repeat N for a median" : "median of --repeat calls",
+	        res.gflops, config);
+	rc = QKV_EXIT_OK;
+	if (a.val[OPT_JSON]) {
+		FILE *f = cli_open_output(a.val[OPT_JSON]);
+		if (!f) {
+			fprintf(stderr, "qkv run: --json %s: %s\n", a.val[OPT_JSON],
+			        strerror(errno));
+			rc = QKV_EXIT_ERROR;
+		} else {
+			print_json(f, &res);
+			if (cli_close_output(sp, f, a.val[OPT_JSON]))
+				rc = QKV_EXIT_ERROR;
+		}
+	}
 done:
-	free(x);
+	if (a.val[OPT_INPUT])
+		qkv_array_free(x);
+	else
+		free(x);
 	free(q);
 	free(k);
 	free(v);
+	free(times);
 	qkv_model_close(m);
 	return rc;
 }

@@ -7,33 +7,38 @@
 #include <string.h>
 #include <time.h>
 
-#include "bench_cli.h"
+#include <qkv/qkv.h>
+
+#include "bench_args.h"
 #include "bench_machine.h"
 #include "bench_report.h"
+#include "yaml_out.h"
 
-enum { OPT_OUT };
+static const struct cli_opt tune_opts[] = {
+    {OPT_OUT, "FILE", "profile to write (default machine.yaml; checked before measuring)"},
+    {OPT_TOKENS, "LIST", "T values (default 1,2,4,8,16,32,64,128,256,512)"},
+    {OPT_THREADS, NULL, "the thread budget to tune for (default 0)"},
+    BENCH_COMMON_OPTS,
+    {OPT_FORCE, NULL, "write the profile although rows that decide a route stayed noisy"},
+    {OPT_COUNT, NULL, NULL},
+};
 
-static const char usage[] =
-    "usage: qkv tune CONFIG | --preset gpt2-small|llama2-7b|llama3-8b|tiny [options]\n"
-    "\n"
-    "Measures every backend on the plugin search path (or --backends) for each\n"
-    "precision the model allows and a spread of T, picks the fastest per T, merges\n"
-    "neighbouring T with the same winner into ranges, and writes a machine profile:\n"
-    "backend.prefer (best overall first, scalar last), backend.threads, backend.routes\n"
-    "(one T range per entry), and tuned.cpu/flags/date (a profile from another CPU is\n"
-    "ignored with a warning). Use it with `qkv run CONFIG --machine FILE`.\n"
-    "\n"
-    "  --out FILE          profile to write (default machine.yaml)\n"
-    "  --tokens LIST       T values (default 1,2,4,8,16,32,64,128,256,512)\n"
-    "  --backends LIST|all candidates (default all)\n"
-    "  --precision LIST    precisions to route (default f32,int8; a CONFIG fixes its own)\n"
-    "  --threads N         the thread budget to tune for (default: all cores)\n"
-    "  --min-time S        seconds of repetitions per measurement (default 0.2)\n"
-    "  --max-call S        skip measurements estimated slower than S per call (default 2)\n"
-    "  --interleave S      time the candidates for one T in turns of S seconds (default 0.05)\n"
-    "  --layout L          in_out (default) or out_in: how a preset's weights are stored\n"
-    "  --plugin-dir DIR    search DIR for plugins first\n"
-    "  --quiet             no progress on stderr\n";
+const struct cli_spec qkv_tune_spec = {
+    "tune",
+    "CONFIG | --preset NAME [options]",
+    "Measures every backend on the plugin search path (or --backend) for each precision\n"
+    "the model allows (default f32,int8; a CONFIG fixes its own) and a spread of T, picks\n"
+    "the fastest per T, merges neighbouring T with the same winner into ranges, and writes\n"
+    "a machine profile: backend.prefer (best overall first, scalar last), backend.threads,\n"
+    "backend.routes (one T range per entry), and under tuned: the CPU, its flags, the date,\n"
+    "the qkv version, the shape, threads and load it was measured under (the library warns\n"
+    "when the profile is used on another CPU, shape or version). Rows are re-measured\n"
+    "while noisy; when a row that decides a route stays noisy nothing is written (exit\n"
+    "1) unless --force. Use it with `qkv run CONFIG --machine FILE`.\n",
+    tune_opts,
+    0,
+    1,
+    NULL};
 
 /* Fastest measured backend row for (precision, T); NULL when none ran. */
 static const struct bench_row *winner(const struct bench_result *r, const char *prec, size_t T)
@@ -91,17 +96,6 @@ static size_t rank(const struct bench_result *r, struct score *s, size_t max)
 	return n;
 }
 
-static void yaml_quoted(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fputc('\\', f);
-		fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
 /* The row of backend `name` for (precision, T), or NULL. */
 static const struct bench_row *row_of(const struct bench_result *r, const char *name,
                                       const char *prec, size_t T)
@@ -122,9 +116,9 @@ static const struct bench_row *row_of(const struct bench_result *r, const char *
 /* Routes for one precision: the backend per measured T (fastest, or the previous one
  * when within TIE of it; a T nothing could measure goes with its neighbours), then
  * runs of equal backends merged. T between two measured values goes with the smaller;
- * the last range is open-ended. */
-static void write_routes(FILE *f, FILE *summary, const struct bench_result *r,
-                         const struct bench_plan *p, unsigned prec)
+ * the last range is open-ended. *noisy counts winners that stayed noisy. */
+static void write_routes(struct yaml_out *y, FILE *summary, const struct bench_result *r,
+                         const struct bench_plan *p, unsigned prec, size_t *noisy)
 {
 	const char *pn = bench_precision_name(prec);
 	const char *pick[BENCH_MAX_LIST] = {0}; /* [nT] backend name per T */
@@ -134,6 +128,11 @@ static void write_routes(FILE *f, FILE *summary, const struct bench_result *r,
 		    i && pick[i - 1] ? row_of(r, pick[i - 1], pn, p->T[i]) : NULL;
 		if (prev && w && prev->st.median <= w->st.median * (1 + TIE))
 			w = prev;
+		if (w && w->noisy) {
+			fprintf(summary, "  %-5s T %zu: %s won on a noisy measurement\n", pn,
+			        p->T[i], w->backend);
+			(*noisy)++;
+		}
 		pick[i] = w ? w->backend : (i ? pick[i - 1] : NULL);
 	}
 	for (size_t i = p->nT; i-- > 1;) /* leading T without a measurement */
@@ -148,13 +147,16 @@ static void write_routes(FILE *f, FILE *summary, const struct bench_result *r,
 		while (j + 1 < p->nT && !strcmp(pick[j + 1], pick[i]))
 			j++;
 		size_t t_min = i == 0 ? 1 : p->T[i];
-		fprintf(f, "    - {precision: %s, t_min: %zu", pn, t_min);
+		yo_map(y, true);
+		yo_kv_str(y, "precision", pn);
+		yo_kv_uint(y, "t_min", t_min);
 		fprintf(summary, "  %-5s T %zu..", pn, t_min);
 		if (j + 1 < p->nT) {
-			fprintf(f, ", t_max: %zu", p->T[j + 1] - 1);
+			yo_kv_uint(y, "t_max", p->T[j + 1] - 1);
 			fprintf(summary, "%zu", p->T[j + 1] - 1);
 		}
-		fprintf(f, ", backend: %s}\n", pick[i]);
+		yo_kv_str(y, "backend", pick[i]);
+		yo_end_map(y);
 		fprintf(summary, ": %s\n", pick[i]);
 		i = j + 1;
 	}
@@ -166,102 +168,132 @@ static int cmp_size(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* The profile: comment lines, then backend: and tuned: through libyaml's emitter.
+ * Returns how many route winners stayed noisy. */
+static size_t write_profile(FILE *f, const struct bench_result *r, const struct bench_plan *p,
+                            const struct bench_machine *m, const struct score *s, size_t ns,
+                            const char *command, const char *out, bool *ok)
+{
+	char date[16], buf[64];
+	time_t now = time(NULL);
+	strftime(date, sizeof(date), "%Y-%m-%d", gmtime(&now));
+	fprintf(f, "# Machine profile written by `%s`.\n", command);
+	fprintf(f, "# Fastest backend per precision and range of T, measured on %s (%s).\n",
+	        r->shape.name, date);
+	struct yaml_out y;
+	size_t noisy = 0;
+	*ok = yo_begin(&y, f);
+	yo_map(&y, false);
+	yo_str(&y, "backend");
+	yo_map(&y, false);
+	yo_str(&y, "prefer");
+	yo_seq(&y, true);
+	for (size_t i = 0; i < ns; i++)
+		yo_str(&y, s[i].name);
+	yo_end_seq(&y);
+	yo_kv_uint(&y, "threads", p->threads[0]);
+	yo_str(&y, "routes");
+	yo_seq(&y, false);
+	printf("\nroutes written to %s:\n", out);
+	for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
+		if (p->precisions & QKV_PRECISION_BIT(prec))
+			write_routes(&y, stdout, r, p, prec, &noisy);
+	yo_end_seq(&y);
+	yo_end_map(&y);
+	yo_str(&y, "tuned");
+	yo_map(&y, false);
+	yo_str(&y, "cpu");
+	yo_quoted(&y, m->cpu);
+	yo_str(&y, "flags");
+	yo_quoted(&y, m->flags);
+	yo_str(&y, "date");
+	yo_quoted(&y, date);
+	yo_str(&y, "qkv_version");
+	yo_quoted(&y, qkv_version());
+	const struct bench_shape *sh = &r->shape;
+	snprintf(buf, sizeof(buf), "%u,%u,%u,%u", sh->d_model, sh->n_heads, sh->n_kv_heads,
+	         sh->head_dim);
+	yo_str(&y, "shape"); /* d_model,n_heads,n_kv_heads,head_dim */
+	yo_quoted(&y, buf);
+	yo_kv_uint(&y, "threads", p->threads[0]);
+	snprintf(buf, sizeof(buf), "%.2f,%.2f", r->load[0], r->load[1]);
+	yo_str(&y, "load"); /* 1-minute load average at the start and the end */
+	yo_quoted(&y, buf);
+	yo_kv_uint(&y, "noisy", noisy);
+	yo_end_map(&y);
+	yo_end_map(&y);
+	*ok = yo_finish(&y) && *ok;
+	return noisy;
+}
+
 int qkv_cmd_tune(int argc, char **argv)
 {
-	static const struct bench_extra_opt extra[] = {{"--out", OPT_OUT, true}, {NULL, 0, false}};
-	struct bench_cli cli;
-	int rc = bench_cli_parse(argc, argv, &cli, extra, usage, "1,2,4,8,16,32,64,128,256,512");
+	const struct cli_spec *sp = &qkv_tune_spec;
+	struct cli_args a;
+	struct bench_plan plan, *p = &plan;
+	int rc = cli_parse(sp, argc, argv, &a);
 	if (rc)
-		return rc < 0 ? 0 : rc;
-	struct bench_plan *p = &cli.plan;
-	if (p->nthreads != 1) {
-		fprintf(stderr,
-		        "qkv tune: --threads takes one value: the profile has one budget\n");
-		return 2;
-	}
-	bool min_time_default = true;
-	for (int i = 1; i < argc; i++)
-		if (!strncmp(argv[i], "--min-time", 10))
-			min_time_default = false;
-	if (min_time_default)
-		p->min_time = 0.2;
+		return rc < 0 ? QKV_EXIT_OK : rc;
+	if ((rc = bench_args_plan(sp, &a, p, "1,2,4,8,16,32,64,128,256,512", 0.2)))
+		return rc;
+	if (p->nthreads != 1)
+		return cli_usage_error(sp, "--threads takes one value: the profile has one budget");
 	if (!p->precisions && !p->config_path)
 		p->precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8);
 	p->references = false;
 	qsort(p->T, p->nT, sizeof(p->T[0]), cmp_size);
-	const char *out = cli.opt[OPT_OUT] ? cli.opt[OPT_OUT] : "machine.yaml";
+	const char *out = a.val[OPT_OUT] ? a.val[OPT_OUT] : "machine.yaml";
 	/* Written to OUT.tmp and renamed at the end: a failed run keeps the old profile,
 	 * and an unwritable --out is reported before minutes of measuring. */
 	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp", out) >= (int)sizeof(tmp)) {
-		fprintf(stderr, "qkv tune: --out: path too long\n");
-		return 2;
-	}
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", out) >= (int)sizeof(tmp))
+		return cli_usage_error(sp, "--out: path too long");
 	FILE *f = fopen(tmp, "w");
 	if (!f) {
 		fprintf(stderr, "qkv tune: --out %s: cannot create %s: %s\n", out, tmp,
 		        strerror(errno));
-		return 1;
+		return QKV_EXIT_ERROR;
 	}
 	char err[1024];
 	struct bench_machine m;
-	if (!bench_machine_get(&m, false, NULL, err, sizeof(err))) {
+	struct bench_result r = {0};
+	rc = QKV_EXIT_ERROR;
+	if (!bench_machine_get(&m, false, NULL, err, sizeof(err)) ||
+	    !bench_plan_run(p, &m, &r, err, sizeof(err))) {
 		fprintf(stderr, "qkv tune: %s\n", err);
-		fclose(f);
-		remove(tmp);
-		return 1;
-	}
-	struct bench_result r;
-	if (!bench_plan_run(p, &m, &r, err, sizeof(err))) {
-		fprintf(stderr, "qkv tune: %s\n", err);
-		fclose(f);
-		remove(tmp);
-		return 1;
+		goto fail;
 	}
 	bench_report_table(stdout, &r, &m, p);
 	struct score s[BENCH_MAX_LIST];
 	size_t ns = rank(&r, s, BENCH_MAX_LIST);
 	if (ns == 0) {
 		fprintf(stderr, "qkv tune: no backend could be measured; nothing written\n");
-		bench_result_free(&r);
-		fclose(f);
-		remove(tmp);
-		return 1;
+		goto fail;
 	}
-	char date[16];
-	time_t now = time(NULL);
-	strftime(date, sizeof(date), "%Y-%m-%d", gmtime(&now));
 	char command[2048];
-	bench_cli_command(argc, argv, command, sizeof(command));
-	fprintf(f, "# Machine profile written by `%s`.\n", command);
-	fprintf(f, "# Fastest backend per precision and range of T, measured on %s (%s).\n",
-	        r.shape.name, date);
-	fprintf(f, "backend:\n  prefer: [");
-	for (size_t i = 0; i < ns; i++)
-		fprintf(f, "%s%s", i ? ", " : "", s[i].name);
-	fprintf(f, "]\n  threads: %zu\n", p->threads[0]);
-	char *routes = NULL;
-	size_t routes_len = 0;
-	FILE *rf = open_memstream(&routes, &routes_len);
-	printf("\nroutes written to %s:\n", out);
-	for (unsigned prec = 0; rf && prec < QKV_PRECISION_COUNT; prec++)
-		if (p->precisions & QKV_PRECISION_BIT(prec))
-			write_routes(rf, stdout, &r, p, prec);
-	if (rf)
-		fclose(rf);
-	fprintf(f, "  routes:%s%s", routes_len ? "\n" : " []\n", routes_len ? routes : "");
-	free(routes);
-	fprintf(f, "tuned:\n  cpu: ");
-	yaml_quoted(f, m.cpu);
-	fprintf(f, "\n  flags: ");
-	yaml_quoted(f, m.flags);
-	fprintf(f, "\n  date: \"%s\"\n", date);
-	bool bad = ferror(f);
-	if (fclose(f) || bad || rename(tmp, out)) {
-		fprintf(stderr, "qkv tune: --out %s: write failed: %s\n", out, strerror(errno));
-		remove(tmp);
-		rc = 1;
+	bench_args_command(argc, argv, command, sizeof(command));
+	bool ok;
+	size_t noisy = write_profile(f, &r, p, &m, s, ns, command, out, &ok);
+	if (noisy && !a.val[OPT_FORCE]) {
+		fprintf(stderr,
+		        "qkv tune: %zu route(s) were decided by rows that stayed noisy after 3 "
+		        "measurements (1-minute load %.1f -> %.1f on %u cores): %s not written; "
+		        "run again on a quieter machine, raise --min-time, or --force\n",
+		        noisy, r.load[0], r.load[1], m.cores, out);
+		goto fail;
 	}
+	ok = !ferror(f) && ok;
+	if (fclose(f) || !ok || rename(tmp, out)) {
+		fprintf(stderr, "qkv tune: --out %s: write failed: %s\n", out, strerror(errno));
+		f = NULL;
+		goto fail;
+	}
+	bench_result_free(&r);
+	return QKV_EXIT_OK;
+fail:
+	if (f)
+		fclose(f);
+	remove(tmp);
 	bench_result_free(&r);
 	return rc;
 }

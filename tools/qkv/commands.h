@@ -1,10 +1,133 @@
-/* The `qkv` command's subcommands: each is `int qkv_cmd_NAME(int argc, char **argv)`
- * with argv[0] the subcommand name; it returns the process exit status. */
+/* The `qkv` command's subcommands and what they share: ONE option vocabulary (each
+ * option has one name and one meaning in every command), one parser (getopt_long:
+ * `--opt value`, `--opt=value`, options before or after CONFIG), one help layout with
+ * the exit codes, `qkv help CMD` = `qkv CMD --help`.
+ *
+ * A subcommand is `int qkv_cmd_NAME(int argc, char **argv)` with argv[0] its name,
+ * returning the exit status, plus a `struct cli_spec` describing its options. */
 #ifndef QKV_TOOLS_COMMANDS_H
 #define QKV_TOOLS_COMMANDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+
+/* Exit statuses of every command. */
+enum { QKV_EXIT_OK = 0, QKV_EXIT_ERROR = 1, QKV_EXIT_USAGE = 2, QKV_EXIT_SLOWER = 3 };
+
+/* Every option of every command (the help line of each is in cli_util.c). */
+enum cli_opt_id {
+	OPT_BACKEND,    /* --backend LIST (alias --backends) */
+	OPT_THREADS,    /* --threads N|LIST, 0 = all cores */
+	OPT_PRECISION,  /* --precision LIST */
+	OPT_PLUGIN_DIR, /* --plugin-dir DIR (repeatable: searched first, in order) */
+	OPT_MACHINE,    /* --machine FILE */
+	OPT_STRICT,
+	OPT_VERBOSE,
+	OPT_QUIET,
+	OPT_INPUT,
+	OPT_TOKENS,
+	OPT_SEED,
+	OPT_OUT,
+	OPT_REPEAT,
+	OPT_JSON,
+	OPT_CSV,
+	OPT_MARKDOWN,
+	OPT_PLOT,
+	OPT_BASELINE,
+	OPT_THRESHOLD,
+	OPT_GATE,
+	OPT_PRESET,
+	OPT_MIN_TIME,
+	OPT_MAX_CALL,
+	OPT_INTERLEAVE,
+	OPT_LAYOUT,
+	OPT_NO_REFERENCE,
+	OPT_OVERHEAD,
+	OPT_REMEASURE,
+	OPT_FORCE,
+	OPT_CONFIG_OUT,
+	OPT_ROWS,
+	OPT_CASES,
+	OPT_REPORT,
+	OPT_TIMEOUT,
+	OPT_LIST,
+	OPT_SHARD, /* --shard R/W: slice R of W of the heads (tensor parallelism) */
+	OPT_COUNT
+};
+
+/* One option as a command offers it: arg/help replace the vocabulary's text where the
+ * command says more (NULL: the shared text). */
+struct cli_opt {
+	enum cli_opt_id id;
+	const char *arg, *help;
+};
+
+struct cli_spec {
+	const char *name;           /* "run" */
+	const char *usage;          /* after "usage: qkv NAME " */
+	const char *about;          /* paragraph(s) after the usage line */
+	const struct cli_opt *opts; /* terminated by {OPT_COUNT} */
+	size_t min_pos, max_pos;    /* positional arguments allowed */
+	const char *exit_extra;     /* command-specific exit statuses, or NULL */
+};
+
+struct cli_args {
+	const char *val[OPT_COUNT]; /* last value given ("" for a flag); NULL = not given */
+	const char *plugin_dirs[16];
+	size_t n_plugin_dirs;
+	const char *pos[64];
+	size_t npos;
+};
+
+/* Parse argv[1..] for `spec`. Returns -1 after printing the help (exit 0), 2 after
+ * printing a usage error, 0 to go on. --plugin-dir folders are prepended to
+ * QKV_PLUGIN_PATH, so every model and plugin listing searches them first. */
+int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_args *a);
+void cli_help(const struct cli_spec *spec, FILE *out);
+
+/* Typed values, checked: 0 and *out (def when not given), or 2 after printing an
+ * error naming the option. */
+int cli_uint(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id,
+             unsigned long long min, unsigned long long max, unsigned long long def,
+             unsigned long long *out);
+/* --shard R/W into *rank, *world (0, 0 when not given): R < W, W >= 1; the model's
+ * rules (W divides n_heads, ...) are the library's, checked at open. */
+int cli_shard(const struct cli_spec *spec, const struct cli_args *a, uint32_t *rank,
+              uint32_t *world);
+int cli_double(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id,
+               double min, double def, double *out);
+/* A usage error: "qkv CMD: MESSAGE (see qkv help CMD)", returns 2. */
+int cli_usage_error(const struct cli_spec *spec, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* An output file given as option `id`: "-" is stdout. Checked before any work is done:
+ * the folder exists and is writable, and the file (when it exists) is writable. Returns
+ * 0, or 1 after printing why not. */
+int cli_check_output(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id);
+/* Open it: stdout for "-". Close with cli_close_output (not fclose on stdout). */
+FILE *cli_open_output(const char *path);
+/* 0, or -1 after printing "qkv CMD: PATH: write failed". */
+int cli_close_output(const struct cli_spec *spec, FILE *f, const char *path);
+
+/* Backend names in a comma-separated LIST ("all" allowed when all_ok): each must be a
+ * plugin on the search path that loads; an unknown one is refused with the near name
+ * ("did you mean `openmp`?") and the list of those found. 0, or 2 after printing. */
+int cli_check_backends(const struct cli_spec *spec, const char *list, bool all_ok);
+
+/* Print each line of `text` that starts with `only` (NULL: every line) to `out`,
+ * after `prefix`. For the selection log of a model. */
+void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const char *only);
+/* Monotonic seconds. */
+double qkv_cli_now(void);
+/* Write a 2-D float32 .npy file [rows x cols] from a strided buffer. 0, or -1 after
+ * printing an error naming the file. */
+int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t cols, size_t ld);
+/* Parse a decimal integer option value in 0..max; prints an error naming `opt` and
+ * returns -1 when invalid. */
+int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
+                      unsigned long long *out);
 
 int qkv_cmd_run(int argc, char **argv);
 int qkv_cmd_info(int argc, char **argv);
@@ -12,23 +135,7 @@ int qkv_cmd_conform(int argc, char **argv);
 int qkv_cmd_bench(int argc, char **argv);
 int qkv_cmd_tune(int argc, char **argv);
 int qkv_cmd_quantize(int argc, char **argv);
-
-/* Shared helpers (cli_util.c). */
-
-/* Parse a non-negative decimal integer option value; prints an error naming `opt` and
- * returns -1 when invalid or above max. */
-int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
-                      unsigned long long *out);
-
-/* Print each line of `text` that starts with `only` (NULL: every line) to `out`,
- * after `prefix`. For the selection log of a model. */
-void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const char *only);
-
-/* Monotonic seconds. */
-double qkv_cli_now(void);
-
-/* Write a 2-D float32 .npy file [rows x cols] from a strided buffer. Returns 0 or
- * prints an error naming the file and returns -1. */
-int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t cols, size_t ld);
+extern const struct cli_spec qkv_run_spec, qkv_info_spec, qkv_bench_spec, qkv_tune_spec,
+    qkv_quantize_spec;
 
 #endif

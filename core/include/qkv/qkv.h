@@ -172,6 +172,87 @@ QKV_API enum qkv_status qkv_model_get_info(const qkv_model *model, struct qkv_mo
 /* Which backend a call with T rows will use (models tuned per range of T route by T). */
 QKV_API const char *qkv_model_backend_for(const qkv_model *model, size_t T);
 
+/* ---- For tools (qkv info, bench, quantize) and runtimes that list what is there ---- */
+
+/* This machine as the library sees it. Strings are static, valid for the process. */
+struct qkv_system_info {
+	uint32_t struct_size;     /* since 0.2: set by the caller */
+	const char *cpu_name;     /* since 0.2: "Intel(R) Xeon(R) ..." or "unknown" */
+	const char *cpu_features; /* since 0.2: SIMD features CPUID and the OS allow, space-
+	                           * separated (<qkv/cpu_features.h>'s string); "" = none */
+	uint32_t cpus;            /* since 0.2: logical CPUs this process may run on */
+};
+
+/* Fill what info->struct_size covers. QKV_ERR_ARGUMENT when info is NULL or its
+ * struct_size is smaller than the 0.2 struct. */
+QKV_API enum qkv_status qkv_system_get_info(struct qkv_system_info *info);
+
+/* The backend plugins on the search path, each loaded and probed, as the registry sees
+ * them (files it refuses are listed with the reason). Opaque; the plugins stay loaded
+ * until qkv_plugins_free. */
+typedef struct qkv_plugin_set qkv_plugin_set;
+
+struct qkv_plugin_info {
+	uint32_t struct_size; /* since 0.2: set by the caller */
+	const char *path;     /* since 0.2: the plugin file */
+	const char *name;     /* since 0.2: backend name; NULL when the file was refused */
+	const char *version;  /* since 0.2: NULL when refused */
+	uint32_t precisions;  /* since 0.2: QKV_PRECISION_BIT mask it declares */
+	int32_t score;        /* since 0.2: probe score; > 0 = runs on this machine */
+	const char *detail;   /* since 0.2: what the probe said, or why the file was refused */
+	const struct qkv_backend *backend; /* since 0.2: its descriptor (NULL when refused),
+	                                    * for calling a backend without the core */
+};
+
+/* Every qkv_*.so on the search path: plugin_dirs (':'-separated, may be NULL) first,
+ * then QKV_PLUGIN_PATH, the build tree (when libqkv runs from it), the install folder.
+ * A file name found in two folders is listed once, from the first (the one models
+ * use). QKV_ERR_NOMEM is the only failure. */
+QKV_API enum qkv_status qkv_plugins_scan(const char *plugin_dirs, qkv_plugin_set **out, char *err,
+                                         size_t errlen);
+/* A set of the one plugin file `path` (refused or not: see its info). */
+QKV_API enum qkv_status qkv_plugins_load(const char *path, qkv_plugin_set **out, char *err,
+                                         size_t errlen);
+QKV_API size_t qkv_plugins_count(const qkv_plugin_set *set);
+/* Folder i of the search path that was scanned; NULL past the end (or for _load). */
+QKV_API const char *qkv_plugins_dir(const qkv_plugin_set *set, size_t i);
+/* Fill what info->struct_size covers about plugin i. QKV_ERR_ARGUMENT past the end. */
+QKV_API enum qkv_status qkv_plugins_get(const qkv_plugin_set *set, size_t i,
+                                        struct qkv_plugin_info *info);
+/* Index of the first usable (loaded) plugin named `name`, or -1. When there is none and
+ * `near` is not NULL, *near is the loaded plugin name closest to `name` (at most two
+ * edits away) or NULL. */
+QKV_API long qkv_plugins_find(const qkv_plugin_set *set, const char *name, const char **near);
+QKV_API void qkv_plugins_free(qkv_plugin_set *set);
+
+/* A model config read without selecting a backend: its dimensions and, with
+ * QKV_CHECKPOINT_WEIGHTS, its weights as the loader hands them to backends. */
+typedef struct qkv_checkpoint qkv_checkpoint;
+#define QKV_CHECKPOINT_WEIGHTS 1u
+
+struct qkv_checkpoint_info {
+	uint32_t struct_size;                                       /* since 0.2 */
+	uint32_t d_model, n_heads, n_kv_heads, head_dim, d_q, d_kv; /* since 0.2 */
+	uint32_t precision;         /* since 0.2: enum qkv_precision */
+	uint32_t layout;            /* since 0.2: enum qkv_layout of the weights */
+	const char *tensor[3];      /* since 0.2: source tensor names of Wq, Wk, Wv, or NULL */
+	const char *bias_tensor[3]; /* since 0.2 */
+	const float *w[3];          /* since 0.2: f32 weights (loaded only; NULL when int8) */
+	const float *bias[3];       /* since 0.2: or NULL */
+};
+
+QKV_API enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags,
+                                            qkv_checkpoint **out, char *err, size_t errlen);
+QKV_API enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck,
+                                                struct qkv_checkpoint_info *info);
+QKV_API void qkv_checkpoint_close(qkv_checkpoint *ck);
+
+/* Read a .npy array of float32 or float16 with 1 or 2 dimensions ([n] is one row) as
+ * float32: *data [rows x cols], freed with qkv_array_free. Errors name the file. */
+QKV_API enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
+                                         uint64_t *cols, char *err, size_t errlen);
+QKV_API void qkv_array_free(float *data);
+
 #ifdef __cplusplus
 }
 #endif
