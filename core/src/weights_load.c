@@ -258,6 +258,47 @@ static enum qkv_status fused_view(struct loader *L, const struct qkv_tensor_ref 
 	return copy ? own(L, copy) : QKV_OK;
 }
 
+/* Does p point into one of the mapped weight files? */
+static bool in_mapping(const struct loader *L, const void *p)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < L->lw->n_files; i++) {
+		const struct qkv_mapped_file *f = &L->lw->files[i];
+		if (f->data && b >= f->data && b < f->data + f->size)
+			return true;
+	}
+	return false;
+}
+
+/* After slicing a view that was itself an owned copy of the whole projection (a fused
+ * tensor split by columns or heads), keep only the slice: copy it out when it still
+ * points into the whole copy, then free the whole copy. */
+static enum qkv_status drop_whole_copy(struct loader *L, const struct qkv_tensor_view *full,
+                                       struct qkv_tensor_view *v)
+{
+	struct qkv_loaded_weights *lw = L->lw;
+	size_t i = lw->n_owned;
+	while (i > 0 && lw->owned[i - 1] != (const void *)full->data)
+		i--;
+	if (i == 0)
+		return QKV_OK;
+	if (v->data >= full->data && v->data < full->data + full->nbytes) {
+		uint8_t *buf = qkv_malloc(v->nbytes ? v->nbytes : 1);
+		if (!buf)
+			return qkv_fail(L->err, L->errlen, QKV_ERR_NOMEM,
+			                "out of memory copying a %zu-byte shard slice", v->nbytes);
+		memcpy(buf, v->data, v->nbytes);
+		enum qkv_status s = own(L, buf);
+		if (s != QKV_OK)
+			return s;
+		v->data = buf;
+	}
+	qkv_free(lw->owned[i - 1]);
+	memmove(&lw->owned[i - 1], &lw->owned[i], (lw->n_owned - i) * sizeof(lw->owned[0]));
+	lw->n_owned--;
+	return QKV_OK;
+}
+
 static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 {
 	const struct qkv_config *cfg = L->cfg;
@@ -298,8 +339,10 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 			return s;
 		if (copy && full.dtype != QKV_DT_F32 && full.dtype != QKV_DT_I8)
 			L->lw->weight_bytes += (size_t)(n * dm * qkv_dtype_size(full.dtype));
-		if (copy) /* the columns were copied: the mapping's pages can go */
+		if (copy && in_mapping(L, full.data)) /* columns copied: the pages can go */
 			qkv_release_pages(full.data, full.nbytes);
+		if ((s = drop_whole_copy(L, &full, &v)) != QKV_OK)
+			return s;
 	}
 	if (v.dtype == QKV_DT_F16 || v.dtype == QKV_DT_BF16)
 		L->lw->weight_bytes += v.nbytes; /* the source pages read while widening */

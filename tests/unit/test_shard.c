@@ -628,3 +628,97 @@ Test(shard, from_memory)
 			free(w[l][p]);
 	}
 }
+
+/* A view that is not a plain contiguous [d_model x d_out] matrix cannot be cut by heads:
+ * refused (the loader turns this into "cannot be sliced for shard R/W" naming the tensor),
+ * nothing allocated. */
+Test(shard, unsliceable_views_refused)
+{
+	static float data[8 * 6];
+	struct qkv_tensor_view ok = {.dtype = QKV_DT_F32,
+	                             .ndim = 2,
+	                             .shape = {8, 6},
+	                             .nbytes = sizeof(data),
+	                             .data = (const uint8_t *)data};
+	struct qkv_tensor_view out, bad;
+	void *owned = (void *)1;
+	char err[256] = "";
+	cr_assert_eq(qkv_view_slice(&ok, QKV_LAYOUT_OUT_IN, 6, 8, 2, 4, &out, &owned, err, 256),
+	             QKV_OK, "%s", err);
+	cr_assert_null(owned);
+	cr_assert_eq(out.data, (const uint8_t *)(data + 2 * 6));
+	cr_assert_eq(out.shape[0], 4);
+	bad = ok;
+	bad.ndim = 3; /* e.g. a [groups x rows x d_model] view */
+	bad.shape[0] = 2;
+	bad.shape[1] = 4;
+	bad.shape[2] = 6;
+	cr_assert_eq(qkv_view_slice(&bad, QKV_LAYOUT_OUT_IN, 6, 8, 2, 4, &out, &owned, err, 256),
+	             QKV_ERR_UNSUPPORTED);
+	cr_assert_null(owned);
+	cr_assert(strstr(err, "cannot be sliced by heads"), "%s", err);
+	bad = ok;
+	bad.dtype = QKV_DT_NONE; /* an element type with no size (a quantized block type) */
+	cr_assert_eq(qkv_view_slice(&bad, QKV_LAYOUT_IN_OUT, 8, 6, 0, 3, &out, &owned, err, 256),
+	             QKV_ERR_UNSUPPORTED);
+	bad = ok;
+	bad.nbytes -= 4; /* not the whole matrix */
+	cr_assert_eq(qkv_view_slice(&bad, QKV_LAYOUT_IN_OUT, 8, 6, 0, 3, &out, &owned, err, 256),
+	             QKV_ERR_UNSUPPORTED);
+	/* columns past d_out */
+	cr_assert_eq(qkv_view_slice(&ok, QKV_LAYOUT_IN_OUT, 8, 6, 4, 3, &out, &owned, err, 256),
+	             QKV_ERR_UNSUPPORTED);
+	cr_assert_null(owned);
+}
+
+/* Fused q|k|v tensors (qkv-genweights forms gpt2: in_out split cols + bias; phi3: out_in
+ * split rows; neox: split heads + bias): the slice is cut from the loader's view of each
+ * projection, so every rank still matches the whole model bit for bit, also with 4 ranks
+ * over 2 K/V heads, and keeps only its share of the bytes (the whole-projection copy a
+ * cols/heads split makes is dropped). */
+Test(shard, fused_forms)
+{
+	static const struct {
+		const char *form, *layout, *split, *tensor;
+		bool bias;
+	} forms[] = {
+	    {"gpt2", "in_out", "cols", "h.0.attn.c_attn", true},
+	    {"phi3", "out_in", "rows", "model.layers.0.self_attn.qkv_proj", false},
+	    {"neox", "out_in", "heads", "gpt_neox.layers.0.attention.query_key_value", true},
+	};
+	struct shape s = {64, 4, 2, 16}; /* the tiny preset */
+	static const uint32_t worlds[] = {2, 4};
+	for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+		char cmd[512], cfg[256];
+		snprintf(cmd, sizeof(cmd),
+		         "'%s/tools/genweights/qkv-genweights' --preset tiny --form %s --out "
+		         "'%s/%s.safetensors' >/dev/null",
+		         QKV_BUILD_ROOT, forms[f].form, dir, forms[f].form);
+		cr_assert_eq(system(cmd), 0, "%s", cmd);
+		snprintf(cfg, sizeof(cfg), "%s/%s.yaml", dir, forms[f].form);
+		FILE *fp = fopen(cfg, "w");
+		cr_assert_not_null(fp);
+		fprintf(fp,
+		        "model: {d_model: 64, n_heads: 4, n_kv_heads: 2, head_dim: 16}\n"
+		        "weights:\n  layout: %s\n  file: %s.safetensors\n"
+		        "  qkv: {tensor: %s.weight, split: %s}\n",
+		        forms[f].layout, forms[f].form, forms[f].tensor, forms[f].split);
+		if (forms[f].bias)
+			fprintf(fp, "  qkv_bias: {tensor: %s.bias}\n", forms[f].tensor);
+		fprintf(fp, "backend: {prefer: [scalar], threads: 1}\n");
+		cr_assert_eq(fclose(fp), 0);
+		size_t T = 3;
+		float x[3 * 64];
+		for (size_t i = 0; i < T * s.dm; i++)
+			x[i] = val(21, i);
+		qkv_model *m = open_slice(cfg, 0, 0);
+		struct qkv_model_info info = {.struct_size = sizeof(info)};
+		cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
+		struct outputs full;
+		run(m, x, T, s.dm, &full);
+		for (size_t i = 0; i < 2; i++)
+			check_world(cfg, s, worlds[i], x, T, &full, (size_t)info.weight_bytes);
+		outputs_free(&full);
+		qkv_model_close(m);
+	}
+}
