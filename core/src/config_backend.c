@@ -18,7 +18,8 @@ static enum qkv_status parse_route(const struct cfg_ctx *c, const struct cfg_nod
 	if (st != QKV_OK)
 		return st;
 	const struct cfg_node *v = cfg_field(n, path, "precision");
-	st = v ? cfg_get_enum(c, v, path->buf, cfg_precision_names, 3, &r->precision)
+	st = v ? cfg_get_enum(c, v, path->buf, cfg_precision_names, QKV_PRECISION_COUNT,
+	                      &r->precision)
 	       : cfg_missing(c, n, path);
 	cfg_path_pop(path);
 	v = cfg_field(n, path, "t_min");
@@ -96,7 +97,7 @@ enum qkv_status cfg_parse_backend(const struct cfg_ctx *c, const struct cfg_node
 	v = cfg_field(n, path, "threads");
 	if (v && st == QKV_OK) {
 		uint64_t t = 0;
-		st = cfg_get_uint(c, v, path->buf, 0, 1024, &t);
+		st = cfg_get_uint(c, v, path->buf, 0, QKV_MAX_THREADS, &t);
 		b->threads = (int32_t)t;
 	}
 	cfg_path_pop(path);

@@ -73,7 +73,7 @@ const struct cfg_node *cfg_get(const struct cfg_node *map, const char *key);
 
 /* Step 2 helpers (config_values.c). Each reads node `n` named `path` for messages;
  * strings from cfg_get_text point into the tree, the others are owned by the caller. */
-extern const char *const cfg_precision_names[3]; /* enum qkv_precision order */
+extern const char *const cfg_precision_names[QKV_PRECISION_COUNT]; /* <qkv/precision.h> */
 const char *cfg_kind_name(const struct cfg_node *n);
 bool cfg_is_null(const struct cfg_node *n);
 /* `map` must be a mapping whose keys are all in keys[n] (n <= 32), each at most once;

@@ -32,7 +32,8 @@ static enum qkv_status parse_model_section(const struct cfg_ctx *c, const struct
 {
 	static const char *const keys[] = {"d_model",  "n_heads",   "n_kv_heads",
 	                                   "head_dim", "precision", "n_layers"};
-	/* key, minimum, maximum, destination, required */
+	/* key, maximum, destination, required; the minimum is 1 (absent optional keys stay 0
+	 * and get their defaults in validation) */
 	struct {
 		const char *key;
 		uint64_t max;
@@ -61,7 +62,8 @@ static enum qkv_status parse_model_section(const struct cfg_ctx *c, const struct
 	const struct cfg_node *v = cfg_field(m, path, "precision");
 	cfg->precision = QKV_F32;
 	if (v)
-		st = cfg_get_enum(c, v, path->buf, cfg_precision_names, 3, &cfg->precision);
+		st = cfg_get_enum(c, v, path->buf, cfg_precision_names, QKV_PRECISION_COUNT,
+		                  &cfg->precision);
 	cfg_path_pop(path);
 	return st;
 }

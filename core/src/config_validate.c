@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <qkv/precision.h>
+
 #include "config_internal.h"
 #include "dims.h"
 #include "weights.h"
@@ -253,7 +255,6 @@ static enum qkv_status validate_weights(const struct cfg_ctx *c, const struct cf
 enum qkv_status cfg_validate_backend(const struct cfg_ctx *c, const struct cfg_node *section,
                                      const char *path, struct qkv_backend_cfg *b)
 {
-	static const char *const precision_names[] = {"f32", "bf16", "int8"};
 	const struct cfg_node *routes = cfg_get(section, "routes");
 	for (size_t i = 0; i < b->n_routes; i++) {
 		const struct qkv_route *r = &b->routes[i];
@@ -271,7 +272,7 @@ enum qkv_status cfg_validate_backend(const struct cfg_ctx *c, const struct cfg_n
 				return cfg_fail(c, m, key, QKV_ERR_CONFIG,
 				                "T range overlaps routes[%zu] for precision %s: "
 				                "each T goes to one backend",
-				                j, precision_names[r->precision]);
+				                j, qkv_precision_name(r->precision));
 		}
 	}
 	return QKV_OK;

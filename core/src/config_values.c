@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <qkv/precision.h>
+
 #include "config_internal.h"
 #include "util.h"
 
-const char *const cfg_precision_names[3] = {"f32", "bf16", "int8"};
+const char *const cfg_precision_names[QKV_PRECISION_COUNT] = QKV_PRECISION_NAMES;
 
 const char *cfg_kind_name(const struct cfg_node *n)
 {

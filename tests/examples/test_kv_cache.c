@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 /* Odd sizes on purpose: GQA with 6 query heads over 2 kv heads of width 5. */
@@ -117,8 +118,6 @@ static double ref_elem(const struct weights *w, uint32_t layout, uint32_t prec, 
 	return acc;
 }
 
-static const char *prec_name[] = {"f32", "bf16", "int8"};
-
 static enum qkv_status open_model(const char *backend, const char *dirs, uint32_t prec,
                                   uint32_t layout, const struct weights *w, qkv_model **m,
                                   char *err, size_t errlen)
@@ -153,10 +152,10 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 	/* A strict open reports a refused precision as a plugin error naming it. */
 	if (st == QKV_ERR_UNSUPPORTED ||
 	    (st == QKV_ERR_PLUGIN && strstr(err, "does not support precision"))) {
-		cr_log_info("%s does not compute %s: %s", backend, prec_name[prec], err);
+		cr_log_info("%s does not compute %s: %s", backend, qkv_precision_name(prec), err);
 		return 0;
 	}
-	cr_assert_eq(st, QKV_OK, "open %s %s: %s", backend, prec_name[prec], err);
+	cr_assert_eq(st, QKV_OK, "open %s %s: %s", backend, qkv_precision_name(prec), err);
 	struct guarded c[3] = {guarded_new(MAX_SEQ, LDQ), guarded_new(MAX_SEQ, LDC),
 	                       guarded_new(MAX_SEQ, LDC)};
 	unsigned char written[MAX_SEQ] = {0};
@@ -177,9 +176,10 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 			                        .threads = 2};
 			st = qkv_project_call(m, &call, err, sizeof(err));
 		}
-		cr_assert_eq(st, QKV_OK, "%s %s: project at %zu: %s", backend, prec_name[prec], pos,
-		             err);
-		snprintf(what, sizeof(what), "%s %s step %zu", backend, prec_name[prec], s);
+		cr_assert_eq(st, QKV_OK, "%s %s: project at %zu: %s", backend,
+		             qkv_precision_name(prec), pos, err);
+		snprintf(what, sizeof(what), "%s %s step %zu", backend, qkv_precision_name(prec),
+		         s);
 		check_guards(&c[0], 0, T, D_Q, NULL, what);
 		check_guards(&c[1], pos, T, D_KV, written, what);
 		check_guards(&c[2], pos, T, D_KV, written, what);

@@ -357,6 +357,7 @@ Test(model, int8_exactness_limit_for_every_backend)
 {
 	cr_assert_eq(QKV_INT8_MAX_D_MODEL, (uint32_t)(INT32_MAX / (127 * 127)));
 	cr_assert_eq(QKV_INT8_MAX_D_MODEL, 133144u);
+	cr_assert_eq(QKV_INT8_AMAX_MIN, ldexpf(1.0f, -120));
 	size_t k_max = QKV_INT8_MAX_D_MODEL + 1;
 	float *w = malloc(k_max * sizeof(float)), *x = malloc(k_max * sizeof(float));
 	cr_assert(w && x);

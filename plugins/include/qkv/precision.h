@@ -31,19 +31,27 @@
 #include <stdint.h>
 #include <string.h>
 
-/* Smallest amax that is quantized; below it a row or column counts as all zero. */
-#define QKV_INT8_AMAX_MIN 0x1p-120f
+/* Smallest amax that is quantized; below it a row or column counts as all zero.
+ * 2^-120 exactly (written in decimal: hexadecimal floats are not C++ before C++17). */
+#define QKV_INT8_AMAX_MIN 7.52316384526264005e-37f
 
 #include <qkv/plugin.h>
 
 /* Largest d_model of an int8 model: floor(INT32_MAX / (127 * 127)) = 133144. */
 #define QKV_INT8_MAX_D_MODEL 133144u
 
-/* The name configs, options and messages use for a precision: "f32", "bf16", "int8";
- * NULL for a value that is not an enum qkv_precision. */
+/* The names configs, options and messages use, in enum qkv_precision order: an
+ * initializer for a `const char *const [QKV_PRECISION_COUNT]` (e.g. a table of choices). */
+#define QKV_PRECISION_NAMES                                                                        \
+	{                                                                                          \
+		"f32", "bf16", "int8"                                                              \
+	}
+
+/* The name of a precision: "f32", "bf16", "int8"; NULL for a value that is not an enum
+ * qkv_precision. */
 static inline const char *qkv_precision_name(uint32_t precision)
 {
-	static const char *const names[QKV_PRECISION_COUNT] = {"f32", "bf16", "int8"};
+	static const char *const names[QKV_PRECISION_COUNT] = QKV_PRECISION_NAMES;
 	return precision < QKV_PRECISION_COUNT ? names[precision] : NULL;
 }
 
