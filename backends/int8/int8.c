@@ -1,4 +1,4 @@
-/* The int8 backend: DESIGN.md's int8 scheme with packed weights and SIMD kernels.
+/* The int8 backend: docs/DESIGN.md's int8 scheme with packed weights and SIMD kernels.
  *
  *   prepare: pick the kernel for this CPU (dispatch.c); quantize each W column (or take
  *            w_i8 + w_scale), repack q|k|v fused into panels of the kernel's nr

@@ -5,7 +5,7 @@
  * Values are k/16 with |k| <= 128 and d_model <= 24, so every product and partial sum
  * is exact in f32 (and every weight exact in bf16): f32 and bf16 backends must match
  * scalar bit for bit whatever their summation order. int8 backends must match scalar's
- * int8 within a few ulps (DESIGN.md: the integer part is exact). Each output carries
+ * int8 within a few ulps (docs/DESIGN.md: the integer part is exact). Each output carries
  * guard elements in its stride gap and after its last row; a write there is a bug. */
 #include <float.h>
 #include <math.h>

@@ -1,9 +1,9 @@
 /* An out-of-tree program built against an installed qkv with pkg-config only.
- * It projects DESIGN.md's worked example, x = (2, 3), W = [[1, 10], [0, -1]] -> (2, 17),
+ * It projects docs/DESIGN.md's worked example, x = (2, 3), W = [[1, 10], [0, -1]] -> (2, 17),
  * and checks that the backend came from the expected folder (the installed backend
  * folder, found with no environment variable, or a plugin folder given here).
  * A backend that does not compute f32 is run in int8, within the int8 bound of
- * DESIGN.md's scheme: 0.51 * (sw * sum|x| + sx * sum|w|) + K * sx * sw / 4 <= 0.35 here.
+ * docs/DESIGN.md's scheme: 0.51 * (sw * sum|x| + sx * sum|w|) + K * sx * sw / 4 <= 0.35 here.
  *
  *   consumer EXPECTED_DIR [BACKEND [PLUGIN_DIR]]
  * Exit: 0 ok, 1 wrong result or wrong folder, 2 qkv error. */

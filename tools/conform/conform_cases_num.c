@@ -48,7 +48,7 @@ void cf_case_seed_example(const struct qkv_backend *be, int precision, uint64_t 
 		struct cf_out out;
 		bool ok = cf_out_alloc(&out, &s, 1, r) && cf_call(&s, 0, 1, &out, 1, r) &&
 		          cf_check_guards(&s, &out, r) && cf_check_values(&s, 0, &out, r);
-		/* the literal numbers of DESIGN.md, independent of the reference code */
+		/* the literal numbers of docs/DESIGN.md, independent of the reference code */
 		if (ok && o.exact && (out.y[0].p[0] != 2.0f || out.y[0].p[1] != 17.0f))
 			ok = cf_fail(r, "%s: q = (%g, %g), want (2, 17)", s.desc, out.y[0].p[0],
 			             out.y[0].p[1]);

@@ -53,7 +53,7 @@ enum cf_fill {
 	CF_FILL_INTEGER,  /* integers in [-127, 127], +-127 in each row and column */
 	CF_FILL_SPECIAL,  /* random plus NaN, +Inf, -Inf in some rows of X */
 	CF_FILL_SATURATE, /* +-1 patterns: every quantized value is +-127 */
-	CF_FILL_SEED,     /* DESIGN.md's worked example */
+	CF_FILL_SEED,     /* docs/DESIGN.md's worked example */
 	/* exact in f32 in any summation order (every partial sum an integer < 2^24), but
 	 * not with bf16 or f16 operands (values need 12 significant bits): */
 	CF_FILL_WIDE_W, /* W integers in [-4095, 4095], X in {-1, 0, 1} */

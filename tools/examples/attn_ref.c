@@ -1,7 +1,7 @@
 /* Float64 reference of the attention block and a bound on the error of the f32 path.
  *
  * The reference computes everything in double from the operands the precision defines
- * (DESIGN.md "Precision"): the f32 weights for f32; the weights rounded to bf16 for
+ * (docs/DESIGN.md "Precision"): the f32 weights for f32; the weights rounded to bf16 for
  * bf16; for int8 each X row and each W column quantized to [-127, 127] with its f32
  * scale, multiplied exactly. Quantizing is re-implemented here from the spec, not taken
  * from <qkv/precision.h>, so a bug there shows up. Beside every value v* it
@@ -55,7 +55,7 @@ static double bf16(double w)
 	return ldexp(nearbyint(ldexp(m, 8)), e - 8);
 }
 
-/* DESIGN.md's int8 quantization of n values (f32 arithmetic, as specified): q [n] in
+/* docs/DESIGN.md's int8 quantization of n values (f32 arithmetic, as specified): q [n] in
  * [-127, 127] as doubles; returns the scale. */
 static float quantize(const float *v, size_t n, double *q)
 {
