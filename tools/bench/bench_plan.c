@@ -149,6 +149,30 @@ static bool config_shape(struct bench_plan *p, char *err, size_t errlen)
 	return true;
 }
 
+/* --shard R/W: the shape one rank computes. The rules are the library's (README "Scaling
+ * out"); checked here too so that a bad world is one error, not a failed row per backend,
+ * and a preset's slice gets a shape. A config's weights are then cut by the library. */
+static bool shard_shape(struct bench_plan *p, char *err, size_t errlen)
+{
+	struct bench_shape *s = &p->shape;
+	uint32_t w = p->shard_world, h = s->n_heads, kv = s->n_kv_heads;
+	const char *why = h % w               ? "does not divide n_heads"
+	                  : w <= kv && kv % w ? "does not divide n_kv_heads"
+	                  : w > kv && w % kv  ? "is above n_kv_heads but not a multiple of it"
+	                                      : NULL;
+	if (why) {
+		snprintf(err, errlen, "--shard %u/%u: world %u %s (n_heads %u, n_kv_heads %u)",
+		         p->shard_rank, w, w, why, h, kv);
+		return false;
+	}
+	s->n_heads = h / w;
+	s->n_kv_heads = w <= kv ? kv / w : 1;
+	bench_shape_finish(s);
+	size_t len = strlen(s->name);
+	snprintf(s->name + len, sizeof(s->name) - len, " shard %u/%u", p->shard_rank, w);
+	return true;
+}
+
 static void open_model(const struct bench_plan *p, const struct bench_weights *w,
                        struct backend *be, unsigned prec, unsigned threads)
 {
@@ -163,6 +187,8 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 		o.backend = be->name;
 		o.threads = (int32_t)threads;
 		o.strict = 1;
+		o.shard_rank = p->shard_rank;
+		o.shard_world = p->shard_world;
 		st = qkv_model_open(p->config_path, &o, &m, why, whylen);
 	} else {
 		const struct bench_shape *s = &p->shape;
@@ -268,8 +294,9 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 			if (attempt && (!row->ok || !row->noisy))
 				continue;
 			idx[n] = i;
-			jobs[n] = (struct bench_job){g->item[i].fn, g->item[i].ctx, nbuf, &st[n], true,
-			                             row->status,   sizeof(row->status)};
+			jobs[n] = (struct bench_job){
+			    g->item[i].fn, g->item[i].ctx,     nbuf, &st[n], true,
+			    row->status,   sizeof(row->status)};
 			n++;
 		}
 		if (!n)
@@ -281,7 +308,8 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 			row->ok = jobs[j].ok;
 			if (!row->ok)
 				continue;
-			if (attempt == 0 || bench_stats_spread(&st[j]) < bench_stats_spread(&row->st))
+			if (attempt == 0 ||
+			    bench_stats_spread(&st[j]) < bench_stats_spread(&row->st))
 				row->st = st[j];
 			row->noisy = bench_stats_noisy(&row->st);
 		}
@@ -475,6 +503,8 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 	memset(r, 0, sizeof(*r));
 	r->load[0] = load_average();
 	if (p->config_path && !config_shape(p, err, errlen))
+		return false;
+	if (p->shard_world > 1 && !shard_shape(p, err, errlen))
 		return false;
 	if (!p->precisions)
 		p->precisions = QKV_PRECISION_BIT(QKV_F32);

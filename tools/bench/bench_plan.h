@@ -28,7 +28,8 @@ struct bench_plan {
 	double interleave;   /* > 0: time a group's rows in turns of this many seconds */
 	bool references;     /* add cblas (and oneDNN) rows */
 	bool overhead;       /* add NAME_direct rows: the plugin called without the core */
-	bool quiet;          /* no progress output */
+	uint32_t shard_rank, shard_world; /* world > 1: measure that head slice (--shard) */
+	bool quiet;                       /* no progress output */
 };
 
 struct bench_result {

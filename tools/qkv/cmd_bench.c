@@ -15,6 +15,9 @@
 static const struct cli_opt bench_opts[] = {
     {OPT_TOKENS, "LIST", "T values (default 1,16,128,512)"},
     {OPT_THREADS, "LIST", "thread counts, 0 = every core this process may use (default 0)"},
+    {OPT_SHARD, NULL,
+     "measure the slice R of W of the heads one rank computes (a config\n"
+     "loads only its weights; a preset measures the slice's shape)"},
     BENCH_COMMON_OPTS,
     {OPT_JSON, NULL, "every row as JSON (- = stdout)"},
     {OPT_CSV, NULL, "every row as CSV (- = stdout)"},
@@ -84,7 +87,8 @@ int bench_args_plan(const struct cli_spec *sp, const struct cli_args *a, struct 
 	p->references = !a->val[OPT_NO_REFERENCE];
 	p->overhead = a->val[OPT_OVERHEAD] != NULL;
 	p->quiet = a->val[OPT_QUIET] != NULL;
-	if (cli_double(sp, a, OPT_MIN_TIME, 1e-4, default_min_time, &p->min_time) ||
+	if (cli_shard(sp, a, &p->shard_rank, &p->shard_world) ||
+	    cli_double(sp, a, OPT_MIN_TIME, 1e-4, default_min_time, &p->min_time) ||
 	    cli_double(sp, a, OPT_MAX_CALL, 1e-6, 2.0, &p->max_call) ||
 	    /* turns of 50 ms: fair ratios on a shared machine (bench_time_group) */
 	    cli_double(sp, a, OPT_INTERLEAVE, 0, 0.05, &p->interleave))
