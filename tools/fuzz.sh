@@ -2,7 +2,7 @@
 # Run a libFuzzer campaign on one qkv fuzz target.
 #
 #   tools/fuzz.sh TARGET SECONDS [extra libFuzzer flags...]
-#   TARGET: config | npy | safetensors | diff
+#   TARGET: config | npy | safetensors | gguf | index | diff
 #
 # Configures build-fuzz (clang-14, ASan + UBSan, libFuzzer coverage on all code) if it is
 # missing, builds the target, seeds a working corpus in fuzz-out/TARGET/corpus from
@@ -12,7 +12,7 @@
 set -eu
 
 if [ $# -lt 2 ]; then
-	echo "usage: $0 config|npy|safetensors|diff SECONDS [libFuzzer flags...]" >&2
+	echo "usage: $0 config|npy|safetensors|gguf|index|diff SECONDS [libFuzzer flags...]" >&2
 	exit 2
 fi
 target=$1
@@ -22,6 +22,8 @@ case $target in
 config) seeds="config machine model" ;;
 npy) seeds="npy data" ;;
 safetensors) seeds="safetensors" ;;
+gguf) seeds="gguf" ;;
+index) seeds="index" ;;
 diff) seeds="" ;;
 *) echo "$0: unknown target '$target'" >&2; exit 2 ;;
 esac

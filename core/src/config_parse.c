@@ -221,7 +221,9 @@ enum qkv_status cfg_parse_model(const struct cfg_ctx *c, const struct cfg_node *
 		return st;
 	const struct cfg_node *v = cfg_field(root, &path, "model");
 	bool gguf = weights_are_gguf(root);
-	st = v ? parse_model_section(c, v, &path, cfg, gguf) : cfg_missing(c, root, &path);
+	st = v      ? parse_model_section(c, v, &path, cfg, gguf)
+	     : gguf ? QKV_OK /* every dimension from the file, precision f32 */
+	            : cfg_missing(c, root, &path);
 	cfg_path_pop(&path);
 	if (st != QKV_OK)
 		return st;

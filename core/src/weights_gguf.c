@@ -337,6 +337,12 @@ static enum qkv_status read_kv(struct gg_rd *r, uint64_t n_kv)
 			uint64_t len;
 			st = rd_str(r, "string value", GG_MAX_STRING, &sval, &len);
 			if (st == QKV_OK && !strcmp(e->key, "general.architecture")) {
+				if (g->arch) {
+					st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+					              "%s: GGUF key general.architecture appears twice",
+					              g->path);
+					break;
+				}
 				if (len == 0 || len > 64 || memchr(sval, 0, (size_t)len)) {
 					st = qkv_fail(
 					    r->err, r->errlen, QKV_ERR_FORMAT,

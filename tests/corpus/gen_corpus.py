@@ -329,6 +329,195 @@ case("raw", "raw/count_overflow.bin", f32([1.0] * 16), "FORMAT", "overflow|large
      "f32", 4611686018427387904)
 case("raw", "raw/f16_odd.bin", b"\0" * 7, "FORMAT", "7|8", "f16", 4)
 
+# ---- GGUF (llama.cpp) ------------------------------------------------------------------
+# Surface gguf: qkv_gguf_open, then qkv_gguf_find(ARG) when a tensor name is given.
+# Model: arch llama, d_model 4, 2 heads, 1 KV head (head_dim 2), 2 blocks; ggml dims
+# innermost first, so blk.N.attn_q.weight ne = [4, 4] and attn_k/attn_v ne = [4, 2].
+def gstr(v):
+    b = v.encode() if isinstance(v, str) else v
+    return struct.pack("<Q", len(b)) + b
+
+
+def gkv_u32(key, val, vtype=4):
+    return gstr(key) + struct.pack("<I", vtype) + (struct.pack("<Q", val) if vtype == 10
+                                                   else struct.pack("<I", val))
+
+
+def gkv_str(key, val):
+    return gstr(key) + struct.pack("<I", 8) + gstr(val)
+
+
+def gtensor(name, ne, gtype, off):
+    return (gstr(name) + struct.pack("<I", len(ne)) + b"".join(struct.pack("<Q", d) for d in ne)
+            + struct.pack("<IQ", gtype, off))
+
+
+def gguf(kvs, tensors, data, version=3, align=32, n_t=None, n_kv=None, magic=b"GGUF",
+         pad=True):
+    hdr = magic + struct.pack("<IQQ", version, len(tensors) if n_t is None else n_t,
+                              len(kvs) if n_kv is None else n_kv)
+    hdr += b"".join(kvs) + b"".join(tensors)
+    return hdr + (b"\0" * ((-len(hdr)) % align) if pad else b"") + data
+
+
+G_KV = [gkv_str("general.architecture", "llama"), gkv_u32("llama.embedding_length", 4),
+        gkv_u32("llama.attention.head_count", 2), gkv_u32("llama.attention.head_count_kv", 1),
+        gkv_u32("llama.block_count", 2)]
+
+
+def g_layers(n=2):
+    ts, data = [], b""
+    for layer in range(n):
+        for name, rows in (("q", 4), ("k", 2), ("v", 2)):
+            ts.append(gtensor("blk.%d.attn_%s.weight" % (layer, name), [4, rows], 0,
+                              len(data)))
+            data += f32([0.125 * (i + 1 + 16 * layer) for i in range(4 * rows)])
+            data += b"\0" * ((-len(data)) % 32)
+    return ts, data
+
+
+G_T, G_D = g_layers()
+G_OK = gguf(G_KV, G_T, G_D)
+Q = "blk.0.attn_q.weight"
+
+
+def g_case(name, data, status="FORMAT", sub="-", *args):
+    case("gguf", "gguf/" + name, data, status, sub, *args)
+
+
+def one(ne, gtype=0, off=0, nbytes=64, kvs=None, name=Q):
+    return gguf(G_KV if kvs is None else kvs, [gtensor(name, ne, gtype, off)], b"\0" * nbytes)
+
+
+g_case("ok.gguf", G_OK, "OK", "-", Q)
+g_case("ok_v2.gguf", gguf(G_KV, G_T, G_D, version=2), "OK", "-", "blk.1.attn_v.weight")
+g_case("ok_no_tensors.gguf", gguf(G_KV, [], b""), "OK")
+g_case("ok_align_64.gguf", gguf(G_KV + [gkv_u32("general.alignment", 64)],
+                                [gtensor(Q, [4, 4], 0, 0)], f32([1.0] * 16), align=64), "OK",
+       "-", Q)
+g_case("ok_mixed_quant.gguf", gguf(G_KV, [gtensor(Q, [4, 4], 0, 0),
+                                          gtensor("token_embd.weight", [32, 2], 8, 64)],
+                                   f32([1.0] * 16) + b"\0" * 68), "OK", "-", Q)
+g_case("missing_tensor.gguf", G_OK, "FORMAT", "no tensor named", "blk.7.attn_q.weight")
+g_case("empty.gguf", b"", sub="not a gguf|GGUF")
+g_case("bad_magic.gguf", b"GGML" + G_OK[4:], sub="not a gguf")
+g_case("version_1.gguf", gguf(G_KV, G_T, G_D, version=1), sub="version 1")
+g_case("version_big_endian.gguf", gguf(G_KV, G_T, G_D, version=3 << 24), sub="big-endian")
+g_case("truncated_counts.gguf", G_OK[:12], sub="truncated")
+g_case("truncated_mid_key.gguf", G_OK[:40], sub="truncated|past the end")
+g_case("tensor_count_huge.gguf", gguf(G_KV, G_T, G_D, n_t=1 << 62), sub="tensor count")
+g_case("kv_count_huge.gguf", gguf(G_KV, G_T, G_D, n_kv=(1 << 64) - 1), sub="key/value count")
+g_case("key_length_huge.gguf", gguf([struct.pack("<Q", 1 << 63) + b"x" * 16], [], b""),
+       sub="length")
+g_case("string_value_past_eof.gguf",
+       gguf([gstr("general.name") + struct.pack("<IQ", 8, 1 << 20) + b"abc"], [], b"",
+            pad=False), sub="past the end")
+g_case("value_type_unknown.gguf", gguf([gstr("a.b") + struct.pack("<II", 13, 0)], [], b""),
+       sub="type 13")
+g_case("array_of_arrays.gguf", gguf([gstr("a.b") + struct.pack("<IIQ", 9, 9, 1)], [], b""),
+       sub="arrays of arrays")
+g_case("array_count_huge.gguf",
+       gguf([gstr("a.b") + struct.pack("<IIQ", 9, 6, 1 << 61)], [], b""), sub="array of")
+g_case("duplicate_key.gguf", gguf(G_KV + [gkv_u32("llama.block_count", 3)], G_T, G_D),
+       sub="appears twice")
+g_case("key_empty.gguf", gguf([gkv_u32("", 1)], [], b""), sub="empty")
+g_case("key_nul.gguf", gguf([gkv_u32("a\0b", 1)], [], b""), sub="nul")
+g_case("alignment_not_pow2.gguf", gguf(G_KV + [gkv_u32("general.alignment", 48)], [], b""),
+       sub="power of two")
+g_case("alignment_zero.gguf", gguf(G_KV + [gkv_u32("general.alignment", 0)], [], b""),
+       sub="power of two")
+g_case("alignment_u64.gguf", gguf(G_KV + [gkv_u32("general.alignment", 32, 10)], [], b""),
+       sub="uint32")
+g_case("architecture_twice.gguf", gguf(G_KV + [gkv_str("general.architecture", "qwen2")], [],
+                                      b""), sub="appears twice")
+g_case("architecture_not_string.gguf", gguf([gkv_u32("general.architecture", 7)], [], b""),
+       sub="string")
+g_case("dims_metadata_zero.gguf", gguf([G_KV[0], gkv_u32("llama.embedding_length", 0)], [],
+                                       b""), sub="embedding_length")
+# Published 2025-2026 GGUF parser advisories: zero dimensions, element-count overflow,
+# padded-size wrap of offset + size, tensor data past the end of the file.
+g_case("zero_dimension.gguf", one([4, 0]), sub="dimension 1 is 0")
+g_case("n_dims_zero.gguf", one([]), sub="dimensions")
+g_case("n_dims_five.gguf", one([1, 1, 1, 1, 16]), sub="dimensions")
+g_case("element_count_overflow.gguf", one([1 << 32, 1 << 32]), sub="element count overflows")
+g_case("element_count_wraps_to_small.gguf", one([1 << 33, 1 << 31, 2]),
+       sub="element count overflows")
+g_case("byte_size_overflow.gguf", one([1 << 62]), sub="byte size")
+g_case("padded_size_wraps.gguf", one([16], off=(1 << 64) - 32), sub="overflows 64 bits")
+g_case("offset_misaligned.gguf", one([4, 4], off=4, nbytes=96), sub="multiple of the alignment")
+g_case("offset_past_end.gguf", one([4, 4], off=64), sub="past the end of the data")
+g_case("size_past_end.gguf", one([4, 8]), sub="past the end of the data")
+g_case("tensors_overlap.gguf", gguf(G_KV, [gtensor(Q, [4, 4], 0, 0),
+                                           gtensor("blk.0.attn_k.weight", [4, 2], 0, 32)],
+                                    b"\0" * 96), sub="overlap")
+g_case("duplicate_tensor.gguf", gguf(G_KV, [gtensor(Q, [4, 4], 0, 0), gtensor(Q, [4, 4], 0, 64)],
+                                     b"\0" * 128), sub="appears twice")
+g_case("tensor_name_empty.gguf", one([4, 4], name=""), sub="empty")
+g_case("type_unknown.gguf", one([4, 4], gtype=31), sub="unknown ggml type 31")
+g_case("type_huge.gguf", one([4, 4], gtype=0xFFFFFFFF), sub="unknown ggml type")
+g_case("quant_block_misfit.gguf", one([30, 1], gtype=8), sub="block size")
+g_case("q8_0_refused.gguf", one([32, 2], gtype=8, nbytes=68), "FORMAT", "Q8_0", Q)
+g_case("q4_k_refused.gguf", one([256, 1], gtype=12, nbytes=144), "FORMAT", "Q4_K", Q)
+g_case("f64_refused.gguf", one([4, 2], gtype=28), "FORMAT", "F64", Q)
+g_case("data_start_past_eof.gguf", gguf(G_KV, [gtensor(Q, [1], 0, 0)], b"", pad=False),
+       sub="ends")
+
+# ---- model.safetensors.index.json --------------------------------------------------------
+# Surface index: qkv_st_index_open, then qkv_st_index_lookup(ARG) when given.
+IX_MAP = {"blk.q": "model-00001-of-00002.safetensors",
+          "blk.k": "model-00001-of-00002.safetensors",
+          "blk.v": "model-00002-of-00002.safetensors"}
+IX_OK = json.dumps({"metadata": {"total_size": 128, "format": "pt"}, "weight_map": IX_MAP})
+
+
+def ix_case(name, data, status="FORMAT", sub="-", *args):
+    case("index", "index/" + name, data, status, sub, *args)
+
+
+ix_case("ok.index.json", IX_OK, "OK", "-", "blk.v")
+ix_case("ok_no_metadata.index.json", json.dumps({"weight_map": IX_MAP}), "OK", "-", "blk.q")
+ix_case("missing_tensor.index.json", IX_OK, "FORMAT", "no tensor named", "blk.o")
+ix_case("empty.index.json", "", sub="index json")
+ix_case("not_object.index.json", "[1]", sub="index json")
+ix_case("not_json.index.json", '{"weight_map": {"a": ', sub="index json")
+ix_case("trailing.index.json", IX_OK + " {}", sub="trailing")
+ix_case("invalid_utf8.index.json", b'{"weight_map": {"\xff": "a.safetensors"}}', sub="utf-8")
+ix_case("unknown_key.index.json", json.dumps({"weight_map": IX_MAP, "extra": "x"}),
+        sub="unknown key")
+ix_case("duplicate_key.index.json", '{"weight_map": {}, "weight_map": {}}', sub="duplicate")
+ix_case("missing_weight_map.index.json", json.dumps({"metadata": {}}), sub="missing")
+ix_case("duplicate_tensor.index.json",
+        '{"weight_map": {"a": "x.safetensors", "a": "y.safetensors"}}', sub="listed twice")
+ix_case("shard_escapes.index.json", json.dumps({"weight_map": {"a": "../x.safetensors"}}),
+        sub="plain file name")
+ix_case("shard_absolute.index.json", json.dumps({"weight_map": {"a": "/etc/x.safetensors"}}),
+        sub="plain file name")
+ix_case("shard_not_safetensors.index.json", json.dumps({"weight_map": {"a": "x.bin"}}),
+        sub="plain file name")
+ix_case("shard_not_string.index.json", '{"weight_map": {"a": 5}}', sub="index json")
+ix_case("tensor_name_empty.index.json", json.dumps({"weight_map": {"": "x.safetensors"}}),
+        sub="empty tensor name")
+ix_case("metadata_nested.index.json", '{"metadata": {"a": {"b": 1}}, "weight_map": {}}',
+        sub="index json")
+ix_case("metadata_fraction.index.json", '{"metadata": {"total_size": 1.5}, "weight_map": {}}',
+        sub="fraction")
+ix_case("metadata_negative.index.json", '{"metadata": {"total_size": -1}, "weight_map": {}}',
+        sub="negative")
+ix_case("weight_map_list.index.json", '{"weight_map": ["a"]}', sub="index json")
+
+# The shards behind index/ok.index.json, for the model cases below: 4x4 q and 4x2 k in
+# shard 1, 4x2 v in shard 2 (out_in: q [4 x 4], k and v [2 x 4]).
+T24 = {"dtype": "F32", "shape": [2, 4], "data_offsets": [64, 96]}
+put("index/model-00001-of-00002.safetensors", st({"blk.q": T44, "blk.k": T24},
+                                                  D64 + f32([0.5] * 8)))
+put("index/model-00002-of-00002.safetensors",
+    st({"blk.v": {"dtype": "F32", "shape": [2, 4], "data_offsets": [0, 32]}}, f32([2.0] * 8)))
+# A fused out_in q|k|v [8 x 4] (N = 4 + 2 + 2) and its bias [8], for the fused model cases.
+put("safetensors/fused_qkv.safetensors",
+    st({"qkv.weight": {"dtype": "F32", "shape": [8, 4], "data_offsets": [0, 128]},
+        "qkv.bias": {"dtype": "F32", "shape": [8], "data_offsets": [128, 160]}},
+       f32([0.25 * i for i in range(32)]) + f32([1.0] * 8)))
+
 # ---- end to end (qkv_model_open) --------------------------------------------------------
 case("model", "config/ok.yaml", None, "OK")
 MODEL_BAD = [
@@ -346,6 +535,56 @@ MODEL_BAD = [
     ("shard_ok.yaml", GOOD + "shard: {rank: 1, world: 2}\n", "OK", "-"),
     ("shard_rank_not_below.yaml", GOOD + "shard: {rank: 3, world: 2}\n", "CONFIG",
      "shard.rank"),
+    # issue 17: GGUF, index, layers and fused tensors through qkv_model_open
+    ("gguf_ok.yaml", "weights:\n  file: ../gguf/ok.gguf\n  layer: 1\n"
+     "  q: {tensor: 'blk.{layer}.attn_q.weight'}\n  k: {tensor: 'blk.{layer}.attn_k.weight'}\n"
+     "  v: {tensor: 'blk.{layer}.attn_v.weight'}\n", "OK", "-"),
+    ("gguf_dims_checked.yaml", GOOD_MODEL + "weights:\n  file: ../gguf/ok.gguf\n"
+     "  q: {tensor: blk.0.attn_q.weight}\n  k: {tensor: blk.0.attn_k.weight}\n"
+     "  v: {tensor: blk.0.attn_v.weight}\n", "OK", "-"),
+    ("gguf_dims_mismatch.yaml", "model: {d_model: 4, n_heads: 2, n_kv_heads: 2}\n"
+     "weights:\n  file: ../gguf/ok.gguf\n  q: {tensor: blk.0.attn_q.weight}\n"
+     "  k: {tensor: blk.0.attn_k.weight}\n  v: {tensor: blk.0.attn_v.weight}\n", "CONFIG",
+     "head_count_kv"),
+    ("gguf_layer_out_of_range.yaml", "weights:\n  file: ../gguf/ok.gguf\n  layer: 2\n"
+     "  q: {tensor: 'blk.{layer}.attn_q.weight'}\n  k: {tensor: 'blk.{layer}.attn_k.weight'}\n"
+     "  v: {tensor: 'blk.{layer}.attn_v.weight'}\n", "CONFIG", "not below"),
+    ("gguf_in_out.yaml", "weights:\n  layout: in_out\n  file: ../gguf/ok.gguf\n"
+     "  q: {tensor: a}\n  k: {tensor: b}\n  v: {tensor: c}\n", "CONFIG", "out_in"),
+    ("gguf_quantized.yaml", "weights:\n  file: ../gguf/q8_0_refused.gguf\n"
+     "  q: {tensor: blk.0.attn_q.weight}\n  k: {tensor: blk.0.attn_q.weight}\n"
+     "  v: {tensor: blk.0.attn_q.weight}\n", "FORMAT|CONFIG", "Q8_0|d_model|embedding"),
+    ("layer_not_set.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"
+     "  file: ../index/ok.index.json\n  q: {tensor: 'blk.{layer}.q'}\n  k: {tensor: blk.k}\n"
+     "  v: {tensor: blk.v}\n", "CONFIG", "{layer}"),
+    ("index_ok.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n  file: ../index/ok.index.json\n"
+     "  q: {tensor: blk.q}\n  k: {tensor: blk.k}\n  v: {tensor: blk.v}\n", "OK", "-"),
+    ("index_missing_tensor.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"
+     "  file: ../index/ok.index.json\n  q: {tensor: blk.o}\n  k: {tensor: blk.k}\n"
+     "  v: {tensor: blk.v}\n", "FORMAT", "blk.o"),
+    ("index_missing_shard.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"
+     "  file: ../index/shard_not_safetensors.index.json\n  q: {tensor: a}\n  k: {tensor: a}\n"
+     "  v: {tensor: a}\n", "FORMAT", "plain file name"),
+    ("fused_rows_ok.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"
+     "  file: ../safetensors/fused_qkv.safetensors\n"
+     "  qkv: {tensor: qkv.weight, split: rows}\n  qkv_bias: {tensor: qkv.bias}\n", "OK", "-"),
+    ("fused_heads_ok.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"
+     "  file: ../safetensors/fused_qkv.safetensors\n"
+     "  qkv: {tensor: qkv.weight, split: heads}\n  qkv_bias: {tensor: qkv.bias}\n", "OK", "-"),
+    ("fused_split_layout.yaml", GOOD_MODEL + "weights:\n  layout: in_out\n"
+     "  file: ../safetensors/fused_qkv.safetensors\n  qkv: {tensor: qkv.weight, split: rows}\n",
+     "CONFIG", "split"),
+    ("fused_split_missing.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"
+     "  file: ../safetensors/fused_qkv.safetensors\n  qkv: {tensor: qkv.weight}\n",
+     "CONFIG", "split"),
+    ("fused_wrong_shape.yaml", "model: {d_model: 4, n_heads: 2}\nweights:\n  layout: out_in\n"
+     "  file: ../safetensors/fused_qkv.safetensors\n  qkv: {tensor: qkv.weight, split: rows}\n",
+     "FORMAT", "fused tensor has shape"),
+    ("fused_and_q.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"
+     "  file: ../safetensors/fused_qkv.safetensors\n  qkv: {tensor: qkv.weight, split: rows}\n"
+     "  q: {tensor: qkv.weight}\n", "CONFIG", "come from it"),
+    ("fused_bias_alone.yaml", GOOD + "  qkv_bias: {file: ../data/wq.npy}\n", "CONFIG",
+     "fused bias"),
     ("raw_wrong_size.yaml", GOOD_MODEL + "weights:\n  layout: in_out\n"
      "  q: {file: ../raw/one_short.bin, dtype: f32}\n  k: {file: ../data/wk.bin, dtype: f32}\n"
      "  v: {file: ../data/wv.bin, dtype: f32}\n", "FORMAT", "one_short.bin"),

@@ -182,6 +182,71 @@ Test(corpus, safetensors)
 }
 #endif
 
+#ifdef HAVE_SAFETENSORS
+/* GGUF (weights_gguf.c) and model.safetensors.index.json (weights_index.c), with an
+ * optional tensor name to look up, as the safetensors surface. */
+static enum qkv_status parse_gguf(const struct corpus_case *c, const struct qkv_mapped_file *f,
+                                  char *err, size_t errlen)
+{
+	struct qkv_gguf *g = NULL;
+	enum qkv_status s = qkv_gguf_open(f, &g, err, errlen);
+	if (s != QKV_OK) {
+		cr_expect_null(g, "%s: handle left set after a failed open", c->rel);
+		return s;
+	}
+	if (c->n_args > 0) {
+		struct qkv_tensor_view v;
+		s = qkv_gguf_find(g, c->args[0], &v, err, errlen);
+		if (s == QKV_OK)
+			cr_expect(v.data >= f->data &&
+			              (size_t)(v.data - f->data) + v.nbytes <= f->size,
+			          "%s: tensor data outside the file", c->rel);
+	}
+	qkv_gguf_close(g);
+	return s;
+}
+
+static enum qkv_status run_gguf(const struct corpus_case *c, char *err, size_t errlen)
+{
+	return with_mapped(c, err, errlen, parse_gguf);
+}
+
+Test(corpus, gguf)
+{
+	run_surface("gguf", run_gguf);
+}
+
+static enum qkv_status parse_index(const struct corpus_case *c, const struct qkv_mapped_file *f,
+                                   char *err, size_t errlen)
+{
+	struct qkv_st_index *ix = NULL;
+	enum qkv_status s = qkv_st_index_open(f, &ix, err, errlen);
+	if (s != QKV_OK) {
+		cr_expect_null(ix, "%s: handle left set after a failed open", c->rel);
+		return s;
+	}
+	if (c->n_args > 0) {
+		const char *shard = NULL;
+		s = qkv_st_index_lookup(ix, c->args[0], &shard, err, errlen);
+		if (s == QKV_OK)
+			cr_expect(shard && strstr(shard, ".safetensors"), "%s: bad shard name",
+			          c->rel);
+	}
+	qkv_st_index_close(ix);
+	return s;
+}
+
+static enum qkv_status run_index(const struct corpus_case *c, char *err, size_t errlen)
+{
+	return with_mapped(c, err, errlen, parse_index);
+}
+
+Test(corpus, index)
+{
+	run_surface("index", run_index);
+}
+#endif
+
 #ifdef HAVE_MODEL
 static enum qkv_status run_model(const struct corpus_case *c, char *err, size_t errlen)
 {
