@@ -19,9 +19,9 @@
 #include "kernel.h"
 #include "pack.h"
 
-#define INT8_MB                                                                                    \
-	64 /* rows of X kept hot while the panels stream past (rounded down to                     \
-	      a multiple of the kernel's mr) */
+/* rows of X kept hot while the panels stream past (rounded down to a multiple of the
+ * kernel's mr) */
+#define INT8_MB 64
 
 /* rows quantized per pass: bounds the per-call scratch (8 MB at d_model 4096) */
 #define INT8_TCHUNK 1024
@@ -122,14 +122,22 @@ static size_t x_stride(const struct int8_handle *s)
 static void run_task(const struct int8_handle *s, const struct qkv_batch *b, const int8_t *xq,
                      size_t ldq, const float *xs, size_t r0, size_t t0, size_t t1, size_t panel)
 {
-	size_t nr = s->w.nr, mr_max = s->kern->mr;
-	const int8_t *pw = s->w.panels + panel * s->w.kg * nr * INT8_KG;
+	size_t nr = s->w.nr, mr_max = s->kern->mr, kg = s->w.kg, xg = int8_xg(s->kern);
+	size_t kc = s->kern->kc ? s->kern->kc : kg;
+	const int8_t *pw = s->w.panels + panel * kg * nr * INT8_KG;
 	const int32_t *comp = s->w.comp + panel * nr;
-	int32_t acc[INT8_MR_MAX * INT8_NR_MAX];
+	int32_t acc[INT8_MB * INT8_NR_MAX];      /* [t1 - t0][nr] */
+	for (size_t g0 = 0; g0 < kg; g0 += kc) { /* k blocks: the panel slice stays in L1 */
+		size_t n = kg - g0 < kc ? kg - g0 : kc;
+		for (size_t t = t0; t < t1; t += mr_max) {
+			size_t mr = t1 - t < mr_max ? t1 - t : mr_max;
+			s->kern->block(xq + t * ldq + g0 * xg, ldq, mr, pw + g0 * nr * INT8_KG, n,
+			               g0 ? NULL : comp, acc + (t - t0) * nr);
+		}
+	}
 	for (size_t t = t0; t < t1; t += mr_max) {
 		size_t mr = t1 - t < mr_max ? t1 - t : mr_max;
-		s->kern->block(xq + t * ldq, ldq, mr, pw, s->w.kg, comp, acc);
-		store_block(s, b, r0 + t, mr, panel, xs + t, acc);
+		store_block(s, b, r0 + t, mr, panel, xs + t, acc + (t - t0) * nr);
 	}
 }
 

@@ -15,7 +15,10 @@
  *            compensation of INT8_X_U8 kernels, which start their accumulators from it:
  *            comp + sum (x + 128) w = sum x w.
  * A kernel computes acc[r * nr + c] = sum_k x[r][k] * w[k][c] exactly in int32, for
- * r < mr_call <= mr and c < nr. It sees dimensions and pointers only.
+ * r < mr_call <= mr and c < nr. It sees dimensions and pointers only. Kernels with
+ * kc > 0 are called per block of at most kc k groups (the panel slice then stays in L1
+ * while every row group of the block uses it): the first block with comp, later ones
+ * with comp NULL, meaning "add to acc". Kernels with kc == 0 see all of k in one call.
  *
  * Exactness of the offset: vpdpbusd adds in 32-bit two's complement (it wraps, it does
  * not saturate), so the sum is exact modulo 2^32; the true result is bounded by
@@ -59,6 +62,7 @@ struct int8_kernel {
 	const char *need; /* the CPU features usable() asks for, for probe */
 	int (*usable)(const struct qkv_cpu_features *f); /* CPU and OS support it here */
 	unsigned mr, nr; /* tile: rows per call (<= INT8_MR_MAX), panel width */
+	unsigned kc;     /* k groups per call (0: all of k in one call, acc not read) */
 	enum int8_x_mode x_mode;
 	int8_block_fn block;
 	int8_quantize_fn quantize;

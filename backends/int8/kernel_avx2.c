@@ -178,13 +178,15 @@ static int avx2_usable(const struct qkv_cpu_features *f)
 #endif
 
 const struct int8_kernel int8_kernel_avx2 = {
-    "avx2",
-    "vpsignb + vpmaddubsw + vpmaddwd ymm, exact sign trick",
-    "avx2",
-    avx2_usable,
-    AVX2_MR,
-    AVX2_NR,
-    INT8_X_SIGN,
-    avx2_block,
-    int8_quantize_avx2};
+    .name = "avx2",
+    .desc = "vpsignb + vpmaddubsw + vpmaddwd ymm, exact sign trick",
+    .need = "avx2",
+    .usable = avx2_usable,
+    .mr = AVX2_MR,
+    .nr = AVX2_NR,
+    .kc = 0,
+    .x_mode = INT8_X_SIGN,
+    .block = avx2_block,
+    .quantize = int8_quantize_avx2,
+};
 #endif

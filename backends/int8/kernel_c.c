@@ -39,5 +39,14 @@ static float c_quantize(const float *v, size_t n, int8_t *q)
 }
 
 const struct int8_kernel int8_kernel_c = {
-    "c",       "portable C int32 loops", "no SIMD", c_usable, C_MR, C_NR, INT8_X_SIGN, c_block,
-    c_quantize};
+    .name = "c",
+    .desc = "portable C int32 loops",
+    .need = "no SIMD",
+    .usable = c_usable,
+    .mr = C_MR,
+    .nr = C_NR,
+    .kc = 0,
+    .x_mode = INT8_X_SIGN,
+    .block = c_block,
+    .quantize = c_quantize,
+};

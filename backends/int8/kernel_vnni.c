@@ -28,6 +28,12 @@
  * one prefetch per 64-byte line of a k group. */
 #define VNNI_PREFETCH 2048
 
+/* k groups per call: 128 (512 k) keep a panel slice of 8-16 KB (nr 16-32) in L1 while
+ * every row group of a 64-row block uses it, with the X slices (8 x 512 bytes). */
+#ifndef VNNI_KC
+#define VNNI_KC 128
+#endif
+
 /* ---- AVX-512 VNNI, zmm ---- */
 #define V_NAME zmm
 #define V_ISA "avx512f,avx512vnni"
@@ -104,29 +110,39 @@ static int avxvnni_usable(const struct qkv_cpu_features *f)
 #endif
 
 const struct int8_kernel int8_kernel_avx512vnni = {
-    "avx512vnni",
-    "vpdpbusd zmm, u8 = x + 128, column-sum compensation",
-    "avx512f+avx512vnni",
-    zmm_usable,
-    ZMM_MR,
-    ZMM_NR,
-    INT8_X_U8,
-    zmm_block,
-    int8_quantize_avx2};
+    .name = "avx512vnni",
+    .desc = "vpdpbusd zmm, u8 = x + 128, column-sum compensation",
+    .need = "avx512f+avx512vnni",
+    .usable = zmm_usable,
+    .mr = ZMM_MR,
+    .nr = ZMM_NR,
+    .kc = VNNI_KC,
+    .x_mode = INT8_X_U8,
+    .block = zmm_block,
+    .quantize = int8_quantize_avx2,
+};
 const struct int8_kernel int8_kernel_avx512vnni_ymm = {
-    "avx512vnni_ymm",
-    "EVEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
-    "avx512vl+avx512vnni",
-    ymm512_usable,
-    YMM512_MR,
-    YMM512_NR,
-    INT8_X_U8,
-    ymm512_block,
-    int8_quantize_avx2};
+    .name = "avx512vnni_ymm",
+    .desc = "EVEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
+    .need = "avx512vl+avx512vnni",
+    .usable = ymm512_usable,
+    .mr = YMM512_MR,
+    .nr = YMM512_NR,
+    .kc = VNNI_KC,
+    .x_mode = INT8_X_U8,
+    .block = ymm512_block,
+    .quantize = int8_quantize_avx2,
+};
 const struct int8_kernel int8_kernel_avxvnni = {
-    "avxvnni",         "VEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
-    "avxvnni",         avxvnni_usable,
-    AVXVNNI_MR,        AVXVNNI_NR,
-    INT8_X_U8,         avxvnni_block,
-    int8_quantize_avx2};
+    .name = "avxvnni",
+    .desc = "VEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
+    .need = "avxvnni",
+    .usable = avxvnni_usable,
+    .mr = AVXVNNI_MR,
+    .nr = AVXVNNI_NR,
+    .kc = VNNI_KC,
+    .x_mode = INT8_X_U8,
+    .block = avxvnni_block,
+    .quantize = int8_quantize_avx2,
+};
 #endif
