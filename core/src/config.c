@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "config_internal.h"
+#include "shard.h"
 #include "util.h"
 #include "weights.h"
 
@@ -208,6 +209,8 @@ static enum qkv_status load(const char *path, struct qkv_config *cfg,
 		st = qkv_machine_parse(path, dir, text, len, machine, err, errlen);
 	if (st == QKV_OK && cfg && (st = qkv_config_gguf_dims(cfg, err, errlen)) != QKV_OK)
 		qkv_config_free(cfg); /* dimensions from a GGUF file's metadata */
+	if (st == QKV_OK && cfg && (st = qkv_config_shard_check(cfg, err, errlen)) != QKV_OK)
+		qkv_config_free(cfg); /* `shard:` against the dimensions a GGUF file gave */
 	qkv_free(text);
 	qkv_free(dir);
 	return st;
