@@ -722,3 +722,48 @@ Test(shard, fused_forms)
 		qkv_model_close(m);
 	}
 }
+
+/* A GGUF config's dimensions come from the file after validation: its `shard:` is checked
+ * against them when the config loads, still naming the key and line. */
+Test(shard, gguf_dims_checked)
+{
+	char cmd[512], cfg[256];
+	snprintf(cmd, sizeof(cmd),
+	         "'%s/tools/genweights/qkv-genweights' --preset tiny --form gguf --out "
+	         "'%s/t.gguf' >/dev/null",
+	         QKV_BUILD_ROOT, dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	static const char *const shards[] = {"{rank: 0, world: 3}", "{rank: 1, world: 4}"};
+	for (int i = 0; i < 2; i++) {
+		snprintf(cfg, sizeof(cfg), "%s/g%d.yaml", dir, i);
+		FILE *f = fopen(cfg, "w");
+		cr_assert_not_null(f);
+		fprintf(f,
+		        "model: {precision: f32}\n"
+		        "weights:\n  file: t.gguf\n"
+		        "  q: {tensor: blk.0.attn_q.weight}\n  k: {tensor: blk.0.attn_k.weight}\n"
+		        "  v: {tensor: blk.0.attn_v.weight}\n"
+		        "backend: {prefer: [scalar], threads: 1}\n"
+		        "shard: %s\n",
+		        shards[i]);
+		cr_assert_eq(fclose(f), 0);
+		qkv_model *m = NULL;
+		char err[512] = "";
+		enum qkv_status st = qkv_model_open(cfg, NULL, &m, err, sizeof(err));
+		if (i == 0) { /* tiny: 4 query heads */
+			cr_assert_eq(st, QKV_ERR_CONFIG, "%s", err);
+			cr_assert_null(m);
+			cr_assert(strstr(err, "g0.yaml:8:") && strstr(err, "shard.world") &&
+			              strstr(err, "does not divide n_heads 4"),
+			          "%s", err);
+		} else {
+			cr_assert_eq(st, QKV_OK, "%s", err);
+			struct qkv_model_info info = {.struct_size = sizeof(info)};
+			cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
+			cr_assert_eq(info.n_heads, 1);
+			cr_assert_eq(info.kv_head_begin, 0); /* 4 ranks over 2 K/V heads */
+			cr_assert_eq(info.model_n_heads, 4);
+			qkv_model_close(m);
+		}
+	}
+}
