@@ -36,7 +36,6 @@ enum qkv_shard_fault qkv_shard_plan(uint32_t n_heads, uint32_t n_kv_heads, uint3
 
 /* A config's `shard:` against its final dimensions (for a GGUF config they come from the
  * file after validation): "CONFIG:LINE:COL: key `shard.world`: reason". */
-struct qkv_config;
 enum qkv_status qkv_config_shard_check(const struct qkv_config *cfg, char *err, size_t errlen);
 
 /* First output column and column count of projection p (QKV_Q, QKV_K, QKV_V). */
