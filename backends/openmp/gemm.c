@@ -130,10 +130,21 @@ static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, st
 					size_t tiles = (mc + mr - 1) / mr;
 					size_t step = (bytes / 64 + tiles - 1) / tiles * 64;
 					for (size_t ir = 0, i = 0; ir < mc; ir += mr, i++) {
-						prefetch_lines(next, i * step, step, bytes);
+						/* This tile's share of the next slice: lines
+						 * [i*step, (i+1)*step) clipped to the slice. */
+						size_t from = i * step < bytes ? i * step : bytes;
+						size_t lines =
+						    next ? ((from + step < bytes ? from + step
+						                                 : bytes) -
+						            from) /
+						               64
+						         : 0;
+						if (!h->kern->prefetches)
+							prefetch_lines(next, from, step, bytes);
 						h->kern->gemm(kc, xs + ir * kc, wp, c + ir * ldc,
 						              ldc, mc - ir < mr ? mc - ir : mr,
-						              pn->nw, pc == 0, bias);
+						              pn->nw, pc == 0, bias,
+						              next ? next + from : NULL, lines);
 					}
 				}
 			}

@@ -107,8 +107,11 @@ AVX2 static inline __attribute__((always_inline)) void gemm_tile(size_t kc, cons
 }
 
 AVX2 static void gemm_avx2(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
-                           size_t m, size_t n, int first, const float *bias)
+                           size_t m, size_t n, int first, const float *bias, const char *pf,
+                           size_t pf_lines)
 {
+	(void)pf; /* the driver prefetches for this set */
+	(void)pf_lines;
 	switch (m) {
 	case 1:
 		gemm_tile(kc, xp, wp, c, ldc, 1, n, first, bias);

@@ -91,7 +91,7 @@ static void store_edge(const float *acc, float *c, size_t ldc, size_t m, size_t 
 /* An M-row tile; xp keeps the packed stride of MR_512 floats per k. */
 AVX512 static inline __attribute__((always_inline)) void
 gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, const int M, size_t n,
-          int first, const float *bias)
+          int first, const float *bias, const char *pf, size_t pf_lines)
 {
 	__m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
 	__m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00;
@@ -105,6 +105,12 @@ gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, con
 	}
 #pragma GCC unroll 4
 	for (size_t k = 0; k < kc; k++) {
+		/* The next panel's slice, one line per k: spread out, the prefetches do not
+		 * queue behind each other (a burst of them at the tile start stalls). */
+		if (k < pf_lines)
+			_mm_prefetch(pf + 64 * k, _MM_HINT_T1);
+		if (k + kc < pf_lines) /* one tile for the whole slice (T <= MR_512) */
+			_mm_prefetch(pf + 64 * (k + kc), _MM_HINT_T1);
 		__m512 b0 = _mm512_load_ps(wp);
 		__m512 b1 = _mm512_load_ps(wp + 16);
 		ALL_ROWS(ROW_FMA);
@@ -124,13 +130,14 @@ gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, con
 	case m:                                                                                    \
 		if (MR_512 >= (m)) {                                                               \
 			gemm_tile(kc, xp, wp, c, ldc, (m) <= MR_512 ? (m) : MR_512, n, first,      \
-			          bias);                                                           \
+			          bias, pf, pf_lines);                                             \
 			return;                                                                    \
 		}                                                                                  \
 		break
 
 AVX512 static void gemm_avx512(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
-                               size_t m, size_t n, int first, const float *bias)
+                               size_t m, size_t n, int first, const float *bias, const char *pf,
+                               size_t pf_lines)
 {
 	switch (m) {
 		TILE_CASE(1);
@@ -149,7 +156,7 @@ AVX512 static void gemm_avx512(size_t kc, const float *xp, const float *wp, floa
 	default:
 		break;
 	}
-	gemm_tile(kc, xp, wp, c, ldc, MR_512, n, first, bias);
+	gemm_tile(kc, xp, wp, c, ldc, MR_512, n, first, bias, pf, pf_lines);
 }
 
 /* Row k of a panel as two zmm: f32 loads, or bf16 widened (zero-extend, shift by 16). */
@@ -308,6 +315,7 @@ const struct ompb_kernels QKV_SIMD_SYM(qkv_omp_kernels_avx512) = {
     .mr = MR_512,
     .nr = NR_512,
     .kc = KC_512,
+    .prefetches = 1,
     .gemm = gemm_avx512,
     .gemv = gemv_avx512,
     .gemv_bf16 = gemv_bf16_avx512,

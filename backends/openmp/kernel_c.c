@@ -9,8 +9,10 @@
 #define NR_C 16
 
 static void gemm_c(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, size_t m,
-                   size_t n, int first, const float *bias)
+                   size_t n, int first, const float *bias, const char *pf, size_t pf_lines)
 {
+	(void)pf; /* the driver prefetches for this set */
+	(void)pf_lines;
 	float acc[MR_C][NR_C] = {{0}}; /* [mr][NR] */
 	for (size_t k = 0; k < kc; k++) {
 		const float *w = wp + k * NR_C;

@@ -27,9 +27,13 @@
 /* C tile [mr x nr] (only rows < m, columns < n are touched) from
  *   acc = sum_{k < kc} xp[k][r] * wp[k][j]
  * first: C = acc (+ bias[j] when bias != NULL); else: C += acc.
- * xp is [kc][mr] (rows >= m are padding), wp is [kc][nr] 32-byte aligned (64 for nr >= 16). */
+ * xp is [kc][mr] (rows >= m are padding), wp is [kc][nr] 32-byte aligned (64 for nr >= 16).
+ * pf: when the set has `prefetches`, the kernel prefetches lines pf[0 .. pf_lines*64) into
+ * L2, one or two lines per k step, spread over its k loop (the driver hands each tile its share
+ * of the next panel's slice); other sets ignore pf and the driver prefetches for them. */
 typedef void (*ompb_gemm_ukr)(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
-                              size_t m, size_t n, int first, const float *bias);
+                              size_t m, size_t n, int first, const float *bias, const char *pf,
+                              size_t pf_lines);
 
 /* y_r[j] = sum_{k < K} x_r[k] * wp[k][j] (+ bias[j]) for rows r < m (1 <= m <= GEMV_MAX),
  * j < n; x row r at x + r*ldx, y row r at y + r*ldy; wp is one whole panel [K][nr]. */
@@ -45,6 +49,7 @@ struct ompb_kernels {
 	size_t mr;        /* rows of the GEMM micro-tile (X is packed in tiles of mr) */
 	size_t nr;        /* columns: the weight panel width, <= QKV_OMP_NR_MAX */
 	size_t kc;        /* K slice of the GEMM path: a kc x nr panel slice stays in L1 */
+	int prefetches;   /* 1: gemm prefetches the next panel itself (pf, pf_lines) */
 	ompb_gemm_ukr gemm;
 	ompb_gemv_ukr gemv;
 	ompb_gemv_bf16_ukr gemv_bf16;
