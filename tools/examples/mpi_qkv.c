@@ -138,6 +138,20 @@ static qkv_model *open_model(const struct args *a, uint32_t rank, uint32_t world
 	return m;
 }
 
+/* "12.3 MiB", "45.6 KiB" or "789 B" into buf; "n/a" for a negative count. */
+static const char *human(double bytes, char *buf, size_t len)
+{
+	if (bytes < 0)
+		snprintf(buf, len, "n/a");
+	else if (bytes >= 1048576.0)
+		snprintf(buf, len, "%.1f MiB", bytes / 1048576.0);
+	else if (bytes >= 1024.0)
+		snprintf(buf, len, "%.1f KiB", bytes / 1024.0);
+	else
+		snprintf(buf, len, "%.0f B", bytes);
+	return buf;
+}
+
 static int cmp_double(const void *x, const void *y)
 {
 	double a = *(const double *)x, b = *(const double *)y;
@@ -245,8 +259,10 @@ int main(int argc, char **argv)
 			char qh[32], kh[32];
 			snprintf(qh, sizeof(qh), "%d-%d", f[F_QH0], f[F_QH0] + f[F_QH] - 1);
 			snprintf(kh, sizeof(kh), "%d-%d", f[F_KVH0], f[F_KVH0] + f[F_KVH] - 1);
-			printf("%4d %12s %12s %10.3f %11.1f MiB %10.1f MiB %10.1f MiB\n", r, qh, kh,
-			       d[0] * 1e3, d[1] / 1048576.0, d[2] / 1048576.0, d[3] / 1048576.0);
+			char b1[32], b2[32], b3[32];
+			printf("%4d %12s %12s %10.3f %14s %14s %14s\n", r, qh, kh, d[0] * 1e3,
+			       human(d[1], b1, sizeof(b1)), human(d[2], b2, sizeof(b2)),
+			       human(d[3], b3, sizeof(b3)));
 		}
 		fflush(stdout);
 	}
