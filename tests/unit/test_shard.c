@@ -767,3 +767,105 @@ Test(shard, gguf_dims_checked)
 		}
 	}
 }
+
+/* Allocation failures (util.h's hook) at every allocation of a sharded open: each fails
+ * cleanly (a status with a message, *out NULL; leaks are ASan's and valgrind's to find)
+ * or succeeds and computes the same slice. Covers the in_out column copy, the fused
+ * whole-copy drop and the from-memory copy. */
+static qkv_model *open_any(const char *cfg, const struct qkv_model_desc *d, enum qkv_status *st,
+                           char *err, size_t errlen)
+{
+	qkv_model *m = (qkv_model *)1;
+	if (cfg) {
+		struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
+		o.shard_rank = 1;
+		o.shard_world = 4;
+		*st = qkv_model_open(cfg, &o, &m, err, errlen);
+	} else {
+		*st = qkv_model_open_memory(d, &m, err, errlen);
+	}
+	return m;
+}
+
+static void alloc_fail_loop(const char *cfg, const struct qkv_model_desc *d)
+{
+	float x[2 * 64], want[3][2 * 64], got[3][2 * 64];
+	for (size_t i = 0; i < 2 * 64; i++)
+		x[i] = val(22, i);
+	char err[512] = "";
+	enum qkv_status st;
+	qkv_model *m = open_any(cfg, d, &st, err, sizeof(err));
+	cr_assert_eq(st, QKV_OK, "%s", err);
+	struct qkv_model_info info = {.struct_size = sizeof(info)};
+	cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
+	uint32_t wq = info.d_q, wkv = info.d_kv;
+	cr_assert(wq <= 64 && wkv <= 64);
+	cr_assert_eq(qkv_project(m, 2, x, 64, want[0], wq, want[1], wkv, want[2], wkv, err, 512),
+	             QKV_OK);
+	qkv_model_close(m);
+	unsigned long n, failed = 0;
+	for (n = 1; n < 100000; n++) {
+		err[0] = '\0';
+		qkv_alloc_fail_at(n, true);
+		m = open_any(cfg, d, &st, err, sizeof(err));
+		unsigned long attempted = qkv_alloc_count();
+		qkv_alloc_fail_at(0, false);
+		if (st != QKV_OK) {
+			failed++;
+			cr_expect_null(m, "allocation %lu: *out not NULL after a failed open", n);
+			cr_expect(err[0] != '\0', "allocation %lu: %s with no message", n,
+			          qkv_status_str(st));
+			continue;
+		}
+		cr_assert_eq(
+		    qkv_project(m, 2, x, 64, got[0], wq, got[1], wkv, got[2], wkv, err, 512),
+		    QKV_OK, "%s", err);
+		cr_expect_eq(memcmp(got[0], want[0], 2 * wq * 4), 0, "allocation %lu", n);
+		cr_expect_eq(memcmp(got[1], want[1], 2 * wkv * 4), 0, "allocation %lu", n);
+		cr_expect_eq(memcmp(got[2], want[2], 2 * wkv * 4), 0, "allocation %lu", n);
+		qkv_model_close(m);
+		if (attempted < n)
+			break;
+	}
+	cr_expect_lt(n, 100000);
+	cr_expect_gt(failed, 3);
+}
+
+Test(shard, allocation_failures)
+{
+	struct shape s = {64, 8, 2, 8};
+	alloc_fail_loop(write_model("a1", s, QKV_LAYOUT_IN_OUT, W_F16, QKV_F32, true, NULL), NULL);
+	char cmd[512], cfg[256];
+	snprintf(cmd, sizeof(cmd),
+	         "'%s/tools/genweights/qkv-genweights' --preset tiny --form gpt2 --out "
+	         "'%s/a2.safetensors' >/dev/null",
+	         QKV_BUILD_ROOT, dir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	snprintf(cfg, sizeof(cfg), "%s/a2.yaml", dir);
+	FILE *f = fopen(cfg, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "model: {d_model: 64, n_heads: 4, n_kv_heads: 2, head_dim: 16}\n"
+	           "weights:\n  layout: in_out\n  file: a2.safetensors\n"
+	           "  qkv: {tensor: h.0.attn.c_attn.weight, split: cols}\n"
+	           "  qkv_bias: {tensor: h.0.attn.c_attn.bias}\n"
+	           "backend: {prefer: [scalar], threads: 1}\n");
+	cr_assert_eq(fclose(f), 0);
+	alloc_fail_loop(cfg, NULL);
+	static float w[3][64 * 64];
+	for (int p = 0; p < 3; p++)
+		for (size_t i = 0; i < 64 * 64; i++)
+			w[p][i] = val((unsigned)p, i);
+	struct qkv_model_desc d = {.struct_size = sizeof(d),
+	                           .d_model = 64,
+	                           .n_heads = 8,
+	                           .n_kv_heads = 2,
+	                           .head_dim = 8,
+	                           .precision = QKV_F32,
+	                           .layout = QKV_LAYOUT_IN_OUT,
+	                           .w = {w[0], w[1], w[2]},
+	                           .prefer = "scalar",
+	                           .threads = 1,
+	                           .shard_rank = 1,
+	                           .shard_world = 4};
+	alloc_fail_loop(NULL, &d);
+}
