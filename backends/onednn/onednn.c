@@ -761,6 +761,39 @@ static void to_u8(int8_t *q, size_t n)
 		u[i] ^= 0x80u;
 }
 
+/* One X row: qkv_int8_quantize (the scheme's function, unchanged) then the u8 shift.
+ * Compiled twice: baseline, and for SSE4.1, where nearbyintf becomes one roundss
+ * instead of a libm call (same IEEE result: round to nearest even in the default
+ * mode; no FMA is enabled, so nothing is contracted). */
+static inline __attribute__((always_inline)) void quant_row_body(const float *x, size_t K,
+                                                                 int8_t *q, float *sx)
+{
+	*sx = qkv_int8_quantize(x, K, q);
+	to_u8(q, K);
+}
+
+static void quant_row(const float *x, size_t K, int8_t *q, float *sx)
+{
+	quant_row_body(x, K, q, sx);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("sse4.1"))) static void quant_row_sse41(const float *x, size_t K, int8_t *q,
+                                                              float *sx)
+{
+	quant_row_body(x, K, q, sx);
+}
+#endif
+
+static void (*quant_pick(void))(const float *, size_t, int8_t *, float *)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (__builtin_cpu_supports("sse4.1"))
+		return quant_row_sse41;
+#endif
+	return quant_row;
+}
+
 static int outputs_fused(const struct onednn_handle *h, const struct qkv_batch *b)
 {
 	return b->out[QKV_K] == b->out[QKV_Q] + h->pb.d_q &&
@@ -857,17 +890,22 @@ static enum qkv_status onednn_project(const void *hp, const struct qkv_batch *b,
 	 * then ((float)acc * sx) * sw + b in the scheme's order. */
 	int8_t *xq = (int8_t *)(buf + off_x);
 	float *sx = (float *)(void *)(buf + off_sx);
+	/* Rows split over the call's threads when there is enough work (static split,
+	 * no nested team: nthr is 1 inside a caller's parallel region). */
+	int par = nthr > 1 && T > 1 && T * K >= 65536;
+	void (*quant)(const float *, size_t, int8_t *, float *) = quant_pick();
+#pragma omp parallel for num_threads(nthr) if (par) schedule(static)
 	for (size_t t = 0; t < T; t++)
-		sx[t] = qkv_int8_quantize(b->x + t * b->ldx, K, xq + t * K);
-	to_u8(xq, T * K);
+		quant(b->x + t * b->ldx, K, xq + t * K, sx + t);
 	st = execute(h, p, sl, buf, xq, dst, err, errlen);
 	if (st != QKV_OK)
 		goto done;
-	for (int q = 0; q < 3; q++) {
-		size_t d = out_width(&h->pb, q), c0 = h->col0[q];
-		const float *sw = h->wscale + c0, *bias = h->bias[q];
-		const uint32_t *comp = h->comp + c0;
-		for (size_t t = 0; t < T; t++) {
+#pragma omp parallel for num_threads(nthr) if (par) schedule(static)
+	for (size_t t = 0; t < T; t++)
+		for (int q = 0; q < 3; q++) {
+			size_t d = out_width(&h->pb, q), c0 = h->col0[q];
+			const float *sw = h->wscale + c0, *bias = h->bias[q];
+			const uint32_t *comp = h->comp + c0;
 			float *y = b->out[q] + t * b->ld_out[q];
 			const char *acc = fused ? (const char *)y : buf + off_y + (t * N + c0) * 4;
 			for (size_t n = 0; n < d; n++) {
@@ -877,7 +915,6 @@ static enum qkv_status onednn_project(const void *hp, const struct qkv_batch *b,
 				y[n] = qkv_int8_dequant(a, sx[t], sw[n], bias ? bias[n] : 0.0f);
 			}
 		}
-	}
 done:
 	if (sl)
 		slot_put(h, sl);

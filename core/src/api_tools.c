@@ -281,6 +281,12 @@ enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck, struct qkv_che
 		info->w[p] = ck->loaded ? ck->lw.w[p] : NULL;
 		info->bias[p] = ck->loaded ? ck->lw.bias[p] : NULL;
 	}
+	if (info->struct_size >=
+	    offsetof(struct qkv_checkpoint_info, layer) + sizeof(info->layer)) {
+		info->n_layers = c->n_layers;
+		info->layer_set = c->has_layer;
+		info->layer = c->layer;
+	}
 	return QKV_OK;
 }
 

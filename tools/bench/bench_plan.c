@@ -189,6 +189,8 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 		o.strict = 1;
 		o.shard_rank = p->shard_rank;
 		o.shard_world = p->shard_world;
+		o.layer_set = p->layer_set;
+		o.layer = p->layer;
 		st = qkv_model_open(p->config_path, &o, &m, why, whylen);
 	} else {
 		const struct bench_shape *s = &p->shape;

@@ -29,6 +29,7 @@ struct bench_plan {
 	bool references;     /* add cblas (and oneDNN) rows */
 	bool overhead;       /* add NAME_direct rows: the plugin called without the core */
 	uint32_t shard_rank, shard_world; /* world > 1: measure that head slice (--shard) */
+	uint32_t layer_set, layer;        /* a config's layer (--layer, --all-layers) */
 	bool quiet;                       /* no progress output */
 };
 

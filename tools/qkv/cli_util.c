@@ -56,6 +56,11 @@ static const struct {
     [OPT_SHARD] = {"shard", "R/W",
                    "only slice R of W of the heads (tensor parallelism): its weights\n"
                    "are all that is loaded; replaces the config's `shard:`"},
+    [OPT_LAYER] = {"layer", "N",
+                   "layer N of the model: replaces the config's weights.layer in the\n"
+                   "tensor names' {layer}"},
+    [OPT_ALL_LAYERS] = {"all-layers", NULL,
+                        "every layer of the model (model.n_layers, or GGUF block_count)"},
 };
 
 static size_t spec_count(const struct cli_spec *spec)
@@ -225,6 +230,17 @@ int cli_shard(const struct cli_spec *spec, const struct cli_args *a, uint32_t *r
 		                       s);
 	*rank = (uint32_t)r;
 	*world = (uint32_t)w;
+	return 0;
+}
+
+int cli_layer(const struct cli_spec *spec, const struct cli_args *a, uint32_t *set, uint32_t *layer)
+{
+	unsigned long long v = 0;
+	*set = a->val[OPT_LAYER] != NULL;
+	*layer = 0;
+	if (cli_uint(spec, a, OPT_LAYER, 0, 65535, 0, &v))
+		return QKV_EXIT_USAGE;
+	*layer = (uint32_t)v;
 	return 0;
 }
 

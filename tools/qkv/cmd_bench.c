@@ -14,6 +14,11 @@
 
 static const struct cli_opt bench_opts[] = {
     {OPT_TOKENS, "LIST", "T values (default 1,16,128,512)"},
+    {OPT_LAYER, NULL, NULL},
+    {OPT_ALL_LAYERS, NULL,
+     "time every layer of CONFIG (model.n_layers, or GGUF block_count): one\n"
+     "line per layer, backend, precision, T and threads, then each one's total\n"
+     "over the layers (sum of the per-layer medians); reference rows once"},
     {OPT_THREADS, "LIST", "thread counts, 0 = every core this process may use (default 0)"},
     {OPT_SHARD, NULL,
      "measure the slice R of W of the heads one rank computes (a config\n"
@@ -88,6 +93,7 @@ int bench_args_plan(const struct cli_spec *sp, const struct cli_args *a, struct 
 	p->overhead = a->val[OPT_OVERHEAD] != NULL;
 	p->quiet = a->val[OPT_QUIET] != NULL;
 	if (cli_shard(sp, a, &p->shard_rank, &p->shard_world) ||
+	    cli_layer(sp, a, &p->layer_set, &p->layer) ||
 	    cli_double(sp, a, OPT_MIN_TIME, 1e-4, default_min_time, &p->min_time) ||
 	    cli_double(sp, a, OPT_MAX_CALL, 1e-6, 2.0, &p->max_call) ||
 	    /* turns of 50 ms: fair ratios on a shared machine (bench_time_group) */
@@ -164,6 +170,104 @@ static int write_file(const struct cli_spec *sp, const char *path, writer_fn fn,
 	return cli_close_output(sp, f, path) ? QKV_EXIT_ERROR : 0;
 }
 
+/* --all-layers: the plan once per layer; per-layer lines, then the totals. */
+static int bench_all_layers(const struct cli_spec *sp, struct bench_plan *plan,
+                            const struct bench_machine *m)
+{
+	char err[1024];
+	qkv_checkpoint *ck = NULL;
+	if (qkv_checkpoint_open(plan->config_path, 0, &ck, err, sizeof(err)) != QKV_OK) {
+		fprintf(stderr, "qkv bench: %s\n", err);
+		return QKV_EXIT_ERROR;
+	}
+	struct qkv_checkpoint_info info = {.struct_size = sizeof(info)};
+	qkv_checkpoint_get_info(ck, &info);
+	qkv_checkpoint_close(ck);
+	if (!info.n_layers) {
+		fprintf(stderr,
+		        "qkv bench: --all-layers: %s does not say how many layers the model has: "
+		        "set model.n_layers\n",
+		        plan->config_path);
+		return QKV_EXIT_ERROR;
+	}
+	struct total {
+		char backend[40], precision[8];
+		size_t T;
+		unsigned threads, layers;
+		double sum;
+	} *tot = calloc(BENCH_MAX_LIST * BENCH_MAX_LIST * 8, sizeof(*tot));
+	size_t ntot = 0, cap = BENCH_MAX_LIST * BENCH_MAX_LIST * 8;
+	if (!tot)
+		return QKV_EXIT_ERROR;
+	printf("%-6s %-16s %-9s %7s %7s %12s %10s\n", "layer", "backend", "precision", "T",
+	       "threads", "median_ms", "GFLOP/s");
+	int rc = 0;
+	bool refs = plan->references;
+	for (uint32_t layer = 0; layer < info.n_layers && !rc; layer++) {
+		struct bench_result r;
+		plan->layer_set = 1;
+		plan->layer = layer;
+		plan->references = refs && layer == 0;
+		if (!bench_plan_run(plan, m, &r, err, sizeof(err))) {
+			fprintf(stderr, "qkv bench: layer %u: %s\n", layer, err);
+			rc = QKV_EXIT_ERROR;
+			break;
+		}
+		if (layer == 0 && refs)
+			for (size_t i = 0; i < r.n; i++)
+				if (r.rows[i].kind == BENCH_REFERENCE && r.rows[i].ok)
+					printf("%-6s %-16s %-9s %7zu %7u %12.4f %10.2f\n", "ref",
+					       r.rows[i].backend, r.rows[i].precision, r.rows[i].T,
+					       r.rows[i].threads, r.rows[i].st.median * 1e3,
+					       r.rows[i].gflops);
+		for (size_t i = 0; i < r.n; i++) {
+			const struct bench_row *w = &r.rows[i];
+			if (w->kind != BENCH_BACKEND)
+				continue;
+			if (!w->ok) {
+				printf("%-6u %-16s %-9s %7zu %7u %12s   %s\n", layer, w->backend,
+				       w->precision, w->T, w->threads, "-", w->status);
+				continue;
+			}
+			printf("%-6u %-16s %-9s %7zu %7u %12.4f %10.2f%s\n", layer, w->backend,
+			       w->precision, w->T, w->threads, w->st.median * 1e3, w->gflops,
+			       w->noisy ? "  noisy" : "");
+			size_t k = 0;
+			while (k < ntot && (strcmp(tot[k].backend, w->backend) ||
+			                    strcmp(tot[k].precision, w->precision) ||
+			                    tot[k].T != w->T || tot[k].threads != w->threads))
+				k++;
+			if (k == ntot && ntot < cap) {
+				snprintf(tot[k].backend, sizeof(tot[k].backend), "%s", w->backend);
+				snprintf(tot[k].precision, sizeof(tot[k].precision), "%s",
+				         w->precision);
+				tot[k].T = w->T;
+				tot[k].threads = w->threads;
+				ntot++;
+			}
+			if (k < ntot) {
+				tot[k].sum += w->st.median;
+				tot[k].layers++;
+			}
+		}
+		fflush(stdout);
+		bench_result_free(&r);
+	}
+	if (!rc) {
+		printf("\ntotal over %u layers (sum of the per-layer medians):\n", info.n_layers);
+		printf("%-16s %-9s %7s %7s %12s %8s\n", "backend", "precision", "T", "threads",
+		       "total_ms", "layers");
+		for (size_t k = 0; k < ntot; k++)
+			printf("%-16s %-9s %7zu %7u %12.4f %8u%s\n", tot[k].backend,
+			       tot[k].precision, tot[k].T, tot[k].threads, tot[k].sum * 1e3,
+			       tot[k].layers,
+			       tot[k].layers < info.n_layers ? "  (some layers not measured)" : "");
+	}
+	free(tot);
+	(void)sp;
+	return rc;
+}
+
 int qkv_cmd_bench(int argc, char **argv)
 {
 	const struct cli_spec *sp = &qkv_bench_spec;
@@ -179,6 +283,26 @@ int qkv_cmd_bench(int argc, char **argv)
 	if (cli_double(sp, &a, OPT_THRESHOLD, 0, 10.0, &threshold))
 		return QKV_EXIT_USAGE;
 	char err[1024];
+	if (a.val[OPT_ALL_LAYERS]) {
+		if (!plan.config_path)
+			return cli_usage_error(
+			    sp, "--all-layers needs CONFIG (a preset has no layers)");
+		if (a.val[OPT_LAYER])
+			return cli_usage_error(sp, "give --layer N or --all-layers, not both");
+		for (int id = OPT_JSON; id <= OPT_BASELINE; id++)
+			if (a.val[id])
+				return cli_usage_error(
+				    sp, "--all-layers prints its own table; --json, "
+				        "--csv, --markdown, --plot and --baseline are "
+				        "for one layer (--layer N)");
+		struct bench_machine m;
+		if (!bench_machine_get(&m, a.val[OPT_REMEASURE] != NULL,
+		                       plan.quiet ? NULL : bench_log, err, sizeof(err))) {
+			fprintf(stderr, "qkv bench: %s\n", err);
+			return QKV_EXIT_ERROR;
+		}
+		return bench_all_layers(sp, &plan, &m);
+	}
 	struct bench_baseline base = {0};
 	if (a.val[OPT_BASELINE] &&
 	    !bench_baseline_load(a.val[OPT_BASELINE], &base, err, sizeof(err))) {

@@ -10,7 +10,8 @@
 static const struct cli_opt info_opts[] = {
     {OPT_MACHINE, NULL, NULL}, {OPT_BACKEND, NULL, "with CONFIG: the backends to select from"},
     {OPT_THREADS, NULL, NULL}, {OPT_PLUGIN_DIR, NULL, NULL},
-    {OPT_SHARD, NULL, NULL},   {OPT_COUNT, NULL, NULL},
+    {OPT_SHARD, NULL, NULL},   {OPT_LAYER, NULL, NULL},
+    {OPT_COUNT, NULL, NULL},
 };
 
 const struct cli_spec qkv_info_spec = {
@@ -75,9 +76,9 @@ int qkv_cmd_info(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? QKV_EXIT_OK : rc;
 	unsigned long long threads;
-	uint32_t shard_rank, shard_world;
+	uint32_t shard_rank, shard_world, layer_set, layer;
 	if (cli_uint(sp, &a, OPT_THREADS, 0, 1024, 0, &threads) ||
-	    cli_shard(sp, &a, &shard_rank, &shard_world))
+	    cli_shard(sp, &a, &shard_rank, &shard_world) || cli_layer(sp, &a, &layer_set, &layer))
 		return QKV_EXIT_USAGE;
 	if ((rc = cli_check_backends(sp, a.val[OPT_BACKEND], false)))
 		return rc;
@@ -95,6 +96,8 @@ int qkv_cmd_info(int argc, char **argv)
 	opts.threads = (int32_t)threads;
 	opts.shard_rank = shard_rank;
 	opts.shard_world = shard_world;
+	opts.layer_set = layer_set;
+	opts.layer = layer;
 	char err[2048];
 	qkv_model *m = NULL;
 	printf("model %s:\n", config);

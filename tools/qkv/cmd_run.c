@@ -28,6 +28,7 @@ static const struct cli_opt run_opts[] = {
     {OPT_BACKEND, NULL, "use these backends, overriding config and profile"},
     {OPT_THREADS, NULL, NULL},
     {OPT_SHARD, NULL, NULL},
+    {OPT_LAYER, NULL, NULL},
     {OPT_STRICT, NULL, NULL},
     {OPT_PLUGIN_DIR, NULL, NULL},
     {OPT_VERBOSE, NULL, NULL},
@@ -160,8 +161,8 @@ int qkv_cmd_run(int argc, char **argv)
 	if (rc)
 		return rc < 0 ? QKV_EXIT_OK : rc;
 	unsigned long long tokens, seed, threads, repeat;
-	uint32_t shard_rank, shard_world;
-	if (cli_shard(sp, &a, &shard_rank, &shard_world) ||
+	uint32_t shard_rank, shard_world, layer_set, layer;
+	if (cli_shard(sp, &a, &shard_rank, &shard_world) || cli_layer(sp, &a, &layer_set, &layer) ||
 	    cli_uint(sp, &a, OPT_TOKENS, 1, 1ull << 24, 1, &tokens) ||
 	    cli_uint(sp, &a, OPT_SEED, 0, UINT64_MAX, 1, &seed) ||
 	    cli_uint(sp, &a, OPT_THREADS, 0, 1024, 0, &threads) ||
@@ -180,6 +181,8 @@ int qkv_cmd_run(int argc, char **argv)
 	opts.threads = (int32_t)threads;
 	opts.shard_rank = shard_rank;
 	opts.shard_world = shard_world;
+	opts.layer_set = layer_set;
+	opts.layer = layer;
 	opts.strict = a.val[OPT_STRICT] ? 1 : 0;
 	bool verbose = a.val[OPT_VERBOSE] != NULL;
 

@@ -53,7 +53,9 @@ enum cli_opt_id {
 	OPT_REPORT,
 	OPT_TIMEOUT,
 	OPT_LIST,
-	OPT_SHARD, /* --shard R/W: slice R of W of the heads (tensor parallelism) */
+	OPT_SHARD,      /* --shard R/W: slice R of W of the heads (tensor parallelism) */
+	OPT_LAYER,      /* --layer N: the layer substituted for {layer} in tensor names */
+	OPT_ALL_LAYERS, /* --all-layers: every layer of the model, per layer and in total */
 	OPT_COUNT
 };
 
@@ -96,6 +98,10 @@ int cli_uint(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt
  * rules (W divides n_heads, ...) are the library's, checked at open. */
 int cli_shard(const struct cli_spec *spec, const struct cli_args *a, uint32_t *rank,
               uint32_t *world);
+/* --layer N into *set (1 when given) and *layer; the model's n_layers is the library's
+ * check, at open. */
+int cli_layer(const struct cli_spec *spec, const struct cli_args *a, uint32_t *set,
+              uint32_t *layer);
 int cli_double(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id,
                double min, double def, double *out);
 /* A usage error: "qkv CMD: MESSAGE (see qkv help CMD)", returns 2. */

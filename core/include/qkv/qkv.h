@@ -239,6 +239,9 @@ struct qkv_checkpoint_info {
 	const char *bias_tensor[3]; /* since 0.2 */
 	const float *w[3];          /* since 0.2: f32 weights (loaded only; NULL when int8) */
 	const float *bias[3];       /* since 0.2: or NULL */
+	uint32_t n_layers;  /* since 0.2: model.n_layers, or GGUF <arch>.block_count; 0 = unknown */
+	uint32_t layer_set; /* since 0.2: 1 = the config sets weights.layer: */
+	uint32_t layer;     /* since 0.2 */
 };
 
 QKV_API enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags,
