@@ -20,7 +20,24 @@ struct qkv_mark {
 };
 
 /* Weight file format, from the file's extension unless `format:` says otherwise. */
-enum qkv_file_format { QKV_FMT_AUTO = 0, QKV_FMT_SAFETENSORS, QKV_FMT_NPY, QKV_FMT_RAW, QKV_FMT_GGUF };
+enum qkv_file_format {
+	QKV_FMT_AUTO = 0,
+	QKV_FMT_SAFETENSORS,
+	QKV_FMT_NPY,
+	QKV_FMT_RAW,
+	QKV_FMT_GGUF
+};
+
+/* The format a file's extension names (.safetensors and a .json index, .gguf, .npy,
+ * .bin/.raw); QKV_FMT_AUTO when it names none. The one rule for configs and the loader. */
+enum qkv_file_format qkv_format_of(const char *path);
+/* "safetensors", "npy", "gguf", "raw". */
+const char *qkv_format_name(enum qkv_file_format f);
+
+/* Key names of the tensor references under `weights:`, one table for the parser, the
+ * validator and the loader's messages: [0] q k v, [1] their biases, [2] their int8 scales,
+ * [3] the fused forms by projection (qkv, qkv_bias, qkv). */
+extern const char *const qkv_ref_names[4][3];
 
 /* How a fused `qkv:` tensor holds q, k and v along its output dimension (weights_fused.c). */
 enum qkv_split { QKV_SPLIT_NONE = 0, QKV_SPLIT_ROWS, QKV_SPLIT_COLS, QKV_SPLIT_HEADS };
@@ -72,10 +89,10 @@ struct qkv_config {
 	enum qkv_file_format format;
 	char *file; /* weights.file resolved, or NULL */
 	struct qkv_tensor_ref w[3], bias[3];
-	struct qkv_tensor_ref scale[3]; /* int8 pre-quantized: per-column f32 scales */
+	struct qkv_tensor_ref scale[3];      /* int8 pre-quantized: per-column f32 scales */
 	struct qkv_tensor_ref qkv, qkv_bias; /* fused q|k|v (then w[] and bias[] are unset) */
-	bool has_layer;    /* weights.layer (or an override) is set: */
-	uint32_t layer;    /* substituted for {layer} in tensor names */
+	bool has_layer;                      /* weights.layer (or an override) is set: */
+	uint32_t layer;                      /* substituted for {layer} in tensor names */
 	uint32_t n_layers; /* model.n_layers, or GGUF <arch>.block_count; 0 = unknown */
 	/* backend: */
 	struct qkv_backend_cfg backend;

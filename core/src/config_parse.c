@@ -159,12 +159,10 @@ static enum qkv_status parse_weights_section(const struct cfg_ctx *c, const stru
 		cfg->format = (enum qkv_file_format)(QKV_FMT_SAFETENSORS + f);
 	}
 	cfg_path_pop(path);
-	static const char *const names[3][3] = {
-	    {"q", "k", "v"}, {"q_bias", "k_bias", "v_bias"}, {"q_scale", "k_scale", "v_scale"}};
 	struct qkv_tensor_ref *dst[3] = {cfg->w, cfg->bias, cfg->scale};
 	for (size_t g = 0; g < 3 && st == QKV_OK; g++) {
 		for (size_t p = 0; p < 3 && st == QKV_OK; p++) {
-			v = cfg_field(w, path, names[g][p]);
+			v = cfg_field(w, path, qkv_ref_names[g][p]);
 			if (v)
 				st = parse_ref(c, v, path, &dst[g][p], false);
 			else if (g == 0 && !cfg->qkv.present)

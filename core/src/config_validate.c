@@ -56,36 +56,6 @@ static enum qkv_status validate_dims(const struct cfg_ctx *c, const struct cfg_n
 	return QKV_OK;
 }
 
-static enum qkv_file_format format_of(const char *path)
-{
-	const char *base = strrchr(path, '/');
-	const char *dot = strrchr(base ? base : path, '.');
-	if (!dot)
-		return QKV_FMT_AUTO;
-	if (strcmp(dot, ".safetensors") == 0 || strcmp(dot, ".json") == 0)
-		return QKV_FMT_SAFETENSORS; /* .json: a sharded checkpoint's index */
-	if (strcmp(dot, ".gguf") == 0)
-		return QKV_FMT_GGUF;
-	if (strcmp(dot, ".npy") == 0)
-		return QKV_FMT_NPY;
-	if (strcmp(dot, ".bin") == 0 || strcmp(dot, ".raw") == 0)
-		return QKV_FMT_RAW;
-	return QKV_FMT_AUTO;
-}
-
-static const char *format_name(enum qkv_file_format f)
-{
-	return f == QKV_FMT_SAFETENSORS ? "safetensors"
-	       : f == QKV_FMT_NPY       ? "npy"
-	       : f == QKV_FMT_GGUF      ? "gguf"
-	                                : "raw";
-}
-
-static const char *const ref_names[4][3] = {{"q", "k", "v"},
-                                            {"q_bias", "k_bias", "v_bias"},
-                                            {"q_scale", "k_scale", "v_scale"},
-                                            {"qkv", "qkv_bias", "qkv"}};
-
 static struct qkv_tensor_ref *ref_at(struct qkv_config *cfg, size_t g, size_t p)
 {
 	if (g == 3)
@@ -113,11 +83,11 @@ static enum qkv_status resolve_format(const struct cfg_ctx *c, const struct cfg_
 			file = r->present ? r->file : NULL;
 			m = r->mark;
 			snprintf(key, sizeof(key), "weights.%s.file",
-			         ref_names[(i - 1) / 3][(i - 1) % 3]);
+			         qkv_ref_names[(i - 1) / 3][(i - 1) % 3]);
 		}
 		if (!file)
 			continue;
-		enum qkv_file_format f = format_of(file);
+		enum qkv_file_format f = qkv_format_of(file);
 		char shown[64], shown_first[64];
 		cfg_show(file, strlen(file), shown, sizeof(shown));
 		if (f == QKV_FMT_AUTO)
@@ -129,15 +99,16 @@ static enum qkv_status resolve_format(const struct cfg_ctx *c, const struct cfg_
 		if (cfg->format == QKV_FMT_AUTO) {
 			cfg->format = f;
 			first = file;
-			first_key = i == 0 ? "weights.file" : ref_names[(i - 1) / 3][(i - 1) % 3];
+			first_key =
+			    i == 0 ? "weights.file" : qkv_ref_names[(i - 1) / 3][(i - 1) % 3];
 		} else if (f != cfg->format) {
 			return cfg_fail(
 			    c, m, key, QKV_ERR_CONFIG,
 			    "`%s` is a %s file but `%s` (%s) is %s: one config uses one "
 			    "format",
-			    shown, format_name(f), first_key,
+			    shown, qkv_format_name(f), first_key,
 			    cfg_show(first, strlen(first), shown_first, sizeof(shown_first)),
-			    format_name(cfg->format));
+			    qkv_format_name(cfg->format));
 		}
 	}
 	if (cfg->format == QKV_FMT_AUTO)
@@ -158,19 +129,20 @@ static enum qkv_status validate_ref(const struct cfg_ctx *c, const struct qkv_co
 	bool named = cfg->format == QKV_FMT_SAFETENSORS || cfg->format == QKV_FMT_GGUF;
 	if (named && !r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
-		                "a %s reference needs `tensor: NAME`", format_name(cfg->format));
+		                "a %s reference needs `tensor: NAME`",
+		                qkv_format_name(cfg->format));
 	if (!named && r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "`tensor:` only applies to safetensors and GGUF files; a %s file "
 		                "holds one tensor",
-		                format_name(cfg->format));
+		                qkv_format_name(cfg->format));
 	if (cfg->format == QKV_FMT_RAW && r->dtype == QKV_DT_NONE)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "a raw file reference needs `dtype:` (f32 | f16 | bf16 | i8)");
 	if (cfg->format != QKV_FMT_RAW && r->dtype != QKV_DT_NONE)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "`dtype:` only applies to raw files; a %s file records its dtype",
-		                format_name(cfg->format));
+		                qkv_format_name(cfg->format));
 	return QKV_OK;
 }
 
@@ -198,7 +170,7 @@ static enum qkv_status validate_fused(const struct cfg_ctx *c, const struct cfg_
 		if (!r)
 			continue;
 		size_t g = r == &cfg->w[p] ? 0 : r == &cfg->bias[p] ? 1 : 2;
-		snprintf(key, sizeof(key), "weights.%s", ref_names[g][p]);
+		snprintf(key, sizeof(key), "weights.%s", qkv_ref_names[g][p]);
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG, "%s",
 		                g == 0 ? "weights.qkv (fused) is given: q, k and v come from it"
 		                : g == 1
@@ -229,7 +201,7 @@ static enum qkv_status validate_weights(const struct cfg_ctx *c, const struct cf
 	for (size_t g = 0; g < 4 && st == QKV_OK; g++)
 		for (size_t p = 0; p < (g == 3 ? 2 : 3) && st == QKV_OK; p++)
 			if (ref_at(cfg, g, p)->present)
-				st = validate_ref(c, cfg, ref_at(cfg, g, p), ref_names[g][p]);
+				st = validate_ref(c, cfg, ref_at(cfg, g, p), qkv_ref_names[g][p]);
 	if (st == QKV_OK)
 		st = validate_fused(c, root, cfg);
 	if (st != QKV_OK)
@@ -239,7 +211,7 @@ static enum qkv_status validate_weights(const struct cfg_ctx *c, const struct cf
 		n_scales += cfg->scale[p].present;
 	for (size_t p = 0; p < 3 && n_scales; p++) {
 		char key[32];
-		snprintf(key, sizeof(key), "weights.%s", ref_names[2][p]);
+		snprintf(key, sizeof(key), "weights.%s", qkv_ref_names[2][p]);
 		if (cfg->precision != QKV_INT8 && cfg->scale[p].present)
 			return cfg_fail(c, cfg->scale[p].mark, key, QKV_ERR_CONFIG,
 			                "scales are only for pre-quantized weights: set "

@@ -33,9 +33,6 @@ struct loader {
 	size_t errlen;
 };
 
-static const char *const role_names[3][3] = {
-    {"q", "k", "v"}, {"q_bias", "k_bias", "v_bias"}, {"q_scale", "k_scale", "v_scale"}};
-
 /* Put "CONFIG:LINE: weights.ROLE: " in front of the message already in err. */
 static enum qkv_status with_role(struct loader *L, const struct qkv_tensor_ref *r, const char *role,
                                  enum qkv_status s)
@@ -50,20 +47,6 @@ static enum qkv_status with_role(struct loader *L, const struct qkv_tensor_ref *
 	else
 		snprintf(L->err, L->errlen, "%s: weights.%s: %s", cp, role, tmp);
 	return s;
-}
-
-static enum qkv_file_format format_of(const char *path)
-{
-	size_t n = strlen(path);
-	if (n >= 12 && !strcmp(path + n - 12, ".safetensors"))
-		return QKV_FMT_SAFETENSORS;
-	if (n >= 4 && !strcmp(path + n - 4, ".npy"))
-		return QKV_FMT_NPY;
-	if (n >= 5 && !strcmp(path + n - 5, ".gguf"))
-		return QKV_FMT_GGUF;
-	if (n >= 5 && !strcmp(path + n - 5, ".json"))
-		return QKV_FMT_SAFETENSORS;
-	return QKV_FMT_RAW;
 }
 
 static bool is_index(const char *path)
@@ -89,7 +72,9 @@ static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx
 	if (s != QKV_OK)
 		return s;
 	lw->n_files++;
-	L->fmt[i] = L->cfg->format != QKV_FMT_AUTO ? L->cfg->format : format_of(path);
+	L->fmt[i] = L->cfg->format != QKV_FMT_AUTO ? L->cfg->format : qkv_format_of(path);
+	if (L->fmt[i] == QKV_FMT_AUTO) /* an unvalidated config: no known extension */
+		L->fmt[i] = QKV_FMT_RAW;
 	if (L->fmt[i] == QKV_FMT_SAFETENSORS && is_index(path))
 		s = qkv_st_index_open(&lw->files[i], &L->ix[i], L->err, L->errlen);
 	else if (L->fmt[i] == QKV_FMT_SAFETENSORS)
@@ -254,7 +239,7 @@ static enum qkv_status fused_view(struct loader *L, const struct qkv_tensor_ref 
 	}
 	size_t w = strlen(what);
 	snprintf(what + w, what_len - w, " (fused, split %s, %s part%s)",
-	         qkv_split_name(cfg->qkv.split), role_names[0][p], copy ? ", copied" : "");
+	         qkv_split_name(cfg->qkv.split), qkv_ref_names[0][p], copy ? ", copied" : "");
 	return copy ? own(L, copy) : QKV_OK;
 }
 
@@ -351,7 +336,7 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 		if (cfg->scale[p].present)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
 			                "%s: is %s, but %s is given: scales go with I8 weights",
-			                what, qkv_dtype_name(v.dtype), role_names[2][p]);
+			                what, qkv_dtype_name(v.dtype), qkv_ref_names[2][p]);
 		return as_f32(L, &v, what, &L->lw->w[p]);
 	}
 	if (cfg->precision != QKV_INT8)
@@ -360,7 +345,7 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 	if (!cfg->scale[p].present)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
 		                "%s: I8 weights need per-column scales (weights.%s)", what,
-		                role_names[2][p]);
+		                qkv_ref_names[2][p]);
 	const int8_t *q = (const int8_t *)v.data; /* [d_model * d_out] */
 	for (size_t i = 0; i < v.nbytes; i++)
 		if (q[i] == -128)
@@ -417,19 +402,20 @@ static enum qkv_status load_all(struct loader *L)
 		if (s != QKV_OK && cfg->qkv.present)
 			return with_role(L, &cfg->qkv, "qkv", s);
 		if (s != QKV_OK)
-			return with_role(L, &cfg->w[p], role_names[0][p], s);
+			return with_role(L, &cfg->w[p], qkv_ref_names[0][p], s);
 		const struct qkv_tensor_ref *b =
 		    cfg->qkv_bias.present ? &cfg->qkv_bias : &cfg->bias[p];
 		if (b->present) {
 			s = load_vector(L, b, p, d_out, false, &L->lw->bias[p]);
 			if (s != QKV_OK)
 				return with_role(
-				    L, b, b == &cfg->qkv_bias ? "qkv_bias" : role_names[1][p], s);
+				    L, b, b == &cfg->qkv_bias ? "qkv_bias" : qkv_ref_names[1][p],
+				    s);
 		}
 		if (cfg->scale[p].present && L->lw->w_i8[p]) {
 			s = load_vector(L, &cfg->scale[p], p, d_out, true, &L->lw->w_scale[p]);
 			if (s != QKV_OK)
-				return with_role(L, &cfg->scale[p], role_names[2][p], s);
+				return with_role(L, &cfg->scale[p], qkv_ref_names[2][p], s);
 		}
 	}
 	return QKV_OK;
