@@ -2,7 +2,8 @@
 # Build against the build tree, not an install (issue 15 point 7): with
 # PKG_CONFIG_PATH=BUILD/meson-uninstalled, pkg-config finds qkv-uninstalled.pc, and
 #   - a consumer compiled with `pkg-config --cflags --libs qkv` finds <qkv/qkv.h> (and the
-#     <qkv/plugin.h> it includes), links the build tree's libqkv and runs on its backend;
+#     <qkv/plugin.h> it includes), links the build tree's libqkv and runs on its scalar
+#     backend, found with no plugin folder or variable;
 #   - the plugin template (plugins/template) builds out of tree against it, and the
 #     consumer loads the plugin it made.
 # usage: uninstalled_test.sh SOURCE_ROOT BUILD_ROOT
@@ -35,7 +36,7 @@ $CC -std=c11 -Wall -Wextra -Werror -pedantic $cflags "$here/consumer.c" -o "$tmp
 	$libs -lm -Wl,-rpath,"$build/core" || fail "consumer did not build against $build"
 echo "ok: consumer built with the uninstalled qkv.pc"
 scalar_dir=$build/backends/scalar
-(cd "$tmp" && clean_env ./consumer "$scalar_dir" scalar "$scalar_dir") ||
+(cd "$tmp" && clean_env ./consumer "$scalar_dir" scalar) ||
 	fail "consumer on the build tree's scalar backend"
 
 cp -r "$src/plugins/template" "$tmp/template"
