@@ -48,8 +48,10 @@ QKV_API const char *qkv_version(void);
 
 /* Options for qkv_model_open. Zero-initialise, then set struct_size (or use
  * QKV_OPEN_OPTIONS_INIT). Every member means "not set" when 0/NULL, and then the
- * config file, then the environment (QKV_BACKEND, QKV_THREADS, QKV_PLUGIN_PATH)
- * decide. Precedence: options > environment > machine profile > model config. */
+ * environment (QKV_BACKEND, QKV_THREADS; QKV_PLUGIN_PATH adds folders), the machine
+ * profile and the model config decide, in that order. Precedence: options >
+ * environment > machine profile > model config. A thread budget that is still 0 at the
+ * end means all cores: OMP_NUM_THREADS when set, else the CPUs of the affinity mask. */
 struct qkv_open_options {
 	uint32_t struct_size;     /* since 0.1: sizeof(struct qkv_open_options) */
 	const char *machine_path; /* since 0.1: machine profile YAML (a `backend:` section) */
@@ -81,17 +83,21 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
  * unchanged until qkv_model_close: a backend that can use them as they are keeps
  * the pointers (zero copy); one that repacks makes one prepared copy at open. */
 struct qkv_model_desc {
-	uint32_t struct_size;     /* since 0.1: sizeof(struct qkv_model_desc) */
-	uint32_t d_model;         /* since 0.1 */
-	uint32_t n_heads;         /* since 0.1 */
-	uint32_t n_kv_heads;      /* since 0.1: 0 = n_heads */
-	uint32_t head_dim;        /* since 0.1: 0 = d_model / n_heads */
-	uint32_t precision;       /* since 0.1: enum qkv_precision */
-	uint32_t layout;          /* since 0.1: enum qkv_layout of w[] */
-	const float *w[3];        /* since 0.1: Wq, Wk, Wv */
-	const float *bias[3];     /* since 0.1: [d_out] each, or NULL */
+	uint32_t struct_size; /* since 0.1: sizeof(struct qkv_model_desc) */
+	uint32_t d_model;     /* since 0.1 */
+	uint32_t n_heads;     /* since 0.1 */
+	uint32_t n_kv_heads;  /* since 0.1: 0 = n_heads */
+	uint32_t head_dim;    /* since 0.1: 0 = d_model / n_heads */
+	uint32_t precision;   /* since 0.1: enum qkv_precision */
+	uint32_t layout;      /* since 0.1: enum qkv_layout of w[] */
+	const float *w[3];    /* since 0.1: Wq, Wk, Wv */
+	const float *bias[3]; /* since 0.1: [d_out] each, or NULL */
+	/* prefer, threads, strict: the program's choice, never overridden by the environment
+	 * (descriptor > QKV_BACKEND / QKV_THREADS > machine_path's profile); NULL / 0 = not
+	 * set, and the next source decides. */
 	const char *prefer;       /* since 0.1: "blas,openmp,scalar"; NULL = default order */
-	int32_t threads;          /* since 0.1: thread budget, 0 = all cores */
+	int32_t threads;          /* since 0.1: thread budget, 0 = all cores (see
+	                           * qkv_open_options) */
 	int32_t strict;           /* since 0.1: 1 = fail rather than fall back */
 	const char *plugin_dirs;  /* since 0.1: extra plugin folders, ':'-separated, or NULL */
 	uint32_t shard_rank;      /* since 0.2: with shard_world > 1, use only slice */
