@@ -14,6 +14,7 @@
  * fork/join costs more than it saves.
  */
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,6 +153,56 @@ static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, st
 	}
 }
 
+/* Fork/join next to busy cores (issue 15, point 4). A worker thread whose core another
+ * process holds starts only when the scheduler gives it a time slice, milliseconds
+ * later; libgomp's join then holds the caller that long, even for a 5-microsecond call.
+ * Two defences:
+ * - Work is claimed in units from a shared counter (UNITS_PER_THREAD per thread), so a
+ *   late thread's share is done by whoever is running; a thread that arrives late finds
+ *   nothing left. Panels and rows are split, never K, so results stay bit-identical.
+ * - If the caller, once out of units, waited at the join longer than STALL_WAIT plus twice
+ *   its own time per unit, another thread was not running (not started, or preempted
+ *   in the middle of a unit): the next calls run on the caller's thread alone for a
+ *   back-off time (BACKOFF_MIN, doubling up to BACKOFF_MAX while stalls repeat), then
+ *   the team is tried again. Process-wide, because core contention is. */
+#define UNITS_PER_THREAD 3
+#define STALL_WAIT 50e-6  /* s: a running worker reaches the join well within this */
+#define BACKOFF_MIN 10e-3 /* s */
+#define BACKOFF_MAX 1.0   /* s: at most one stalled call per second while it lasts */
+
+static _Atomic double solo_until; /* omp_get_wtime() before which calls run solo */
+static _Atomic double backoff;    /* current back-off, 0 after a call that went well */
+
+/* QKV_OPENMP_BACKOFF=0 turns the back-off off (for comparisons); read once. */
+static int backoff_on(void)
+{
+	static atomic_int on = -1;
+	int v = atomic_load_explicit(&on, memory_order_relaxed);
+	if (v < 0) {
+		const char *e = getenv("QKV_OPENMP_BACKOFF");
+		v = !(e && !strcmp(e, "0"));
+		atomic_store_explicit(&on, v, memory_order_relaxed);
+	}
+	return v;
+}
+
+static int team_stalled_recently(void)
+{
+	return omp_get_wtime() < atomic_load_explicit(&solo_until, memory_order_relaxed);
+}
+
+static void note_team_call(int stalled, double now)
+{
+	if (!stalled) {
+		atomic_store_explicit(&backoff, 0.0, memory_order_relaxed);
+		return;
+	}
+	double bo = atomic_load_explicit(&backoff, memory_order_relaxed);
+	bo = bo <= 0 ? BACKOFF_MIN : (2 * bo < BACKOFF_MAX ? 2 * bo : BACKOFF_MAX);
+	atomic_store_explicit(&backoff, bo, memory_order_relaxed);
+	atomic_store_explicit(&solo_until, now + bo, memory_order_relaxed);
+}
+
 static size_t pick_threads(const struct ompb_handle *h, const struct qkv_batch *b)
 {
 	if (b->threads <= 1 || omp_in_parallel())
@@ -159,48 +210,95 @@ static size_t pick_threads(const struct ompb_handle *h, const struct qkv_batch *
 	double flops = 2.0 * (double)b->T * h->pb.d_model * (double)(h->npanels * h->kern->nr);
 	if (flops < SERIAL_FLOPS)
 		return 1;
+	if (backoff_on() && team_stalled_recently())
+		return 1;
 	return b->threads;
+}
+
+/* The work of one call as units: panel groups x row groups (rows only when there are
+ * fewer panels than threads, in multiples of mr). */
+struct units {
+	size_t pg, rg, mr;
+	atomic_size_t next;
+};
+
+static void units_init(struct units *u, size_t npanels, size_t T, size_t nth, size_t mr)
+{
+	/* Each unit packs its own X blocks: keep >= 8 panels per unit beyond one per thread. */
+	size_t want = nth == 1 ? 1 : nth * UNITS_PER_THREAD, cap = npanels / 8;
+	if (want > cap)
+		want = cap > nth ? cap : nth;
+	u->pg = npanels < want ? npanels : want;
+	u->rg = npanels >= nth ? 1 : (nth + npanels - 1) / npanels;
+	size_t row_tiles = (T + mr - 1) / mr;
+	if (u->rg > row_tiles)
+		u->rg = row_tiles;
+	u->mr = mr;
+	atomic_init(&u->next, 0);
+}
+
+/* Claim the next unit: its panel and row ranges; 0 when none is left. */
+static int units_claim(struct units *u, size_t npanels, size_t T, struct range *pr,
+                       struct range *rr)
+{
+	size_t i = atomic_fetch_add_explicit(&u->next, 1, memory_order_relaxed);
+	if (i >= u->pg * u->rg)
+		return 0;
+	*pr = split(npanels, u->pg, i % u->pg, 1);
+	*rr = split(T, u->rg, i / u->pg, u->mr);
+	return 1;
 }
 
 enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch *b, char *err,
                             size_t errlen)
 {
 	size_t nt = pick_threads(h, b);
-	if (b->T <= QKV_OMP_GEMV_MAX) {
-#pragma omp parallel num_threads((int)nt) if (nt > 1)
-		{
-			size_t nth = (size_t)omp_get_num_threads(),
-			       tid = (size_t)omp_get_thread_num();
-			gemv_part(h, b, split(h->npanels, nth, tid, 1));
+	int gemv = b->T <= QKV_OMP_GEMV_MAX;
+	size_t mr = gemv ? 1 : h->kern->mr;
+	float *xs = NULL;
+	size_t per_thread = 0, xs_floats = 0;
+	if (!gemv) {
+		/* Per-thread X block, no larger than the batch needs (small T stays small). */
+		size_t rows = b->T < MC ? b->T : MC;
+		size_t kcap = h->pb.d_model < h->kern->kc ? h->pb.d_model : h->kern->kc;
+		xs_floats = ((rows + mr - 1) / mr * mr * kcap + 15) / 16 * 16;
+		size_t wbuf_floats = h->wb ? kcap * h->kern->nr : 0;
+		per_thread = xs_floats + wbuf_floats;
+		xs = aligned_alloc(64, nt * per_thread * sizeof(float));
+		if (!xs) {
+			if (err && errlen)
+				snprintf(err, errlen,
+				         "openmp: out of memory for %zu packing buffers", nt);
+			return QKV_ERR_NOMEM;
 		}
-		return QKV_OK;
 	}
-	size_t mr = h->kern->mr;
-	/* Per-thread X block, no larger than the batch needs (small T stays small). */
-	size_t rows = b->T < MC ? b->T : MC;
-	size_t kcap = h->pb.d_model < h->kern->kc ? h->pb.d_model : h->kern->kc;
-	size_t xs_floats = ((rows + mr - 1) / mr * mr * kcap + 15) / 16 * 16;
-	size_t wbuf_floats = h->wb ? kcap * h->kern->nr : 0;
-	size_t per_thread = xs_floats + wbuf_floats;
-	float *xs = aligned_alloc(64, nt * per_thread * sizeof(float));
-	if (!xs) {
-		if (err && errlen)
-			snprintf(err, errlen, "openmp: out of memory for %zu packing buffers", nt);
-		return QKV_ERR_NOMEM;
-	}
+	struct units u;
+	/* gemv: panels only (all T <= 4 rows stay together: the kernel's order per row
+	 * depends on how many rows it gets). */
+	units_init(&u, h->npanels, gemv ? 1 : b->T, nt, mr);
+	double start = nt > 1 ? omp_get_wtime() : 0, caller_done = 0;
+	size_t caller_units = 0;
 #pragma omp parallel num_threads((int)nt) if (nt > 1)
 	{
-		size_t nth = (size_t)omp_get_num_threads(), tid = (size_t)omp_get_thread_num();
-		/* Grid tn x tm: panels first; rows split only when panels run short. */
-		size_t tn = h->npanels >= nth ? nth : h->npanels;
-		size_t tm = nth / tn;
-		if (tid < tn * tm) {
-			struct range pr = split(h->npanels, tn, tid % tn, 1);
-			struct range rr = split(b->T, tm, tid / tn, mr);
-			if (pr.lo < pr.hi && rr.lo < rr.hi)
+		size_t tid = (size_t)omp_get_thread_num(), mine = 0;
+		struct range pr, rr;
+		while (units_claim(&u, h->npanels, gemv ? 1 : b->T, &pr, &rr)) {
+			mine++;
+			if (gemv)
+				gemv_part(h, b, pr);
+			else if (pr.lo < pr.hi && rr.lo < rr.hi)
 				gemm_part(h, b, pr, rr, xs + tid * per_thread,
 				          xs + tid * per_thread + xs_floats);
 		}
+		if (tid == 0) {
+			caller_done = omp_get_wtime();
+			caller_units = mine;
+		}
+	}
+	if (nt > 1) {
+		double now = omp_get_wtime();
+		double per_unit = (caller_done - start) / (double)(caller_units ? caller_units : 1);
+		note_team_call(now - caller_done > STALL_WAIT + 2 * per_unit, now);
 	}
 	free(xs);
 	return QKV_OK;
