@@ -37,6 +37,8 @@ void qkv_backend_cfg_free(struct qkv_backend_cfg *b)
 	qkv_free(b->path);
 	qkv_free(b->flags);
 	qkv_free(b->date);
+	qkv_free(b->version);
+	qkv_free(b->shape);
 	cfg_backend_init(b);
 }
 

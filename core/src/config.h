@@ -72,10 +72,12 @@ struct qkv_backend_cfg {
 	size_t n_plugin_dirs;
 	struct qkv_route routes[QKV_CONFIG_MAX_LIST]; /* from `routes:` (qkv tune) */
 	size_t n_routes;
-	char *cpu;   /* `cpu:` the profile was tuned on, or NULL */
-	char *path;  /* the file this section came from */
-	char *flags; /* `tuned.flags` of a machine profile, or NULL */
-	char *date;  /* `tuned.date` of a machine profile, or NULL */
+	char *cpu;     /* `cpu:` the profile was tuned on, or NULL */
+	char *path;    /* the file this section came from */
+	char *flags;   /* `tuned.flags` of a machine profile, or NULL */
+	char *date;    /* `tuned.date` of a machine profile, or NULL */
+	char *version; /* `tuned.qkv_version`: the qkv that measured it, or NULL */
+	char *shape;   /* `tuned.shape`: "d_model,n_heads,n_kv_heads,head_dim", or NULL */
 };
 
 struct qkv_config {

@@ -134,7 +134,10 @@ enum qkv_status cfg_parse_machine(const struct cfg_ctx *c, const struct cfg_node
                                   struct qkv_backend_cfg *b)
 {
 	static const char *const keys[] = {"backend", "tuned"};
-	static const char *const tuned_keys[] = {"cpu", "flags", "date"};
+	/* What qkv tune measured under: cpu/flags/date/qkv_version/shape are kept (the
+	 * model warns about a mismatch), threads/load/noisy are for people. */
+	static const char *const tuned_keys[] = {"cpu",   "flags",   "date", "qkv_version",
+	                                         "shape", "threads", "load", "noisy"};
 	struct cfg_path path = {.len = 0};
 	enum qkv_status st =
 	    cfg_check_keys(c, root, &path, keys, 2,
@@ -149,12 +152,15 @@ enum qkv_status cfg_parse_machine(const struct cfg_ctx *c, const struct cfg_node
 		return st;
 	v = cfg_field(root, &path, "tuned");
 	if (v)
-		st = cfg_check_keys(c, v, &path, tuned_keys, 3, NULL);
-	char **dst[3] = {&b->cpu, &b->flags, &b->date};
-	for (size_t i = 0; v && st == QKV_OK && i < 3; i++) {
+		st = cfg_check_keys(c, v, &path, tuned_keys, 8, NULL);
+	char *info = NULL;
+	char **dst[8] = {&b->cpu, &b->flags, &b->date, &b->version, &b->shape, &info, &info, &info};
+	for (size_t i = 0; v && st == QKV_OK && i < 8; i++) {
 		const struct cfg_node *t = cfg_field(v, &path, tuned_keys[i]);
 		if (t)
 			st = cfg_get_strdup(c, t, path.buf, dst[i]);
+		qkv_free(info);
+		info = NULL;
 		cfg_path_pop(&path);
 	}
 	cfg_path_pop(&path);

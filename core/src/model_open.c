@@ -121,10 +121,37 @@ static uint32_t resolve_threads(int32_t threads)
 	return qkv_threads_all();
 }
 
-/* Move the machine profile's settings over the model config's. */
-static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg *dst,
-                                     struct qkv_backend_cfg *prof, char *err, size_t errlen)
+/* "d_model,n_heads,n_kv_heads,head_dim" as `qkv tune` records it in tuned.shape. */
+static void shape_text(char *buf, size_t len, uint32_t d_model, uint32_t n_heads,
+                       uint32_t n_kv_heads, uint32_t head_dim)
 {
+	if (!n_kv_heads)
+		n_kv_heads = n_heads;
+	if (!head_dim && n_heads)
+		head_dim = d_model / n_heads;
+	snprintf(buf, len, "%u,%u,%u,%u", d_model, n_heads, n_kv_heads, head_dim);
+	if (!d_model) /* dimensions the weights file will give: not known yet */
+		buf[0] = '\0';
+}
+
+/* Move the machine profile's settings over the model config's. `shape` is the model's
+ * (shape_text): a profile tuned for another shape or by another qkv is used with a
+ * warning in the selection log. */
+static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg *dst,
+                                     struct qkv_backend_cfg *prof, const char *shape, char *err,
+                                     size_t errlen)
+{
+	if (prof->shape && shape[0] && strcmp(prof->shape, shape))
+		qkv_model_log(m,
+		              "warning: machine profile %s was tuned for shape %s (d_model,n_heads,"
+		              "n_kv_heads,head_dim), this model is %s: its routes may not be the "
+		              "fastest here; run qkv tune for this shape",
+		              prof->path ? prof->path : "", prof->shape, shape);
+	if (prof->version && strcmp(prof->version, qkv_version()))
+		qkv_model_log(m,
+		              "warning: machine profile %s was tuned with qkv %s, this is qkv %s: "
+		              "run qkv tune again",
+		              prof->path ? prof->path : "", prof->version, qkv_version());
 	if (prof->n_prefer) {
 		for (size_t i = 0; i < dst->n_prefer; i++)
 			qkv_free(dst->prefer[i]);
@@ -184,8 +211,11 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 	    opts->machine_path) {
 		st = qkv_machine_load(opts->machine_path, &prof, err, errlen);
 		have_prof = st == QKV_OK;
+		char shape[64];
+		shape_text(shape, sizeof(shape), cfg.d_model, cfg.n_heads, cfg.n_kv_heads,
+		           cfg.head_dim);
 		if (st == QKV_OK)
-			st = merge_profile(m, &cfg.backend, &prof, err, errlen);
+			st = merge_profile(m, &cfg.backend, &prof, shape, err, errlen);
 	}
 	if (st == QKV_OK)
 		st = qkv_backend_cfg_override(&cfg.backend, opts, err, errlen);
@@ -235,8 +265,11 @@ static enum qkv_status desc_backend_cfg(struct qkv_model *m, const struct qkv_mo
 		struct qkv_backend_cfg prof;
 		memset(&prof, 0, sizeof(prof));
 		st = qkv_machine_load(d->machine_path, &prof, err, errlen);
+		char shape[64];
+		shape_text(shape, sizeof(shape), d->d_model, d->n_heads, d->n_kv_heads,
+		           d->head_dim);
 		if (st == QKV_OK) {
-			st = merge_profile(m, bc, &prof, err, errlen);
+			st = merge_profile(m, bc, &prof, shape, err, errlen);
 			qkv_backend_cfg_free(&prof);
 		}
 	}

@@ -114,7 +114,15 @@ Test(bench_cli, usage_errors_name_the_option)
 	} bad[] = {
 	    {"bench --preset tiny --tokens 0", "--tokens"},
 	    {"bench --preset nope", "nope"},
-	    {"bench --preset tiny --backends 'Bad!'", "--backends"},
+	    {"bench --preset tiny --backends 'Bad!'", "Bad!"},
+	    {"bench --preset tiny --backend opnemp", "did you mean `openmp`?"},
+	    {"bench --preset tiny --plot out.pdf", ".svg or .png"},
+	    {"bench --preset tiny --gate some", "--gate"},
+	    {"bench --preset tiny --min-time=x", "--min-time"},
+	    {"run", "usage: qkv run"},
+	    {"run x.yaml --tokens", "--tokens needs a value"},
+	    {"run x.yaml --verbose=1", "--verbose takes no value"},
+	    {"info --backend=nosuch", "nosuch"},
 	    {"bench --preset tiny --threshold x", "--threshold"},
 	    {"bench --preset tiny --precision f64", "f64"},
 	    {"bench --preset tiny --frobnicate", "--frobnicate"},
@@ -131,14 +139,29 @@ Test(bench_cli, usage_errors_name_the_option)
 	snprintf(args, sizeof(args), "bench --preset tiny --baseline %s/none.json", dir);
 	cr_assert_eq(qkv(args), 1);
 	cr_assert(strstr(slurp("err.txt"), "none.json"));
-	cr_assert_eq(qkv("bench --preset tiny --tokens 1 --backends nosuch --min-time 0.01"), 1);
-	cr_assert(strstr(slurp("out.txt"), "qkv_nosuch.so"), "%s", slurp("out.txt"));
+	/* Issue 15 point 10: outputs are checked before anything is measured (no table). */
+	snprintf(args, sizeof(args), "bench --preset tiny --json %s/no/such/dir/x.json", dir);
+	cr_assert_eq(qkv(args), 1);
+	cr_assert(strstr(slurp("err.txt"), "no/such/dir/x.json"), "%s", slurp("err.txt"));
+	cr_assert(!strstr(slurp("out.txt"), "backend"), "measured first: %s", slurp("out.txt"));
 	cr_assert_eq(qkv("bench --preset llama3-8b --tokens 1000000"), 1);
 	cr_assert(strstr(slurp("err.txt"), "--tokens 1000000"), "%s", slurp("err.txt"));
 	cr_assert_eq(qkv("tune --preset tiny --tokens 1 --out /nonexistent/dir/m.yaml"), 1);
 	cr_assert(strstr(slurp("err.txt"), "/nonexistent/dir/m.yaml"), "%s", slurp("err.txt"));
 	cr_assert_eq(qkv("bench --help"), 0);
 	cr_assert(strstr(slurp("out.txt"), "--baseline"));
+	/* Issue 15 point 12: every command's help shows its own options and the exit codes,
+	 * and `qkv help CMD` is `qkv CMD --help`. */
+	const char *cmds[] = {"run", "info", "bench", "tune", "quantize", "conform"};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char help[64], usage[64];
+		snprintf(help, sizeof(help), "help %s", cmds[i]);
+		snprintf(usage, sizeof(usage), "usage: qkv %s", cmds[i]);
+		cr_assert_eq(qkv(help), 0, "qkv %s", help);
+		const char *out = slurp("out.txt");
+		cr_assert(strstr(out, usage), "qkv %s: %s", help, out);
+		cr_assert(strstr(out, "xit status"), "qkv %s: no exit codes: %s", help, out);
+	}
 }
 
 Test(bench_cli, slowed_backend_is_flagged_by_baseline)

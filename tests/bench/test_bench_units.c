@@ -191,7 +191,7 @@ Test(bench_baseline, threshold_beyond_noise)
 
 Test(bench_baseline, malformed_files_are_refused_with_a_line)
 {
-	const char *texts[] = {"{\"rows\": [ {\"key\": \"a\", \"median_s\": 1,\n} ]}",
+	const char *texts[] = {"{\"rows\": [ {\"key\": \"a\", \"median_s\": 1,\n ]}",
 	                       "[1, 2]",
 	                       "{\"rows\": [{\"median_s\": 1}]}",
 	                       "{\"rows\": []}",

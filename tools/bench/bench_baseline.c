@@ -53,10 +53,19 @@ bool bench_baseline_load(const char *path, struct bench_baseline *b, char *err, 
 	if (ok) {
 		yaml_parser_set_input_file(&parser, f);
 		ok = yaml_parser_load(&parser, &doc);
-		if (!ok)
+		yaml_document_t next; /* must be the end of the stream: nothing after the object */
+		bool more = false;
+		if (ok && !(more = !yaml_parser_load(&parser, &next))) {
+			more = yaml_document_get_root_node(&next) != NULL;
+			yaml_document_delete(&next);
+		}
+		if (!ok || more)
 			snprintf(err, errlen, "--baseline %s: line %zu: %s", path,
 			         parser.problem_mark.line + 1,
-			         parser.problem ? parser.problem : "not JSON");
+			         parser.problem ? parser.problem : "text after the JSON object");
+		if (ok && more)
+			yaml_document_delete(&doc);
+		ok = ok && !more;
 		yaml_parser_delete(&parser);
 	} else {
 		snprintf(err, errlen, "--baseline %s: out of memory", path);

@@ -108,6 +108,14 @@ static size_t find_backends(const struct bench_plan *p, struct backend *be, size
 			note(r, "plugin passed over: %s", pi.detail);
 			continue;
 		}
+		bool seen = false; /* a second file of the same backend: models use the first */
+		for (size_t j = 0; j < n && !p->nbackends; j++)
+			seen |= !strcmp(be[j].name, pi.name);
+		if (seen) {
+			note(r, "%s: %s passed over: the search path has this backend earlier",
+			     pi.name, pi.path);
+			continue;
+		}
 		bench_strcpy(be[n].name, sizeof(be[n].name), pi.name);
 		be[n].precisions = pi.precisions;
 		if (pi.score <= 0)

@@ -43,11 +43,15 @@ static const struct cli_opt quantize_opts[] = {
 };
 
 const struct cli_spec qkv_quantize_spec = {
-    "quantize", "CONFIG --out FILE.safetensors [options]",
+    "quantize",
+    "CONFIG --out FILE.safetensors [options]",
     "Quantize an f32 model to int8 (per-column weights in [-127, 127] + F32 scales),\n"
     "print the config that loads the file, and the accuracy of int8 against f32\n"
     "on random Gaussian rows.\n",
-    quantize_opts, 1, 1, NULL};
+    quantize_opts,
+    1,
+    1,
+    NULL};
 
 /* 0 go on, -1 exit 0 (help), else the exit status of a usage error. */
 static int parse_args(int argc, char **argv, struct quant_opts *o)
@@ -159,7 +163,9 @@ static bool print_config(FILE *f, const struct qkv_checkpoint_info *ck, const ch
 				continue;
 			char key[16];
 			snprintf(key, sizeof(key), "%s%s", roles[p],
-			         t == 0 ? "" : t == 1 ? "_scale" : "_bias");
+			         t == 0   ? ""
+			         : t == 1 ? "_scale"
+			                  : "_bias");
 			yo_str(&y, key);
 			yo_map(&y, true);
 			yo_str(&y, "tensor");
@@ -311,7 +317,8 @@ int qkv_cmd_quantize(int argc, char **argv)
 		return rc < 0 ? QKV_EXIT_OK : rc;
 	qkv_checkpoint *ck = NULL;
 	char err[1024];
-	if (qkv_checkpoint_open(o.config, QKV_CHECKPOINT_WEIGHTS, &ck, err, sizeof(err)) != QKV_OK) {
+	if (qkv_checkpoint_open(o.config, QKV_CHECKPOINT_WEIGHTS, &ck, err, sizeof(err)) !=
+	    QKV_OK) {
 		fprintf(stderr, "qkv quantize: %s\n", err);
 		return QKV_EXIT_ERROR;
 	}

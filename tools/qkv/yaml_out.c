@@ -25,7 +25,7 @@ bool yo_begin(struct yaml_out *y, FILE *f)
 	y->ok = true;
 	yaml_emitter_set_output_file(&y->em, f);
 	yaml_emitter_set_unicode(&y->em, 1);
-	yaml_emitter_set_width(&y->em, 100);
+	yaml_emitter_set_width(&y->em, -1); /* no folding: one line per value */
 	yaml_event_t ev;
 	emit(y, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING), &ev);
 	emit(y, yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1), &ev);
