@@ -282,9 +282,8 @@ Test(openmp, kernel_env_override)
 
 /* Partitions split panels and rows, never K, so every thread count gives the same
  * bits; and a call inside a caller's parallel region runs serial, same bits again. */
-Test(openmp, same_bits_for_any_thread_count_and_nested)
+static void same_bits(struct shape s)
 {
-	struct shape s = {700, 6, 2, 20, 150, 0, 1, 1};
 	struct prob p;
 	prob_make(&p, s, 2);
 	prob_run(&p, 1);
@@ -317,6 +316,16 @@ Test(openmp, same_bits_for_any_thread_count_and_nested)
 	cr_assert(same, "a call from inside a parallel region gave different results");
 	free(one);
 	prob_free(&p);
+}
+
+Test(openmp, same_bits_for_any_thread_count_and_nested)
+{
+	/* GEMM path (units over panels), T <= 4 path, and few panels (rows split too). */
+	struct shape ss[] = {{700, 6, 2, 20, 150, 0, 1, 1},
+	                     {700, 6, 2, 20, 3, 1, 0, 0},
+	                     {300, 1, 1, 16, 40, 0, 1, 2}};
+	for (size_t i = 0; i < sizeof(ss) / sizeof(ss[0]); i++)
+		same_bits(ss[i]);
 }
 
 /* NaN and Inf in X reach the outputs of their row (no flush, no fast-math). */
