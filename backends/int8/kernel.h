@@ -27,7 +27,7 @@
  *
  * Every ISA file is compiled twice: natively (its functions carry target attributes and
  * run only after usable() said yes) and, for the tests, through SIMDe (simd.h) into the
- * non-installed module qkv_int8_simde.so, where usable() always says yes.
+ * non-installed module int8_simde_test.so, where usable() always says yes.
  *
  * Adding an ISA = one new file defining a `const struct int8_kernel`, one line in
  * dispatch.c's table and one in meson.build.
@@ -89,7 +89,7 @@ float int8_quantize_avx2(const float *v, size_t n, int8_t *q);
  * kernel was taken (the ones before it in the table and what they lacked). */
 const struct int8_kernel *int8_kernel_select(const char *want, char *why, size_t whylen);
 
-/* 1 in qkv_int8_simde.so (kernels compiled through SIMDe, for the tests), else 0 */
+/* 1 in int8_simde_test.so (kernels compiled through SIMDe, for the tests), else 0 */
 extern const int int8_emulated;
 
 #endif

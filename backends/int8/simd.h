@@ -6,7 +6,7 @@
  *   _mm256_dpbusd_avx_epi32 in the emulated build: SIMDe 0.7.4 has no AVX-VNNI names;
  *                      the VEX form computes exactly what the AVX512VL form does, so it
  *                      maps onto SIMDe's _mm256_dpbusd_epi32.
- * The emulated build is the whole module again (qkv_int8_simde.so, meson.build), so its
+ * The emulated build is the whole module again (int8_simde_test.so, meson.build), so its
  * symbols need no renaming. Emulated runs prove the logic; they are never timed.
  */
 #ifndef QKV_INT8_SIMD_H

@@ -6,7 +6,7 @@
  * columns; the scheme's error bound against a float64 product; and the refusals.
  *
  * Each kernel runs twice where the CPU allows: natively (qkv_int8.so, forced with
- * QKV_INT8_KERNEL) and emulated (qkv_int8_simde.so: the same sources compiled through
+ * QKV_INT8_KERNEL) and emulated (int8_simde_test.so: the same sources compiled through
  * SIMDe, where every kernel is usable on any CPU). The log says which ran how; a kernel
  * that ran neither way fails the test.
  *
