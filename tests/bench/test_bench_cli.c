@@ -190,7 +190,8 @@ Test(bench_cli, tune_writes_a_profile_the_core_accepts)
 {
 	char args[1024];
 	snprintf(args, sizeof(args),
-	         "tune --preset tiny --tokens 1,4,16 --threads 1 --min-time 0.01 --force --out %s/m.yaml",
+	         "tune --preset tiny --tokens 1,4,16 --threads 1 --min-time 0.01 --force --out "
+	         "%s/m.yaml",
 	         dir);
 	cr_assert_eq(qkv(args), 0, "%s", slurp("err.txt"));
 	char path[512];
@@ -224,7 +225,8 @@ Test(bench_cli, run_follows_the_tuned_routes)
 	cr_assert(root);
 	char args[1024];
 	snprintf(args, sizeof(args),
-	         "tune %s/configs/default.yaml --tokens 1,16,512 --min-time 0.02 --force --out %s/m.yaml",
+	         "tune %s/configs/default.yaml --tokens 1,16,512 --min-time 0.02 --force --out "
+	         "%s/m.yaml",
 	         root, dir);
 	cr_assert_eq(qkv(args), 0, "%s", slurp("err.txt"));
 	char path[512];

@@ -2,8 +2,11 @@
  * arithmetic (the file is compiled in, renamed), then a sleep of 4x the compute time
  * plus 50 us, so every call takes at least 5x as long as the real scalar backend.
  * It is named "scalar" on purpose: a run with this folder first on the plugin path
- * produces the same row keys as a baseline made with the real one. */
+ * produces the same row keys as a baseline made with the real one.
+ * With QKV_TEST_JITTER set, every third call sleeps 20 ms more: a measurement as noisy
+ * as a machine whose threads get descheduled (for the noise tests of bench and tune). */
 #include <errno.h>
+#include <stdlib.h>
 #include <time.h>
 
 #define qkv_backend_descriptor qkv_scalar_inner_descriptor
@@ -23,6 +26,9 @@ static enum qkv_status slow_project(const void *h, const struct qkv_batch *b, ch
 	double t0 = now_s();
 	enum qkv_status st = scalar_project(h, b, err, errlen);
 	double pause = 4.0 * (now_s() - t0) + 50e-6;
+	static _Atomic unsigned calls;
+	if (getenv("QKV_TEST_JITTER") && calls++ % 3 == 0)
+		pause += 20e-3;
 	struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) /* resume after a signal */
 		;

@@ -1,0 +1,135 @@
+#!/bin/sh
+# The `qkv` command as a new user meets it (issue 15, points 8, 10, 11, 12, 13): each
+# check runs the real binary on the shipped default config (tiny shape) and looks at the
+# exit status, stdout and stderr. No timing is asserted: the noise checks use a backend
+# built to be noisy (tests/bench/slow, QKV_TEST_JITTER).
+# usage: cli_test.sh QKV SOURCE_ROOT SLOW_PLUGIN_DIR
+set -eu
+QKV=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+SRC=$2
+SLOW=$3
+CFG=$SRC/configs/default.yaml
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# run EXPECTED_STATUS ARGS...: stdout in $TMP/out, stderr in $TMP/err
+run() {
+	want=$1
+	shift
+	set +e
+	"$QKV" "$@" >"$TMP/out" 2>"$TMP/err"
+	got=$?
+	set -e
+	[ "$got" -eq "$want" ] ||
+		fail "qkv $*: exit $got, expected $want; stderr: $(cat "$TMP/err")"
+}
+has() { grep -q -- "$2" "$TMP/$1" || fail "$1 lacks '$2': $(cat "$TMP/$1")"; }
+lacks() { ! grep -q -- "$2" "$TMP/$1" || fail "$1 has '$2': $(cat "$TMP/$1")"; }
+
+# 11: T rows that do not fit in memory: a message, not a bare exit 1. Under ASan the
+# limit is ASan's own (ulimit -v and ASan's shadow memory do not mix).
+if ldd "$QKV" 2>/dev/null | grep -q libasan; then
+	set +e
+	ASAN_OPTIONS="${ASAN_OPTIONS:-}:allocator_may_return_null=1:max_allocation_size_mb=1024" \
+		"$QKV" run "$CFG" --tokens 16777216 >"$TMP/out" 2>"$TMP/err"
+	got=$?
+	set -e
+else
+	set +e
+	# shellcheck disable=SC3045 # dash and bash both have ulimit -v
+	(ulimit -v 1500000 && "$QKV" run "$CFG" --tokens 16777216) >"$TMP/out" 2>"$TMP/err"
+	got=$?
+	set -e
+fi
+[ "$got" -eq 1 ] || fail "--tokens 16777216 under a memory limit: exit $got"
+has err "out of memory: T = 16777216 rows need"
+has err "fewer --tokens"
+echo "ok: out-of-memory message"
+
+# 11: --out DIR is checked before computing; no success line after a failure.
+run 1 run "$CFG" --out /proc/qkv-cannot-be-here
+has err "/proc/qkv-cannot-be-here"
+lacks out "backend="
+run 0 run "$CFG" --tokens 3 --out "$TMP/o"
+for p in q k v; do [ -s "$TMP/o/$p.npy" ] || fail "--out: $p.npy missing"; done
+echo "ok: --out checked first"
+
+# 11 + 13: --json - is stdout (no file named -), with the median of --repeat calls.
+(cd "$TMP" && "$QKV" run "$CFG" --tokens 2 --repeat 5 --json - >"$TMP/out" 2>"$TMP/err") ||
+	fail "--json -: $(cat "$TMP/err")"
+[ ! -e "$TMP/-" ] || fail "--json - wrote a file named -"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["repeat"]==5 and d["T"]==2, d' \
+	"$TMP/out" || fail "--json - is not the summary JSON: $(cat "$TMP/out")"
+has err "median of --repeat calls"
+run 0 run "$CFG" --tokens 2
+has out "one cold call"
+echo "ok: --json - and --repeat"
+
+# 13: float32 .npy input is read; float64 is refused with the exact fix.
+npy() { # npy FILE DESCR ITEMSIZE: a [2, 64] array of zeros
+	python3 - "$1" "$2" "$3" <<'PY'
+import struct, sys
+path, descr, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
+head = "{'descr': '%s', 'fortran_order': False, 'shape': (2, 64), }" % descr
+head += " " * (63 - (10 + len(head)) % 64) + "\n"
+with open(path, "wb") as f:
+    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
+    f.write(b"\0" * (2 * 64 * size))
+PY
+}
+npy "$TMP/x32.npy" '<f4' 4
+npy "$TMP/x64.npy" '<f8' 8
+run 0 run "$CFG" --input "$TMP/x32.npy"
+has out "T=2 "
+run 1 run "$CFG" --input "$TMP/x64.npy"
+has err "x64.npy"
+has err "astype(np.float32)"
+echo "ok: .npy input dtypes"
+
+# 10 + 12: names checked before any work, near names suggested, one vocabulary.
+run 2 run "$CFG" --backend opnemp
+has err "did you mean \`openmp\`"
+run 2 info --backends=scalr
+has err "did you mean \`scalar\`"
+run 0 run "$CFG" --backend=scalar --threads=0 --tokens=2
+has out "backend=scalar"
+run 2 run "$CFG" --threads
+has err "\-\-threads needs a value"
+run 2 run "$CFG" --bogus
+has err "unknown option"
+run 0 help quantize
+has out "usage: qkv quantize"
+has out "exit status"
+echo "ok: names and options"
+
+# 8: a backend whose calls stall (every third sleeps 20 ms): bench re-measures and marks
+# the row noisy; tune refuses to write a profile from it unless --force, and the profile
+# records what it was tuned under.
+export QKV_TEST_JITTER=1
+run 0 bench --preset tiny --plugin-dir "$SLOW" --backend scalar --tokens 1 --min-time 0.05 \
+	--no-reference --quiet --json "$TMP/b.json"
+has out "noisy"
+has out "reps"
+grep -q '"noisy": true' "$TMP/b.json" || fail "bench JSON: no noisy row"
+run 1 tune --preset tiny --plugin-dir "$SLOW" --backend scalar --precision f32 --tokens 1 \
+	--min-time 0.05 --quiet --out "$TMP/m.yaml"
+has err "stayed noisy"
+[ ! -e "$TMP/m.yaml" ] || fail "tune wrote a profile from noisy rows"
+run 0 tune --preset tiny --plugin-dir "$SLOW" --backend scalar --precision f32 --tokens 1 \
+	--min-time 0.05 --quiet --force --out "$TMP/m.yaml"
+unset QKV_TEST_JITTER
+for key in 'qkv_version: "' 'shape: "64,4,2,16"' 'threads: ' 'load: "' 'noisy: 1'; do
+	grep -q "$key" "$TMP/m.yaml" || fail "profile lacks '$key': $(cat "$TMP/m.yaml")"
+done
+echo "ok: noisy rows re-measured, marked, refused"
+
+# 8: a profile tuned for another shape or qkv version is used with a warning.
+sed -e 's/shape: "64,4,2,16"/shape: "768,12,12,64"/' -e 's/qkv_version: "[^"]*"/qkv_version: "0.0.1"/' \
+	"$TMP/m.yaml" >"$TMP/other.yaml"
+run 0 run "$CFG" --machine "$TMP/m.yaml" --plugin-dir "$SLOW"
+lacks err "warning"
+run 0 run "$CFG" --machine "$TMP/other.yaml" --plugin-dir "$SLOW"
+has err "tuned for shape 768,12,12,64"
+has err "tuned with qkv 0.0.1"
+echo "ok: profile shape and version warnings"
+echo PASS
