@@ -54,6 +54,8 @@ void qkv_config_free(struct qkv_config *cfg)
 		ref_free(&cfg->bias[p]);
 		ref_free(&cfg->scale[p]);
 	}
+	ref_free(&cfg->qkv);
+	ref_free(&cfg->qkv_bias);
 	qkv_backend_cfg_free(&cfg->backend);
 	memset(cfg, 0, sizeof(*cfg));
 	cfg_backend_init(&cfg->backend);

@@ -188,3 +188,28 @@ Test(alloc_fail, open_memory_sticky)
 	}
 	cr_expect_lt(n, MAX_RUNS);
 }
+
+/* The checkpoint forms of issue 17 (tests/corpus/model, the same shape as ok.yaml): a GGUF
+ * file with dimensions from its metadata and {layer} names, a sharded index, and a fused
+ * tensor split by head groups (every slice copied). */
+static void loop_model(const char *name, bool sticky)
+{
+	snprintf(config, sizeof(config), "%s/tests/corpus/model/%s", QKV_SOURCE_ROOT, name);
+	loop("scalar", sticky);
+}
+
+Test(alloc_fail, gguf_layer_sticky)
+{
+	loop_model("gguf_ok.yaml", true);
+}
+
+Test(alloc_fail, sharded_index_sticky)
+{
+	loop_model("index_ok.yaml", true);
+}
+
+Test(alloc_fail, fused_heads_single_and_sticky)
+{
+	loop_model("fused_heads_ok.yaml", false);
+	loop_model("fused_heads_ok.yaml", true);
+}
