@@ -163,7 +163,7 @@ const char *bench_kernel_name(void)
 {
 #if defined(__x86_64__)
 	if (have_avx512f())
-		return "fp32 peak avx512f zmm fma, read avx2";
+		return "avx512f zmm fma";
 	if (have_avx2_fma())
 		return "avx2+fma";
 #endif

@@ -15,8 +15,8 @@ double bench_fma_loop(size_t iters);
 /* Sum a[n] with as many independent vector accumulators as hide the add latency. */
 float bench_read_sum(const float *a, size_t n);
 
-/* Which ISA the two functions above use, for the machine line: "fp32 peak avx512f zmm
- * fma, read avx2", "avx2+fma" or "portable C". */
+/* Which ISA the fp32 peak was measured with, for the machine line: "avx512f zmm fma"
+ * (the read sum then uses AVX2), "avx2+fma" or "portable C". */
 const char *bench_kernel_name(void);
 
 #endif
