@@ -72,6 +72,7 @@ static enum qkv_status try_prepare(const struct qkv_backend *be, uint32_t precis
 	for (int p = 0; p < 3; p++)
 		wt.w[p] = w;
 	void *h = NULL;
+	cf_progress("prepare of a 4x2 problem with precision %u", precision);
 	enum qkv_status st = be->prepare(&pb, &wt, &h, err, errlen);
 	be->release(h); /* after a failure too: the contract says release(*handle) is safe */
 	return st;

@@ -1,6 +1,9 @@
-/* A small f32 (and, for one defect, int8) backend that is correct except for the
- * one defect selected by -DBROKEN_<NAME>, to prove the conformance cases catch it:
+/* A small f32 + int8 backend that is correct except for the one defect selected by
+ * -DBROKEN_<NAME>, to prove the conformance cases catch it. Each defect is written
+ * the way a backend author makes it; see tests/conformance/test_broken.c for the
+ * case that catches each one and the message it gives.
  *
+ * The first set (caught by the original cases):
  *   DROP_TAIL       a block-of-8 loop that drops the last column when N % 8 != 0
  *   IGNORE_BIAS     never adds the biases
  *   IGNORE_STRIDE   treats X and the outputs as packed (ldx = K, ld = width)
@@ -8,35 +11,79 @@
  *   STATIC_SCRATCH  one static accumulator row shared by concurrent calls
  *   NAN_FLUSH       "sanitises" NaN outputs to 0
  *   INT8_SATURATE   int8 through u8*s8 pairs summed in saturating 16 bits
- *                   (a naive vpmaddubsw path with the +128 offset trick)
  *   WRONG_ABI       built for ABI major 2
  *   OVER_READ       reads X in blocks of 8, past the end of the row when K % 8 != 0
+ * Issue 13 (each passes every original case):
+ *   BIAS_T64        a "GEMM path" for T > 64 that forgets the biases
+ *   STRIDE_T_SMALL  a T = 2..4 path that writes the outputs packed
+ *   TAIL_T1024      rows are done in blocks of 1024; the rows after the last full one
+ *                   are dropped
+ *   K_BLOCK_4096    K in blocks of 4096; the partial last block is dropped
+ *   INT8_ZERO       a zero W column is skipped (not written); a zero X row gives 0
+ *                   without the bias
+ *   INT8_NAN        int8 absmax ignores NaN/Inf (fmaxf style): finite outputs
+ *   INT8_SUBNORMAL  the old scheme: 127/amax = Inf for a subnormal amax
+ *   INT8_ROUND_AWAY quantizes with roundf (ties away from zero), not nearest-even
+ *   BF16_LARGE_K    f32 weights rounded to bf16 at prepare when K >= 2048
+ *   F16_LARGE_K     f32 weights rounded to f16 precision at prepare when K >= 512
+ *   FTZ             project sets FTZ/DAZ in MXCSR and leaves it set
+ *   LAZY_INIT       packs the weights on the first project call, unsynchronised
+ *   HANDLE_SCRATCH  multi-threaded calls (threads > 1) use one scratch row per handle
+ *   SELF_TUNE       after 40 calls on a handle switches to another summation order
+ *   STATIC_WEIGHTS  keeps the weight pointers of the last prepare in a global
+ *   WRITES_X        scales X in place by 2 and back (restores it after the call)
+ *   CACHE_X         remembers the last call's outputs by X's address and T
+ *   WRITES_W        prepare writes weights of >= 64 elements back in place (w + 0)
+ *   W_OVER_READ     prepare reads one float past the end of each weight array
+ *   OUT_RMW         stores the outputs 8 floats at a time by read-modify-write
+ *   SHIFT_WRAP      the precision test is precisions & (1u << (p & 31))
+ *   STRICT_SIZE     refuses struct_size != sizeof (a newer core's larger structs)
+ *   ERRLEN          writes its error message as if err had 256 bytes
+ *   PRINTS          prints a line to stderr in prepare
+ *   LEAKS           keeps every call's scratch in a list that is never trimmed
+ *   EXPORTS         exports a helper function besides the descriptor
+ *   BAD_MESSAGE     f32 prepare fails with quotes, control bytes, invalid UTF-8
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
  */
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <qkv/plugin.h>
 
 #include <qkv/precision.h>
 
-#ifdef BROKEN_INT8_SATURATE
 #define PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8))
-#else
-#define PRECISIONS QKV_PRECISION_BIT(QKV_F32)
-#endif
 
 struct handle {
 	struct qkv_problem pb;
 	uint32_t layout;
 	const float *w[3], *bias[3];
+	float *wcopy[3];  /* BF16_LARGE_K, F16_LARGE_K: rounded weights */
 	int8_t *wq[3];    /* int8: [d_out x d_model] column-major */
 	float *ws[3];     /* int8: [d_out] */
 	int32_t *wsum[3]; /* int8: sum_k wq, for the +128 offset correction */
+	pthread_mutex_t mu;
+	float *packed[3];    /* LAZY_INIT: [d_out x d_model] */
+	float *scratch;      /* HANDLE_SCRATCH: one row */
+	unsigned long calls; /* SELF_TUNE */
+	const float *last_x; /* CACHE_X */
+	size_t last_T;
+	float *last_out[3];
 };
+
+#define PB(h) (&(h)->pb)
+#ifdef BROKEN_STATIC_WEIGHTS
+static const float *last_w[3]; /* the defect: per-handle state in a global */
+#define WP(h, p) (last_w[p])
+#else
+#define WP(h, p) ((h)->w[p])
+#endif
 
 static uint32_t width(const struct qkv_problem *pb, int p)
 {
@@ -45,9 +92,20 @@ static uint32_t width(const struct qkv_problem *pb, int p)
 
 static float w_at(const struct handle *h, int p, size_t k, size_t n)
 {
-	size_t K = h->pb.d_model, N = width(&h->pb, p);
-	return h->w[p][h->layout == QKV_LAYOUT_IN_OUT ? k * N + n : n * K + k];
+	size_t K = PB(h)->d_model, N = width(PB(h), p);
+	return WP(h, p)[h->layout == QKV_LAYOUT_IN_OUT ? k * N + n : n * K + k];
 }
+
+#ifdef BROKEN_EXPORTS
+/* the defect: a helper with default visibility ends up in the dynamic symbol table */
+QKV_PLUGIN_EXPORT float broken_helper_dot(const float *a, const float *b, size_t n)
+{
+	float s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+#endif
 
 static void broken_release(void *hv)
 {
@@ -58,11 +116,58 @@ static void broken_release(void *hv)
 		free(h->wq[p]);
 		free(h->ws[p]);
 		free(h->wsum[p]);
+		free(h->wcopy[p]);
+		free(h->packed[p]);
+		free(h->last_out[p]);
 	}
+	free(h->scratch);
+	pthread_mutex_destroy(&h->mu);
 	free(h);
 }
 
-static enum qkv_status quantize(struct handle *h)
+/* ---- int8 -------------------------------------------------------------------------- */
+
+static float quantize8(const float *v, size_t n, int8_t *q)
+{
+#if defined(BROKEN_INT8_NAN) || defined(BROKEN_INT8_SUBNORMAL) || defined(BROKEN_INT8_ROUND_AWAY)
+	float amax = 0;
+	for (size_t i = 0; i < n; i++) {
+		float a = fabsf(v[i]);
+#ifdef BROKEN_INT8_NAN
+		if (!isfinite(a))
+			continue; /* the defect: fmaxf-style, NaN and Inf ignored */
+#endif
+		amax = a > amax || a != a ? a : amax;
+	}
+#ifndef BROKEN_INT8_NAN
+	if (!isfinite(amax)) {
+		memset(q, 0, n);
+		return NAN;
+	}
+#endif
+	if (amax == 0) { /* the INT8_SUBNORMAL defect: only exact zero is special */
+		memset(q, 0, n);
+		return 0;
+	}
+	float inv = 127.0f / amax;
+	for (size_t i = 0; i < n; i++) {
+#ifdef BROKEN_INT8_ROUND_AWAY
+		float r = roundf(v[i] * inv); /* the defect: ties away from zero */
+#else
+		float r = nearbyintf(v[i] * inv);
+#endif
+		if (r != r)
+			r = 0; /* 0 * Inf (no UB in the test plugin itself) */
+		r = r > 127.0f ? 127.0f : (r < -127.0f ? -127.0f : r);
+		q[i] = (int8_t)r;
+	}
+	return amax / 127.0f;
+#else
+	return qkv_int8_quantize(v, n, q);
+#endif
+}
+
+static enum qkv_status quantize(struct handle *h, const struct qkv_weights *wt)
 {
 	size_t K = h->pb.d_model;
 	float *col = malloc(K * sizeof(float));
@@ -78,9 +183,17 @@ static enum qkv_status quantize(struct handle *h)
 			return QKV_ERR_NOMEM;
 		}
 		for (size_t n = 0; n < N; n++) {
-			for (size_t k = 0; k < K; k++)
-				col[k] = w_at(h, p, k, n);
-			h->ws[p][n] = qkv_int8_quantize(col, K, h->wq[p] + n * K);
+			if (wt->w_i8[p]) { /* pre-quantized: used as given */
+				for (size_t k = 0; k < K; k++)
+					h->wq[p][n * K + k] =
+					    wt->w_i8[p][h->layout == QKV_LAYOUT_IN_OUT ? k * N + n
+					                                               : n * K + k];
+				h->ws[p][n] = wt->w_scale[p][n];
+			} else {
+				for (size_t k = 0; k < K; k++)
+					col[k] = w_at(h, p, k, n);
+				h->ws[p][n] = quantize8(col, K, h->wq[p] + n * K);
+			}
 			h->wsum[p][n] = 0;
 			for (size_t k = 0; k < K; k++)
 				h->wsum[p][n] += h->wq[p][n * K + k];
@@ -90,34 +203,10 @@ static enum qkv_status quantize(struct handle *h)
 	return QKV_OK;
 }
 
-static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-                                      void **out, char *err, size_t errlen)
-{
-	*out = NULL;
-	if (pb->precision >= 32 || !(PRECISIONS & QKV_PRECISION_BIT(pb->precision))) {
-		snprintf(err, errlen, "broken: precision %u not supported", pb->precision);
-		return QKV_ERR_UNSUPPORTED;
-	}
-	struct handle *h = calloc(1, sizeof(*h));
-	if (!h)
-		return QKV_ERR_NOMEM;
-	*out = h;
-	h->pb = *pb;
-	h->layout = wt->layout;
-	for (int p = 0; p < 3; p++) {
-		h->w[p] = wt->w[p];
-		h->bias[p] = wt->bias[p];
-	}
-	if (pb->precision == QKV_INT8 && quantize(h) != QKV_OK) {
-		snprintf(err, errlen, "broken: out of memory");
-		return QKV_ERR_NOMEM;
-	}
-	return QKV_OK;
-}
-
 /* u8*s8 products summed in pairs into a saturating int16, as vpmaddubsw does. */
-static int32_t dot_u8s8_sat16(const int8_t *x, const int8_t *w, size_t K, int32_t wsum)
+static int32_t dot8(const int8_t *x, const int8_t *w, size_t K, int32_t wsum)
 {
+#ifdef BROKEN_INT8_SATURATE
 	int32_t acc = 0;
 	for (size_t k = 0; k < K; k += 2) {
 		int32_t s = (x[k] + 128) * w[k];
@@ -126,6 +215,13 @@ static int32_t dot_u8s8_sat16(const int8_t *x, const int8_t *w, size_t K, int32_
 		acc += s > 32767 ? 32767 : (s < -32768 ? -32768 : s);
 	}
 	return acc - 128 * wsum; /* undo the +128 offset */
+#else
+	(void)wsum;
+	int32_t acc = 0;
+	for (size_t k = 0; k < K; k++)
+		acc += x[k] * w[k];
+	return acc;
+#endif
 }
 
 static enum qkv_status project_int8(const struct handle *h, const struct qkv_batch *b)
@@ -135,14 +231,20 @@ static enum qkv_status project_int8(const struct handle *h, const struct qkv_bat
 	if (!xq)
 		return QKV_ERR_NOMEM;
 	for (size_t t = 0; t < b->T; t++) {
-		float sx = qkv_int8_quantize(b->x + t * b->ldx, K, xq);
+		float sx = quantize8(b->x + t * b->ldx, K, xq);
 		for (int p = 0; p < 3; p++) {
 			float *y = b->out[p] + t * b->ld_out[p];
 			for (size_t n = 0; n < width(&h->pb, p); n++) {
-				int32_t acc =
-				    dot_u8s8_sat16(xq, h->wq[p] + n * K, K, h->wsum[p][n]);
-				y[n] = qkv_int8_dequant(acc, sx, h->ws[p][n],
-				                        h->bias[p] ? h->bias[p][n] : 0.0f);
+				float bias = h->bias[p] ? h->bias[p][n] : 0.0f;
+#ifdef BROKEN_INT8_ZERO
+				if (h->ws[p][n] == 0)
+					continue; /* the defect: "nothing to do" for a zero column
+					           */
+				if (sx == 0)
+					bias = 0; /* the defect: a zero row gives 0 */
+#endif
+				int32_t acc = dot8(xq, h->wq[p] + n * K, K, h->wsum[p][n]);
+				y[n] = qkv_int8_dequant(acc, sx, h->ws[p][n], bias);
 			}
 		}
 	}
@@ -150,19 +252,186 @@ static enum qkv_status project_int8(const struct handle *h, const struct qkv_bat
 	return QKV_OK;
 }
 
+/* ---- f32 ----------------------------------------------------------------------------- */
+
+#if defined(BROKEN_BF16_LARGE_K) || defined(BROKEN_F16_LARGE_K)
+/* Round to 8 (bf16) or 11 (f16) significant bits, nearest-even; finite input only. */
+static float round_bits(float f, int bits)
+{
+	uint32_t u, drop = 24u - (uint32_t)bits, half = (1u << (drop - 1)) - 1;
+	memcpy(&u, &f, sizeof(u));
+	u += half + ((u >> drop) & 1u);
+	u &= ~((1u << drop) - 1u);
+	memcpy(&f, &u, sizeof(f));
+	return f;
+}
+#endif
+
+static enum qkv_status keep_weights(struct handle *h, const struct qkv_weights *wt)
+{
+	size_t K = h->pb.d_model;
+	for (int p = 0; p < 3; p++) {
+		h->w[p] = wt->w[p];
+		h->bias[p] = wt->bias[p];
+		size_t count = K * width(&h->pb, p);
+		(void)count;
+#ifdef BROKEN_W_OVER_READ
+		if (wt->w[p]) { /* the defect: the last 8-float block loaded whole */
+			if (count % 8) {
+				volatile float tail = wt->w[p][(count + 7) / 8 * 8 - 1];
+				(void)tail;
+			}
+		}
+#endif
+#ifdef BROKEN_WRITES_W
+		if (wt->w[p] && count >= 64) { /* the defect: "normalises" big weights in place */
+			float *w = (float *)(uintptr_t)wt->w[p];
+			for (size_t i = 0; i < count; i++)
+				w[i] = w[i] + 0.0f;
+		}
+#endif
+#if defined(BROKEN_BF16_LARGE_K) || defined(BROKEN_F16_LARGE_K)
+#ifdef BROKEN_BF16_LARGE_K
+		int bits = 8, big = K >= 2048;
+#else
+		int bits = 11, big = K >= 512;
+#endif
+		if (big && wt->w[p] && h->pb.precision == QKV_F32) {
+			h->wcopy[p] = malloc(count * sizeof(float));
+			if (!h->wcopy[p])
+				return QKV_ERR_NOMEM;
+			for (size_t i = 0; i < count; i++)
+				h->wcopy[p][i] = isfinite(wt->w[p][i])
+				                     ? round_bits(wt->w[p][i], bits)
+				                     : wt->w[p][i];
+			h->w[p] = h->wcopy[p];
+		}
+#endif
+	}
+	return QKV_OK;
+}
+
+static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                      void **out, char *err, size_t errlen)
+{
+	*out = NULL;
+#ifdef BROKEN_ERRLEN
+	errlen = 256; /* the defect: assumes the caller's buffer is big */
+#endif
+#ifdef BROKEN_SHIFT_WRAP
+	int declared = (PRECISIONS & (1u << (pb->precision & 31))) != 0; /* wraps at 32 */
+#else
+	int declared = pb->precision < 32 && (PRECISIONS & QKV_PRECISION_BIT(pb->precision));
+#endif
+	if (!declared) {
+		snprintf(err, errlen, "broken: precision %u is not supported by this backend",
+		         pb->precision);
+		return QKV_ERR_UNSUPPORTED;
+	}
+#ifdef BROKEN_STRICT_SIZE
+	if (pb->struct_size != sizeof(*pb) || wt->struct_size != sizeof(*wt)) {
+		snprintf(err, errlen, "broken: struct_size mismatch");
+		return QKV_ERR_ARGUMENT;
+	}
+#endif
+#ifdef BROKEN_BAD_MESSAGE
+	if (pb->precision == QKV_F32) {
+		snprintf(err, errlen,
+		         "bad \"quote\" back\\slash\nnew line\ttab \x01\x1f ctl \xff\xfe bad "
+		         "\xc3( utf8 \xe2\x82 cut");
+		return QKV_ERR_BACKEND;
+	}
+#endif
+#ifdef BROKEN_PRINTS
+	fprintf(stderr, "broken: preparing a %ux%u problem\n", pb->d_model, pb->d_q);
+#endif
+	struct handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return QKV_ERR_NOMEM;
+	pthread_mutex_init(&h->mu, NULL);
+	*out = h;
+	h->pb = *pb;
+	h->pb.struct_size = sizeof(h->pb);
+	h->layout = wt->layout;
+	size_t wmax = pb->d_q > pb->d_kv ? pb->d_q : pb->d_kv;
+	h->scratch = malloc((wmax ? wmax : 1) * sizeof(float));
+	enum qkv_status kept = keep_weights(h, wt);
+#ifdef BROKEN_STATIC_WEIGHTS
+	for (int p = 0; p < 3; p++)
+		last_w[p] = h->w[p];
+#endif
+	if (!h->scratch || kept != QKV_OK ||
+	    (pb->precision == QKV_INT8 && quantize(h, wt) != QKV_OK)) {
+		snprintf(err, errlen, "broken: out of memory");
+		return QKV_ERR_NOMEM;
+	}
+	return QKV_OK;
+}
+
 #ifdef BROKEN_STATIC_SCRATCH
 static float scratch[1 << 16]; /* the defect: shared by every concurrent call */
 #endif
 
-static void project_row(const struct handle *h, int p, const float *x, float *y)
+#ifdef BROKEN_LAZY_INIT
+/* The defect: the first call packs W^T; the pointer is published before the copy is
+ * filled and without a lock, so concurrent first calls read zeros. */
+static const float *packed(const struct handle *hc, int p)
 {
-	size_t K = h->pb.d_model, N = width(&h->pb, p);
+	struct handle *h = (struct handle *)(uintptr_t)hc;
+	if (!h->packed[p]) {
+		size_t K = h->pb.d_model, N = width(&h->pb, p);
+		float *w = calloc(K * N, sizeof(float));
+		if (!w)
+			return NULL;
+		h->packed[p] = w;
+		for (size_t n = 0; n < N; n++)
+			for (size_t k = 0; k < K; k++)
+				w[n * K + k] = w_at(h, p, k, n);
+	}
+	return h->packed[p];
+}
+#endif
+
+static float dot(const struct handle *h, int p, const float *x, size_t n, int reverse)
+{
+	size_t K = PB(h)->d_model;
+#ifdef BROKEN_K_BLOCK_4096
+	if (K > 4096)
+		K = K / 4096 * 4096; /* the defect: the partial last block is dropped */
+#endif
+	float acc = 0.0f;
+#ifdef BROKEN_LAZY_INIT
+	const float *wp = packed(h, p);
+	if (wp) {
+		for (size_t k = 0; k < K; k++)
+			acc += x[k] * wp[n * K + k];
+		return acc;
+	}
+#endif
+	if (reverse)
+		for (size_t k = K; k-- > 0;)
+			acc += x[k] * w_at(h, p, k, n);
+	else
+		for (size_t k = 0; k < K; k++)
+			acc += x[k] * w_at(h, p, k, n);
+	return acc;
+}
+
+static void project_row(const struct handle *h, const struct qkv_batch *b, int p, const float *x,
+                        float *y, int reverse)
+{
+	size_t K = PB(h)->d_model, N = width(PB(h), p);
+	(void)K;
+	(void)b;
 #ifdef BROKEN_DROP_TAIL
 	if (N % 8)
 		N--; /* the defect: the remainder loop stops one short */
 #endif
 #ifdef BROKEN_STATIC_SCRATCH
 	float *acc = scratch;
+#elif defined(BROKEN_HANDLE_SCRATCH)
+	/* the defect: multi-threaded calls use the handle's one scratch row */
+	float *acc = b->threads > 1 ? h->scratch : y;
 #else
 	float *acc = y;
 #endif
@@ -172,23 +441,82 @@ static void project_row(const struct handle *h, int p, const float *x, float *y)
 		(void)tail;
 	}
 #endif
-	for (size_t n = 0; n < N; n++) {
-		acc[n] = 0.0f;
-		for (size_t k = 0; k < K; k++)
-			acc[n] += x[k] * w_at(h, p, k, n);
-	}
+	for (size_t n = 0; n < N; n++)
+		acc[n] = dot(h, p, x, n, reverse);
 	for (size_t n = 0; n < N; n++) {
 		float v = acc[n];
 #ifndef BROKEN_IGNORE_BIAS
+#ifdef BROKEN_BIAS_T64
+		if (h->bias[p] && b->T <= 64) /* the defect: the T > 64 path has no bias */
+#else
 		if (h->bias[p])
+#endif
 			v += h->bias[p][n];
 #endif
 #ifdef BROKEN_NAN_FLUSH
 		if (v != v)
 			v = 0.0f;
 #endif
+#ifdef BROKEN_OUT_RMW
+		(void)v; /* stored below, 8 at a time */
+		acc[n] = v;
+#else
 		y[n] = v;
+#endif
 	}
+#ifdef BROKEN_OUT_RMW
+	/* the defect: 8-wide read-modify-write stores; the lanes past N are read and
+	 * written back unchanged, so no guard value changes */
+	for (size_t n = 0; n < N; n += 8) {
+		float lanes[8];
+		memcpy(lanes, y + n, sizeof(lanes));
+		for (size_t l = 0; l < 8 && n + l < N; l++)
+			lanes[l] = acc[n + l];
+		memcpy(y + n, lanes, sizeof(lanes));
+	}
+#endif
+}
+
+#ifdef BROKEN_LEAKS
+struct kept {
+	struct kept *next;
+	char bytes[48];
+};
+static struct kept *kept_list; /* the defect: grows by one block a call, forever */
+static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
+#endif
+
+static enum qkv_status project_f32(const struct handle *h, const struct qkv_batch *b)
+{
+	size_t T = b->T;
+#ifdef BROKEN_TAIL_T1024
+	if (T > 1024)
+		T = T / 1024 * 1024; /* the defect: only whole blocks of 1024 rows */
+#endif
+	int reverse = 0;
+#ifdef BROKEN_SELF_TUNE
+	struct handle *hm = (struct handle *)(uintptr_t)h;
+	pthread_mutex_lock(&hm->mu);
+	reverse = ++hm->calls > 40; /* the defect: "tuned" kernel after 40 calls */
+	pthread_mutex_unlock(&hm->mu);
+#endif
+	for (int p = 0; p < 3; p++) {
+		size_t ldx = b->ldx, ld = b->ld_out[p];
+#ifdef BROKEN_IGNORE_STRIDE
+		ldx = PB(h)->d_model;
+		ld = width(PB(h), p);
+#endif
+#ifdef BROKEN_STRIDE_T_SMALL
+		if (T >= 2 && T <= 4)
+			ld = width(PB(h), p); /* the defect: the small-T path writes packed */
+#endif
+		for (size_t t = 0; t < T; t++)
+			project_row(h, b, p, b->x + t * ldx, b->out[p] + t * ld, reverse);
+#ifdef BROKEN_WRITE_PAST
+		b->out[p][(T - 1) * ld + width(PB(h), p)] = 0.0f; /* a tail store too wide */
+#endif
+	}
+	return QKV_OK;
 }
 
 static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b, char *err,
@@ -207,21 +535,62 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 	for (;;)
 		pause();
 #endif
-	if (h->pb.precision == QKV_INT8)
-		return project_int8(h, b);
-	for (int p = 0; p < 3; p++) {
-		size_t ldx = b->ldx, ld = b->ld_out[p];
-#ifdef BROKEN_IGNORE_STRIDE
-		ldx = h->pb.d_model;
-		ld = width(&h->pb, p);
+#ifdef BROKEN_FTZ
+#if defined(__x86_64__)
+	__builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040u); /* the defect: left set */
 #endif
-		for (size_t t = 0; t < b->T; t++)
-			project_row(h, p, b->x + t * ldx, b->out[p] + t * ld);
-#ifdef BROKEN_WRITE_PAST
-		b->out[p][(b->T - 1) * ld + width(&h->pb, p)] = 0.0f; /* a tail store too wide */
 #endif
+#ifdef BROKEN_LEAKS
+	struct kept *k = malloc(sizeof(*k));
+	if (k) {
+		pthread_mutex_lock(&kept_mu);
+		k->next = kept_list;
+		kept_list = k;
+		pthread_mutex_unlock(&kept_mu);
 	}
-	return QKV_OK;
+#endif
+#ifdef BROKEN_WRITES_X
+	/* the defect: pre-scales X in place (and undoes it afterwards) */
+	float *xw = (float *)(uintptr_t)b->x;
+	for (size_t t = 0; t < b->T; t++)
+		for (size_t k = 0; k < h->pb.d_model; k++)
+			xw[t * b->ldx + k] *= 2.0f;
+	for (size_t t = 0; t < b->T; t++)
+		for (size_t k = 0; k < h->pb.d_model; k++)
+			xw[t * b->ldx + k] *= 0.5f;
+#endif
+#ifdef BROKEN_CACHE_X
+	/* the defect: the last call's outputs, remembered by X's address and T */
+	struct handle *hm = (struct handle *)(uintptr_t)h;
+	pthread_mutex_lock(&hm->mu);
+	if (hm->last_x == b->x && hm->last_T == b->T && hm->last_out[0]) {
+		for (int p = 0; p < 3; p++)
+			for (size_t t = 0; t < b->T; t++)
+				memcpy(b->out[p] + t * b->ld_out[p],
+				       hm->last_out[p] + t * width(&h->pb, p),
+				       width(&h->pb, p) * sizeof(float));
+		pthread_mutex_unlock(&hm->mu);
+		return QKV_OK;
+	}
+	pthread_mutex_unlock(&hm->mu);
+#endif
+	enum qkv_status st = h->pb.precision == QKV_INT8 ? project_int8(h, b) : project_f32(h, b);
+#ifdef BROKEN_CACHE_X
+	pthread_mutex_lock(&hm->mu);
+	for (int p = 0; p < 3; p++) {
+		size_t N = width(&h->pb, p);
+		float *c = realloc(hm->last_out[p], b->T * N * sizeof(float));
+		if (!c)
+			break;
+		hm->last_out[p] = c;
+		for (size_t t = 0; t < b->T; t++)
+			memcpy(c + t * N, b->out[p] + t * b->ld_out[p], N * sizeof(float));
+	}
+	hm->last_x = b->x;
+	hm->last_T = b->T;
+	pthread_mutex_unlock(&hm->mu);
+#endif
+	return st;
 }
 
 static void broken_probe(struct qkv_probe_result *out)
