@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "cpu.h"
+#include "near.h"
 #include "registry.h"
 #include "util.h"
 #include "weights.h"
@@ -178,8 +179,7 @@ enum qkv_status qkv_plugins_get(const qkv_plugin_set *set, size_t i, struct qkv_
 	return QKV_OK;
 }
 
-/* Levenshtein distance, capped: enough to suggest a near name. */
-static size_t distance(const char *a, const char *b)
+size_t qkv_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
 	if (la > 63 || lb > 63)
@@ -204,23 +204,28 @@ static size_t distance(const char *a, const char *b)
 	return row[lb];
 }
 
+void qkv_near_try(struct qkv_near *nr, const char *candidate)
+{
+	if (!candidate || !nr->name)
+		return;
+	size_t d = qkv_edit_distance(nr->name, candidate), len = strlen(nr->name);
+	if (d > 0 && 2 * d <= len && (d <= 2 || 5 * d <= len) && (!nr->best || d < nr->dist)) {
+		nr->best = candidate;
+		nr->dist = d;
+	}
+}
+
 long qkv_plugins_find(const qkv_plugin_set *set, const char *name, const char **near)
 {
-	size_t best = 3;
-	if (near)
-		*near = NULL;
+	struct qkv_near nr = {.name = name};
 	for (size_t i = 0; set && name && i < set->n; i++)
 		if (set->e[i].pl && !strcmp(set->e[i].pl->be->name, name))
 			return (long)i;
-	for (size_t i = 0; near && set && name && i < set->n; i++) {
-		if (!set->e[i].pl)
-			continue;
-		size_t d = distance(name, set->e[i].pl->be->name);
-		if (d < best) {
-			best = d;
-			*near = set->e[i].pl->be->name;
-		}
-	}
+	for (size_t i = 0; set && i < set->n; i++)
+		if (set->e[i].pl)
+			qkv_near_try(&nr, set->e[i].pl->be->name);
+	if (near)
+		*near = nr.best;
 	return -1;
 }
 

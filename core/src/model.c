@@ -8,6 +8,7 @@
 #include <qkv/precision.h>
 
 #include "dims.h"
+#include "near.h"
 #include "util.h"
 
 const char *qkv_version(void)
@@ -129,6 +130,35 @@ void qkv_model_close(qkv_model *m)
 	qkv_free(m);
 }
 
+/* The backend on the search path whose name is nearest to `name`, into near[len] ("" if
+ * none is close): for the "did you mean" of a backend name that is not there. */
+static void near_backend(char *const *dirs, const char *name, char *near, size_t len)
+{
+	char **files = qkv_plugin_list(dirs);
+	char names[32][64]; /* [file] backend name from qkv_NAME.so */
+	struct qkv_near nr = {.name = name};
+	for (size_t i = 0; files && files[i] && i < 32; i++) {
+		const char *base = strrchr(files[i], '/');
+		base = base ? base + 1 : files[i];
+		snprintf(names[i], sizeof(names[i]), "%.*s", (int)strlen(base) - 7, base + 4);
+		qkv_near_try(&nr, names[i]);
+	}
+	snprintf(near, len, "%s", nr.best ? nr.best : "");
+	qkv_search_path_free(files);
+}
+
+/* A backend the program or user named (prefer, QKV_BACKEND, routes) is not on the
+ * search path: that is a typo or a missing install, never silently skipped. */
+static void warn_not_found(struct qkv_model *m, char *const *dirs, const char *name,
+                           const char *what)
+{
+	char near[64];
+	near_backend(dirs, name, near, sizeof(near));
+	qkv_model_log(
+	    m, "warning: %s names backend `%s`, which is not on the plugin search path%s%s%s", what,
+	    name, near[0] ? " (did you mean `" : "", near, near[0] ? "`?)" : "");
+}
+
 /* Try one backend by name: find, load, probe, check precision, prepare. On success
  * fills r; otherwise writes the reason into why. */
 static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const char *name,
@@ -208,6 +238,8 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
 			return QKV_OK;
 		}
 		qkv_model_log(m, "%s: passed over: %s", name, why);
+		if (bc->n_prefer && !strncmp(why, "not found (", 11))
+			warn_not_found(m, dirs, name, "the backend list (prefer, QKV_BACKEND)");
 		if (st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st, "backend %s: %s", name, why);
 		if (strict) /* the candidate's own status: unsupported, plugin, backend */
@@ -255,6 +287,8 @@ static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backe
 		qkv_model_log(m, "route T %llu..%llu: %s passed over: %s",
 		              (unsigned long long)rt->t_min, (unsigned long long)rt->t_max,
 		              rt->name, why);
+		if (!strncmp(why, "not found (", 11))
+			warn_not_found(m, dirs, rt->name, "a route of the machine profile");
 		if (strict || st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st == QKV_ERR_NOMEM ? st : QKV_ERR_PLUGIN,
 			                "route backend %s: %s", rt->name, why);

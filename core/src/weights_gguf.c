@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "near.h"
 #include "util.h"
 #include "weights.h"
 
@@ -338,9 +339,10 @@ static enum qkv_status read_kv(struct gg_rd *r, uint64_t n_kv)
 			st = rd_str(r, "string value", GG_MAX_STRING, &sval, &len);
 			if (st == QKV_OK && !strcmp(e->key, "general.architecture")) {
 				if (g->arch) {
-					st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
-					              "%s: GGUF key general.architecture appears twice",
-					              g->path);
+					st = qkv_fail(
+					    r->err, r->errlen, QKV_ERR_FORMAT,
+					    "%s: GGUF key general.architecture appears twice",
+					    g->path);
 					break;
 				}
 				if (len == 0 || len > 64 || memchr(sval, 0, (size_t)len)) {
@@ -627,9 +629,15 @@ enum qkv_status qkv_gguf_find(const struct qkv_gguf *g, const char *name,
 	struct gg_tensor key = {.name = (char *)name};
 	const struct gg_tensor *t =
 	    g->n ? bsearch(&key, g->t, g->n, sizeof(*g->t), tensor_by_name) : NULL;
-	if (!t)
+	if (!t) {
+		struct qkv_near nr = {.name = name};
+		for (size_t i = 0; i < g->n; i++)
+			qkv_near_try(&nr, g->t[i].name);
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-		                "%s: no tensor named %s (file has %zu)", g->path, name, g->n);
+		                "%s: no tensor named %s (file has %zu%s%s%s)", g->path, name, g->n,
+		                nr.best ? "; did you mean `" : "", nr.best ? nr.best : "",
+		                nr.best ? "`?" : "");
+	}
 	enum qkv_dtype dt = t->type == 0    ? QKV_DT_F32
 	                    : t->type == 1  ? QKV_DT_F16
 	                    : t->type == 30 ? QKV_DT_BF16

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "near.h"
 #include "util.h"
 #include "weights.h"
 
@@ -404,9 +405,15 @@ enum qkv_status qkv_safetensors_find(const struct qkv_safetensors *st, const cha
 	struct st_entry key = {.name = (char *)name};
 	const struct st_entry *e =
 	    st->n ? bsearch(&key, st->e, st->n, sizeof(*st->e), by_name) : NULL;
-	if (!e)
+	if (!e) {
+		struct qkv_near nr = {.name = name};
+		for (size_t i = 0; i < st->n; i++)
+			qkv_near_try(&nr, st->e[i].name);
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-		                "%s: no tensor named %s (file has %zu)", st->path, name, st->n);
+		                "%s: no tensor named %s (file has %zu%s%s%s)", st->path, name,
+		                st->n, nr.best ? "; did you mean `" : "", nr.best ? nr.best : "",
+		                nr.best ? "`?" : "");
+	}
 	if (e->ndim > QKV_MAX_DIMS)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
 		                "%s: tensor %s has %u dimensions; at most %d are supported",

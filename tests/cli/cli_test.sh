@@ -97,6 +97,16 @@ run 2 run "$CFG" --threads
 has err "\-\-threads needs a value"
 run 2 run "$CFG" --bogus
 has err "unknown option"
+export QKV_BACKEND=opnemp,scalar
+run 0 run "$CFG"
+unset QKV_BACKEND
+has err "warning: the backend list (prefer, QKV_BACKEND) names backend \`opnemp\`"
+has err "did you mean \`openmp\`"
+sed -e "s#file: weights/#file: $SRC/configs/weights/#" -e 's/q: {tensor: model.layers.0.self_attn.q_proj/q: {tensor: model.layers.0.self_attn.q_prj/' \
+	"$CFG" >"$TMP/typo.yaml"
+run 1 run "$TMP/typo.yaml"
+has err "no tensor named model.layers.0.self_attn.q_prj.weight"
+has err "did you mean \`model.layers.0.self_attn.q_proj.weight\`"
 run 0 help quantize
 has out "usage: qkv quantize"
 has out "exit status"
