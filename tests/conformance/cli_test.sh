@@ -1,7 +1,8 @@
 #!/bin/sh
 # `qkv conform` end to end: a good backend passes (exit 0); each broken plugin fails
 # (exit 1) on the case named for its defect, with the message that explains it; a
-# crashing and a hanging plugin are reported, not fatal; the JSON report is written.
+# crashing and a hanging plugin are reported, not fatal; the JSON report is written
+# and stays valid JSON whatever bytes a plugin's messages hold.
 # usage: cli_test.sh QKV BROKEN_DIR SCALAR_SO
 set -u
 QKV=$1
@@ -58,7 +59,47 @@ expect over_read 1 f32_x_bounds "a read outside X hit a guard page" \
 	"$BROKEN/qkv_broken_over_read.so" --cases f32_x_bounds
 expect crash 1 f32_seed_example "crashed (signal 11" "$BROKEN/qkv_broken_crash.so" \
 	--cases 'abi_metadata,f32_seed_example'
-expect hang 1 f32_seed_example "timed out after 2 s" "$BROKEN/qkv_broken_hang.so" \
-	--cases f32_seed_example --timeout 2
+expect hang 1 f32_seed_example "timed out after 2 s during: f32 T=1 K=2" \
+	"$BROKEN/qkv_broken_hang.so" --cases f32_seed_example --timeout 2
+# after one hang, no other case runs: the verdict comes after one timeout
+expect hang_rest 1 f32_exact_integers "not run: f32_seed_example timed out" \
+	"$BROKEN/qkv_broken_hang.so" --cases 'abi_metadata,f32_seed_example,f32_exact_integers' \
+	--timeout 2
+
+# issue 13: the runner's own checks
+expect writes_x 1 f32_x_readonly "crashed (signal 11" "$BROKEN/qkv_broken_writes_x.so" \
+	--cases f32_x_readonly
+expect writes_x_where 1 f32_x_readonly "X read-only: project rows" \
+	"$BROKEN/qkv_broken_writes_x.so" --cases f32_x_readonly
+expect out_rmw 1 f32_out_pages "outputs end at a guard page: project" \
+	"$BROKEN/qkv_broken_out_rmw.so" --cases f32_out_pages
+expect prints 1 f32_bias "the plugin printed" "$BROKEN/qkv_broken_prints.so" --cases f32_bias
+expect exports 1 exports "broken_helper_dot" "$BROKEN/qkv_broken_exports.so" --cases exports
+
+# A message with quotes, backslashes, control characters, a newline and invalid UTF-8:
+# the table row stays one line, the JSON report is valid JSON in valid UTF-8.
+expect bad_message 1 f32_seed_example 'bad "quote" back\slash new line tab' \
+	"$BROKEN/qkv_broken_bad_message.so" --cases 'f32_seed_example,f32_bias' \
+	--report "$REPORT"
+rows=$("$QKV" conform "$BROKEN/qkv_broken_bad_message.so" --cases 'f32_seed_example' |
+	grep -c '')
+if [ "$rows" -ne 6 ]; then # title, header, one row, summary, replay, blank line
+	echo "FAIL bad_message: the table has $rows lines, want 6 (a newline broke a row)"
+	status=1
+fi
+if ! python3 -c '
+import json, sys
+raw = open(sys.argv[1], "rb").read()
+doc = json.loads(raw.decode("utf-8", errors="strict"))
+msg = doc["plugins"][0]["cases"][0]["message"]
+assert "\"quote\"" in msg and "back\\slash" in msg and "\n" in msg and "\x01" in msg, msg
+assert "\ufffd" in msg, msg
+' "$REPORT"; then
+	echo "FAIL bad_message: $REPORT is not valid JSON / UTF-8 with the message kept"
+	status=1
+else
+	echo "ok   bad_message report: valid JSON, message kept, invalid bytes replaced"
+fi
+rm -f "$REPORT"
 expect not_found 2 "" "" no_such_backend
 exit $status

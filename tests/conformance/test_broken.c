@@ -107,3 +107,174 @@ Test(broken, over_read, .signal = SIGSEGV)
 	expect_pass("over_read", "f32_random_sizes"); /* malloc'd X: the read goes unnoticed */
 	expect_caught("over_read", "f32_x_bounds", "(unreachable: it crashes)");
 }
+
+/* ---- issue 13: each plugin below passes every case that existed before issue 13
+ * (checked once against the old harness, see tests/README.md); the new case named
+ * here catches it, and the neighbouring old case still passes. */
+
+Test(broken13, bias_t64)
+{
+	expect_caught("bias_t64", "f32_rows", "differs");
+	expect_pass("bias_t64", "f32_bias");
+}
+
+Test(broken13, stride_t_small)
+{
+	expect_caught("stride_t_small", "f32_rows", "into the gap after q[0]");
+	expect_pass("stride_t_small", "f32_strides");
+}
+
+Test(broken13, tail_t1024)
+{
+	expect_caught("tail_t1024", "f32_rows", "row 1024, column 0 of q was not written");
+	expect_pass("tail_t1024", "f32_random_sizes");
+}
+
+Test(broken13, k_block_4096)
+{
+	expect_caught("k_block_4096", "f32_large_k", "K=4097");
+	expect_caught("k_block_4096", "f32_exact_wide", "must be exact");
+	expect_pass("k_block_4096", "f32_random_sizes");
+}
+
+Test(broken13, int8_zero)
+{
+	expect_caught("int8_zero", "int8_special", "of q was not written");
+	expect_pass("int8_zero", "int8_random_sizes");
+}
+
+Test(broken13, int8_nan)
+{
+	expect_caught("int8_nan", "int8_nan_inf", "want NaN, vs the exact int8 reference");
+	expect_pass("int8_nan", "int8_random_sizes");
+}
+
+Test(broken13, int8_subnormal)
+{
+	expect_caught("int8_subnormal", "int8_special", "want 0");
+	expect_pass("int8_subnormal", "int8_exact_integers");
+}
+
+Test(broken13, int8_round_away) /* the old random cases happen to catch it too */
+{
+	expect_caught("int8_round_away", "int8_special", "exact int8 reference");
+	expect_pass("int8_round_away", "int8_exact_integers");
+}
+
+Test(broken13, bf16_large_k)
+{
+	expect_caught("bf16_large_k", "f32_exact_wide", "must be exact");
+	expect_caught("bf16_large_k", "f32_accuracy", "reduced precision");
+	expect_pass("bf16_large_k", "f32_random_sizes");
+}
+
+Test(broken13, f16_large_k)
+{
+	expect_caught("f16_large_k", "f32_exact_wide", "must be exact");
+	expect_caught("f16_large_k", "f32_accuracy", "reduced precision");
+	expect_pass("f16_large_k", "f32_random_sizes");
+}
+
+Test(broken13, ftz)
+{
+	expect_caught("ftz", "f32_subnormal", "floating-point environment");
+	expect_pass("ftz", "abi_metadata");
+}
+
+Test(broken13, lazy_init, .timeout = 120)
+{
+	expect_caught("lazy_init", "f32_concurrency_cold", "concurrent first calls");
+	expect_pass("lazy_init", "f32_concurrency");
+}
+
+Test(broken13, handle_scratch, .timeout = 120)
+{
+	expect_caught("handle_scratch", "f32_concurrency_cold", "concurrent first calls");
+	expect_pass("handle_scratch", "f32_concurrency");
+}
+
+Test(broken13, self_tune)
+{
+	expect_caught("self_tune", "f32_many_calls", "call 41 of 100 on one handle");
+	expect_pass("self_tune", "f32_determinism");
+}
+
+Test(broken13, static_weights)
+{
+	expect_caught("static_weights", "f32_two_handles", "differs");
+	expect_pass("static_weights", "f32_threads");
+}
+
+Test(broken13, cache_x)
+{
+	expect_caught("cache_x", "f32_x_refill", "after X was refilled in place");
+	expect_pass("cache_x", "f32_determinism");
+}
+
+/* The memory-protection defects fault on a read-only or PROT_NONE page: Criterion
+ * sees the signal, `qkv conform` reports "crashed ... during: <step>" (cli_test.sh). */
+Test(broken13, writes_x, .signal = SIGSEGV)
+{
+	expect_pass("writes_x", "f32_strides");
+	expect_caught("writes_x", "f32_x_readonly", "(unreachable: it crashes)");
+}
+
+Test(broken13, writes_w, .signal = SIGSEGV)
+{
+	expect_pass("writes_w", "f32_random_sizes");
+	expect_caught("writes_w", "f32_w_readonly", "(unreachable: it crashes)");
+}
+
+Test(broken13, w_over_read, .signal = SIGSEGV)
+{
+	expect_pass("w_over_read", "f32_random_sizes");
+	expect_caught("w_over_read", "f32_w_readonly", "(unreachable: it crashes)");
+}
+
+Test(broken13, out_rmw, .signal = SIGSEGV)
+{
+	expect_pass("out_rmw", "f32_guard_bytes");
+	expect_caught("out_rmw", "f32_out_pages", "(unreachable: it crashes)");
+}
+
+Test(broken13, shift_wrap)
+{
+	expect_caught("shift_wrap", "refuse_undeclared_precision",
+	              "undeclared precision 32 returned status 0");
+	expect_pass("shift_wrap", "release_after_failed_prepare");
+}
+
+Test(broken13, strict_size)
+{
+	expect_caught("strict_size", "abi_struct_sizes", "struct_size = sizeof + 8");
+	expect_pass("strict_size", "f32_random_sizes");
+}
+
+Test(broken13, errlen)
+{
+	expect_caught("errlen", "error_buffer", "with errlen 0");
+	expect_pass("errlen", "refuse_undeclared_precision");
+}
+
+Test(broken13, prints)
+{
+	expect_caught("prints", "no_output", "printed");
+}
+
+Test(broken13, leaks)
+{
+	expect_caught("leaks", "no_leaks", "a leak");
+	expect_pass("leaks", "f32_determinism");
+}
+
+Test(broken13, exports)
+{
+	expect_caught("exports", "exports", "`broken_helper_dot`");
+	expect_pass("exports", "abi_metadata");
+}
+
+Test(broken13, bad_message)
+{
+	expect_caught("bad_message", "f32_seed_example", "bad \"quote\"");
+	expect_pass("bad_message", "int8_seed_example");
+}
