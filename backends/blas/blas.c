@@ -17,6 +17,7 @@
  */
 #include <cblas.h>
 #include <limits.h>
+#include <omp.h>
 #include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,16 +42,39 @@ struct blas_handle {
  * it after the call would race with concurrent calls on other threads. The effect a
  * caller can see: after a qkv call, other OpenBLAS users in the process run with that
  * call's thread count until someone changes it. */
-static void blas_threads_use(uint32_t want)
+static int blas_threads_cap(uint32_t want)
 {
 	int procs = openblas_get_num_procs();
 	int n = want > (uint32_t)INT_MAX ? INT_MAX : (int)want;
 	if (procs > 0 && n > procs)
 		n = procs;
-	if (n < 1)
-		n = 1;
+	return n < 1 ? 1 : n;
+}
+
+/* pthreads OpenBLAS: the process-wide count, set and left as described above. */
+static void blas_threads_use(uint32_t want)
+{
+	int n = blas_threads_cap(want);
 	if (openblas_get_num_threads() != n)
 		openblas_set_num_threads(n);
+}
+
+/* OpenMP OpenBLAS (openblas_get_parallel() == 2, Debian's libopenblas0-openmp): each
+ * call runs on the calling thread's OpenMP team size, omp_get_max_threads(), and on 1
+ * thread inside an active parallel region (OpenBLAS 0.3.21 num_cpu_avail). So the
+ * budget is that ICV, set for the call and restored after: a per-thread setting, no
+ * process-wide state, and the threads are libgomp's, the same pool as the caller's
+ * own parallel loops. openblas_set_num_threads is not called: in this build it also
+ * sets the caller's ICV. Returns the value to restore, or -1 for nothing to do. */
+static int blas_threads_enter_omp(uint32_t want)
+{
+	if (omp_in_parallel())
+		return -1; /* OpenBLAS runs 1 thread here: no nested team */
+	int n = blas_threads_cap(want), old = omp_get_max_threads();
+	if (old == n)
+		return -1;
+	omp_set_num_threads(n);
+	return old;
 }
 
 static void blas_release(void *h)
@@ -177,7 +201,11 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 			    err, errlen, QKV_ERR_ARGUMENT,
 			    "an output is NULL or its stride is below its width or "
 			    "above the BLAS int range");
-	blas_threads_use(b->threads);
+	int omp_old = -1;
+	if (openblas_get_parallel() == 2)
+		omp_old = blas_threads_enter_omp(b->threads);
+	else
+		blas_threads_use(b->threads);
 	int fused = outputs_fused(s, b);
 	int any_bias = s->bias[QKV_Q] || s->bias[QKV_K] || s->bias[QKV_V];
 	/* Rows in chunks that fit BLAS's int; one chunk for any realistic T. */
@@ -202,6 +230,8 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 			gemm_cols(s, x, b->ldx, rows, s->col0[p], d, y, b->ld_out[p], beta);
 		}
 	}
+	if (omp_old >= 0)
+		omp_set_num_threads(omp_old);
 	return QKV_OK;
 }
 
@@ -239,8 +269,12 @@ static void blas_probe(struct qkv_probe_result *out)
 	const char *config = openblas_get_config();
 	struct qkv_cpu_features f;
 	qkv_cpu_features_detect(&f);
-	int n = snprintf(out->detail, sizeof(out->detail), "OpenBLAS core %s, %d procs (%s)",
+	int par = openblas_get_parallel();
+	int n = snprintf(out->detail, sizeof(out->detail), "OpenBLAS core %s, %d procs, %s (%s)",
 	                 core ? core : "unknown", openblas_get_num_procs(),
+	                 par == 2   ? "OpenMP threads"
+	                 : par == 1 ? "pthreads"
+	                            : "single-threaded",
 	                 config ? config : "no config");
 	out->score = 50;
 	if (f.avx2 && f.fma && !core_has_avx2_kernels(core)) {

@@ -10,6 +10,7 @@
 #include <criterion/criterion.h>
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -146,9 +147,49 @@ Test(blas, fused_and_separate_paths)
 			}
 }
 
-/* The budget reaches OpenBLAS (process-wide) and stays there after the call. */
+/* pthreads OpenBLAS: the budget reaches OpenBLAS (process-wide) and stays there after
+ * the call. OpenMP OpenBLAS: the budget is the calling thread's OpenMP ICV for the
+ * call only; the caller's setting is the same afterwards, and calls from inside the
+ * caller's parallel region are correct. */
 Test(blas, thread_budget_sets_openblas)
 {
+	if (openblas_get_parallel() == 2) {
+		struct prob p;
+		make(&p, 64, 2, 2, 16, 20, 0, 1, 1);
+		size_t N = p.dq + 2 * p.dkv;
+		float *y = malloc(2 * p.T * N * sizeof(float));
+		size_t ld[3] = {N, N, N};
+		for (int icv = 1; icv <= 3; icv++)
+			for (uint32_t budget = 1; budget <= 2; budget++) {
+				omp_set_num_threads(icv);
+				float *out[3] = {y, y + p.dq, y + p.dq + p.dkv};
+				run(&p, out, ld, budget);
+				cr_assert_eq(omp_get_max_threads(), icv,
+				             "budget %u changed the caller's ICV %d to %d", budget,
+				             icv, omp_get_max_threads());
+				check(&p, out, ld, "omp budget");
+			}
+		omp_set_num_threads(2);
+#pragma omp parallel num_threads(2)
+		{
+			int i = omp_get_thread_num() % 2;
+			float *out[3] = {y + i * p.T * N, y + i * p.T * N + p.dq,
+			                 y + i * p.T * N + p.dq + p.dkv};
+			struct qkv_batch b = {sizeof(b), 2, p.T, p.x, p.K, {out[0], out[1], out[2]},
+			                      {N, N, N}};
+			char err[128];
+			if (BE.project(p.h, &b, err, sizeof(err)) != QKV_OK)
+				out[0][0] = NAN;
+		}
+		for (int i = 0; i < 2; i++) {
+			float *out[3] = {y + i * p.T * N, y + i * p.T * N + p.dq,
+			                 y + i * p.T * N + p.dq + p.dkv};
+			check(&p, out, ld, "inside a parallel region");
+		}
+		free(y);
+		unmake(&p);
+		return;
+	}
 	if (openblas_get_num_procs() < 2)
 		cr_skip_test("one core: OpenBLAS caps the count at 1");
 	struct prob p;
