@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 #include "bench_direct.h"
@@ -34,8 +35,8 @@ struct last_row {
 
 const char *bench_precision_name(unsigned p)
 {
-	static const char *const names[QKV_PRECISION_COUNT] = {"f32", "bf16", "int8"};
-	return p < QKV_PRECISION_COUNT ? names[p] : "?";
+	const char *name = qkv_precision_name(p);
+	return name ? name : "?";
 }
 
 unsigned bench_parse_precisions(const char *text, char *err, size_t errlen)

@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <qkv/precision.h>
+
 #include "conform_int.h"
 #include "conform_list.h"
 #include "conform_rng.h"
@@ -10,8 +12,6 @@
 #define CF_ENTRY(name, prec, fn, what) {#name, prec, what, fn},
 static const struct cf_case cases[] = {CF_CASES(CF_ENTRY)};
 #undef CF_ENTRY
-
-static const char *const prec_name[] = {"f32", "bf16", "int8"};
 
 size_t cf_case_count(void)
 {
@@ -63,8 +63,8 @@ void cf_case_run(const struct cf_case *c, const struct qkv_backend *be, const ch
 	}
 	if (c->precision >= 0 && !(be->precisions & QKV_PRECISION_BIT(c->precision))) {
 		r->result = CF_SKIP;
-		snprintf(r->msg, sizeof(r->msg), "%s not declared by %s", prec_name[c->precision],
-		         be->name ? be->name : "the backend");
+		snprintf(r->msg, sizeof(r->msg), "%s not declared by %s",
+		         qkv_precision_name(c->precision), be->name ? be->name : "the backend");
 		return;
 	}
 	/* contract cases must not touch a descriptor the ABI check has not vetted */

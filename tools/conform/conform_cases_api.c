@@ -3,10 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <qkv/precision.h>
+
 #include "conform_int.h"
 #include "conform_list.h"
-
-static const char *const prec_name[] = {"f32", "bf16", "int8"};
 
 /* The 1.0 descriptor ends with `release`. */
 #define DESC_1_0_SIZE (offsetof(struct qkv_backend, release) + sizeof(void (*)(void *)))
@@ -116,7 +116,8 @@ void cf_case_refuse_undeclared(const struct qkv_backend *be, int precision, uint
 		cf_progress("prepare with undeclared precision %u", v);
 		enum qkv_status st = try_prepare(be, v, err, sizeof(err));
 		char nm[16];
-		snprintf(nm, sizeof(nm), "%s", v < QKV_PRECISION_COUNT ? prec_name[v] : "");
+		snprintf(nm, sizeof(nm), "%s",
+		         v < QKV_PRECISION_COUNT ? qkv_precision_name(v) : "");
 		if (!nm[0])
 			snprintf(nm, sizeof(nm), "%u", v);
 		if (st != QKV_ERR_UNSUPPORTED)
@@ -152,7 +153,7 @@ void cf_case_release_after_failed(const struct qkv_backend *be, int precision, u
 		return (void)cf_fail(r,
 		                     "prepare of a valid %s problem after a failed one: status "
 		                     "%d: %s",
-		                     prec_name[p], (int)st, err);
+		                     qkv_precision_name(p), (int)st, err);
 	snprintf(r->msg, sizeof(r->msg), "release(NULL), release after failed prepare: fine");
 }
 

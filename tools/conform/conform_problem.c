@@ -5,15 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/precision.h>
+
 #include "conform_data.h"
 
 static void describe(struct cf_setup *s)
 {
-	static const char *prec[] = {"f32", "bf16", "int8"};
 	const struct cf_opts *o = &s->o;
 	snprintf(s->desc, sizeof(s->desc), "%s T=%zu K=%u heads=%u/%u head_dim=%u %s%s%s%s%s%s%s",
-	         o->precision < 3 ? prec[o->precision] : "?", s->sh.T, s->sh.d_model, s->sh.n_heads,
-	         s->sh.n_kv_heads, s->sh.head_dim,
+	         o->precision < QKV_PRECISION_COUNT ? qkv_precision_name(o->precision) : "?",
+	         s->sh.T, s->sh.d_model, s->sh.n_heads, s->sh.n_kv_heads, s->sh.head_dim,
 	         o->layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in", o->bias ? " bias" : "",
 	         o->x_pad ? " ldx>K" : "", o->y_pad ? " ldy>width" : "",
 	         o->unaligned ? " unaligned" : "", o->prequantized ? " prequantized" : "",
