@@ -21,6 +21,7 @@ static volatile int32_t sink; /* keeps results observable */
 
 enum seq { SEQ_NONE, SEQ_AVX2, SEQ_AVXVNNI, SEQ_ZMM };
 
+#if defined(__x86_64__)
 static enum seq pick(void)
 {
 	struct qkv_cpu_features f;
@@ -34,7 +35,6 @@ static enum seq pick(void)
 	return SEQ_NONE;
 }
 
-#if defined(__x86_64__)
 /* 16 independent zmm chains: Ice Lake-SP / Sapphire Rapids retire 2 vpdpbusd zmm per
  * cycle with a latency of 5 (10 chains saturate them), Zen 4 one; 16 leave margin. */
 __attribute__((target("avx512f,avx512vnni"))) static double zmm_loop(size_t iters)
