@@ -15,8 +15,8 @@
 #ifndef MR_512
 #define MR_512 8 /* rows of the GEMM tile (<= 14) */
 #endif
-#define NR_512 32 /* columns: 2 zmm */
-#define KC_512 256
+#define NR_512 32  /* columns: 2 zmm */
+#define KC_512 512 /* a 64 KiB weight slice, read from L2: README "AVX-512 tile" */
 
 /* Store one full row of a tile: first -> acc (+bias), else C += acc. */
 AVX512 static inline void store_row(float *y, __m512 lo, __m512 hi, int first, const float *bias)
