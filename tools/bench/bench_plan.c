@@ -33,39 +33,6 @@ struct last_row {
 	double median;
 };
 
-const char *bench_precision_name(unsigned p)
-{
-	const char *name = qkv_precision_name(p);
-	return name ? name : "?";
-}
-
-unsigned bench_parse_precisions(const char *text, char *err, size_t errlen)
-{
-	unsigned mask = 0;
-	const char *s = text;
-	while (*s) {
-		size_t len = strcspn(s, ",");
-		unsigned p = 0;
-		for (; p < QKV_PRECISION_COUNT; p++)
-			if (strlen(bench_precision_name(p)) == len &&
-			    !strncmp(s, bench_precision_name(p), len))
-				break;
-		if (p == QKV_PRECISION_COUNT) {
-			snprintf(err, errlen,
-			         "--precision: unknown precision `%.*s` (f32, bf16, int8)",
-			         (int)len, s);
-			return 0;
-		}
-		mask |= QKV_PRECISION_BIT(p);
-		s += len;
-		if (*s)
-			s++;
-	}
-	if (!mask)
-		snprintf(err, errlen, "--precision: empty list");
-	return mask;
-}
-
 static void note(struct bench_result *r, const char *fmt, ...)
 {
 	size_t len = strlen(r->notes);
@@ -151,7 +118,7 @@ static bool config_shape(struct bench_plan *p, char *err, size_t errlen)
 	unsigned want = QKV_PRECISION_BIT(info.precision);
 	if (p->precisions && !(p->precisions & want)) {
 		snprintf(err, errlen, "--precision: %s has precision %s; a config fixes it",
-		         p->config_path, bench_precision_name(info.precision));
+		         p->config_path, qkv_precision_name(info.precision));
 		return false;
 	}
 	p->precisions = want;
@@ -248,7 +215,7 @@ static struct bench_row *push_row(struct bench_result *r, const char *name, enum
 	struct bench_row *row = &r->rows[r->n++];
 	memset(row, 0, sizeof(*row));
 	snprintf(row->backend, sizeof(row->backend), "%s", name);
-	snprintf(row->precision, sizeof(row->precision), "%s", bench_precision_name(prec));
+	snprintf(row->precision, sizeof(row->precision), "%s", qkv_precision_name(prec));
 	row->kind = kind;
 	row->T = T;
 	row->threads = threads;
@@ -371,7 +338,7 @@ static bool reference_rows(const struct bench_plan *p, const struct bench_weight
 		    !(p->precisions & QKV_PRECISION_BIT(prec) || prec == QKV_F32))
 			continue;
 		char name[32];
-		snprintf(name, sizeof(name), "onednn_%s", bench_precision_name(prec));
+		snprintf(name, sizeof(name), "onednn_%s", qkv_precision_name(prec));
 		struct bench_row *row = push_row(r, name, BENCH_REFERENCE, prec, b->T, threads);
 		if (!row)
 			return false;
@@ -533,7 +500,7 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 			if ((p->precisions & QKV_PRECISION_BIT(prec)) &&
 			    !(be[i].precisions & QKV_PRECISION_BIT(prec)))
 				note(r, "%s: does not support %s", be[i].name,
-				     bench_precision_name(prec));
+				     qkv_precision_name(prec));
 	}
 	if (p->references && !bench_onednn_supports(QKV_F32))
 		note(r, "oneDNN reference rows: %s", bench_onednn_status());

@@ -50,8 +50,4 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
                     char *err, size_t errlen);
 void bench_result_free(struct bench_result *r);
 
-const char *bench_precision_name(unsigned p);
-/* Parse "f32,int8" into a mask; 0 with err naming the bad word. */
-unsigned bench_parse_precisions(const char *text, char *err, size_t errlen);
-
 #endif

@@ -38,6 +38,68 @@ static double spread_pct(const struct bench_row *row)
 	return row->st.median > 0 ? 100.0 * (row->st.p90 - row->st.p10) / row->st.median : 0.0;
 }
 
+enum { NCOL = 14 };
+
+/* The cells of one row (a failed row: its status in the median's cell). */
+static void cells(const struct bench_row *row, bool md, char c[NCOL][48])
+{
+	const char *ref = row->kind == BENCH_REFERENCE ? "*" : "";
+	snprintf(c[0], 48, "%s%s%s", ref, row->backend, md ? ref : "");
+	snprintf(c[1], 48, "%s", row->precision);
+	snprintf(c[2], 48, "%zu", row->T);
+	snprintf(c[3], 48, "%u", row->threads);
+	for (int i = 4; i < NCOL; i++)
+		c[i][0] = '\0';
+	if (!row->ok) {
+		snprintf(c[4], 48, "%.47s", row->status);
+		return;
+	}
+	snprintf(c[4], 48, md ? "%.4g" : "%.4f", row->st.median * 1e3);
+	snprintf(c[5], 48, "%.1f%%", spread_pct(row));
+	snprintf(c[6], 48, "%zu", row->st.n);
+	const double v[4] = {row->gflops, row->weight_gbs, row->peak_pct, row->bw_pct};
+	for (int i = 0; i < 4; i++)
+		snprintf(c[7 + i], 48, i < 2 ? "%.2f" : "%.1f", v[i]);
+	snprintf(c[11], 48, row->vs_sgemm > 0 ? "%.2f" : "-", row->vs_sgemm);
+	snprintf(c[12], 48, row->vs_sgemv > 0 ? "%.2f" : "-", row->vs_sgemv);
+	if (row->noisy)
+		snprintf(c[13], 48, "noisy");
+	else if (row->attempts > 1)
+		snprintf(c[13], 48, "attempt %u", row->attempts);
+}
+
+/* The rows as the fixed-width table (md false) or a Markdown table; returns how many
+ * stayed noisy. */
+static size_t rows(FILE *f, const struct bench_result *r, bool md)
+{
+	static const char *const head[NCOL] = {
+	    "backend", "prec",   "T",     "thr", "median ms", "p10-90",  "reps",
+	    "GFLOP/s", "W GB/s", "%peak", "%bw", "x sgemm",   "x sgemv", ""};
+	static const int width[NCOL] = {-14, -5, 5, 3, 11, 7, 6, 8, 7, 6, 6, 7, 7, -1};
+	char c[NCOL][48];
+	size_t noisy = 0;
+	for (size_t i = 0; i <= r->n; i++) {
+		if (i)
+			cells(&r->rows[i - 1], md, c);
+		for (int k = 0; k < NCOL; k++) {
+			const char *t = i ? c[k] : head[k];
+			if (md)
+				fprintf(f, "| %s ", t);
+			else if (i && !r->rows[i - 1].ok && k == 4)
+				fprintf(f, " %s", t); /* the status, unaligned */
+			else if (k == NCOL - 1)
+				fprintf(f, "%s%s", t[0] ? "  " : "", t);
+			else
+				fprintf(f, "%s%*s", k ? " " : "", width[k], t);
+		}
+		fputs(md ? "|\n" : "\n", f);
+		if (md && !i)
+			fprintf(f, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|\n");
+		noisy += i && r->rows[i - 1].noisy;
+	}
+	return noisy;
+}
+
 void bench_report_table(FILE *f, const struct bench_result *r, const struct bench_machine *m,
                         const struct bench_plan *p)
 {
@@ -56,38 +118,7 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 		        "cores)\n",
 		        r->load[0], r->load[1], m->cores);
 	fputc('\n', f);
-	fprintf(f, "%-14s %-5s %5s %3s %11s %7s %6s %8s %7s %6s %6s %7s %7s\n", "backend", "prec",
-	        "T", "thr", "median ms", "p10-90", "reps", "GFLOP/s", "W GB/s", "%peak", "%bw",
-	        "x sgemm", "x sgemv");
-	size_t noisy = 0;
-	for (size_t i = 0; i < r->n; i++) {
-		const struct bench_row *row = &r->rows[i];
-		char name[48];
-		snprintf(name, sizeof(name), "%s%s", row->kind == BENCH_REFERENCE ? "*" : "",
-		         row->backend);
-		fprintf(f, "%-14s %-5s %5zu %3u ", name, row->precision, row->T, row->threads);
-		if (!row->ok) {
-			fprintf(f, "%s\n", row->status);
-			continue;
-		}
-		fprintf(f, "%11.4f %6.1f%% %6zu %8.2f %7.2f %6.1f %6.1f", row->st.median * 1e3,
-		        spread_pct(row), row->st.n, row->gflops, row->weight_gbs, row->peak_pct,
-		        row->bw_pct);
-		if (row->vs_sgemm > 0)
-			fprintf(f, " %7.2f", row->vs_sgemm);
-		else
-			fprintf(f, " %7s", "-");
-		if (row->vs_sgemv > 0)
-			fprintf(f, " %7.2f", row->vs_sgemv);
-		else
-			fprintf(f, " %7s", "-");
-		if (row->noisy)
-			fprintf(f, "  noisy");
-		else if (row->attempts > 1)
-			fprintf(f, "  (attempt %u)", row->attempts);
-		noisy += row->noisy;
-		fputc('\n', f);
-	}
+	size_t noisy = rows(f, r, false);
 	fprintf(
 	    f,
 	    "\n* reference rows (direct library calls on the same shape, same run). "
@@ -261,31 +292,9 @@ bool bench_report_markdown(FILE *f, const struct bench_result *r, const struct b
 	        "end.\n\n",
 	        line, s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
 	        p->min_time, r->load[0], r->load[1]);
-	fprintf(f, "| backend | prec | T | threads | median ms | p10-p90 | GFLOP/s | weight GB/s | "
-	           "%% peak | %% bw | x sgemm | x sgemv |\n"
-	           "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
-	for (size_t i = 0; i < r->n; i++) {
-		const struct bench_row *row = &r->rows[i];
-		const char *ref = row->kind == BENCH_REFERENCE ? "*" : "";
-		fprintf(f, "| %s%s%s | %s | %zu | %u |", ref, row->backend, ref, row->precision,
-		        row->T, row->threads);
-		if (!row->ok) {
-			fprintf(f, " %s |||||||||\n", row->status);
-			continue;
-		}
-		fprintf(f, " %.4g | %.0f%% | %.1f | %.1f | %.1f | %.1f |", row->st.median * 1e3,
-		        spread_pct(row), row->gflops, row->weight_gbs, row->peak_pct, row->bw_pct);
-		if (row->vs_sgemm > 0)
-			fprintf(f, " %.2f |", row->vs_sgemm);
-		else
-			fprintf(f, " |");
-		if (row->vs_sgemv > 0)
-			fprintf(f, " %.2f |\n", row->vs_sgemv);
-		else
-			fprintf(f, " |\n");
-	}
+	rows(f, r, true);
 	fprintf(f,
-	        "\n*Italic* rows are reference library calls on the same shape in the same run. "
+	        "\n*Starred* rows are reference library calls on the same shape in the same run. "
 	        "x sgemm = sgemm time / row time (> 1: faster than sgemm). For int8 rows GFLOP/s "
 	        "counts integer multiply-adds as 2 operations, like f32.\n");
 	return !ferror(f);

@@ -138,14 +138,6 @@ void bench_time_group(struct bench_job *jobs, size_t n, double min_time, double 
 	free(a);
 }
 
-bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time, struct bench_stats *st,
-                char *err, size_t errlen)
-{
-	struct bench_job job = {fn, ctx, nbuf, st, true, err, errlen};
-	bench_time_group(&job, 1, min_time, 0);
-	return job.ok;
-}
-
 int bench_call_model(void *ctx, size_t buf, char *err, size_t errlen)
 {
 	const struct bench_model_call *c = ctx;

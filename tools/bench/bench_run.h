@@ -71,10 +71,6 @@ struct bench_job {
  * 0.75-1.20 in 50 ms turns.) A job whose call fails stops alone. */
 void bench_time_group(struct bench_job *jobs, size_t n, double min_time, double slice_s);
 
-/* The same for one call. False with err on a failed call. */
-bool bench_time(bench_call_fn fn, void *ctx, size_t nbuf, double min_time, struct bench_stats *st,
-                char *err, size_t errlen);
-
 /* Calls on a qkv model through the public API (per-call thread count). */
 struct bench_model_call {
 	const qkv_model *model;

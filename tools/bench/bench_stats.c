@@ -108,14 +108,3 @@ void bench_strcpy(char *dst, size_t len, const char *src)
 	memcpy(dst, src, n);
 	dst[n] = '\0';
 }
-
-bool bench_parse_double(const char *text, double *out)
-{
-	char *end;
-	errno = 0;
-	double x = strtod(text, &end);
-	if (end == text || *end || errno || !isfinite(x) || x < 0)
-		return false;
-	*out = x;
-	return true;
-}

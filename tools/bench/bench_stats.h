@@ -32,7 +32,4 @@ size_t bench_parse_sizes(const char *text, const char *what, size_t limit, size_
 /* Copy src into dst[len], truncating, always NUL-terminated. */
 void bench_strcpy(char *dst, size_t len, const char *src);
 
-/* Parse a positive decimal number (seconds, percent). */
-bool bench_parse_double(const char *text, double *out);
-
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 #include "bench_args.h"
@@ -120,7 +121,7 @@ static const struct bench_row *row_of(const struct bench_result *r, const char *
 static void write_routes(struct yaml_out *y, FILE *summary, const struct bench_result *r,
                          const struct bench_plan *p, unsigned prec, size_t *noisy)
 {
-	const char *pn = bench_precision_name(prec);
+	const char *pn = qkv_precision_name(prec);
 	const char *pick[BENCH_MAX_LIST] = {0}; /* [nT] backend name per T */
 	for (size_t i = 0; i < p->nT; i++) {
 		const struct bench_row *w = winner(r, pn, p->T[i]);
