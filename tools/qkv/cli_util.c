@@ -93,7 +93,7 @@ void cli_help(const struct cli_spec *spec, FILE *out)
 	}
 	fprintf(out, "  %-22s this help (also: qkv help %s)\n", "--help", spec->name);
 	fprintf(out, "\nexit status: 0 ok, 1 error, 2 usage error%s%s\n",
-	        spec->exit_extra ? ", " : "", spec->exit_extra ? spec->exit_extra : "");
+	        spec->exit_extra ? "; " : "", spec->exit_extra ? spec->exit_extra : "");
 }
 
 int cli_usage_error(const struct cli_spec *spec, const char *fmt, ...)

@@ -9,29 +9,35 @@
 #include "conform_run.h"
 #include <qkv/qkv.h>
 
-static const char conform_help[] =
-    "usage: qkv conform PLUGIN.so|NAME [PLUGIN.so|NAME ...] [--cases PATTERN] [--seed S]\n"
-    "                   [--report FILE.json] [--timeout SECONDS] [--list]\n"
-    "\n"
+static const struct cli_opt conform_opts[] = {
+    {OPT_CASES, NULL, "only cases matching comma-separated globs, e.g. 'f32_*,abi_*'"},
+    {OPT_SEED, NULL,
+     "base seed of the random data (default: a fixed seed, shown in\n"
+     "each run's first line); --seed S --cases NAME replays a failure"},
+    {OPT_REPORT, NULL, "also write a JSON report"},
+    {OPT_TIMEOUT, NULL,
+     "per-case limit in seconds (default 30; the slowest case takes\n"
+     "a few seconds on a correct backend)"},
+    {OPT_LIST, NULL, "list the cases and what each checks, then exit"},
+    {OPT_PLUGIN_DIR, NULL, NULL},
+    {OPT_COUNT, NULL, NULL},
+};
+
+const struct cli_spec qkv_conform_spec = {
+    "conform",
+    "PLUGIN.so|NAME [PLUGIN.so|NAME ...] [options]",
     "Run the conformance cases (the same ones `meson test --suite conformance` runs on the\n"
     "in-tree backends) on each backend plugin: a file path, or a backend NAME looked up\n"
     "as qkv_NAME.so on the plugin search path (QKV_PLUGIN_PATH, then the install folder).\n"
     "Each case runs in its own child process: a crash or a hang is reported as a failed\n"
     "case, not fatal to the run; a plugin that printed to stdout or stderr fails the case.\n"
     "After a case times out, the remaining cases of that plugin are not run (reported as\n"
-    "failed), so a plugin that hangs gets its verdict after one timeout.\n"
-    "\n"
-    "  --cases PATTERN   only cases matching comma-separated globs, e.g. 'f32_*,abi_*'\n"
-    "  --seed S          base seed of the random data (default %u); a failure prints its\n"
-    "                    seed, and --seed S --cases NAME replays it exactly\n"
-    "  --report FILE     also write a JSON report\n"
-    "  --timeout S       per-case limit in seconds (default 30; the slowest case takes\n"
-    "                    a few seconds on a correct backend)\n"
-    "  --list            list the cases and what each checks, then exit\n"
-    "\n"
-    "Cases for a precision the backend does not declare are skipped (not counted as\n"
-    "passed). Exit status: 0 when every case that ran passed, 1 when any failed, 2 on a\n"
-    "usage error or a plugin that cannot be found.\n";
+    "failed), so a plugin that hangs gets its verdict after one timeout. Cases for a\n"
+    "precision the backend does not declare are skipped (not counted as passed).\n",
+    conform_opts,
+    0,
+    64,
+    "1 also when a case failed, 2 when a plugin cannot be found"};
 
 struct conform_args {
 	const char *plugins[64];
@@ -51,48 +57,25 @@ static void list_cases(void)
 /* 0 ok, 1 exit 0 now (help/list), -1 usage error (printed). */
 static int parse(int argc, char **argv, struct conform_args *a)
 {
-	unsigned long long v;
-	for (int i = 1; i < argc; i++) {
-		const char *s = argv[i];
-		int has_value = i + 1 < argc;
-		if (!strcmp(s, "--help") || !strcmp(s, "-h")) {
-			printf(conform_help, CF_DEFAULT_SEED);
-			return 1;
-		} else if (!strcmp(s, "--list")) {
-			a->list = 1;
-		} else if (!strcmp(s, "--cases") && has_value) {
-			a->cases = argv[++i];
-		} else if (!strcmp(s, "--report") && has_value) {
-			a->report = argv[++i];
-		} else if (!strcmp(s, "--seed") && has_value) {
-			if (qkv_cli_parse_u64("--seed", argv[++i], UINT64_MAX, &v))
-				return -1;
-			a->seed = v;
-		} else if (!strcmp(s, "--timeout") && has_value) {
-			if (qkv_cli_parse_u64("--timeout", argv[++i], 86400, &v))
-				return -1;
-			if (v == 0) {
-				fprintf(stderr, "qkv conform: --timeout must be >= 1\n");
-				return -1;
-			}
-			a->timeout = (unsigned)v;
-		} else if (s[0] == '-' && s[1]) {
-			fprintf(stderr,
-			        "qkv conform: unknown option or missing value: `%s` (see "
-			        "qkv conform --help)\n",
-			        s);
-			return -1;
-		} else if (a->n_plugins < sizeof(a->plugins) / sizeof(a->plugins[0])) {
-			a->plugins[a->n_plugins++] = s;
-		} else {
-			fprintf(stderr, "qkv conform: too many plugins (at most 64)\n");
-			return -1;
-		}
-	}
-	if (a->list)
+	const struct cli_spec *sp = &qkv_conform_spec;
+	struct cli_args o;
+	unsigned long long seed, timeout;
+	int rc = cli_parse(sp, argc, argv, &o);
+	if (rc)
+		return rc < 0 ? 1 : -1;
+	if (cli_uint(sp, &o, OPT_SEED, 0, UINT64_MAX, CF_DEFAULT_SEED, &seed) ||
+	    cli_uint(sp, &o, OPT_TIMEOUT, 1, 86400, 30, &timeout))
+		return -1;
+	a->seed = seed;
+	a->timeout = (unsigned)timeout;
+	a->cases = o.val[OPT_CASES];
+	a->report = o.val[OPT_REPORT];
+	for (size_t i = 0; i < o.npos; i++)
+		a->plugins[a->n_plugins++] = o.pos[i];
+	if (o.val[OPT_LIST])
 		return list_cases(), 1;
 	if (a->n_plugins == 0) {
-		fprintf(stderr, "qkv conform: no plugin given (see qkv conform --help)\n");
+		cli_usage_error(sp, "no plugin given");
 		return -1;
 	}
 	return 0;

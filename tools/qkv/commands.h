@@ -142,6 +142,6 @@ int qkv_cmd_bench(int argc, char **argv);
 int qkv_cmd_tune(int argc, char **argv);
 int qkv_cmd_quantize(int argc, char **argv);
 extern const struct cli_spec qkv_run_spec, qkv_info_spec, qkv_bench_spec, qkv_tune_spec,
-    qkv_quantize_spec;
+    qkv_quantize_spec, qkv_conform_spec;
 
 #endif

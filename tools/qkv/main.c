@@ -18,7 +18,7 @@ static const struct command commands[] = {
     {"run", qkv_cmd_run, &qkv_run_spec, "load a model, project a batch, write q/k/v .npy files"},
     {"info", qkv_cmd_info, &qkv_info_spec,
      "CPU features, plugins found, which backend is selected and why"},
-    {"conform", qkv_cmd_conform, NULL,
+    {"conform", qkv_cmd_conform, &qkv_conform_spec,
      "run the conformance cases on backend plugins (file or name)"},
     {"bench", qkv_cmd_bench, &qkv_bench_spec,
      "time backends against cblas/oneDNN reference rows; --baseline"},
