@@ -8,7 +8,9 @@
 #     static library) runs with a clean environment and finds the installed backends;
 #   - installed objects export only what they should (check_symbols.sh);
 #   - the plugin template (plugins/template), when present, builds against the
-#     installed qkv and the consumer loads it.
+#     installed qkv and the consumer loads it;
+#   - the qkv command (tools/qkv, tools/bench, tools/conform, tools/common) builds from
+#     its sources with pkg-config only, and its info/run/bench/conform run.
 # usage: install_test.sh SOURCE_ROOT
 set -eu
 src=$(cd "$1" && pwd)
@@ -78,6 +80,37 @@ for so in "$backenddir"/qkv_*.so; do
 	name=${name#qkv_}
 	(cd "$tmp" && clean_env ./consumer "$backenddir" "$name") || fail "consumer with backend $name"
 done
+
+step "the qkv command built out of tree against the installed qkv (pkg-config only)"
+# tools/qkv, tools/bench, tools/conform and tools/common use only the public headers:
+# no core/src on the include path, only the installed <qkv/...> and libqkv.
+onednn=$src/tools/bench/bench_onednn_none.c
+dnnl=
+if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then
+	onednn=$src/tools/bench/bench_onednn.c
+	dnnl=-ldnnl
+fi
+tool_src=$(for f in "$src"/tools/qkv/*.c "$src"/tools/bench/*.c "$src"/tools/conform/*.c \
+	"$src"/tools/common/*.c; do
+	case $f in */bench_onednn*.c) ;; *) echo "$f" ;; esac
+done)
+# shellcheck disable=SC2086,SC2046 # word splitting of the lists is intended
+$CC -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -fopenmp $cflags $(pkg-config --cflags openblas yaml-0.1) \
+	-I"$src/tools/qkv" -I"$src/tools/bench" -I"$src/tools/conform" -I"$src/tools/common" \
+	$tool_src "$onednn" -o "$tmp/qkv" $(pkg-config --libs qkv openblas yaml-0.1) $dnnl \
+	-lm -lpthread -Wl,-rpath,"$libdir" >"$tmp/qkv-build.log" 2>&1 ||
+	{ tail -n 40 "$tmp/qkv-build.log" >&2; fail "qkv did not build against the install"; }
+ldd "$tmp/qkv" | grep -q "$libdir/libqkv.so.0" || fail "qkv does not use $libdir"
+(cd "$tmp" && clean_env ./qkv info) >"$tmp/qkv-info.log" 2>&1 || fail "qkv info: $(cat "$tmp/qkv-info.log")"
+grep -q "$backenddir" "$tmp/qkv-info.log" || fail "qkv info does not search $backenddir"
+(cd "$tmp" && clean_env ./qkv run "$src/configs/default.yaml" --tokens 4) >"$tmp/qkv-run.log" 2>&1 ||
+	fail "qkv run: $(cat "$tmp/qkv-run.log")"
+(cd "$tmp" && clean_env ./qkv bench --preset tiny --tokens 1 --min-time 0.01 --quiet) \
+	>"$tmp/qkv-bench.log" 2>&1 || fail "qkv bench: $(cat "$tmp/qkv-bench.log")"
+(cd "$tmp" && clean_env ./qkv conform scalar --cases 'abi_*') >"$tmp/qkv-conform.log" 2>&1 ||
+	fail "qkv conform: $(cat "$tmp/qkv-conform.log")"
+echo "ok: qkv built with pkg-config against $prefix: info, run, bench, conform"
+"$prefix/bin/qkv" info >/dev/null 2>&1 || fail "the installed qkv does not run"
 
 if [ -f "$src/plugins/template/meson.build" ]; then
 	step "plugin template built out of tree against the installed qkv"
