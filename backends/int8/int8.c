@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define QKV_BACKEND_NAME "int8"
+#include <qkv/backend_util.h>
 #include <qkv/plugin.h>
 
 #include "kernel.h"
@@ -38,13 +40,6 @@ struct int8_handle {
 	struct int8_weights w;
 };
 
-static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "int8: %s", msg);
-	return st;
-}
-
 static void int8_release(void *h)
 {
 	struct int8_handle *s = h;
@@ -59,19 +54,21 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 {
 	*handle = NULL;
 	if (!pb || !wt)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL problem or weights");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL problem or weights");
 	if (!QKV_HAS_MEMBER(pb, struct qkv_problem, threads) ||
 	    !QKV_HAS_MEMBER(wt, struct qkv_weights, w_scale))
-		return fail(err, errlen, QKV_ERR_ARGUMENT,
-		            "problem or weights struct_size below ABI 1.0's");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "problem or weights struct_size below ABI 1.0's");
 	if (pb->precision != QKV_INT8)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precision int8 is supported");
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "only precision int8 is supported");
 	if (pb->d_model > INT8_MAX_K)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED,
-		            "d_model above 133144 could overflow the int32 accumulator");
+		return qkv_backend_fail(
+		    err, errlen, QKV_ERR_UNSUPPORTED,
+		    "d_model above 133144 could overflow the int32 accumulator");
 	struct int8_handle *s = calloc(1, sizeof(*s));
 	if (!s)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	*handle = s;
 	s->pb = *pb;
 	const char *want = getenv("QKV_INT8_KERNEL"); /* read-only: testing a slower kernel */
@@ -180,13 +177,14 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 {
 	const struct int8_handle *s = h;
 	if (!s || !b)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	if (!QKV_HAS_MEMBER(b, struct qkv_batch, ld_out))
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "batch struct_size below ABI 1.0's");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "batch struct_size below ABI 1.0's");
 	if (b->T == 0)
 		return QKV_OK;
 	if (!b->x || !b->out[0] || !b->out[1] || !b->out[2])
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL x or output");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL x or output");
 	size_t T = b->T, ldq = x_stride(s);
 	size_t rows = T < INT8_TCHUNK ? T : INT8_TCHUNK;
 	int8_t *xq = malloc(rows * ldq);          /* per call: [rows][ldq] */
@@ -194,7 +192,8 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 	if (!xq || !xs) {
 		free(xq);
 		free(xs);
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for quantized rows");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+		                        "out of memory for quantized rows");
 	}
 	for (size_t r0 = 0; r0 < T; r0 += rows)
 		project_chunk(s, b, xq, xs, ldq, r0, T - r0 < rows ? T - r0 : rows);

@@ -5,14 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "ompb.h"
+#define QKV_BACKEND_NAME "openmp"
+#include <qkv/backend_util.h>
 
-static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "openmp: %s", msg);
-	return st;
-}
+#include "ompb.h"
 
 static void ompb_release(void *handle)
 {
@@ -31,24 +27,28 @@ enum qkv_status qkv_omp_prepare_with(const struct qkv_problem *pb, const struct 
 {
 	*handle = NULL;
 	if (pb->precision != QKV_F32 && pb->precision != QKV_BF16)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precisions f32 and bf16");
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "only precisions f32 and bf16");
 	if (wt->layout != QKV_LAYOUT_IN_OUT && wt->layout != QKV_LAYOUT_OUT_IN)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
 	if (pb->d_model == 0 || pb->d_q == 0 || pb->d_kv == 0)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "d_model, d_q and d_kv must be >= 1");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "d_model, d_q and d_kv must be >= 1");
 	for (int p = 0; p < 3; p++)
 		if (!wt->w[p])
-			return fail(err, errlen, QKV_ERR_ARGUMENT, "f32 weights missing");
+			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                        "f32 weights missing");
 	struct ompb_handle *h = calloc(1, sizeof(*h));
 	if (!h)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	*handle = h;
 	h->pb = *pb;
 	h->kern = kern;
 	for (int p = 0; p < 3; p++)
 		h->bias[p] = wt->bias[p];
 	if (qkv_omp_pack(h, wt) != QKV_OK)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the packed weights");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+		                        "out of memory for the packed weights");
 	return QKV_OK;
 }
 
@@ -65,15 +65,17 @@ static enum qkv_status ompb_project(const void *handle, const struct qkv_batch *
 {
 	const struct ompb_handle *h = handle;
 	if (!h || !b)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	if (b->T == 0)
 		return QKV_OK;
 	if (!b->x || b->ldx < h->pb.d_model)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "x is NULL or ldx is below d_model");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "x is NULL or ldx is below d_model");
 	for (int p = 0; p < 3; p++)
 		if (!b->out[p] || b->ld_out[p] < (p == QKV_Q ? h->pb.d_q : h->pb.d_kv))
-			return fail(err, errlen, QKV_ERR_ARGUMENT,
-			            "an output is NULL or its stride is below its width");
+			return qkv_backend_fail(
+			    err, errlen, QKV_ERR_ARGUMENT,
+			    "an output is NULL or its stride is below its width");
 	return qkv_omp_run(h, b, err, errlen);
 }
 

@@ -3,13 +3,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ompb.h"
+#include <qkv/backend_util.h>
 #include <qkv/precision.h>
 
-static size_t out_width(const struct qkv_problem *pb, uint32_t p)
-{
-	return p == QKV_Q ? pb->d_q : pb->d_kv;
-}
+#include "ompb.h"
 
 /* One panel from W [d_model x d_out] in `layout`; columns past nw stay zero. */
 static void pack_panel(float *dst, const float *w, uint32_t layout, size_t K, size_t d_out,
@@ -34,7 +31,7 @@ enum qkv_status qkv_omp_pack(struct ompb_handle *h, const struct qkv_weights *wt
 	size_t K = pb->d_model, nr = h->kern->nr;
 	size_t np = 0;
 	for (uint32_t p = 0; p < 3; p++)
-		np += (out_width(pb, p) + nr - 1) / nr;
+		np += (qkv_out_width(pb, (int)p) + nr - 1) / nr;
 	h->panels = calloc(np, sizeof(*h->panels));
 	if (!h->panels)
 		return QKV_ERR_NOMEM;
@@ -52,7 +49,7 @@ enum qkv_status qkv_omp_pack(struct ompb_handle *h, const struct qkv_weights *wt
 		return QKV_ERR_NOMEM;
 	size_t i = 0;
 	for (uint32_t p = 0; p < 3; p++) {
-		uint32_t d = (uint32_t)out_width(pb, p);
+		uint32_t d = (uint32_t)qkv_out_width(pb, (int)p);
 		for (uint32_t n0 = 0; n0 < d; n0 += (uint32_t)nr, i++) {
 			h->panels[i].p = p;
 			h->panels[i].n0 = n0;
@@ -74,7 +71,8 @@ enum qkv_status qkv_omp_pack(struct ompb_handle *h, const struct qkv_weights *wt
 			float *dst = h->wb ? tmp : h->wp + (size_t)j * panel;
 			if (!dst)
 				continue;
-			pack_panel(dst, wt->w[pn->p], wt->layout, K, out_width(pb, pn->p), nr, pn);
+			pack_panel(dst, wt->w[pn->p], wt->layout, K, qkv_out_width(pb, (int)pn->p),
+			           nr, pn);
 			if (!h->wb)
 				continue;
 			uint16_t *wb = h->wb + (size_t)j * panel; /* [K][nr] */
