@@ -15,8 +15,6 @@
 #include "util.h"
 #include "weights.h"
 
-#define SYSTEM_INFO_0_2 (offsetof(struct qkv_system_info, cpus) + sizeof(uint32_t))
-
 static struct {
 	char name[128], features[256];
 	unsigned cpus;
@@ -32,7 +30,7 @@ static void sys_detect(void)
 
 enum qkv_status qkv_system_get_info(struct qkv_system_info *info)
 {
-	if (!info || info->struct_size < SYSTEM_INFO_0_2)
+	if (!info || !QKV_HAS_MEMBER(info, struct qkv_system_info, cpus))
 		return QKV_ERR_ARGUMENT;
 	pthread_once(&sys_once, sys_detect);
 	info->cpu_name = sys.name;
@@ -161,11 +159,9 @@ const char *qkv_plugins_dir(const qkv_plugin_set *set, size_t i)
 	return set->dirs[i];
 }
 
-#define PLUGIN_INFO_0_2 (offsetof(struct qkv_plugin_info, backend) + sizeof(void *))
-
 enum qkv_status qkv_plugins_get(const qkv_plugin_set *set, size_t i, struct qkv_plugin_info *info)
 {
-	if (!set || i >= set->n || !info || info->struct_size < PLUGIN_INFO_0_2)
+	if (!set || i >= set->n || !info || !QKV_HAS_MEMBER(info, struct qkv_plugin_info, backend))
 		return QKV_ERR_ARGUMENT;
 	const struct set_entry *e = &set->e[i];
 	const struct qkv_plugin *pl = e->pl;
@@ -265,11 +261,9 @@ enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags, qkv
 	return QKV_OK;
 }
 
-#define CHECKPOINT_INFO_0_2 (offsetof(struct qkv_checkpoint_info, bias) + 3 * sizeof(void *))
-
 enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck, struct qkv_checkpoint_info *info)
 {
-	if (!ck || !info || info->struct_size < CHECKPOINT_INFO_0_2)
+	if (!ck || !info || !QKV_HAS_MEMBER(info, struct qkv_checkpoint_info, bias))
 		return QKV_ERR_ARGUMENT;
 	const struct qkv_config *c = &ck->cfg;
 	info->d_model = c->d_model;
@@ -286,8 +280,7 @@ enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck, struct qkv_che
 		info->w[p] = ck->loaded ? ck->lw.w[p] : NULL;
 		info->bias[p] = ck->loaded ? ck->lw.bias[p] : NULL;
 	}
-	if (info->struct_size >=
-	    offsetof(struct qkv_checkpoint_info, layer) + sizeof(info->layer)) {
+	if (QKV_HAS_MEMBER(info, struct qkv_checkpoint_info, layer)) {
 		info->n_layers = c->n_layers;
 		info->layer_set = c->has_layer;
 		info->layer = c->layer;

@@ -11,9 +11,7 @@
 enum qkv_status qkv_shard_options(struct qkv_config *cfg, const struct qkv_open_options *opts,
                                   char *err, size_t errlen)
 {
-	if (!opts ||
-	    opts->struct_size <
-	        offsetof(struct qkv_open_options, shard_world) + sizeof(opts->shard_world) ||
+	if (!opts || !QKV_HAS_MEMBER(opts, struct qkv_open_options, shard_world) ||
 	    opts->shard_world == 0)
 		return QKV_OK;
 	struct qkv_shard plan;
@@ -100,8 +98,7 @@ enum qkv_status qkv_shard_desc_weights(struct qkv_model *m, const struct qkv_mod
 
 void qkv_shard_info(const struct qkv_model *m, struct qkv_model_info *info)
 {
-	if (info->struct_size <
-	    offsetof(struct qkv_model_info, weight_bytes) + sizeof(info->weight_bytes))
+	if (!QKV_HAS_MEMBER(info, struct qkv_model_info, weight_bytes))
 		return;
 	const struct qkv_shard *s = &m->shard;
 	info->shard_rank = s->rank;

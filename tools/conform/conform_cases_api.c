@@ -9,7 +9,7 @@
 #include "conform_list.h"
 
 /* The 1.0 descriptor ends with `release`. */
-#define DESC_1_0_SIZE (offsetof(struct qkv_backend, release) + sizeof(void (*)(void *)))
+#define DESC_1_0_SIZE QKV_SIZE_THROUGH(struct qkv_backend, release)
 
 static bool name_ok(const char *s)
 {
@@ -29,7 +29,7 @@ void cf_case_abi_metadata(const struct qkv_backend *be, int precision, uint64_t 
 	if (be->abi_major != QKV_PLUGIN_ABI_MAJOR)
 		return (void)cf_fail(r, "ABI major: abi_major is %u, this qkv speaks ABI %d.x",
 		                     be->abi_major, QKV_PLUGIN_ABI_MAJOR);
-	if (be->struct_size < DESC_1_0_SIZE)
+	if (!QKV_HAS_MEMBER(be, struct qkv_backend, release))
 		return (void)cf_fail(r, "struct_size is %u, ABI 1.0 needs at least %zu",
 		                     be->struct_size, (size_t)DESC_1_0_SIZE);
 	if (!be->name || !name_ok(be->name))
