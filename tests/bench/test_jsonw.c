@@ -56,6 +56,20 @@ Test(jsonw, wrapped_to_depth_two)
 	free(s);
 }
 
+Test(jsonw, invalid_utf8_becomes_the_replacement_character)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	/* valid: e-acute (2 bytes), euro (3), U+1F600 (4); invalid: a lone continuation
+	 * byte, an overlong '/', a surrogate, a truncated sequence at the end */
+	jsonw_quote(f, "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\x80|\xc0\xaf|\xed\xa0\x80|\xe2\x82");
+	fclose(f);
+	cr_assert_str_eq(buf, "\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80|\\ufffd|\\ufffd\\ufffd|"
+	                      "\\ufffd\\ufffd\\ufffd|\\ufffd\\ufffd\"");
+	free(buf);
+}
+
 Test(jsonw, too_deep_is_reported)
 {
 	char *buf = NULL;

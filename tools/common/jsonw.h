@@ -56,7 +56,8 @@ void jsonw_kv_uint(struct jsonw *w, const char *key, uint64_t v);
 /* True when the document so far is well formed and the FILE saw no error. */
 bool jsonw_ok(const struct jsonw *w);
 
-/* The escaper alone: s as a JSON string literal, quotes included. */
+/* The escaper alone: s as a JSON string literal, quotes included; bytes that are not
+ * valid UTF-8 become U+FFFD, so the output is always valid JSON. */
 void jsonw_quote(FILE *f, const char *s);
 
 #endif

@@ -1,88 +1,57 @@
 /* Safetensors writer for `qkv quantize`. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonw.h"
 #include "st_write.h"
 
-/* A growing text buffer; `bad` latches an allocation failure. */
-struct text {
-	char *s;
-	size_t len, cap;
-	int bad;
-};
-
-static void put(struct text *b, const char *s, size_t n)
+/* The JSON header, padded with spaces to a multiple of 8 bytes: *out (malloc'ed),
+ * *len. -1 when out of memory. */
+static int build_header(char **out, size_t *len, const struct st_tensor *t, size_t n)
 {
-	if (b->bad)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->len + n + 1) * 2;
-		char *s2 = realloc(b->s, cap);
-		if (!s2) {
-			b->bad = 1;
-			return;
-		}
-		b->s = s2;
-		b->cap = cap;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static void puts_(struct text *b, const char *s)
-{
-	put(b, s, strlen(s));
-}
-
-/* A JSON string literal: quotes, backslashes and control bytes escaped. */
-static void put_json_string(struct text *b, const char *s)
-{
-	put(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[8];
-		if (c == '"' || c == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)c;
-			put(b, esc, 2);
-		} else if (c < 0x20) {
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			put(b, esc, 6);
-		} else {
-			put(b, (const char *)&c, 1);
-		}
-	}
-	put(b, "\"", 1);
-}
-
-static int build_header(struct text *h, const struct st_tensor *t, size_t n)
-{
-	char num[96];
+	*out = NULL;
+	FILE *f = open_memstream(out, len);
+	if (!f)
+		return -1;
+	struct jsonw w;
+	jsonw_init(&w, f, 0);
+	jsonw_object(&w);
+	jsonw_key(&w, "__metadata__");
+	jsonw_object(&w);
+	jsonw_kv_string(&w, "format", "pt");
+	jsonw_kv_string(&w, "writer", "qkv quantize");
+	jsonw_end(&w);
 	uint64_t off = 0;
-	puts_(h, "{\"__metadata__\":{\"format\":\"pt\",\"writer\":\"qkv quantize\"}");
 	for (size_t i = 0; i < n; i++) {
-		puts_(h, ",");
-		put_json_string(h, t[i].name);
-		puts_(h, ":{\"dtype\":");
-		put_json_string(h, t[i].dtype);
-		puts_(h, ",\"shape\":[");
-		for (uint32_t d = 0; d < t[i].ndim; d++) {
-			snprintf(num, sizeof(num), "%s%llu", d ? "," : "",
-			         (unsigned long long)t[i].shape[d]);
-			puts_(h, num);
-		}
-		snprintf(num, sizeof(num), "],\"data_offsets\":[%llu,%llu]}",
-		         (unsigned long long)off, (unsigned long long)(off + t[i].nbytes));
-		puts_(h, num);
+		jsonw_key(&w, t[i].name);
+		jsonw_object(&w);
+		jsonw_kv_string(&w, "dtype", t[i].dtype);
+		jsonw_key(&w, "shape");
+		jsonw_array(&w);
+		for (uint32_t d = 0; d < t[i].ndim; d++)
+			jsonw_uint(&w, t[i].shape[d]);
+		jsonw_end(&w);
+		jsonw_key(&w, "data_offsets");
+		jsonw_array(&w);
+		jsonw_uint(&w, off);
+		jsonw_uint(&w, off + t[i].nbytes);
+		jsonw_end(&w);
+		jsonw_end(&w);
 		off += t[i].nbytes;
 	}
-	puts_(h, "}");
-	while (!h->bad && h->len % 8 != 0)
-		puts_(h, " ");
-	return h->bad ? -1 : 0;
+	jsonw_end(&w);
+	bool ok = jsonw_ok(&w);
+	while (ok && ftell(f) % 8 != 0)
+		ok = fputc(' ', f) != EOF;
+	if (fclose(f) != 0 || !ok) {
+		free(*out);
+		*out = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 enum qkv_status st_write(const char *path, const struct st_tensor *t, size_t n, char *err,
@@ -95,9 +64,11 @@ enum qkv_status st_write(const char *path, const struct st_tensor *t, size_t n, 
 				         t[i].name);
 				return QKV_ERR_ARGUMENT;
 			}
-	struct text h = {0};
-	if (build_header(&h, t, n) != 0) {
-		free(h.s);
+	struct {
+		char *s;
+		size_t len;
+	} h;
+	if (build_header(&h.s, &h.len, t, n) != 0) {
 		snprintf(err, errlen, "%s: out of memory for the header", path);
 		return QKV_ERR_NOMEM;
 	}
