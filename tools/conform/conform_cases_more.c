@@ -120,8 +120,8 @@ void cf_case_exact_wide(const struct qkv_backend *be, int precision, uint64_t se
  * rounding errors (independent, mean zero, |delta| <= u) the error of any summation
  * order of K products has variance <= u^2*(2K+2)*(sum|x*w| + |b|)^2, so the mean of
  * z^2 = (err / (u*sqrt(2K+2)*m))^2 is <= 1 for a correct f32 kernel (measured:
- * < 0.01). A kernel with bf16 operands makes z^2 about (2^15/K)^2, f16 (2^12/K)^2:
- * K = 256 .. 1024 sees f16, up to 4096 bf16. */
+ * <= 3.3e-4 on the in-tree backends). A kernel with bf16 operands makes z^2 about (2^15/K)^2, f16
+ * (2^12/K)^2: K = 256 .. 1024 sees f16, up to 4096 bf16. */
 void cf_case_accuracy(const struct qkv_backend *be, int precision, uint64_t seed,
                       struct cf_report *r)
 {
@@ -131,6 +131,7 @@ void cf_case_accuracy(const struct qkv_backend *be, int precision, uint64_t seed
 	                                     {4, 4096, 2, 2, 64},
 	                                     {1, 1000, 8, 8, 16}};
 	struct cf_rng g = {seed};
+	double ms = 0;
 	for (size_t i = 0; i < COUNT(sh); i++) {
 		struct cf_opts o = base(precision, (uint32_t)(i % 2), true);
 		o.threads = 1 + (uint32_t)(i % 2);
@@ -142,14 +143,15 @@ void cf_case_accuracy(const struct qkv_backend *be, int precision, uint64_t seed
 		if (ok) {
 			ok = cf_call(&s, 0, sh[i].T, &out, o.threads, r) &&
 			     cf_check_guards(&s, &out, r) && cf_check_values(&s, 0, &out, r) &&
-			     cf_check_stat(&s, &out, r);
+			     cf_check_stat(&s, &out, &ms, r);
 			cf_out_free(&out);
 		}
 		cf_setup_free(&s);
 		if (!ok)
 			return;
 	}
-	snprintf(r->msg, sizeof(r->msg), "mean square normalised error <= 1 (worst shown)");
+	snprintf(r->msg, sizeof(r->msg),
+	         "statistical check: largest mean z^2 %.2g of 1 allowed; worst-case bound too", ms);
 }
 
 /* Subnormal X (integers * 2^-140) times integer W: exact in f32, so bit for bit; a

@@ -143,7 +143,8 @@ bool cf_setup_refill_x(struct cf_setup *s, uint64_t seed, struct cf_report *r);
 bool cf_check_weights(const struct cf_setup *s, const char *when, struct cf_report *r);
 /* The statistical accuracy check (f32, bf16): with e = got - ref and
  * m = sum|x*w| + |b|, mean over all elements of (e / (u*sqrt(2K+2)*m))^2 <= 1. */
-bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, struct cf_report *r);
+bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, double *ms_out,
+                   struct cf_report *r);
 
 /* The usual path: init, one call of all rows, guards, values, free. */
 bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
