@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "conform_run.h"
+#include "jsonw.h"
 
 /* Length of the valid UTF-8 sequence at s (1-4), or 0 when s does not start one
  * (stray continuation byte, overlong form, surrogate, > U+10FFFF, truncated). */
@@ -51,27 +52,6 @@ void conform_text_clean(const char *in, char *out, size_t len)
 	out[o] = '\0';
 }
 
-static void json_string(FILE *f, const char *str)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	fputc('"', f);
-	while (*s) {
-		size_t n = utf8_len(s);
-		if (n == 0) {
-			fputs("\\ufffd", f); /* an invalid byte: the replacement character */
-			n = 1;
-		} else if (*s == '"' || *s == '\\') {
-			fprintf(f, "\\%c", *s);
-		} else if (*s < 0x20 || *s == 0x7f) {
-			fprintf(f, "\\u%04x", *s);
-		} else {
-			fwrite(s, 1, n, f);
-		}
-		s += n;
-	}
-	fputc('"', f);
-}
-
 static void json_number(FILE *f, double v)
 {
 	if (isfinite(v))
@@ -88,13 +68,13 @@ void conform_json_plugin(FILE *f, const char *path, const struct conform_outcome
 		if ((unsigned)o[i].r.result <= CF_SKIP)
 			count[o[i].r.result]++;
 	fprintf(f, "%s\n    {\"plugin\": ", first ? "" : ",");
-	json_string(f, path);
+	jsonw_quote(f, path);
 	fprintf(f, ", \"passed\": %zu, \"failed\": %zu, \"skipped\": %zu, \"cases\": [",
 	        count[CF_PASS], count[CF_FAIL], count[CF_SKIP]);
 	for (size_t i = 0; i < n; i++) {
 		const struct cf_report *r = &o[i].r;
 		fprintf(f, "%s\n      {\"case\": ", i ? "," : "");
-		json_string(f, o[i].c->name);
+		jsonw_quote(f, o[i].c->name);
 		fprintf(f, ", \"result\": \"%s\", \"seed\": %llu, \"error\": ",
 		        r->result == CF_PASS   ? "pass"
 		        : r->result == CF_SKIP ? "skip"
@@ -104,7 +84,7 @@ void conform_json_plugin(FILE *f, const char *path, const struct conform_outcome
 		fputs(", \"bound\": ", f);
 		json_number(f, r->worst_bound);
 		fprintf(f, ", \"seconds\": %.3f, \"message\": ", o[i].seconds);
-		json_string(f, r->msg);
+		jsonw_quote(f, r->msg);
 		fputc('}', f);
 	}
 	fputs("\n    ]}", f);
