@@ -117,6 +117,10 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 		        "load:    1-minute load average %.1f at the start, %.1f at the end (%u "
 		        "cores)\n",
 		        r->load[0], r->load[1], m->cores);
+	if (r->load[0] > m->cores || r->load[1] > m->cores)
+		fprintf(f,
+		        "warning: more runnable processes than cores: other work competes for the "
+		        "CPUs, expect noisy rows\n");
 	fputc('\n', f);
 	size_t noisy = rows(f, r, false);
 	fprintf(
