@@ -81,6 +81,7 @@ struct onednn_handle {
 	const float *bias[3];    /* int8: borrowed from the core */
 	float *wscale;           /* int8: [N] per-column scales (owned copy) */
 	uint32_t *comp;          /* int8: [N] 128 * sum_k w[k][n] (mod 2^32), see project */
+	float *zeros;            /* int8: [N] zeros, the bias of a projection without one */
 	pthread_mutex_t mu;
 	int mu_ok;
 	struct prim *cache[CACHE_CAP];
@@ -455,6 +456,7 @@ static void onednn_release(void *hp)
 	free(h->bias_f);
 	free(h->wscale);
 	free(h->comp);
+	free(h->zeros);
 	free(h);
 }
 
@@ -661,7 +663,8 @@ static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct
 	}
 	if (st == QKV_OK && i8) { /* the u8 shift's compensation, exact in int64 */
 		h->comp = malloc(N * sizeof(uint32_t));
-		if (!h->comp)
+		h->zeros = calloc(N, sizeof(float));
+		if (!h->comp || !h->zeros)
 			st = fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 		for (size_t n = 0; st == QKV_OK && n < N; n++) {
 			int64_t sum = 0;
@@ -794,6 +797,63 @@ static void (*quant_pick(void))(const float *, size_t, int8_t *, float *)
 	return quant_row;
 }
 
+/* One output row: y[n] = ((float)(acc[n] - comp[n]) * sx) * sw[n] + bias[n], i.e.
+ * qkv_int8_dequant after the u8 compensation. acc may be y itself (fused outputs: the
+ * int32 sums sit in the output's slots): each element is read before it is written.
+ * Compiled also for AVX2 and AVX-512F: the module is ISO C (-std=c11), so GCC does
+ * not contract the multiply and add into an FMA, and these targets do not enable FMA
+ * contraction either way (no -ffp-contract=fast): the same IEEE operations in the
+ * same order, only wider. A missing bias is a row of zeros (scalar adds 0.0f too). */
+static inline __attribute__((always_inline)) void rescale_body(const char *acc,
+                                                               const uint32_t *comp, float sx,
+                                                               const float *sw, const float *bias,
+                                                               float *y, size_t d)
+{
+	uint32_t u[256]; /* a block of sums copied out first: y may be acc itself */
+	for (size_t n0 = 0; n0 < d; n0 += 256) {
+		size_t len = d - n0 < 256 ? d - n0 : 256;
+		memcpy(u, acc + n0 * 4, len * 4);
+		for (size_t i = 0; i < len; i++) {
+			int32_t a = (int32_t)(u[i] - comp[n0 + i]); /* exact: |a| <= 127*127*K */
+			y[n0 + i] = qkv_int8_dequant(a, sx, sw[n0 + i], bias[n0 + i]);
+		}
+	}
+}
+
+static void rescale_row(const char *acc, const uint32_t *comp, float sx, const float *sw,
+                        const float *bias, float *y, size_t d)
+{
+	rescale_body(acc, comp, sx, sw, bias, y, d);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx2"))) static void rescale_row_avx2(const char *acc, const uint32_t *comp,
+                                                             float sx, const float *sw,
+                                                             const float *bias, float *y, size_t d)
+{
+	rescale_body(acc, comp, sx, sw, bias, y, d);
+}
+
+__attribute__((target("avx512f"))) static void
+rescale_row_avx512(const char *acc, const uint32_t *comp, float sx, const float *sw,
+                   const float *bias, float *y, size_t d)
+{
+	rescale_body(acc, comp, sx, sw, bias, y, d);
+}
+#endif
+
+static void (*rescale_pick(void))(const char *, const uint32_t *, float, const float *,
+                                  const float *, float *, size_t)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (__builtin_cpu_supports("avx512f"))
+		return rescale_row_avx512;
+	if (__builtin_cpu_supports("avx2"))
+		return rescale_row_avx2;
+#endif
+	return rescale_row;
+}
+
 static int outputs_fused(const struct onednn_handle *h, const struct qkv_batch *b)
 {
 	return b->out[QKV_K] == b->out[QKV_Q] + h->pb.d_q &&
@@ -900,20 +960,16 @@ static enum qkv_status onednn_project(const void *hp, const struct qkv_batch *b,
 	st = execute(h, p, sl, buf, xq, dst, err, errlen);
 	if (st != QKV_OK)
 		goto done;
+	void (*rescale)(const char *, const uint32_t *, float, const float *, const float *,
+	                float *, size_t) = rescale_pick();
 #pragma omp parallel for num_threads(nthr) if (par) schedule(static)
 	for (size_t t = 0; t < T; t++)
 		for (int q = 0; q < 3; q++) {
 			size_t d = out_width(&h->pb, q), c0 = h->col0[q];
-			const float *sw = h->wscale + c0, *bias = h->bias[q];
-			const uint32_t *comp = h->comp + c0;
 			float *y = b->out[q] + t * b->ld_out[q];
 			const char *acc = fused ? (const char *)y : buf + off_y + (t * N + c0) * 4;
-			for (size_t n = 0; n < d; n++) {
-				uint32_t u; /* in place when fused: read, then write */
-				memcpy(&u, acc + n * 4, 4);
-				int32_t a = (int32_t)(u - comp[n]); /* exact: |a| <= 127*127*K */
-				y[n] = qkv_int8_dequant(a, sx[t], sw[n], bias ? bias[n] : 0.0f);
-			}
+			rescale(acc, h->comp + c0, sx[t], h->wscale + c0,
+			        h->bias[q] ? h->bias[q] : h->zeros, y, d);
 		}
 done:
 	if (sl)
