@@ -317,6 +317,22 @@ int cli_close_output(const struct cli_spec *spec, FILE *f, const char *path)
 	return 0;
 }
 
+/* A qkv_NAME.so on the search path, even one the registry refuses: the model's open
+ * then says why, which is more than "not found". */
+static bool plugin_file(const qkv_plugin_set *set, const char *name)
+{
+	char tail[80];
+	snprintf(tail, sizeof(tail), "/qkv_%s.so", name);
+	for (size_t i = 0; i < qkv_plugins_count(set); i++) {
+		struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
+		size_t n, k = strlen(tail);
+		if (qkv_plugins_get(set, i, &pi) == QKV_OK && (n = strlen(pi.path)) >= k &&
+		    !strcmp(pi.path + n - k, tail))
+			return true;
+	}
+	return false;
+}
+
 int cli_check_backends(const struct cli_spec *spec, const char *list, bool all_ok)
 {
 	if (!list || (all_ok && !strcmp(list, "all")))
@@ -335,7 +351,7 @@ int cli_check_backends(const struct cli_spec *spec, const char *list, bool all_o
 		const char *near = NULL;
 		if (!len) {
 			rc = cli_usage_error(spec, "--backend `%s`: empty name", list);
-		} else if (qkv_plugins_find(set, name, &near) < 0) {
+		} else if (qkv_plugins_find(set, name, &near) < 0 && !plugin_file(set, name)) {
 			char found[512] = "";
 			for (size_t i = 0, n = 0; i < qkv_plugins_count(set); i++) {
 				struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
