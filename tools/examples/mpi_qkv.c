@@ -192,8 +192,21 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* The same X everywhere: made on rank 0, broadcast. */
+	/* The same X everywhere: made on rank 0, broadcast. MPI counts are ints: the whole
+	 * gathered Q (and X) must fit. */
 	size_t T = a.T, dm = info.d_model;
+	size_t widest = (size_t)info.model_n_heads * info.head_dim;
+	if (widest < dm)
+		widest = dm;
+	if (T > (size_t)INT32_MAX / widest) {
+		if (rank == 0)
+			fprintf(stderr,
+			        "mpi_qkv: --tokens %zu: %zu x %zu values exceed MPI's int counts\n",
+			        T, T, widest);
+		qkv_model_close(m);
+		MPI_Finalize();
+		return 2;
+	}
 	float *x = malloc(T * dm * sizeof(float));
 	float *out[3] = {malloc(T * info.d_q * sizeof(float) + 1),
 	                 malloc(T * info.d_kv * sizeof(float) + 1),
