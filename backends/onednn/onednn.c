@@ -128,7 +128,7 @@ static int threads_for(uint32_t budget)
 		return 1;
 	if (budget < 1)
 		return 1;
-	return budget > 1024 ? 1024 : (int)budget;
+	return budget > QKV_MAX_THREADS ? QKV_MAX_THREADS : (int)budget;
 }
 
 static int threads_enter(int nthr)

@@ -85,7 +85,7 @@ static int parse_args(int argc, char **argv, struct opts *o)
 			o->seq = n;
 		else if (!strcmp(a, "--reps") && !parse_size(v, 1, 100000, &n))
 			o->reps = n;
-		else if (!strcmp(a, "--threads") && !parse_size(v, 0, 1024, &n))
+		else if (!strcmp(a, "--threads") && !parse_size(v, 0, QKV_MAX_THREADS, &n))
 			o->threads = (int)n;
 		else {
 			fprintf(stderr, "attention: bad option or value: %s %s\n", a, v);

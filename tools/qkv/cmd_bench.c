@@ -82,7 +82,7 @@ static size_t thread_list(const char *text, unsigned cpus, size_t *v, char *err,
 		*o = '\0';
 	}
 	*o = '\0';
-	return bench_parse_sizes(buf, "--threads", 1024, v, BENCH_MAX_LIST, err, errlen);
+	return bench_parse_sizes(buf, "--threads", QKV_MAX_THREADS, v, BENCH_MAX_LIST, err, errlen);
 }
 
 int bench_args_plan(const struct cli_spec *sp, const struct cli_args *a, struct bench_plan *p,

@@ -77,7 +77,7 @@ int qkv_cmd_info(int argc, char **argv)
 		return rc < 0 ? QKV_EXIT_OK : rc;
 	unsigned long long threads;
 	uint32_t shard_rank, shard_world, layer_set, layer;
-	if (cli_uint(sp, &a, OPT_THREADS, 0, 1024, 0, &threads) ||
+	if (cli_uint(sp, &a, OPT_THREADS, 0, QKV_MAX_THREADS, 0, &threads) ||
 	    cli_shard(sp, &a, &shard_rank, &shard_world) || cli_layer(sp, &a, &layer_set, &layer))
 		return QKV_EXIT_USAGE;
 	if ((rc = cli_check_backends(sp, a.val[OPT_BACKEND], false)))

@@ -165,7 +165,7 @@ int qkv_cmd_run(int argc, char **argv)
 	if (cli_shard(sp, &a, &shard_rank, &shard_world) || cli_layer(sp, &a, &layer_set, &layer) ||
 	    cli_uint(sp, &a, OPT_TOKENS, 1, 1ull << 24, 1, &tokens) ||
 	    cli_uint(sp, &a, OPT_SEED, 0, UINT64_MAX, 1, &seed) ||
-	    cli_uint(sp, &a, OPT_THREADS, 0, 1024, 0, &threads) ||
+	    cli_uint(sp, &a, OPT_THREADS, 0, QKV_MAX_THREADS, 0, &threads) ||
 	    cli_uint(sp, &a, OPT_REPEAT, 1, 100000, 1, &repeat))
 		return QKV_EXIT_USAGE;
 	if (a.val[OPT_INPUT] && a.val[OPT_TOKENS])
