@@ -113,6 +113,17 @@ has out "usage: qkv quantize"
 has out "exit status"
 echo "ok: names and options"
 
+# 9: a baseline of another shape is not compared (exit 1, not "0 of 0 slower").
+run 0 bench --preset tiny --backend scalar --tokens 1 --min-time 0.01 --quiet --json "$TMP/base.json"
+run 1 bench --preset gpt2-small --backend scalar --tokens 1 --min-time 0.01 --no-reference \
+	--quiet --baseline "$TMP/base.json"
+has out "baseline not compared: the baseline is shape tiny"
+run 0 bench --preset tiny --backend scalar --tokens 1 --min-time 0.01 --quiet --threshold 100000 \
+	--baseline "$TMP/base.json" # the threshold: no timing is asserted
+has out "gating backend rows"
+has out "(reference, not gated)"
+echo "ok: baseline matched on shape, reference rows not gated"
+
 # 8: a backend whose calls stall (every third sleeps 20 ms): bench re-measures and marks
 # the row noisy; tune refuses to write a profile from it unless --force, and the profile
 # records what it was tuned under.
