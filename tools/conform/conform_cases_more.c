@@ -69,9 +69,9 @@ void cf_case_rows(const struct qkv_backend *be, int precision, uint64_t seed, st
 void cf_case_large_k(const struct qkv_backend *be, int precision, uint64_t seed,
                      struct cf_report *r)
 {
-	static const struct cf_shape sh[] = {{3, 4097, 2, 1, 16},  {2, 8192, 1, 1, 33},
-	                                     {65, 5000, 2, 2, 24}, {1, 16411, 2, 2, 8},
-	                                     {2, 65537, 1, 1, 8},  {4, 66001, 1, 1, 3}};
+	static const struct cf_shape sh[] = {
+	    {3, 4097, 2, 1, 16}, {2, 8192, 1, 1, 33}, {65, 5000, 2, 2, 24}, {1, 16411, 2, 2, 8},
+	    {2, 65537, 1, 1, 8}, {4, 66001, 1, 1, 3}, {3, 100, 33, 3, 128}, {2, 64, 5, 5, 1000}};
 	struct cf_rng g = {seed};
 	for (size_t i = 0; i < COUNT(sh); i++) {
 		struct cf_opts o = base(precision, (uint32_t)(i % 2), i % 2 == 0);
@@ -80,7 +80,7 @@ void cf_case_large_k(const struct qkv_backend *be, int precision, uint64_t seed,
 		if (!cf_check_problem(be, &sh[i], &o, cf_rng_next(&g), r))
 			return;
 	}
-	snprintf(r->msg, sizeof(r->msg), "K = 4097 .. 66001 within bound");
+	snprintf(r->msg, sizeof(r->msg), "K = 4097 .. 66001, d_q = 4224 and 5000: within bound");
 }
 
 /* Exact integer data whose values need 12 significant bits (bf16 keeps 8, f16 11):

@@ -27,10 +27,12 @@
 	X(p##_determinism, P, cf_case_determinism, "repeated calls give identical bits")           \
 	X(p##_concurrency, P, cf_case_concurrency,                                                 \
 	  "8 threads calling project on one handle equal serial calls")                            \
-	X(p##_threads, P, cf_case_threads, "batch threads 1, 2, 3, 8 all within bound")            \
+	X(p##_threads, P, cf_case_threads,                                                         \
+	  "batch threads 1, 2, 3, 8, and above / below the problem's, within bound")               \
 	X(p##_rows, P, cf_case_rows,                                                               \
 	  "T = 1..1100 across 64/256/512/1024, biases (some NULL), strides, threads 1-3")          \
-	X(p##_large_k, P, cf_case_large_k, "K = 4097 .. 66001 (blocking, tails, 16-bit counters)") \
+	X(p##_large_k, P, cf_case_large_k,                                                         \
+	  "K = 4097 .. 66001, N above 4096 (blocking, tails, counters)")                           \
 	X(p##_concurrency_cold, P, cf_case_concurrency_cold,                                       \
 	  "concurrent first calls on fresh handles, threads 2-4 per call, no warm-up")             \
 	X(p##_many_calls, P, cf_case_many_calls, "100 calls on one handle: stable bits")           \
