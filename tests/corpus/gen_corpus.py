@@ -399,6 +399,11 @@ g_case("ok_mixed_quant.gguf", gguf(G_KV, [gtensor(Q, [4, 4], 0, 0),
                                           gtensor("token_embd.weight", [32, 2], 8, 64)],
                                    f32([1.0] * 16) + b"\0" * 68), "OK", "-", Q)
 g_case("missing_tensor.gguf", G_OK, "FORMAT", "no tensor named", "blk.7.attn_q.weight")
+# llama.cpp's fused attn_qkv (phi3, falcon, gpt2, bloom): ggml [d_model, N], rows q|k|v.
+g_case("ok_fused_qkv.gguf", gguf(G_KV, [gtensor("blk.0.attn_qkv.weight", [4, 8], 0, 0),
+                                        gtensor("blk.0.attn_qkv.bias", [8], 0, 128)],
+                                 f32([0.125 * i for i in range(32)]) + b"\0" * 0
+                                 + f32([1.0] * 8)), "OK", "-", "blk.0.attn_qkv.weight")
 g_case("empty.gguf", b"", sub="not a gguf|GGUF")
 g_case("bad_magic.gguf", b"GGML" + G_OK[4:], sub="not a gguf")
 g_case("version_1.gguf", gguf(G_KV, G_T, G_D, version=1), sub="version 1")
@@ -539,6 +544,9 @@ MODEL_BAD = [
     ("gguf_ok.yaml", "weights:\n  file: ../gguf/ok.gguf\n  layer: 1\n"
      "  q: {tensor: 'blk.{layer}.attn_q.weight'}\n  k: {tensor: 'blk.{layer}.attn_k.weight'}\n"
      "  v: {tensor: 'blk.{layer}.attn_v.weight'}\n", "OK", "-"),
+    ("gguf_fused_qkv.yaml", "weights:\n  file: ../gguf/ok_fused_qkv.gguf\n  layer: 0\n"
+     "  qkv: {tensor: 'blk.{layer}.attn_qkv.weight', split: rows}\n"
+     "  qkv_bias: {tensor: 'blk.{layer}.attn_qkv.bias'}\n", "OK", "-"),
     ("gguf_dims_checked.yaml", GOOD_MODEL + "weights:\n  file: ../gguf/ok.gguf\n"
      "  q: {tensor: blk.0.attn_q.weight}\n  k: {tensor: blk.0.attn_k.weight}\n"
      "  v: {tensor: blk.0.attn_v.weight}\n", "OK", "-"),
