@@ -5,8 +5,8 @@
  * with per-function target attributes; dispatch.c calls them only after checking that
  * the CPU has avx512f and the OS saves ZMM and opmask state. The tests also build this
  * file through SIMDe (-DQKV_SIMDE, ../simd_compat.h) as qkv_omp_kernels_avx512_simde.
- * Edges (rows < MR_512, columns < 32) go through a local tile: no masked loads/stores,
- * so the emulated build runs the same code paths as the native one. */
+ * Edges: rows < MR_512 are a tile of M rows (M constant), columns < 32 use masked loads
+ * and stores (SIMDe 0.7.4 lacks them: ../simd_compat.h gives the emulated build a shim). */
 #include "../simd_compat.h"
 #if QKV_SIMD_BUILD
 #include "kernels.h"
@@ -34,20 +34,24 @@ AVX512 static inline void store_row(float *y, __m512 lo, __m512 hi, int first, c
 	_mm512_storeu_ps(y + 16, hi);
 }
 
-/* Edge tile from acc[m][NR_512]: only rows < m and columns < n of C are touched. */
-static void store_edge(const float *acc, float *c, size_t ldc, size_t m, size_t n, int first,
-                       const float *bias)
+/* The same for a row with n < 32 valid columns: masked loads and stores touch only
+ * columns < n (no local tile: ASan's fake stack does not keep 64-byte alignment). */
+AVX512 static inline void store_row_part(float *y, __m512 lo, __m512 hi, size_t n, int first,
+                                         const float *bias)
 {
-	for (size_t r = 0; r < m; r++) {
-		float *y = c + r * ldc;
-		const float *a = acc + r * NR_512;
-		for (size_t j = 0; j < n; j++) {
-			if (!first)
-				y[j] += a[j];
-			else
-				y[j] = bias ? a[j] + bias[j] : a[j];
+	uint16_t m0 = (uint16_t)(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+	uint16_t m1 = (uint16_t)(n <= 16 ? 0u : (n >= 32 ? 0xFFFFu : (1u << (n - 16)) - 1u));
+	if (first) {
+		if (bias) {
+			lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, bias));
+			hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, bias + 16));
 		}
+	} else {
+		lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, y));
+		hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, y + 16));
 	}
+	_mm512_mask_storeu_ps(y, m0, lo);
+	_mm512_mask_storeu_ps(y + 16, m1, hi);
 }
 
 /* Rows 0..13: accumulators c<r>0 (columns 0-15) and c<r>1 (16-31). Rows at or past M
@@ -65,12 +69,10 @@ static void store_edge(const float *acc, float *c, size_t ldc, size_t m, size_t 
 		if (M > (r))                                                                       \
 			store_row(c + (r)*ldc, c##r##0, c##r##1, first, bias);                     \
 	} while (0)
-#define ROW_SPILL(r)                                                                               \
+#define ROW_STORE_PART(r)                                                                          \
 	do {                                                                                       \
-		if (M > (r)) {                                                                     \
-			_mm512_storeu_ps(acc + NR_512 * (r), c##r##0);                             \
-			_mm512_storeu_ps(acc + NR_512 * (r) + 16, c##r##1);                        \
-		}                                                                                  \
+		if (M > (r))                                                                       \
+			store_row_part(c + (r)*ldc, c##r##0, c##r##1, n, first, bias);             \
 	} while (0)
 #define ALL_ROWS(X)                                                                                \
 	X(0);                                                                                      \
@@ -121,9 +123,7 @@ gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, con
 		ALL_ROWS(ROW_STORE);
 		return;
 	}
-	float acc[MR_512 * NR_512]; /* [MR_512][32] */
-	ALL_ROWS(ROW_SPILL);
-	store_edge(acc, c, ldc, (size_t)M, n, first, bias);
+	ALL_ROWS(ROW_STORE_PART);
 }
 
 #define TILE_CASE(m)                                                                               \
@@ -178,14 +178,10 @@ panel_row(const void *wp, size_t k, const int bf16, __m512 *b0, __m512 *b1)
 /* Row r's sums into y (+bias): lo/hi columns 0-15/16-31. */
 AVX512 static inline void gemv_store(float *yr, __m512 lo, __m512 hi, size_t n, const float *bias)
 {
-	if (n == NR_512) {
+	if (n == NR_512)
 		store_row(yr, lo, hi, 1, bias);
-		return;
-	}
-	float tmp[NR_512];
-	_mm512_storeu_ps(tmp, lo);
-	_mm512_storeu_ps(tmp + 16, hi);
-	store_edge(tmp, yr, 0, 1, n, 1, bias);
+	else
+		store_row_part(yr, lo, hi, n, 1, bias);
 }
 
 /* One or two rows against one panel, reading it as 4/R concurrent streams (K cut into
