@@ -171,10 +171,26 @@ static size_t heap_in_use(void)
 #define LEAK_BLOCKS 8
 #define LEAK_CYCLES 4 /* prepare, 8 calls, release */
 
+/* A prepare that must fail (precision 0xffffffff), then release: the error path must
+ * not leak either. */
+static void failed_prepare(const struct qkv_backend *be)
+{
+	static const float w[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+	struct qkv_problem pb = {sizeof(pb), 0xffffffffu, 4, 1, 1, 2, 2, 2, 1};
+	struct qkv_weights wt = {.struct_size = sizeof(wt), .layout = QKV_LAYOUT_IN_OUT};
+	for (int p = 0; p < 3; p++)
+		wt.w[p] = w;
+	void *h = NULL;
+	char err[256];
+	be->prepare(&pb, &wt, &h, err, sizeof(err));
+	be->release(h);
+}
+
 static bool leak_block(const struct qkv_backend *be, uint64_t seed, struct cf_report *r)
 {
 	static const struct cf_shape sh = {9, 64, 2, 1, 16};
 	for (int c = 0; c < LEAK_CYCLES; c++) {
+		failed_prepare(be);
 		for (int p = 0; p < QKV_PRECISION_COUNT; p++) {
 			if (!(be->precisions & QKV_PRECISION_BIT(p)))
 				continue;

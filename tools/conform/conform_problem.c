@@ -111,7 +111,16 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 	char err[256] = "";
 	s->be = be;
 	cf_progress("%s: prepare", s->desc);
+	struct qkv_problem pb_before = *pb;
+	struct qkv_weights wt_before = *wt;
 	enum qkv_status st = be->prepare(pb, wt, &s->handle, err, sizeof(err));
+	if (st == QKV_OK && (memcmp(&pb_before, pb, sizeof(pb_before)) != 0 ||
+	                     memcmp(&wt_before, wt, sizeof(wt_before)) != 0)) {
+		cf_fail(r, "%s: prepare wrote into the problem or weights struct (they are const)",
+		        s->desc);
+		cf_setup_free(s);
+		return false;
+	}
 	if (st != QKV_OK) {
 		cf_fail(r, "%s: prepare failed (status %d): %s", s->desc, (int)st, err);
 		cf_setup_free(s);
@@ -208,10 +217,13 @@ bool cf_call(const struct cf_setup *s, size_t t0, size_t rows, struct cf_out *ou
 	}
 	cf_progress("%s: project rows %zu..%zu, threads %u", s->desc, t0, t0 + rows, b.threads);
 	unsigned env0 = cf_fp_env();
+	struct qkv_batch before = *bp;
 	enum qkv_status st = s->be->project(s->handle, bp, err, sizeof(err));
 	unsigned env1 = cf_fp_env();
 	if (st != QKV_OK)
 		return cf_fail(r, "%s: project failed (status %d): %s", s->desc, (int)st, err);
+	if (memcmp(&before, bp, sizeof(before)) != 0)
+		return cf_fail(r, "%s: project wrote into the batch struct (it is const)", s->desc);
 	if (env1 != env0)
 		return cf_fail(r,
 		               "%s: project changed the caller's floating-point environment "
