@@ -63,6 +63,8 @@ struct prob {
 	struct qkv_problem pb;
 	struct qkv_weights wt;
 	float *w[3], *b[3], *x, *out[3];
+	int8_t *wq[3]; /* prequantize(): w_i8 in w's layout */
+	float *ws[3];  /* prequantize(): per-column scales */
 	size_t T, ldx, ld[3], dout[3];
 };
 
@@ -110,6 +112,8 @@ static void prob_free(struct prob *p)
 		free(p->w[q]);
 		free(p->b[q]);
 		free(p->out[q]);
+		free(p->wq[q]);
+		free(p->ws[q]);
 	}
 	free(p->x);
 }
@@ -162,6 +166,33 @@ static void assert_same(const float *a, const float *b, size_t n, const char *wh
 		          "%s: element %zu: reference %.9g, int8 %.9g", what, i, (double)a[i],
 		          (double)b[i]);
 	}
+}
+
+/* Give p pre-quantized weights (w_i8 + w_scale, as `qkv quantize` writes them) made from
+ * its f32 weights column by column, and drop the f32 ones from wt. */
+static void prequantize(struct prob *p)
+{
+	size_t K = p->pb.d_model;
+	float *col = malloc(K * sizeof(float));
+	int8_t *colq = malloc(K);
+	for (int q = 0; q < 3; q++) {
+		size_t d = p->dout[q];
+		int in_out = p->wt.layout == QKV_LAYOUT_IN_OUT;
+		p->wq[q] = malloc(K * d);
+		p->ws[q] = malloc(d * sizeof(float));
+		for (size_t n = 0; n < d; n++) {
+			for (size_t k = 0; k < K; k++)
+				col[k] = p->w[q][in_out ? k * d + n : n * K + k];
+			p->ws[q][n] = qkv_int8_quantize(col, K, colq);
+			for (size_t k = 0; k < K; k++)
+				p->wq[q][in_out ? k * d + n : n * K + k] = colq[k];
+		}
+		p->wt.w[q] = NULL;
+		p->wt.w_i8[q] = p->wq[q];
+		p->wt.w_scale[q] = p->ws[q];
+	}
+	free(col);
+	free(colq);
 }
 
 static const struct qkv_backend *int8_be, *scalar_be, *simde_be;
@@ -268,6 +299,25 @@ Test(int8, rows_beyond_one_pass, .init = setup)
 	compare_kernels(37, 2, 1, 8, 2100, QKV_LAYOUT_IN_OUT, 1, GAUSS, 2);
 	compare_kernels(300, 4, 2, 16, 1030, QKV_LAYOUT_OUT_IN, 0, GAUSS, 2);
 	report_kernels("rows_beyond_one_pass");
+}
+
+/* Pre-quantized weights (w_i8 + w_scale): the column sums of the +128 kernels come from
+ * the given int8 columns; both layouts, every kernel. */
+Test(int8, prequantized_weights, .init = setup)
+{
+	for (int layout = 0; layout < 2; layout++) {
+		struct prob p;
+		prob_make(&p, 1031, 3, 1, 13, 11, layout, 1, GAUSS);
+		prequantize(&p);
+		compare_prob(
+		    &p, 2, layout ? "pre-quantized K=1031 out_in" : "pre-quantized K=1031 in_out");
+		prob_free(&p);
+		prob_make(&p, 67, 2, 2, 9, 17, layout, 0, SATURATE);
+		prequantize(&p);
+		compare_prob(&p, 1, "pre-quantized saturating K=67");
+		prob_free(&p);
+	}
+	report_kernels("prequantized_weights");
 }
 
 Test(int8, rounding_ties_to_even, .init = setup)
