@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dims.h"
 #include "near.h"
 #include "util.h"
 #include "weights.h"
@@ -744,28 +745,22 @@ enum qkv_status qkv_config_gguf_dims(struct qkv_config *cfg, char *err, size_t e
 	qkv_file_unmap(&f);
 	if (st != QKV_OK)
 		return st;
-	/* The rules config_validate.c applies to dimensions written in the config. */
-	if (!cfg->n_kv_heads)
-		cfg->n_kv_heads = cfg->n_heads;
-	if (cfg->n_kv_heads > cfg->n_heads || cfg->n_heads % cfg->n_kv_heads)
-		return qkv_fail(err, errlen, QKV_ERR_CONFIG,
-		                "%s: model.n_heads %u is not a multiple of model.n_kv_heads %u "
-		                "(from the config or %s)",
-		                cp, cfg->n_heads, cfg->n_kv_heads, file);
-	if (!cfg->head_dim) {
-		if (cfg->d_model % cfg->n_heads)
-			return qkv_fail(err, errlen, QKV_ERR_CONFIG,
-			                "%s: d_model %u is not divisible by n_heads %u; set "
-			                "model.head_dim",
-			                cp, cfg->d_model, cfg->n_heads);
-		cfg->head_dim = cfg->d_model / cfg->n_heads;
-	}
-	uint64_t n = ((uint64_t)cfg->n_heads + 2ull * cfg->n_kv_heads) * cfg->head_dim;
-	if (n > UINT32_MAX || n * cfg->d_model > SIZE_MAX / sizeof(float))
-		return qkv_fail(err, errlen, QKV_ERR_CONFIG,
-		                "%s: the projection widths overflow (n_heads %u, n_kv_heads %u, "
-		                "head_dim %u)",
-		                cp, cfg->n_heads, cfg->n_kv_heads, cfg->head_dim);
+	/* The dimension rules (dims.h), as config_validate.c applies them to a config's own. */
+	struct qkv_dims dims = {.d_model = cfg->d_model,
+	                        .n_heads = cfg->n_heads,
+	                        .n_kv_heads = cfg->n_kv_heads,
+	                        .head_dim = cfg->head_dim,
+	                        .precision = cfg->precision};
+	char msg[400];
+	enum qkv_status bad_st;
+	const char *bad = qkv_dims_check(&dims, msg, sizeof(msg), &bad_st);
+	if (bad)
+		return qkv_fail(err, errlen,
+		                bad_st == QKV_ERR_UNSUPPORTED ? bad_st : QKV_ERR_CONFIG,
+		                "%s: key `model.%s`: %s (dimensions from the config and %s)", cp,
+		                bad, msg, file);
+	cfg->n_kv_heads = dims.n_kv_heads;
+	cfg->head_dim = dims.head_dim;
 	if (cfg->has_layer && cfg->n_layers && cfg->layer >= cfg->n_layers)
 		return qkv_fail(err, errlen, QKV_ERR_CONFIG,
 		                "%s: key `weights.layer`: layer %u is not below n_layers %u (%s)",

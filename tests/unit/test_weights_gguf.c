@@ -1,9 +1,12 @@
 /* The GGUF reader and the safetensors index reader on files built here byte by byte:
  * dimension order, dtypes and values, metadata, and every truncation of a valid file.
  * (Each malformed form has its own case with its message in tests/corpus/cases.txt.) */
+#define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "weights.h"
 
@@ -169,6 +172,53 @@ Test(gguf, header_field_changes_are_refused)
 		cr_assert_neq(qkv_gguf_open(&f, &g, err, sizeof(err)), QKV_OK, "byte %zu", i);
 		cr_assert_null(g);
 	}
+}
+
+/* Dimensions taken from a GGUF file follow the same rules as a config's own (dims.h):
+ * the int8 d_model limit included, named by key, before any weight is read. */
+static void set_u32(struct buf *b, const char *key, uint32_t v)
+{
+	uint8_t *at = memmem(b->b, b->n, key, strlen(key));
+	cr_assert_not_null(at, "%s", key);
+	at += strlen(key) + 4; /* the key, then its type */
+	for (unsigned i = 0; i < 4; i++)
+		at[i] = (uint8_t)(v >> (8 * i));
+}
+
+static enum qkv_status gguf_config_dims(struct buf *b, uint32_t precision, char *err, size_t errlen)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/tmp/qkv-gguf-dims-%d.gguf", (int)getpid());
+	FILE *fp = fopen(path, "wb");
+	cr_assert_not_null(fp);
+	cr_assert_eq(fwrite(b->b, 1, b->n, fp), b->n);
+	fclose(fp);
+	struct qkv_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.path = (char *)"t.yaml";
+	cfg.file = path;
+	cfg.format = QKV_FMT_GGUF;
+	cfg.precision = precision;
+	enum qkv_status st = qkv_config_gguf_dims(&cfg, err, errlen);
+	unlink(path);
+	return st;
+}
+
+Test(gguf, dims_from_the_file_follow_the_shared_rules)
+{
+	struct buf b;
+	char err[512];
+	build(&b);
+	cr_assert_eq(gguf_config_dims(&b, QKV_INT8, err, sizeof(err)), QKV_OK, "%s", err);
+	set_u32(&b, "qwen2.attention.head_count_kv", 3);
+	cr_assert_eq(gguf_config_dims(&b, QKV_F32, err, sizeof(err)), QKV_ERR_CONFIG);
+	cr_assert(strstr(err, "model.n_kv_heads") && strstr(err, "not a multiple"), "%s", err);
+	build(&b);
+	set_u32(&b, "qwen2.embedding_length", 133145);
+	cr_assert_eq(gguf_config_dims(&b, QKV_F32, err, sizeof(err)), QKV_OK, "%s", err);
+	cr_assert_eq(gguf_config_dims(&b, QKV_INT8, err, sizeof(err)), QKV_ERR_UNSUPPORTED, "%s",
+	             err);
+	cr_assert(strstr(err, "model.d_model") && strstr(err, "above 133144"), "%s", err);
 }
 
 static const char index_json[] =
