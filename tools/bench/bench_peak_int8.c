@@ -17,11 +17,11 @@
 
 #define TRIALS 5 /* best of: other processes only slow a trial down */
 
-static volatile int32_t sink; /* keeps results observable */
-
 enum seq { SEQ_NONE, SEQ_AVX2, SEQ_AVXVNNI, SEQ_ZMM };
 
 #if defined(__x86_64__)
+static volatile int32_t sink; /* keeps results observable */
+
 static enum seq pick(void)
 {
 	struct qkv_cpu_features f;
