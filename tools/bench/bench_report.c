@@ -127,8 +127,9 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	    f,
 	    "\n* reference rows (direct library calls on the same shape, same run). "
 	    "x sgemm = sgemm time / row time (> 1: faster).\n"
-	    "%%peak and %%bw are against this machine's measured fp32 FMA peak and read "
-	    "bandwidth for the row's thread count; W GB/s counts the precision's weight bytes.\n"
+	    "%%peak and %%bw are against this machine's measured fp32 FMA peak (int8 rows: its "
+	    "int8 peak) and read bandwidth for the row's thread count; W GB/s counts the "
+	    "precision's weight bytes.\n"
 	    "reps = timed calls behind the median. A row whose p10-p90 spread exceeds %.0f%% "
 	    "or with more than %.0f%% of calls stalled (> %.0fx the median) was measured again, "
 	    "up to 3 times.\n",
