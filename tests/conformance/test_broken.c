@@ -225,9 +225,10 @@ Test(broken13, writes_w, .signal = SIGSEGV)
 	expect_caught("writes_w", "f32_w_readonly", "(unreachable: it crashes)");
 }
 
+/* (no expect_pass: with malloc'd weights ASan sees the over-read; `qkv conform` with
+ * the harness of f6ef67e showed that the old cases pass it) */
 Test(broken13, w_over_read, .signal = SIGSEGV)
 {
-	expect_pass("w_over_read", "f32_random_sizes");
 	expect_caught("w_over_read", "f32_w_readonly", "(unreachable: it crashes)");
 }
 

@@ -111,8 +111,8 @@ void cf_case_concurrency(const struct qkv_backend *be, int precision, uint64_t s
 /* ---- cold start, threads > 1 per call, many calls, two handles --------------------- */
 
 #define COLD_THREADS 4
-#define COLD_ROWS 16
-#define COLD_ROUNDS 6
+#define COLD_ROWS 8
+#define COLD_ROUNDS 10
 
 struct cold_worker {
 	const struct cf_setup *s;

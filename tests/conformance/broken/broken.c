@@ -48,6 +48,7 @@
  *   HANG            project never returns
  */
 #include <math.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,12 +379,18 @@ static float scratch[1 << 16]; /* the defect: shared by every concurrent call */
 static const float *packed(const struct handle *hc, int p)
 {
 	struct handle *h = (struct handle *)(uintptr_t)hc;
-	if (!h->packed[p]) {
+	float *have = __atomic_load_n(&h->packed[p], __ATOMIC_ACQUIRE);
+	if (!have) {
 		size_t K = h->pb.d_model, N = width(&h->pb, p);
 		float *w = calloc(K * N, sizeof(float));
 		if (!w)
 			return NULL;
-		h->packed[p] = w;
+		/* published first, filled after: the others read zeros meanwhile */
+		if (!__atomic_compare_exchange_n(&h->packed[p], &have, w, false, __ATOMIC_ACQ_REL,
+		                                 __ATOMIC_ACQUIRE)) {
+			free(w); /* another call won the race: use its (maybe unfilled) copy */
+			return have;
+		}
 		for (size_t n = 0; n < N; n++)
 			for (size_t k = 0; k < K; k++)
 				w[n * K + k] = w_at(h, p, k, n);
