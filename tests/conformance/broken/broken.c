@@ -391,7 +391,7 @@ static const float *packed(const struct handle *hc, int p)
 			free(w); /* another call won the race: use its (maybe unfilled) copy */
 			return have;
 		}
-		for (size_t n = 0; n < N; n++)
+		for (size_t n = N; n-- > 0;) /* panels packed last to first */
 			for (size_t k = 0; k < K; k++)
 				w[n * K + k] = w_at(h, p, k, n);
 	}
