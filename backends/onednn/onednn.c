@@ -36,6 +36,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#define QKV_BACKEND_NAME "onednn"
+#include <qkv/backend_util.h>
 #include <qkv/plugin.h>
 #include <qkv/precision.h>
 
@@ -90,23 +92,11 @@ struct onednn_handle {
 	struct slot *free_slots;
 };
 
-static enum qkv_status fail(char *err, size_t errlen, enum qkv_status st, const char *msg)
-{
-	if (err && errlen)
-		snprintf(err, errlen, "onednn: %s", msg);
-	return st;
-}
-
 static enum qkv_status dfail(char *err, size_t errlen, const char *what, dnnl_status_t s)
 {
-	if (err && errlen)
-		snprintf(err, errlen, "onednn: %s failed (dnnl status %d)", what, (int)s);
-	return s == dnnl_out_of_memory ? QKV_ERR_NOMEM : QKV_ERR_BACKEND;
-}
-
-static size_t out_width(const struct qkv_problem *pb, int p)
-{
-	return p == QKV_Q ? pb->d_q : pb->d_kv;
+	return qkv_backend_fail(err, errlen,
+	                        s == dnnl_out_of_memory ? QKV_ERR_NOMEM : QKV_ERR_BACKEND,
+	                        "%s failed (dnnl status %d)", what, (int)s);
 }
 
 static size_t round_up(size_t v)
@@ -243,7 +233,7 @@ static enum qkv_status prim_create(struct onednn_handle *h, size_t T, size_t ldx
 	*out = NULL;
 	struct prim *p = calloc(1, sizeof(*p));
 	if (!p)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	p->T = T;
 	p->ldx = ldx;
 	p->ldd = ldd;
@@ -471,14 +461,16 @@ static enum qkv_status fuse_int8(struct onednn_handle *h, const struct qkv_weigh
 	if (!col || !qcol) {
 		free(col);
 		free(qcol);
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for int8 weights");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+		                        "out of memory for int8 weights");
 	}
 	enum qkv_status st = QKV_OK;
 	for (int p = 0; p < 3 && st == QKV_OK; p++) {
-		size_t d = out_width(&h->pb, p), c0 = h->col0[p];
+		size_t d = qkv_out_width(&h->pb, p), c0 = h->col0[p];
 		int pre = wt->w_i8[p] && wt->w_scale[p];
 		if (!pre && !wt->w[p]) {
-			st = fail(err, errlen, QKV_ERR_ARGUMENT, "int8 needs f32 or int8 weights");
+			st = qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                      "int8 needs f32 or int8 weights");
 			break;
 		}
 		if (pre) {
@@ -491,7 +483,7 @@ static enum qkv_status fuse_int8(struct onednn_handle *h, const struct qkv_weigh
 					    "pre-quantized weights of %c hold %d at element %zu "
 					    "(must be in [-127, 127])",
 					    "qkv"[p], wt -> w_i8[p][i], i);
-					st = fail(err, errlen, QKV_ERR_FORMAT, m);
+					st = qkv_backend_fail(err, errlen, QKV_ERR_FORMAT, "%s", m);
 					break;
 				}
 			if (st != QKV_OK)
@@ -532,7 +524,7 @@ static void fuse_f32(const struct onednn_handle *h, const struct qkv_weights *wt
 {
 	size_t K = h->K, N = h->N;
 	for (int p = 0; p < 3; p++) {
-		size_t d = out_width(&h->pb, p);
+		size_t d = qkv_out_width(&h->pb, p);
 		if (layout == QKV_LAYOUT_OUT_IN)
 			memcpy(w + h->col0[p] * K, wt->w[p], d * K * sizeof(float));
 		else
@@ -588,38 +580,42 @@ static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct
 {
 	*handle = NULL;
 	if (pb->precision != QKV_F32 && pb->precision != QKV_INT8)
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, "only precisions f32 and int8");
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "only precisions f32 and int8");
 	if (wt->layout != QKV_LAYOUT_IN_OUT && wt->layout != QKV_LAYOUT_OUT_IN)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "unknown weight layout");
 	int i8 = pb->precision == QKV_INT8;
 	size_t K = pb->d_model, N = (size_t)pb->d_q + 2 * (size_t)pb->d_kv;
 	if (K == 0 || pb->d_q == 0 || pb->d_kv == 0)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "a dimension is 0");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "a dimension is 0");
 	if (i8 && K > (size_t)INT32_MAX / (255 * 127))
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED,
-		            "int8: d_model above 66311 could overflow the int32 sums of "
-		            "the u8 x s8 product");
+		return qkv_backend_fail(
+		    err, errlen, QKV_ERR_UNSUPPORTED,
+		    "int8: d_model above 66311 could overflow the int32 sums of "
+		    "the u8 x s8 product");
 	if (N > SIZE_MAX / sizeof(float) / K)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "d_model * N overflows size_t");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "d_model * N overflows size_t");
 	if (i8 && !isa_exact_int8(dnnl_get_effective_cpu_isa())) {
 		char m[160];
 		snprintf(m, sizeof(m),
 		         "int8 needs exact int32 sums; oneDNN's ISA here is %s (needs "
 		         "avx512_core_vnni, avx2_vnni or amx)",
 		         isa_name(dnnl_get_effective_cpu_isa()));
-		return fail(err, errlen, QKV_ERR_UNSUPPORTED, m);
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "%s", m);
 	}
 	if (!i8)
 		for (int p = 0; p < 3; p++)
 			if (!wt->w[p])
-				return fail(err, errlen, QKV_ERR_ARGUMENT, "f32 weights missing");
+				return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+				                        "f32 weights missing");
 
 	struct onednn_handle *h = calloc(1, sizeof(*h));
 	if (!h)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	*handle = h;
 	if (pthread_mutex_init(&h->mu, NULL) != 0)
-		return fail(err, errlen, QKV_ERR_INTERNAL, "pthread_mutex_init failed");
+		return qkv_backend_fail(err, errlen, QKV_ERR_INTERNAL, "pthread_mutex_init failed");
 	h->mu_ok = 1;
 	h->pb = *pb;
 	h->K = K;
@@ -641,31 +637,33 @@ static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct
 	size_t esz = i8 ? 1 : sizeof(float);
 	void *wplain = malloc(K * N * esz);
 	if (!wplain)
-		return fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the fused weights");
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+		                        "out of memory for the fused weights");
 	enum qkv_status st = QKV_OK;
 	if (i8) {
 		h->wscale = malloc(N * sizeof(float));
 		st = h->wscale ? fuse_int8(h, wt, wt->layout, wplain, err, errlen)
-		               : fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		               : qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	} else {
 		fuse_f32(h, wt, wt->layout, wplain);
 		if (wt->bias[0] || wt->bias[1] || wt->bias[2]) {
 			h->bias_f = calloc(N, sizeof(float));
 			if (!h->bias_f) {
 				free(wplain);
-				return fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+				return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+				                        "out of memory");
 			}
 			for (int p = 0; p < 3; p++)
 				if (wt->bias[p])
 					memcpy(h->bias_f + h->col0[p], wt->bias[p],
-					       out_width(pb, p) * sizeof(float));
+					       qkv_out_width(pb, p) * sizeof(float));
 		}
 	}
 	if (st == QKV_OK && i8) { /* the u8 shift's compensation, exact in int64 */
 		h->comp = malloc(N * sizeof(uint32_t));
 		h->zeros = calloc(N, sizeof(float));
 		if (!h->comp || !h->zeros)
-			st = fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 		for (size_t n = 0; st == QKV_OK && n < N; n++) {
 			int64_t sum = 0;
 			const int8_t *wq = wplain;
@@ -896,18 +894,20 @@ static enum qkv_status onednn_project(const void *hp, const struct qkv_batch *b,
 	/* The handle's cache and slot pool are the only mutable parts, behind h->mu. */
 	struct onednn_handle *h = (struct onednn_handle *)(uintptr_t)hp;
 	if (!h || !b)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	if (b->T == 0)
 		return QKV_OK;
 	if (!b->x || b->ldx < h->K)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "x is NULL or ldx is below d_model");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "x is NULL or ldx is below d_model");
 	for (int p = 0; p < 3; p++)
-		if (!b->out[p] || b->ld_out[p] < out_width(&h->pb, p))
-			return fail(err, errlen, QKV_ERR_ARGUMENT,
-			            "an output is NULL or its stride is below its width");
+		if (!b->out[p] || b->ld_out[p] < qkv_out_width(&h->pb, p))
+			return qkv_backend_fail(
+			    err, errlen, QKV_ERR_ARGUMENT,
+			    "an output is NULL or its stride is below its width");
 	size_t T = b->T, K = h->K, N = h->N;
 	if (T > (size_t)INT64_MAX / (K > N ? K : N) || b->ldx > (size_t)INT64_MAX / T)
-		return fail(err, errlen, QKV_ERR_ARGUMENT, "T is too large");
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "T is too large");
 	int fused = outputs_fused(h, b);
 	int nthr = threads_for(b->threads);
 	int old = threads_enter(nthr);
@@ -928,7 +928,8 @@ static enum qkv_status onednn_project(const void *hp, const struct qkv_batch *b,
 		bytes = ALIGN;
 	sl = slot_get(h, bytes);
 	if (!sl) {
-		st = fail(err, errlen, QKV_ERR_NOMEM, "out of memory for per-call scratch");
+		st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+		                      "out of memory for per-call scratch");
 		goto done;
 	}
 	char *buf = sl->buf;
@@ -937,7 +938,7 @@ static enum qkv_status onednn_project(const void *hp, const struct qkv_batch *b,
 		st = execute(h, p, sl, buf, b->x, dst, err, errlen);
 		if (st == QKV_OK && !fused)
 			for (int q = 0; q < 3; q++) {
-				size_t d = out_width(&h->pb, q);
+				size_t d = qkv_out_width(&h->pb, q);
 				const float *y = (const float *)(void *)(buf + off_y) + h->col0[q];
 				for (size_t t = 0; t < T; t++)
 					memcpy(b->out[q] + t * b->ld_out[q], y + t * N,
@@ -965,7 +966,7 @@ static enum qkv_status onednn_project(const void *hp, const struct qkv_batch *b,
 #pragma omp parallel for num_threads(nthr) if (par) schedule(static)
 	for (size_t t = 0; t < T; t++)
 		for (int q = 0; q < 3; q++) {
-			size_t d = out_width(&h->pb, q), c0 = h->col0[q];
+			size_t d = qkv_out_width(&h->pb, q), c0 = h->col0[q];
 			float *y = b->out[q] + t * b->ld_out[q];
 			const char *acc = fused ? (const char *)y : buf + off_y + (t * N + c0) * 4;
 			rescale(acc, h->comp + c0, sx[t], h->wscale + c0,
@@ -993,7 +994,7 @@ static enum qkv_status int8_selfcheck(struct onednn_handle *h, const int8_t *wq,
 	int nthr = threads_for(1);
 	int old = threads_enter(nthr);
 	if (!x || !y || !ref) {
-		st = fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	for (size_t t = 0; t < 16; t++) /* even rows all +127, odd rows alternate signs */
@@ -1015,16 +1016,17 @@ static enum qkv_status int8_selfcheck(struct onednn_handle *h, const int8_t *wq,
 			sl = slot_get(h, p->scratch_bytes > ALIGN ? p->scratch_bytes : ALIGN);
 			to_u8(x, 16 * K);
 			st = sl ? execute(h, p, sl, sl->buf, x, y, err, errlen)
-			        : fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+			        : qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 			to_u8(x, 16 * K);
 		}
 		for (size_t t = 0; st == QKV_OK && t < rows[r]; t++)
 			for (size_t n = 0; n < N; n++)
 				if ((int32_t)((uint32_t)y[t * N + n] - h->comp[n]) !=
 				    ref[(t % 2) * N + n]) {
-					st = fail(err, errlen, QKV_ERR_UNSUPPORTED,
-					          "int8: oneDNN's int32 sums are not exact on this "
-					          "CPU (self-check with saturating rows failed)");
+					st = qkv_backend_fail(
+					    err, errlen, QKV_ERR_UNSUPPORTED,
+					    "int8: oneDNN's int32 sums are not exact on this "
+					    "CPU (self-check with saturating rows failed)");
 					break;
 				}
 		if (sl)

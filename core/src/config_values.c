@@ -7,6 +7,7 @@
 #include <qkv/precision.h>
 
 #include "config_internal.h"
+#include "near.h"
 #include "util.h"
 
 const char *const cfg_precision_names[QKV_PRECISION_COUNT] = QKV_PRECISION_NAMES;
@@ -50,32 +51,6 @@ const char *cfg_kind_name(const struct cfg_node *n)
 	return n->plain ? "a plain value" : "a quoted string";
 }
 
-/* Levenshtein distance, capped: only small distances matter for hints. */
-static size_t edit_distance(const char *a, size_t la, const char *b)
-{
-	size_t lb = strlen(b);
-	size_t row[40];
-	if (la >= 39 || lb >= 39)
-		return 99;
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
 /* `map` must be a mapping whose keys are all in keys[n] (n <= 32), each at most once.
  * `hint` (may be NULL) is added to the unknown-key message. */
 enum qkv_status cfg_check_keys(const struct cfg_ctx *c, const struct cfg_node *map,
@@ -99,7 +74,7 @@ enum qkv_status cfg_check_keys(const struct cfg_ctx *c, const struct cfg_node *m
 		if (found == n) {
 			size_t best = 3, best_j = n;
 			for (size_t j = 0; j < n; j++) {
-				size_t d = edit_distance(k->str, k->len, keys[j]);
+				size_t d = qkv_edit_distance(k->str, keys[j]);
 				if (d < best) {
 					best = d;
 					best_j = j;

@@ -1,5 +1,6 @@
 /* "Did you mean": the candidate name nearest to a name nobody has, for messages about
- * backend and tensor names (config keys have their own list in config_values.c).
+ * backend and tensor names; config keys (config_values.c) use the same distance with
+ * their own rule: at most 2 edits.
  *
  *     struct qkv_near nr = {.name = wanted};
  *     for (...) qkv_near_try(&nr, candidate);
