@@ -91,11 +91,16 @@ Test(bench_cli, json_has_reference_and_backend_rows_with_every_field)
 	bench_baseline_free(&b);
 	const char *json = slurp("r.json");
 	const char *fields[] = {
-	    "\"backend\"",  "\"precision\"",   "\"T\"",        "\"threads\"", "\"median_s\"",
-	    "\"gflops\"",   "\"weight_gbs\"",  "\"peak_pct\"", "\"bw_pct\"",  "\"vs_sgemm\"",
-	    "\"vs_sgemv\"", "\"peak_gflops\"", "\"read_gbs\"", "\"machine\"", "\"shape\""};
+	    "\"backend\"",   "\"precision\"",   "\"T\"",        "\"threads\"", "\"median_s\"",
+	    "\"gflops\"",    "\"weight_gbs\"",  "\"peak_pct\"", "\"bw_pct\"",  "\"vs_sgemm\"",
+	    "\"vs_sgemv\"",  "\"peak_gflops\"", "\"read_gbs\"", "\"machine\"", "\"shape\"",
+	    "\"prepare_s\"", "\"first_call_s\""};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		cr_assert(strstr(json, fields[i]), "JSON lacks %s", fields[i]);
+	/* the first call of a row is timed (a cold call takes some time, never none) */
+	const char *first = strstr(json, "\"first_call_s\"");
+	first = strchr(first, ':');
+	cr_assert(first && strtod(first + 1, NULL) > 0.0, "first_call_s is not measured");
 	const char *svg = slurp("r.svg");
 	cr_assert(!strncmp(svg, "<svg", 4) && strstr(svg, "scalar f32 1t") &&
 	          strstr(svg, "</svg>"));

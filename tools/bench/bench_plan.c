@@ -272,9 +272,13 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 			if (attempt && (!row->ok || !row->noisy))
 				continue;
 			idx[n] = i;
-			jobs[n] = (struct bench_job){
-			    g->item[i].fn, g->item[i].ctx,     nbuf, &st[n], true,
-			    row->status,   sizeof(row->status)};
+			jobs[n] = (struct bench_job){.fn = g->item[i].fn,
+			                             .ctx = g->item[i].ctx,
+			                             .nbuf = nbuf,
+			                             .st = &st[n],
+			                             .ok = true,
+			                             .err = row->status,
+			                             .errlen = sizeof(row->status)};
 			n++;
 		}
 		if (!n)
@@ -286,6 +290,8 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 			row->ok = jobs[j].ok;
 			if (!row->ok)
 				continue;
+			if (attempt == 0) /* later attempts start warm */
+				row->first_call_s = jobs[j].first_s;
 			if (attempt == 0 ||
 			    bench_stats_spread(&st[j]) < bench_stats_spread(&row->st))
 				row->st = st[j];

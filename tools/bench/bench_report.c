@@ -231,6 +231,7 @@ bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench
 			for (size_t k = 0; k < 6; k++)
 				jsonw_kv_double(&w, tn[k], tv[k], 9);
 			jsonw_kv_double(&w, "prepare_s", row->prepare_s, 6);
+			jsonw_kv_double(&w, "first_call_s", row->first_call_s, 6);
 			jsonw_kv_double(&w, "gflops", row->gflops, 6);
 			jsonw_kv_double(&w, "weight_gbs", row->weight_gbs, 6);
 			jsonw_kv_double(&w, "peak_pct", row->peak_pct, 4);
@@ -262,8 +263,10 @@ bool bench_report_csv(FILE *f, const struct bench_result *r, const struct bench_
 	(void)m;
 	(void)p;
 	(void)command;
-	fprintf(f, "shape,backend,kind,precision,T,threads,status,reps,median_s,p10_s,p90_s,"
-	           "gflops,weight_gbs,peak_pct,bw_pct,vs_sgemm,vs_sgemv,prepare_s,detail\n");
+	fprintf(
+	    f,
+	    "shape,backend,kind,precision,T,threads,status,reps,median_s,p10_s,p90_s,"
+	    "gflops,weight_gbs,peak_pct,bw_pct,vs_sgemm,vs_sgemv,prepare_s,first_call_s,detail\n");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		csv_field(f, r->shape.name);
@@ -272,12 +275,12 @@ bool bench_report_csv(FILE *f, const struct bench_result *r, const struct bench_
 		        row->T, row->threads);
 		csv_field(f, row->status);
 		if (row->ok)
-			fprintf(f, ",%zu,%.9g,%.9g,%.9g,%.6g,%.6g,%.4g,%.4g,%.4g,%.4g,%.6g,",
+			fprintf(f, ",%zu,%.9g,%.9g,%.9g,%.6g,%.6g,%.4g,%.4g,%.4g,%.4g,%.6g,%.6g,",
 			        row->st.n, row->st.median, row->st.p10, row->st.p90, row->gflops,
 			        row->weight_gbs, row->peak_pct, row->bw_pct, row->vs_sgemm,
-			        row->vs_sgemv, row->prepare_s);
+			        row->vs_sgemv, row->prepare_s, row->first_call_s);
 		else
-			fprintf(f, ",,,,,,,,,,,,");
+			fprintf(f, ",,,,,,,,,,,,,");
 		csv_field(f, row->detail);
 		fputc('\n', f);
 	}

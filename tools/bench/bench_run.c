@@ -65,12 +65,17 @@ static bool record(struct job_state *a, double dt)
 static void warm_up(struct bench_job *jb, struct job_state *s, double min_time)
 {
 	double t0 = bench_now();
+	bool first = true;
 	do {
+		double c0 = bench_now();
 		if (jb->fn(jb->ctx, s->buf, jb->err, jb->errlen)) {
 			jb->ok = false;
 			s->done = true;
 			return;
 		}
+		if (first)
+			jb->first_s = bench_now() - c0;
+		first = false;
 		s->buf = (s->buf + 1) % jb->nbuf;
 	} while (bench_now() - t0 < 0.1 * min_time);
 }

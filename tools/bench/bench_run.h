@@ -27,6 +27,8 @@ struct bench_row {
 	unsigned attempts;     /* measurements made (more than 1: the first were noisy) */
 	bool noisy;            /* still noisy after the last attempt (bench_stats_noisy) */
 	double prepare_s;      /* model open (select + prepare) time; 0 for references */
+	double first_call_s;   /* the row's first call (cold: a backend's per-T setup, e.g. the
+	                        * oneDNN primitive for a new T, shows here) */
 	/* derived (bench_row_derive) */
 	double gflops;     /* 2*T*d_model*N / median */
 	double weight_gbs; /* weight bytes of the precision / median */
@@ -58,6 +60,7 @@ struct bench_job {
 	bool ok;
 	char *err;
 	size_t errlen;
+	double first_s; /* out: seconds of the job's first call, before any warm-up */
 };
 
 /* Time several calls. With slice_s <= 0 one after the other, each warmed up and then
