@@ -6,6 +6,9 @@
 #include "bench_kernels.h"
 
 #include <stdbool.h>
+#include <time.h>
+
+#include <omp.h>
 
 #include <qkv/cpu_features.h>
 
@@ -173,4 +176,37 @@ const char *bench_kernel_name(void)
 		return "avx2+fma";
 #endif
 	return "portable C";
+}
+
+static double thread_cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+double bench_loop_rate(double (*loop)(size_t iters), size_t start_iters, unsigned threads)
+{
+	size_t iters = start_iters;
+	for (;;) { /* calibrate on one thread */
+		double t0 = thread_cpu_now();
+		if (loop(iters) <= 0.0)
+			return 0.0;
+		if (thread_cpu_now() - t0 > 0.02 || iters > ((size_t)1 << 40))
+			break;
+		iters *= 4;
+	}
+	iters *= 5;
+	double best = 0.0;
+	for (int r = 0; r < 5; r++) { /* best of: other processes only slow a trial down */
+		double rate = 0.0;
+#pragma omp parallel num_threads(threads) reduction(+ : rate)
+		{
+			double t0 = thread_cpu_now();
+			double ops = loop(iters);
+			rate += ops / (thread_cpu_now() - t0);
+		}
+		best = rate > best ? rate : best;
+	}
+	return best * 1e-9;
 }

@@ -19,4 +19,11 @@ float bench_read_sum(const float *a, size_t n);
  * (the read sum then uses AVX2), "avx2+fma" or "portable C". */
 const char *bench_kernel_name(void);
 
+/* Peak rate of a loop like bench_fma_loop (returns the operations it did; <= 0 when it
+ * cannot run here): calibrated on one thread from `start_iters` to about 0.1 s of CPU,
+ * then the best of 5 trials of `threads` threads, each rate counted per thread CPU time
+ * (robust to other processes) and summed. In units of 1e9 operations per second; 0 when
+ * the loop cannot run. Used for the fp32 peak and the int8 peak alike. */
+double bench_loop_rate(double (*loop)(size_t iters), size_t start_iters, unsigned threads);
+
 #endif

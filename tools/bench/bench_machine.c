@@ -40,27 +40,7 @@ static double thread_cpu_now(void)
  * assumed to have a core of its own: thread counts never exceed the cores). */
 static double measure_peak(unsigned threads)
 {
-	size_t iters = 1u << 16;
-	for (;;) { /* calibrate on one thread */
-		double t0 = thread_cpu_now();
-		bench_fma_loop(iters);
-		if (thread_cpu_now() - t0 > 0.02 || iters > ((size_t)1 << 40))
-			break;
-		iters *= 4;
-	}
-	iters *= 5;
-	double best = 0.0;
-	for (int r = 0; r < TRIALS; r++) {
-		double rate = 0.0;
-#pragma omp parallel num_threads(threads) reduction(+ : rate)
-		{
-			double t0 = thread_cpu_now();
-			double flops = bench_fma_loop(iters);
-			rate += flops / (thread_cpu_now() - t0);
-		}
-		best = rate > best ? rate : best;
-	}
-	return best * 1e-9;
+	return bench_loop_rate(bench_fma_loop, (size_t)1 << 16, threads);
 }
 
 /* Best read rate of `threads` threads summing disjoint slices of a[n], counted the

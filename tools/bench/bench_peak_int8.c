@@ -2,20 +2,17 @@
  * so the tool stays baseline x86-64; <qkv/cpu_features.h> decides which one may run. */
 #include "bench_peak_int8.h"
 
-#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
+#include "bench_kernels.h"
 #include "bench_stats.h"
 #include <qkv/cpu_features.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
-
-#define TRIALS 5 /* best of: other processes only slow a trial down */
 
 enum seq { SEQ_NONE, SEQ_AVX2, SEQ_AVXVNNI, SEQ_ZMM };
 
@@ -180,39 +177,10 @@ const char *bench_int8_kernel_name(void)
 #endif
 }
 
-static double thread_cpu_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-/* Best rate of `threads` threads each running the loop for about 0.1 s of its own CPU
- * time, summed (bench_machine.c measures the fp32 peak the same way). */
+/* bench_machine.c measures the fp32 peak the same way (bench_loop_rate). */
 static double measure(unsigned threads)
 {
-	size_t iters = 1u << 12;
-	for (;;) { /* calibrate on one thread */
-		double t0 = thread_cpu_now();
-		if (bench_int8_loop(iters) <= 0.0)
-			return 0.0;
-		if (thread_cpu_now() - t0 > 0.02 || iters > ((size_t)1 << 40))
-			break;
-		iters *= 4;
-	}
-	iters *= 5;
-	double best = 0.0;
-	for (int r = 0; r < TRIALS; r++) {
-		double rate = 0.0;
-#pragma omp parallel num_threads(threads) reduction(+ : rate)
-		{
-			double t0 = thread_cpu_now();
-			double ops = bench_int8_loop(iters);
-			rate += ops / (thread_cpu_now() - t0);
-		}
-		best = rate > best ? rate : best;
-	}
-	return best * 1e-9;
+	return bench_loop_rate(bench_int8_loop, (size_t)1 << 12, threads);
 }
 
 static void cache_name(const struct bench_machine *m, char *buf, size_t len)
