@@ -140,8 +140,18 @@ static enum qkv_status plugin_open(const char *real, struct qkv_plugin **out, ch
 		plugin_destroy(p);
 		return QKV_ERR_PLUGIN;
 	}
+	/* Room past the struct: a probe built against a newer header that fills a member
+	 * without looking at struct_size writes there, not into the core's memory
+	 * (`qkv conform` catches that plugin with a guard page). */
+	union {
+		struct qkv_probe_result pr;
+		unsigned char room[sizeof(struct qkv_probe_result) + 256];
+	} slack;
+	memset(&slack, 0, sizeof(slack));
+	slack.pr.struct_size = sizeof(slack.pr);
+	p->be->probe(&slack.pr);
+	p->probe = slack.pr;
 	p->probe.struct_size = sizeof(p->probe);
-	p->be->probe(&p->probe);
 	p->probe.detail[sizeof(p->probe.detail) - 1] = '\0';
 	*out = p;
 	return QKV_OK;

@@ -1,5 +1,7 @@
 /* Proof the harness bites: each plugin in tests/conformance/broken/ has one defect,
  * and the case meant for it must fail with a message that says what was wrong. */
+#define _GNU_SOURCE /* CPU_COUNT */
+#include <sched.h>
 #include <criterion/criterion.h>
 #include <signal.h>
 #include <stdio.h>
@@ -303,4 +305,91 @@ Test(broken13, bad_message)
 {
 	expect_caught("bad_message", "f32_seed_example", "bad \"quote\"");
 	expect_pass("bad_message", "int8_seed_example");
+}
+
+/* ---- issue 13, second round: the process around the backend ---------------------- */
+
+Test(broken13b, omp_icv)
+{
+	expect_caught("omp_icv", "process_state", "omp_get_max_threads() 1, was 7");
+	expect_pass("omp_icv", "f32_threads");
+}
+
+Test(broken13b, sig_handler)
+{
+	expect_caught("sig_handler", "process_state", "signal 4");
+	expect_pass("sig_handler", "f32_seed_example");
+}
+
+/* Pinning shows only where the caller may run on more than one CPU. */
+Test(broken13b, pins_caller)
+{
+	cpu_set_t set;
+	cr_assert_eq(sched_getaffinity(0, sizeof(set), &set), 0);
+	cr_assert_gt(CPU_COUNT(&set), 1, "this check needs a process allowed on 2+ CPUs");
+	expect_caught("pins_caller", "process_state", "CPU affinity");
+	expect_pass("pins_caller", "f32_random_sizes");
+}
+
+Test(broken13b, setenv)
+{
+	expect_caught("setenv", "process_state", "changed the environment");
+	expect_pass("setenv", "f32_random_sizes");
+}
+
+Test(broken13b, ignores_budget)
+{
+	expect_caught("ignores_budget", "thread_budget", "more threads than batch.threads");
+	expect_pass("ignores_budget", "f32_threads");
+}
+
+/* The probe check sits in abi_metadata, which runs before every case: every case
+ * crashes on the guard page, naming the probe. */
+Test(broken13b, probe_overrun, .signal = SIGSEGV)
+{
+	expect_caught("probe_overrun", "abi_metadata", "(unreachable: it crashes)");
+}
+
+Test(broken13b, leaks_fd)
+{
+	expect_caught("leaks_fd", "no_resource_leaks", "open file descriptors grew");
+	expect_pass("leaks_fd", "no_leaks");
+}
+
+Test(broken13b, leaks_thread)
+{
+	expect_caught("leaks_thread", "no_resource_leaks", "threads grew");
+	expect_pass("leaks_thread", "f32_random_sizes");
+}
+
+Test(broken13b, leaks_map)
+{
+	expect_caught("leaks_map", "no_resource_leaks", "mapped address space");
+	expect_pass("leaks_map", "no_leaks");
+}
+
+/* Old cases catch it too when malloc happens to hand back a released block; under
+ * ASan (freed memory quarantined) only recycled_addresses does. */
+Test(broken13b, cache_w_ptr)
+{
+	expect_caught("cache_w_ptr", "recycled_addresses", "address of the released ones: yes");
+	expect_pass("cache_w_ptr", "f32_seed_example");
+}
+
+Test(broken13b, self_tune_1000)
+{
+	expect_caught("self_tune_1000", "calls_3000", "call 1001 of 3000");
+	expect_pass("self_tune_1000", "f32_many_calls");
+}
+
+/* One calibration per process: it races only in the first round of the first run. */
+Test(broken13b, racy_init)
+{
+	expect_caught("racy_init", "concurrent_prepare", "preparing at once");
+}
+
+Test(broken13b, stack_vla, .signal = SIGSEGV)
+{
+	expect_pass("stack_vla", "f32_large_k"); /* K = 66,001 on the main thread's stack */
+	expect_caught("stack_vla", "small_stack", "(unreachable: it crashes)");
 }

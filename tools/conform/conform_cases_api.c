@@ -51,11 +51,8 @@ void cf_case_abi_metadata(const struct qkv_backend *be, int precision, uint64_t 
 	if (missing)
 		return (void)cf_fail(r, "required member `%s` is NULL", missing);
 	struct qkv_probe_result pr;
-	memset(&pr, 0x5a, sizeof(pr));
-	pr.struct_size = sizeof(pr);
-	be->probe(&pr);
-	if (!memchr(pr.detail, '\0', sizeof(pr.detail)))
-		return (void)cf_fail(r, "probe left detail without a terminating NUL");
+	if (!cf_probe_guarded(be, &pr, r))
+		return;
 	if (pr.score < 0)
 		return (void)cf_fail(r, "probe score %d is negative", pr.score);
 	snprintf(r->msg, sizeof(r->msg), "%s %s, ABI %u.%u, probe score %d: %.200s", be->name,

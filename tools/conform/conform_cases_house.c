@@ -186,7 +186,7 @@ static void failed_prepare(const struct qkv_backend *be)
 	be->release(h);
 }
 
-static bool leak_block(const struct qkv_backend *be, uint64_t seed, struct cf_report *r)
+bool cf_leak_block(const struct qkv_backend *be, uint64_t seed, struct cf_report *r)
 {
 	static const struct cf_shape sh = {9, 64, 2, 1, 16};
 	for (int c = 0; c < LEAK_CYCLES; c++) {
@@ -228,7 +228,7 @@ void cf_case_no_leaks(const struct qkv_backend *be, int precision, uint64_t seed
 	size_t m[LEAK_BLOCKS + 1];
 	for (int b = -LEAK_WARM; b <= LEAK_BLOCKS; b++) {
 		cf_progress("leak check: block %d of %d", b + LEAK_WARM, LEAK_WARM + LEAK_BLOCKS);
-		if (!leak_block(be, seed, r))
+		if (!cf_leak_block(be, seed, r))
 			return;
 		if (b >= 0)
 			m[b] = heap_in_use();

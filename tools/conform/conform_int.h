@@ -152,4 +152,15 @@ bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
 
 extern const char *const cf_proj_name[3]; /* "q", "k", "v" */
 
+/* Probe into a result that ends at a PROT_NONE page, then into one that starts right
+ * after one (a probe writing past its struct faults there), each first filled with
+ * 0x5a; copies the second into *out. False and a message when struct_size changed or
+ * detail has no NUL. */
+bool cf_probe_guarded(const struct qkv_backend *be, struct qkv_probe_result *out,
+                      struct cf_report *r);
+
+/* One block of the leak checks: per declared precision, 4 times prepare, 8 calls
+ * (T 1 and 9, threads 1 and 2), release, and a refused prepare. */
+bool cf_leak_block(const struct qkv_backend *be, uint64_t seed, struct cf_report *r);
+
 #endif

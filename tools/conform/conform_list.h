@@ -45,7 +45,7 @@
 
 #define CF_CASES(X)                                                                                \
 	X(abi_metadata, -1, cf_case_abi_metadata,                                                  \
-	  "ABI major, struct size, name format, version, precisions, members, probe")              \
+	  "ABI major, struct size, name format, version, precisions, members, probe in bounds")    \
 	X(refuse_undeclared_precision, -1, cf_case_refuse_undeclared,                              \
 	  "prepare refuses undeclared and unknown precisions with QKV_ERR_UNSUPPORTED")            \
 	X(release_after_failed_prepare, -1, cf_case_release_after_failed,                          \
@@ -78,7 +78,19 @@
 	X(no_output, -1, cf_case_no_output, "nothing printed to stdout or stderr")                 \
 	X(no_leaks, -1, cf_case_no_leaks,                                                          \
 	  "heap in use stable over repeated prepare/project/release")                              \
-	X(exports, -1, cf_case_exports, "the file exports qkv_backend_descriptor only")
+	X(exports, -1, cf_case_exports, "the file exports qkv_backend_descriptor only")            \
+	X(process_state, -1, cf_case_process_state,                                                \
+	  "caller's OpenMP settings, signals, affinity, locale, environment left as found")        \
+	X(thread_budget, -1, cf_case_thread_budget,                                                \
+	  "batch.threads = 1: no other thread works for the call (CPU time)")                      \
+	X(no_resource_leaks, -1, cf_case_no_resource_leaks,                                        \
+	  "descriptors, threads, mapped memory stable over prepare/project/release")               \
+	X(recycled_addresses, -1, cf_case_recycled_addresses,                                      \
+	  "new weights at a released handle's addresses: no stale cache")                          \
+	X(calls_3000, -1, cf_case_calls_3000, "3000 calls of mixed T and threads: stable bits")    \
+	X(concurrent_prepare, -1, cf_case_concurrent_prepare,                                      \
+	  "6 threads prepare, project and release at once")                                        \
+	X(small_stack, -1, cf_case_small_stack, "project on a 256 KiB caller stack, K = 100,000")
 
 #define CF_DECLARE(name, prec, fn, what)                                                           \
 	void fn(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r);

@@ -43,10 +43,29 @@
  *   LEAKS           keeps every call's scratch in a list that is never trimmed
  *   EXPORTS         exports a helper function besides the descriptor
  *   BAD_MESSAGE     f32 prepare fails with quotes, control bytes, invalid UTF-8
+ * Issue 13, second round (each passes every case above):
+ *   OMP_ICV         project sets the caller's omp_set_num_threads(budget), not restored
+ *   SIG_HANDLER     probe installs a SIGILL handler to test an instruction, left there
+ *   PINS_CALLER     project pins the calling thread to the CPU it is on, not restored
+ *   SETENV          prepare sets OMP_NUM_THREADS to the model's thread budget
+ *   IGNORES_BUDGET  splits the rows over problem.threads threads, not batch.threads
+ *   PROBE_OVERRUN   probe fills a member of a newer, larger probe struct
+ *   LEAKS_FD        prepare opens /dev/null for a debug log and never closes it
+ *   LEAKS_THREAD    prepare starts a detached prefetch thread that never ends
+ *   LEAKS_MAP       prepare maps a 64 KiB arena and release never unmaps it
+ *   CACHE_W_PTR     one global copy of the weights, reused when w[0]'s address and the
+ *                   shape match the last prepare's
+ *   SELF_TUNE_1000  switches to another summation order after 1000 calls on a handle
+ *   RACY_INIT       the first prepare calibrates a global kernel pointer, publishing a
+ *                   placeholder (returns 0) before it is done
+ *   STACK_VLA       copies each X row to the stack (K floats) "for alignment"
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
  */
+#if defined(BROKEN_PINS_CALLER) || defined(BROKEN_LEAKS_MAP)
+#define _GNU_SOURCE /* pthread_setaffinity_np, sched_getcpu, MAP_ANONYMOUS */
+#endif
 #include <math.h>
 #include <stdbool.h>
 #include <pthread.h>
@@ -56,6 +75,28 @@
 #include <unistd.h>
 
 #include <qkv/plugin.h>
+
+#if defined(BROKEN_PINS_CALLER)
+#include <sched.h>
+#endif
+#if defined(BROKEN_OMP_ICV)
+#include <omp.h>
+#endif
+#if defined(BROKEN_LEAKS_FD)
+#include <fcntl.h>
+#endif
+#if defined(BROKEN_LEAKS_MAP)
+#include <sys/mman.h>
+#endif
+#if defined(BROKEN_STACK_VLA)
+#include <alloca.h>
+#endif
+#if defined(BROKEN_RACY_INIT)
+#include <stdatomic.h>
+#endif
+#if defined(BROKEN_SIG_HANDLER)
+#include <signal.h>
+#endif
 
 #include <qkv/precision.h>
 
@@ -73,6 +114,8 @@ struct handle {
 	float *packed[3];    /* LAZY_INIT: [d_out x d_model] */
 	float *scratch;      /* HANDLE_SCRATCH: one row */
 	unsigned long calls; /* SELF_TUNE */
+	int log_fd;          /* LEAKS_FD */
+	void *arena;         /* LEAKS_MAP */
 	const float *last_x; /* CACHE_X */
 	size_t last_T;
 	float *last_out[3];
@@ -312,6 +355,66 @@ static enum qkv_status keep_weights(struct handle *h, const struct qkv_weights *
 	return QKV_OK;
 }
 
+#ifdef BROKEN_RACY_INIT
+static void calibrate(void);
+#endif
+
+#ifdef BROKEN_LEAKS_THREAD
+static pthread_mutex_t prefetch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t prefetch_cv = PTHREAD_COND_INITIALIZER;
+static void *prefetch_loop(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&prefetch_mu);
+	for (;;) /* waits for work that never comes */
+		pthread_cond_wait(&prefetch_cv, &prefetch_mu);
+	return NULL;
+}
+#endif
+
+#ifdef BROKEN_CACHE_W_PTR
+/* The defect: one process-wide copy of the last weights, keyed by the address of
+ * w[0] and the shape ("models share weights"): a new model whose weights sit where a
+ * released one's were gets the old copy. */
+static struct {
+	const float *key;
+	uint32_t K, dq, dkv, layout;
+	float *copy[3];
+} wcache;
+static pthread_mutex_t wcache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static enum qkv_status cached_weights(struct handle *h, const struct qkv_weights *wt)
+{
+	enum qkv_status st = QKV_OK;
+	pthread_mutex_lock(&wcache_mu);
+	if (wcache.key != wt->w[0] || wcache.K != h->pb.d_model || wcache.dq != h->pb.d_q ||
+	    wcache.dkv != h->pb.d_kv || wcache.layout != h->layout) {
+		for (int p = 0; p < 3; p++) {
+			size_t bytes = (size_t)h->pb.d_model * width(&h->pb, p) * sizeof(float);
+			free(wcache.copy[p]);
+			wcache.copy[p] = malloc(bytes ? bytes : 1);
+			if (!wcache.copy[p]) {
+				st = QKV_ERR_NOMEM;
+				wcache.key = NULL;
+				break;
+			}
+			memcpy(wcache.copy[p], wt->w[p], bytes);
+		}
+		if (st == QKV_OK) {
+			wcache.key = wt->w[0];
+			wcache.K = h->pb.d_model;
+			wcache.dq = h->pb.d_q;
+			wcache.dkv = h->pb.d_kv;
+			wcache.layout = h->layout;
+		}
+	}
+	for (int p = 0; st == QKV_OK && p < 3; p++)
+		h->w[p] = wcache.copy[p];
+	pthread_mutex_unlock(&wcache_mu);
+	return st;
+}
+#endif
+
 static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
                                       void **out, char *err, size_t errlen)
 {
@@ -351,12 +454,36 @@ static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct
 		return QKV_ERR_NOMEM;
 	pthread_mutex_init(&h->mu, NULL);
 	*out = h;
+#ifdef BROKEN_LEAKS_FD
+	h->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC); /* the defect: never closed */
+#endif
+#ifdef BROKEN_LEAKS_THREAD
+	pthread_t prefetcher; /* the defect: never told to stop, never joined */
+	if (pthread_create(&prefetcher, NULL, prefetch_loop, NULL) == 0)
+		pthread_detach(prefetcher);
+#endif
+#ifdef BROKEN_LEAKS_MAP
+	h->arena = mmap(NULL, 64 * 1024, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
+	                0); /* the defect: release never unmaps it */
+#endif
+#ifdef BROKEN_SETENV
+	char budget[16];
+	snprintf(budget, sizeof(budget), "%u", pb->threads);
+	setenv("OMP_NUM_THREADS", budget, 1); /* the defect: for "our OpenMP loops" */
+#endif
+#ifdef BROKEN_RACY_INIT
+	calibrate();
+#endif
 	h->pb = *pb;
 	h->pb.struct_size = sizeof(h->pb);
 	h->layout = wt->layout;
 	size_t wmax = pb->d_q > pb->d_kv ? pb->d_q : pb->d_kv;
 	h->scratch = malloc((wmax ? wmax : 1) * sizeof(float));
 	enum qkv_status kept = keep_weights(h, wt);
+#ifdef BROKEN_CACHE_W_PTR
+	if (kept == QKV_OK && pb->precision == QKV_F32)
+		kept = cached_weights(h, wt);
+#endif
 #ifdef BROKEN_STATIC_WEIGHTS
 	for (int p = 0; p < 3; p++)
 		last_w[p] = h->w[p];
@@ -424,6 +551,30 @@ static float dot(const struct handle *h, int p, const float *x, size_t n, int re
 	return acc;
 }
 
+#ifdef BROKEN_RACY_INIT
+typedef float (*dot_fn)(const struct handle *, int, const float *, size_t, int);
+static float dot_placeholder(const struct handle *h, int p, const float *x, size_t n, int rev)
+{
+	(void)h, (void)p, (void)x, (void)n, (void)rev;
+	return 0.0f;
+}
+static _Atomic(dot_fn) dot_kernel; /* NULL until the first prepare calibrates */
+
+/* The defect: the first prepare claims the calibration by publishing a placeholder,
+ * times the kernel for a while, then publishes the real one; a prepare on another
+ * thread meanwhile sees "calibrated" and its calls use the placeholder. */
+static void calibrate(void)
+{
+	dot_fn none = NULL;
+	if (!atomic_compare_exchange_strong(&dot_kernel, &none, dot_placeholder))
+		return;
+	volatile float sink = 0;
+	for (long i = 0; i < 20000000; i++) /* the timing runs */
+		sink = sink * 0.5f + 1.0f;
+	atomic_store(&dot_kernel, dot);
+}
+#endif
+
 static void project_row(const struct handle *h, const struct qkv_batch *b, int p, const float *x,
                         float *y, int reverse)
 {
@@ -442,14 +593,25 @@ static void project_row(const struct handle *h, const struct qkv_batch *b, int p
 #else
 	float *acc = y;
 #endif
+#ifdef BROKEN_STACK_VLA
+	float *xs = alloca(K * sizeof(float)); /* the defect: K floats on the caller's stack */
+	memcpy(xs, x, K * sizeof(float));
+	x = xs;
+#endif
 #ifdef BROKEN_OVER_READ
 	if (K % 8) { /* the defect: a full 8-float load of the row's last block */
 		volatile float tail = x[(K + 7) / 8 * 8 - 1];
 		(void)tail;
 	}
 #endif
+#ifdef BROKEN_RACY_INIT
+	dot_fn kernel = atomic_load(&dot_kernel);
+	for (size_t n = 0; n < N; n++)
+		acc[n] = kernel(h, p, x, n, reverse);
+#else
 	for (size_t n = 0; n < N; n++)
 		acc[n] = dot(h, p, x, n, reverse);
+#endif
 	for (size_t n = 0; n < N; n++) {
 		float v = acc[n];
 #ifndef BROKEN_IGNORE_BIAS
@@ -501,10 +663,14 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 		T = T / 1024 * 1024; /* the defect: only whole blocks of 1024 rows */
 #endif
 	int reverse = 0;
-#ifdef BROKEN_SELF_TUNE
+#if defined(BROKEN_SELF_TUNE) || defined(BROKEN_SELF_TUNE_1000)
 	struct handle *hm = (struct handle *)(uintptr_t)h;
 	pthread_mutex_lock(&hm->mu);
+#ifdef BROKEN_SELF_TUNE_1000
+	reverse = ++hm->calls > 1000; /* the defect: "tuned" kernel after 1000 calls */
+#else
 	reverse = ++hm->calls > 40; /* the defect: "tuned" kernel after 40 calls */
+#endif
 	pthread_mutex_unlock(&hm->mu);
 #endif
 	for (int p = 0; p < 3; p++) {
@@ -526,6 +692,48 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 	return QKV_OK;
 }
 
+#ifdef BROKEN_IGNORES_BUDGET
+struct part {
+	const struct handle *h;
+	struct qkv_batch b;
+};
+static void *part_run(void *arg)
+{
+	struct part *pt = arg;
+	project_f32(pt->h, &pt->b);
+	return NULL;
+}
+/* The defect: the rows are split over the model's budget (problem.threads), not the
+ * call's (batch.threads). */
+static enum qkv_status project_split(const struct handle *h, const struct qkv_batch *b)
+{
+	struct part pt[8];
+	pthread_t tid[8];
+	int n = h->pb.threads < 8 ? (int)h->pb.threads : 8, started = 0;
+	if (n < 1)
+		return project_f32(h, b);
+	size_t chunk = (b->T + (size_t)n - 1) / (size_t)n;
+	for (int i = 0; i < n; i++) {
+		size_t t0 = (size_t)i * chunk, t1 = t0 + chunk < b->T ? t0 + chunk : b->T;
+		pt[i].h = h;
+		pt[i].b = *b;
+		pt[i].b.T = t1 > t0 ? t1 - t0 : 0;
+		pt[i].b.x = b->x + t0 * b->ldx;
+		for (int p = 0; p < 3; p++)
+			pt[i].b.out[p] = b->out[p] + t0 * b->ld_out[p];
+	}
+	for (int i = 1; i < n; i++)
+		if (pthread_create(&tid[i], NULL, part_run, &pt[i]) == 0)
+			started = i;
+		else
+			part_run(&pt[i]);
+	part_run(&pt[0]);
+	for (int i = 1; i <= started; i++)
+		pthread_join(tid[i], NULL);
+	return QKV_OK;
+}
+#endif
+
 static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b, char *err,
                                       size_t errlen)
 {
@@ -541,6 +749,22 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 #ifdef BROKEN_HANG
 	for (;;)
 		pause();
+#endif
+#ifdef BROKEN_OMP_ICV
+	omp_set_num_threads((int)b->threads); /* the defect: the caller's setting, not restored */
+#endif
+#ifdef BROKEN_PINS_CALLER
+	int cpu = sched_getcpu(); /* the defect: "keep the caller on its cache", left pinned */
+	if (cpu >= 0) {
+		cpu_set_t one;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		pthread_setaffinity_np(pthread_self(), sizeof(one), &one);
+	}
+#endif
+#ifdef BROKEN_IGNORES_BUDGET
+	if (h->pb.precision == QKV_F32 && b->T >= 8 && h->pb.threads > 1)
+		return project_split(h, b);
 #endif
 #ifdef BROKEN_FTZ
 #if defined(__x86_64__)
@@ -600,8 +824,33 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 	return st;
 }
 
+#ifdef BROKEN_SIG_HANDLER
+static void on_sigill(int sig)
+{
+	(void)sig;
+	_exit(3);
+}
+#endif
+#ifdef BROKEN_PROBE_OVERRUN
+struct probe_result_newer { /* the defect: a newer header's struct, filled blindly */
+	struct qkv_probe_result v1;
+	uint32_t cores;
+};
+#endif
+
 static void broken_probe(struct qkv_probe_result *out)
 {
+#ifdef BROKEN_SIG_HANDLER
+	/* the defect: a handler for the instruction test, never put back */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sigill;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGILL, &sa, NULL);
+#endif
+#ifdef BROKEN_PROBE_OVERRUN
+	((struct probe_result_newer *)(void *)out)->cores = 2;
+#endif
 	out->score = 1;
 	snprintf(out->detail, sizeof(out->detail), "deliberately broken test plugin");
 }
