@@ -331,6 +331,12 @@ Test(broken13b, pins_caller)
 	expect_pass("pins_caller", "f32_random_sizes");
 }
 
+Test(broken13b, uses_rand)
+{
+	expect_caught("uses_rand", "process_state", "rand()/srand()");
+	expect_pass("uses_rand", "f32_random_sizes");
+}
+
 Test(broken13b, setenv)
 {
 	expect_caught("setenv", "process_state", "changed the environment");

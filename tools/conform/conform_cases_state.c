@@ -5,6 +5,7 @@
  * a caller with a small stack. */
 #define _GNU_SOURCE /* pthread_getaffinity_np, pthread_getname_np */
 #include <dirent.h>
+#include <fcntl.h>
 #include <dlfcn.h>
 #include <locale.h>
 #include <omp.h>
@@ -56,7 +57,11 @@ struct pstate {
 	uint64_t env_hash;
 	struct rlimit lim[3];
 	int nice;
+	int std_fds;   /* bit i: fd i (0, 1, 2) open */
+	int next_rand; /* rand() after srand(CF_RAND_SEED) at the snapshot */
 };
+
+#define CF_RAND_SEED 20260611u
 
 static const int limit_ids[3] = {RLIMIT_NOFILE, RLIMIT_STACK, RLIMIT_CORE};
 static const char *const limit_names[3] = {"RLIMIT_NOFILE", "RLIMIT_STACK", "RLIMIT_CORE"};
@@ -95,6 +100,8 @@ static void pstate_get(struct pstate *s)
 	for (int i = 0; i < 3; i++)
 		getrlimit(limit_ids[i], &s->lim[i]);
 	s->nice = getpriority(PRIO_PROCESS, 0);
+	for (int fd = 0; fd < 3; fd++)
+		s->std_fds |= (fcntl(fd, F_GETFD) != -1) << fd;
 }
 
 /* False and a message naming the first thing `after` changed. */
@@ -167,18 +174,32 @@ static bool pstate_same(const struct qkv_backend *be, const struct pstate *a,
 		if (a->lim[i].rlim_cur != b->lim[i].rlim_cur ||
 		    a->lim[i].rlim_max != b->lim[i].rlim_max)
 			return cf_fail(r, "%s changed the process's %s", when, limit_names[i]);
+	if (a->std_fds != b->std_fds)
+		return cf_fail(r, "%s closed a standard file descriptor (open: 0x%x, were 0x%x)",
+		               when, (unsigned)b->std_fds, (unsigned)a->std_fds);
 	if (a->nice != b->nice)
 		return cf_fail(r, "%s changed the calling thread's nice value to %d (was %d)", when,
 		               b->nice, a->nice);
 	return true;
 }
 
+/* The C library's rand() sequence is the caller's: a backend that calls srand or rand
+ * shifts it. Seeded before each step, read after it. */
 static bool state_kept(const struct qkv_backend *be, const struct pstate *before, const char *when,
                        struct cf_report *r)
 {
 	struct pstate now;
 	pstate_get(&now);
-	return pstate_same(be, before, &now, when, r);
+	int next = rand();
+	srand(CF_RAND_SEED);
+	if (!pstate_same(be, before, &now, when, r))
+		return false;
+	if (next != before->next_rand)
+		return cf_fail(r,
+		               "%s used the C library's rand()/srand() (the caller's random "
+		               "sequence moved): keep a generator of your own",
+		               when);
+	return true;
 }
 
 /* Every entry point, on the good and the error paths, with the calling thread's
@@ -193,6 +214,9 @@ void cf_case_process_state(const struct qkv_backend *be, int precision, uint64_t
 	omp_set_num_threads(7);
 	struct pstate s0;
 	pstate_get(&s0);
+	srand(CF_RAND_SEED);
+	s0.next_rand = rand();
+	srand(CF_RAND_SEED);
 	struct qkv_probe_result pr = {.struct_size = sizeof(pr)};
 	be->probe(&pr);
 	bool ok = state_kept(be, &s0, "probe", r);

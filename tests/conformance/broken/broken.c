@@ -59,6 +59,7 @@
  *   RACY_INIT       the first prepare calibrates a global kernel pointer, publishing a
  *                   placeholder (returns 0) before it is done
  *   STACK_VLA       copies each X row to the stack (K floats) "for alignment"
+ *   USES_RAND       prepare picks a tile order with the C library's rand()
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
@@ -473,6 +474,9 @@ static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct
 #endif
 #ifdef BROKEN_RACY_INIT
 	calibrate();
+#endif
+#ifdef BROKEN_USES_RAND
+	h->calls = (unsigned long)rand() % 4; /* the defect: the caller's random sequence */
 #endif
 	h->pb = *pb;
 	h->pb.struct_size = sizeof(h->pb);
