@@ -141,7 +141,7 @@ static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct q
 /* Columns [c0, c0+cols) of X.W_qkv for `rows` rows into y (stride ldy). C starts as
  * the bias rows (beta = 1). GEMV always gets beta = 1 over a filled y, because
  * whether beta = 0 clears a NaN already in y differs between OpenBLAS versions.
- * All sizes were checked to fit in int. */
+ * All sizes were checked to fit in int; strides too when rows > 1. */
 static void gemm_cols(const struct blas_handle *s, const float *x, size_t ldx, size_t rows,
                       size_t c0, size_t cols, float *y, size_t ldy, float beta)
 {
@@ -191,16 +191,18 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
 	if (b->T == 0)
 		return QKV_OK;
-	if (!b->x || b->ldx < s->pb.d_model || b->ldx > INT_MAX)
-		return qkv_backend_fail(
-		    err, errlen, QKV_ERR_ARGUMENT,
-		    "x is NULL or ldx is below d_model or above the BLAS int range");
-	for (int p = 0; p < 3; p++)
-		if (!b->out[p] || b->ld_out[p] < qkv_out_width(&s->pb, p) || b->ld_out[p] > INT_MAX)
+	if (!b->x || b->ldx < s->pb.d_model)
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "x is NULL or ldx is below d_model");
+	/* a stride past BLAS's int: one row at a time (GEMV never sees a stride) */
+	int strides_fit = b->ldx <= INT_MAX;
+	for (int p = 0; p < 3; p++) {
+		if (!b->out[p] || b->ld_out[p] < qkv_out_width(&s->pb, p))
 			return qkv_backend_fail(
 			    err, errlen, QKV_ERR_ARGUMENT,
-			    "an output is NULL or its stride is below its width or "
-			    "above the BLAS int range");
+			    "an output is NULL or its stride is below its width");
+		strides_fit = strides_fit && b->ld_out[p] <= INT_MAX;
+	}
 	int omp_old = -1;
 	if (openblas_get_parallel() == 2)
 		omp_old = blas_threads_enter_omp(b->threads);
@@ -209,7 +211,7 @@ static enum qkv_status blas_project(const void *h, const struct qkv_batch *b, ch
 	int fused = outputs_fused(s, b);
 	int any_bias = s->bias[QKV_Q] || s->bias[QKV_K] || s->bias[QKV_V];
 	/* Rows in chunks that fit BLAS's int; one chunk for any realistic T. */
-	const size_t chunk = (size_t)1 << 30;
+	const size_t chunk = strides_fit ? (size_t)1 << 30 : 1;
 	for (size_t t0 = 0; t0 < b->T; t0 += chunk) {
 		size_t rows = b->T - t0 < chunk ? b->T - t0 : chunk;
 		const float *x = b->x + t0 * b->ldx;

@@ -399,3 +399,9 @@ Test(broken13b, stack_vla, .signal = SIGSEGV)
 	expect_pass("stack_vla", "f32_large_k"); /* K = 66,001 on the main thread's stack */
 	expect_caught("stack_vla", "small_stack", "(unreachable: it crashes)");
 }
+
+Test(broken13b, u32_offsets)
+{
+	expect_caught("u32_offsets", "huge_strides", "offsets computed in 32 bits wrap");
+	expect_pass("u32_offsets", "f32_strides");
+}

@@ -171,3 +171,8 @@ bool cf_gbuf_check(const struct cf_gbuf *b, const char *name, struct cf_report *
 	}
 	return true;
 }
+
+void cf_fill_sentinel(float *f, size_t n)
+{
+	fill_sentinel(f, n);
+}

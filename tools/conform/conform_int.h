@@ -42,6 +42,7 @@ bool cf_gbuf_alloc(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool
 bool cf_gbuf_alloc_paged(struct cf_gbuf *b, size_t rows, size_t width, size_t ld, bool at_end);
 void cf_gbuf_free(struct cf_gbuf *b);
 bool cf_is_sentinel(float f);
+void cf_fill_sentinel(float *f, size_t n);
 /* False (and a message naming `name` and where) when any float outside the rows
  * changed. */
 bool cf_gbuf_check(const struct cf_gbuf *b, const char *name, struct cf_report *r, const char *ctx);

@@ -90,7 +90,9 @@
 	X(calls_3000, -1, cf_case_calls_3000, "3000 calls of mixed T and threads: stable bits")    \
 	X(concurrent_prepare, -1, cf_case_concurrent_prepare,                                      \
 	  "6 threads prepare, project and release at once")                                        \
-	X(small_stack, -1, cf_case_small_stack, "project on a 256 KiB caller stack, K = 100,000")
+	X(small_stack, -1, cf_case_small_stack, "project on a 256 KiB caller stack, K = 100,000")  \
+	X(huge_strides, -1, cf_case_huge_strides,                                                  \
+	  "ldx and ld_out of 2^29 and 2^31 floats: offsets past 32 bits")
 
 #define CF_DECLARE(name, prec, fn, what)                                                           \
 	void fn(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r);

@@ -218,9 +218,7 @@ Test(blas, refusals_before_blas)
 	struct qkv_batch b = {sizeof(b), 1, 2, p.x, 7, {y, y, y}, {4, 4, 4}};
 	cr_assert_eq(BE.project(p.h, &b, err, sizeof(err)), QKV_ERR_ARGUMENT);
 	cr_assert(strstr(err, "ldx") != NULL, "%s", err);
-	b.ldx = (size_t)INT_MAX + 1;
-	cr_assert_eq(BE.project(p.h, &b, err, sizeof(err)), QKV_ERR_ARGUMENT);
-	b.ldx = 8;
+	b.ldx = 8; /* (strides past INT_MAX are taken row by row: conformance huge_strides) */
 	b.ld_out[2] = 3;
 	cr_assert_eq(BE.project(p.h, &b, err, sizeof(err)), QKV_ERR_ARGUMENT);
 	cr_assert(strstr(err, "stride") != NULL, "%s", err);

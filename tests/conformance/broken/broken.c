@@ -60,6 +60,7 @@
  *                   placeholder (returns 0) before it is done
  *   STACK_VLA       copies each X row to the stack (K floats) "for alignment"
  *   USES_RAND       prepare picks a tile order with the C library's rand()
+ *   U32_OFFSETS     row offsets t * ldx computed in 32 bits
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
@@ -687,8 +688,14 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 		if (T >= 2 && T <= 4)
 			ld = width(PB(h), p); /* the defect: the small-T path writes packed */
 #endif
+#ifdef BROKEN_U32_OFFSETS
+		for (size_t t = 0; t < T; t++) /* the defect: 32-bit row offsets "for speed" */
+			project_row(h, b, p, b->x + (uint32_t)(t * ldx),
+			            b->out[p] + (uint32_t)(t * ld), reverse);
+#else
 		for (size_t t = 0; t < T; t++)
 			project_row(h, b, p, b->x + t * ldx, b->out[p] + t * ld, reverse);
+#endif
 #ifdef BROKEN_WRITE_PAST
 		b->out[p][(T - 1) * ld + width(PB(h), p)] = 0.0f; /* a tail store too wide */
 #endif
