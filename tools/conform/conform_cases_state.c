@@ -620,9 +620,8 @@ void cf_case_concurrent_prepare(const struct qkv_backend *be, int precision, uin
 
 /* A runtime may call from a thread with a small stack (musl's default is 128 KiB):
  * project runs on a 256 KiB stack with K = 100,000 (int8: 66,000), where a row of K
- * floats on the stack (400 KB, 264 KB) overflows it. AddressSanitizer's redzones make frames
- * larger, so an ASan build gives the thread 1 MiB. */
-extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+ * floats on the stack (400 KB, 264 KB) overflows it. The in-tree backends pass it
+ * under ASan too. */
 #define SMALL_STACK (256 * 1024)
 
 struct stack_call {
@@ -644,7 +643,7 @@ void cf_case_small_stack(const struct qkv_backend *be, int precision, uint64_t s
 {
 	(void)precision;
 	struct cf_shape sh = {2, 100000, 2, 1, 8};
-	size_t stack = __sanitizer_get_current_allocated_bytes ? 4 * SMALL_STACK : SMALL_STACK;
+	size_t stack = SMALL_STACK;
 	int prec[QKV_PRECISION_COUNT];
 	int n = declared(be, prec);
 	struct cf_rng g = {seed};
