@@ -337,6 +337,12 @@ Test(broken13b, uses_rand)
 	expect_pass("uses_rand", "f32_random_sizes");
 }
 
+Test(broken13b, silences_stdout)
+{
+	expect_caught("silences_stdout", "process_state", "file descriptor 1 at another file");
+	expect_pass("silences_stdout", "no_output");
+}
+
 Test(broken13b, setenv)
 {
 	expect_caught("setenv", "process_state", "changed the environment");

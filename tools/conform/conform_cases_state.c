@@ -57,7 +57,11 @@ struct pstate {
 	uint64_t env_hash;
 	struct rlimit lim[3];
 	int nice;
-	int std_fds;   /* bit i: fd i (0, 1, 2) open */
+	int std_fds; /* bit i: fd i (0, 1, 2) open */
+	struct {
+		dev_t dev;
+		ino_t ino;
+	} std_file[3]; /* what fds 0-2 refer to: a dup2 onto them redirects the caller's */
 	int next_rand; /* rand() after srand(CF_RAND_SEED) at the snapshot */
 };
 
@@ -100,8 +104,14 @@ static void pstate_get(struct pstate *s)
 	for (int i = 0; i < 3; i++)
 		getrlimit(limit_ids[i], &s->lim[i]);
 	s->nice = getpriority(PRIO_PROCESS, 0);
-	for (int fd = 0; fd < 3; fd++)
+	for (int fd = 0; fd < 3; fd++) {
+		struct stat st;
 		s->std_fds |= (fcntl(fd, F_GETFD) != -1) << fd;
+		if (fstat(fd, &st) == 0) {
+			s->std_file[fd].dev = st.st_dev;
+			s->std_file[fd].ino = st.st_ino;
+		}
+	}
 }
 
 /* False and a message naming the first thing `after` changed. */
@@ -177,6 +187,13 @@ static bool pstate_same(const struct qkv_backend *be, const struct pstate *a,
 	if (a->std_fds != b->std_fds)
 		return cf_fail(r, "%s closed a standard file descriptor (open: 0x%x, were 0x%x)",
 		               when, (unsigned)b->std_fds, (unsigned)a->std_fds);
+	for (int fd = 0; fd < 3; fd++)
+		if (a->std_file[fd].dev != b->std_file[fd].dev ||
+		    a->std_file[fd].ino != b->std_file[fd].ino)
+			return cf_fail(r,
+			               "%s pointed file descriptor %d at another file (dup2 onto "
+			               "the caller's standard streams)",
+			               when, fd);
 	if (a->nice != b->nice)
 		return cf_fail(r, "%s changed the calling thread's nice value to %d (was %d)", when,
 		               b->nice, a->nice);

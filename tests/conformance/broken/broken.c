@@ -61,6 +61,7 @@
  *   STACK_VLA       copies each X row to the stack (K floats) "for alignment"
  *   USES_RAND       prepare picks a tile order with the C library's rand()
  *   U32_OFFSETS     row offsets t * ldx computed in 32 bits
+ *   SILENCES_STDOUT prepare points fd 1 at /dev/null to quiet a chatty library
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
@@ -84,7 +85,7 @@
 #if defined(BROKEN_OMP_ICV)
 #include <omp.h>
 #endif
-#if defined(BROKEN_LEAKS_FD)
+#if defined(BROKEN_LEAKS_FD) || defined(BROKEN_SILENCES_STDOUT)
 #include <fcntl.h>
 #endif
 #if defined(BROKEN_LEAKS_MAP)
@@ -475,6 +476,13 @@ static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct
 #endif
 #ifdef BROKEN_RACY_INIT
 	calibrate();
+#endif
+#ifdef BROKEN_SILENCES_STDOUT
+	int quiet = open("/dev/null", O_WRONLY | O_CLOEXEC); /* the defect: the caller's stdout */
+	if (quiet >= 0) {
+		dup2(quiet, STDOUT_FILENO);
+		close(quiet);
+	}
 #endif
 #ifdef BROKEN_USES_RAND
 	h->calls = (unsigned long)rand() % 4; /* the defect: the caller's random sequence */
