@@ -304,3 +304,19 @@ Test(broken13, bad_message)
 	expect_caught("bad_message", "f32_seed_example", "bad \"quote\"");
 	expect_pass("bad_message", "int8_seed_example");
 }
+
+/* ---- edge cases (conform_cases_edge.c): each plugin below passes every case that
+ * existed before them (`qkv conform` on each, see tests/README.md); the new case
+ * named here catches it, and an older neighbouring case still passes. */
+
+Test(broken_edge, skip_zero_x)
+{
+	expect_caught("skip_zero_x", "nonfinite_weights", "want NaN");
+	expect_pass("skip_zero_x", "f32_nan_inf");
+}
+
+Test(broken_edge, skip_zero_w)
+{
+	expect_caught("skip_zero_w", "nonfinite_weights", "want NaN");
+	expect_pass("skip_zero_w", "f32_nan_inf");
+}

@@ -60,8 +60,11 @@ enum cf_fill {
 	CF_FILL_WIDE_X, /* X integers in [-4095, 4095], W in {-1, 0, 1} */
 	CF_FILL_SPARSE, /* WIDE_W with at most 4000 non-zero X per row: any K */
 	CF_FILL_TINY,   /* X integers * 2^-140 (subnormal), W integers: exact, FTZ/DAZ not */
-	CF_FILL_INT8    /* int8 special rows and columns: zero, subnormal / tiny amax, huge,
+	CF_FILL_INT8,   /* int8 special rows and columns: zero, subnormal / tiny amax, huge,
 	                 * one non-zero, rounding ties, scales 2^-20..2^60 */
+	/* +-Inf, NaN and exact zeros in W, NaN / Inf biases, X rows with zeros, Inf, NaN
+	 * where W has them (conform_data.c) */
+	CF_FILL_NONFINITE_W
 };
 
 struct cf_shape {

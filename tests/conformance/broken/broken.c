@@ -43,6 +43,9 @@
  *   LEAKS           keeps every call's scratch in a list that is never trimmed
  *   EXPORTS         exports a helper function besides the descriptor
  *   BAD_MESSAGE     f32 prepare fails with quotes, control bytes, invalid UTF-8
+ * Edge cases (each passes every case before conform_cases_edge.c):
+ *   SKIP_ZERO_X     terms with a zero activation are skipped ("sparsity"): 0 * Inf lost
+ *   SKIP_ZERO_W     terms with a zero weight are skipped (pruned weights): Inf * 0 lost
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
@@ -407,6 +410,21 @@ static float dot(const struct handle *h, int p, const float *x, size_t n, int re
 		K = K / 4096 * 4096; /* the defect: the partial last block is dropped */
 #endif
 	float acc = 0.0f;
+#if defined(BROKEN_SKIP_ZERO_X) || defined(BROKEN_SKIP_ZERO_W)
+	(void)reverse;
+	for (size_t k = 0; k < K; k++) {
+		float w = w_at(h, p, k, n);
+#ifdef BROKEN_SKIP_ZERO_X
+		if (x[k] == 0.0f)
+			continue; /* the defect: a zero activation contributes nothing... */
+#else
+		if (w == 0.0f)
+			continue; /* the defect: a pruned weight contributes nothing... */
+#endif
+		acc += x[k] * w; /* ...but 0 * Inf and 0 * NaN are NaN */
+	}
+	return acc;
+#endif
 #ifdef BROKEN_LAZY_INIT
 	const float *wp = packed(h, p);
 	if (wp) {
