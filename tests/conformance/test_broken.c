@@ -320,3 +320,22 @@ Test(broken_edge, skip_zero_w)
 	expect_caught("skip_zero_w", "nonfinite_weights", "want NaN");
 	expect_pass("skip_zero_w", "f32_nan_inf");
 }
+
+Test(broken_edge, tail_t2048)
+{
+	expect_caught("tail_t2048", "edge_sizes", "T=2049 K=23");
+	expect_caught("tail_t2048", "edge_sizes", "row 2048, column 0 of q was not written");
+	expect_pass("tail_t2048", "f32_rows");
+}
+
+Test(broken_edge, n_u16)
+{
+	expect_caught("n_u16", "edge_sizes", "column 65536 of q differs");
+	expect_pass("n_u16", "f32_large_k");
+}
+
+Test(broken_edge, thread_array)
+{
+	expect_caught("thread_array", "edge_sizes", "(problem threads 1024, batch threads 1024)");
+	expect_pass("thread_array", "f32_threads");
+}

@@ -46,7 +46,9 @@
 /* Edge cases (conform_cases_edge.c): each runs every precision the backend declares. */
 #define CF_EDGE_CASES(X)                                                                           \
 	X(nonfinite_weights, -1, cf_case_nonfinite_weights,                                        \
-	  "+-Inf, NaN in W and biases: 0*Inf = NaN with zero X, Inf X with zero W")
+	  "+-Inf, NaN in W and biases: 0*Inf = NaN with zero X, Inf X with zero W")                \
+	X(edge_sizes, -1, cf_case_edge_sizes,                                                      \
+	  "T = 2047..2049, 4097; d_q = 65600; threads = QKV_MAX_THREADS with T < threads")
 
 #define CF_CASES(X)                                                                                \
 	X(abi_metadata, -1, cf_case_abi_metadata,                                                  \

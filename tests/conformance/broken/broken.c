@@ -46,6 +46,13 @@
  * Edge cases (each passes every case before conform_cases_edge.c):
  *   SKIP_ZERO_X     terms with a zero activation are skipped ("sparsity"): 0 * Inf lost
  *   SKIP_ZERO_W     terms with a zero weight are skipped (pruned weights): Inf * 0 lost
+ *   TAIL_T2048      rows are done in blocks of 2048; the rows after the last full one
+ *                   are dropped
+ *   N_U16           the weight column index is kept in 16 bits: columns from 65536 on
+ *                   read the weights of column n - 65536
+ *   THREAD_ARRAY    each worker's rows in a table of 64 entries indexed by worker id
+ *                   mod 64 (no check that threads <= 64): with more workers, later
+ *                   entries replace earlier ones and those rows are never computed
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
@@ -466,8 +473,14 @@ static void project_row(const struct handle *h, const struct qkv_batch *b, int p
 		(void)tail;
 	}
 #endif
-	for (size_t n = 0; n < N; n++)
-		acc[n] = dot(h, p, x, n, reverse);
+	for (size_t n = 0; n < N; n++) {
+#ifdef BROKEN_N_U16
+		uint16_t col = (uint16_t)n; /* the defect: 16 bits, wraps at 65536 */
+#else
+		size_t col = n;
+#endif
+		acc[n] = dot(h, p, x, col, reverse);
+	}
 	for (size_t n = 0; n < N; n++) {
 		float v = acc[n];
 #ifndef BROKEN_IGNORE_BIAS
@@ -518,6 +531,10 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 	if (T > 1024)
 		T = T / 1024 * 1024; /* the defect: only whole blocks of 1024 rows */
 #endif
+#ifdef BROKEN_TAIL_T2048
+	if (T > 2048)
+		T = T / 2048 * 2048; /* the defect: only whole blocks of 2048 rows */
+#endif
 	int reverse = 0;
 #ifdef BROKEN_SELF_TUNE
 	struct handle *hm = (struct handle *)(uintptr_t)h;
@@ -535,8 +552,26 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 		if (T >= 2 && T <= 4)
 			ld = width(PB(h), p); /* the defect: the small-T path writes packed */
 #endif
+#ifdef BROKEN_THREAD_ARRAY
+		/* the defect: the workers' row ranges in a fixed table, indexed by worker
+		 * id mod 64 with no check that there are at most 64 workers */
+		struct {
+			size_t lo, hi;
+		} part[64];
+		memset(part, 0, sizeof(part));
+		size_t nw = b->threads ? b->threads : 1, chunk = (T + nw - 1) / nw;
+		for (size_t w = 0; w < nw; w++) {
+			size_t lo = w * chunk < T ? w * chunk : T;
+			part[w % 64].lo = lo;
+			part[w % 64].hi = lo + chunk < T ? lo + chunk : T;
+		}
+		for (size_t w = 0; w < 64; w++)
+			for (size_t t = part[w].lo; t < part[w].hi; t++)
+				project_row(h, b, p, b->x + t * ldx, b->out[p] + t * ld, reverse);
+#else
 		for (size_t t = 0; t < T; t++)
 			project_row(h, b, p, b->x + t * ldx, b->out[p] + t * ld, reverse);
+#endif
 #ifdef BROKEN_WRITE_PAST
 		b->out[p][(T - 1) * ld + width(PB(h), p)] = 0.0f; /* a tail store too wide */
 #endif
