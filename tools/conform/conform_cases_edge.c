@@ -137,3 +137,34 @@ void cf_case_edge_sizes(const struct qkv_backend *be, int precision, uint64_t se
 	         "within bound",
 	         QKV_MAX_THREADS);
 }
+
+/* Weights used in place from a mapped safetensors or GGUF file are only as aligned as
+ * their offset in the file: w, bias and w_scale start at 4 mod 64 here, w_i8 at an
+ * odd address. A kernel that loads them with aligned vector loads faults (x86) or
+ * reads the wrong elements. Both layouts, biases, and pre-quantized int8; widths and
+ * K that are multiples of 8 and 16 too, where a vector path is most likely. */
+void cf_case_misaligned_weights(const struct qkv_backend *be, int precision, uint64_t seed,
+                                struct cf_report *r)
+{
+	(void)precision;
+	static const struct cf_shape sh[] = {
+	    {7, 64, 2, 2, 16}, {70, 96, 4, 2, 32}, {5, 33, 3, 3, 8}, {3, 17, 2, 1, 5}};
+	struct cf_rng g = {seed};
+	for (int p = 0; p < QKV_PRECISION_COUNT; p++) {
+		if (!declared(be, p))
+			continue;
+		for (size_t i = 0; i < COUNT(sh); i++) {
+			for (uint32_t l = 0; l < 2; l++) {
+				struct cf_opts o = edge_opts(p, l, true);
+				o.w_misalign = true;
+				o.no_bias = i == 3 ? 4 : 0;
+				o.prequantized = p == QKV_INT8 && (i + l) % 2 == 1;
+				o.threads = 1 + (uint32_t)(i % 2);
+				if (!cf_check_problem(be, &sh[i], &o, cf_rng_next(&g), r))
+					return;
+			}
+		}
+	}
+	snprintf(r->msg, sizeof(r->msg),
+	         "weights, biases, scales at 4 mod 64, w_i8 odd, both layouts: within bound");
+}

@@ -227,6 +227,14 @@ static void put_x_nonfinite(struct cf_setup *s)
  * PROT_NONE page, made read-only by cf_data_protect. kind: 0 w, 1 bias, 2 w_i8, 3 scale. */
 static void *walloc(struct cf_setup *s, int kind, int p, size_t bytes)
 {
+	if (s->o.w_misalign) { /* 4 mod 64 (int8: 1 mod 64), as at an offset in a file */
+		char *raw = malloc(bytes + 128);
+		if (!raw)
+			return NULL;
+		s->wraw[kind][p] = raw;
+		uintptr_t a = ((uintptr_t)raw + 63) & ~(uintptr_t)63;
+		return raw + (a - (uintptr_t)raw) + (kind == 2 ? 1 : 4);
+	}
 	if (!s->o.w_paged)
 		return malloc(bytes ? bytes : 1);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -250,9 +258,12 @@ void cf_data_wfree(struct cf_setup *s, int kind, int p, void *ptr)
 {
 	if (s->wmap[kind][p])
 		munmap(s->wmap[kind][p], s->wmap_len[kind][p]);
+	else if (s->wraw[kind][p])
+		free(s->wraw[kind][p]);
 	else
 		free(ptr);
 	s->wmap[kind][p] = NULL;
+	s->wraw[kind][p] = NULL;
 }
 
 bool cf_data_protect(struct cf_setup *s)

@@ -88,6 +88,8 @@ struct cf_opts {
 	unsigned no_bias;    /* with bias: bit p set = projection p has bias NULL */
 	size_t struct_extra; /* problem, weights, batch passed with struct_size = sizeof +
 	                      * this (zeroed tail), as a newer core would */
+	bool w_misalign;     /* w, bias, w_scale start at 4 mod 64, w_i8 at an odd address
+	                      * (zero-copy from a mapped file); not with w_paged */
 };
 
 struct cf_setup {
@@ -102,6 +104,7 @@ struct cf_setup {
 	float *w_scale[3]; /* prequantized: [width] */
 	void *wmap[4][3];  /* w_paged: mappings of w, bias, w_i8, w_scale */
 	size_t wmap_len[4][3];
+	void *wraw[4][3];  /* w_misalign: the malloc'd blocks the arrays sit in */
 	void *wcopy[4][3]; /* copies: the weights must not change */
 	size_t wbytes[4][3];
 	void *pb_big, *wt_big;       /* struct_extra: the enlarged structs passed */

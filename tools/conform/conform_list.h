@@ -48,7 +48,9 @@
 	X(nonfinite_weights, -1, cf_case_nonfinite_weights,                                        \
 	  "+-Inf, NaN in W and biases: 0*Inf = NaN with zero X, Inf X with zero W")                \
 	X(edge_sizes, -1, cf_case_edge_sizes,                                                      \
-	  "T = 2047..2049, 4097; d_q = 65600; threads = QKV_MAX_THREADS with T < threads")
+	  "T = 2047..2049, 4097; d_q = 65600; threads = QKV_MAX_THREADS with T < threads")         \
+	X(misaligned_weights, -1, cf_case_misaligned_weights,                                      \
+	  "w, bias, w_scale at 4 mod 64 and w_i8 odd (zero copy from a file)")
 
 #define CF_CASES(X)                                                                                \
 	X(abi_metadata, -1, cf_case_abi_metadata,                                                  \

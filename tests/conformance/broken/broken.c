@@ -53,6 +53,9 @@
  *   THREAD_ARRAY    each worker's rows in a table of 64 entries indexed by worker id
  *                   mod 64 (no check that threads <= 64): with more workers, later
  *                   entries replace earlier ones and those rows are never computed
+ *   ALIGNED_W       an in_out path for N % 8 == 0 loads W rows with aligned 16-byte
+ *                   loads (movaps; elsewhere like AltiVec lvx, the low address bits
+ *                   ignored), assuming the weights are at least malloc-aligned
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
@@ -449,6 +452,38 @@ static float dot(const struct handle *h, int p, const float *x, size_t n, int re
 	return acc;
 }
 
+#ifdef BROKEN_ALIGNED_W
+/* Four floats from p, which the defect assumes is 16-byte aligned (weights that came
+ * from malloc always were). */
+static void load4_aligned(const float *p, float out[4])
+{
+#if defined(__x86_64__)
+	float v __attribute__((vector_size(16)));
+	__asm__("movaps %1, %0" : "=x"(v) : "m"(*(const float(*)[4])p)); /* faults if not */
+	memcpy(out, &v, sizeof(v));
+#else
+	/* an aligned vector load that ignores the low address bits (AltiVec lvx) */
+	memcpy(out, (const void *)((uintptr_t)p & ~(uintptr_t)15), 4 * sizeof(float));
+#endif
+}
+
+/* y[n] = sum_k x[k] * W[k][n], four columns at a time along W's rows (in_out). */
+static void aligned_rows(const struct handle *h, int p, const float *x, float *y)
+{
+	size_t K = PB(h)->d_model, N = width(PB(h), p);
+	const float *w = WP(h, p); /* [K x N] */
+	for (size_t n = 0; n < N; n += 4) {
+		float acc[4] = {0, 0, 0, 0}, wv[4];
+		for (size_t k = 0; k < K; k++) {
+			load4_aligned(w + k * N + n, wv);
+			for (int l = 0; l < 4; l++)
+				acc[l] += x[k] * wv[l];
+		}
+		memcpy(y + n, acc, sizeof(acc));
+	}
+}
+#endif
+
 static void project_row(const struct handle *h, const struct qkv_batch *b, int p, const float *x,
                         float *y, int reverse)
 {
@@ -473,7 +508,13 @@ static void project_row(const struct handle *h, const struct qkv_batch *b, int p
 		(void)tail;
 	}
 #endif
-	for (size_t n = 0; n < N; n++) {
+	int vector_path = 0;
+#ifdef BROKEN_ALIGNED_W
+	vector_path = h->layout == QKV_LAYOUT_IN_OUT && N % 8 == 0;
+	if (vector_path)
+		aligned_rows(h, p, x, acc);
+#endif
+	for (size_t n = 0; !vector_path && n < N; n++) {
 #ifdef BROKEN_N_U16
 		uint16_t col = (uint16_t)n; /* the defect: 16 bits, wraps at 65536 */
 #else
