@@ -43,6 +43,9 @@
  *   LEAKS           keeps every call's scratch in a list that is never trimmed
  *   EXPORTS         exports a helper function besides the descriptor
  *   BAD_MESSAGE     f32 prepare fails with quotes, control bytes, invalid UTF-8
+ * and two that test the runner itself rather than a case:
+ *   CRASH           project dereferences NULL (SIGSEGV)
+ *   HANG            project never returns
  * Edge cases (each passes every case before conform_cases_edge.c):
  *   SKIP_ZERO_X     terms with a zero activation are skipped ("sparsity"): 0 * Inf lost
  *   SKIP_ZERO_W     terms with a zero weight are skipped (pruned weights): Inf * 0 lost
@@ -50,15 +53,12 @@
  *                   are dropped
  *   N_U16           the weight column index is kept in 16 bits: columns from 65536 on
  *                   read the weights of column n - 65536
- *   THREAD_ARRAY    each worker's rows in a table of 64 entries indexed by worker id
+ *   THREAD_ARRAY    each worker's sub-batch in a table of 64 entries indexed by worker id
  *                   mod 64 (no check that threads <= 64): with more workers, later
  *                   entries replace earlier ones and those rows are never computed
  *   ALIGNED_W       an in_out path for N % 8 == 0 loads W rows with aligned 16-byte
  *                   loads (movaps; elsewhere like AltiVec lvx, the low address bits
  *                   ignored), assuming the weights are at least malloc-aligned
- * and two that test the runner itself rather than a case:
- *   CRASH           project dereferences NULL (SIGSEGV)
- *   HANG            project never returns
  */
 #include <math.h>
 #include <stdbool.h>
@@ -412,6 +412,22 @@ static const float *packed(const struct handle *hc, int p)
 }
 #endif
 
+#ifdef BROKEN_ALIGNED_W
+/* Four floats from p, which the defect assumes is 16-byte aligned (weights that came
+ * from malloc always were). */
+static void load4_aligned(const float *p, float out[4])
+{
+#if defined(__x86_64__)
+	float v __attribute__((vector_size(16)));
+	__asm__("movaps %1, %0" : "=x"(v) : "m"(*(const float(*)[4])p)); /* faults if not */
+	memcpy(out, &v, sizeof(v));
+#else
+	/* an aligned vector load that ignores the low address bits (AltiVec lvx) */
+	memcpy(out, (const void *)((uintptr_t)p & ~(uintptr_t)15), 4 * sizeof(float));
+#endif
+}
+#endif
+
 static float dot(const struct handle *h, int p, const float *x, size_t n, int reverse)
 {
 	size_t K = PB(h)->d_model;
@@ -420,6 +436,21 @@ static float dot(const struct handle *h, int p, const float *x, size_t n, int re
 		K = K / 4096 * 4096; /* the defect: the partial last block is dropped */
 #endif
 	float acc = 0.0f;
+#ifdef BROKEN_N_U16
+	n = (uint16_t)n; /* the defect: the column index kept in 16 bits, wraps at 65536 */
+#endif
+#ifdef BROKEN_ALIGNED_W
+	size_t N = width(PB(h), p);
+	if (h->layout == QKV_LAYOUT_IN_OUT && N % 8 == 0) {
+		/* the vector path: W's row k loaded 4 columns at a time, aligned */
+		for (size_t k = 0; k < K; k++) {
+			float wv[4];
+			load4_aligned(WP(h, p) + k * N + n / 4 * 4, wv);
+			acc += x[k] * wv[n % 4];
+		}
+		return acc;
+	}
+#endif
 #if defined(BROKEN_SKIP_ZERO_X) || defined(BROKEN_SKIP_ZERO_W)
 	(void)reverse;
 	for (size_t k = 0; k < K; k++) {
@@ -452,38 +483,6 @@ static float dot(const struct handle *h, int p, const float *x, size_t n, int re
 	return acc;
 }
 
-#ifdef BROKEN_ALIGNED_W
-/* Four floats from p, which the defect assumes is 16-byte aligned (weights that came
- * from malloc always were). */
-static void load4_aligned(const float *p, float out[4])
-{
-#if defined(__x86_64__)
-	float v __attribute__((vector_size(16)));
-	__asm__("movaps %1, %0" : "=x"(v) : "m"(*(const float(*)[4])p)); /* faults if not */
-	memcpy(out, &v, sizeof(v));
-#else
-	/* an aligned vector load that ignores the low address bits (AltiVec lvx) */
-	memcpy(out, (const void *)((uintptr_t)p & ~(uintptr_t)15), 4 * sizeof(float));
-#endif
-}
-
-/* y[n] = sum_k x[k] * W[k][n], four columns at a time along W's rows (in_out). */
-static void aligned_rows(const struct handle *h, int p, const float *x, float *y)
-{
-	size_t K = PB(h)->d_model, N = width(PB(h), p);
-	const float *w = WP(h, p); /* [K x N] */
-	for (size_t n = 0; n < N; n += 4) {
-		float acc[4] = {0, 0, 0, 0}, wv[4];
-		for (size_t k = 0; k < K; k++) {
-			load4_aligned(w + k * N + n, wv);
-			for (int l = 0; l < 4; l++)
-				acc[l] += x[k] * wv[l];
-		}
-		memcpy(y + n, acc, sizeof(acc));
-	}
-}
-#endif
-
 static void project_row(const struct handle *h, const struct qkv_batch *b, int p, const float *x,
                         float *y, int reverse)
 {
@@ -508,20 +507,8 @@ static void project_row(const struct handle *h, const struct qkv_batch *b, int p
 		(void)tail;
 	}
 #endif
-	int vector_path = 0;
-#ifdef BROKEN_ALIGNED_W
-	vector_path = h->layout == QKV_LAYOUT_IN_OUT && N % 8 == 0;
-	if (vector_path)
-		aligned_rows(h, p, x, acc);
-#endif
-	for (size_t n = 0; !vector_path && n < N; n++) {
-#ifdef BROKEN_N_U16
-		uint16_t col = (uint16_t)n; /* the defect: 16 bits, wraps at 65536 */
-#else
-		size_t col = n;
-#endif
-		acc[n] = dot(h, p, x, col, reverse);
-	}
+	for (size_t n = 0; n < N; n++)
+		acc[n] = dot(h, p, x, n, reverse);
 	for (size_t n = 0; n < N; n++) {
 		float v = acc[n];
 #ifndef BROKEN_IGNORE_BIAS
@@ -593,26 +580,8 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 		if (T >= 2 && T <= 4)
 			ld = width(PB(h), p); /* the defect: the small-T path writes packed */
 #endif
-#ifdef BROKEN_THREAD_ARRAY
-		/* the defect: the workers' row ranges in a fixed table, indexed by worker
-		 * id mod 64 with no check that there are at most 64 workers */
-		struct {
-			size_t lo, hi;
-		} part[64];
-		memset(part, 0, sizeof(part));
-		size_t nw = b->threads ? b->threads : 1, chunk = (T + nw - 1) / nw;
-		for (size_t w = 0; w < nw; w++) {
-			size_t lo = w * chunk < T ? w * chunk : T;
-			part[w % 64].lo = lo;
-			part[w % 64].hi = lo + chunk < T ? lo + chunk : T;
-		}
-		for (size_t w = 0; w < 64; w++)
-			for (size_t t = part[w].lo; t < part[w].hi; t++)
-				project_row(h, b, p, b->x + t * ldx, b->out[p] + t * ld, reverse);
-#else
 		for (size_t t = 0; t < T; t++)
 			project_row(h, b, p, b->x + t * ldx, b->out[p] + t * ld, reverse);
-#endif
 #ifdef BROKEN_WRITE_PAST
 		b->out[p][(T - 1) * ld + width(PB(h), p)] = 0.0f; /* a tail store too wide */
 #endif
@@ -675,7 +644,31 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 	}
 	pthread_mutex_unlock(&hm->mu);
 #endif
+#ifdef BROKEN_THREAD_ARRAY
+	/* the defect: the workers' sub-batches in a fixed table of 64, indexed by worker id
+	 * mod 64 with no check that there are at most 64 workers */
+	struct qkv_batch part[64];
+	size_t nw = b->threads ? b->threads : 1, chunk = (b->T + nw - 1) / nw;
+	for (size_t i = 0; i < 64; i++) {
+		part[i] = *b;
+		part[i].T = 0;
+	}
+	for (size_t w = 0; w < nw; w++) {
+		size_t lo = w * chunk < b->T ? w * chunk : b->T;
+		struct qkv_batch *pw = &part[w % 64];
+		pw->T = lo + chunk < b->T ? chunk : b->T - lo;
+		pw->x = b->x + lo * b->ldx;
+		for (int p = 0; p < 3; p++)
+			pw->out[p] = b->out[p] + lo * b->ld_out[p];
+	}
+	enum qkv_status st = QKV_OK;
+	for (size_t i = 0; i < 64 && st == QKV_OK; i++)
+		if (part[i].T)
+			st = h->pb.precision == QKV_INT8 ? project_int8(h, &part[i])
+			                                 : project_f32(h, &part[i]);
+#else
 	enum qkv_status st = h->pb.precision == QKV_INT8 ? project_int8(h, b) : project_f32(h, b);
+#endif
 #ifdef BROKEN_CACHE_X
 	pthread_mutex_lock(&hm->mu);
 	for (int p = 0; p < 3; p++) {
