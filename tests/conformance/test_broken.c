@@ -135,6 +135,57 @@ Test(broken, over_read, .signal = SIGSEGV)
 	expect_caught("over_read", "f32_x_bounds", "(unreachable: it crashes)");
 }
 
+/* ---- edge cases (conform_cases_edge.c): each plugin below passes every case that
+ * existed before them (`qkv conform` on each, see tests/README.md); the new case
+ * named here catches it, and an older neighbouring case still passes. */
+
+Test(broken_edge, skip_zero_x)
+{
+	expect_caught("skip_zero_x", "nonfinite_weights", "want NaN");
+	expect_pass("skip_zero_x", "f32_nan_inf");
+}
+
+Test(broken_edge, skip_zero_w)
+{
+	expect_caught("skip_zero_w", "nonfinite_weights", "want NaN");
+	expect_pass("skip_zero_w", "f32_nan_inf");
+}
+
+Test(broken_edge, tail_t2048)
+{
+	expect_caught("tail_t2048", "edge_sizes", "T=2049 K=23");
+	expect_caught("tail_t2048", "edge_sizes", "row 2048, column 0 of q was not written");
+	expect_pass("tail_t2048", "f32_rows");
+}
+
+Test(broken_edge, n_u16)
+{
+	expect_caught("n_u16", "edge_sizes", "column 65536 of q differs");
+	expect_pass("n_u16", "f32_large_k");
+}
+
+Test(broken_edge, thread_array)
+{
+	expect_caught("thread_array", "edge_sizes", "(problem threads 1024, batch threads 1024)");
+	expect_pass("thread_array", "f32_threads");
+}
+
+/* x86: the aligned load of a weight at 4 mod 64 faults (SIGSEGV, as over_read);
+ * elsewhere the plugin's load ignores the low address bits and the values differ. */
+#if defined(__x86_64__)
+Test(broken_edge, aligned_w, .signal = SIGSEGV)
+{
+	expect_pass("aligned_w", "f32_w_readonly"); /* end-of-page weights: still aligned */
+	expect_caught("aligned_w", "misaligned_weights", "(unreachable: it crashes)");
+}
+#else
+Test(broken_edge, aligned_w)
+{
+	expect_pass("aligned_w", "f32_w_readonly");
+	expect_caught("aligned_w", "misaligned_weights", "differs");
+}
+#endif
+
 /* ---- issue 13: each plugin below passes every case that existed before issue 13
  * (checked once against the old harness, see tests/README.md); the new case named
  * here catches it, and the neighbouring old case still passes. */

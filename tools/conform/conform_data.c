@@ -147,10 +147,94 @@ static void put_specials(struct cf_setup *s)
 	}
 }
 
+/* CF_FILL_NONFINITE_W: three positions of K, and what sits there. */
+static void nonfinite_ks(const struct cf_setup *s, size_t ks[3])
+{
+	ks[0] = 0;
+	ks[1] = s->sh.d_model / 2;
+	ks[2] = s->sh.d_model - 1;
+}
+
+/* W columns by n % 8: +Inf, -Inf, NaN, +Inf with -Inf at one of the three positions,
+ * and exact zeros at the middle one (n % 8 >= 4), so that a zero X element meets an
+ * infinite weight and an infinite X element a zero weight: 0 * Inf = NaN, which a
+ * kernel that skips zero terms (sparsity) misses. Biases: NaN in the last column, +Inf
+ * and -Inf in the two before it. K >= 3 keeps the positions apart. */
+static void put_w_specials(struct cf_setup *s, int p, float *w, float *bias)
+{
+	size_t K = s->sh.d_model, N = s->width[p], ks[3];
+	nonfinite_ks(s, ks);
+	for (size_t n = 0; n < N; n++) {
+		size_t c = n % 8;
+		if (c == 0 || c == 3)
+			w[cf_w_index(s->o.layout, ks[0], n, K, N)] = INFINITY;
+		if (c == 1)
+			w[cf_w_index(s->o.layout, ks[1], n, K, N)] = -INFINITY;
+		if (c == 2)
+			w[cf_w_index(s->o.layout, ks[2], n, K, N)] = NAN;
+		if (c == 3)
+			w[cf_w_index(s->o.layout, ks[2], n, K, N)] = -INFINITY;
+		if (c >= 4)
+			w[cf_w_index(s->o.layout, ks[1], n, K, N)] = 0.0f;
+		if (c == 5)
+			w[cf_w_index(s->o.layout, ks[0], n, K, N)] = 0.0f;
+	}
+	static const float tail[3] = {-INFINITY, INFINITY, NAN};
+	for (size_t i = 0; bias && i < 3 && i < N; i++)
+		bias[N - 1 - i] = tail[2 - i];
+}
+
+/* X rows by t % 8: ordinary; zeros at all three positions; +Inf at the middle one;
+ * zero at the first; zero at the first and -Inf at the last; all zero; NaN at the
+ * middle; zeros at the middle and the last. */
+static void put_x_nonfinite(struct cf_setup *s)
+{
+	size_t ks[3];
+	nonfinite_ks(s, ks);
+	for (size_t t = 0; t < s->sh.T; t++) {
+		float *x = s->x.p + t * s->x.ld; /* [K] */
+		switch (t % 8) {
+		case 1:
+			x[ks[0]] = x[ks[1]] = x[ks[2]] = 0.0f;
+			break;
+		case 2:
+			x[ks[1]] = INFINITY;
+			break;
+		case 3:
+			x[ks[0]] = 0.0f;
+			break;
+		case 4:
+			x[ks[0]] = 0.0f;
+			x[ks[2]] = -INFINITY;
+			break;
+		case 5:
+			for (size_t k = 0; k < s->sh.d_model; k++)
+				x[k] = 0.0f;
+			break;
+		case 6:
+			x[ks[1]] = NAN;
+			break;
+		case 7:
+			x[ks[1]] = x[ks[2]] = 0.0f;
+			break;
+		default:
+			break;
+		}
+	}
+}
+
 /* Weight-side arrays: malloc, or (w_paged) a mapping with the array against a
  * PROT_NONE page, made read-only by cf_data_protect. kind: 0 w, 1 bias, 2 w_i8, 3 scale. */
 static void *walloc(struct cf_setup *s, int kind, int p, size_t bytes)
 {
+	if (s->o.w_misalign) { /* 4 mod 64 (int8: 1 mod 64), as at an offset in a file */
+		char *raw = malloc(bytes + 128);
+		if (!raw)
+			return NULL;
+		s->wraw[kind][p] = raw;
+		uintptr_t a = ((uintptr_t)raw + 63) & ~(uintptr_t)63;
+		return raw + (a - (uintptr_t)raw) + (kind == 2 ? 1 : 4);
+	}
 	if (!s->o.w_paged)
 		return malloc(bytes ? bytes : 1);
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
@@ -174,9 +258,12 @@ void cf_data_wfree(struct cf_setup *s, int kind, int p, void *ptr)
 {
 	if (s->wmap[kind][p])
 		munmap(s->wmap[kind][p], s->wmap_len[kind][p]);
+	else if (s->wraw[kind][p])
+		free(s->wraw[kind][p]);
 	else
 		free(ptr);
 	s->wmap[kind][p] = NULL;
+	s->wraw[kind][p] = NULL;
 }
 
 bool cf_data_protect(struct cf_setup *s)
@@ -232,6 +319,8 @@ static void fill_x(struct cf_setup *s, struct cf_rng *g)
 	}
 	if (s->o.fill == CF_FILL_SPECIAL)
 		put_specials(s);
+	if (s->o.fill == CF_FILL_NONFINITE_W)
+		put_x_nonfinite(s);
 	memcpy(s->x_copy, s->x.base, s->x.total * sizeof(float));
 }
 
@@ -259,6 +348,8 @@ bool cf_data_make(struct cf_setup *s, uint64_t seed)
 				b = (float)cf_rng_int(&g, -8, 8) * 0x1p-140f;
 			s->bias[p][n] = b;
 		}
+		if (s->o.fill == CF_FILL_NONFINITE_W)
+			put_w_specials(s, p, s->w[p], s->bias[p]);
 	}
 	bool got = s->o.x_paged
 	               ? cf_gbuf_alloc_paged(&s->x, T, K, K + s->o.x_pad, s->o.x_paged == 1)

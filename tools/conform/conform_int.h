@@ -61,8 +61,11 @@ enum cf_fill {
 	CF_FILL_WIDE_X, /* X integers in [-4095, 4095], W in {-1, 0, 1} */
 	CF_FILL_SPARSE, /* WIDE_W with at most 4000 non-zero X per row: any K */
 	CF_FILL_TINY,   /* X integers * 2^-140 (subnormal), W integers: exact, FTZ/DAZ not */
-	CF_FILL_INT8    /* int8 special rows and columns: zero, subnormal / tiny amax, huge,
+	CF_FILL_INT8,   /* int8 special rows and columns: zero, subnormal / tiny amax, huge,
 	                 * one non-zero, rounding ties, scales 2^-20..2^60 */
+	/* +-Inf, NaN and exact zeros in W, NaN / Inf biases, X rows with zeros, Inf, NaN
+	 * where W has them (conform_data.c) */
+	CF_FILL_NONFINITE_W
 };
 
 struct cf_shape {
@@ -86,6 +89,8 @@ struct cf_opts {
 	unsigned no_bias;    /* with bias: bit p set = projection p has bias NULL */
 	size_t struct_extra; /* problem, weights, batch passed with struct_size = sizeof +
 	                      * this (zeroed tail), as a newer core would */
+	bool w_misalign;     /* w, bias, w_scale start at 4 mod 64, w_i8 at an odd address
+	                      * (zero-copy from a mapped file); not with w_paged */
 };
 
 struct cf_setup {
@@ -100,6 +105,7 @@ struct cf_setup {
 	float *w_scale[3]; /* prequantized: [width] */
 	void *wmap[4][3];  /* w_paged: mappings of w, bias, w_i8, w_scale */
 	size_t wmap_len[4][3];
+	void *wraw[4][3];  /* w_misalign: the malloc'd blocks the arrays sit in */
 	void *wcopy[4][3]; /* copies: the weights must not change */
 	size_t wbytes[4][3];
 	void *pb_big, *wt_big;       /* struct_extra: the enlarged structs passed */

@@ -43,6 +43,15 @@
 	  "weights read-only between guard pages, unchanged after prepare and calls")              \
 	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")
 
+/* Edge cases (conform_cases_edge.c): each runs every precision the backend declares. */
+#define CF_EDGE_CASES(X)                                                                           \
+	X(nonfinite_weights, -1, cf_case_nonfinite_weights,                                        \
+	  "+-Inf, NaN in W and biases: 0*Inf = NaN with zero X, Inf X with zero W")                \
+	X(edge_sizes, -1, cf_case_edge_sizes,                                                      \
+	  "T = 2047..2049, 4097; d_q = 65600; threads = QKV_MAX_THREADS with T < threads")         \
+	X(misaligned_weights, -1, cf_case_misaligned_weights,                                      \
+	  "w, bias, w_scale at 4 mod 64 and w_i8 odd (zero copy from a file)")
+
 #define CF_CASES(X)                                                                                \
 	X(abi_metadata, -1, cf_case_abi_metadata,                                                  \
 	  "ABI major, struct size, name format, version, precisions, members, probe in bounds")    \
@@ -72,6 +81,7 @@
 	X(int8_special, QKV_INT8, cf_case_int8_special,                                            \
 	  "zero, subnormal-amax, tiny, huge rows and columns, rounding ties")                      \
 	X(int8_nan_inf, QKV_INT8, cf_case_nan_inf, "a row of X with NaN or Inf gives NaN outputs") \
+	CF_EDGE_CASES(X)                                                                           \
 	X(abi_struct_sizes, -1, cf_case_abi_struct_sizes,                                          \
 	  "structs with struct_size > sizeof (zeroed tail), as a newer core passes")               \
 	X(error_buffer, -1, cf_case_error_buffer, "error messages stay in err[errlen], NUL-ended") \

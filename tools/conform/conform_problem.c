@@ -22,8 +22,9 @@ static void describe(struct cf_setup *s)
 	         : o->x_paged    ? " X starts at a guard page"
 	                         : "");
 	size_t n = strlen(s->desc);
-	snprintf(s->desc + n, sizeof(s->desc) - n, "%s%s%s%s%s",
+	snprintf(s->desc + n, sizeof(s->desc) - n, "%s%s%s%s%s%s",
 	         o->x_readonly ? " X read-only" : "",
+	         o->w_misalign ? " weights at 4 mod 64 (w_i8 odd)" : "",
 	         o->w_paged == 1   ? " weights read-only, ending at a guard page"
 	         : o->w_paged == 2 ? " weights read-only, starting at a guard page"
 	                           : "",

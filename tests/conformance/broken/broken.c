@@ -65,6 +65,19 @@
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
+ * Edge cases (each passes every case before conform_cases_edge.c):
+ *   SKIP_ZERO_X     terms with a zero activation are skipped ("sparsity"): 0 * Inf lost
+ *   SKIP_ZERO_W     terms with a zero weight are skipped (pruned weights): Inf * 0 lost
+ *   TAIL_T2048      rows are done in blocks of 2048; the rows after the last full one
+ *                   are dropped
+ *   N_U16           the weight column index is kept in 16 bits: columns from 65536 on
+ *                   read the weights of column n - 65536
+ *   THREAD_ARRAY    each worker's sub-batch in a table of 64 entries indexed by worker id
+ *                   mod 64 (no check that threads <= 64): with more workers, later
+ *                   entries replace earlier ones and those rows are never computed
+ *   ALIGNED_W       an in_out path for N % 8 == 0 loads W rows with aligned 16-byte
+ *                   loads (movaps; elsewhere like AltiVec lvx, the low address bits
+ *                   ignored), assuming the weights are at least malloc-aligned
  */
 #if defined(BROKEN_PINS_CALLER) || defined(BROKEN_LEAKS_MAP)
 #define _GNU_SOURCE /* pthread_setaffinity_np, sched_getcpu, MAP_ANONYMOUS */
@@ -539,6 +552,22 @@ static const float *packed(const struct handle *hc, int p)
 }
 #endif
 
+#ifdef BROKEN_ALIGNED_W
+/* Four floats from p, which the defect assumes is 16-byte aligned (weights that came
+ * from malloc always were). */
+static void load4_aligned(const float *p, float out[4])
+{
+#if defined(__x86_64__)
+	float v __attribute__((vector_size(16)));
+	__asm__("movaps %1, %0" : "=x"(v) : "m"(*(const float(*)[4])p)); /* faults if not */
+	memcpy(out, &v, sizeof(v));
+#else
+	/* an aligned vector load that ignores the low address bits (AltiVec lvx) */
+	memcpy(out, (const void *)((uintptr_t)p & ~(uintptr_t)15), 4 * sizeof(float));
+#endif
+}
+#endif
+
 static float dot(const struct handle *h, int p, const float *x, size_t n, int reverse)
 {
 	size_t K = PB(h)->d_model;
@@ -547,6 +576,36 @@ static float dot(const struct handle *h, int p, const float *x, size_t n, int re
 		K = K / 4096 * 4096; /* the defect: the partial last block is dropped */
 #endif
 	float acc = 0.0f;
+#ifdef BROKEN_N_U16
+	n = (uint16_t)n; /* the defect: the column index kept in 16 bits, wraps at 65536 */
+#endif
+#ifdef BROKEN_ALIGNED_W
+	size_t N = width(PB(h), p);
+	if (h->layout == QKV_LAYOUT_IN_OUT && N % 8 == 0) {
+		/* the vector path: W's row k loaded 4 columns at a time, aligned */
+		for (size_t k = 0; k < K; k++) {
+			float wv[4];
+			load4_aligned(WP(h, p) + k * N + n / 4 * 4, wv);
+			acc += x[k] * wv[n % 4];
+		}
+		return acc;
+	}
+#endif
+#if defined(BROKEN_SKIP_ZERO_X) || defined(BROKEN_SKIP_ZERO_W)
+	(void)reverse;
+	for (size_t k = 0; k < K; k++) {
+		float w = w_at(h, p, k, n);
+#ifdef BROKEN_SKIP_ZERO_X
+		if (x[k] == 0.0f)
+			continue; /* the defect: a zero activation contributes nothing... */
+#else
+		if (w == 0.0f)
+			continue; /* the defect: a pruned weight contributes nothing... */
+#endif
+		acc += x[k] * w; /* ...but 0 * Inf and 0 * NaN are NaN */
+	}
+	return acc;
+#endif
 #ifdef BROKEN_LAZY_INIT
 	const float *wp = packed(h, p);
 	if (wp) {
@@ -674,6 +733,10 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 #ifdef BROKEN_TAIL_T1024
 	if (T > 1024)
 		T = T / 1024 * 1024; /* the defect: only whole blocks of 1024 rows */
+#endif
+#ifdef BROKEN_TAIL_T2048
+	if (T > 2048)
+		T = T / 2048 * 2048; /* the defect: only whole blocks of 2048 rows */
 #endif
 	int reverse = 0;
 #if defined(BROKEN_SELF_TUNE) || defined(BROKEN_SELF_TUNE_1000)
@@ -824,7 +887,31 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 	}
 	pthread_mutex_unlock(&hm->mu);
 #endif
+#ifdef BROKEN_THREAD_ARRAY
+	/* the defect: the workers' sub-batches in a fixed table of 64, indexed by worker id
+	 * mod 64 with no check that there are at most 64 workers */
+	struct qkv_batch part[64];
+	size_t nw = b->threads ? b->threads : 1, chunk = (b->T + nw - 1) / nw;
+	for (size_t i = 0; i < 64; i++) {
+		part[i] = *b;
+		part[i].T = 0;
+	}
+	for (size_t w = 0; w < nw; w++) {
+		size_t lo = w * chunk < b->T ? w * chunk : b->T;
+		struct qkv_batch *pw = &part[w % 64];
+		pw->T = lo + chunk < b->T ? chunk : b->T - lo;
+		pw->x = b->x + lo * b->ldx;
+		for (int p = 0; p < 3; p++)
+			pw->out[p] = b->out[p] + lo * b->ld_out[p];
+	}
+	enum qkv_status st = QKV_OK;
+	for (size_t i = 0; i < 64 && st == QKV_OK; i++)
+		if (part[i].T)
+			st = h->pb.precision == QKV_INT8 ? project_int8(h, &part[i])
+			                                 : project_f32(h, &part[i]);
+#else
 	enum qkv_status st = h->pb.precision == QKV_INT8 ? project_int8(h, b) : project_f32(h, b);
+#endif
 #ifdef BROKEN_CACHE_X
 	pthread_mutex_lock(&hm->mu);
 	for (int p = 0; p < 3; p++) {
