@@ -286,6 +286,15 @@ static double clock_s(clockid_t c)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* CPU time the process's other threads use in `seconds` of sleep. */
+static double others_idle(double seconds)
+{
+	double self0 = clock_s(CLOCK_THREAD_CPUTIME_ID), proc0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	nanosleep(&(struct timespec){0, (long)(seconds * 1e9)}, NULL);
+	return clock_s(CLOCK_PROCESS_CPUTIME_ID) - proc0 -
+	       (clock_s(CLOCK_THREAD_CPUTIME_ID) - self0);
+}
+
 /* Calls with batch.threads = 1 while the model's budget (problem.threads) is 4: the
  * process's CPU time minus the calling thread's is what other threads did for the
  * calls, and it includes threads that have exited. It does not depend on the load or
@@ -309,8 +318,11 @@ void cf_case_thread_budget(const struct qkv_backend *be, int precision, uint64_t
 		struct cf_out out;
 		bool ok = cf_out_alloc(&out, &s, sh.T, r) && cf_call(&s, 0, sh.T, &out, 1, r) &&
 		          cf_check_values(&s, 0, &out, r);
-		/* threads prepare may have used (problem.threads = 4) go idle first */
-		nanosleep(&(struct timespec){0, 50 * 1000 * 1000}, NULL);
+		/* Pools woken before (probe, prepare with problem.threads = 4) spin a while
+		 * before they sleep: OpenBLAS's about 0.1 s, libgomp's a few ms. Start when
+		 * 20 ms pass with under 1 ms of CPU on other threads (at most 2 s). */
+		for (int w = 0; w < 100 && others_idle(0.02) >= 0.001; w++)
+			;
 		double self0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
 		double proc0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), wall0 = clock_s(CLOCK_MONOTONIC);
 		int calls = 0;
