@@ -17,7 +17,7 @@
 enum seq { SEQ_NONE, SEQ_AVX2, SEQ_AVXVNNI, SEQ_ZMM };
 
 #if defined(__x86_64__)
-static volatile int32_t sink; /* keeps results observable */
+static volatile uint32_t sink; /* keeps results observable (unsigned: the sums wrap) */
 
 static enum seq pick(void)
 {
@@ -79,7 +79,7 @@ __attribute__((target("avx512f,avx512vnni"))) static double zmm_loop(size_t iter
 	    s, _mm512_add_epi32(_mm512_add_epi32(a12, a13), _mm512_add_epi32(a14, a15)));
 	int32_t out[16];
 	_mm512_storeu_si512(out, s);
-	sink = out[0] + out[15];
+	sink = (uint32_t)out[0] + (uint32_t)out[15];
 	return (double)iters * 16.0 * 64.0 * 2.0;
 }
 
@@ -109,7 +109,7 @@ __attribute__((target("avx2,avxvnni"))) static double avxvnni_loop(size_t iters)
 	    s, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
 	int32_t out[8];
 	_mm256_storeu_si256((__m256i *)out, s);
-	sink = out[0] + out[7];
+	sink = (uint32_t)out[0] + (uint32_t)out[7];
 	return (double)iters * 12.0 * 32.0 * 2.0;
 }
 #undef CHAINS_8
@@ -143,7 +143,7 @@ __attribute__((target("avx2"))) static double avx2_loop(size_t iters)
 	                             _mm256_add_epi32(_mm256_add_epi32(a3, a4), a5));
 	int32_t out[8];
 	_mm256_storeu_si256((__m256i *)out, s);
-	sink = out[0] + out[7];
+	sink = (uint32_t)out[0] + (uint32_t)out[7];
 	return (double)iters * 6.0 * 32.0 * 2.0;
 }
 #endif
