@@ -319,21 +319,33 @@ void cf_case_thread_budget(const struct qkv_backend *be, int precision, uint64_t
 		bool ok = cf_out_alloc(&out, &s, sh.T, r) && cf_call(&s, 0, sh.T, &out, 1, r) &&
 		          cf_check_values(&s, 0, &out, r);
 		/* Pools woken before (probe, prepare with problem.threads = 4) spin a while
-		 * before they sleep: OpenBLAS's about 0.1 s, libgomp's a few ms. Start when
-		 * 20 ms pass with under 1 ms of CPU on other threads (at most 2 s). */
-		for (int w = 0; w < 100 && others_idle(0.02) >= 0.001; w++)
-			;
-		double self0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
-		double proc0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), wall0 = clock_s(CLOCK_MONOTONIC);
+		 * before they sleep: OpenBLAS's about 0.1 s, libgomp's a few ms. Each
+		 * measurement starts when 20 ms pass with under 1 ms of CPU on other threads
+		 * (at most 2 s). A budget overrun happens on every call; a pool stirring for
+		 * its own reasons does not, so an excess counts only when a second
+		 * measurement shows it too. */
+		double self = 0, others = 0;
 		int calls = 0;
-		while (ok && (calls < 3 || clock_s(CLOCK_PROCESS_CPUTIME_ID) - proc0 < 0.05) &&
-		       calls < 20000 && clock_s(CLOCK_MONOTONIC) - wall0 < 10) {
-			cf_progress("%s: call %d with a budget of 1 thread", s.desc, calls + 1);
-			ok = cf_call(&s, 0, sh.T, &out, 1, r);
-			calls++;
+		for (int attempt = 0; ok && attempt < 2; attempt++) {
+			for (int w = 0; w < 100 && others_idle(0.02) >= 0.001; w++)
+				;
+			double self0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+			double proc0 = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+			double wall0 = clock_s(CLOCK_MONOTONIC);
+			calls = 0;
+			while (ok &&
+			       (calls < 3 || clock_s(CLOCK_PROCESS_CPUTIME_ID) - proc0 < 0.05) &&
+			       calls < 20000 && clock_s(CLOCK_MONOTONIC) - wall0 < 10) {
+				cf_progress("%s: call %d with a budget of 1 thread", s.desc,
+				            calls + 1);
+				ok = cf_call(&s, 0, sh.T, &out, 1, r);
+				calls++;
+			}
+			self = clock_s(CLOCK_THREAD_CPUTIME_ID) - self0;
+			others = clock_s(CLOCK_PROCESS_CPUTIME_ID) - proc0 - self;
+			if (others <= 0.25 * self + 0.005)
+				break;
 		}
-		double self = clock_s(CLOCK_THREAD_CPUTIME_ID) - self0;
-		double others = clock_s(CLOCK_PROCESS_CPUTIME_ID) - proc0 - self;
 		char desc[sizeof(s.desc)];
 		memcpy(desc, s.desc, sizeof(desc));
 		cf_out_free(&out);
@@ -344,9 +356,9 @@ void cf_case_thread_budget(const struct qkv_backend *be, int precision, uint64_t
 			return (void)cf_fail(
 			    r,
 			    "%s: with a budget of 1 thread (batch.threads = 1, problem.threads = "
-			    "4) "
-			    "other threads used %.1f ms of CPU while the calling thread used %.1f "
-			    "ms in %d calls: project ran on more threads than batch.threads",
+			    "4) other threads used %.1f ms of CPU while the calling thread used "
+			    "%.1f ms in %d calls (twice in a row): project ran on more threads "
+			    "than batch.threads",
 			    desc, others * 1e3, self * 1e3, calls);
 		if (self > 0 && others / self > worst)
 			worst = others / self;
