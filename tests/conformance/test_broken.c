@@ -210,7 +210,7 @@ Test(broken13, tail_t1024)
 
 Test(broken13, k_block_4096)
 {
-	expect_caught("k_block_4096", "f32_large_k", "K=4097");
+	expect_caught("k_block_4096", "f32_large_k", "differs"); /* at K = 4097 or a later K */
 	expect_caught("k_block_4096", "f32_exact_wide", "must be exact");
 	expect_pass("k_block_4096", "f32_random_sizes");
 }
