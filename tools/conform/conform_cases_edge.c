@@ -70,17 +70,7 @@ static bool check_threads(const struct qkv_backend *be, const struct cf_shape *s
                           const struct cf_opts *o, uint32_t threads, uint64_t seed,
                           struct cf_report *r)
 {
-	struct cf_setup s;
-	if (!cf_setup_init(&s, be, sh, o, seed, r))
-		return false;
-	struct cf_out out;
-	bool ok = cf_out_alloc(&out, &s, sh->T, r);
-	if (ok) {
-		ok = cf_call(&s, 0, sh->T, &out, threads, r) && cf_check_guards(&s, &out, r) &&
-		     cf_check_values(&s, 0, &out, r);
-		cf_out_free(&out);
-	}
-	cf_setup_free(&s);
+	bool ok = cf_check_problem_threads(be, sh, o, threads, seed, r);
 	if (!ok) {
 		size_t n = strlen(r->msg);
 		snprintf(r->msg + n, sizeof(r->msg) - n, " (problem threads %u, batch threads %u)",

@@ -156,6 +156,10 @@ bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, double *m
 /* The usual path: init, one call of all rows, guards, values, free. */
 bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
                       const struct cf_opts *o, uint64_t seed, struct cf_report *r);
+/* The same with a batch budget of `threads` (the problem's stays o->threads). */
+bool cf_check_problem_threads(const struct qkv_backend *be, const struct cf_shape *sh,
+                              const struct cf_opts *o, uint32_t threads, uint64_t seed,
+                              struct cf_report *r);
 
 extern const char *const cf_proj_name[3]; /* "q", "k", "v" */
 

@@ -345,13 +345,20 @@ bool cf_check_same(const struct cf_setup *s, const struct cf_out *a, const struc
 bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
                       const struct cf_opts *o, uint64_t seed, struct cf_report *r)
 {
+	return cf_check_problem_threads(be, sh, o, o->threads, seed, r);
+}
+
+bool cf_check_problem_threads(const struct qkv_backend *be, const struct cf_shape *sh,
+                              const struct cf_opts *o, uint32_t threads, uint64_t seed,
+                              struct cf_report *r)
+{
 	struct cf_setup s;
 	if (!cf_setup_init(&s, be, sh, o, seed, r))
 		return false;
 	struct cf_out out;
 	bool ok = cf_out_alloc(&out, &s, sh->T, r);
 	if (ok) {
-		ok = cf_call(&s, 0, sh->T, &out, o->threads, r) && cf_check_guards(&s, &out, r) &&
+		ok = cf_call(&s, 0, sh->T, &out, threads, r) && cf_check_guards(&s, &out, r) &&
 		     cf_check_values(&s, 0, &out, r);
 		cf_out_free(&out);
 	}
