@@ -21,11 +21,6 @@ static struct cf_opts edge_opts(int precision, uint32_t layout, bool bias)
 	                        .fill = CF_FILL_RANDOM};
 }
 
-static bool declared(const struct qkv_backend *be, int p)
-{
-	return (be->precisions & QKV_PRECISION_BIT(p)) != 0;
-}
-
 /* W holds +Inf, -Inf, NaN and exact zeros at three positions of K, X rows hold exact
  * zeros, Inf and NaN at the same positions, and three bias columns are -Inf, +Inf,
  * NaN (conform_data.c, CF_FILL_NONFINITE_W). Against float64: 0 * Inf = NaN must
@@ -44,7 +39,7 @@ void cf_case_nonfinite_weights(const struct qkv_backend *be, int precision, uint
 	struct cf_rng g = {seed};
 	int runs = 0;
 	for (int p = 0; p < QKV_PRECISION_COUNT; p++) {
-		if (!declared(be, p))
+		if (!cf_declares(be, p))
 			continue;
 		for (size_t i = 0; i < COUNT(sh); i++) {
 			for (uint32_t l = 0; l < 2; l++) {
@@ -93,7 +88,7 @@ void cf_case_edge_sizes(const struct qkv_backend *be, int precision, uint64_t se
 	static const struct cf_shape few[] = {{3, 33, 2, 1, 8}, {50, 17, 3, 3, 4}};
 	struct cf_rng g = {seed};
 	for (int p = 0; p < QKV_PRECISION_COUNT; p++) {
-		if (!declared(be, p))
+		if (!cf_declares(be, p))
 			continue;
 		for (size_t i = 0; i < COUNT(Ts); i++) {
 			struct cf_shape sh = {Ts[i], 19 + 2 * (uint32_t)i, 2, 1 + (uint32_t)(i % 2),
@@ -141,7 +136,7 @@ void cf_case_misaligned_weights(const struct qkv_backend *be, int precision, uin
 	    {7, 64, 2, 2, 16}, {70, 96, 4, 2, 32}, {5, 33, 3, 3, 8}, {3, 17, 2, 1, 5}};
 	struct cf_rng g = {seed};
 	for (int p = 0; p < QKV_PRECISION_COUNT; p++) {
-		if (!declared(be, p))
+		if (!cf_declares(be, p))
 			continue;
 		for (size_t i = 0; i < COUNT(sh); i++) {
 			for (uint32_t l = 0; l < 2; l++) {

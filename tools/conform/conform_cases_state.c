@@ -35,7 +35,7 @@ static int declared(const struct qkv_backend *be, int *p)
 {
 	int n = 0;
 	for (int i = 0; i < QKV_PRECISION_COUNT; i++)
-		if (be->precisions & QKV_PRECISION_BIT(i))
+		if (cf_declares(be, i))
 			p[n++] = i;
 	return n;
 }
@@ -97,10 +97,9 @@ static void pstate_get(struct pstate *s)
 	pthread_getname_np(pthread_self(), s->name, sizeof(s->name));
 	s->umask = umask(022);
 	umask(s->umask);
-	s->env_hash = 0xcbf29ce484222325ull;
+	s->env_hash = CF_FNV_BASIS;
 	for (char **e = environ; e && *e; e++, s->env_count++)
-		for (const char *c = *e; *c; c++)
-			s->env_hash = (s->env_hash ^ (unsigned char)*c) * 0x100000001b3ull;
+		s->env_hash = cf_fnv1a(s->env_hash, *e);
 	for (int i = 0; i < 3; i++)
 		getrlimit(limit_ids[i], &s->lim[i]);
 	s->nice = getpriority(PRIO_PROCESS, 0);
@@ -114,15 +113,16 @@ static void pstate_get(struct pstate *s)
 	}
 }
 
-/* False and a message naming the first thing `after` changed. */
-/* True when `addr` lies in the shared object the descriptor `be` came from. */
-static bool in_plugin(const struct qkv_backend *be, uintptr_t addr)
+/* True when `addr` lies in the shared object loaded at `base`. */
+static bool in_object(const void *base, uintptr_t addr)
 {
-	Dl_info self, at;
-	if (addr <= (uintptr_t)SIG_IGN || !dladdr(be, &self) || !dladdr((void *)addr, &at))
+	Dl_info at;
+	if (!base || addr <= (uintptr_t)SIG_IGN || !dladdr((void *)addr, &at))
 		return false;
-	return at.dli_fbase == self.dli_fbase;
+	return at.dli_fbase == base;
 }
+
+/* False and a message naming the first thing `after` changed. */
 
 static bool pstate_same(const struct qkv_backend *be, const struct pstate *a,
                         const struct pstate *b, const char *when, struct cf_report *r)
@@ -152,8 +152,10 @@ static bool pstate_same(const struct qkv_backend *be, const struct pstate *a,
 			    r, "%s changed the calling thread's signal mask (signal %d, %s)", when,
 			    sig, strsignal(sig));
 	}
+	Dl_info self;
+	const void *plugin = dladdr(be, &self) ? self.dli_fbase : NULL;
 	for (int sig = 1; sig < NSIG; sig++) /* left by a probe before the first snapshot */
-		if (in_plugin(be, b->handler[sig]))
+		if (in_object(plugin, b->handler[sig]))
 			return cf_fail(r,
 			               "the process's handler for signal %d (%s) is a function of "
 			               "the plugin (seen after %s): a backend restores what it "
@@ -684,7 +686,6 @@ void cf_case_small_stack(const struct qkv_backend *be, int precision, uint64_t s
 {
 	(void)precision;
 	struct cf_shape sh = {2, 100000, 2, 1, 8};
-	size_t stack = SMALL_STACK;
 	int prec[QKV_PRECISION_COUNT];
 	int n = declared(be, prec);
 	struct cf_rng g = {seed};
@@ -696,21 +697,23 @@ void cf_case_small_stack(const struct qkv_backend *be, int precision, uint64_t s
 		if (!cf_setup_init(&s, be, &sh, &o, cf_rng_next(&g), r))
 			return;
 		struct cf_out out;
-		memset(&out, 0, sizeof(out));
 		struct stack_call c = {.s = &s, .out = &out};
 		bool ok = cf_out_alloc(&out, &s, sh.T, r);
 		pthread_attr_t attr;
 		pthread_t tid;
-		if (ok && (pthread_attr_init(&attr) != 0 ||
-		           pthread_attr_setstacksize(&attr, stack) != 0 ||
-		           pthread_create(&tid, &attr, stack_work, &c) != 0))
-			ok = cf_fail(r, "harness: cannot start a thread with a %zu KiB stack",
-			             stack / 1024);
-		else if (ok) {
-			cf_progress("%s: project on a thread with a %zu KiB stack", s.desc,
-			            stack / 1024);
-			pthread_join(tid, NULL);
+		bool started = false;
+		if (ok && pthread_attr_init(&attr) == 0) {
+			started = pthread_attr_setstacksize(&attr, SMALL_STACK) == 0 &&
+			          pthread_create(&tid, &attr, stack_work, &c) == 0;
 			pthread_attr_destroy(&attr);
+		}
+		if (ok && !started)
+			ok = cf_fail(r, "harness: cannot start a thread with a %d KiB stack",
+			             SMALL_STACK / 1024);
+		else if (ok) {
+			cf_progress("%s: project on a thread with a %d KiB stack", s.desc,
+			            SMALL_STACK / 1024);
+			pthread_join(tid, NULL);
 			if (!c.ok)
 				ok = cf_fail(r, "%s", c.r.msg);
 			else
@@ -722,6 +725,6 @@ void cf_case_small_stack(const struct qkv_backend *be, int precision, uint64_t s
 		if (!ok)
 			return;
 	}
-	snprintf(r->msg, sizeof(r->msg), "project on a %zu KiB stack, K = 100,000 (int8 66,000)",
-	         stack / 1024);
+	snprintf(r->msg, sizeof(r->msg), "project on a %d KiB stack, K = 100,000 (int8 66,000)",
+	         SMALL_STACK / 1024);
 }

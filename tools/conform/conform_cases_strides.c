@@ -115,7 +115,7 @@ void cf_case_huge_strides(const struct qkv_backend *be, int precision, uint64_t 
 	static const size_t lds[2] = {((size_t)1 << 29) + 27, ((size_t)1 << 31) + 27};
 	struct cf_rng g = {seed};
 	for (int p = 0; p < QKV_PRECISION_COUNT; p++) {
-		if (!(be->precisions & QKV_PRECISION_BIT(p)))
+		if (!cf_declares(be, p))
 			continue;
 		struct cf_opts o = {.precision = (uint32_t)p, .threads = 2, .bias = true};
 		struct cf_setup s;

@@ -170,6 +170,12 @@ extern const char *const cf_proj_name[3]; /* "q", "k", "v" */
 bool cf_probe_guarded(const struct qkv_backend *be, struct qkv_probe_result *out,
                       struct cf_report *r);
 
+/* True when `be` declares precision p. */
+static inline bool cf_declares(const struct qkv_backend *be, int p)
+{
+	return (be->precisions & QKV_PRECISION_BIT(p)) != 0;
+}
+
 /* One block of the leak checks: per declared precision, 4 times prepare, 8 calls
  * (T 1 and 9, threads 1 and 2), release, and a refused prepare. */
 bool cf_leak_block(const struct qkv_backend *be, uint64_t seed, struct cf_report *r);

@@ -29,13 +29,19 @@ static inline int cf_rng_int(struct cf_rng *g, int lo, int hi)
 	return lo + (int)(cf_rng_next(g) % (uint64_t)(hi - lo + 1));
 }
 
+/* FNV-1a of the bytes of `s`, continuing from `h` (start: CF_FNV_BASIS). */
+#define CF_FNV_BASIS 0xcbf29ce484222325ull
+static inline uint64_t cf_fnv1a(uint64_t h, const char *s)
+{
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
 /* A seed for the stream named `name` under base seed `seed` (FNV-1a of the name). */
 static inline uint64_t cf_seed_mix(uint64_t seed, const char *name)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *name; name++)
-		h = (h ^ (unsigned char)*name) * 0x100000001b3ull;
-	struct cf_rng g = {seed ^ h};
+	struct cf_rng g = {seed ^ cf_fnv1a(CF_FNV_BASIS, name)};
 	return cf_rng_next(&g);
 }
 
