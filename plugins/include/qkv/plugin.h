@@ -90,6 +90,13 @@ enum qkv_layout {
 /* Index of the three projections in every array of three below. */
 enum qkv_proj { QKV_Q = 0, QKV_K = 1, QKV_V = 2 };
 
+/* The one-letter name of a projection ("q", "k" or "v"; "?" out of range), the name every
+ * message, file and table uses for it. */
+static inline const char *qkv_proj_name(unsigned p)
+{
+	return p == QKV_Q ? "q" : p == QKV_K ? "k" : p == QKV_V ? "v" : "?";
+}
+
 /* The shape of one layer's projection, validated by the core before a backend sees it.
  * d_model, n_heads, n_kv_heads, head_dim >= 1; n_heads % n_kv_heads == 0;
  * d_q = n_heads*head_dim, d_kv = n_kv_heads*head_dim; every product fits in
