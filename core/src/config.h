@@ -19,20 +19,18 @@ struct qkv_mark {
 	unsigned line, column;
 };
 
-/* Weight file format, from the file's extension unless `format:` says otherwise. */
+/* Weight file formats; each has one row in the format table (weights_format.h), which
+ * says how it is recognised and read. QKV_FMT_ST_INDEX is a file kind of the safetensors
+ * family (a sharded checkpoint's index), not a `weights.format` name. */
 enum qkv_file_format {
 	QKV_FMT_AUTO = 0,
 	QKV_FMT_SAFETENSORS,
 	QKV_FMT_NPY,
 	QKV_FMT_RAW,
-	QKV_FMT_GGUF
+	QKV_FMT_GGUF,
+	QKV_FMT_ST_INDEX
 };
-
-/* The format a file's extension names (.safetensors and a .json index, .gguf, .npy,
- * .bin/.raw); QKV_FMT_AUTO when it names none. The one rule for configs and the loader. */
-enum qkv_file_format qkv_format_of(const char *path);
-/* "safetensors", "npy", "gguf", "raw". */
-const char *qkv_format_name(enum qkv_file_format f);
+#define QKV_FMT_COUNT 6
 
 /* Key names of the tensor references under `weights:`, one table for the parser, the
  * validator and the loader's messages: [0] q k v, [1] their biases, [2] their int8 scales,

@@ -13,6 +13,7 @@
 #include "config_internal.h"
 #include "dims.h"
 #include "weights.h"
+#include "weights_format.h"
 #include "shard.h"
 #include "util.h"
 
@@ -28,9 +29,10 @@ static struct qkv_mark mark_at(const struct cfg_node *root, const char *section,
  * it is loaded (qkv_config_gguf_dims), not here. */
 static bool dims_from_gguf(const struct qkv_config *cfg)
 {
-	size_t n = cfg->file ? strlen(cfg->file) : 0;
-	return cfg->format == QKV_FMT_GGUF ||
-	       (cfg->format == QKV_FMT_AUTO && n >= 5 && strcmp(cfg->file + n - 5, ".gguf") == 0);
+	enum qkv_file_format f = cfg->format;
+	if (f == QKV_FMT_AUTO && cfg->file)
+		f = qkv_format_of(cfg->file);
+	return qkv_format_has(f, QKV_FMT_DIMS);
 }
 
 static enum qkv_status validate_dims(const struct cfg_ctx *c, const struct cfg_node *root,
@@ -90,12 +92,14 @@ static enum qkv_status resolve_format(const struct cfg_ctx *c, const struct cfg_
 		enum qkv_file_format f = qkv_format_of(file);
 		char shown[64], shown_first[64];
 		cfg_show(file, strlen(file), shown, sizeof(shown));
-		if (f == QKV_FMT_AUTO)
+		if (f == QKV_FMT_AUTO) {
+			char endings[128];
+			qkv_format_endings(endings, sizeof(endings));
 			return cfg_fail(c, m, key, QKV_ERR_CONFIG,
 			                "cannot tell the format of `%s` from its extension "
-			                "(.safetensors, .json index, .gguf, .npy, .bin, .raw); set "
-			                "weights.format",
-			                shown);
+			                "(%s); set weights.format",
+			                shown, endings);
+		}
 		if (cfg->format == QKV_FMT_AUTO) {
 			cfg->format = f;
 			first = file;
@@ -126,20 +130,22 @@ static enum qkv_status validate_ref(const struct cfg_ctx *c, const struct qkv_co
 	if (!r->file && !cfg->file)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "no file for this tensor: give `file:` here or set weights.file");
-	bool named = cfg->format == QKV_FMT_SAFETENSORS || cfg->format == QKV_FMT_GGUF;
+	bool named = qkv_format_has(cfg->format, QKV_FMT_NAMED);
+	bool typed = qkv_format_has(cfg->format, QKV_FMT_TYPED);
 	if (named && !r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "a %s reference needs `tensor: NAME`",
 		                qkv_format_name(cfg->format));
 	if (!named && r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
-		                "`tensor:` only applies to safetensors and GGUF files; a %s file "
+		                "`tensor:` only applies to files of many tensors; a %s file "
 		                "holds one tensor",
 		                qkv_format_name(cfg->format));
-	if (cfg->format == QKV_FMT_RAW && r->dtype == QKV_DT_NONE)
+	if (!typed && r->dtype == QKV_DT_NONE)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
-		                "a raw file reference needs `dtype:` (f32 | f16 | bf16 | i8)");
-	if (cfg->format != QKV_FMT_RAW && r->dtype != QKV_DT_NONE)
+		                "a %s file reference needs `dtype:` (f32 | f16 | bf16 | i8)",
+		                qkv_format_name(cfg->format));
+	if (typed && r->dtype != QKV_DT_NONE)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "`dtype:` only applies to raw files; a %s file records its dtype",
 		                qkv_format_name(cfg->format));
@@ -177,7 +183,7 @@ static enum qkv_status validate_fused(const struct cfg_ctx *c, const struct cfg_
 		                    ? "weights.qkv_bias (fused) is given: the biases come from it"
 		                    : "scales are not supported with a fused weights.qkv");
 	}
-	if (cfg->format == QKV_FMT_GGUF && cfg->layout != QKV_LAYOUT_OUT_IN)
+	if (qkv_format_has(cfg->format, QKV_FMT_OUT_IN) && cfg->layout != QKV_LAYOUT_OUT_IN)
 		return cfg_fail(c, mark_at(root, "weights", "layout"), "weights.layout",
 		                QKV_ERR_CONFIG,
 		                "GGUF tensors are [d_out x d_model] (ggml dims [d_model, d_out]): "
