@@ -98,7 +98,8 @@ struct qkv_config {
 	struct qkv_backend_cfg backend;
 	/* shard: (tensor parallelism by heads, see shard.h); world 0 = not set */
 	uint32_t shard_rank, shard_world;
-	struct qkv_mark shard_mark; /* the `shard:` section */
+	struct qkv_mark shard_mark;     /* the `shard:` section */
+	struct qkv_mark shard_marks[2]; /* its `rank` and `world` values */
 };
 
 /* Parse and validate a model config. On failure returns QKV_ERR_CONFIG (or IO/NOMEM)

@@ -188,11 +188,13 @@ static enum qkv_status parse_shard_section(const struct cfg_ctx *c, const struct
 	cfg->shard_mark = n->mark;
 	uint64_t world = 1, rank = 0;
 	const struct cfg_node *v = cfg_field(n, path, "world");
+	cfg->shard_marks[1] = v ? v->mark : n->mark;
 	if (st == QKV_OK)
 		st = v ? cfg_get_uint(c, v, path->buf, 1, 1u << 16, &world)
 		       : cfg_missing(c, n, path);
 	cfg_path_pop(path);
 	v = cfg_field(n, path, "rank");
+	cfg->shard_marks[0] = v ? v->mark : n->mark;
 	if (st == QKV_OK)
 		st = v ? cfg_get_uint(c, v, path->buf, 0, (1u << 16) - 1, &rank)
 		       : cfg_missing(c, n, path);

@@ -256,9 +256,9 @@ enum qkv_status cfg_validate_backend(const struct cfg_ctx *c, const struct cfg_n
 	return QKV_OK;
 }
 
-/* `shard:` against the model's heads (shard.h has the rules). */
-static enum qkv_status validate_shard(const struct cfg_ctx *c, const struct cfg_node *root,
-                                      const struct qkv_config *cfg)
+/* `shard:` against the model's heads (shard.h has the rules), the message at the line of
+ * the key at fault. Also run by qkv_config_load once a GGUF file has given the heads. */
+enum qkv_status qkv_config_shard_check(const struct qkv_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->shard_world == 0)
 		return QKV_OK;
@@ -268,10 +268,11 @@ static enum qkv_status validate_shard(const struct cfg_ctx *c, const struct cfg_
 	                                        cfg->shard_world, &plan, why, sizeof(why));
 	if (f == QKV_SHARD_OK)
 		return QKV_OK;
-	const char *key = f == QKV_SHARD_BAD_RANK ? "rank" : "world";
-	char path[16];
-	snprintf(path, sizeof(path), "shard.%s", key);
-	return cfg_fail(c, mark_at(root, "shard", key), path, QKV_ERR_CONFIG, "%s", why);
+	bool rank = f == QKV_SHARD_BAD_RANK;
+	struct qkv_mark m = cfg->shard_marks[rank ? 0 : 1];
+	return qkv_fail(err, errlen, QKV_ERR_CONFIG, "%s:%u:%u: key `shard.%s`: %s",
+	                cfg->path ? cfg->path : "(config)", m.line, m.column,
+	                rank ? "rank" : "world", why);
 }
 
 enum qkv_status cfg_validate_model(const struct cfg_ctx *c, const struct cfg_node *root,
@@ -279,7 +280,7 @@ enum qkv_status cfg_validate_model(const struct cfg_ctx *c, const struct cfg_nod
 {
 	enum qkv_status st = validate_dims(c, root, cfg);
 	if (st == QKV_OK && !dims_from_gguf(cfg))
-		st = validate_shard(c, root, cfg);
+		st = qkv_config_shard_check(cfg, c->err, c->errlen);
 	if (st == QKV_OK)
 		st = validate_weights(c, root, cfg);
 	const struct cfg_node *backend = cfg_get(root, "backend");

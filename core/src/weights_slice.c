@@ -57,21 +57,6 @@ enum qkv_shard_fault qkv_shard_plan(uint32_t n_heads, uint32_t n_kv_heads, uint3
 	return QKV_SHARD_OK;
 }
 
-enum qkv_status qkv_config_shard_check(const struct qkv_config *cfg, char *err, size_t errlen)
-{
-	if (cfg->shard_world == 0)
-		return QKV_OK;
-	struct qkv_shard plan;
-	char why[200];
-	enum qkv_shard_fault f = qkv_shard_plan(cfg->n_heads, cfg->n_kv_heads, cfg->shard_rank,
-	                                        cfg->shard_world, &plan, why, sizeof(why));
-	if (f == QKV_SHARD_OK)
-		return QKV_OK;
-	return qkv_fail(err, errlen, QKV_ERR_CONFIG, "%s:%u:%u: key `shard.%s`: %s",
-	                cfg->path ? cfg->path : "(config)", cfg->shard_mark.line,
-	                cfg->shard_mark.column, f == QKV_SHARD_BAD_RANK ? "rank" : "world", why);
-}
-
 void qkv_shard_cols(const struct qkv_shard *s, int p, uint32_t head_dim, uint64_t *c0, uint64_t *n)
 {
 	uint32_t h0 = p == QKV_Q ? s->q_head0 : s->kv_head0;
