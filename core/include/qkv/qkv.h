@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define QKV_VERSION_MAJOR 0
-#define QKV_VERSION_MINOR 1
+#define QKV_VERSION_MINOR 2
 #define QKV_VERSION_PATCH 0
 
 #if defined(QKV_BUILDING_LIBRARY)
