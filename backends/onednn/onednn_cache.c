@@ -168,6 +168,22 @@ out:
 	return QKV_OK;
 }
 
+/* With h->mu held: the cached primitive of this key, referenced and stamped, with the lock
+ * released; or NULL with the lock still held. */
+static struct prim *cache_take(struct onednn_handle *h, size_t T, size_t ldx, size_t ldd, int nthr)
+{
+	for (size_t i = 0; i < h->ncache; i++) {
+		struct prim *p = h->cache[i];
+		if (p->T == T && p->ldx == ldx && p->ldd == ldd && p->nthr == nthr) {
+			p->refs++;
+			p->stamp = ++h->clock;
+			pthread_mutex_unlock(&h->mu);
+			return p;
+		}
+	}
+	return NULL;
+}
+
 /* Find or make the primitive for this key; the caller holds a reference until
  * prim_put. Creation happens outside the lock, so first calls with different T on
  * many threads build their primitives in parallel; two threads making the same key
@@ -176,16 +192,8 @@ enum qkv_status prim_get(struct onednn_handle *h, size_t T, size_t ldx, size_t l
                          struct prim **out, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&h->mu);
-	for (size_t i = 0; i < h->ncache; i++) {
-		struct prim *p = h->cache[i];
-		if (p->T == T && p->ldx == ldx && p->ldd == ldd && p->nthr == nthr) {
-			p->refs++;
-			p->stamp = ++h->clock;
-			pthread_mutex_unlock(&h->mu);
-			*out = p;
-			return QKV_OK;
-		}
-	}
+	if ((*out = cache_take(h, T, ldx, ldd, nthr)) != NULL)
+		return QKV_OK;
 	pthread_mutex_unlock(&h->mu);
 
 	struct prim *mine = NULL;
@@ -194,16 +202,9 @@ enum qkv_status prim_get(struct onednn_handle *h, size_t T, size_t ldx, size_t l
 		return st;
 
 	pthread_mutex_lock(&h->mu);
-	for (size_t i = 0; i < h->ncache; i++) {
-		struct prim *p = h->cache[i];
-		if (p->T == T && p->ldx == ldx && p->ldd == ldd && p->nthr == nthr) {
-			p->refs++;
-			p->stamp = ++h->clock;
-			pthread_mutex_unlock(&h->mu);
-			prim_destroy(mine);
-			*out = p;
-			return QKV_OK;
-		}
+	if ((*out = cache_take(h, T, ldx, ldd, nthr)) != NULL) {
+		prim_destroy(mine);
+		return QKV_OK;
 	}
 	mine->refs = 1;
 	mine->stamp = ++h->clock;
