@@ -41,7 +41,14 @@ extern const char *const qkv_ref_names[4][3];
 enum qkv_split { QKV_SPLIT_NONE = 0, QKV_SPLIT_ROWS, QKV_SPLIT_COLS, QKV_SPLIT_HEADS };
 
 /* Element types of tensors in files. */
-enum qkv_dtype { QKV_DT_NONE = 0, QKV_DT_F32, QKV_DT_F16, QKV_DT_BF16, QKV_DT_I8 };
+enum qkv_dtype {
+	QKV_DT_NONE = 0,
+	QKV_DT_F32,
+	QKV_DT_F16,
+	QKV_DT_BF16,
+	QKV_DT_I8,
+	QKV_DT_BLOCK /* a block-quantized type of <qkv/wtype.h>, named by the view's wtype */
+};
 
 /* One tensor reference: `q: {tensor: name, file: path, dtype: f32}`. */
 struct qkv_tensor_ref {

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <qkv/wtype.h>
+
 #include "shard.h"
 #include "util.h"
 #include "weights.h"
@@ -268,6 +270,45 @@ static enum qkv_status drop_whole_copy(struct loader *L, const struct qkv_tensor
 	return QKV_OK;
 }
 
+/* Precision stored: the weights in their own type, used in place (out_in rows as the
+ * file holds them); F32 goes the f32 way; 16-bit types in in_out are widened to F32. */
+static enum qkv_status keep_stored(struct loader *L, const struct qkv_tensor_view *v,
+                                   const char *what, int p)
+{
+	struct qkv_loaded_weights *lw = L->lw;
+	if (L->cfg->scale[p].present)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+		                "%s: is %s, but %s is given: scales go with I8 weights", what,
+		                qkv_view_type_name(v), qkv_ref_names[2][p]);
+	bool wide = v->dtype == QKV_DT_F32 ||
+	            (v->dtype != QKV_DT_BLOCK && L->cfg->layout != QKV_LAYOUT_OUT_IN);
+	if (v->dtype == QKV_DT_BLOCK && L->cfg->layout != QKV_LAYOUT_OUT_IN)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+		                "%s: %s weights need layout out_in (whole blocks along d_model)",
+		                what, qkv_view_type_name(v));
+	if (wide) {
+		lw->wtype[p] = QKV_WT_F32;
+		lw->weight_bytes += (size_t)qkv_tensor_count(v) * sizeof(float);
+		if (v->dtype != QKV_DT_F32)
+			lw->weight_bytes += v->nbytes;
+		return as_f32(L, v, what, &lw->w[p]);
+	}
+	lw->wtype[p] = v->dtype == QKV_DT_F16    ? QKV_WT_F16
+	               : v->dtype == QKV_DT_BF16 ? QKV_WT_BF16
+	                                         : v->wtype;
+	lw->weight_bytes += v->nbytes;
+	if ((uintptr_t)v->data % 2 == 0) {
+		lw->w_blk[p] = v->data; /* in place */
+		return QKV_OK;
+	}
+	uint8_t *copy = qkv_malloc(v->nbytes ? v->nbytes : 1); /* the ABI's 2-byte alignment */
+	if (!copy)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_NOMEM, "%s: out of memory", what);
+	memcpy(copy, v->data, v->nbytes);
+	lw->w_blk[p] = copy;
+	return own(L, copy);
+}
+
 static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 {
 	const struct qkv_config *cfg = L->cfg;
@@ -313,14 +354,16 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 		if ((s = drop_whole_copy(L, &full, &v)) != QKV_OK)
 			return s;
 	}
-	if (v.dtype == QKV_DT_F16 || v.dtype == QKV_DT_BF16)
+	if (v.dtype != QKV_DT_I8 && cfg->precision == QKV_STORED)
+		return keep_stored(L, &v, what, p);
+	if (v.dtype == QKV_DT_F16 || v.dtype == QKV_DT_BF16 || v.dtype == QKV_DT_BLOCK)
 		L->lw->weight_bytes += v.nbytes; /* the source pages read while widening */
 	L->lw->weight_bytes += (size_t)qkv_tensor_count(&v) * (v.dtype == QKV_DT_I8 ? 1 : 4);
 	if (v.dtype != QKV_DT_I8) {
 		if (cfg->scale[p].present)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
 			                "%s: is %s, but %s is given: scales go with I8 weights",
-			                what, qkv_dtype_name(v.dtype), qkv_ref_names[2][p]);
+			                what, qkv_view_type_name(&v), qkv_ref_names[2][p]);
 		return as_f32(L, &v, what, &L->lw->w[p]);
 	}
 	if (cfg->precision != QKV_INT8)
