@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <qkv/precision.h>
+#include <qkv/wtype.h>
 
 #include "dims.h"
 #include "near.h"
@@ -203,6 +204,19 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		         qkv_precision_name(m->pb.precision));
 		qkv_plugin_unref(p);
 		return QKV_ERR_UNSUPPORTED;
+	}
+	if (m->pb.precision == QKV_STORED) {
+		uint32_t takes = QKV_WTYPE_BIT(QKV_WT_F32);
+		if (QKV_HAS_MEMBER(p->be, struct qkv_backend, wtypes))
+			takes |= p->be->wtypes;
+		for (int j = 0; j < 3; j++)
+			if (!(takes & QKV_WTYPE_BIT(m->pb.wtype[j]))) {
+				qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED,
+				         "does not take weight type %s (the %s weights)",
+				         qkv_wtype_name(m->pb.wtype[j]), qkv_proj_name((unsigned)j));
+				qkv_plugin_unref(p);
+				return QKV_ERR_UNSUPPORTED;
+			}
 	}
 	void *handle = NULL;
 	char msg[400] = "";
