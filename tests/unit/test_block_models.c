@@ -149,7 +149,7 @@ static void run_types(const uint32_t w[3])
 	cr_assert_not_null(mkdtemp(dir));
 	write_model(dir, w);
 	snprintf(cfg, sizeof(cfg), "%s/m.yaml", dir);
-	static const char *const backends[] = {"scalar"};
+	static const char *const backends[] = {"scalar", "quant"};
 	for (size_t b = 0; b < sizeof(backends) / sizeof(*backends); b++) {
 		struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
 		o.backend = backends[b];
