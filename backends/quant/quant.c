@@ -77,10 +77,11 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 			                        "blocks of %u",
 			                        r->name, qkv_proj_name(p), pb->d_model, r->block);
 		if (wt->layout != QKV_LAYOUT_OUT_IN && t != QKV_WT_F32)
-			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
-			                        "%s weights in layout in_out: block types are out_in "
-			                        "rows",
-			                        r->name);
+			return qkv_backend_fail(
+			    err, errlen, QKV_ERR_ARGUMENT,
+			    "%s weights in layout in_out: block types are out_in "
+			    "rows",
+			    r->name);
 	}
 	return QKV_OK;
 }

@@ -25,7 +25,8 @@ static uint32_t rnd(void)
 
 static const struct qkv_backend *load(const char *path, void **dl)
 {
-	*dl = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE); /* OpenMP workers outlive a call */
+	*dl =
+	    dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE); /* OpenMP workers outlive a call */
 	cr_assert_not_null(*dl, "%s", dlerror());
 	const struct qkv_backend *be = dlsym(*dl, QKV_BACKEND_SYMBOL);
 	cr_assert_not_null(be);
