@@ -462,3 +462,18 @@ Test(broken13b, u32_offsets)
 	expect_caught("u32_offsets", "huge_strides", "offsets computed in 32 bits wrap");
 	expect_pass("u32_offsets", "f32_strides");
 }
+
+/* Block-type defects (broken/broken_blocks.c): the stored_block_types case finds each
+ * as a difference from the type table's reference; the seed example does not. */
+Test(broken, block_type_defects)
+{
+	static const char *const defects[] = {"nibble_swap",   "scale_min_shift", "min_sign",
+	                                      "skip_last_sub", "ignore_sums",     "one_type"};
+	for (size_t i = 0; i < sizeof(defects) / sizeof(defects[0]); i++) {
+		/* one_type shows first on whichever projection's type differs: a block type
+		 * (not bit-identical) or a 16-bit one (outside the f32 bound) */
+		expect_caught(defects[i], "stored_block_types",
+		              strcmp(defects[i], "one_type") ? "not bit-identical" : ", bound");
+		expect_pass(defects[i], "abi_metadata");
+	}
+}

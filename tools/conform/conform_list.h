@@ -78,6 +78,8 @@
 	  "K in the thousands, every quantized value +-127: no 16-bit saturation")                 \
 	X(int8_prequantized, QKV_INT8, cf_case_int8_prequantized,                                  \
 	  "pre-quantized weights (w_i8 + w_scale, w = NULL) are used as given")                    \
+	X(stored_block_types, QKV_STORED, cf_case_block_types,                                     \
+	  "declared weight types (GGUF blocks, mixes, wild/NaN scales): reference bit for bit")    \
 	X(int8_special, QKV_INT8, cf_case_int8_special,                                            \
 	  "zero, subnormal-amax, tiny, huge rows and columns, rounding ties")                      \
 	X(int8_nan_inf, QKV_INT8, cf_case_nan_inf, "a row of X with NaN or Inf gives NaN outputs") \
