@@ -43,7 +43,8 @@
 	  "weights read-only between guard pages, unchanged after prepare and calls")              \
 	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")
 
-/* Edge cases (conform_cases_edge.c): each runs every precision the backend declares. */
+/* Edge cases (conform_cases_num.c, _sizes.c, _memory.c): each runs every precision the
+ * backend declares. */
 #define CF_EDGE_CASES(X)                                                                           \
 	X(nonfinite_weights, -1, cf_case_nonfinite_weights,                                        \
 	  "+-Inf, NaN in W and biases: 0*Inf = NaN with zero X, Inf X with zero W")                \

@@ -62,10 +62,15 @@
  *   USES_RAND       prepare picks a tile order with the C library's rand()
  *   U32_OFFSETS     row offsets t * ldx computed in 32 bits
  *   SILENCES_STDOUT prepare points fd 1 at /dev/null to quiet a chatty library
+ * The descriptor rule shared by the core and the harness (qkv_descriptor_check):
+ *   UNKNOWN_PRECISION declares precision bit 5, which ABI 1.0 does not have: refused
+ *   FUTURE_PRECISION  the same bit from a plugin built for minor + 1: accepted, a newer
+ *                     plugin on an older core (not a defect; the rule's other half)
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
- * Edge cases (each passes every case before conform_cases_edge.c):
+ * Edge cases (each passes every case before nonfinite_weights, edge_sizes and
+ * misaligned_weights):
  *   SKIP_ZERO_X     terms with a zero activation are skipped ("sparsity"): 0 * Inf lost
  *   SKIP_ZERO_W     terms with a zero weight are skipped (pruned weights): Inf * 0 lost
  *   TAIL_T2048      rows are done in blocks of 2048; the rows after the last full one
@@ -116,7 +121,17 @@
 
 #include <qkv/precision.h>
 
+#if defined(BROKEN_UNKNOWN_PRECISION) || defined(BROKEN_FUTURE_PRECISION)
+/* a precision bit this header does not know (5) */
+#define PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8) | (1u << 5))
+#else
 #define PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8))
+#endif
+#ifdef BROKEN_FUTURE_PRECISION
+#define ABI_MINOR (QKV_PLUGIN_ABI_MINOR + 1) /* built against a newer 1.x header */
+#else
+#define ABI_MINOR QKV_PLUGIN_ABI_MINOR
+#endif
 
 struct handle {
 	struct qkv_problem pb;
@@ -441,7 +456,8 @@ static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct
 #ifdef BROKEN_SHIFT_WRAP
 	int declared = (PRECISIONS & (1u << (pb->precision & 31))) != 0; /* wraps at 32 */
 #else
-	int declared = pb->precision < 32 && (PRECISIONS & QKV_PRECISION_BIT(pb->precision));
+	int declared =
+	    pb->precision < QKV_PRECISION_COUNT && (PRECISIONS & QKV_PRECISION_BIT(pb->precision));
 #endif
 	if (!declared) {
 		snprintf(err, errlen, "broken: precision %u is not supported by this backend",
@@ -969,7 +985,7 @@ static void broken_probe(struct qkv_probe_result *out)
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .abi_major = ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .abi_minor = ABI_MINOR,
     .struct_size = sizeof(struct qkv_backend),
     .precisions = PRECISIONS,
     .name = "broken",
