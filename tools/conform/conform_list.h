@@ -60,6 +60,8 @@
 	  "prepare refuses undeclared and unknown precisions with QKV_ERR_UNSUPPORTED")            \
 	X(release_after_failed_prepare, -1, cf_case_release_after_failed,                          \
 	  "release(NULL) and release after a failed prepare are safe")                             \
+	X(prepare_failures, -1, cf_case_prepare_failures,                                          \
+	  "weights, scales missing, each allocation failing: release is safe (guarded)")           \
 	CF_PRECISION_CASES(X, QKV_F32, f32)                                                        \
 	X(f32_nan_inf, QKV_F32, cf_case_nan_inf, "NaN and +-Inf in X propagate as in float64")     \
 	X(f32_exact_wide, QKV_F32, cf_case_exact_wide,                                             \
