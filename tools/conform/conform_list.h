@@ -41,7 +41,11 @@
 	X(p##_x_refill, P, cf_case_x_refill, "X refilled in place between calls")                  \
 	X(p##_w_readonly, P, cf_case_w_readonly,                                                   \
 	  "weights read-only between guard pages, unchanged after prepare and calls")              \
-	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")
+	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")     \
+	X(p##_guards_by_size, P, cf_case_guards_by_size,                                           \
+	  "X, outputs, weights against guard pages at every size class, threads 1-16")             \
+	X(p##_concurrency_by_size, P, cf_case_concurrency_by_size,                                 \
+	  "two handles, two threads each at once, 1..2100 rows, threads 1-16")
 
 /* Edge cases (conform_cases_num.c, _sizes.c, _memory.c): each runs every precision the
  * backend declares. */
