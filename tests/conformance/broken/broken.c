@@ -1,4 +1,7 @@
-/* A small f32 + int8 backend that is correct except for the one defect selected by
+/* Over 800 lines on purpose: one correct backend with every defect behind its own #ifdef,
+ * so each plugin differs from the correct one by exactly one defect.
+ *
+ * A small f32 + int8 backend that is correct except for the one defect selected by
  * -DBROKEN_<NAME>, to prove the conformance cases catch it. Each defect is written
  * the way a backend author makes it; see tests/conformance/test_broken.c for the
  * case that catches each one and the message it gives.
