@@ -5,8 +5,6 @@
  * where a defect does not live misses it: a T >= 128 path that over-reads X, or keeps
  * partial sums in the handle, passes every case at small T. Sizes stay small in K and N
  * so a run takes well under a second on any in-tree backend. */
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,41 +66,16 @@ static const size_t worker_T[] = {1, 3, 8, 16, 64, 128, 256, 520, 2100};
 
 struct size_worker {
 	const struct cf_setup *s;
-	atomic_int *ready;
 	size_t t0, rows;
 	uint32_t threads;
 	struct cf_out out;
 	struct cf_report r;
 };
 
-static void *size_work(void *arg)
+static void size_work(void *arg)
 {
 	struct size_worker *w = arg;
-	atomic_fetch_add(w->ready, 1);
-	while (atomic_load(w->ready) < SIZE_WORKERS + 1)
-		; /* spin: the calls start together */
 	cf_call(w->s, w->t0, w->rows, &w->out, w->threads, &w->r);
-	return NULL;
-}
-
-/* Start the workers together and wait for them; false when one could not start. */
-static bool run_workers(struct size_worker *w, struct cf_report *r)
-{
-	pthread_t tid[SIZE_WORKERS];
-	atomic_int ready = 0;
-	int started = 0;
-	for (int i = 0; i < SIZE_WORKERS; i++) {
-		w[i].ready = &ready;
-		if (pthread_create(&tid[i], NULL, size_work, &w[i]) != 0)
-			break;
-		started++;
-	}
-	while (atomic_load(&ready) < started)
-		;
-	atomic_fetch_add(&ready, 1 + SIZE_WORKERS - started);
-	for (int i = 0; i < started; i++)
-		pthread_join(tid[i], NULL);
-	return started == SIZE_WORKERS || cf_fail(r, "harness: pthread_create failed");
 }
 
 /* One round: each worker's serial call first (same rows, same budget), then all of them
@@ -127,7 +100,7 @@ static bool size_round(struct cf_setup *h[2], size_t rows, int round, struct cf_
 	if (ok) {
 		cf_progress("%s: %d concurrent calls of %zu rows on two handles", h[0]->desc,
 		            SIZE_WORKERS, rows);
-		ok = run_workers(w, r);
+		ok = cf_together(SIZE_WORKERS, NULL, size_work, w, sizeof(w[0]), r);
 	}
 	for (int i = 0; ok && i < SIZE_WORKERS; i++) {
 		char what[128];

@@ -1,7 +1,6 @@
 /* Concurrent calls: 8 threads on one handle against serial calls, the first calls of
  * fresh handles made concurrently with thread budgets 2-4, and concurrent prepares. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -121,25 +120,23 @@ void cf_case_concurrency(const struct qkv_backend *be, int precision, uint64_t s
 
 struct cold_worker {
 	const struct cf_setup *s;
-	atomic_int *ready; /* a spinning start line: the first calls overlap as much as
-	                    * the machine allows (a condition variable wakes them one by
-	                    * one) */
 	size_t t0;
 	uint32_t threads;
 	struct cf_out out;
 	struct cf_report r;
 };
 
-static void *cold_work(void *arg)
+static void cold_probe(void *arg)
 {
 	struct cold_worker *w = arg;
 	struct qkv_probe_result pr = {.struct_size = sizeof(pr)};
 	w->s->be->probe(&pr); /* probe may be called from any thread, any time */
-	atomic_fetch_add(w->ready, 1);
-	while (atomic_load(w->ready) < COLD_THREADS + 1)
-		; /* spin: all start within a few hundred nanoseconds */
+}
+
+static void cold_work(void *arg)
+{
+	struct cold_worker *w = arg;
 	cf_call(w->s, w->t0, COLD_ROWS, &w->out, w->threads, &w->r);
-	return NULL;
 }
 
 /* A freshly prepared handle whose very first calls are concurrent, each with a thread
@@ -162,31 +159,16 @@ void cf_case_concurrency_cold(const struct qkv_backend *be, int precision, uint6
 			return;
 		struct cold_worker w[COLD_THREADS];
 		memset(w, 0, sizeof(w));
-		pthread_t tid[COLD_THREADS];
-		atomic_int ready = 0;
-		int started = 0;
 		bool ok = true;
 		for (int i = 0; i < COLD_THREADS && ok; i++) {
 			w[i].s = &s;
-			w[i].ready = &ready;
 			w[i].t0 = (size_t)i * COLD_ROWS;
 			w[i].threads = 2 + (uint32_t)(i % 3);
 			ok = cf_out_alloc(&w[i].out, &s, COLD_ROWS, r);
 		}
 		cf_progress("%s: %d concurrent first calls on a fresh handle", s.desc,
 		            COLD_THREADS);
-		for (int i = 0; ok && i < COLD_THREADS; i++) {
-			if (pthread_create(&tid[i], NULL, cold_work, &w[i]) != 0) {
-				ok = cf_fail(r, "harness: pthread_create failed");
-				break;
-			}
-			started++;
-		}
-		while (atomic_load(&ready) < started)
-			; /* every thread is at the line */
-		atomic_fetch_add(&ready, 1 + COLD_THREADS - started); /* go (or release them) */
-		for (int i = 0; i < started; i++)
-			pthread_join(tid[i], NULL);
+		ok = ok && cf_together(COLD_THREADS, cold_probe, cold_work, w, sizeof(w[0]), r);
 		for (int i = 0; ok && i < COLD_THREADS; i++) {
 			char what[96];
 			snprintf(what, sizeof(what),
@@ -231,19 +213,15 @@ struct prep_worker {
 	struct cf_shape sh;
 	struct cf_opts o;
 	uint64_t seed;
-	atomic_int *ready;
 	struct cf_report r;
 };
 
-static void *prep_work(void *arg)
+static void prep_work(void *arg)
 {
 	struct prep_worker *w = arg;
-	atomic_fetch_add(w->ready, 1);
-	while (atomic_load(w->ready) < PREP_THREADS + 1)
-		; /* all prepare at once */
 	struct cf_setup s;
 	if (!cf_setup_init(&s, w->be, &w->sh, &w->o, w->seed, &w->r))
-		return NULL;
+		return;
 	struct cf_out out;
 	if (cf_out_alloc(&out, &s, w->sh.T, &w->r)) {
 		if (cf_call(&s, 0, w->sh.T, &out, w->o.threads, &w->r) &&
@@ -252,7 +230,6 @@ static void *prep_work(void *arg)
 		cf_out_free(&out);
 	}
 	cf_setup_free(&s);
-	return NULL;
 }
 
 /* Six threads prepare (different shapes and precisions), call, check and release at
@@ -268,9 +245,6 @@ void cf_case_concurrent_prepare(const struct qkv_backend *be, int precision, uin
 	struct cf_rng g = {seed};
 	for (int round = 1; round <= PREP_ROUNDS; round++) {
 		struct prep_worker w[PREP_THREADS];
-		pthread_t tid[PREP_THREADS];
-		atomic_int ready = 0;
-		int started = 0;
 		memset(w, 0, sizeof(w));
 		for (int i = 0; i < PREP_THREADS; i++) {
 			w[i].be = be;
@@ -282,23 +256,12 @@ void cf_case_concurrent_prepare(const struct qkv_backend *be, int precision, uin
 			                          .threads = 1 + (uint32_t)(i % 2),
 			                          .bias = true};
 			w[i].seed = cf_rng_next(&g);
-			w[i].ready = &ready;
 			w[i].r.seed = r->seed;
 		}
 		cf_progress("round %d: %d threads prepare, call and release at once", round,
 		            PREP_THREADS);
-		for (int i = 0; i < PREP_THREADS; i++) {
-			if (pthread_create(&tid[i], NULL, prep_work, &w[i]) != 0)
-				break;
-			started++;
-		}
-		while (atomic_load(&ready) < started)
-			;
-		atomic_fetch_add(&ready, 1 + PREP_THREADS - started);
-		for (int i = 0; i < started; i++)
-			pthread_join(tid[i], NULL);
-		if (started < PREP_THREADS)
-			return (void)cf_fail(r, "harness: pthread_create failed");
+		if (!cf_together(PREP_THREADS, NULL, prep_work, w, sizeof(w[0]), r))
+			return;
 		for (int i = 0; i < PREP_THREADS; i++)
 			if (w[i].r.result == CF_FAIL)
 				return (void)cf_fail(

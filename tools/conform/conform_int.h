@@ -194,6 +194,12 @@ static inline struct cf_opts cf_opts_make(int precision, uint32_t layout, bool b
 	return o;
 }
 
+/* Run before(arg_i) (may be NULL) then work(arg_i), arg_i = args + i * arg_size, on n <= 16
+ * new threads that pass a spinning start line together after `before` (conform_together.c).
+ * False and a message when a thread could not start (those that did have run). */
+bool cf_together(int n, void (*before)(void *), void (*work)(void *), void *args, size_t arg_size,
+                 struct cf_report *r);
+
 /* ---- small prepares of the contract checks (conform_prepare.c) ---------------------- */
 
 /* prepare a valid 4 x 2 f32 problem with `precision`, then release whatever it left
