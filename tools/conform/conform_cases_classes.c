@@ -22,7 +22,8 @@ static const uint32_t class_threads[] = {1, 2, 3, 4, 8, 16};
 
 /* Every T with every K, X, outputs and weights against PROT_NONE pages: first ending at
  * them (a read or write past the last row faults), then starting right after them with
- * strides and, for int8, pre-quantized weights. Layouts alternate. */
+ * strides and, for int8, pre-quantized weights; X and weights read-only. Layouts
+ * alternate. */
 void cf_case_guards_by_size(const struct qkv_backend *be, int precision, uint64_t seed,
                             struct cf_report *r)
 {
@@ -37,6 +38,7 @@ void cf_case_guards_by_size(const struct qkv_backend *be, int precision, uint64_
 				    precision, (uint32_t)((i + k + (size_t)place) % 2), true);
 				o.threads = MODEL_THREADS;
 				o.x_paged = o.y_paged = o.w_paged = place;
+				o.x_readonly = true; /* and X read-only: no write into it */
 				o.x_pad = place == 2 ? 3 : 0;
 				o.y_pad = place == 2 ? 1 : 0;
 				o.no_bias = n % 3 == 0 ? 4 : 0;
