@@ -61,7 +61,8 @@ enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *
 		    err, errlen, QKV_ERR_PLUGIN,
 		    "precisions: unknown bits 0x%x from a plugin built for ABI %u.%u "
 		    "(only a newer minor may declare precisions this qkv does not know)",
-		    be->precisions & ~QKV_PRECISIONS_KNOWN, be->abi_major, be->abi_minor);
+		    be->precisions & ~qkv_precisions_at_minor(be->abi_minor), be->abi_major,
+		    be->abi_minor);
 	case QKV_DESCRIPTOR_MEMBERS:
 		break;
 	}

@@ -532,6 +532,8 @@ Test(descriptor, every_fault)
 	    {QKV_DESCRIPTOR_NO_PRECISION, "declares no precision"},
 	    {QKV_DESCRIPTOR_UNKNOWN_PRECISION, "unknown bits 0x80000000"},
 	    {QKV_DESCRIPTOR_MEMBERS, "`project` is NULL"},
+	    {QKV_DESCRIPTOR_UNKNOWN_PRECISION, "unknown bits 0x8"}, /* stored, from a 1.0 plugin */
+	    {QKV_DESCRIPTOR_OK, ""},                                /* stored from a 1.1 plugin */
 	    {QKV_DESCRIPTOR_OK, ""},
 	};
 	cr_assert_eq(qkv_descriptor_check(NULL), QKV_DESCRIPTOR_NULL);
@@ -566,6 +568,14 @@ Test(descriptor, every_fault)
 			break;
 		case 7:
 			be.project = NULL;
+			break;
+		case 8:
+			be.abi_minor = 0;
+			be.precisions |= QKV_PRECISION_BIT(QKV_STORED);
+			break;
+		case 9:
+			be.abi_minor = 1;
+			be.precisions |= QKV_PRECISION_BIT(QKV_STORED);
 			break;
 		default:
 			break;

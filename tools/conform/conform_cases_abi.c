@@ -42,7 +42,8 @@ static bool descriptor_ok(const struct qkv_backend *be, struct cf_report *r)
 		return cf_fail(r,
 		               "precisions 0x%x has unknown bits 0x%x, and the plugin was built "
 		               "for ABI %u.%u (only a newer minor may declare them)",
-		               be->precisions, be->precisions & ~QKV_PRECISIONS_KNOWN,
+		               be->precisions,
+		               be->precisions & ~qkv_precisions_at_minor(be->abi_minor),
 		               be->abi_major, be->abi_minor);
 	case QKV_DESCRIPTOR_MEMBERS:
 		break;

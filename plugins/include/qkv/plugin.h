@@ -211,10 +211,22 @@ struct qkv_backend {
  * Unknown precision bits: a plugin built for a newer 1.x minor may declare precisions this
  * header does not know; it is accepted (SQLite-style growth: a newer plugin runs on an older
  * core) and simply never asked for them. From a plugin built for this minor or an older one,
- * an unknown bit is a mistake (it declares a precision that did not exist when it was
- * built): refused. plugins/README.md section 1 says the same. */
+ * a bit for a precision that did not exist in its minor is a mistake (a 1.0 plugin cannot
+ * know what `stored` hands it): refused. plugins/README.md section 1 says the same. */
 #define QKV_BACKEND_NAME_MAX 31 /* name is [a-z0-9_]{1,31} */
 #define QKV_PRECISIONS_KNOWN ((1u << QKV_PRECISION_COUNT) - 1u)
+
+/* The precisions that existed in ABI 1.`minor` (all this header knows for a newer minor):
+ * one row per precision, the minor it arrived in. */
+static inline uint32_t qkv_precisions_at_minor(uint32_t minor)
+{
+	static const unsigned char since[QKV_PRECISION_COUNT] = {0, 0, 0, 1}; /* f32 .. stored */
+	uint32_t mask = 0;
+	for (unsigned p = 0; p < QKV_PRECISION_COUNT; p++)
+		if (since[p] <= minor)
+			mask |= QKV_PRECISION_BIT(p);
+	return mask;
+}
 
 enum qkv_descriptor_fault {
 	QKV_DESCRIPTOR_OK = 0,
@@ -224,7 +236,7 @@ enum qkv_descriptor_fault {
 	QKV_DESCRIPTOR_NAME = 4,              /* name NULL or not [a-z0-9_]{1,31} */
 	QKV_DESCRIPTOR_VERSION = 5,           /* version NULL or empty */
 	QKV_DESCRIPTOR_NO_PRECISION = 6,      /* no precision this header knows */
-	QKV_DESCRIPTOR_UNKNOWN_PRECISION = 7, /* unknown bits, plugin not built for a newer minor */
+	QKV_DESCRIPTOR_UNKNOWN_PRECISION = 7, /* a bit its minor did not have, not a newer minor */
 	QKV_DESCRIPTOR_MEMBERS = 8            /* probe, prepare, project or release is NULL */
 };
 
@@ -257,7 +269,8 @@ static inline enum qkv_descriptor_fault qkv_descriptor_check(const struct qkv_ba
 		return QKV_DESCRIPTOR_VERSION;
 	if (!(be->precisions & QKV_PRECISIONS_KNOWN))
 		return QKV_DESCRIPTOR_NO_PRECISION;
-	if ((be->precisions & ~QKV_PRECISIONS_KNOWN) && be->abi_minor <= QKV_PLUGIN_ABI_MINOR)
+	if (be->abi_minor <= QKV_PLUGIN_ABI_MINOR &&
+	    (be->precisions & ~qkv_precisions_at_minor(be->abi_minor)))
 		return QKV_DESCRIPTOR_UNKNOWN_PRECISION;
 	if (!be->probe || !be->prepare || !be->project || !be->release)
 		return QKV_DESCRIPTOR_MEMBERS;
