@@ -107,7 +107,8 @@ static bool guarded_step(struct cf_setup *s, struct step *c, unsigned fail_at, b
 		ok = step_call(s, c->h, c->what, r);
 	cf_progress("%s: release after a prepare with %s (status %d)", s->desc, c->what,
 	            (int)c->st);
-	if (ok && !cf_alloc_trap(step_release, c, &block))
+	bool released = cf_alloc_trap(step_release, c, &block); /* after a failed call too */
+	if (ok && !released)
 		ok = cf_fail(r,
 		             "%s: release after a prepare with %s (status %d) used freed memory "
 		             "(block of allocation %u of prepare): a use after free; did prepare "
