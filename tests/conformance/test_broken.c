@@ -601,27 +601,27 @@ Test(descriptor, every_fault)
  * f32_concurrency_by_size and prepare_failures (`qkv conform` on each, tests/README.md). */
 
 /* The over-read hits the guard page after X only at T >= 128: a crash, as over_read. */
-Test(broken25, x_block8_t128, .signal = SIGSEGV)
+Test(broken_size_classes, x_block8_t128, .signal = SIGSEGV)
 {
 	expect_pass("x_block8_t128", "f32_x_bounds");
 	expect_caught("x_block8_t128", "f32_guards_by_size", "(unreachable: it crashes)");
 }
 
-Test(broken25, handle_sum_t128, .timeout = 120)
+Test(broken_size_classes, handle_sum_t128, .timeout = 120)
 {
 	expect_pass("handle_sum_t128", "f32_concurrency");
 	expect_pass("handle_sum_t128", "f32_concurrency_cold");
 	expect_caught_racy("handle_sum_t128", "f32_concurrency_by_size", "(2 per handle)", 5);
 }
 
-Test(broken25, static_threads4, .timeout = 120)
+Test(broken_size_classes, static_threads4, .timeout = 120)
 {
 	expect_pass("static_threads4", "f32_concurrency_cold");
 	expect_pass("static_threads4", "f32_threads");
 	expect_caught_racy("static_threads4", "f32_concurrency_by_size", "with batch threads", 5);
 }
 
-Test(broken25, free_on_fail)
+Test(broken_prepare_failure, free_on_fail)
 {
 	expect_pass("free_on_fail", "release_after_failed_prepare");
 	expect_caught("free_on_fail", "prepare_failures",
@@ -629,7 +629,7 @@ Test(broken25, free_on_fail)
 	expect_caught("free_on_fail", "prepare_failures", "prepare with weights[q] NULL");
 }
 
-Test(broken25, oom_double_free)
+Test(broken_prepare_failure, oom_double_free)
 {
 	expect_pass("oom_double_free", "int8_random_sizes");
 	expect_caught("oom_double_free", "prepare_failures", "a second time (a double free");
