@@ -112,6 +112,14 @@ struct qkv_model_desc {
 	                           * environment's; NULL = none */
 };
 
+/* Initializers for the structs a caller fills or hands in (C99 designated initializers:
+ * struct_size set, every other member "not set"; in C++, value-initialise and set
+ * struct_size). */
+#define QKV_MODEL_DESC_INIT                                                                        \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_model_desc)                                       \
+	}
+
 QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *desc, qkv_model **out,
                                               char *err, size_t errlen);
 
@@ -121,7 +129,13 @@ QKV_API void qkv_model_close(qkv_model *model);
 /* Project T rows. x is [T x d_model] with row stride ldx >= d_model (elements);
  * q [T x d_q] with ldq >= d_q; k, v [T x d_kv] with ldk, ldv >= d_kv. T = 0 writes
  * nothing and succeeds. Only the addressed T x width elements of each output are
- * written. Outputs must not overlap each other or x. Reentrant. */
+ * written. Outputs must not overlap each other or x. Reentrant.
+ *
+ * Any one or two of q, k, v may be NULL: that projection is not returned (its stride is
+ * then ignored), e.g. K and V only for a cache refill or cross-attention. Cost: backends
+ * compute q, k and v together, so a NULL output is still computed, into scratch the
+ * library allocates for the call (T x its width floats): it saves no arithmetic, only
+ * the caller's buffer. All three NULL is an argument error. */
 QKV_API enum qkv_status qkv_project(const qkv_model *model, size_t T, const float *x, size_t ldx,
                                     float *q, size_t ldq, float *k, size_t ldk, float *v,
                                     size_t ldv, char *err, size_t errlen);
@@ -132,17 +146,35 @@ QKV_API enum qkv_status qkv_project_fused(const qkv_model *model, size_t T, cons
                                           size_t ldx, float *y, size_t ldy, char *err,
                                           size_t errlen);
 
-/* Everything about one call, for callers that need more control. */
+/* Everything about one call, for callers that need more control. Start from
+ * QKV_CALL_INIT (or zero it and set struct_size).
+ *
+ * Head strides (head-major KV caches): element d of head h of token row t of output p is
+ * out[p][t * ld_out[p] + h * head_stride[p] + d], h < the output's heads (n_heads for q,
+ * n_kv_heads for k and v), d < head_dim. head_stride 0 or head_dim is the plain row
+ * layout (heads side by side; ld_out >= the row width) and is written in place, zero
+ * copy. Any other head stride needs ld_out >= head_dim and strides under which no two
+ * elements share an address (e.g. a cache [heads][max_T][head_dim] at row t: ld_out =
+ * head_dim, head_stride = max_T * head_dim); the output's address range must not overlap
+ * x or another output. Cost: the backend writes such an output into per-call scratch
+ * (T x its width floats, allocated by the library) that is then copied out head by head,
+ * one extra pass over that output. */
 struct qkv_call {
-	uint32_t struct_size; /* since 0.1 */
-	size_t T;             /* since 0.1 */
-	const float *x;       /* since 0.1 */
-	size_t ldx;           /* since 0.1 */
-	float *out[3];        /* since 0.1: q, k, v */
-	size_t ld_out[3];     /* since 0.1 */
-	int32_t threads;      /* since 0.1: > 0 use this many threads for this call (e.g.
-	                       * the caller's own count); 0 = the model's budget */
+	uint32_t struct_size;  /* since 0.1 */
+	size_t T;              /* since 0.1 */
+	const float *x;        /* since 0.1 */
+	size_t ldx;            /* since 0.1 */
+	float *out[3];         /* since 0.1: q, k, v; any may be NULL (see qkv_project) */
+	size_t ld_out[3];      /* since 0.1 */
+	int32_t threads;       /* since 0.1: > 0 use this many threads for this call (e.g.
+	                        * the caller's own count); 0 = the model's budget */
+	size_t head_stride[3]; /* since 0.2: elements between heads of out[p]; 0 = head_dim */
 };
+
+#define QKV_CALL_INIT                                                                              \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_call)                                             \
+	}
 
 QKV_API enum qkv_status qkv_project_call(const qkv_model *model, const struct qkv_call *call,
                                          char *err, size_t errlen);
@@ -173,6 +205,11 @@ struct qkv_model_info {
 	                        * copies not included) */
 };
 
+#define QKV_MODEL_INFO_INIT                                                                        \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_model_info)                                       \
+	}
+
 QKV_API enum qkv_status qkv_model_get_info(const qkv_model *model, struct qkv_model_info *info);
 
 /* Which backend a call with T rows will use (models tuned per range of T route by T). */
@@ -188,6 +225,11 @@ struct qkv_system_info {
 	                           * separated (<qkv/cpu_features.h>'s string); "" = none */
 	uint32_t cpus;            /* since 0.2: logical CPUs this process may run on */
 };
+
+#define QKV_SYSTEM_INFO_INIT                                                                       \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_system_info)                                      \
+	}
 
 /* Fill what info->struct_size covers. QKV_ERR_ARGUMENT when info is NULL or its
  * struct_size is smaller than the 0.2 struct. */
@@ -209,6 +251,11 @@ struct qkv_plugin_info {
 	const struct qkv_backend *backend; /* since 0.2: its descriptor (NULL when refused),
 	                                    * for calling a backend without the core */
 };
+
+#define QKV_PLUGIN_INFO_INIT                                                                       \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_plugin_info)                                      \
+	}
 
 /* Every qkv_*.so on the search path: plugin_dirs (':'-separated, may be NULL) first,
  * then QKV_PLUGIN_PATH, the build tree (when libqkv runs from it), the install folder.
@@ -249,6 +296,11 @@ struct qkv_checkpoint_info {
 	uint32_t layer_set; /* since 0.2: 1 = the config sets weights.layer: */
 	uint32_t layer;     /* since 0.2 */
 };
+
+#define QKV_CHECKPOINT_INFO_INIT                                                                   \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_checkpoint_info)                                  \
+	}
 
 QKV_API enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags,
                                             qkv_checkpoint **out, char *err, size_t errlen);
