@@ -118,6 +118,28 @@ has err "did you mean \`model.layers.0.self_attn.q_proj.weight\`"
 run 0 help quantize
 has out "usage: qkv quantize"
 has out "exit status"
+# issue 26 item 6: one vocabulary, old spellings as documented aliases, suggestions.
+run 2 run "$CFG" --plugin-dirs /tmp
+has err "unknown option .--plugin-dirs.; did you mean --plugin-dir?"
+run 2 info --treads 2
+has err "did you mean --threads?"
+run 2 run "$CFG" --zzzzzz
+lacks err "did you mean"
+run 0 help quantize
+has out "\-\-tokens T"
+has out "\-\-rows: the same, the old name"
+has out "\-\-layer N"
+has out "\-\-all-layers"
+has out "\-\-plugin-dir DIR"
+run 0 quantize "$SRC/configs/seed-example.yaml" --rows 3 --out "$TMP/seed.safetensors"
+has out "3 Gaussian rows"
+run 0 help conform
+has out "\-\-json FILE"
+has out "\-\-report FILE: the same, the old name"
+run 0 conform scalar --cases f32_seed_example --json -
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["plugins"][0]["cases"][0]["result"]=="pass", d' \
+	"$TMP/out" || fail "conform --json - is not the report: $(cat "$TMP/out")"
+has err "1 passed"
 echo "ok: names and options"
 
 # 9: a baseline of another shape is not compared (exit 1, not "0 of 0 slower").

@@ -18,7 +18,7 @@ enum { QKV_EXIT_OK = 0, QKV_EXIT_ERROR = 1, QKV_EXIT_USAGE = 2, QKV_EXIT_SLOWER 
 
 /* Every option of every command (the help line of each is in cli_util.c). */
 enum cli_opt_id {
-	OPT_BACKEND,    /* --backend LIST (alias --backends) */
+	OPT_BACKEND,    /* --backend LIST */
 	OPT_THREADS,    /* --threads N|LIST, 0 = all cores */
 	OPT_PRECISION,  /* --precision LIST */
 	OPT_PLUGIN_DIR, /* --plugin-dir DIR (repeatable: searched first, in order) */
@@ -31,7 +31,7 @@ enum cli_opt_id {
 	OPT_SEED,
 	OPT_OUT,
 	OPT_REPEAT,
-	OPT_JSON,
+	OPT_JSON, /* --json FILE, - = stdout (qkv conform: --report, the old name) */
 	OPT_CSV,
 	OPT_MARKDOWN,
 	OPT_PLOT,
@@ -48,9 +48,7 @@ enum cli_opt_id {
 	OPT_REMEASURE,
 	OPT_FORCE,
 	OPT_CONFIG_OUT,
-	OPT_ROWS,
 	OPT_CASES,
-	OPT_REPORT,
 	OPT_TIMEOUT,
 	OPT_LIST,
 	OPT_SHARD,      /* --shard R/W: slice R of W of the heads (tensor parallelism) */

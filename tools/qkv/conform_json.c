@@ -1,4 +1,4 @@
-/* The JSON report of `qkv conform --report FILE`, and one-line text for the table.
+/* The JSON report of `qkv conform --json FILE`, and one-line text for the table.
  * A plugin's messages are arbitrary bytes: both outputs keep valid UTF-8 and replace
  * everything else, so the report is always valid JSON and the table one row a case. */
 #include <math.h>

@@ -278,6 +278,11 @@ QKV_API enum qkv_status qkv_plugins_get(const qkv_plugin_set *set, size_t i,
 QKV_API long qkv_plugins_find(const qkv_plugin_set *set, const char *name, const char **near);
 QKV_API void qkv_plugins_free(qkv_plugin_set *set);
 
+/* The candidate nearest to `name` when `name` looks like a typo of it, or NULL: the
+ * library's one rule for "did you mean" (at most 2 edits, and fewer than half the name),
+ * for tools that check names of their own (options, keys). */
+QKV_API const char *qkv_near_name(const char *name, const char *const *candidates, size_t n);
+
 /* A model config read without selecting a backend: its dimensions and, with
  * QKV_CHECKPOINT_WEIGHTS, its weights as the loader hands them to backends. */
 typedef struct qkv_checkpoint qkv_checkpoint;
@@ -288,13 +293,19 @@ struct qkv_checkpoint_info {
 	uint32_t d_model, n_heads, n_kv_heads, head_dim, d_q, d_kv; /* since 0.2 */
 	uint32_t precision;         /* since 0.2: enum qkv_precision */
 	uint32_t layout;            /* since 0.2: enum qkv_layout of the weights */
-	const char *tensor[3];      /* since 0.2: source tensor names of Wq, Wk, Wv, or NULL */
+	const char *tensor[3];      /* since 0.2: source tensor names of Wq, Wk, Wv (a fused
+	                             * q|k|v tensor's name three times), or NULL (npy, raw);
+	                             * {layer} substituted when a layer is set (the config's
+	                             * weights.layer or qkv_checkpoint_open_layer) */
 	const char *bias_tensor[3]; /* since 0.2 */
 	const float *w[3];          /* since 0.2: f32 weights (loaded only; NULL when int8) */
 	const float *bias[3];       /* since 0.2: or NULL */
 	uint32_t n_layers;  /* since 0.2: model.n_layers, or GGUF <arch>.block_count; 0 = unknown */
 	uint32_t layer_set; /* since 0.2: 1 = the config sets weights.layer: */
 	uint32_t layer;     /* since 0.2 */
+	const char *tensor_pattern[3]; /* since 0.2: tensor[] as the config writes them, with
+	                                * {layer} (the same as tensor[] without it) */
+	const char *bias_pattern[3];   /* since 0.2: the same for bias_tensor[] */
 };
 
 #define QKV_CHECKPOINT_INFO_INIT                                                                   \
@@ -304,6 +315,12 @@ struct qkv_checkpoint_info {
 
 QKV_API enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags,
                                             qkv_checkpoint **out, char *err, size_t errlen);
+/* The same for layer `layer` of a config whose tensor names hold {layer} (replacing its
+ * weights.layer, as qkv_open_options.layer does); refused when the config knows n_layers
+ * and layer is not below it. */
+QKV_API enum qkv_status qkv_checkpoint_open_layer(const char *config_path, uint32_t layer,
+                                                  uint32_t flags, qkv_checkpoint **out, char *err,
+                                                  size_t errlen);
 QKV_API enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck,
                                                 struct qkv_checkpoint_info *info);
 QKV_API void qkv_checkpoint_close(qkv_checkpoint *ck);
