@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <qkv/qkv.h>
 
@@ -370,6 +371,15 @@ enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
 	if (!path || !data || !rows || !cols)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "qkv_npy_read_f32: NULL argument");
 	*data = NULL;
+	struct stat sb;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return qkv_fail(err, errlen, QKV_ERR_IO,
+		                "%s: is %s, not a file: a .npy array is read from a regular file "
+		                "(save it to one first)",
+		                path,
+		                S_ISFIFO(sb.st_mode)  ? "a pipe (FIFO)"
+		                : S_ISDIR(sb.st_mode) ? "a folder"
+		                                      : "a device or socket");
 	struct qkv_mapped_file f;
 	struct qkv_tensor_view v;
 	enum qkv_status st = qkv_file_map(path, &f, err, errlen);
@@ -377,8 +387,8 @@ enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
 		return st;
 	st = qkv_npy_parse(&f, &v, err, errlen);
 	if (st == QKV_OK && v.dtype != QKV_DT_F32 && v.dtype != QKV_DT_F16)
-		st = qkv_fail(err, errlen, QKV_ERR_FORMAT,
-		              "%s: dtype %s: expected float32 or float16", path,
+		st = qkv_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		              "%s: dtype %s: input rows are float32 or float16", path,
 		              qkv_dtype_name(v.dtype));
 	else if (st == QKV_OK && v.ndim != 1 && v.ndim != 2)
 		st = qkv_fail(err, errlen, QKV_ERR_FORMAT,

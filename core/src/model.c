@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <qkv/precision.h>
 
@@ -315,9 +316,25 @@ static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backe
 	return QKV_OK;
 }
 
+/* A plugin folder named by the program or user (config, profile, options; the tools check
+ * QKV_PLUGIN_PATH and --plugin-dir themselves) that is not there: a typo or a missing
+ * install, said in the log rather than searched in silence. */
+static void warn_missing_dirs(struct qkv_model *m, const struct qkv_backend_cfg *bc)
+{
+	for (size_t i = 0; i < bc->n_plugin_dirs; i++) {
+		struct stat sb;
+		if (stat(bc->plugin_dirs[i], &sb) != 0 || !S_ISDIR(sb.st_mode))
+			qkv_model_log(m, "warning: plugin folder %s (plugin_dirs) %s",
+			              bc->plugin_dirs[i],
+			              stat(bc->plugin_dirs[i], &sb) != 0 ? "does not exist"
+			                                                 : "is not a folder");
+	}
+}
+
 enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_cfg *bc, char *err,
                                  size_t errlen)
 {
+	warn_missing_dirs(m, bc);
 	char **dirs = qkv_search_path(bc);
 	if (!dirs)
 		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the plugin path");

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/precision.h>
+
 #include "cpu.h"
 #include "model.h"
 #include "util.h"
@@ -118,6 +120,47 @@ enum qkv_status qkv_backend_cfg_override(struct qkv_model *m, struct qkv_backend
 		                "argument `opts`: struct_size %u is too small", opts->struct_size);
 	return apply_explicit(m, bc, opts->backend, "backend", opts->threads, opts->strict,
 	                      "option `", err, errlen);
+}
+
+/* Append the folders of a ':'-separated list to bc's plugin_dirs (the search path's
+ * first part); folders past QKV_CONFIG_MAX_LIST are refused naming `what`. */
+static enum qkv_status add_plugin_dirs(struct qkv_backend_cfg *bc, const char *list,
+                                       const char *what, char *err, size_t errlen)
+{
+	for (const char *s = list; s && *s;) {
+		const char *end = strchr(s, ':');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		if (len && bc->n_plugin_dirs == QKV_CONFIG_MAX_LIST)
+			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                "%s: more than %d plugin folders in all", what,
+			                QKV_CONFIG_MAX_LIST);
+		if (len) {
+			char *dir = qkv_malloc(len + 1);
+			if (!dir)
+				return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+			memcpy(dir, s, len);
+			dir[len] = '\0';
+			bc->plugin_dirs[bc->n_plugin_dirs++] = dir;
+		}
+		s = end ? end + 1 : s + len;
+	}
+	return QKV_OK;
+}
+
+/* The open options' own members beyond the backend settings: the precision and the
+ * plugin folders. */
+static enum qkv_status apply_open_extras(struct qkv_config *cfg,
+                                         const struct qkv_open_options *opts, char *err,
+                                         size_t errlen)
+{
+	if (!opts || !QKV_HAS_MEMBER(opts, struct qkv_open_options, plugin_dirs))
+		return QKV_OK;
+	if (opts->precision && !qkv_precision_parse(opts->precision, &cfg->precision))
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                "option `precision`: `%.40s` is not f32, bf16 or int8",
+		                opts->precision);
+	return add_plugin_dirs(&cfg->backend, opts->plugin_dirs, "option `plugin_dirs`", err,
+	                       errlen);
 }
 
 /* A budget of 0 ("all cores"): OMP_NUM_THREADS when set, else the CPUs this process may
@@ -234,6 +277,8 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 	    opts->layer_set)
 		st = qkv_config_set_layer(&cfg, opts->layer, "option `layer`", err, errlen);
 	if (st == QKV_OK)
+		st = apply_open_extras(&cfg, opts, err, errlen);
+	if (st == QKV_OK)
 		st = qkv_shard_options(&cfg, opts, err, errlen);
 	if (st == QKV_OK)
 		st = qkv_shard_problem(m, cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim,
@@ -291,20 +336,7 @@ static enum qkv_status desc_backend_cfg(struct qkv_model *m, const struct qkv_mo
 		                    "argument `desc.", err, errlen);
 	if (st != QKV_OK)
 		return st;
-	for (const char *s = d->plugin_dirs; s && *s;) {
-		const char *end = strchr(s, ':');
-		size_t len = end ? (size_t)(end - s) : strlen(s);
-		if (len && bc->n_plugin_dirs < QKV_CONFIG_MAX_LIST) {
-			char *dir = qkv_malloc(len + 1);
-			if (!dir)
-				return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
-			memcpy(dir, s, len);
-			dir[len] = '\0';
-			bc->plugin_dirs[bc->n_plugin_dirs++] = dir;
-		}
-		s = end ? end + 1 : s + len;
-	}
-	return QKV_OK;
+	return add_plugin_dirs(bc, d->plugin_dirs, "argument `desc.plugin_dirs`", err, errlen);
 }
 
 QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qkv_model **out,

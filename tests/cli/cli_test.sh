@@ -85,7 +85,60 @@ has out "T=2 "
 run 1 run "$CFG" --input "$TMP/x64.npy"
 has err "x64.npy"
 has err "astype(np.float32)"
+npy "$TMP/x8.npy" '|i1' 1
+npy "$TMP/xi4.npy" '<i4' 4
+for f in x8 xi4; do
+	run 1 run "$CFG" --input "$TMP/$f.npy"
+	has err "float32 or float16"
+	has err "astype(np.float32)"
+done
 echo "ok: .npy input dtypes"
+
+# issue 26 item 7: messages that name the point.
+mkfifo "$TMP/fifo"
+run 1 run "$CFG" --input "$TMP/fifo"
+has err "is a pipe (FIFO), not a file"
+: >"$TMP/afile"
+run 1 run "$CFG" --out "$TMP/afile"
+has err "exists and is not a folder"
+lacks err "Permission denied"
+run 1 run "$CFG" --machine "$TMP/no-such-profile.yaml"
+has err "\-\-machine $TMP/no-such-profile.yaml: No such file"
+run 2 run "$CFG" --precision f64
+has err "\-\-precision: \`f64\` is not f32, bf16 or int8"
+run 0 run "$CFG" --precision bf16 --backend scalar --tokens 2
+has out "precision=bf16"
+run 0 run "$CFG" --plugin-dir "$TMP/no-such-dir" --tokens 1
+has err "warning: \-\-plugin-dir $TMP/no-such-dir: no such folder"
+export QKV_PLUGIN_PATH="$TMP/nope"
+run 0 info
+unset QKV_PLUGIN_PATH
+has err "warning: QKV_PLUGIN_PATH $TMP/nope: no such folder"
+has out "$TMP/nope  (does not exist)"
+echo "ok: messages"
+
+# issue 26 item 3: info says the order in force and its source, what serves each T,
+# what was loaded; --json for scripts.
+run 0 info "$CFG"
+has out "order: openmp, blas, int8, scalar (from the default)"
+has out "q: tensor model.layers.0.self_attn.q_proj.weight"
+has out "backend by T: T=1 "
+export QKV_BACKEND=scalar
+run 0 info "$CFG"
+unset QKV_BACKEND
+has out "order: scalar (from the environment (QKV_BACKEND))"
+run 0 info "$CFG" --backend blas,scalar
+has out "order: blas, scalar (from the API option .backend. (--backend))"
+run 0 info "$CFG" --json -
+python3 - "$TMP/out" <<'PY' || fail "info --json: $(cat "$TMP/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["model"]
+assert m["d_model"] == 64 and m["tensors"]["k"] == "model.layers.0.self_attn.k_proj.weight", m
+assert m["selection_log"][0].startswith("order: "), m["selection_log"]
+assert set(m["backend_by_T"]) >= {"1", "64"} and all(p["path"] for p in d["plugins"])
+PY
+echo "ok: info"
 
 # 10 + 12: names checked before any work, near names suggested, one vocabulary.
 run 2 run "$CFG" --backend opnemp
@@ -179,6 +232,11 @@ sed -e 's/shape: "64,4,2,16"/shape: "768,12,12,64"/' -e 's/qkv_version: "[^"]*"/
 	"$TMP/m.yaml" >"$TMP/other.yaml"
 run 0 run "$CFG" --machine "$TMP/m.yaml" --plugin-dir "$SLOW"
 lacks err "warning"
+# A profile with routes: info gives each range and the backend each T goes to.
+run 0 info "$CFG" --machine "$TMP/m.yaml" --plugin-dir "$SLOW"
+has out "order: "
+has out "route T"
+lacks out "18446744073709551615"
 run 0 run "$CFG" --machine "$TMP/other.yaml" --plugin-dir "$SLOW"
 has err "tuned for shape 768,12,12,64"
 has err "tuned with qkv 0.0.1"

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <qkv/qkv.h>
@@ -130,6 +130,21 @@ static int add_plugin_dir(const char *dir)
 	return rc;
 }
 
+/* A warning on stderr for each folder of the ':'-separated `list` that does not exist. */
+static void warn_missing_dirs(const struct cli_spec *spec, const char *what, const char *list)
+{
+	for (const char *s = list; s && *s;) {
+		size_t len = strcspn(s, ":");
+		char dir[4096];
+		struct stat sb;
+		snprintf(dir, sizeof(dir), "%.*s", (int)len, s);
+		if (len && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+			fprintf(stderr, "qkv %s: warning: %s %s: %s\n", spec->name, what, dir,
+			        stat(dir, &sb) != 0 ? "no such folder" : "not a folder");
+		s += len + (s[len] == ':');
+	}
+}
+
 /* getopt values past the options: --help, then alias i at ALIAS_VAL + i. */
 enum { HELP_VAL = OPT_COUNT, ALIAS_VAL };
 
@@ -220,6 +235,11 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_arg
 		cli_help(spec, stderr);
 		return QKV_EXIT_USAGE;
 	}
+	/* Folders that are not there: a typo, said before any work (the library says so
+	 * for the config's plugin_dirs). */
+	warn_missing_dirs(spec, "QKV_PLUGIN_PATH", getenv("QKV_PLUGIN_PATH"));
+	for (size_t i = 0; i < a->n_plugin_dirs; i++)
+		warn_missing_dirs(spec, "--plugin-dir", a->plugin_dirs[i]);
 	/* Later folders are prepended first so the first --plugin-dir is searched first. */
 	for (size_t i = a->n_plugin_dirs; i-- > 0;)
 		if (add_plugin_dir(a->plugin_dirs[i]))
@@ -296,21 +316,6 @@ int cli_double(const struct cli_spec *spec, const struct cli_args *a, enum cli_o
 	if (!*s || *end || errno || !(v >= min) || v > 1e9)
 		return cli_usage_error(spec, "--%s: `%s` is not a number >= %g", vocab[id].name, s,
 		                       min);
-	*out = v;
-	return 0;
-}
-
-int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
-                      unsigned long long *out)
-{
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(s ? s : "", &end, 10);
-	if (!s || !*s || *end || errno || s[0] == '-' || s[0] == '+' || v > max) {
-		fprintf(stderr, "qkv: option %s: `%s` is not an integer in 0..%llu\n", opt,
-		        s ? s : "(missing)", max);
-		return -1;
-	}
 	*out = v;
 	return 0;
 }
@@ -431,13 +436,6 @@ void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const 
 			fprintf(out, "%s%.*s\n", prefix, len, text);
 		text += len + (nl ? 1 : 0);
 	}
-}
-
-double qkv_cli_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t cols, size_t ld)

@@ -120,18 +120,22 @@ int cli_close_output(const struct cli_spec *spec, FILE *f, const char *path);
  * ("did you mean `openmp`?") and the list of those found. 0, or 2 after printing. */
 int cli_check_backends(const struct cli_spec *spec, const char *list, bool all_ok);
 
+/* The options of a model open (--machine, --backend, --threads, --precision, --shard,
+ * --layer, --strict) checked into *o: 0, or the exit status after printing why. */
+struct qkv_open_options;
+typedef struct qkv_model qkv_model;
+int cli_open_options(const struct cli_spec *spec, const struct cli_args *a,
+                     struct qkv_open_options *o);
+/* qkv_model_open, its failure printed (with a hint chosen by the status): 0 or 1. */
+int cli_model_open(const struct cli_spec *spec, const char *config,
+                   const struct qkv_open_options *o, qkv_model **m);
+
 /* Print each line of `text` that starts with `only` (NULL: every line) to `out`,
  * after `prefix`. For the selection log of a model. */
 void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const char *only);
-/* Monotonic seconds. */
-double qkv_cli_now(void);
 /* Write a 2-D float32 .npy file [rows x cols] from a strided buffer. 0, or -1 after
  * printing an error naming the file. */
 int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t cols, size_t ld);
-/* Parse a decimal integer option value in 0..max; prints an error naming `opt` and
- * returns -1 when invalid. */
-int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
-                      unsigned long long *out);
 
 int qkv_cmd_run(int argc, char **argv);
 int qkv_cmd_info(int argc, char **argv);

@@ -64,10 +64,16 @@ struct qkv_open_options {
 	uint32_t layer_set;       /* since 0.2: 1 = open layer `layer` (replaces the config's
 	                           * weights.layer, substituted for {layer} in tensor names) */
 	uint32_t layer;           /* since 0.2 */
+	const char *precision;    /* since 0.2: "f32", "bf16" or "int8": replaces the config's
+	                           * model.precision (f32 weights are rounded or quantized
+	                           * at open); NULL = the config's */
+	const char *plugin_dirs;  /* since 0.2: extra plugin folders, ':'-separated, searched
+	                           * with the config's plugin_dirs (before QKV_PLUGIN_PATH);
+	                           * NULL = none */
 };
 #define QKV_OPEN_OPTIONS_INIT                                                                      \
 	{                                                                                          \
-		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0, 0, 0                      \
+		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL          \
 	}
 
 /* Open a model from a YAML config (see configs/README.md). Weight files are memory
@@ -326,7 +332,10 @@ QKV_API enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck,
 QKV_API void qkv_checkpoint_close(qkv_checkpoint *ck);
 
 /* Read a .npy array of float32 or float16 with 1 or 2 dimensions ([n] is one row) as
- * float32: *data [rows x cols], freed with qkv_array_free. Errors name the file. */
+ * float32: *data [rows x cols], freed with qkv_array_free. Errors name the file:
+ * QKV_ERR_IO when it cannot be read (or is not a regular file), QKV_ERR_UNSUPPORTED for
+ * a well-formed int8 array, QKV_ERR_FORMAT for any other header qkv does not read
+ * (float64 and other dtypes among them). */
 QKV_API enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
                                          uint64_t *cols, char *err, size_t errlen);
 QKV_API void qkv_array_free(float *data);
