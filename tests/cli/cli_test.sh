@@ -94,6 +94,17 @@ for f in x8 xi4; do
 done
 echo "ok: .npy input dtypes"
 
+# issue 26 item 9: the README's first run works as written; --help points at qkv-genweights.
+run 0 run "$SRC/configs/seed-example.yaml" --input "$SRC/configs/seed-example/x.npy" \
+	--out "$TMP/seed" --backend scalar
+python3 -c 'import struct,sys; b=open(sys.argv[1],"rb").read(); n=struct.unpack("<H",b[8:10])[0]; q=struct.unpack("<2f",b[10+n:]); assert q==(2.0,17.0), q' \
+	"$TMP/seed/q.npy" || fail "seed example: q.npy is not [[2, 17]]"
+grep -q 'qkv run configs/seed-example.yaml --input configs/seed-example/x.npy' "$SRC/README.md" ||
+	fail "README's first run line changed: update this test"
+run 0 --help
+has out "qkv-genweights"
+echo "ok: first steps"
+
 # issue 26 item 7: messages that name the point.
 mkfifo "$TMP/fifo"
 run 1 run "$CFG" --input "$TMP/fifo"
