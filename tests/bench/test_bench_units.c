@@ -115,8 +115,9 @@ Test(bench_baseline, json_round_trip_keeps_keys_and_times)
 
 /* Rows of a result made with make_result compared with a baseline; shape and machine
  * may differ from the baseline's. Returns bench_baseline_compare's count (-1: refused). */
-static long compare(double old_med, double old_spread, double new_med, double new_spread,
-                    double threshold, bool gate_all, const char *preset, const char *cpu)
+static long compare_layout(double old_med, double old_spread, double new_med, double new_spread,
+                           double threshold, bool gate_all, const char *preset, const char *cpu,
+                           const char *layout)
 {
 	char path[] = "/tmp/qkv-bench-test-XXXXXX";
 	int fd = mkstemp(path);
@@ -131,12 +132,20 @@ static long compare(double old_med, double old_spread, double new_med, double ne
 	struct bench_machine m = test_machine;
 	bench_strcpy(m.cpu, sizeof(m.cpu), cpu);
 	FILE *out = fopen("/dev/null", "w");
-	long n = bench_baseline_compare(&b, &r, &m, threshold, gate_all, out);
+	long n = bench_baseline_compare(&b, &r, &m, layout, threshold, gate_all, out);
 	fclose(out);
 	free(r.rows);
 	bench_baseline_free(&b);
 	unlink(path);
 	return n;
+}
+
+/* The same, this run's weights in_out like write_baseline's. */
+static long compare(double old_med, double old_spread, double new_med, double new_spread,
+                    double threshold, bool gate_all, const char *preset, const char *cpu)
+{
+	return compare_layout(old_med, old_spread, new_med, new_spread, threshold, gate_all, preset,
+	                      cpu, "in_out");
 }
 
 static long regressions(double old_med, double old_spread, double new_med, double new_spread,
@@ -156,6 +165,10 @@ Test(bench_baseline, matches_shape_and_machine_and_gates_backend_rows)
 	cr_assert_eq(compare(1e-3, 0, 1e-3, 0, 10, false, "tiny", "Other CPU"), -1,
 	             "another machine compared");
 	cr_assert_eq(compare(1e-3, 0, 1e-3, 0, 10, false, "tiny", test_machine.cpu), 0);
+	/* Issue 26 item 8: a run of the other layout is not compared with the baseline. */
+	cr_assert_eq(
+	    compare_layout(1e-3, 0, 1e-3, 0, 10, false, "tiny", test_machine.cpu, "out_in"), -1,
+	    "another layout compared");
 	/* reference row slower: not gated by default, gated with gate_all */
 	char path[] = "/tmp/qkv-bench-test-XXXXXX";
 	int fd = mkstemp(path);
@@ -168,8 +181,8 @@ Test(bench_baseline, matches_shape_and_machine_and_gates_backend_rows)
 	make_result(&r, 1e-3, 0);
 	r.rows[1].st.median = 5e-3; /* the cblas_sgemm reference row, 5x slower */
 	FILE *out = fopen("/dev/null", "w");
-	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, 10, false, out), 0);
-	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, 10, true, out), 1);
+	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, "in_out", 10, false, out), 0);
+	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, "in_out", 10, true, out), 1);
 	fclose(out);
 	free(r.rows);
 	bench_baseline_free(&b);

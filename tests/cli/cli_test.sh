@@ -229,9 +229,11 @@ grep -q '"noisy": true' "$TMP/b.json" || fail "bench JSON: no noisy row"
 run 1 tune --preset tiny --plugin-dir "$SLOW" --backend scalar --precision f32 --tokens 1 \
 	--min-time 0.05 --quiet --out "$TMP/m.yaml"
 has err "stayed noisy"
+lacks out "written" # issue 26 item 8: no "routes written to" before "not written"
 [ ! -e "$TMP/m.yaml" ] || fail "tune wrote a profile from noisy rows"
 run 0 tune --preset tiny --plugin-dir "$SLOW" --backend scalar --precision f32 --tokens 1 \
 	--min-time 0.05 --quiet --force --out "$TMP/m.yaml"
+has out "profile written to $TMP/m.yaml"
 unset QKV_TEST_JITTER
 for key in 'qkv_version: "' 'shape: "64,4,2,16"' 'threads: ' 'load: "' 'noisy: 1'; do
 	grep -q "$key" "$TMP/m.yaml" || fail "profile lacks '$key': $(cat "$TMP/m.yaml")"

@@ -28,7 +28,7 @@ void bench_machine_line(const struct bench_machine *m, char *buf, size_t len)
 		              m->threads[i] == 1 ? "" : "s", m->peak_int8_gops[i]);
 }
 
-static const char *layout_name(const struct bench_plan *p)
+const char *bench_layout_name(const struct bench_plan *p)
 {
 	return p->config_path ? "config" : p->layout ? "out_in" : "in_out";
 }
@@ -111,7 +111,7 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	        "shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  weights %s  "
 	        "(min-time %.2f s per row)\n",
 	        s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
-	        p->config_path ? "as the config says" : layout_name(p), p->min_time);
+	        p->config_path ? "as the config says" : bench_layout_name(p), p->min_time);
 	if (r->load[0] >= 0)
 		fprintf(f,
 		        "load:    1-minute load average %.1f at the start, %.1f at the end (%u "
@@ -194,7 +194,7 @@ bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench
 	                       s->d_q,     s->d_kv,    s->n};
 	for (size_t i = 0; i < 7; i++)
 		jsonw_kv_uint(&w, dn[i], dv[i]);
-	jsonw_kv_string(&w, "layout", layout_name(p));
+	jsonw_kv_string(&w, "layout", bench_layout_name(p));
 	jsonw_end(&w);
 	jsonw_kv_double(&w, "min_time", p->min_time, 4);
 	jsonw_key(&w, "load_average");

@@ -355,7 +355,8 @@ int qkv_cmd_bench(int argc, char **argv)
 	}
 	if (!rc && a.val[OPT_BASELINE]) {
 		bool gate_all = a.val[OPT_GATE] && !strcmp(a.val[OPT_GATE], "all");
-		long slower = bench_baseline_compare(&base, &r, &m, threshold, gate_all, table);
+		long slower = bench_baseline_compare(&base, &r, &m, bench_layout_name(&plan),
+		                                     threshold, gate_all, table);
 		rc = slower < 0 ? QKV_EXIT_ERROR : slower > 0 ? QKV_EXIT_SLOWER : 0;
 	}
 	if (!rc && r.failed_named) {

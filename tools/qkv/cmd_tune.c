@@ -173,7 +173,7 @@ static int cmp_size(const void *a, const void *b)
  * Returns how many route winners stayed noisy. */
 static size_t write_profile(FILE *f, const struct bench_result *r, const struct bench_plan *p,
                             const struct bench_machine *m, const struct score *s, size_t ns,
-                            const char *command, const char *out, bool *ok)
+                            const char *command, bool *ok)
 {
 	char date[16], buf[64];
 	time_t now = time(NULL);
@@ -195,7 +195,7 @@ static size_t write_profile(FILE *f, const struct bench_result *r, const struct 
 	yo_kv_uint(&y, "threads", p->threads[0]);
 	yo_str(&y, "routes");
 	yo_seq(&y, false);
-	printf("\nroutes written to %s:\n", out);
+	printf("\nroutes:\n");
 	for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
 		if (p->precisions & QKV_PRECISION_BIT(prec))
 			write_routes(&y, stdout, r, p, prec, &noisy);
@@ -274,7 +274,7 @@ int qkv_cmd_tune(int argc, char **argv)
 	char command[2048];
 	bench_args_command(argc, argv, command, sizeof(command));
 	bool ok;
-	size_t noisy = write_profile(f, &r, p, &m, s, ns, command, out, &ok);
+	size_t noisy = write_profile(f, &r, p, &m, s, ns, command, &ok);
 	if (noisy && !a.val[OPT_FORCE]) {
 		fprintf(stderr,
 		        "qkv tune: %zu route(s) were decided by rows that stayed noisy after 3 "
@@ -289,6 +289,7 @@ int qkv_cmd_tune(int argc, char **argv)
 		f = NULL;
 		goto fail;
 	}
+	printf("profile written to %s\n", out);
 	bench_result_free(&r);
 	return QKV_EXIT_OK;
 fail:
