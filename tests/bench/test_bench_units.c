@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bench_baseline.h"
+#include "bench_direct.h"
 #include "bench_report.h"
 #include "bench_stats.h"
 
@@ -228,4 +229,35 @@ Test(bench_baseline, malformed_files_are_refused_with_a_line)
 	char err[256];
 	cr_assert(!bench_baseline_load("/nonexistent/x.json", &b, err, sizeof(err)));
 	cr_assert(strstr(err, "/nonexistent/x.json"));
+}
+
+/* Issue 21: a failed `prepare` may leave a half-built handle, which the caller must
+ * release (plugin.h). qkv_halfbuilt.so's release leaves a line in QKV_TEST_RELEASE_LOG. */
+Test(bench_direct, failed_prepare_releases_the_half_built_handle)
+{
+	char log[] = "/tmp/qkv-release-log-XXXXXX";
+	int fd = mkstemp(log);
+	cr_assert(fd >= 0);
+	close(fd);
+	setenv("QKV_PLUGIN_PATH", QKV_HALFBUILT_DIR, 1);
+	setenv("QKV_TEST_RELEASE_LOG", log, 1);
+	struct bench_shape s;
+	cr_assert(bench_shape_preset("tiny", &s));
+	struct bench_weights w;
+	struct bench_buffers b;
+	memset(&w, 0, sizeof(w));
+	memset(&b, 0, sizeof(b));
+	char err[256] = "";
+	void *c = bench_direct_prepare("halfbuilt", &s, &w, 0, 0, &b, 1, err, sizeof(err));
+	cr_assert_null(c);
+	cr_assert(strstr(err, "halfbuilt: failing"), "%s", err);
+	FILE *f = fopen(log, "r");
+	char line[64] = "";
+	cr_assert(f);
+	cr_assert(fgets(line, sizeof(line), f), "release was not called");
+	fclose(f);
+	cr_assert_str_eq(line, "release handle\n");
+	unlink(log);
+	unsetenv("QKV_PLUGIN_PATH");
+	unsetenv("QKV_TEST_RELEASE_LOG");
 }
