@@ -57,7 +57,7 @@ static void make_result(struct bench_result *r, double median, double spread)
 	for (int i = 0; i < 2; i++) {
 		struct bench_row *row = &r->rows[i];
 		snprintf(row->backend, sizeof(row->backend), "%s", names[i]);
-		snprintf(row->precision, sizeof(row->precision), "f32");
+		row->precision = QKV_F32;
 		snprintf(row->status, sizeof(row->status), "ok");
 		row->kind = i ? BENCH_REFERENCE : BENCH_BACKEND;
 		row->ok = true;
