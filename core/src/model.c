@@ -6,7 +6,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <qkv/backend_util.h>
 #include <qkv/precision.h>
+#include <qkv/wtype.h>
 
 #include "dims.h"
 #include "near.h"
@@ -199,6 +201,19 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		qkv_plugin_unref(p);
 		return QKV_ERR_UNSUPPORTED;
 	}
+	if (m->pb.precision == QKV_STORED) {
+		uint32_t takes = QKV_WTYPE_BIT(QKV_WT_F32);
+		if (QKV_HAS_MEMBER(p->be, struct qkv_backend, wtypes))
+			takes |= p->be->wtypes;
+		for (int j = 0; j < 3; j++)
+			if (!(takes & QKV_WTYPE_BIT(m->pb.wtype[j]))) {
+				qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED,
+				         "does not take weight type %s (the %s weights)",
+				         qkv_wtype_name(m->pb.wtype[j]), qkv_proj_name((unsigned)j));
+				qkv_plugin_unref(p);
+				return QKV_ERR_UNSUPPORTED;
+			}
+	}
 	void *handle = NULL;
 	char msg[400] = "";
 	st = p->be->prepare(&m->pb, &m->wt, &handle, msg, sizeof(msg));
@@ -352,6 +367,33 @@ enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_c
  * the caller's struct_size covers them (an older caller's struct is smaller). */
 #define INFO_HAS(info, member) QKV_HAS_MEMBER(info, struct qkv_model_info, member)
 
+/* Is p one of the buffers the core made (a widened, gathered or sliced copy)? Every copy
+ * is handed out from its start; anything else is the file's mapping or the caller's. */
+static bool core_copy(const struct qkv_model *m, const void *p)
+{
+	for (size_t i = 0; m->has_lw && i < m->lw.n_owned; i++)
+		if (m->lw.owned[i] == p)
+			return true;
+	return false;
+}
+
+static void weights_info(const struct qkv_model *m, struct qkv_model_info *info)
+{
+	info->in_place = 0;
+	for (int p = 0; p < 3; p++) {
+		uint64_t d_out = qkv_out_width(&m->pb, p), K = m->pb.d_model;
+		const void *w = m->wt.w_blk[p] ? m->wt.w_blk[p]
+		                : m->wt.w_i8[p] ? (const void *)m->wt.w_i8[p]
+		                                : (const void *)m->wt.w[p];
+		info->wtype[p] = m->pb.wtype[p];
+		info->wbytes[p] = m->wt.w_blk[p] ? d_out * qkv_wtype_row_bytes(m->pb.wtype[p], K)
+		                  : m->wt.w_i8[p] ? d_out * K
+		                                  : d_out * K * sizeof(float);
+		if (w && !core_copy(m, w))
+			info->in_place |= 1u << p;
+	}
+}
+
 enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *info)
 {
 	if (!m || !info || !INFO_HAS(info, selection_log))
@@ -373,6 +415,8 @@ enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *in
 	/* Members appended later go below, each under INFO_HAS(info, member). */
 	if (INFO_HAS(info, weight_bytes)) /* since 0.2: the head shard (model_shard.c) */
 		qkv_shard_info(m, info);
+	if (INFO_HAS(info, in_place)) /* since 0.2: each projection's type and bytes */
+		weights_info(m, info);
 	return QKV_OK;
 }
 

@@ -297,6 +297,8 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 			m->wt.bias[p] = m->lw.bias[p];
 			m->wt.w_i8[p] = m->lw.w_i8[p];
 			m->wt.w_scale[p] = m->lw.w_scale[p];
+			m->wt.w_blk[p] = m->lw.w_blk[p];
+			m->pb.wtype[p] = m->lw.wtype[p];
 		}
 		st = qkv_model_select(m, &cfg.backend, err, errlen);
 	}

@@ -64,7 +64,7 @@ static enum qkv_status try_prepare(const struct qkv_backend *be, uint32_t precis
                                    size_t errlen)
 {
 	static const float w[8] = {1, 2, 3, 4, 5, 6, 7, 8}; /* [4 x 2] */
-	struct qkv_problem pb = {sizeof(pb), precision, 4, 1, 1, 2, 2, 2, 1};
+	struct qkv_problem pb = {sizeof(pb), precision, 4, 1, 1, 2, 2, 2, 1, {0}};
 	struct qkv_weights wt = {.struct_size = sizeof(wt), .layout = QKV_LAYOUT_IN_OUT};
 	for (int p = 0; p < 3; p++)
 		wt.w[p] = w;

@@ -65,7 +65,7 @@ void cf_case_error_buffer(const struct qkv_backend *be, int precision, uint64_t 
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		char buf[400];
 		memset(buf, 0x5a, sizeof(buf));
-		struct qkv_problem pb = {sizeof(pb), 0xffffffffu, 4, 1, 1, 2, 2, 2, 1};
+		struct qkv_problem pb = {sizeof(pb), 0xffffffffu, 4, 1, 1, 2, 2, 2, 1, {0}};
 		struct qkv_weights wt = {.struct_size = sizeof(wt), .layout = QKV_LAYOUT_IN_OUT};
 		for (int p = 0; p < 3; p++)
 			wt.w[p] = w;
@@ -176,7 +176,7 @@ static size_t heap_in_use(void)
 static void failed_prepare(const struct qkv_backend *be)
 {
 	static const float w[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-	struct qkv_problem pb = {sizeof(pb), 0xffffffffu, 4, 1, 1, 2, 2, 2, 1};
+	struct qkv_problem pb = {sizeof(pb), 0xffffffffu, 4, 1, 1, 2, 2, 2, 1, {0}};
 	struct qkv_weights wt = {.struct_size = sizeof(wt), .layout = QKV_LAYOUT_IN_OUT};
 	for (int p = 0; p < 3; p++)
 		wt.w[p] = w;

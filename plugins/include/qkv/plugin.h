@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define QKV_PLUGIN_ABI_MAJOR 1
-#define QKV_PLUGIN_ABI_MINOR 0
+#define QKV_PLUGIN_ABI_MINOR 1
 
 /* Name of the one exported symbol: `const struct qkv_backend qkv_backend_descriptor`. */
 #define QKV_BACKEND_SYMBOL "qkv_backend_descriptor"
@@ -74,11 +74,14 @@ enum qkv_status {
  * <qkv/precision.h>). A backend declares a bitmask of QKV_PRECISION_BIT(p) in
  * `qkv_backend.precisions`. */
 enum qkv_precision {
-	QKV_F32 = 0,  /* f32 weights, f32 arithmetic in any order, f32 out */
-	QKV_BF16 = 1, /* weights rounded to bf16 (nearest-even), X stays f32, f32 accumulate */
-	QKV_INT8 = 2  /* per-column int8 weights, per-row int8 X, exact int32 accumulate */
+	QKV_F32 = 0,   /* f32 weights, f32 arithmetic in any order, f32 out */
+	QKV_BF16 = 1,  /* weights rounded to bf16 (nearest-even), X stays f32, f32 accumulate */
+	QKV_INT8 = 2,  /* per-column int8 weights, per-row int8 X, exact int32 accumulate */
+	QKV_STORED = 3 /* since 1.1: each projection's weights in their stored type
+	                * (qkv_problem.wtype, <qkv/wtype.h>): f32/f16/bf16 with f32 X, or
+	                * block-quantized with X quantized per block, exact integer block sums */
 };
-#define QKV_PRECISION_COUNT 3
+#define QKV_PRECISION_COUNT 4
 #define QKV_PRECISION_BIT(p) (1u << (unsigned)(p))
 
 /* Layout of a weight matrix in memory. */
@@ -113,6 +116,9 @@ struct qkv_problem {
 	uint32_t d_q;         /* since 1.0: n_heads * head_dim, width of Q */
 	uint32_t d_kv;        /* since 1.0: n_kv_heads * head_dim, width of K and V */
 	uint32_t threads;     /* since 1.0: the model's thread budget, >= 1 */
+	uint32_t wtype[3];    /* since 1.1: enum qkv_wtype (<qkv/wtype.h>) of each projection's
+	                       * weights; all QKV_WT_F32 unless precision is QKV_STORED. Under
+	                       * QKV_STORED, d_model is a multiple of each type's block. */
 };
 
 /* Weights handed to `prepare`. They stay valid and unchanged until `release`
@@ -127,6 +133,10 @@ struct qkv_weights {
 	const int8_t *w_i8[3];   /* since 1.0: pre-quantized int8 weights in [-127, 127]
 	                          * (precision int8 only), else NULL */
 	const float *w_scale[3]; /* since 1.0: [d_out] per-column scales for w_i8, else NULL */
+	const void *w_blk[3];    /* since 1.1: precision QKV_STORED, wtype[p] != QKV_WT_F32: the
+	                          * weights as stored, layout out_in only: row n (output n) at
+	                          * w_blk[p] + n * qkv_wtype_row_bytes(wtype[p], d_model), 2-byte
+	                          * aligned; w[p] is then NULL. F32 weights stay in w[p]. */
 };
 
 /* One call: Q = X.Wq (+bq), K = X.Wk (+bk), V = X.Wv (+bv). Strides are in
@@ -184,6 +194,12 @@ struct qkv_backend {
 
 	/* since 1.0: free a handle; accepts NULL and half-built handles. */
 	void (*release)(void *handle);
+
+	/* since 1.1: with QKV_PRECISION_BIT(QKV_STORED) declared, the mask of
+	 * QKV_WTYPE_BIT(enum qkv_wtype) it computes; the core gives it only problems whose
+	 * three types are in the mask. A descriptor without this member (1.0) or 0 means
+	 * QKV_WT_F32 only. */
+	uint32_t wtypes;
 };
 
 #ifdef __cplusplus
