@@ -209,7 +209,8 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 			if (!(takes & QKV_WTYPE_BIT(m->pb.wtype[j]))) {
 				qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED,
 				         "does not take weight type %s (the %s weights)",
-				         qkv_wtype_name(m->pb.wtype[j]), qkv_proj_name((unsigned)j));
+				         qkv_wtype_name(m->pb.wtype[j]),
+				         qkv_proj_name((unsigned)j));
 				qkv_plugin_unref(p);
 				return QKV_ERR_UNSUPPORTED;
 			}
@@ -382,11 +383,11 @@ static void weights_info(const struct qkv_model *m, struct qkv_model_info *info)
 	info->in_place = 0;
 	for (int p = 0; p < 3; p++) {
 		uint64_t d_out = qkv_out_width(&m->pb, p), K = m->pb.d_model;
-		const void *w = m->wt.w_blk[p] ? m->wt.w_blk[p]
+		const void *w = m->wt.w_blk[p]  ? m->wt.w_blk[p]
 		                : m->wt.w_i8[p] ? (const void *)m->wt.w_i8[p]
 		                                : (const void *)m->wt.w[p];
 		info->wtype[p] = m->pb.wtype[p];
-		info->wbytes[p] = m->wt.w_blk[p] ? d_out * qkv_wtype_row_bytes(m->pb.wtype[p], K)
+		info->wbytes[p] = m->wt.w_blk[p]  ? d_out * qkv_wtype_row_bytes(m->pb.wtype[p], K)
 		                  : m->wt.w_i8[p] ? d_out * K
 		                                  : d_out * K * sizeof(float);
 		if (w && !core_copy(m, w))

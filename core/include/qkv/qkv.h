@@ -209,11 +209,11 @@ struct qkv_model_info {
 	                        * loader's count: mapped pages it touches and copies it
 	                        * owns; the slice only when sharded; backends' prepared
 	                        * copies not included) */
-	uint32_t wtype[3];  /* since 0.2: enum qkv_wtype (<qkv/wtype.h>) of the q, k, v weights
-	                     * as the backend gets them (QKV_WT_F32 unless precision stored) */
-	uint64_t wbytes[3]; /* since 0.2: bytes of each projection's weights as held */
-	uint32_t in_place;  /* since 0.2: bit p set when projection p's weights are used in
-	                     * place from the mapped file or the caller's memory (no copy) */
+	uint32_t wtype[3];     /* since 0.2: enum qkv_wtype (<qkv/wtype.h>) of the q, k, v weights
+	                        * as the backend gets them (QKV_WT_F32 unless precision stored) */
+	uint64_t wbytes[3];    /* since 0.2: bytes of each projection's weights as held */
+	uint32_t in_place;     /* since 0.2: bit p set when projection p's weights are used in
+	                        * place from the mapped file or the caller's memory (no copy) */
 };
 
 #define QKV_MODEL_INFO_INIT                                                                        \
