@@ -41,5 +41,11 @@ fi
 grep -q 'QKV_LIBRARY' "$TMP/err" || fail "missing libqkv: $(cat "$TMP/err")"
 "$TMP/venv/bin/python" -m pip show qkv >"$TMP/show" 2>&1 || fail "pip show qkv"
 grep -q "^Requires: numpy" "$TMP/show" || fail "pip show: numpy is not the dependency: $(cat "$TMP/show")"
+# The package's version is the library's (tools/python/pyproject.toml follows qkv.h).
+QKV_LIBRARY=$lib "$TMP/venv/bin/python" -c '
+import importlib.metadata as md, qkv, sys
+if md.version("qkv") != qkv.version():
+    sys.exit("package version %s, libqkv %s: update tools/python/pyproject.toml"
+             % (md.version("qkv"), qkv.version()))' || fail "versions differ"
 cat "$TMP/out"
 echo "PASS: installed into a fresh venv, README example ran"
