@@ -132,7 +132,7 @@ echo "ok: messages"
 # what was loaded; --json for scripts.
 run 0 info "$CFG"
 has out "order: openmp, blas, int8, scalar (from the default)"
-has out "q: tensor model.layers.0.self_attn.q_proj.weight"
+has out "q: held as f32, 16.0 KiB, copied at open, tensor model.layers.0.self_attn.q_proj.weight"
 has out "backend by T: T=1 "
 export QKV_BACKEND=scalar
 run 0 info "$CFG"
@@ -145,7 +145,8 @@ python3 - "$TMP/out" <<'PY' || fail "info --json: $(cat "$TMP/out")"
 import json, sys
 d = json.load(open(sys.argv[1]))
 m = d["model"]
-assert m["d_model"] == 64 and m["tensors"]["k"] == "model.layers.0.self_attn.k_proj.weight", m
+assert m["d_model"] == 64 and m["weights"]["k"]["tensor"] == "model.layers.0.self_attn.k_proj.weight", m
+assert m["weights"]["q"]["type"] in ("f32", "bf16") and m["weights"]["v"]["bytes"] > 0, m
 assert m["selection_log"][0].startswith("order: "), m["selection_log"]
 assert set(m["backend_by_T"]) >= {"1", "64"} and all(p["path"] for p in d["plugins"])
 PY

@@ -7,6 +7,7 @@
 
 #include <qkv/precision.h>
 #include <qkv/qkv.h>
+#include <qkv/wtype.h>
 
 #include "commands.h"
 #include "jsonw.h"
@@ -31,7 +32,8 @@ const struct cli_spec qkv_info_spec = {
     "do not exist are marked), every plugin found with its probe result (or why it was\n"
     "refused), and, with CONFIG: the backend order in force and where it came from\n"
     "(default, model config, machine profile, QKV_BACKEND, --backend), the backend that\n"
-    "serves each T (routes of a tuned profile), what was loaded (layer, tensors, shard),\n"
+    "serves each T (routes of a tuned profile), what was loaded (layer, tensors, their\n"
+    "weight types and bytes, in place or copied, shard),\n"
     "and why each earlier candidate was passed over.\n",
     info_opts,
     0,
@@ -111,11 +113,15 @@ static void text_model(const struct info_view *v)
 	if (v->ci.layer_set)
 		printf("  layer %u%s\n", v->ci.layer,
 		       v->ci.n_layers ? "" : " (the config does not say how many layers)");
-	for (unsigned p = 0; p < 3; p++)
-		if (v->ci.tensor[p])
-			printf("  %s: tensor %s%s%s\n", qkv_proj_name(p), v->ci.tensor[p],
-			       v->ci.bias_tensor[p] ? ", bias " : "",
-			       v->ci.bias_tensor[p] ? v->ci.bias_tensor[p] : "");
+	for (unsigned p = 0; p < 3; p++) {
+		const char *wt = qkv_wtype_name(i->wtype[p]);
+		printf("  %s: held as %s, %.1f KiB, %s%s%s%s%s\n", qkv_proj_name(p), wt ? wt : "?",
+		       (double)i->wbytes[p] / 1024.0,
+		       i->in_place & (1u << p) ? "used in place" : "copied at open",
+		       v->ci.tensor[p] ? ", tensor " : "", v->ci.tensor[p] ? v->ci.tensor[p] : "",
+		       v->ci.bias_tensor[p] ? ", bias " : "",
+		       v->ci.bias_tensor[p] ? v->ci.bias_tensor[p] : "");
+	}
 	printf("  weights: %.1f MiB loaded%s, layout %s\n", (double)i->weight_bytes / 1048576.0,
 	       i->shard_world > 1 ? " (this slice only)" : "",
 	       v->ci.layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
@@ -162,10 +168,19 @@ static void json_model(struct jsonw *w, const struct info_view *v)
 		jsonw_uint(w, v->ci.layer);
 	else
 		jsonw_null(w);
-	jsonw_key(w, "tensors");
+	jsonw_key(w, "weights");
 	jsonw_object(w);
-	for (unsigned p = 0; p < 3; p++)
-		jsonw_kv_string(w, qkv_proj_name(p), v->ci.tensor[p]);
+	for (unsigned p = 0; p < 3; p++) {
+		jsonw_key(w, qkv_proj_name(p));
+		jsonw_object(w);
+		jsonw_kv_string(w, "tensor", v->ci.tensor[p]);
+		jsonw_kv_string(w, "bias", v->ci.bias_tensor[p]);
+		jsonw_kv_string(w, "type", qkv_wtype_name(i->wtype[p]));
+		jsonw_kv_uint(w, "bytes", i->wbytes[p]);
+		jsonw_key(w, "in_place");
+		jsonw_bool(w, (i->in_place >> p) & 1u);
+		jsonw_end(w);
+	}
 	jsonw_end(w);
 	jsonw_kv_uint(w, "weight_bytes", i->weight_bytes);
 	jsonw_kv_string(w, "backend", i->backend);
