@@ -238,15 +238,17 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
                                       char *const *dirs, bool strict, char *err, size_t errlen)
 {
 	size_t n = bc->n_prefer ? bc->n_prefer : sizeof(default_prefer) / sizeof(*default_prefer);
-	char reasons[1200] = "", order[400] = "";
+	char reasons[1200] = "";
 	size_t used = 0;
+	m->order[0] = '\0';
 	for (size_t i = 0; i < n; i++) {
-		size_t len = strlen(order);
-		snprintf(order + len, sizeof(order) - len, "%s%s", i ? ", " : "",
+		size_t len = strlen(m->order);
+		snprintf(m->order + len, sizeof(m->order) - len, "%s%s", i ? ", " : "",
 		         bc->n_prefer ? bc->prefer[i] : default_prefer[i]);
 	}
-	qkv_model_log(m, "order: %s (from %s)", order,
-	              bc->n_prefer && m->prefer_source ? m->prefer_source : "the default");
+	if (!bc->n_prefer || !m->prefer_source)
+		m->prefer_source = "the default";
+	qkv_model_log(m, "order: %s (from %s)", m->order, m->prefer_source);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = bc->n_prefer ? bc->prefer[i] : default_prefer[i];
 		char why[600], near[64];
@@ -262,7 +264,7 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
 			    err, errlen, QKV_ERR_CONFIG,
 			    "the backend list (from %s) names `%s`, which is not on the plugin "
 			    "search path; did you mean `%s`?",
-			    m->prefer_source ? m->prefer_source : "the caller", name, near);
+			    m->prefer_source, name, near);
 		if (st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st, "backend %s: %s", name, why);
 		if (strict) /* the candidate's own status: unsupported, plugin, backend */
@@ -418,6 +420,10 @@ enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *in
 		qkv_shard_info(m, info);
 	if (INFO_HAS(info, in_place)) /* since 0.2: each projection's type and bytes */
 		weights_info(m, info);
+	if (INFO_HAS(info, order_source)) { /* since 0.2: the backend order in force */
+		info->order = m->order;
+		info->order_source = m->prefer_source ? m->prefer_source : "the default";
+	}
 	return QKV_OK;
 }
 

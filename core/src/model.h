@@ -28,6 +28,7 @@ struct qkv_model {
 	size_t n_routes;
 	char *log;                 /* selection log, one line per candidate */
 	const char *prefer_source; /* static: where the backend list came from (model_open.c) */
+	char order[400];           /* the backend list in force, ", "-separated */
 	size_t log_len, log_cap;
 	struct qkv_shard shard; /* the slice pb describes (world 1 = whole model) */
 	uint32_t model_n_heads, model_n_kv_heads; /* the whole model's heads */

@@ -132,6 +132,10 @@ echo "ok: messages"
 # what was loaded; --json for scripts.
 run 0 info "$CFG"
 has out "order: openmp, blas, int8, scalar (from the default)"
+has out "order in force: openmp, blas, int8, scalar (from the default)"
+if grep -q "^  onednn *usable" "$TMP/out"; then
+	has out "usable here but not in that order: onednn"
+fi
 has out "q: held as f32, 16.0 KiB, copied at open, tensor model.layers.0.self_attn.q_proj.weight"
 has out "backend by T: T=1 "
 export QKV_BACKEND=scalar

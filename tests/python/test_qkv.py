@@ -308,6 +308,11 @@ def open_options(tmpdir):
     with qkv.Model.open(lcfg, backend="scalar", layer=0) as m:
         for a, b in zip(m.project(x), full):
             assert np.array_equal(a, b), "layer=0 differs from the config's layer 0"
+    with qkv.Model.open(lcfg, backend="scalar,openmp", layer=0) as m:
+        info = m.info()
+        assert (info["order"], info["order_source"]) == (
+            "scalar, openmp", "the API option `backend` (--backend)"), info
+        assert info["in_place"] in range(8) and len(info["wbytes"]) == 3, info
     with qkv.Model.open(cfg, backend="scalar", shard="1/2") as m:
         info = m.info()
         assert (info["shard_rank"], info["shard_world"], info["n_heads"]) == (1, 2, 2), info

@@ -232,6 +232,8 @@ Test(model_call, misspelt_backends_name_the_near_one)
 	          "%s", info.selection_log);
 	cr_assert(strstr(info.selection_log, "zzzzzz_absent: passed over: not found"), "%s",
 	          info.selection_log);
+	cr_assert_str_eq(info.order, "zzzzzz_absent, scalar");
+	cr_assert_str_eq(info.order_source, "the API (qkv_model_desc.prefer)");
 	qkv_model_close(m);
 	d.prefer = NULL;
 	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_OK, "%s", err);

@@ -97,6 +97,36 @@ static void text_plugins(const struct info_view *v)
 		printf("  (none found)\n");
 }
 
+/* Whether `name` is one of the ", "-separated names of `list`. */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *s = list; s && *s;) {
+		size_t len = strcspn(s, ",");
+		if (len == n && !strncmp(s, name, n))
+			return true;
+		s += len;
+		s += strspn(s, ", ");
+	}
+	return false;
+}
+
+/* Usable plugins the order in force does not name, ", "-separated into buf. */
+static void not_in_order(const struct info_view *v, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t k = 0; k < qkv_plugins_count(v->set); k++) {
+		struct qkv_plugin_info pi = QKV_PLUGIN_INFO_INIT;
+		if (qkv_plugins_get(v->set, k, &pi) != QKV_OK || !pi.name || pi.score <= 0 ||
+		    in_list(v->mi.order, pi.name))
+			continue;
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", pi.name);
+		if (w > 0 && (size_t)w < len - used)
+			used += (size_t)w;
+	}
+}
+
 static void text_model(const struct info_view *v)
 {
 	const struct qkv_model_info *i = &v->mi;
@@ -125,6 +155,13 @@ static void text_model(const struct info_view *v)
 	printf("  weights: %.1f MiB loaded%s, layout %s\n", (double)i->weight_bytes / 1048576.0,
 	       i->shard_world > 1 ? " (this slice only)" : "",
 	       v->ci.layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
+	char others[256];
+	not_in_order(v, others, sizeof(others));
+	printf("  order in force: %s (from %s)\n", i->order, i->order_source);
+	if (others[0])
+		printf("  usable here but not in that order: %s (name it in prefer, QKV_BACKEND or "
+		       "--backend to use it)\n",
+		       others);
 	printf("  selected: %s %s (%s): %s\n", i->backend, i->backend_version, i->backend_path,
 	       i->backend_detail);
 	printf("  backend by T:");
@@ -183,6 +220,11 @@ static void json_model(struct jsonw *w, const struct info_view *v)
 	}
 	jsonw_end(w);
 	jsonw_kv_uint(w, "weight_bytes", i->weight_bytes);
+	char others[256];
+	not_in_order(v, others, sizeof(others));
+	jsonw_kv_string(w, "order", i->order);
+	jsonw_kv_string(w, "order_source", i->order_source);
+	jsonw_kv_string(w, "usable_not_in_order", others);
 	jsonw_kv_string(w, "backend", i->backend);
 	jsonw_kv_string(w, "backend_path", i->backend_path);
 	jsonw_kv_string(w, "backend_detail", i->backend_detail);

@@ -214,6 +214,10 @@ struct qkv_model_info {
 	uint64_t wbytes[3];    /* since 0.2: bytes of each projection's weights as held */
 	uint32_t in_place;     /* since 0.2: bit p set when projection p's weights are used in
 	                        * place from the mapped file or the caller's memory (no copy) */
+	const char *order;     /* since 0.2: the backend order in force: "openmp, blas, ..." */
+	const char *order_source; /* since 0.2: where it came from: "the default", "the model
+	                           * config (backend.prefer)", "the machine profile", "the
+	                           * environment (QKV_BACKEND)", "the API ..." */
 };
 
 #define QKV_MODEL_INFO_INIT                                                                        \

@@ -96,7 +96,9 @@ class _Info(ctypes.Structure):
                 ("shard_rank", _u32), ("shard_world", _u32),  # since 0.2
                 ("q_head_begin", _u32), ("kv_head_begin", _u32),
                 ("model_n_heads", _u32), ("model_n_kv_heads", _u32),
-                ("weight_bytes", ctypes.c_uint64)]
+                ("weight_bytes", ctypes.c_uint64),
+                ("wtype", _u32 * 3), ("wbytes", ctypes.c_uint64 * 3), ("in_place", _u32),
+                ("order", ctypes.c_char_p), ("order_source", ctypes.c_char_p)]
 
 
 _libs = {}  # path -> CDLL with prototypes set
@@ -444,7 +446,11 @@ class Model:
         out = {}
         for name, _ in _Info._fields_[1:]:
             val = getattr(i, name)
-            out[name] = val.decode("utf-8", "replace") if isinstance(val, bytes) else val
+            if isinstance(val, bytes):
+                val = val.decode("utf-8", "replace")
+            elif isinstance(val, ctypes.Array):
+                val = list(val)
+            out[name] = val
         return out
 
     @property
