@@ -126,6 +126,11 @@ run 0 info
 unset QKV_PLUGIN_PATH
 has err "warning: QKV_PLUGIN_PATH $TMP/nope: no such folder"
 has out "$TMP/nope  (does not exist)"
+sed -e "s#file: weights/#file: $SRC/configs/weights/#" \
+	-e 's/tensor: model.layers.0.self_attn.q_proj.weight/tensor: model.layers.{layer}.self_attn.q_proj.weight/' \
+	"$CFG" >"$TMP/unquoted.yaml"
+run 1 run "$TMP/unquoted.yaml" --layer 0
+has err "hint: $TMP/unquoted.yaml:14: a tensor name holding {layer} inside { } must be quoted"
 echo "ok: messages"
 
 # issue 26 item 3: info says the order in force and its source, what serves each T,
