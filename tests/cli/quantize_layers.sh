@@ -71,6 +71,16 @@ for m in hf gpt2 sh; do
 		--config-out "$TMP/$m-all.yaml" >"$TMP/$m-all.out" || fail "$m: quantize --all-layers"
 	[ "$(grep -c 'within the worst-case bound: yes' "$TMP/$m-all.out")" -eq 3 ] ||
 		fail "$m: not 3 accuracy reports: $(cat "$TMP/$m-all.out")"
+	if [ "$m" = hf ]; then # --json: one entry per layer and projection, for scripts
+		"$qkv" quantize "$TMP/$m.yaml" --all-layers --out "$TMP/$m-j.safetensors" --json - \
+			>"$TMP/$m.json" 2>/dev/null || fail "$m: quantize --json -"
+		python3 - "$TMP/$m.json" <<'PY' || fail "$m: --json: $(cat "$TMP/$m.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert [e["layer"] for e in d["layers"]] == [0, 1, 2], d
+assert all(0 < e[p]["err_over_bound"] <= 1 for e in d["layers"] for p in "qkv"), d
+PY
+	fi
 	for l in 0 2; do
 		run "$TMP/$m-int8.yaml" "$l" int8 "$TMP/c-$m-$l"
 		run "$TMP/$m-all.yaml" "$l" int8 "$TMP/d-$m-$l"

@@ -23,6 +23,7 @@
 #include <qkv/qkv.h>
 
 #include "commands.h"
+#include "jsonw.h"
 #include "quantize_report.h"
 #include "st_write.h"
 #include "yaml_out.h"
@@ -35,6 +36,8 @@ struct quant_opts {
 	uint64_t seed;
 	uint32_t layer_set, layer;
 	bool all_layers;
+	const char *json; /* --json FILE, or NULL */
+	FILE *text;       /* the config and the report: stdout, or stderr with --json - */
 };
 
 static const struct cli_opt quantize_opts[] = {
@@ -48,6 +51,7 @@ static const struct cli_opt quantize_opts[] = {
      "random Gaussian rows of the accuracy report (default 32;\n"
      "--rows: the same, the old name)"},
     {OPT_SEED, NULL, "xorshift64* seed of those rows (default 42)"},
+    {OPT_JSON, NULL, "the accuracy report, per layer and projection, as JSON (- = stdout)"},
     {OPT_PLUGIN_DIR, NULL, NULL},
     {OPT_COUNT, NULL, NULL},
 };
@@ -83,11 +87,20 @@ static int parse_args(int argc, char **argv, struct quant_opts *o)
 		return cli_usage_error(sp, "--out FILE.safetensors is required");
 	if (layer_set && a.val[OPT_ALL_LAYERS])
 		return cli_usage_error(sp, "give --layer N or --all-layers, not both");
-	if (cli_check_output(sp, &a, OPT_OUT) || cli_check_output(sp, &a, OPT_CONFIG_OUT))
+	if (cli_check_output(sp, &a, OPT_OUT) || cli_check_output(sp, &a, OPT_CONFIG_OUT) ||
+	    cli_check_output(sp, &a, OPT_JSON))
 		return QKV_EXIT_ERROR;
-	*o = (struct quant_opts){
-	    a.pos[0],  a.val[OPT_OUT], a.val[OPT_CONFIG_OUT],        (size_t)rows, (uint64_t)seed,
-	    layer_set, layer,          a.val[OPT_ALL_LAYERS] != NULL};
+	const char *json = a.val[OPT_JSON];
+	*o = (struct quant_opts){.config = a.pos[0],
+	                         .out = a.val[OPT_OUT],
+	                         .config_out = a.val[OPT_CONFIG_OUT],
+	                         .rows = (size_t)rows,
+	                         .seed = (uint64_t)seed,
+	                         .layer_set = layer_set,
+	                         .layer = layer,
+	                         .all_layers = a.val[OPT_ALL_LAYERS] != NULL,
+	                         .json = json,
+	                         .text = json && !strcmp(json, "-") ? stderr : stdout};
 	return 0;
 }
 
@@ -280,6 +293,48 @@ static void print_report(FILE *f, const struct quant_opts *o, const struct quant
 	        worst_rel, worst_nmse, worst_b <= 1.0 ? "yes" : "NO");
 }
 
+/* --json: the accuracy of every layer and projection, for scripts. */
+static int write_json(const struct quant_opts *o, const struct quant_layer *L, size_t n,
+                      bool layered)
+{
+	FILE *f = cli_open_output(o->json);
+	if (!f) {
+		fprintf(stderr, "qkv quantize: --json %s: %s\n", o->json, strerror(errno));
+		return QKV_EXIT_ERROR;
+	}
+	struct jsonw w;
+	jsonw_init(&w, f, 2);
+	jsonw_object(&w);
+	jsonw_kv_string(&w, "config", o->config);
+	jsonw_kv_string(&w, "out", o->out);
+	jsonw_kv_uint(&w, "rows", o->rows);
+	jsonw_kv_uint(&w, "seed", o->seed);
+	jsonw_key(&w, "layers");
+	jsonw_array(&w);
+	for (size_t i = 0; i < n; i++) {
+		jsonw_object(&w);
+		jsonw_key(&w, "layer");
+		if (layered)
+			jsonw_uint(&w, L[i].layer);
+		else
+			jsonw_null(&w);
+		for (unsigned p = 0; p < 3; p++) {
+			const struct quant_error *e = &L[i].e[p];
+			jsonw_key(&w, qkv_proj_name(p));
+			jsonw_object(&w);
+			jsonw_kv_double(&w, "max_rel_err", e->max_rel, 6);
+			jsonw_kv_double(&w, "nmse", e->nmse, 6);
+			jsonw_kv_double(&w, "max_abs_err", e->max_abs, 6);
+			jsonw_kv_double(&w, "err_over_bound", e->bound_use, 6);
+			jsonw_end(&w);
+		}
+		jsonw_end(&w);
+	}
+	jsonw_end(&w);
+	jsonw_end(&w);
+	return cli_close_output(&qkv_quantize_spec, f, o->json) ? QKV_EXIT_ERROR : QKV_EXIT_OK;
+}
+
 /* The int8 weights, scales and biases of every layer, in one file. */
 static int write_file(const struct quant_opts *o, const struct quant_layer *L, size_t n_layers)
 {
@@ -322,7 +377,7 @@ static int write_config(const struct quant_opts *o, const struct config_out *c)
 {
 	char file[PATH_MAX];
 	config_file_path(o, file, sizeof(file));
-	print_config(stdout, c, file);
+	print_config(o->text, c, file);
 	if (!o->config_out)
 		return 0;
 	FILE *f = fopen(o->config_out, "w");
@@ -464,8 +519,8 @@ int qkv_cmd_quantize(int argc, char **argv)
 	if (write_file(&o, L, count) || write_config(&o, &c))
 		goto out;
 	for (size_t i = 0; i < count; i++)
-		print_report(stdout, &o, &L[i], layered);
-	rc = QKV_EXIT_OK;
+		print_report(o.text, &o, &L[i], layered);
+	rc = o.json ? write_json(&o, L, count, layered) : QKV_EXIT_OK;
 out:
 	for (size_t i = 0; i < done; i++) {
 		for (int p = 0; p < 3; p++) {
