@@ -3,11 +3,12 @@
 # check runs the real binary on the shipped default config (tiny shape) and looks at the
 # exit status, stdout and stderr. No timing is asserted: the noise checks use a backend
 # built to be noisy (tests/bench/slow, QKV_TEST_JITTER).
-# usage: cli_test.sh QKV SOURCE_ROOT SLOW_PLUGIN_DIR
+# usage: cli_test.sh QKV SOURCE_ROOT SLOW_PLUGIN_DIR BROKEN_PLUGIN_DIR
 set -eu
 QKV=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 SRC=$2
 SLOW=$3
+BROKEN=$4
 CFG=$SRC/configs/default.yaml
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -103,6 +104,17 @@ grep -q 'qkv run configs/seed-example.yaml --input configs/seed-example/x.npy' "
 	fail "README's first run line changed: update this test"
 run 0 --help
 has out "qkv-genweights"
+# --check: the rows against a float64 reference within the f32 bound; a backend that
+# drops the biases (a conformance broken plugin, under the name it declares) fails it.
+run 0 run "$CFG" --tokens 5 --check 3
+has out "check: 3 row(s) of q, k, v against a float64 reference"
+has out "within the f32 bound"
+mkdir "$TMP/broken"
+cp "$BROKEN/qkv_broken_ignore_bias.so" "$TMP/broken/qkv_broken.so"
+run 1 run "$CFG" --tokens 5 --check 3 --plugin-dir "$TMP/broken" --backend broken
+has out "OUTSIDE the f32 bound"
+run 1 run "$CFG" --check 2 --precision bf16 --backend scalar
+has err "\-\-check compares f32 models"
 echo "ok: first steps"
 
 # issue 26 item 7: messages that name the point.

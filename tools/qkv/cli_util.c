@@ -59,6 +59,7 @@ static const struct {
                    "tensor names' {layer}"},
     [OPT_ALL_LAYERS] = {"all-layers", NULL,
                         "every layer of the model (model.n_layers, or GGUF block_count)"},
+    [OPT_CHECK] = {"check", "ROWS", "compare the first ROWS rows with a float64 reference"},
 };
 
 /* Old spellings, kept so scripts keep working; each command's help names them. */

@@ -34,6 +34,10 @@ static const struct cli_opt run_opts[] = {
     {OPT_STRICT, NULL, NULL},
     {OPT_PLUGIN_DIR, NULL, NULL},
     {OPT_VERBOSE, NULL, NULL},
+    {OPT_CHECK, NULL,
+     "compare the first ROWS rows of q, k, v with a float64 product of the\n"
+     "weights as the config loads them, within the f32 bound (f32 models;\n"
+     "loads the weights a second time; cannot tell a wrong layout)"},
     {OPT_COUNT, NULL, NULL},
 };
 
@@ -236,10 +240,11 @@ int qkv_cmd_run(int argc, char **argv)
 	int rc = cli_parse(sp, argc, argv, &a);
 	if (rc)
 		return rc < 0 ? QKV_EXIT_OK : rc;
-	unsigned long long tokens, seed, repeat;
+	unsigned long long tokens, seed, repeat, check;
 	if (cli_uint(sp, &a, OPT_TOKENS, 1, 1ull << 24, 1, &tokens) ||
 	    cli_uint(sp, &a, OPT_SEED, 0, UINT64_MAX, 1, &seed) ||
-	    cli_uint(sp, &a, OPT_REPEAT, 1, 100000, 1, &repeat))
+	    cli_uint(sp, &a, OPT_REPEAT, 1, 100000, 1, &repeat) ||
+	    cli_uint(sp, &a, OPT_CHECK, 1, 1u << 20, 0, &check))
 		return QKV_EXIT_USAGE;
 	if (a.val[OPT_INPUT] && a.val[OPT_TOKENS])
 		return cli_usage_error(sp, "give --input or --tokens, not both");
@@ -282,6 +287,8 @@ int qkv_cmd_run(int argc, char **argv)
 	     write_outputs(a.val[OPT_OUT], r.T, out[0], info.d_q, out[1], out[2], info.d_kv)))
 		goto done;
 	rc = report(sp, &a, &r);
+	if (rc == QKV_EXIT_OK && check)
+		rc = run_check(a.pos[0], &opts, &info, x, check < r.T ? (size_t)check : r.T, out);
 done:
 	free_input(&a, x);
 	for (unsigned p = 0; p < 3; p++)

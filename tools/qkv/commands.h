@@ -54,6 +54,7 @@ enum cli_opt_id {
 	OPT_SHARD,      /* --shard R/W: slice R of W of the heads (tensor parallelism) */
 	OPT_LAYER,      /* --layer N: the layer substituted for {layer} in tensor names */
 	OPT_ALL_LAYERS, /* --all-layers: every layer of the model, per layer and in total */
+	OPT_CHECK,      /* --check ROWS: rows compared with a float64 reference */
 	OPT_COUNT
 };
 
@@ -136,6 +137,12 @@ void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const 
 /* Write a 2-D float32 .npy file [rows x cols] from a strided buffer. 0, or -1 after
  * printing an error naming the file. */
 int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t cols, size_t ld);
+
+/* qkv run --check (run_check.c): the first `rows` rows of out [T x d_q | d_kv] for the
+ * input x against a float64 reference; prints one line; 0, or 1 when outside the bound. */
+struct qkv_model_info;
+int run_check(const char *config, const struct qkv_open_options *o,
+              const struct qkv_model_info *info, const float *x, size_t rows, float *const out[3]);
 
 int qkv_cmd_run(int argc, char **argv);
 int qkv_cmd_info(int argc, char **argv);
