@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/plugin.h>
 #include <qkv/wtype.h>
 
 #include "gen.h"
@@ -301,7 +302,6 @@ static int write_gguf(const char *path, const struct gen *g, struct tensor *t, s
 static size_t list_tensors(const struct gen *g, enum form form, unsigned layers, struct tensor *t)
 {
 	const struct preset *p = g->p;
-	static const char *const pn[3] = {"q", "k", "v"};
 	size_t nt = 0;
 	for (unsigned L = 0; L < layers; L++) {
 		if (form == F_SEPARATE || form == F_SHARDED || form == F_GGUF) {
@@ -311,10 +311,10 @@ static size_t list_tensors(const struct gen *g, enum form form, unsigned layers,
 					memset(x, 0, sizeof(*x));
 					char pre[64], mid[32];
 					snprintf(pre, sizeof(pre), p->prefix, L);
-					snprintf(mid, sizeof(mid), p->wfmt, pn[r]);
+					snprintf(mid, sizeof(mid), p->wfmt, qkv_proj_name(r));
 					if (form == F_GGUF)
 						snprintf(x->name, sizeof(x->name),
-						         "blk.%u.attn_%s.%s", L, pn[r],
+						         "blk.%u.attn_%s.%s", L, qkv_proj_name(r),
 						         b ? "bias" : "weight");
 					else
 						snprintf(x->name, sizeof(x->name), "%s%s.%s", pre,
