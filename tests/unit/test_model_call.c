@@ -238,8 +238,8 @@ Test(model_call, misspelt_backends_name_the_near_one)
 	d.prefer = NULL;
 	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_OK, "%s", err);
 	qkv_model_get_info(m, &info);
-	cr_assert(
-	    strstr(info.selection_log, "order: openmp, blas, int8, quant, scalar (from the default)"),
-	    "%s", info.selection_log);
+	cr_assert(strstr(info.selection_log,
+	                 "order: openmp, blas, int8, quant, scalar (from the default)"),
+	          "%s", info.selection_log);
 	qkv_model_close(m);
 }
