@@ -59,6 +59,9 @@ static enum qkv_status prepare_bf16(struct scalar_handle *s, const struct qkv_we
 {
 	for (int p = 0; p < 3; p++) {
 		size_t count = (size_t)s->pb.d_model * qkv_out_width(&s->pb, p);
+		if (!wt->w[p])
+			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                        "bf16 weights missing");
 		s->owned_w[p] = malloc(count * sizeof(float));
 		if (!s->owned_w[p])
 			return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,

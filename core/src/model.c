@@ -232,7 +232,7 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 	return QKV_OK;
 }
 
-static const char *const default_prefer[] = {"openmp", "blas", "int8", "scalar"};
+static const char *const default_prefer[] = {"openmp", "blas", "int8", "quant", "scalar"};
 
 static enum qkv_status select_default(struct qkv_model *m, const struct qkv_backend_cfg *bc,
                                       char *const *dirs, bool strict, char *err, size_t errlen)

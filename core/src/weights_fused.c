@@ -130,7 +130,8 @@ enum qkv_status qkv_fused_slice(const struct qkv_tensor_view *full, enum qkv_spl
 			                                .ndim = 1,
 			                                .shape = {len},
 			                                .nbytes = qkv_view_span(full, len),
-			                                .data = full->data + qkv_view_span(full, so)};
+			                                .data =
+			                                    full->data + qkv_view_span(full, so)};
 			qkv_convert_to_f32(&piece, buf + dof, (size_t)len);
 		}
 	out->dtype = QKV_DT_F32;

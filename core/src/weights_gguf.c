@@ -15,8 +15,8 @@
  * offsets must be aligned and the tensors must lie inside the data region without
  * overlapping. Keys and tensor names must be unique. Arrays of arrays are refused.
  * Every ggml type is sized (so the table can be checked); a type without a row in
- * <qkv/wtype.h> is refused by qkv_gguf_find with a message naming it. ggml orders dimensions innermost
- * first; views report them outermost first, so ne = [d_model, d_out] is the row-major
+ * <qkv/wtype.h> is refused by qkv_gguf_find with a message naming it. ggml orders dimensions
+ * innermost first; views report them outermost first, so ne = [d_model, d_out] is the row-major
  * [d_out x d_model] of the out_in layout. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -160,9 +160,11 @@ struct qkv_probe_result {
 	char detail[256];     /* since 1.0: why not, or what it will use (kernel, ISA, library) */
 };
 
-/* The descriptor a plugin exports as QKV_BACKEND_SYMBOL. The core checks, in order:
- * abi_major == QKV_PLUGIN_ABI_MAJOR, struct_size covers the 1.0 members, name matches
- * [a-z0-9_]{1,31}, precisions != 0, and probe/prepare/project/release are non-NULL.
+/* The descriptor a plugin exports as QKV_BACKEND_SYMBOL. The core checks, in order
+ * (qkv_descriptor_check below): abi_major == QKV_PLUGIN_ABI_MAJOR, struct_size covers the
+ * 1.0 members, name matches [a-z0-9_]{1,31}, a non-empty version, precisions declares one
+ * this header knows (and no unknown one unless built for a newer minor), and
+ * probe/prepare/project/release are non-NULL.
  *
  * Thread safety: `probe` may be called from any thread. `prepare` and `release` are
  * called once per handle. `project` is reentrant: many threads may call it at the
@@ -201,6 +203,79 @@ struct qkv_backend {
 	 * QKV_WT_F32 only. */
 	uint32_t wtypes;
 };
+
+/* The one check of a descriptor, used by the core's loader and by the conformance harness,
+ * in the loader's order. Returns the first fault (codes, for control flow; each side words
+ * its own message).
+ *
+ * Unknown precision bits: a plugin built for a newer 1.x minor may declare precisions this
+ * header does not know; it is accepted (SQLite-style growth: a newer plugin runs on an older
+ * core) and simply never asked for them. From a plugin built for this minor or an older one,
+ * a bit for a precision that did not exist in its minor is a mistake (a 1.0 plugin cannot
+ * know what `stored` hands it): refused. plugins/README.md section 1 says the same. */
+#define QKV_BACKEND_NAME_MAX 31 /* name is [a-z0-9_]{1,31} */
+#define QKV_PRECISIONS_KNOWN ((1u << QKV_PRECISION_COUNT) - 1u)
+
+/* The precisions that existed in ABI 1.`minor` (all this header knows for a newer minor):
+ * one row per precision, the minor it arrived in. */
+static inline uint32_t qkv_precisions_at_minor(uint32_t minor)
+{
+	static const unsigned char since[QKV_PRECISION_COUNT] = {0, 0, 0, 1}; /* f32 .. stored */
+	uint32_t mask = 0;
+	for (unsigned p = 0; p < QKV_PRECISION_COUNT; p++)
+		if (since[p] <= minor)
+			mask |= QKV_PRECISION_BIT(p);
+	return mask;
+}
+
+enum qkv_descriptor_fault {
+	QKV_DESCRIPTOR_OK = 0,
+	QKV_DESCRIPTOR_NULL = 1,
+	QKV_DESCRIPTOR_ABI_MAJOR = 2,         /* abi_major != QKV_PLUGIN_ABI_MAJOR */
+	QKV_DESCRIPTOR_STRUCT_SIZE = 3,       /* struct_size does not cover the 1.0 members */
+	QKV_DESCRIPTOR_NAME = 4,              /* name NULL or not [a-z0-9_]{1,31} */
+	QKV_DESCRIPTOR_VERSION = 5,           /* version NULL or empty */
+	QKV_DESCRIPTOR_NO_PRECISION = 6,      /* no precision this header knows */
+	QKV_DESCRIPTOR_UNKNOWN_PRECISION = 7, /* a bit its minor did not have, not a newer minor */
+	QKV_DESCRIPTOR_MEMBERS = 8            /* probe, prepare, project or release is NULL */
+};
+
+/* 1 when `name` matches [a-z0-9_]{1,31}, else 0. */
+static inline int qkv_backend_name_ok(const char *name)
+{
+	size_t n = 0;
+	if (!name)
+		return 0;
+	for (; name[n]; n++) {
+		char c = name[n];
+		if (n >= QKV_BACKEND_NAME_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return 0;
+	}
+	return n > 0;
+}
+
+static inline enum qkv_descriptor_fault qkv_descriptor_check(const struct qkv_backend *be)
+{
+	if (!be)
+		return QKV_DESCRIPTOR_NULL;
+	if (be->abi_major != QKV_PLUGIN_ABI_MAJOR)
+		return QKV_DESCRIPTOR_ABI_MAJOR;
+	if (!QKV_HAS_MEMBER(be, struct qkv_backend, release))
+		return QKV_DESCRIPTOR_STRUCT_SIZE;
+	if (!qkv_backend_name_ok(be->name))
+		return QKV_DESCRIPTOR_NAME;
+	if (!be->version || !be->version[0])
+		return QKV_DESCRIPTOR_VERSION;
+	if (!(be->precisions & QKV_PRECISIONS_KNOWN))
+		return QKV_DESCRIPTOR_NO_PRECISION;
+	if (be->abi_minor <= QKV_PLUGIN_ABI_MINOR &&
+	    (be->precisions & ~qkv_precisions_at_minor(be->abi_minor)))
+		return QKV_DESCRIPTOR_UNKNOWN_PRECISION;
+	if (!be->probe || !be->prepare || !be->project || !be->release)
+		return QKV_DESCRIPTOR_MEMBERS;
+	return QKV_DESCRIPTOR_OK;
+}
 
 #ifdef __cplusplus
 }

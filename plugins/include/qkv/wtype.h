@@ -26,7 +26,9 @@
  *                   (8 sub-blocks of 32; sc, m their 6-bit scale and min).
  *   Q6_K:           as Q4_K with 16 sub-blocks of 16, signed 8-bit scales, q-32, no min.
  *   y = acc + bias. The integer parts are exact and the float steps are in this order, so
- *   every backend gives the scalar reference's result bit for bit.
+ *   every backend gives the scalar reference's result bit for bit. "No FMA": a multiply
+ *   and an add round separately; compile code that implements these steps with
+ *   -ffp-contract=off (gcc's default in -std=c11, not in -std=gnu11; clang's is "on").
  *
  * C11, header-only, includes nothing from the core.
  */
@@ -624,6 +626,9 @@ static inline void qkv_act_quantize(uint32_t t, const float *x, size_t K, void *
  * bit for the block types (and be within the f32 bound for F32/F16/BF16). */
 static inline float qkv_wtype_dot(uint32_t t, const void *wrow, const void *xrow, size_t K)
 {
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
 	const uint8_t *w = (const uint8_t *)wrow;
 	float acc = 0.0f;
 	switch (t) {

@@ -1,0 +1,50 @@
+/* quant kernels: the interface every ISA file implements.
+ *
+ * A row function computes, for one weight row of type t (nb blocks, as stored) and nt <=
+ * QUANT_TILE prepared X rows (struct qkv_act_q8_0 / qkv_act_q8_k of <qkv/wtype.h>),
+ *     acc[i] = the float accumulation of <qkv/wtype.h>'s scheme, i < nt,
+ * with the integer part of every block exact and the float steps in the table's order,
+ * so the result equals qkv_wtype_dot bit for bit. The weight block is decoded once and
+ * used for all nt rows. Kernels see pointers and counts only.
+ *
+ * Every ISA file is compiled twice: natively (its functions carry target attributes and
+ * run only after usable() said yes) and, for the tests, through SIMDe (simd.h) into the
+ * non-installed module quant_simde_test.so.
+ *
+ * Adding an ISA = one new file defining a `const struct quant_kernel`, one line in
+ * dispatch.c's table and one in meson.build.
+ */
+#ifndef QKV_QUANT_KERNEL_H
+#define QKV_QUANT_KERNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <qkv/cpu_features.h>
+#include <qkv/wtype.h>
+
+#define QUANT_TILE 4 /* X rows per row call */
+
+typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, size_t nb,
+                             float *acc);
+
+struct quant_kernel {
+	const char *name; /* "avx512vnni", ...: QKV_QUANT_KERNEL and probe use it */
+	const char *desc; /* the integer instruction, for probe */
+	const char *need; /* the CPU features usable() asks for, for probe */
+	int (*usable)(const struct qkv_cpu_features *f);
+	quant_row_fn row[QKV_WTYPE_COUNT]; /* NULL: the C kernel's row serves that type */
+};
+
+extern const struct quant_kernel quant_kernel_c;
+#if defined(__x86_64__) || defined(QKV_SIMDE)
+extern const struct quant_kernel quant_kernel_avx2;
+extern const struct quant_kernel quant_kernel_avxvnni;
+extern const struct quant_kernel quant_kernel_avx512vnni;
+#endif
+
+/* The fastest kernel usable here, or the one named `want` if usable (NULL if not);
+ * why (may be NULL) says why. */
+const struct quant_kernel *quant_kernel_select(const char *want, char *why, size_t whylen);
+
+#endif
