@@ -155,10 +155,15 @@ static enum qkv_status apply_open_extras(struct qkv_config *cfg,
 {
 	if (!opts || !QKV_HAS_MEMBER(opts, struct qkv_open_options, plugin_dirs))
 		return QKV_OK;
-	if (opts->precision && !qkv_precision_parse(opts->precision, &cfg->precision))
+	if (opts->precision && !qkv_precision_parse(opts->precision, &cfg->precision)) {
+		char names[64] = "";
+		for (uint32_t p = 0; p < QKV_PRECISION_COUNT; p++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			         p ? ", " : "", qkv_precision_name(p));
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "option `precision`: `%.40s` is not f32, bf16 or int8",
-		                opts->precision);
+		                "option `precision`: `%.40s` is not one of %s", opts->precision,
+		                names);
+	}
 	return add_plugin_dirs(&cfg->backend, opts->plugin_dirs, "option `plugin_dirs`", err,
 	                       errlen);
 }

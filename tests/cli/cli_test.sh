@@ -128,7 +128,7 @@ lacks err "Permission denied"
 run 1 run "$CFG" --machine "$TMP/no-such-profile.yaml"
 has err "\-\-machine $TMP/no-such-profile.yaml: No such file"
 run 2 run "$CFG" --precision f64
-has err "\-\-precision: \`f64\` is not f32, bf16 or int8"
+has err "\-\-precision: \`f64\` is not one of f32, bf16, int8"
 run 0 run "$CFG" --precision bf16 --backend scalar --tokens 2
 has out "precision=bf16"
 run 0 run "$CFG" --plugin-dir "$TMP/no-such-dir" --tokens 1
@@ -148,8 +148,8 @@ echo "ok: messages"
 # issue 26 item 3: info says the order in force and its source, what serves each T,
 # what was loaded; --json for scripts.
 run 0 info "$CFG"
-has out "order: openmp, blas, int8, quant, scalar (from the default)"
-has out "order in force: openmp, blas, int8, quant, scalar (from the default)"
+has out "order: openmp, blas, .*scalar (from the default)"
+has out "order in force: openmp, blas, .*scalar (from the default)"
 if grep -q "^  onednn *usable" "$TMP/out"; then
 	has out "usable here but not in that order: onednn"
 fi

@@ -5,6 +5,7 @@ float64 NumPy matmul within a bound derived per precision:
   f32   |y - ref| <= g(K+2) * (|x| @ |W| + |b|)      g(n) = n u / (1 - n u), u = 2^-24
   bf16  adds 2^-8 * (|x| @ |W|)                       (weights rounded to bf16)
   int8  adds 0.51 * (sw * sum|x| + sx * sum|w|) + 0.26 * K * sx * sw
+  stored: float32 arrays stay f32, so the f32 bound
         (half a quantization step of x per row and of W per column, precision.h)
 
 A backend may not compute a precision (QKV_ERR_UNSUPPORTED): that is printed, and every
@@ -62,7 +63,7 @@ def check(name, got, ref, e):
 
 def one_backend(backend, rng):
     ran = []
-    for precision in ("f32", "bf16", "int8", "stored"):  # stored: f32 weights stay f32
+    for precision in ("f32", "bf16", "int8", "stored"):  # stored f32 arrays: the f32 bound
         for layout in ("in_out", "out_in"):
             w = [rng.uniform(-0.3, 0.3, (D_MODEL, d)).astype(np.float32)
                  for d in (D_Q, D_KV, D_KV)]  # in_out [K, N]

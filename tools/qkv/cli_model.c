@@ -21,9 +21,14 @@ int cli_open_options(const struct cli_spec *sp, const struct cli_args *a,
 	if (cli_uint(sp, a, OPT_THREADS, 0, QKV_MAX_THREADS, 0, &threads) ||
 	    cli_shard(sp, a, &shard_rank, &shard_world) || cli_layer(sp, a, &layer_set, &layer))
 		return QKV_EXIT_USAGE;
-	if (a->val[OPT_PRECISION] && !qkv_precision_parse(a->val[OPT_PRECISION], &precision))
-		return cli_usage_error(sp, "--precision: `%s` is not f32, bf16 or int8",
-		                       a->val[OPT_PRECISION]);
+	if (a->val[OPT_PRECISION] && !qkv_precision_parse(a->val[OPT_PRECISION], &precision)) {
+		char names[64] = "";
+		for (uint32_t p = 0; p < QKV_PRECISION_COUNT; p++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			         p ? ", " : "", qkv_precision_name(p));
+		return cli_usage_error(sp, "--precision: `%s` is not one of %s",
+		                       a->val[OPT_PRECISION], names);
+	}
 	if ((rc = cli_check_backends(sp, a->val[OPT_BACKEND], false)))
 		return rc;
 	if (a->val[OPT_MACHINE] && access(a->val[OPT_MACHINE], R_OK) != 0) {

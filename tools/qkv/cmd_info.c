@@ -16,7 +16,7 @@ static const struct cli_opt info_opts[] = {
     {OPT_MACHINE, NULL, NULL},
     {OPT_BACKEND, NULL, "with CONFIG: the backends to select from"},
     {OPT_THREADS, NULL, NULL},
-    {OPT_PRECISION, "P", "with CONFIG: f32, bf16 or int8, replacing model.precision"},
+    {OPT_PRECISION, "P", "with CONFIG: f32, bf16, int8 or stored, replacing\nmodel.precision"},
     {OPT_PLUGIN_DIR, NULL, NULL},
     {OPT_SHARD, NULL, NULL},
     {OPT_LAYER, NULL, NULL},

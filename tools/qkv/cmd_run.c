@@ -28,7 +28,7 @@ static const struct cli_opt run_opts[] = {
     {OPT_JSON, NULL, "the summary as JSON to FILE (- = stdout)"},
     {OPT_BACKEND, NULL, "use these backends, overriding config and profile"},
     {OPT_THREADS, NULL, NULL},
-    {OPT_PRECISION, "P", "f32, bf16 or int8: replaces the config's model.precision"},
+    {OPT_PRECISION, "P", "f32, bf16, int8 or stored: replaces the config's\nmodel.precision"},
     {OPT_SHARD, NULL, NULL},
     {OPT_LAYER, NULL, NULL},
     {OPT_STRICT, NULL, NULL},

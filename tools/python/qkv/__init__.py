@@ -42,7 +42,7 @@ import numpy as np
 
 __all__ = ["Model", "QkvError", "load_library", "version"]
 
-PRECISIONS = {"f32": 0, "bf16": 1, "int8": 2, "stored": 3}
+PRECISIONS = {"f32": 0, "bf16": 1, "int8": 2, "stored": 3}  # stored: weights in their type
 LAYOUTS = {"in_out": 0, "out_in": 1}
 STATUS = {0: "OK", 1: "ERR_ARGUMENT", 2: "ERR_NOMEM", 3: "ERR_IO", 4: "ERR_CONFIG",
           5: "ERR_FORMAT", 6: "ERR_PLUGIN", 7: "ERR_UNSUPPORTED", 8: "ERR_BACKEND",
