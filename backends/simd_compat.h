@@ -11,11 +11,15 @@
  *            the emulation whatever -march says; QKV_ISA(...) is empty; QKV_SIMD_SYM(x)
  *            is x_simde, so both builds of a file link into one test program.
  *
- * QKV_SIMD_BUILD is 1 when this translation unit should compile its kernels (native on
- * x86-64, emulated anywhere); QKV_SIMD_EMULATED is 1 in the emulated build.
+ * QKV_SIMD_BUILD is 1 when this translation unit should compile its x86 kernels (native on
+ * x86-64, emulated anywhere); QKV_NEON_BUILD the same for the aarch64 NEON kernels (native
+ * on aarch64: <arm_neon.h>, QKV_ISA("+dotprod") is __attribute__((target("+dotprod"))); or
+ * emulated anywhere through SIMDe's arm/neon.h); QKV_SIMD_EMULATED is 1 in the emulated
+ * build.
  *
  * What SIMDe 0.7.4 lacks gets a small portable shim here, under the Intel name, in the
- * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_cvtepu16_epi32.
+ * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_cvtepu16_epi32,
+ * and NEON's vmmlaq_s32 (smmla, i8mm).
  * Add others the same
  * way (check with `grep -rn 'define _mm512_NAME' /usr/include/simde`).
  *
@@ -40,11 +44,32 @@
 #ifndef SIMDE_ENABLE_NATIVE_ALIASES
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #endif
+#include <simde/arm/neon.h>
 #include <simde/x86/avx512.h>
 #include <stdint.h>
 #include <string.h>
+#define QKV_NEON_BUILD 1
 #define QKV_ISA(isa)
 #define QKV_SIMD_SYM(name) name##_simde
+
+#if !defined(vmmlaq_s32)
+/* smmla: r[2i + j] += sum_k a[8i + k] * b[8j + k] for i, j < 2, k < 8 (a, b: 2 x 8 int8
+ * row-major; r: 2 x 2 int32), exact. */
+static inline int32x4_t qkv_simde_vmmlaq_s32(int32x4_t r, int8x16_t a, int8x16_t b)
+{
+	int8_t ta[16], tb[16];
+	int32_t tr[4];
+	vst1q_s8(ta, a);
+	vst1q_s8(tb, b);
+	vst1q_s32(tr, r);
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			for (int k = 0; k < 8; k++)
+				tr[2 * i + j] += ta[8 * i + k] * tb[8 * j + k];
+	return vld1q_s32(tr);
+}
+#define vmmlaq_s32(r, a, b) qkv_simde_vmmlaq_s32((r), (a), (b))
+#endif
 
 #if !defined(_mm512_maskz_loadu_ps)
 /* Lanes whose bit in k is 0 read as 0.0f and their memory is not touched. */
@@ -88,13 +113,23 @@ static inline __m512i qkv_simde_mm512_cvtepu16_epi32(__m256i a)
 
 #elif defined(__x86_64__)
 #define QKV_SIMD_BUILD 1
+#define QKV_NEON_BUILD 0
 #define QKV_SIMD_EMULATED 0
 #include <immintrin.h>
 #define QKV_ISA(isa) __attribute__((target(isa)))
 #define QKV_SIMD_SYM(name) name
 
+#elif defined(__aarch64__)
+#define QKV_SIMD_BUILD 0
+#define QKV_NEON_BUILD 1
+#define QKV_SIMD_EMULATED 0
+#include <arm_neon.h>
+#define QKV_ISA(isa) __attribute__((target(isa)))
+#define QKV_SIMD_SYM(name) name
+
 #else
 #define QKV_SIMD_BUILD 0
+#define QKV_NEON_BUILD 0
 #define QKV_SIMD_EMULATED 0
 #define QKV_ISA(isa)
 #define QKV_SIMD_SYM(name) name

@@ -229,7 +229,19 @@ Test(openmp, avx512_kernels_native)
 }
 #endif
 
+#if defined(__aarch64__)
+Test(openmp, neon_kernels_native)
+{
+	kernel_set(&qkv_omp_kernels_neon, 1);
+}
+#endif
+
 #if defined(QKV_TEST_SIMDE)
+Test(openmp, neon_kernels_emulated, .timeout = 240)
+{
+	kernel_set(&qkv_omp_kernels_neon_simde, 0);
+}
+
 Test(openmp, avx2_kernels_emulated, .timeout = 240)
 {
 	kernel_set(&qkv_omp_kernels_avx2_simde, 0);
@@ -241,7 +253,8 @@ Test(openmp, avx512_kernels_emulated, .timeout = 240)
 }
 #endif
 
-/* QKV_OPENMP_KERNEL forces a usable set, and says why it refuses the others. */
+/* QKV_OPENMP_KERNEL forces a usable set, and refuses (NULL, with the reason) a name that
+ * is absent or a set this CPU cannot run; unset, the widest usable set is taken. */
 Test(openmp, kernel_env_override)
 {
 	char why[256];
@@ -249,35 +262,46 @@ Test(openmp, kernel_env_override)
 	cr_assert_eq(qkv_omp_kernels_pick(why, sizeof(why)), &qkv_omp_kernels_c, "%s", why);
 	cr_assert(strstr(why, "forced by QKV_OPENMP_KERNEL=c") != NULL, "%s", why);
 	setenv("QKV_OPENMP_KERNEL", "avx1024", 1);
-	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
-	cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx1024 ignored") != NULL, "%s", why);
+	cr_assert_null(qkv_omp_kernels_pick(why, sizeof(why)), "%s", why);
+	cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx1024 refused: no such kernel") != NULL, "%s",
+	          why);
+	/* the plugin then probes unusable and refuses to prepare, naming the variable */
+	struct qkv_probe_result pr = {sizeof(pr), 0, ""};
+	qkv_backend_descriptor.probe(&pr);
+	cr_assert_eq(pr.score, 0, "%s", pr.detail);
+	cr_assert(strstr(pr.detail, "QKV_OPENMP_KERNEL=avx1024") != NULL, "%s", pr.detail);
 	unsetenv("QKV_OPENMP_KERNEL");
-	char why2[256];
-	cr_assert_eq(qkv_omp_kernels_pick(why2, sizeof(why2)), k, "%s", why2);
-#if defined(__x86_64__)
 	struct qkv_cpu_features f;
 	qkv_cpu_features_detect(&f);
+	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
+#if defined(__x86_64__)
 	setenv("QKV_OPENMP_KERNEL", "avx512", 1);
-	k = qkv_omp_kernels_pick(why, sizeof(why));
+	const struct ompb_kernels *k5 = qkv_omp_kernels_pick(why, sizeof(why));
 	if (f.avx512f)
-		cr_assert_eq(k, &qkv_omp_kernels_avx512, "%s", why);
+		cr_assert_eq(k5, &qkv_omp_kernels_avx512, "%s", why);
 	else
-		cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx512 refused") != NULL, "%s", why);
+		cr_assert(!k5 && strstr(why, "QKV_OPENMP_KERNEL=avx512 refused") != NULL, "%s",
+		          why);
 	setenv("QKV_OPENMP_KERNEL", "avx2", 1);
-	k = qkv_omp_kernels_pick(why, sizeof(why));
+	const struct ompb_kernels *k2 = qkv_omp_kernels_pick(why, sizeof(why));
 	if (f.avx2 && f.fma)
-		cr_assert_eq(k, &qkv_omp_kernels_avx2, "%s", why);
+		cr_assert_eq(k2, &qkv_omp_kernels_avx2, "%s", why);
 	else
-		cr_assert(strstr(why, "refused") != NULL, "%s", why);
-	/* Unforced: the widest usable set, named with its reason. */
+		cr_assert(!k2 && strstr(why, "refused") != NULL, "%s", why);
 	unsetenv("QKV_OPENMP_KERNEL");
-	k = qkv_omp_kernels_pick(why, sizeof(why));
 	cr_assert_eq(k,
 	             f.avx512f ? &qkv_omp_kernels_avx512
 	                       : (f.avx2 && f.fma ? &qkv_omp_kernels_avx2 : &qkv_omp_kernels_c),
 	             "%s", why);
-	cr_assert(strstr(why, k->name) == why, "%s", why);
+#elif defined(__aarch64__)
+	cr_assert_eq(k, f.neon ? &qkv_omp_kernels_neon : &qkv_omp_kernels_c, "%s", why);
+	setenv("QKV_OPENMP_KERNEL", "neon", 1);
+	cr_assert_eq(qkv_omp_kernels_pick(why, sizeof(why)), f.neon ? &qkv_omp_kernels_neon : NULL,
+	             "%s", why);
+	unsetenv("QKV_OPENMP_KERNEL");
 #endif
+	k = qkv_omp_kernels_pick(why, sizeof(why));
+	cr_assert(k && strstr(why, k->name) == why, "%s", why);
 }
 
 /* Partitions split panels and rows, never K, so every thread count gives the same
