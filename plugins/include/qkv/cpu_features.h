@@ -33,7 +33,8 @@
 #endif
 
 struct qkv_cpu_features {
-	unsigned char sse42, avx, avx2, fma, f16c;           /* need YMM state (but sse42) */
+	unsigned char vendor_amd;                            /* CPUID vendor "AuthenticAMD" */
+	unsigned char sse41, sse42, avx, avx2, fma, f16c;    /* need YMM state (but sse4.x) */
 	unsigned char avx512f, avx512dq, avx512bw, avx512vl; /* need ZMM + opmask state */
 	unsigned char avx512vnni, avx512bf16, avx512fp16;    /* need ZMM + opmask state */
 	unsigned char avxvnni;                               /* VEX vpdpbusd, YMM state */
@@ -57,8 +58,12 @@ static inline void qkv_cpu_features_detect(struct qkv_cpu_features *f)
 	memset(f, 0, sizeof(*f));
 #if defined(__x86_64__) || defined(__i386__)
 	unsigned a, b, c, d;
+	if (!__get_cpuid(0, &a, &b, &c, &d))
+		return;
+	f->vendor_amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
 	if (!__get_cpuid(1, &a, &b, &c, &d))
 		return;
+	f->sse41 = (c >> 19) & 1;
 	f->sse42 = (c >> 20) & 1;
 	if (!((c >> 27) & 1)) /* OSXSAVE: without it XGETBV faults and no AVX is enabled */
 		return;
@@ -107,6 +112,7 @@ static inline size_t qkv_cpu_features_string(const struct qkv_cpu_features *f, c
 		const char *name;
 		unsigned char on;
 	} t[] = {
+	    {"sse4.1", f->sse41},
 	    {"sse4.2", f->sse42},
 	    {"avx", f->avx},
 	    {"avx2", f->avx2},
