@@ -3,13 +3,18 @@
  * SAME source through SIMDe (Debian libsimde-dev, header-only) so the tests run every
  * kernel set on any machine, whatever its CPU has.
  *
- *   native   (default, x86-64 only): <immintrin.h>; QKV_ISA("avx512f") is
- *            __attribute__((target("avx512f"))); QKV_SIMD_SYM(x) is x.
+ *   native   (default): <immintrin.h> on x86-64, <arm_neon.h> on aarch64; QKV_ISA("avx512f")
+ *            is __attribute__((target("avx512f"))).
  *   emulated (compile with -DQKV_SIMDE, any architecture): SIMDe with native aliases, so
- *            _mm512_fmadd_ps, __m512 ... resolve to SIMDe's portable versions; SIMDe is
- *            told to use no native x86 ISA at all (SIMDE_NO_NATIVE), so what runs is
- *            the emulation whatever -march says; QKV_ISA(...) is empty; QKV_SIMD_SYM(x)
- *            is x_simde, so both builds of a file link into one test program.
+ *            _mm512_fmadd_ps, __m512, vdotq_s32 ... resolve to SIMDe's portable versions;
+ *            SIMDe is told to use no native ISA at all (SIMDE_NO_NATIVE), so what runs is
+ *            the emulation whatever -march says; QKV_ISA(...) is empty.
+ *
+ * The one SIMDe scheme of every backend with ISA kernels (openmp, int8): the whole module
+ * is built a second time with -DQKV_SIMDE as <backend>_simde_test.so (not installed, not
+ * named qkv_*.so, so the plugin search never takes it); in that build every row of its
+ * kernel table is usable (../kernel_table.h), and the tests load it and force each row
+ * with QKV_<BACKEND>_KERNEL, exactly as they force the native module's rows.
  *
  * QKV_SIMD_BUILD is 1 when this translation unit should compile its x86 kernels (native on
  * x86-64, emulated anywhere); QKV_NEON_BUILD the same for the aarch64 NEON kernels (native
@@ -28,9 +33,7 @@
  *
  * Meson (backends/meson.build): `have_simde`, and `simde_c_args` = -DQKV_SIMDE plus
  * -Wno-psabi (SIMDe's 256/512-bit types are passed by value without AVX enabled; the
- * ABI warning is moot for static inline code). A test builds the kernel file a second
- * time, e.g. static_library('k_simde', 'kernel_avx512.c', c_args: simde_c_args), and
- * links both. See backends/openmp/meson.build.
+ * ABI warning is moot for static inline code). See backends/int8/meson.build.
  */
 #ifndef QKV_SIMD_COMPAT_H
 #define QKV_SIMD_COMPAT_H
@@ -50,7 +53,6 @@
 #include <string.h>
 #define QKV_NEON_BUILD 1
 #define QKV_ISA(isa)
-#define QKV_SIMD_SYM(name) name##_simde
 
 #if !defined(vmmlaq_s32)
 /* smmla: r[2i + j] += sum_k a[8i + k] * b[8j + k] for i, j < 2, k < 8 (a, b: 2 x 8 int8
@@ -117,7 +119,6 @@ static inline __m512i qkv_simde_mm512_cvtepu16_epi32(__m256i a)
 #define QKV_SIMD_EMULATED 0
 #include <immintrin.h>
 #define QKV_ISA(isa) __attribute__((target(isa)))
-#define QKV_SIMD_SYM(name) name
 
 #elif defined(__aarch64__)
 #define QKV_SIMD_BUILD 0
@@ -125,14 +126,12 @@ static inline __m512i qkv_simde_mm512_cvtepu16_epi32(__m256i a)
 #define QKV_SIMD_EMULATED 0
 #include <arm_neon.h>
 #define QKV_ISA(isa) __attribute__((target(isa)))
-#define QKV_SIMD_SYM(name) name
 
 #else
 #define QKV_SIMD_BUILD 0
 #define QKV_NEON_BUILD 0
 #define QKV_SIMD_EMULATED 0
 #define QKV_ISA(isa)
-#define QKV_SIMD_SYM(name) name
 #endif
 
 #endif /* QKV_SIMD_COMPAT_H */

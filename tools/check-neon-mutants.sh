@@ -48,14 +48,14 @@ run_test() { # $1: int8|omp
 		test=$build/backends/int8/test_int8
 		filter='int8/kernels_equal_scalar_reference'
 	else
-		targets="backends/openmp/test_openmp"
+		targets="backends/openmp/test_openmp backends/openmp/openmp_simde_test.so"
 		test=$build/backends/openmp/test_openmp
-		filter='openmp/neon_kernels_native'
+		filter='openmp/kernels_neon'
 	fi
 	# shellcheck disable=SC2086 # one target per word
-	ninja -C "$build" $targets >"$build.mutant.log" 2>&1 || return 99
+	ninja -C "$build" $targets >"$build/check-neon-mutants.log" 2>&1 || return 99
 	QEMU_CPU=max QEMU_SET_ENV=LD_PRELOAD=$build/qemu_exec_shim.so \
-		timeout 600 qemu-aarch64 "$test" --filter "$filter" >>"$build.mutant.log" 2>&1
+		timeout 600 qemu-aarch64 "$test" --filter "$filter" >>"$build/check-neon-mutants.log" 2>&1
 }
 
 survived=0
@@ -82,7 +82,7 @@ for m in $mutants; do
 		echo "SURVIVED  $name"
 		survived=$((survived + 1))
 	elif [ $? -eq 99 ]; then
-		echo "BUILD FAILED  $name (log: $build.mutant.log)" >&2
+		echo "BUILD FAILED  $name (log: $build/check-neon-mutants.log)" >&2
 		exit 1
 	else
 		echo "caught    $name"

@@ -7,7 +7,7 @@
 #include "../kernel_table.h"
 #include "kernels.h"
 
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(QKV_SIMDE)
 static int has_avx512f(const struct qkv_cpu_features *f)
 {
 	return f->avx512f;
@@ -17,7 +17,7 @@ static int has_avx2_fma(const struct qkv_cpu_features *f)
 	return f->avx2 && f->fma;
 }
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) || defined(QKV_SIMDE)
 static int has_neon(const struct qkv_cpu_features *f)
 {
 	return f->neon;
@@ -30,12 +30,12 @@ static int always(const struct qkv_cpu_features *f)
 }
 
 static const struct qkv_kernel_row table[] = {
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(QKV_SIMDE)
     {"avx512", "avx512f (and the OS saves ZMM and opmask state)", has_avx512f,
      &qkv_omp_kernels_avx512},
     {"avx2", "avx2, fma (and the OS saves YMM state)", has_avx2_fma, &qkv_omp_kernels_avx2},
 #endif
-#if defined(__aarch64__)
+#if defined(__aarch64__) || defined(QKV_SIMDE)
     {"neon", "neon (asimd)", has_neon, &qkv_omp_kernels_neon},
 #endif
     {"c", "no SIMD", always, &qkv_omp_kernels_c},

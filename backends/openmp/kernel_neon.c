@@ -142,7 +142,7 @@ static void gemv_bf16_neon(size_t K, const float *x, size_t ldx, const uint16_t 
 	gemv_any(K, x, ldx, wb, 1, y, ldy, m, n, bias);
 }
 
-const struct ompb_kernels QKV_SIMD_SYM(qkv_omp_kernels_neon) = {
+const struct ompb_kernels qkv_omp_kernels_neon = {
     .name = QKV_SIMD_EMULATED ? "neon fmla 8x12 (SIMDe)" : "neon fmla 8x12",
     .mr = MR_NEON,
     .nr = NR_NEON,
