@@ -26,6 +26,17 @@ struct qkv_kernel_row {
 	const void *set; /* the backend's kernel struct */
 };
 
+/* usable() tests more than one backend's table needs */
+static inline int qkv_kernel_any_cpu(const struct qkv_cpu_features *f)
+{
+	(void)f;
+	return 1;
+}
+static inline int qkv_kernel_has_neon(const struct qkv_cpu_features *f)
+{
+	return f->neon;
+}
+
 static inline int qkv_kernel_row_usable(const struct qkv_kernel_row *r,
                                         const struct qkv_cpu_features *f)
 {

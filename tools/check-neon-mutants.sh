@@ -30,7 +30,7 @@ trap 'restore; rm -rf "$save"' EXIT INT TERM
 
 # name | file (int8|omp) | sed expression (must change the file)
 mutants='int8 neon: 1-row remainder tile dropped|int8|s/^\t\tneon_tile(x, ldx, panel, kg, acc, 1);/\t\t(void)0;/
-int8 neon: smull+sadalp accumulation dropped|int8|s/vpadalq_s16(a\[r\]\[2 \* i\],/vpadalq_s16(vdupq_n_s32(0),/
+int8 neon: smull2+sadalp accumulation dropped|int8|s/vpadalq_s16(a\[r\]\[2 \* i + 1\],/vpadalq_s16(vdupq_n_s32(0),/
 int8 neon_dot: sdot accumulation dropped|int8|s/a\[r\]\[0\] = vdotq_laneq_s32(a\[r\]\[0\],/a[r][0] = vdotq_laneq_s32(vdupq_n_s32(0),/
 int8 neon_dot: k remainder (last 1-3 groups) dropped|int8|s/for (; g < kg; g++) {/for (; g < kg \&\& 0; g++) {/
 int8 neon_dot: row remainder (3-row tile) dropped|int8|/^\tcase 3:$/,/break;/s/dot_tile(x, ldx, panel, kg, acc, 3);/dot_tile(x, ldx, panel, kg, acc, 2);/
@@ -39,7 +39,7 @@ int8 neon_i8mm: odd last k group dropped|int8|s/for (size_t g = 0; g < kg; g += 
 int8 neon_i8mm: odd last row dropped|int8|s/const size_t pairs = (rows + 1) \/ 2;/const size_t pairs = rows \/ 2;/
 openmp neon: FMA accumulation dropped|omp|s/acc\[r\]\[0\] = vfmaq_laneq_f32(acc\[r\]\[0\],/acc[r][0] = vfmaq_laneq_f32(vdupq_n_f32(0.0f),/
 openmp neon: column remainder stored as full tile|omp|s/if (m == MR_NEON \&\& n == NR_NEON) {/if (m == MR_NEON) {/
-openmp neon: last row of an edge tile dropped|omp|s/for (size_t r = 0; r < m; r++) {$/for (size_t r = 0; r + 1 < m; r++) {/
+openmp neon: last row of an edge tile dropped|omp|0,/for (size_t r = 0; r < m; r++) {$/s//for (size_t r = 0; r + 1 < m; r++) {/
 openmp neon: matrix-vector accumulation dropped|omp|s/acc\[r\]\[j\] = vfmaq_f32(acc\[r\]\[j\], a, b\[j\]);/acc[r][j] = vfmaq_f32(vdupq_n_f32(0.0f), a, b[j]);/'
 
 run_test() { # $1: int8|omp

@@ -35,16 +35,7 @@ static int has_dotprod(const struct qkv_cpu_features *f)
 {
 	return f->neon && f->dotprod;
 }
-static int has_neon(const struct qkv_cpu_features *f)
-{
-	return f->neon;
-}
 #endif
-static int always(const struct qkv_cpu_features *f)
-{
-	(void)f;
-	return 1;
-}
 
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
@@ -56,9 +47,9 @@ static const struct qkv_kernel_row table[] = {
 #if defined(__aarch64__) || defined(QKV_SIMDE)
     {"neon_i8mm", "i8mm", has_i8mm, &int8_kernel_neon_i8mm},
     {"neon_dot", "dotprod", has_dotprod, &int8_kernel_neon_dot},
-    {"neon", "neon", has_neon, &int8_kernel_neon},
+    {"neon", "neon", qkv_kernel_has_neon, &int8_kernel_neon},
 #endif
-    {"c", "no SIMD", always, &int8_kernel_c},
+    {"c", "no SIMD", qkv_kernel_any_cpu, &int8_kernel_c},
 };
 
 const struct qkv_kernel_row *int8_kernel_select(char *why, size_t whylen)

@@ -17,17 +17,6 @@ static int has_avx2_fma(const struct qkv_cpu_features *f)
 	return f->avx2 && f->fma;
 }
 #endif
-#if defined(__aarch64__) || defined(QKV_SIMDE)
-static int has_neon(const struct qkv_cpu_features *f)
-{
-	return f->neon;
-}
-#endif
-static int always(const struct qkv_cpu_features *f)
-{
-	(void)f;
-	return 1;
-}
 
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
@@ -36,9 +25,9 @@ static const struct qkv_kernel_row table[] = {
     {"avx2", "avx2, fma (and the OS saves YMM state)", has_avx2_fma, &qkv_omp_kernels_avx2},
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
-    {"neon", "neon (asimd)", has_neon, &qkv_omp_kernels_neon},
+    {"neon", "neon (asimd)", qkv_kernel_has_neon, &qkv_omp_kernels_neon},
 #endif
-    {"c", "no SIMD", always, &qkv_omp_kernels_c},
+    {"c", "no SIMD", qkv_kernel_any_cpu, &qkv_omp_kernels_c},
 };
 
 const struct ompb_kernels *qkv_omp_kernels_pick(char *why, size_t len)

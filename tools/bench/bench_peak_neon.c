@@ -35,45 +35,34 @@ double bench_neon_fma_loop(size_t iters)
 	return (double)iters * 16.0 * 4.0 * 2.0;
 }
 
-/* 16 sdot chains: 16 multiply-adds per instruction. */
-__attribute__((target("arch=armv8.2-a+dotprod"))) static double sdot_loop(size_t iters)
-{
-	const int8x16_t x = vdupq_n_s8(3), w = vdupq_n_s8(-5);
-#define DECL(j) int32x4_t a##j = vdupq_n_s32(j);
-#define STEP(j) a##j = vdotq_s32(a##j, x, w);
-#define SUM(j) s = vaddq_s32(s, a##j);
-	X16(DECL)
-	for (size_t i = 0; i < iters; i++) {
-		X16(STEP)
+/* 16 independent chains of one int8 instruction OP(acc, x, w) (defined before each use)
+ * doing MACS multiply-adds: sdot 16, smmla 32. Each loop is its own function with its own
+ * target attribute. */
+#define INT8_CHAINS(name, isa, MACS)                                                               \
+	__attribute__((target(isa))) static double name(size_t iters)                              \
+	{                                                                                          \
+		const int8x16_t x = vdupq_n_s8(3), w = vdupq_n_s8(-5);                             \
+		X16(DECL)                                                                          \
+		for (size_t i = 0; i < iters; i++) {                                               \
+			X16(STEP)                                                                  \
+		}                                                                                  \
+		int32x4_t s = vdupq_n_s32(0);                                                      \
+		X16(SUM)                                                                           \
+		isink = (uint32_t)vaddvq_s32(s);                                                   \
+		return (double)iters * 16.0 * (MACS)*2.0;                                          \
 	}
-	int32x4_t s = vdupq_n_s32(0);
-	X16(SUM)
+#define DECL(j) int32x4_t a##j = vdupq_n_s32(j);
+#define STEP(j) a##j = OP(a##j, x, w);
+#define SUM(j) s = vaddq_s32(s, a##j);
+#define OP vdotq_s32
+INT8_CHAINS(sdot_loop, "arch=armv8.2-a+dotprod", 16)
+#undef OP
+#define OP vmmlaq_s32
+INT8_CHAINS(smmla_loop, "arch=armv8.2-a+i8mm", 32)
+#undef OP
 #undef DECL
 #undef STEP
 #undef SUM
-	isink = (uint32_t)vaddvq_s32(s);
-	return (double)iters * 16.0 * 16.0 * 2.0;
-}
-
-/* 16 smmla chains: 32 multiply-adds per instruction (2 x 8 by 8 x 2). */
-__attribute__((target("arch=armv8.2-a+i8mm"))) static double smmla_loop(size_t iters)
-{
-	const int8x16_t x = vdupq_n_s8(3), w = vdupq_n_s8(-5);
-#define DECL(j) int32x4_t a##j = vdupq_n_s32(j);
-#define STEP(j) a##j = vmmlaq_s32(a##j, x, w);
-#define SUM(j) s = vaddq_s32(s, a##j);
-	X16(DECL)
-	for (size_t i = 0; i < iters; i++) {
-		X16(STEP)
-	}
-	int32x4_t s = vdupq_n_s32(0);
-	X16(SUM)
-#undef DECL
-#undef STEP
-#undef SUM
-	isink = (uint32_t)vaddvq_s32(s);
-	return (double)iters * 16.0 * 32.0 * 2.0;
-}
 
 /* The plain NEON sequence per 16 multiply-adds: smull + smull2 into int16, two sadalp
  * into int32. 4 chains of two accumulators, each with its own w (kept opaque by the
