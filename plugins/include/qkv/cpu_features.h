@@ -33,13 +33,16 @@
 #endif
 
 struct qkv_cpu_features {
-	unsigned char vendor_amd;                            /* CPUID vendor "AuthenticAMD" */
-	unsigned char sse41, sse42, avx, avx2, fma, f16c;    /* need YMM state (but sse4.x) */
+	unsigned char sse42, avx, avx2, fma, f16c;           /* need YMM state (but sse42) */
 	unsigned char avx512f, avx512dq, avx512bw, avx512vl; /* need ZMM + opmask state */
 	unsigned char avx512vnni, avx512bf16, avx512fp16;    /* need ZMM + opmask state */
 	unsigned char avxvnni;                               /* VEX vpdpbusd, YMM state */
 	unsigned char amx_tile, amx_int8, amx_bf16;          /* need tile state */
-	unsigned char neon, dotprod, i8mm;                   /* aarch64 (HWCAP) */
+	unsigned char neon;                                  /* aarch64 */
+	/* added after 0.1.0, at the end so the members above keep their offsets: */
+	unsigned char vendor_amd; /* CPUID vendor "AuthenticAMD" */
+	unsigned char sse41;
+	unsigned char dotprod, i8mm; /* aarch64 (HWCAP asimddp, HWCAP2 i8mm) */
 };
 
 #if defined(__x86_64__) || defined(__i386__)
