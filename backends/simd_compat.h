@@ -3,19 +3,28 @@
  * SAME source through SIMDe (Debian libsimde-dev, header-only) so the tests run every
  * kernel set on any machine, whatever its CPU has.
  *
- *   native   (default, x86-64 only): <immintrin.h>; QKV_ISA("avx512f") is
- *            __attribute__((target("avx512f"))); QKV_SIMD_SYM(x) is x.
+ *   native   (default): <immintrin.h> on x86-64, <arm_neon.h> on aarch64; QKV_ISA("avx512f")
+ *            is __attribute__((target("avx512f"))).
  *   emulated (compile with -DQKV_SIMDE, any architecture): SIMDe with native aliases, so
- *            _mm512_fmadd_ps, __m512 ... resolve to SIMDe's portable versions; SIMDe is
- *            told to use no native x86 ISA at all (SIMDE_NO_NATIVE), so what runs is
- *            the emulation whatever -march says; QKV_ISA(...) is empty; QKV_SIMD_SYM(x)
- *            is x_simde, so both builds of a file link into one test program.
+ *            _mm512_fmadd_ps, __m512, vdotq_s32 ... resolve to SIMDe's portable versions;
+ *            SIMDe is told to use no native ISA at all (SIMDE_NO_NATIVE), so what runs is
+ *            the emulation whatever -march says; QKV_ISA(...) is empty.
  *
- * QKV_SIMD_BUILD is 1 when this translation unit should compile its kernels (native on
- * x86-64, emulated anywhere); QKV_SIMD_EMULATED is 1 in the emulated build.
+ * The one SIMDe scheme of every backend with ISA kernels (openmp, int8): the whole module
+ * is built a second time with -DQKV_SIMDE as <backend>_simde_test.so (not installed, not
+ * named qkv_*.so, so the plugin search never takes it); in that build every row of its
+ * kernel table is usable (../kernel_table.h), and the tests load it and force each row
+ * with QKV_<BACKEND>_KERNEL, exactly as they force the native module's rows.
+ *
+ * QKV_SIMD_BUILD is 1 when this translation unit should compile its x86 kernels (native on
+ * x86-64, emulated anywhere); QKV_NEON_BUILD the same for the aarch64 NEON kernels (native
+ * on aarch64: <arm_neon.h>, QKV_ISA("+dotprod") is __attribute__((target("+dotprod"))); or
+ * emulated anywhere through SIMDe's arm/neon.h); QKV_SIMD_EMULATED is 1 in the emulated
+ * build.
  *
  * What SIMDe 0.7.4 lacks gets a small portable shim here, under the Intel name, in the
- * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_cvtepu16_epi32.
+ * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_cvtepu16_epi32,
+ * and NEON's vmmlaq_s32 (smmla, i8mm).
  * Add others the same
  * way (check with `grep -rn 'define _mm512_NAME' /usr/include/simde`).
  *
@@ -24,9 +33,7 @@
  *
  * Meson (backends/meson.build): `have_simde`, and `simde_c_args` = -DQKV_SIMDE plus
  * -Wno-psabi (SIMDe's 256/512-bit types are passed by value without AVX enabled; the
- * ABI warning is moot for static inline code). A test builds the kernel file a second
- * time, e.g. static_library('k_simde', 'kernel_avx512.c', c_args: simde_c_args), and
- * links both. See backends/openmp/meson.build.
+ * ABI warning is moot for static inline code). See backends/int8/meson.build.
  */
 #ifndef QKV_SIMD_COMPAT_H
 #define QKV_SIMD_COMPAT_H
@@ -40,11 +47,31 @@
 #ifndef SIMDE_ENABLE_NATIVE_ALIASES
 #define SIMDE_ENABLE_NATIVE_ALIASES
 #endif
+#include <simde/arm/neon.h>
 #include <simde/x86/avx512.h>
 #include <stdint.h>
 #include <string.h>
+#define QKV_NEON_BUILD 1
 #define QKV_ISA(isa)
-#define QKV_SIMD_SYM(name) name##_simde
+
+#if !defined(vmmlaq_s32)
+/* smmla: r[2i + j] += sum_k a[8i + k] * b[8j + k] for i, j < 2, k < 8 (a, b: 2 x 8 int8
+ * row-major; r: 2 x 2 int32), exact. */
+static inline int32x4_t qkv_simde_vmmlaq_s32(int32x4_t r, int8x16_t a, int8x16_t b)
+{
+	int8_t ta[16], tb[16];
+	int32_t tr[4];
+	vst1q_s8(ta, a);
+	vst1q_s8(tb, b);
+	vst1q_s32(tr, r);
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++)
+			for (int k = 0; k < 8; k++)
+				tr[2 * i + j] += ta[8 * i + k] * tb[8 * j + k];
+	return vld1q_s32(tr);
+}
+#define vmmlaq_s32(r, a, b) qkv_simde_vmmlaq_s32((r), (a), (b))
+#endif
 
 #if !defined(_mm512_maskz_loadu_ps)
 /* Lanes whose bit in k is 0 read as 0.0f and their memory is not touched. */
@@ -88,16 +115,23 @@ static inline __m512i qkv_simde_mm512_cvtepu16_epi32(__m256i a)
 
 #elif defined(__x86_64__)
 #define QKV_SIMD_BUILD 1
+#define QKV_NEON_BUILD 0
 #define QKV_SIMD_EMULATED 0
 #include <immintrin.h>
 #define QKV_ISA(isa) __attribute__((target(isa)))
-#define QKV_SIMD_SYM(name) name
+
+#elif defined(__aarch64__)
+#define QKV_SIMD_BUILD 0
+#define QKV_NEON_BUILD 1
+#define QKV_SIMD_EMULATED 0
+#include <arm_neon.h>
+#define QKV_ISA(isa) __attribute__((target(isa)))
 
 #else
 #define QKV_SIMD_BUILD 0
+#define QKV_NEON_BUILD 0
 #define QKV_SIMD_EMULATED 0
 #define QKV_ISA(isa)
-#define QKV_SIMD_SYM(name) name
 #endif
 
 #endif /* QKV_SIMD_COMPAT_H */

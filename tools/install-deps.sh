@@ -14,12 +14,50 @@ for p in $PKGS; do
 		missing="$missing $p"
 	fi
 done
+
+# aarch64 (tools/check-aarch64.sh builds for it and runs the tests under qemu-user): the
+# arm64 libraries beside the amd64 ones (Debian multiarch). Criterion is the exception:
+# libcriterion3:arm64 needs libnanomsg5:arm64 1.1.5+dfsg-1.1 while amd64 has the binNMU
+# 1.1.5+dfsg-1.1+b1, and Multi-Arch: same packages must match exactly, so apt would
+# remove the amd64 Criterion. Those two packages are unpacked into /opt/qkv-aarch64
+# instead (with a criterion.pc that the cross file finds), the headers being the amd64 ones,
+# and so is dash:arm64 (installing it would replace the system's /bin/sh): the shell
+# tools/cross/qemu_exec_shim.c runs for the tests' system() calls under qemu-user.
+ARM_PKGS="qemu-user libc6:arm64 libyaml-dev:arm64 libopenblas-dev:arm64 \
+libopenblas-openmp-dev:arm64 libgomp1:arm64 libffi8:arm64 libgit2-1.5:arm64"
+ARM_CRIT=/opt/qkv-aarch64
+for p in $ARM_PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+[ -f "$ARM_CRIT/usr/lib/aarch64-linux-gnu/pkgconfig/criterion.pc" ] && [ -x "$ARM_CRIT/bin/dash" ] ||
+	missing="$missing unpacked:arm64"
 [ -z "$missing" ] && exit 0
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "qkv: installing Debian packages:$missing" >&2
 export DEBIAN_FRONTEND=noninteractive
+dpkg --print-foreign-architectures | grep -qx arm64 || $SUDO dpkg --add-architecture arm64
 $SUDO apt-get update -qq
+# shellcheck disable=SC2086 # one package per word
+apt_missing=$(printf '%s\n' $missing | grep -v '^unpacked:arm64$' | tr '\n' ' ')
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+[ -z "$apt_missing" ] || $SUDO apt-get install -y -qq --no-install-recommends $apt_missing >/dev/null
+if [ ! -f "$ARM_CRIT/usr/lib/aarch64-linux-gnu/pkgconfig/criterion.pc" ] || [ ! -x "$ARM_CRIT/bin/dash" ]; then
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -qq libcriterion3:arm64 libnanomsg5:arm64 dash:arm64 2>/dev/null)
+	$SUDO mkdir -p "$ARM_CRIT"
+	for deb in "$tmp"/*.deb; do $SUDO dpkg-deb -x "$deb" "$ARM_CRIT"; done
+	rm -rf "$tmp"
+	lib=$ARM_CRIT/usr/lib/aarch64-linux-gnu
+	$SUDO ln -sf libcriterion.so.3 "$lib/libcriterion.so"
+	$SUDO mkdir -p "$lib/pkgconfig"
+	# RPATH (not RUNPATH) so libcriterion finds libnanomsg beside it too.
+	# shellcheck disable=SC2016 # ${libdir} is pkg-config's variable
+	printf '%s\n' "libdir=$lib" "Name: criterion" \
+		"Description: Criterion for arm64, unpacked from Debian's libcriterion3:arm64" \
+		"Version: 2.4.1" 'Libs: -L${libdir} -lcriterion -Wl,--disable-new-dtags,-rpath,${libdir}' \
+		"Cflags:" | $SUDO tee "$lib/pkgconfig/criterion.pc" >/dev/null
+fi

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Quick start 2: install what is needed, build, and run the whole test suite:
 # unit, conformance and every other suite in a release build, then the same suite
-# under ASan+UBSan, the core tests under valgrind, and a cross-compile of every object
-# for aarch64 (tools/check-*.sh).
+# under ASan+UBSan, the core tests under valgrind, and the aarch64 build with its tests
+# run under qemu-user (tools/check-*.sh).
 set -eu
 cd "$(dirname "$0")/.."
 sh tools/install-deps.sh

@@ -257,12 +257,7 @@ static const char *core_fix(const struct qkv_cpu_features *f)
 {
 	if (f->avx512f && f->avx512dq && f->avx512bw && f->avx512vl)
 		return "SkylakeX";
-#if defined(__x86_64__) || defined(__i386__)
-	unsigned a, b, c, d;
-	if (__get_cpuid(0, &a, &b, &c, &d) && b == 0x68747541u) /* "AuthenticAMD" */
-		return "Zen";
-#endif
-	return "Haswell";
+	return f->vendor_amd ? "Zen" : "Haswell";
 }
 
 static void blas_probe(struct qkv_probe_result *out)

@@ -1,8 +1,5 @@
-/* Run-time kernel choice: the first usable entry of a table ordered fastest first.
- * A new ISA (e.g. NEON dotprod) is one file plus one line here. */
-#include <stdio.h>
-#include <string.h>
-
+/* Run-time kernel choice: the first usable row of a table ordered fastest first
+ * (../kernel_table.h). A new ISA is its kernel file plus one row here. */
 #include "kernel.h"
 
 #if defined(QKV_SIMDE)
@@ -11,41 +8,52 @@ const int int8_emulated = 1;
 const int int8_emulated = 0;
 #endif
 
-static const struct int8_kernel *const kernels[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
-    &int8_kernel_avx512vnni, &int8_kernel_avx512vnni_ymm, &int8_kernel_avxvnni, &int8_kernel_avx2,
+static int has_zmm_vnni(const struct qkv_cpu_features *f)
+{
+	return f->avx2 && f->avx512f && f->avx512vnni;
+}
+static int has_ymm_evex_vnni(const struct qkv_cpu_features *f)
+{
+	return f->avx2 && f->avx512vl && f->avx512vnni;
+}
+static int has_avxvnni(const struct qkv_cpu_features *f)
+{
+	return f->avx2 && f->avxvnni;
+}
+static int has_avx2(const struct qkv_cpu_features *f)
+{
+	return f->avx2;
+}
 #endif
-    &int8_kernel_c,
+#if defined(__aarch64__) || defined(QKV_SIMDE)
+static int has_i8mm(const struct qkv_cpu_features *f)
+{
+	return f->neon && f->i8mm;
+}
+static int has_dotprod(const struct qkv_cpu_features *f)
+{
+	return f->neon && f->dotprod;
+}
+#endif
+
+static const struct qkv_kernel_row table[] = {
+#if defined(__x86_64__) || defined(QKV_SIMDE)
+    {"avx512vnni", "avx512f+avx512vnni", has_zmm_vnni, &int8_kernel_avx512vnni},
+    {"avx512vnni_ymm", "avx512vl+avx512vnni", has_ymm_evex_vnni, &int8_kernel_avx512vnni_ymm},
+    {"avxvnni", "avxvnni", has_avxvnni, &int8_kernel_avxvnni},
+    {"avx2", "avx2", has_avx2, &int8_kernel_avx2},
+#endif
+#if defined(__aarch64__) || defined(QKV_SIMDE)
+    {"neon_i8mm", "i8mm", has_i8mm, &int8_kernel_neon_i8mm},
+    {"neon_dot", "dotprod", has_dotprod, &int8_kernel_neon_dot},
+    {"neon", "neon", qkv_kernel_has_neon, &int8_kernel_neon},
+#endif
+    {"c", "no SIMD", qkv_kernel_any_cpu, &int8_kernel_c},
 };
 
-const struct int8_kernel *int8_kernel_select(const char *want, char *why, size_t whylen)
+const struct qkv_kernel_row *int8_kernel_select(char *why, size_t whylen)
 {
-	struct qkv_cpu_features f;
-	qkv_cpu_features_detect(&f);
-	size_t used = 0;
-	if (why && whylen)
-		why[0] = '\0';
-	for (size_t i = 0; i < sizeof(kernels) / sizeof(kernels[0]); i++) {
-		const struct int8_kernel *k = kernels[i];
-		if (want && *want && strcmp(want, k->name) != 0)
-			continue;
-		int ok = k->usable(&f);
-		if (why && used < whylen) {
-			int n;
-			if (want && *want)
-				n = snprintf(why + used, whylen - used,
-				             "forced by QKV_INT8_KERNEL%s",
-				             ok ? "" : ", but not usable on this CPU");
-			else if (ok)
-				n = snprintf(why + used, whylen - used, "%sCPU has %s",
-				             used ? "; " : "", k->need);
-			else
-				n = snprintf(why + used, whylen - used, "%snot %s (needs %s)",
-				             used ? ", " : "", k->name, k->need);
-			used += n > 0 ? (size_t)n : 0;
-		}
-		if (ok)
-			return k;
-	}
-	return NULL;
+	return qkv_kernel_pick(table, sizeof(table) / sizeof(table[0]), "QKV_INT8_KERNEL", why,
+	                       whylen);
 }

@@ -17,6 +17,7 @@
 #define QKV_BACKEND_NAME "int8"
 #include <qkv/backend_util.h>
 #include <qkv/plugin.h>
+#include <qkv/precision.h>
 
 #include "kernel.h"
 #include "pack.h"
@@ -30,9 +31,6 @@
 
 /* multiply-adds per thread below which another thread does not pay for its wake-up */
 #define INT8_MIN_WORK ((size_t)1 << 20)
-
-/* |acc| <= 127 * 127 * d_model must fit int32 */
-#define INT8_MAX_K ((size_t)INT32_MAX / (127 * 127))
 
 struct int8_handle {
 	struct qkv_problem pb;
@@ -62,23 +60,20 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 	if (pb->precision != QKV_INT8)
 		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
 		                        "only precision int8 is supported");
-	if (pb->d_model > INT8_MAX_K)
-		return qkv_backend_fail(
-		    err, errlen, QKV_ERR_UNSUPPORTED,
-		    "d_model above 133144 could overflow the int32 accumulator");
+	if (pb->d_model > QKV_INT8_MAX_D_MODEL)
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "d_model above %u could overflow the int32 accumulator",
+		                        QKV_INT8_MAX_D_MODEL);
 	struct int8_handle *s = calloc(1, sizeof(*s));
 	if (!s)
 		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	*handle = s;
 	s->pb = *pb;
-	const char *want = getenv("QKV_INT8_KERNEL"); /* read-only: testing a slower kernel */
-	s->kern = int8_kernel_select(want, NULL, 0);
-	if (!s->kern) {
-		if (err && errlen)
-			snprintf(err, errlen,
-			         "int8: QKV_INT8_KERNEL=%s: no such kernel usable here", want);
-		return QKV_ERR_UNSUPPORTED;
-	}
+	char why[256];
+	const struct qkv_kernel_row *row = int8_kernel_select(why, sizeof(why));
+	if (!row)
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "%s", why);
+	s->kern = row->set;
 	return int8_weights_pack(pb, wt, s->kern, pb->threads, &s->w, err, errlen);
 }
 
@@ -205,17 +200,16 @@ static enum qkv_status int8_project(const void *h, const struct qkv_batch *b, ch
 static void int8_probe(struct qkv_probe_result *out)
 {
 	char why[200];
-	const char *want = getenv("QKV_INT8_KERNEL");
-	const struct int8_kernel *k = int8_kernel_select(want, why, sizeof(why));
-	if (!k) {
+	const struct qkv_kernel_row *row = int8_kernel_select(why, sizeof(why));
+	if (!row) {
 		out->score = 0;
-		snprintf(out->detail, sizeof(out->detail), "QKV_INT8_KERNEL=%s: %s", want, why);
+		snprintf(out->detail, sizeof(out->detail), "%s", why);
 		return;
 	}
-	int simd = strcmp(k->name, "c") != 0;
-	out->score = simd ? 40 : 2;
-	snprintf(out->detail, sizeof(out->detail), "int8 kernel %s%s (%ux%u tile, %s): %s", k->name,
-	         int8_emulated ? " emulated by SIMDe" : "", k->mr, k->nr, k->desc, why);
+	const struct int8_kernel *k = row->set;
+	out->score = k == &int8_kernel_c ? 2 : 40;
+	snprintf(out->detail, sizeof(out->detail), "int8 kernel %s%s (%ux%u tile, %s): %s",
+	         row->name, int8_emulated ? " emulated by SIMDe" : "", k->mr, k->nr, k->desc, why);
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {

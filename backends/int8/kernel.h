@@ -11,6 +11,8 @@
  *                         u8 operand of the AVX2 sign trick, computed once per call);
  *            INT8_X_U8:   the 4 values + 128 as u8 (x ^ 0x80), the u8 operand of
  *                         vpdpbusd; zero padding past d_model is stored as 0x80.
+ *            INT8_X_S8:   the 4 int8 values as they are (NEON sdot/smmla/smull are
+ *                         signed x signed).
  *   comp:    [nr] int32 per panel, -128 * sum_k w[k][c] (wrapped to 32 bits): the
  *            compensation of INT8_X_U8 kernels, which start their accumulators from it:
  *            comp + sum (x + 128) w = sum x w.
@@ -26,11 +28,13 @@
  * sums stay within 128 * 127 * d_model, inside int32 up to d_model 132104.
  *
  * Every ISA file is compiled twice: natively (its functions carry target attributes and
- * run only after usable() said yes) and, for the tests, through SIMDe (simd.h) into the
- * non-installed module int8_simde_test.so, where usable() always says yes.
+ * run only after dispatch.c's table said the CPU has the features) and, for the tests,
+ * through SIMDe (simd.h) into the non-installed module int8_simde_test.so, where every
+ * row of the table is usable (../kernel_table.h).
  *
- * Adding an ISA = one new file defining a `const struct int8_kernel`, one line in
- * dispatch.c's table and one in meson.build.
+ * Adding an ISA = one new file defining a `const struct int8_kernel`, one row in
+ * dispatch.c's table (name for QKV_INT8_KERNEL, features, usable test), one line in
+ * meson.build, and its name in the test's kernel list.
  */
 #ifndef QKV_INT8_KERNEL_H
 #define QKV_INT8_KERNEL_H
@@ -38,14 +42,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <qkv/cpu_features.h>
+#include "../kernel_table.h"
 
 #define INT8_MR_MAX 8  /* largest mr of any kernel */
 #define INT8_NR_MAX 64 /* largest nr of any kernel */
 #define INT8_KG 4      /* k values per 32-bit lane */
 #define INT8_XG_MAX 8  /* largest bytes per k group of a packed X row */
 
-enum int8_x_mode { INT8_X_SIGN, INT8_X_U8 };
+enum int8_x_mode { INT8_X_SIGN, INT8_X_U8, INT8_X_S8 };
 
 /* acc: [mr_call][nr] */
 typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr_call, const int8_t *panel,
@@ -57,12 +61,9 @@ typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr_call, const
 typedef float (*int8_quantize_fn)(const float *v, size_t n, int8_t *q);
 
 struct int8_kernel {
-	const char *name; /* "avx512vnni", ...: QKV_INT8_KERNEL and probe use it */
 	const char *desc; /* instruction sequence, for probe ("vpdpbusd zmm, u8+128 ...") */
-	const char *need; /* the CPU features usable() asks for, for probe */
-	int (*usable)(const struct qkv_cpu_features *f); /* CPU and OS support it here */
-	unsigned mr, nr; /* tile: rows per call (<= INT8_MR_MAX), panel width */
-	unsigned kc;     /* k groups per call (0: all of k in one call, acc not read) */
+	unsigned mr, nr;  /* tile: rows per call (<= INT8_MR_MAX), panel width */
+	unsigned kc;      /* k groups per call (0: all of k in one call, acc not read) */
 	enum int8_x_mode x_mode;
 	int8_block_fn block;
 	int8_quantize_fn quantize;
@@ -82,12 +83,17 @@ extern const struct int8_kernel int8_kernel_avx512vnni_ymm;
 extern const struct int8_kernel int8_kernel_avx512vnni;
 float int8_quantize_avx2(const float *v, size_t n, int8_t *q);
 #endif
+#if defined(__aarch64__) || defined(QKV_SIMDE)
+extern const struct int8_kernel int8_kernel_neon;
+extern const struct int8_kernel int8_kernel_neon_dot;
+extern const struct int8_kernel int8_kernel_neon_i8mm;
+#endif
 
-/* The fastest kernel usable on this machine, or, when `want` is a non-empty name, that
- * kernel if it is usable here. NULL only when `want` names no usable kernel (with
- * want NULL or "" the C kernel always qualifies). When why is not NULL, writes why this
- * kernel was taken (the ones before it in the table and what they lacked). */
-const struct int8_kernel *int8_kernel_select(const char *want, char *why, size_t whylen);
+/* The table row (../kernel_table.h; row->set is a struct int8_kernel) of the kernel to
+ * use: QKV_INT8_KERNEL's if set, else the fastest usable here. NULL only when
+ * QKV_INT8_KERNEL names a kernel that is absent or not usable here. why (may be NULL)
+ * gets the reason. */
+const struct qkv_kernel_row *int8_kernel_select(char *why, size_t whylen);
 
 /* 1 in int8_simde_test.so (kernels compiled through SIMDe, for the tests), else 0 */
 extern const int int8_emulated;

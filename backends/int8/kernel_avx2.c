@@ -6,7 +6,7 @@
  * stay in [-127, 127], so each pair sum is at most 2 * 127 * 127 = 32258 < 32767.
  * vpmaddwd with ones then widens pairs of those into int32 lanes (exact).
  * Built for baseline x86-64: only these functions carry target("avx2"), and they run
- * only after int8_kernel_avx2.usable() said yes; with QKV_SIMDE (simd.h) the same
+ * only after dispatch.c's table said the CPU has avx2; with QKV_SIMDE (simd.h) the same
  * source is compiled through SIMDe for the tests.
  */
 #if defined(__x86_64__) || defined(QKV_SIMDE)
@@ -164,24 +164,8 @@ AVX2_FN float int8_quantize_avx2(const float *v, size_t n, int8_t *q)
 	return m / 127.0f;
 }
 
-#if defined(QKV_SIMDE)
-static int avx2_usable(const struct qkv_cpu_features *f)
-{
-	(void)f;
-	return 1;
-}
-#else
-static int avx2_usable(const struct qkv_cpu_features *f)
-{
-	return f->avx2;
-}
-#endif
-
 const struct int8_kernel int8_kernel_avx2 = {
-    .name = "avx2",
     .desc = "vpsignb + vpmaddubsw + vpmaddwd ymm, exact sign trick",
-    .need = "avx2",
-    .usable = avx2_usable,
     .mr = AVX2_MR,
     .nr = AVX2_NR,
     .kc = 0,

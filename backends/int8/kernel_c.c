@@ -27,22 +27,13 @@ static void c_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
 	}
 }
 
-static int c_usable(const struct qkv_cpu_features *f)
-{
-	(void)f;
-	return 1;
-}
-
 static float c_quantize(const float *v, size_t n, int8_t *q)
 {
 	return qkv_int8_quantize(v, n, q);
 }
 
 const struct int8_kernel int8_kernel_c = {
-    .name = "c",
     .desc = "portable C int32 loops",
-    .need = "no SIMD",
-    .usable = c_usable,
     .mr = C_MR,
     .nr = C_NR,
     .kc = 0,

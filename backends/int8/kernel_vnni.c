@@ -15,8 +15,8 @@
  *                   registers, so 6 x 16: 12 accumulators + 2 panel + 1 broadcast.
  *
  * Built for baseline x86-64: only these functions carry target attributes, and they run
- * only after usable() said yes. With QKV_SIMDE (simd.h) the same source is compiled
- * through SIMDe for the tests on any CPU.
+ * only after dispatch.c's table said the CPU has the features. With QKV_SIMDE (simd.h) the same
+ * source is compiled through SIMDe for the tests on any CPU.
  */
 #if defined(__x86_64__) || defined(QKV_SIMDE)
 #include <string.h>
@@ -86,34 +86,8 @@ enum { YMM512_MR = V_MR, YMM512_NR = V_NR };
 #include "kernel_vnni.inc"
 enum { AVXVNNI_MR = V_MR, AVXVNNI_NR = V_NR };
 
-#if defined(QKV_SIMDE)
-static int zmm_usable(const struct qkv_cpu_features *f)
-{
-	(void)f;
-	return 1;
-}
-#define ymm512_usable zmm_usable
-#define avxvnni_usable zmm_usable
-#else
-static int zmm_usable(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avx512f && f->avx512vnni;
-}
-static int ymm512_usable(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avx512vl && f->avx512vnni;
-}
-static int avxvnni_usable(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avxvnni;
-}
-#endif
-
 const struct int8_kernel int8_kernel_avx512vnni = {
-    .name = "avx512vnni",
     .desc = "vpdpbusd zmm, u8 = x + 128, column-sum compensation",
-    .need = "avx512f+avx512vnni",
-    .usable = zmm_usable,
     .mr = ZMM_MR,
     .nr = ZMM_NR,
     .kc = VNNI_KC,
@@ -122,10 +96,7 @@ const struct int8_kernel int8_kernel_avx512vnni = {
     .quantize = int8_quantize_avx2,
 };
 const struct int8_kernel int8_kernel_avx512vnni_ymm = {
-    .name = "avx512vnni_ymm",
     .desc = "EVEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
-    .need = "avx512vl+avx512vnni",
-    .usable = ymm512_usable,
     .mr = YMM512_MR,
     .nr = YMM512_NR,
     .kc = VNNI_KC,
@@ -134,10 +105,7 @@ const struct int8_kernel int8_kernel_avx512vnni_ymm = {
     .quantize = int8_quantize_avx2,
 };
 const struct int8_kernel int8_kernel_avxvnni = {
-    .name = "avxvnni",
     .desc = "VEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
-    .need = "avxvnni",
-    .usable = avxvnni_usable,
     .mr = AVXVNNI_MR,
     .nr = AVXVNNI_NR,
     .kc = VNNI_KC,

@@ -112,12 +112,11 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
                                   const struct int8_kernel *kern, unsigned threads,
                                   struct int8_weights *out, char *err, size_t errlen)
 {
-	static const char *names[3] = {"q", "k", "v"};
 	memset(out, 0, sizeof(*out));
 	for (int p = 0; p < 3; p++) {
 		if (!wt->w[p] && !(wt->w_i8[p] && wt->w_scale[p])) {
 			snprintf(err, errlen, "int8: weights %s: neither f32 nor int8+scale given",
-			         names[p]);
+			         qkv_proj_name((unsigned)p));
 			return QKV_ERR_ARGUMENT;
 		}
 	}
@@ -125,7 +124,7 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
 	if (bad >= 0) {
 		snprintf(err, errlen,
 		         "int8: pre-quantized weights %s hold -128; the scheme uses [-127, 127]",
-		         names[bad]);
+		         qkv_proj_name((unsigned)bad));
 		return QKV_ERR_FORMAT;
 	}
 	out->k = pb->d_model;
@@ -185,6 +184,8 @@ void int8_quantize_row(const struct int8_kernel *kern, const float *x, size_t k,
 {
 	*xs = kern->quantize(x, k, xq); /* xq[0..k) */
 	memset(xq + k, 0, kg * INT8_KG - k);
+	if (kern->x_mode == INT8_X_S8) /* as they are */
+		return;
 	if (kern->x_mode == INT8_X_U8) { /* x + 128 as u8: flip the sign bit */
 		for (size_t i = 0; i < kg * INT8_KG; i++)
 			xq[i] = (int8_t)((uint8_t)xq[i] ^ 0x80u);

@@ -21,6 +21,7 @@
 
 #define QKV_BACKEND_NAME "onednn"
 #include <qkv/backend_util.h>
+#include <qkv/cpu_features.h>
 #include <qkv/plugin.h>
 #include <qkv/precision.h>
 

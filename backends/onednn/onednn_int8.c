@@ -119,7 +119,9 @@ __attribute__((target("sse4.1"))) static void quant_row_sse41(const float *x, si
 void (*quant_pick(void))(const float *, size_t, int8_t *, float *)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	if (__builtin_cpu_supports("sse4.1"))
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	if (f.sse41)
 		return quant_row_sse41;
 #endif
 	return quant_row;
@@ -174,9 +176,11 @@ void (*rescale_pick(void))(const char *, const uint32_t *, float, const float *,
                            float *, size_t)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	if (__builtin_cpu_supports("avx512f"))
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	if (f.avx512f)
 		return rescale_row_avx512;
-	if (__builtin_cpu_supports("avx2"))
+	if (f.avx2)
 		return rescale_row_avx2;
 #endif
 	return rescale_row;

@@ -2,8 +2,8 @@
  * broadcast per k: 15 of 16 registers) and a 1..4-row matrix-vector kernel that streams
  * a packed panel once. Compiled for the baseline ISA with per-function target
  * attributes; dispatch.c calls them only after checking CPU and OS support. The tests
- * also build this file through SIMDe (-DQKV_SIMDE, ../simd_compat.h): the same source as
- * qkv_omp_kernels_avx2_simde, run on any CPU. */
+ * also build this file through SIMDe (-DQKV_SIMDE, ../simd_compat.h) into
+ * openmp_simde_test.so, run on any CPU. */
 #include "../simd_compat.h"
 #if QKV_SIMD_BUILD
 #include "kernels.h"
@@ -283,7 +283,7 @@ AVX2 static void gemv_bf16_avx2(size_t K, const float *x, size_t ldx, const uint
 	GEMV_SWITCH(wb, 1)
 }
 
-const struct ompb_kernels QKV_SIMD_SYM(qkv_omp_kernels_avx2) = {
+const struct ompb_kernels qkv_omp_kernels_avx2 = {
     .name = QKV_SIMD_EMULATED ? "avx2+fma 6x16 (SIMDe)" : "avx2+fma 6x16",
     .mr = MR_AVX2,
     .nr = NR_AVX2,

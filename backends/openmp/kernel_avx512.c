@@ -306,7 +306,7 @@ AVX512 static void gemv_bf16_avx512(size_t K, const float *x, size_t ldx, const 
 
 #define STR2(x) #x
 #define STR(x) STR2(x)
-const struct ompb_kernels QKV_SIMD_SYM(qkv_omp_kernels_avx512) = {
+const struct ompb_kernels qkv_omp_kernels_avx512 = {
     .name = QKV_SIMD_EMULATED ? "avx512f " STR(MR_512) "x32 (SIMDe)" : "avx512f " STR(MR_512) "x32",
     .mr = MR_512,
     .nr = NR_512,

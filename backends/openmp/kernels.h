@@ -11,9 +11,10 @@
  * bf16-rounded f32); the GEMM path widens a KC x nr slice into an f32 buffer and runs
  * the f32 kernel, the matrix-vector path widens in registers (half the bytes read).
  *
- * Adding an ISA is one new file defining a `struct ompb_kernels` plus its test in
- * dispatch.c; ISA files include ../simd_compat.h so the tests also build them through
- * SIMDe (the `_simde` twins declared below) and run them on any CPU.
+ * Adding an ISA is one new file defining a `struct ompb_kernels`, one row in dispatch.c's
+ * table (../kernel_table.h) and its name in the test's list; ISA files include
+ * ../simd_compat.h so the tests also build them through SIMDe (the whole module again,
+ * openmp_simde_test.so) and run them on any CPU.
  */
 #ifndef QKV_OPENMP_KERNELS_H
 #define QKV_OPENMP_KERNELS_H
@@ -56,15 +57,17 @@ struct ompb_kernels {
 };
 
 extern const struct ompb_kernels qkv_omp_kernels_c;
-#if defined(__x86_64__)
+#if defined(__x86_64__) || defined(QKV_SIMDE)
 extern const struct ompb_kernels qkv_omp_kernels_avx2;
 extern const struct ompb_kernels qkv_omp_kernels_avx512;
 #endif
-/* The same sources built through SIMDe (tests only, backends/simd_compat.h). */
-extern const struct ompb_kernels qkv_omp_kernels_avx2_simde;
-extern const struct ompb_kernels qkv_omp_kernels_avx512_simde;
+#if defined(__aarch64__) || defined(QKV_SIMDE)
+extern const struct ompb_kernels qkv_omp_kernels_neon;
+#endif
 
-/* The best kernel set this CPU and OS can run; writes why into why[len]. */
+/* The kernel set to use: QKV_OPENMP_KERNEL's when set and usable, else the best this CPU
+ * and OS can run; writes why into why[len]. NULL when QKV_OPENMP_KERNEL names a set that
+ * is absent or not usable here (why says which and why). */
 const struct ompb_kernels *qkv_omp_kernels_pick(char *why, size_t len);
 
 #endif

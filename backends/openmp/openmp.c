@@ -56,8 +56,12 @@ static enum qkv_status ompb_prepare(const struct qkv_problem *pb, const struct q
                                     void **handle, char *err, size_t errlen)
 {
 	char why[256];
-	return qkv_omp_prepare_with(pb, wt, qkv_omp_kernels_pick(why, sizeof(why)), handle, err,
-	                            errlen);
+	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
+	if (!k) {
+		*handle = NULL;
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "%s", why);
+	}
+	return qkv_omp_prepare_with(pb, wt, k, handle, err, errlen);
 }
 
 static enum qkv_status ompb_project(const void *handle, const struct qkv_batch *b, char *err,
@@ -83,7 +87,7 @@ static void ompb_probe(struct qkv_probe_result *out)
 {
 	char why[192];
 	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
-	out->score = k == &qkv_omp_kernels_c ? 10 : 60;
+	out->score = !k ? 0 : (k == &qkv_omp_kernels_c ? 10 : 60);
 	snprintf(out->detail, sizeof(out->detail), "%s; f32, bf16; OpenMP, %d cores", why,
 	         omp_get_num_procs());
 }

@@ -11,8 +11,8 @@
  * run only after usable() said yes) and, for the tests, through SIMDe (simd.h) into the
  * non-installed module quant_simde_test.so.
  *
- * Adding an ISA = one new file defining a `const struct quant_kernel`, one line in
- * dispatch.c's table and one in meson.build.
+ * Adding an ISA = one new file defining a `const struct quant_kernel`, one row in
+ * dispatch.c's table (../kernel_table.h, the one idiom of every backend) and its test.
  */
 #ifndef QKV_QUANT_KERNEL_H
 #define QKV_QUANT_KERNEL_H
@@ -29,10 +29,8 @@ typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, 
                              float *acc);
 
 struct quant_kernel {
-	const char *name; /* "avx512vnni", ...: QKV_QUANT_KERNEL and probe use it */
+	const char *name; /* "avx512vnni", ...: for probe (dispatch.c's table row has it too) */
 	const char *desc; /* the integer instruction, for probe */
-	const char *need; /* the CPU features usable() asks for, for probe */
-	int (*usable)(const struct qkv_cpu_features *f);
 	quant_row_fn row[QKV_WTYPE_COUNT]; /* NULL: the C kernel's row serves that type */
 };
 
@@ -43,8 +41,8 @@ extern const struct quant_kernel quant_kernel_avxvnni;
 extern const struct quant_kernel quant_kernel_avx512vnni;
 #endif
 
-/* The fastest kernel usable here, or the one named `want` if usable (NULL if not);
- * why (may be NULL) says why. */
-const struct quant_kernel *quant_kernel_select(const char *want, char *why, size_t whylen);
+/* The kernel set to use (../kernel_table.h: the first usable row, or the one
+ * QKV_QUANT_KERNEL forces; NULL when that one is refused); why (may be NULL) says why. */
+const struct quant_kernel *quant_kernel_select(char *why, size_t whylen);
 
 #endif

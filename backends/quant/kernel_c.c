@@ -20,15 +20,7 @@ DEFINE_ROW(QKV_WT_Q4_K, q4_k)
 DEFINE_ROW(QKV_WT_Q5_K, q5_k)
 DEFINE_ROW(QKV_WT_Q6_K, q6_k)
 
-static int always(const struct qkv_cpu_features *f)
-{
-	(void)f;
-	return 1;
-}
-
 const struct quant_kernel quant_kernel_c = {
     "c",
     "portable C, the reference dot product",
-    "nothing",
-    always,
     {row_f32, row_f16, row_bf16, row_q8_0, row_q4_0, row_q4_k, row_q5_k, row_q6_k}};

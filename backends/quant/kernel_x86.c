@@ -4,8 +4,9 @@
  *   avx2        vpmaddubsw + vpmaddwd (no 16-bit saturation: every u8 operand is <= 128
  *               and every s8 one >= -127, so a pair sums to at most 32512)
  * Built for baseline x86-64: only these functions carry target attributes, and they run
- * only after usable() said yes. With QKV_SIMDE the same source runs emulated. Speed is
- * the companion issue's work; these are the correct, vectorized first kernels. */
+ * only after dispatch.c's table said the CPU has them. With QKV_SIMDE the same source runs
+ * emulated. Speed is the companion issue's work; these are the correct, vectorized first kernels.
+ */
 #if defined(__x86_64__) || defined(QKV_SIMDE)
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF /* the float steps are specified without FMA */
@@ -40,35 +41,13 @@
 #undef Q_TARGET
 #undef Q_DOT
 
-#if QKV_SIMD_EMULATED
-#define USABLE(cond) ((void)(cond), 1) /* emulated: every set runs */
-#else
-#define USABLE(cond) (cond)
-#endif
-
-static int usable_avx2(const struct qkv_cpu_features *f)
-{
-	return USABLE(f->avx2);
-}
-static int usable_avxvnni(const struct qkv_cpu_features *f)
-{
-	return USABLE(f->avx2 && f->avxvnni);
-}
-static int usable_avx512vnni(const struct qkv_cpu_features *f)
-{
-	return USABLE(f->avx2 && f->avx512vl && f->avx512vnni);
-}
-
 #define ROWS(s)                                                                                    \
 	{                                                                                          \
 		NULL, NULL, NULL, row_q8_0_##s, row_q4_0_##s, row_q4_k_##s, row_q5_k_##s,          \
 		    row_q6_k_##s                                                                   \
 	}
 const struct quant_kernel quant_kernel_avx512vnni = {"avx512vnni", "vpdpbusd ymm (EVEX)",
-                                                     "avx2+avx512vl+avx512vnni", usable_avx512vnni,
                                                      ROWS(avx512vnni)};
-const struct quant_kernel quant_kernel_avxvnni = {"avxvnni", "vpdpbusd ymm (VEX)", "avx2+avxvnni",
-                                                  usable_avxvnni, ROWS(avxvnni)};
-const struct quant_kernel quant_kernel_avx2 = {"avx2", "vpmaddubsw + vpmaddwd ymm", "avx2",
-                                               usable_avx2, ROWS(avx2)};
+const struct quant_kernel quant_kernel_avxvnni = {"avxvnni", "vpdpbusd ymm (VEX)", ROWS(avxvnni)};
+const struct quant_kernel quant_kernel_avx2 = {"avx2", "vpmaddubsw + vpmaddwd ymm", ROWS(avx2)};
 #endif

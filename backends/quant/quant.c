@@ -57,7 +57,7 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 	h->pb = *pb;
 	h->layout = wt->layout;
 	char why[256];
-	h->k = quant_kernel_select(getenv("QKV_QUANT_KERNEL"), why, sizeof(why));
+	h->k = quant_kernel_select(why, sizeof(why));
 	if (!h->k)
 		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "QKV_QUANT_KERNEL: %s",
 		                        why);
@@ -204,8 +204,7 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 static void quant_probe(struct qkv_probe_result *out)
 {
 	char why[120];
-	const struct quant_kernel *k =
-	    quant_kernel_select(getenv("QKV_QUANT_KERNEL"), why, sizeof(why));
+	const struct quant_kernel *k = quant_kernel_select(why, sizeof(why));
 	out->score = k ? 65 : 0;
 	snprintf(out->detail, sizeof(out->detail), "kernel %s (%s): %.100s; weights in place",
 	         k ? k->name : "none", k ? k->desc : "-", why);

@@ -232,7 +232,13 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 	return QKV_OK;
 }
 
+#if defined(__aarch64__)
+/* OpenBLAS's tuned NEON sgemm first: our NEON kernel is not yet measured on ARM
+ * (backends/openmp/README.md, "Default on aarch64"). */
+static const char *const default_prefer[] = {"blas", "openmp", "int8", "quant", "scalar"};
+#else
 static const char *const default_prefer[] = {"openmp", "blas", "int8", "quant", "scalar"};
+#endif
 
 static enum qkv_status select_default(struct qkv_model *m, const struct qkv_backend_cfg *bc,
                                       char *const *dirs, bool strict, char *err, size_t errlen)

@@ -39,6 +39,10 @@ static enum qkv_status template_prepare(const struct qkv_problem *pb, const stru
 	*handle = NULL;
 	if (pb->precision != QKV_F32)
 		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "only f32 is supported");
+	for (int p = 0; p < 3; p++) /* the core always gives them; a direct caller may not */
+		if (!wt->w[p])
+			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "weights %s missing",
+			                        qkv_proj_name((unsigned)p));
 	struct template_handle *h = calloc(1, sizeof(*h));
 	if (!h)
 		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");

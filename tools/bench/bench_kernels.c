@@ -12,6 +12,8 @@
 
 #include <qkv/cpu_features.h>
 
+#include "bench_peak_neon.h"
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
@@ -154,6 +156,8 @@ double bench_fma_loop(size_t iters)
 		return fma_avx512(iters);
 	if (have_avx2_fma())
 		return fma_avx2(iters);
+#elif defined(__aarch64__)
+	return bench_neon_fma_loop(iters);
 #endif
 	return fma_portable(iters);
 }
@@ -174,6 +178,8 @@ const char *bench_kernel_name(void)
 		return "avx512f zmm fma";
 	if (have_avx2_fma())
 		return "avx2+fma";
+#elif defined(__aarch64__)
+	return "neon fmla";
 #endif
 	return "portable C";
 }

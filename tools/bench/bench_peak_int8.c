@@ -1,5 +1,6 @@
 /* int8 peak of this machine (bench_peak_int8.h). The x86 loops carry target attributes,
- * so the tool stays baseline x86-64; <qkv/cpu_features.h> decides which one may run. */
+ * so the tool stays baseline x86-64; <qkv/cpu_features.h> decides which one may run. The
+ * aarch64 loops are in bench_peak_neon.c. */
 #include "bench_peak_int8.h"
 
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 
 #include "bench_kernels.h"
+#include "bench_peak_neon.h"
 #include "bench_stats.h"
 #include <qkv/cpu_features.h>
 
@@ -161,6 +163,8 @@ double bench_int8_loop(size_t iters)
 	default:
 		break;
 	}
+#elif defined(__aarch64__)
+	return bench_neon_int8_loop(iters);
 #endif
 	(void)iters;
 	return 0.0;
@@ -168,12 +172,16 @@ double bench_int8_loop(size_t iters)
 
 const char *bench_int8_kernel_name(void)
 {
+#if defined(__aarch64__)
+	return bench_neon_int8_name();
+#else
 	static const char *const names[] = {"none", "avx2 vpsignb+vpmaddubsw+vpmaddwd+vpaddd",
 	                                    "vpdpbusd ymm (AVX-VNNI)", "vpdpbusd zmm"};
 #if defined(__x86_64__)
 	return names[pick()];
 #else
 	return names[SEQ_NONE];
+#endif
 #endif
 }
 

@@ -207,9 +207,11 @@ static void setup(void)
 #endif
 }
 
-/* Every kernel of the module, slowest first (kernel.h's tiles: c and avx2 4x16,
- * avxvnni 6x16, avx512vnni_ymm 8x24, avx512vnni 8x32). */
-static const char *const kernels[] = {"c", "avx2", "avxvnni", "avx512vnni_ymm", "avx512vnni"};
+/* Every kernel of the modules, slowest first (kernel.h's tiles: c and avx2 4x16,
+ * avxvnni 6x16, avx512vnni_ymm 8x24, avx512vnni 8x32; neon 2x16, neon_dot and neon_i8mm
+ * 4x16). */
+static const char *const kernels[] = {"c",          "avx2", "avxvnni",  "avx512vnni_ymm",
+                                      "avx512vnni", "neon", "neon_dot", "neon_i8mm"};
 #define N_KERNELS (sizeof(kernels) / sizeof(kernels[0]))
 
 /* Runs per kernel in this test: [kernel][0 native, 1 emulated] */
@@ -266,6 +268,21 @@ static void report_kernels(const char *test)
 		        ran[k][1] ? "yes" : (simde_be ? "no" : "no (SIMDe not built)"), ran[k][1]);
 		cr_assert(ran[k][0] + ran[k][1] > 0, "kernel %s ran neither way", kernels[k]);
 		cr_assert(!simde_be || ran[k][1] > 0, "kernel %s not emulated", kernels[k]);
+	}
+	/* QKV_TEST_NATIVE=a,b,c (set by the emulated aarch64 runs for each qemu -cpu): exactly
+	 * these kernels must have run natively, i.e. the HWCAP dispatch saw what that CPU
+	 * model has and refused what it lacks. */
+	const char *want = getenv("QKV_TEST_NATIVE");
+	if (!want)
+		return;
+	for (size_t k = 0; k < N_KERNELS; k++) {
+		char item[40];
+		snprintf(item, sizeof(item), ",%s,", kernels[k]);
+		char list[200];
+		snprintf(list, sizeof(list), ",%s,", want);
+		int expect = strstr(list, item) != NULL;
+		cr_assert_eq(ran[k][0] > 0, expect, "kernel %s: native run %s, expected %s (%s)",
+		             kernels[k], ran[k][0] ? "yes" : "no", expect ? "yes" : "no", want);
 	}
 }
 

@@ -1,5 +1,6 @@
 /* openmp backend tests the conformance suite cannot make: the whole driver with EVERY
- * kernel set of this module (the portable C one too, not only the one this CPU picks),
+ * kernel set (the portable C one too, not only the one this CPU picks; natively where this
+ * CPU runs it, and emulated in openmp_simde_test.so, the module built through SIMDe),
  * on shapes that cross each blocking edge (K around KC = 256, T around mr, the
  * matrix-vector limit 4 and MC = 288, widths not a multiple of the 16-column panel),
  * in f32 and bf16 (weights rounded as precision.h says), against a float64 reference; guard floats
@@ -11,6 +12,7 @@
  * we assert (K + 2) * 1.2e-7 * sum|x w|, twice the worst case, far below a wrong term.
  */
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
@@ -41,6 +43,7 @@ struct shape {
 };
 
 struct prob {
+	const struct qkv_backend *be; /* this module's, or the SIMDe module's */
 	struct shape s;
 	uint32_t precision; /* QKV_F32 or QKV_BF16 */
 	size_t dout[3], ldx, ld[3];
@@ -49,11 +52,13 @@ struct prob {
 	void *h;
 };
 
-/* k NULL: the plugin's own prepare (its kernel pick); else that kernel set. */
+/* Prepared by module `be` (NULL: this one) with the kernel set QKV_OPENMP_KERNEL=kname
+ * (NULL: the module's own pick). */
 static void prob_make_k(struct prob *p, struct shape s, size_t threads, uint32_t prec,
-                        const struct ompb_kernels *k)
+                        const struct qkv_backend *be, const char *kname)
 {
 	memset(p, 0, sizeof(*p));
+	p->be = be ? be : &qkv_backend_descriptor;
 	p->s = s;
 	p->precision = prec;
 	p->dout[0] = s.H * s.hd;
@@ -86,14 +91,18 @@ static void prob_make_k(struct prob *p, struct shape s, size_t threads, uint32_t
 	                         {0},
 	                         {0}};
 	char err[256] = "";
-	enum qkv_status st = k ? qkv_omp_prepare_with(&pb, &wt, k, &p->h, err, sizeof(err))
-	                       : qkv_backend_descriptor.prepare(&pb, &wt, &p->h, err, sizeof(err));
+	if (kname)
+		setenv("QKV_OPENMP_KERNEL", kname, 1);
+	else
+		unsetenv("QKV_OPENMP_KERNEL");
+	enum qkv_status st = p->be->prepare(&pb, &wt, &p->h, err, sizeof(err));
+	unsetenv("QKV_OPENMP_KERNEL");
 	cr_assert_eq(st, QKV_OK, "%s", err);
 }
 
 static void prob_make(struct prob *p, struct shape s, size_t threads)
 {
-	prob_make_k(p, s, threads, QKV_F32, NULL);
+	prob_make_k(p, s, threads, QKV_F32, NULL, NULL);
 }
 
 static void prob_run(struct prob *p, size_t threads)
@@ -109,7 +118,7 @@ static void prob_run(struct prob *p, size_t threads)
 		b.ld_out[q] = p->ld[q];
 	}
 	char err[256] = "";
-	cr_assert_eq(qkv_backend_descriptor.project(p->h, &b, err, sizeof(err)), QKV_OK, "%s", err);
+	cr_assert_eq(p->be->project(p->h, &b, err, sizeof(err)), QKV_OK, "%s", err);
 }
 
 /* W[k][n] as the precision defines it: bf16 rounds the weight, nearest-even. */
@@ -158,7 +167,7 @@ static void prob_check(const struct prob *p, const char *kname)
 
 static void prob_free(struct prob *p)
 {
-	qkv_backend_descriptor.release(p->h);
+	p->be->release(p->h);
 	for (int q = 0; q < 3; q++) {
 		free(p->w[q]);
 		free(p->b[q]);
@@ -182,68 +191,85 @@ static const struct shape shapes[] = {
 static const size_t edge_T[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,
                                 13, 15, 16, 17, 18, 19, 23, 24, 25, 31, 32, 33};
 
-static void check_one(const struct ompb_kernels *k, struct shape s, size_t threads, uint32_t prec)
+static void check_one(const struct qkv_backend *be, const char *kname, struct shape s,
+                      size_t threads, uint32_t prec)
 {
 	struct prob p;
-	prob_make_k(&p, s, threads, prec, k);
+	prob_make_k(&p, s, threads, prec, be, kname);
 	prob_run(&p, threads);
-	prob_check(&p, k->name);
+	prob_check(&p, kname);
 	prob_free(&p);
 }
 
-static void kernel_set(const struct ompb_kernels *k, int native)
+static void kernel_set(const struct qkv_backend *be, const char *kname)
 {
-	fprintf(stderr, "openmp kernel set '%s': %s\n", k->name,
-	        native ? "ran natively" : "ran emulated (SIMDe)");
 	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++)
 		for (size_t threads = 1; threads <= 2; threads++) {
-			check_one(k, shapes[i], threads, QKV_F32);
-			check_one(k, shapes[i], threads, QKV_BF16);
+			check_one(be, kname, shapes[i], threads, QKV_F32);
+			check_one(be, kname, shapes[i], threads, QKV_BF16);
 		}
 	for (size_t i = 0; i < sizeof(edge_T) / sizeof(edge_T[0]); i++) {
 		struct shape s = {77, 3, 1, 11, edge_T[i], (int)(i & 1), 1, (int)(i % 3)};
-		check_one(k, s, 1, i % 4 == 3 ? QKV_BF16 : QKV_F32);
+		check_one(be, kname, s, 1, i % 4 == 3 ? QKV_BF16 : QKV_F32);
 	}
 }
 
-Test(openmp, portable_c_kernels)
+/* The SIMDe build of this module (the same sources, every ISA emulated), or NULL. */
+static const struct qkv_backend *simde_module(void)
 {
-	kernel_set(&qkv_omp_kernels_c, 1);
-}
-
-#if defined(__x86_64__)
-Test(openmp, avx2_kernels_native)
-{
-	struct qkv_cpu_features f;
-	qkv_cpu_features_detect(&f);
-	if (!f.avx2 || !f.fma)
-		cr_skip_test("this CPU (or OS) has no usable avx2+fma; the SIMDe run covers it");
-	kernel_set(&qkv_omp_kernels_avx2, 1);
-}
-
-Test(openmp, avx512_kernels_native)
-{
-	struct qkv_cpu_features f;
-	qkv_cpu_features_detect(&f);
-	if (!f.avx512f)
-		cr_skip_test("this CPU (or OS) has no usable avx512f; the SIMDe run covers it");
-	kernel_set(&qkv_omp_kernels_avx512, 1);
-}
+#if defined(OPENMP_SIMDE_SO)
+	void *dl = dlopen(OPENMP_SIMDE_SO, RTLD_NOW | RTLD_LOCAL);
+	cr_assert(dl, "dlopen %s: %s", OPENMP_SIMDE_SO, dlerror());
+	const struct qkv_backend *be = dlsym(dl, QKV_BACKEND_SYMBOL);
+	cr_assert(be, "%s: no descriptor", OPENMP_SIMDE_SO);
+	return be;
+#else
+	return NULL;
 #endif
-
-#if defined(QKV_TEST_SIMDE)
-Test(openmp, avx2_kernels_emulated, .timeout = 240)
-{
-	kernel_set(&qkv_omp_kernels_avx2_simde, 0);
 }
 
-Test(openmp, avx512_kernels_emulated, .timeout = 240)
+/* Kernel set `kname` (a row of dispatch.c's table) natively where this CPU runs it and
+ * emulated through SIMDe where built; says which, and fails when it ran neither way or
+ * was not emulated although SIMDe was built. */
+static void kernel_both(const char *kname)
 {
-	kernel_set(&qkv_omp_kernels_avx512_simde, 0);
+	char why[256];
+	setenv("QKV_OPENMP_KERNEL", kname, 1);
+	int native = qkv_omp_kernels_pick(why, sizeof(why)) != NULL;
+	unsetenv("QKV_OPENMP_KERNEL");
+	if (native)
+		kernel_set(NULL, kname);
+	const struct qkv_backend *emu = simde_module();
+	if (emu)
+		kernel_set(emu, kname);
+	fprintf(stderr, "openmp kernel set %s: native %s, emulated %s\n", kname,
+	        native ? "yes" : "no (not usable or not built here)",
+	        emu ? "yes (SIMDe)" : "no (SIMDe not built)");
+	cr_assert(native || emu, "kernel set %s ran neither way", kname);
 }
-#endif
 
-/* QKV_OPENMP_KERNEL forces a usable set, and says why it refuses the others. */
+Test(openmp, kernels_c)
+{
+	kernel_both("c");
+}
+
+Test(openmp, kernels_avx2, .timeout = 240)
+{
+	kernel_both("avx2");
+}
+
+Test(openmp, kernels_avx512, .timeout = 240)
+{
+	kernel_both("avx512");
+}
+
+Test(openmp, kernels_neon, .timeout = 240)
+{
+	kernel_both("neon");
+}
+
+/* QKV_OPENMP_KERNEL forces a usable set, and refuses (NULL, with the reason) a name that
+ * is absent or a set this CPU cannot run; unset, the widest usable set is taken. */
 Test(openmp, kernel_env_override)
 {
 	char why[256];
@@ -251,35 +277,46 @@ Test(openmp, kernel_env_override)
 	cr_assert_eq(qkv_omp_kernels_pick(why, sizeof(why)), &qkv_omp_kernels_c, "%s", why);
 	cr_assert(strstr(why, "forced by QKV_OPENMP_KERNEL=c") != NULL, "%s", why);
 	setenv("QKV_OPENMP_KERNEL", "avx1024", 1);
-	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
-	cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx1024 ignored") != NULL, "%s", why);
+	cr_assert_null(qkv_omp_kernels_pick(why, sizeof(why)), "%s", why);
+	cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx1024 refused: no such kernel") != NULL, "%s",
+	          why);
+	/* the plugin then probes unusable and refuses to prepare, naming the variable */
+	struct qkv_probe_result pr = {sizeof(pr), 0, ""};
+	qkv_backend_descriptor.probe(&pr);
+	cr_assert_eq(pr.score, 0, "%s", pr.detail);
+	cr_assert(strstr(pr.detail, "QKV_OPENMP_KERNEL=avx1024") != NULL, "%s", pr.detail);
 	unsetenv("QKV_OPENMP_KERNEL");
-	char why2[256];
-	cr_assert_eq(qkv_omp_kernels_pick(why2, sizeof(why2)), k, "%s", why2);
-#if defined(__x86_64__)
 	struct qkv_cpu_features f;
 	qkv_cpu_features_detect(&f);
+	const struct ompb_kernels *k = qkv_omp_kernels_pick(why, sizeof(why));
+#if defined(__x86_64__)
 	setenv("QKV_OPENMP_KERNEL", "avx512", 1);
-	k = qkv_omp_kernels_pick(why, sizeof(why));
+	const struct ompb_kernels *k5 = qkv_omp_kernels_pick(why, sizeof(why));
 	if (f.avx512f)
-		cr_assert_eq(k, &qkv_omp_kernels_avx512, "%s", why);
+		cr_assert_eq(k5, &qkv_omp_kernels_avx512, "%s", why);
 	else
-		cr_assert(strstr(why, "QKV_OPENMP_KERNEL=avx512 refused") != NULL, "%s", why);
+		cr_assert(!k5 && strstr(why, "QKV_OPENMP_KERNEL=avx512 refused") != NULL, "%s",
+		          why);
 	setenv("QKV_OPENMP_KERNEL", "avx2", 1);
-	k = qkv_omp_kernels_pick(why, sizeof(why));
+	const struct ompb_kernels *k2 = qkv_omp_kernels_pick(why, sizeof(why));
 	if (f.avx2 && f.fma)
-		cr_assert_eq(k, &qkv_omp_kernels_avx2, "%s", why);
+		cr_assert_eq(k2, &qkv_omp_kernels_avx2, "%s", why);
 	else
-		cr_assert(strstr(why, "refused") != NULL, "%s", why);
-	/* Unforced: the widest usable set, named with its reason. */
+		cr_assert(!k2 && strstr(why, "refused") != NULL, "%s", why);
 	unsetenv("QKV_OPENMP_KERNEL");
-	k = qkv_omp_kernels_pick(why, sizeof(why));
 	cr_assert_eq(k,
 	             f.avx512f ? &qkv_omp_kernels_avx512
 	                       : (f.avx2 && f.fma ? &qkv_omp_kernels_avx2 : &qkv_omp_kernels_c),
 	             "%s", why);
-	cr_assert(strstr(why, k->name) == why, "%s", why);
+#elif defined(__aarch64__)
+	cr_assert_eq(k, f.neon ? &qkv_omp_kernels_neon : &qkv_omp_kernels_c, "%s", why);
+	setenv("QKV_OPENMP_KERNEL", "neon", 1);
+	cr_assert_eq(qkv_omp_kernels_pick(why, sizeof(why)), f.neon ? &qkv_omp_kernels_neon : NULL,
+	             "%s", why);
+	unsetenv("QKV_OPENMP_KERNEL");
 #endif
+	k = qkv_omp_kernels_pick(why, sizeof(why));
+	cr_assert(k && strstr(why, k->name) == why, "%s", why);
 }
 
 /* Partitions split panels and rows, never K, so every thread count gives the same

@@ -9,6 +9,12 @@
  * does not look at XCR0 for every feature. Linux also requires a process to ask for the
  * AMX tile state (arch_prctl ARCH_REQ_XCOMP_PERM) before its first tile instruction;
  * that request is the user's (oneDNN makes it itself), not part of this check.
+ *
+ * On aarch64 the kernel reports what the CPU can run and it enables (HWCAP/HWCAP2 from
+ * getauxval): NEON (asimd) is in every aarch64 CPU Linux runs on; the dot product
+ * (sdot/udot, FEAT_DotProd) and the int8 matrix multiply (smmla, FEAT_I8MM) are optional.
+ * Under qemu-user the emulated CPU's (QEMU_CPU=cortex-a53: neither, cortex-a76: dotprod,
+ * max: both).
  */
 #ifndef QKV_CPU_FEATURES_H
 #define QKV_CPU_FEATURES_H
@@ -19,6 +25,11 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#elif defined(__aarch64__) && defined(__linux__)
+#include <sys/auxv.h>
+#define QKV_HWCAP_ASIMD (1ul << 1)    /* asm/hwcap.h, Linux 3.7 */
+#define QKV_HWCAP_ASIMDDP (1ul << 20) /* Linux 4.15 */
+#define QKV_HWCAP2_I8MM (1ul << 13)   /* Linux 5.10 */
 #endif
 
 struct qkv_cpu_features {
@@ -28,6 +39,10 @@ struct qkv_cpu_features {
 	unsigned char avxvnni;                               /* VEX vpdpbusd, YMM state */
 	unsigned char amx_tile, amx_int8, amx_bf16;          /* need tile state */
 	unsigned char neon;                                  /* aarch64 */
+	/* added after 0.1.0, at the end so the members above keep their offsets: */
+	unsigned char vendor_amd; /* CPUID vendor "AuthenticAMD" */
+	unsigned char sse41;
+	unsigned char dotprod, i8mm; /* aarch64 (HWCAP asimddp, HWCAP2 i8mm) */
 };
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -46,8 +61,12 @@ static inline void qkv_cpu_features_detect(struct qkv_cpu_features *f)
 	memset(f, 0, sizeof(*f));
 #if defined(__x86_64__) || defined(__i386__)
 	unsigned a, b, c, d;
+	if (!__get_cpuid(0, &a, &b, &c, &d))
+		return;
+	f->vendor_amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;
 	if (!__get_cpuid(1, &a, &b, &c, &d))
 		return;
+	f->sse41 = (c >> 19) & 1;
 	f->sse42 = (c >> 20) & 1;
 	if (!((c >> 27) & 1)) /* OSXSAVE: without it XGETBV faults and no AVX is enabled */
 		return;
@@ -77,8 +96,13 @@ static inline void qkv_cpu_features_detect(struct qkv_cpu_features *f)
 	f->amx_tile = tiles && ((d7 >> 24) & 1);
 	f->amx_int8 = f->amx_tile && ((d7 >> 25) & 1);
 	f->amx_bf16 = f->amx_tile && ((d7 >> 22) & 1);
+#elif defined(__aarch64__) && defined(__linux__)
+	unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+	f->neon = (hw & QKV_HWCAP_ASIMD) != 0;
+	f->dotprod = f->neon && (hw & QKV_HWCAP_ASIMDDP) != 0;
+	f->i8mm = f->neon && (hw2 & QKV_HWCAP2_I8MM) != 0;
 #elif defined(__aarch64__)
-	f->neon = 1;
+	f->neon = 1; /* baseline of the architecture; optional extensions unknown here */
 #endif
 }
 
@@ -91,6 +115,7 @@ static inline size_t qkv_cpu_features_string(const struct qkv_cpu_features *f, c
 		const char *name;
 		unsigned char on;
 	} t[] = {
+	    {"sse4.1", f->sse41},
 	    {"sse4.2", f->sse42},
 	    {"avx", f->avx},
 	    {"avx2", f->avx2},
@@ -108,6 +133,8 @@ static inline size_t qkv_cpu_features_string(const struct qkv_cpu_features *f, c
 	    {"amx_int8", f->amx_int8},
 	    {"amx_bf16", f->amx_bf16},
 	    {"neon", f->neon},
+	    {"dotprod", f->dotprod},
+	    {"i8mm", f->i8mm},
 	};
 	size_t used = 0;
 	if (!len)

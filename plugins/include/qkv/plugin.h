@@ -169,7 +169,11 @@ struct qkv_probe_result {
  * Thread safety: `probe` may be called from any thread. `prepare` and `release` are
  * called once per handle. `project` is reentrant: many threads may call it at the
  * same time on one prepared handle with different outputs; a backend keeps no
- * mutable global state and allocates per-call scratch per call. */
+ * mutable global state and allocates per-call scratch per call. One exception is
+ * allowed: process-wide scheduling hints held in atomics that change only how many
+ * threads later calls use, never a result (the openmp backend's back-off after a
+ * stalled join, backends/openmp/README.md; its partitions never split K, so every
+ * thread count gives the same bits). */
 struct qkv_backend {
 	uint32_t abi_major;   /* since 1.0: QKV_PLUGIN_ABI_MAJOR the plugin was built with */
 	uint32_t abi_minor;   /* since 1.0: QKV_PLUGIN_ABI_MINOR the plugin was built with */
