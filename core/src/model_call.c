@@ -134,10 +134,7 @@ static enum qkv_status run_backend(const qkv_model *m, const struct qkv_call *ca
 	}
 	struct qkv_batch b = {
 	    .struct_size = sizeof(b),
-	    .threads =
-	        call->threads > 0
-	            ? (uint32_t)(call->threads > QKV_MAX_THREADS ? QKV_MAX_THREADS : call->threads)
-	            : m->pb.threads,
+	    .threads = call->threads > 0 ? (uint32_t)call->threads : m->pb.threads,
 	    .T = T,
 	    .x = call->x,
 	    .ldx = call->ldx,
@@ -175,9 +172,10 @@ enum qkv_status qkv_project_call(const qkv_model *m, const struct qkv_call *call
 	if (!QKV_HAS_MEMBER(call, struct qkv_call, threads))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                "argument `call`: struct_size %u is too small", call->struct_size);
-	if (call->threads < 0)
+	if (call->threads < 0 || call->threads > QKV_MAX_THREADS)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `threads` = %d is negative", (int)call->threads);
+		                "argument `threads` = %d is not in 0..%d", (int)call->threads,
+		                QKV_MAX_THREADS);
 	size_t T = call->T;
 	if (T == 0)
 		return QKV_OK;

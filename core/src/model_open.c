@@ -169,12 +169,11 @@ static enum qkv_status apply_open_extras(struct qkv_config *cfg,
 }
 
 /* A budget of 0 ("all cores"): OMP_NUM_THREADS when set, else the CPUs this process may
- * run on (cpu.h). */
+ * run on, capped at QKV_MAX_THREADS (cpu.h). An explicit budget was checked against
+ * QKV_MAX_THREADS where it was given (config, environment, options): refused, not capped. */
 static uint32_t resolve_threads(int32_t threads)
 {
-	if (threads > 0)
-		return threads > QKV_MAX_THREADS ? QKV_MAX_THREADS : (uint32_t)threads;
-	return qkv_threads_all();
+	return threads > 0 ? (uint32_t)threads : qkv_threads_all();
 }
 
 /* "d_model,n_heads,n_kv_heads,head_dim" as `qkv tune` records it in tuned.shape. */

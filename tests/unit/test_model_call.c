@@ -244,3 +244,23 @@ Test(model_call, misspelt_backends_name_the_near_one)
 	cr_assert(strstr(info.selection_log, "order: openmp, blas, "), "%s", info.selection_log);
 	qkv_model_close(m);
 }
+
+/* A per-call thread count above QKV_MAX_THREADS is refused naming the argument, as every
+ * explicit budget is (config, environment, options), never silently capped. */
+Test(model_call, threads_above_the_cap_are_refused)
+{
+	qkv_model *m = open_model("scalar");
+	static float q[T * 64];
+	struct qkv_call c = QKV_CALL_INIT;
+	c.T = T;
+	c.x = x;
+	c.ldx = DM;
+	c.out[0] = q;
+	c.ld_out[0] = 64;
+	c.threads = QKV_MAX_THREADS + 1;
+	cr_assert_eq(qkv_project_call(m, &c, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "`threads` = 1025 is not in 0..1024"), "%s", err);
+	c.threads = QKV_MAX_THREADS;
+	cr_assert_eq(qkv_project_call(m, &c, err, sizeof(err)), QKV_OK, "%s", err);
+	qkv_model_close(m);
+}
