@@ -83,8 +83,8 @@ for t in $(meson test -C "$build" --no-rebuild --list --suite unit --suite confo
 done
 # shellcheck disable=SC2086 # one test name per word
 run_tests max c,neon,neon_dot,neon_i8mm $names
-run_tests cortex-a76 c,neon,neon_dot int8 openmp
-run_tests cortex-a53 c,neon int8 openmp
+run_tests cortex-a76 c,neon,neon_dot int8 openmp quant
+run_tests cortex-a53 c,neon int8 openmp quant
 
 run_qemu() { # qemu-aarch64 with the CPU model $1 and the shim
 	cpu=$1

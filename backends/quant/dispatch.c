@@ -18,11 +18,21 @@ static int has_avx2(const struct qkv_cpu_features *f)
 }
 #endif
 
+#if defined(__aarch64__) || defined(QKV_SIMDE)
+static int has_dotprod(const struct qkv_cpu_features *f)
+{
+	return f->neon && f->dotprod;
+}
+#endif
+
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
     {"avx512vnni", "avx2+avx512vl+avx512vnni", has_ymm_evex_vnni, &quant_kernel_avx512vnni},
     {"avxvnni", "avx2+avxvnni", has_avxvnni, &quant_kernel_avxvnni},
     {"avx2", "avx2", has_avx2, &quant_kernel_avx2},
+#endif
+#if defined(__aarch64__) || defined(QKV_SIMDE)
+    {"neon_dot", "dotprod", has_dotprod, &quant_kernel_neon_dot},
 #endif
     {"c", "nothing", qkv_kernel_any_cpu, &quant_kernel_c},
 };

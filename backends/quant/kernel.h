@@ -40,6 +40,9 @@ extern const struct quant_kernel quant_kernel_avx2;
 extern const struct quant_kernel quant_kernel_avxvnni;
 extern const struct quant_kernel quant_kernel_avx512vnni;
 #endif
+#if defined(__aarch64__) || defined(QKV_SIMDE)
+extern const struct quant_kernel quant_kernel_neon_dot;
+#endif
 
 /* The kernel set to use (../kernel_table.h: the first usable row, or the one
  * QKV_QUANT_KERNEL forces; NULL when that one is refused); why (may be NULL) says why. */
