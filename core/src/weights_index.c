@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "near.h"
 #include "util.h"
 #include "weights.h"
 
@@ -270,10 +271,15 @@ enum qkv_status qkv_st_index_lookup(const struct qkv_st_index *ix, const char *n
 	struct ix_entry key = {.name = (char *)name};
 	const struct ix_entry *e =
 	    ix->n ? bsearch(&key, ix->e, ix->n, sizeof(*ix->e), by_name) : NULL;
-	if (!e)
+	if (!e) {
+		struct qkv_near nr = {.name = name};
+		for (size_t i = 0; i < ix->n; i++)
+			qkv_near_try(&nr, ix->e[i].name);
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-		                "%s: weight_map has no tensor named %s (index lists %zu)", ix->path,
-		                name, ix->n);
+		                "%s: weight_map has no tensor named %s (index lists %zu%s%s%s)",
+		                ix->path, name, ix->n, nr.best ? "; did you mean `" : "",
+		                nr.best ? nr.best : "", nr.best ? "`?" : "");
+	}
 	*shard = ix->shards[e->shard];
 	return QKV_OK;
 }

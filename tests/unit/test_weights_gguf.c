@@ -257,7 +257,7 @@ Test(gguf, dims_from_the_file_follow_the_shared_rules)
 static const char index_json[] =
     "{\"metadata\": {\"total_size\": 10, \"note\": \"x\"},\n"
     " \"weight_map\": {\"b\": \"s2.safetensors\", \"a\": \"s1.safetensors\",\n"
-    "                \"c\": \"s1.safetensors\"}}\n";
+    "                \"c\": \"s1.safetensors\", \"layer.q_proj\": \"s2.safetensors\"}}\n";
 
 Test(index, lookup_and_every_truncation)
 {
@@ -275,6 +275,8 @@ Test(index, lookup_and_every_truncation)
 	cr_assert_str_eq(s, "s2.safetensors");
 	cr_assert_eq(qkv_st_index_lookup(ix, "z", &s, err, sizeof(err)), QKV_ERR_FORMAT);
 	cr_assert(strstr(err, "m.index.json: weight_map has no tensor named z"), "%s", err);
+	cr_assert_eq(qkv_st_index_lookup(ix, "layer.q_prj", &s, err, sizeof(err)), QKV_ERR_FORMAT);
+	cr_assert(strstr(err, "did you mean `layer.q_proj`?"), "%s", err);
 	qkv_st_index_close(ix);
 	/* Every prefix that cuts the top-level object is refused. */
 	size_t end = strrchr(index_json, '}') - index_json;
