@@ -42,7 +42,7 @@ fi
 targets="tests/fuzz/fuzz_$target"
 for m in "$root"/backends/*/meson.build; do
 	b=$(basename "$(dirname "$m")")
-	[ "$b" = common ] || targets="$targets backends/$b/qkv_$b.so"
+	targets="$targets backends/$b/qkv_$b.so"
 done
 ninja -C "$build" $targets >"$build/fuzz-build.log" 2>&1 || {
 	tail -30 "$build/fuzz-build.log" >&2

@@ -4,7 +4,7 @@
 set -eu
 
 PKGS="gcc libc6-dev pkg-config meson ninja-build libyaml-dev libopenblas-dev libcriterion-dev \
-python3 python3-numpy valgrind clang-14 libclang-rt-14-dev libomp-14-dev binutils libdnnl-dev \
+python3 python3-numpy python3-venv python3-pip python3-setuptools valgrind clang-14 libclang-rt-14-dev libomp-14-dev binutils libdnnl-dev \
 libsimde-dev openmpi-bin libopenmpi-dev shellcheck clang-format libopenblas-openmp-dev \
 gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
 

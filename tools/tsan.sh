@@ -25,7 +25,7 @@ fi
 targets=tests/stress/stress
 for m in "$root"/backends/*/meson.build; do
 	b=$(basename "$(dirname "$m")")
-	[ "$b" = common ] || targets="$targets backends/$b/qkv_$b.so"
+	targets="$targets backends/$b/qkv_$b.so"
 done
 ninja -C "$build" $targets >"$build/tsan-build.log" 2>&1 || {
 	tail -30 "$build/tsan-build.log" >&2

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <qkv/qkv.h>
 
@@ -175,42 +176,6 @@ enum qkv_status qkv_plugins_get(const qkv_plugin_set *set, size_t i, struct qkv_
 	return QKV_OK;
 }
 
-size_t qkv_edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	if (la > 63 || lb > 63)
-		return 64;
-	size_t row[64];
-	for (size_t j = 0; j <= lb; j++)
-		row[j] = j;
-	for (size_t i = 1; i <= la; i++) {
-		size_t diag = row[0];
-		row[0] = i;
-		for (size_t j = 1; j <= lb; j++) {
-			size_t up = row[j];
-			size_t best = diag + (a[i - 1] != b[j - 1]);
-			if (up + 1 < best)
-				best = up + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			diag = up;
-		}
-	}
-	return row[lb];
-}
-
-void qkv_near_try(struct qkv_near *nr, const char *candidate)
-{
-	if (!candidate || !nr->name)
-		return;
-	size_t d = qkv_edit_distance(nr->name, candidate), len = strlen(nr->name);
-	if (d > 0 && 2 * d <= len && (d <= 2 || 5 * d <= len) && (!nr->best || d < nr->dist)) {
-		nr->best = candidate;
-		nr->dist = d;
-	}
-}
-
 long qkv_plugins_find(const qkv_plugin_set *set, const char *name, const char **near)
 {
 	struct qkv_near nr = {.name = name};
@@ -225,16 +190,52 @@ long qkv_plugins_find(const qkv_plugin_set *set, const char *name, const char **
 	return -1;
 }
 
+const char *qkv_near_name(const char *name, const char *const *candidates, size_t n)
+{
+	struct qkv_near nr = {.name = name};
+	for (size_t i = 0; name && candidates && i < n; i++)
+		if (candidates[i])
+			qkv_near_try(&nr, candidates[i]);
+	return nr.best;
+}
+
 /* ---- checkpoints ---- */
 
 struct qkv_checkpoint {
 	struct qkv_config cfg;
 	struct qkv_loaded_weights lw;
 	bool loaded;
+	char names[2][3][512]; /* [weight, bias][q, k, v]: tensor names, {layer} substituted */
 };
 
-enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags, qkv_checkpoint **out,
-                                    char *err, size_t errlen)
+/* The source tensor of projection p: its own, or the fused q|k|v tensor it is cut from. */
+static const char *weight_name(const struct qkv_config *c, int p)
+{
+	return c->w[p].tensor ? c->w[p].tensor : c->qkv.tensor;
+}
+
+static const char *bias_name(const struct qkv_config *c, int p)
+{
+	return c->bias[p].tensor ? c->bias[p].tensor : c->qkv_bias.tensor;
+}
+
+/* The tensor names as the file spells them, for a config with a layer set. */
+static enum qkv_status layer_names(qkv_checkpoint *ck, char *err, size_t errlen)
+{
+	const struct qkv_config *c = &ck->cfg;
+	for (int p = 0; p < 3; p++) {
+		const char *src[2] = {weight_name(c, p), bias_name(c, p)};
+		for (int b = 0; b < 2; b++)
+			if (src[b] && !qkv_layer_name(src[b], true, c->layer, ck->names[b][p],
+			                              sizeof(ck->names[b][p]), err, errlen))
+				return QKV_ERR_CONFIG;
+	}
+	return QKV_OK;
+}
+
+static enum qkv_status checkpoint_open(const char *config_path, bool set_layer, uint32_t layer,
+                                       uint32_t flags, qkv_checkpoint **out, char *err,
+                                       size_t errlen)
 {
 	if (!out || !config_path)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
@@ -245,6 +246,15 @@ enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags, qkv
 		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
 	enum qkv_status st = qkv_config_load(config_path, &ck->cfg, err, errlen);
 	if (st != QKV_OK) {
+		qkv_free(ck);
+		return st;
+	}
+	if (set_layer)
+		st = qkv_config_set_layer(&ck->cfg, layer, "argument `layer`", err, errlen);
+	if (st == QKV_OK && ck->cfg.has_layer)
+		st = layer_names(ck, err, errlen);
+	if (st != QKV_OK) {
+		qkv_config_free(&ck->cfg);
 		qkv_free(ck);
 		return st;
 	}
@@ -261,6 +271,18 @@ enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags, qkv
 	return QKV_OK;
 }
 
+enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags, qkv_checkpoint **out,
+                                    char *err, size_t errlen)
+{
+	return checkpoint_open(config_path, false, 0, flags, out, err, errlen);
+}
+
+enum qkv_status qkv_checkpoint_open_layer(const char *config_path, uint32_t layer, uint32_t flags,
+                                          qkv_checkpoint **out, char *err, size_t errlen)
+{
+	return checkpoint_open(config_path, true, layer, flags, out, err, errlen);
+}
+
 enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck, struct qkv_checkpoint_info *info)
 {
 	if (!ck || !info || !QKV_HAS_MEMBER(info, struct qkv_checkpoint_info, bias))
@@ -275,8 +297,10 @@ enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck, struct qkv_che
 	info->precision = c->precision;
 	info->layout = c->layout;
 	for (int p = 0; p < 3; p++) {
-		info->tensor[p] = c->w[p].tensor;
-		info->bias_tensor[p] = c->bias[p].tensor;
+		info->tensor[p] =
+		    weight_name(c, p) && c->has_layer ? ck->names[0][p] : weight_name(c, p);
+		info->bias_tensor[p] =
+		    bias_name(c, p) && c->has_layer ? ck->names[1][p] : bias_name(c, p);
 		info->w[p] = ck->loaded ? ck->lw.w[p] : NULL;
 		info->bias[p] = ck->loaded ? ck->lw.bias[p] : NULL;
 	}
@@ -285,6 +309,11 @@ enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck, struct qkv_che
 		info->layer_set = c->has_layer;
 		info->layer = c->layer;
 	}
+	if (QKV_HAS_MEMBER(info, struct qkv_checkpoint_info, bias_pattern))
+		for (int p = 0; p < 3; p++) {
+			info->tensor_pattern[p] = weight_name(c, p);
+			info->bias_pattern[p] = bias_name(c, p);
+		}
 	return QKV_OK;
 }
 
@@ -306,6 +335,15 @@ enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
 	if (!path || !data || !rows || !cols)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "qkv_npy_read_f32: NULL argument");
 	*data = NULL;
+	struct stat sb;
+	if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode))
+		return qkv_fail(err, errlen, QKV_ERR_IO,
+		                "%s: is %s, not a file: a .npy array is read from a regular file "
+		                "(save it to one first)",
+		                path,
+		                S_ISFIFO(sb.st_mode)  ? "a pipe (FIFO)"
+		                : S_ISDIR(sb.st_mode) ? "a folder"
+		                                      : "a device or socket");
 	struct qkv_mapped_file f;
 	struct qkv_tensor_view v;
 	enum qkv_status st = qkv_file_map(path, &f, err, errlen);
@@ -313,8 +351,8 @@ enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
 		return st;
 	st = qkv_npy_parse(&f, &v, err, errlen);
 	if (st == QKV_OK && v.dtype != QKV_DT_F32 && v.dtype != QKV_DT_F16)
-		st = qkv_fail(err, errlen, QKV_ERR_FORMAT,
-		              "%s: dtype %s: expected float32 or float16", path,
+		st = qkv_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		              "%s: dtype %s: input rows are float32 or float16", path,
 		              qkv_dtype_name(v.dtype));
 	else if (st == QKV_OK && v.ndim != 1 && v.ndim != 2)
 		st = qkv_fail(err, errlen, QKV_ERR_FORMAT,

@@ -70,6 +70,18 @@ static enum qkv_status check_size(const struct cfg_ctx *c, size_t len)
 	return QKV_OK;
 }
 
+/* The node tree of a config or profile held in memory (`fn` names the API function in
+ * argument errors). */
+static enum qkv_status read_tree(const struct cfg_ctx *c, const char *fn, const char *text,
+                                 size_t len, struct cfg_node **root)
+{
+	if (!text && len)
+		return qkv_fail(c->err, c->errlen, QKV_ERR_ARGUMENT,
+		                "%s: text is NULL but len is %zu", fn, len);
+	enum qkv_status st = check_size(c, len);
+	return st == QKV_OK ? cfg_tree_read(c, text, len, root) : st;
+}
+
 enum qkv_status qkv_config_parse(const char *name, const char *dir, const char *text, size_t len,
                                  struct qkv_config *cfg, char *err, size_t errlen)
 {
@@ -77,14 +89,9 @@ enum qkv_status qkv_config_parse(const char *name, const char *dir, const char *
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "qkv_config_parse: cfg is NULL");
 	memset(cfg, 0, sizeof(*cfg));
 	cfg_backend_init(&cfg->backend);
-	if (!text && len)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "qkv_config_parse: text is NULL but len is %zu", len);
 	struct cfg_ctx c = {name ? name : "<memory>", dir ? dir : ".", err, errlen};
-	enum qkv_status st = check_size(&c, len);
 	struct cfg_node *root = NULL;
-	if (st == QKV_OK)
-		st = cfg_tree_read(&c, text, len, &root);
+	enum qkv_status st = read_tree(&c, "qkv_config_parse", text, len, &root);
 	if (st != QKV_OK)
 		return st;
 	cfg->path = qkv_strdup(c.name);
@@ -107,14 +114,9 @@ enum qkv_status qkv_machine_parse(const char *name, const char *dir, const char 
 	if (!out)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "qkv_machine_parse: out is NULL");
 	cfg_backend_init(out);
-	if (!text && len)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "qkv_machine_parse: text is NULL but len is %zu", len);
 	struct cfg_ctx c = {name ? name : "<memory>", dir ? dir : ".", err, errlen};
-	enum qkv_status st = check_size(&c, len);
 	struct cfg_node *root = NULL;
-	if (st == QKV_OK)
-		st = cfg_tree_read(&c, text, len, &root);
+	enum qkv_status st = read_tree(&c, "qkv_machine_parse", text, len, &root);
 	if (st != QKV_OK)
 		return st;
 	st = cfg_parse_machine(&c, root, out);

@@ -19,20 +19,18 @@ struct qkv_mark {
 	unsigned line, column;
 };
 
-/* Weight file format, from the file's extension unless `format:` says otherwise. */
+/* Weight file formats; each has one row in the format table (weights_format.h), which
+ * says how it is recognised and read. QKV_FMT_ST_INDEX is a file kind of the safetensors
+ * family (a sharded checkpoint's index), not a `weights.format` name. */
 enum qkv_file_format {
 	QKV_FMT_AUTO = 0,
 	QKV_FMT_SAFETENSORS,
 	QKV_FMT_NPY,
 	QKV_FMT_RAW,
-	QKV_FMT_GGUF
+	QKV_FMT_GGUF,
+	QKV_FMT_ST_INDEX
 };
-
-/* The format a file's extension names (.safetensors and a .json index, .gguf, .npy,
- * .bin/.raw); QKV_FMT_AUTO when it names none. The one rule for configs and the loader. */
-enum qkv_file_format qkv_format_of(const char *path);
-/* "safetensors", "npy", "gguf", "raw". */
-const char *qkv_format_name(enum qkv_file_format f);
+#define QKV_FMT_COUNT 6
 
 /* Key names of the tensor references under `weights:`, one table for the parser, the
  * validator and the loader's messages: [0] q k v, [1] their biases, [2] their int8 scales,
@@ -43,7 +41,14 @@ extern const char *const qkv_ref_names[4][3];
 enum qkv_split { QKV_SPLIT_NONE = 0, QKV_SPLIT_ROWS, QKV_SPLIT_COLS, QKV_SPLIT_HEADS };
 
 /* Element types of tensors in files. */
-enum qkv_dtype { QKV_DT_NONE = 0, QKV_DT_F32, QKV_DT_F16, QKV_DT_BF16, QKV_DT_I8 };
+enum qkv_dtype {
+	QKV_DT_NONE = 0,
+	QKV_DT_F32,
+	QKV_DT_F16,
+	QKV_DT_BF16,
+	QKV_DT_I8,
+	QKV_DT_BLOCK /* a block-quantized type of <qkv/wtype.h>, named by the view's wtype */
+};
 
 /* One tensor reference: `q: {tensor: name, file: path, dtype: f32}`. */
 struct qkv_tensor_ref {
@@ -100,7 +105,8 @@ struct qkv_config {
 	struct qkv_backend_cfg backend;
 	/* shard: (tensor parallelism by heads, see shard.h); world 0 = not set */
 	uint32_t shard_rank, shard_world;
-	struct qkv_mark shard_mark; /* the `shard:` section */
+	struct qkv_mark shard_mark;     /* the `shard:` section */
+	struct qkv_mark shard_marks[2]; /* its `rank` and `world` values */
 };
 
 /* Parse and validate a model config. On failure returns QKV_ERR_CONFIG (or IO/NOMEM)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config_internal.h"
+#include "weights_format.h"
 #include "util.h"
 
 /* Does the config's `weights:` name a GGUF file (format: gguf, or a .gguf weights.file)?
@@ -121,7 +122,6 @@ static enum qkv_status parse_weights_section(const struct cfg_ctx *c, const stru
 	                                   "v",       "q_bias",  "k_bias", "v_bias",   "q_scale",
 	                                   "k_scale", "v_scale", "qkv",    "qkv_bias", "layer"};
 	static const char *const layouts[] = {"in_out", "out_in"}; /* enum qkv_layout order */
-	static const char *const formats[] = {"safetensors", "npy", "raw", "gguf"};
 	enum qkv_status st = cfg_check_keys(c, w, path, keys, 15, NULL);
 	if (st != QKV_OK)
 		return st;
@@ -154,9 +154,12 @@ static enum qkv_status parse_weights_section(const struct cfg_ctx *c, const stru
 	cfg_path_pop(path);
 	v = cfg_field(w, path, "format");
 	if (v && st == QKV_OK) {
+		const char *formats[QKV_FMT_COUNT];
+		enum qkv_file_format ids[QKV_FMT_COUNT];
 		uint32_t f = 0;
-		st = cfg_get_enum(c, v, path->buf, formats, 4, &f);
-		cfg->format = (enum qkv_file_format)(QKV_FMT_SAFETENSORS + f);
+		size_t n = qkv_format_config_names(formats, ids);
+		st = cfg_get_enum(c, v, path->buf, formats, n, &f);
+		cfg->format = st == QKV_OK ? ids[f] : QKV_FMT_AUTO;
 	}
 	cfg_path_pop(path);
 	struct qkv_tensor_ref *dst[3] = {cfg->w, cfg->bias, cfg->scale};
@@ -185,11 +188,13 @@ static enum qkv_status parse_shard_section(const struct cfg_ctx *c, const struct
 	cfg->shard_mark = n->mark;
 	uint64_t world = 1, rank = 0;
 	const struct cfg_node *v = cfg_field(n, path, "world");
+	cfg->shard_marks[1] = v ? v->mark : n->mark;
 	if (st == QKV_OK)
 		st = v ? cfg_get_uint(c, v, path->buf, 1, 1u << 16, &world)
 		       : cfg_missing(c, n, path);
 	cfg_path_pop(path);
 	v = cfg_field(n, path, "rank");
+	cfg->shard_marks[0] = v ? v->mark : n->mark;
 	if (st == QKV_OK)
 		st = v ? cfg_get_uint(c, v, path->buf, 0, (1u << 16) - 1, &rank)
 		       : cfg_missing(c, n, path);

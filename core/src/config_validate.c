@@ -13,6 +13,7 @@
 #include "config_internal.h"
 #include "dims.h"
 #include "weights.h"
+#include "weights_format.h"
 #include "shard.h"
 #include "util.h"
 
@@ -28,9 +29,10 @@ static struct qkv_mark mark_at(const struct cfg_node *root, const char *section,
  * it is loaded (qkv_config_gguf_dims), not here. */
 static bool dims_from_gguf(const struct qkv_config *cfg)
 {
-	size_t n = cfg->file ? strlen(cfg->file) : 0;
-	return cfg->format == QKV_FMT_GGUF ||
-	       (cfg->format == QKV_FMT_AUTO && n >= 5 && strcmp(cfg->file + n - 5, ".gguf") == 0);
+	enum qkv_file_format f = cfg->format;
+	if (f == QKV_FMT_AUTO && cfg->file)
+		f = qkv_format_of(cfg->file);
+	return qkv_format_has(f, QKV_FMT_DIMS);
 }
 
 static enum qkv_status validate_dims(const struct cfg_ctx *c, const struct cfg_node *root,
@@ -90,12 +92,14 @@ static enum qkv_status resolve_format(const struct cfg_ctx *c, const struct cfg_
 		enum qkv_file_format f = qkv_format_of(file);
 		char shown[64], shown_first[64];
 		cfg_show(file, strlen(file), shown, sizeof(shown));
-		if (f == QKV_FMT_AUTO)
+		if (f == QKV_FMT_AUTO) {
+			char endings[128];
+			qkv_format_endings(endings, sizeof(endings));
 			return cfg_fail(c, m, key, QKV_ERR_CONFIG,
 			                "cannot tell the format of `%s` from its extension "
-			                "(.safetensors, .json index, .gguf, .npy, .bin, .raw); set "
-			                "weights.format",
-			                shown);
+			                "(%s); set weights.format",
+			                shown, endings);
+		}
 		if (cfg->format == QKV_FMT_AUTO) {
 			cfg->format = f;
 			first = file;
@@ -126,20 +130,22 @@ static enum qkv_status validate_ref(const struct cfg_ctx *c, const struct qkv_co
 	if (!r->file && !cfg->file)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "no file for this tensor: give `file:` here or set weights.file");
-	bool named = cfg->format == QKV_FMT_SAFETENSORS || cfg->format == QKV_FMT_GGUF;
+	bool named = qkv_format_has(cfg->format, QKV_FMT_NAMED);
+	bool typed = qkv_format_has(cfg->format, QKV_FMT_TYPED);
 	if (named && !r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "a %s reference needs `tensor: NAME`",
 		                qkv_format_name(cfg->format));
 	if (!named && r->tensor)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
-		                "`tensor:` only applies to safetensors and GGUF files; a %s file "
+		                "`tensor:` only applies to files of many tensors; a %s file "
 		                "holds one tensor",
 		                qkv_format_name(cfg->format));
-	if (cfg->format == QKV_FMT_RAW && r->dtype == QKV_DT_NONE)
+	if (!typed && r->dtype == QKV_DT_NONE)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
-		                "a raw file reference needs `dtype:` (f32 | f16 | bf16 | i8)");
-	if (cfg->format != QKV_FMT_RAW && r->dtype != QKV_DT_NONE)
+		                "a %s file reference needs `dtype:` (f32 | f16 | bf16 | i8)",
+		                qkv_format_name(cfg->format));
+	if (typed && r->dtype != QKV_DT_NONE)
 		return cfg_fail(c, r->mark, key, QKV_ERR_CONFIG,
 		                "`dtype:` only applies to raw files; a %s file records its dtype",
 		                qkv_format_name(cfg->format));
@@ -177,7 +183,7 @@ static enum qkv_status validate_fused(const struct cfg_ctx *c, const struct cfg_
 		                    ? "weights.qkv_bias (fused) is given: the biases come from it"
 		                    : "scales are not supported with a fused weights.qkv");
 	}
-	if (cfg->format == QKV_FMT_GGUF && cfg->layout != QKV_LAYOUT_OUT_IN)
+	if (qkv_format_has(cfg->format, QKV_FMT_OUT_IN) && cfg->layout != QKV_LAYOUT_OUT_IN)
 		return cfg_fail(c, mark_at(root, "weights", "layout"), "weights.layout",
 		                QKV_ERR_CONFIG,
 		                "GGUF tensors are [d_out x d_model] (ggml dims [d_model, d_out]): "
@@ -250,9 +256,9 @@ enum qkv_status cfg_validate_backend(const struct cfg_ctx *c, const struct cfg_n
 	return QKV_OK;
 }
 
-/* `shard:` against the model's heads (shard.h has the rules). */
-static enum qkv_status validate_shard(const struct cfg_ctx *c, const struct cfg_node *root,
-                                      const struct qkv_config *cfg)
+/* `shard:` against the model's heads (shard.h has the rules), the message at the line of
+ * the key at fault. Also run by qkv_config_load once a GGUF file has given the heads. */
+enum qkv_status qkv_config_shard_check(const struct qkv_config *cfg, char *err, size_t errlen)
 {
 	if (cfg->shard_world == 0)
 		return QKV_OK;
@@ -262,10 +268,11 @@ static enum qkv_status validate_shard(const struct cfg_ctx *c, const struct cfg_
 	                                        cfg->shard_world, &plan, why, sizeof(why));
 	if (f == QKV_SHARD_OK)
 		return QKV_OK;
-	const char *key = f == QKV_SHARD_BAD_RANK ? "rank" : "world";
-	char path[16];
-	snprintf(path, sizeof(path), "shard.%s", key);
-	return cfg_fail(c, mark_at(root, "shard", key), path, QKV_ERR_CONFIG, "%s", why);
+	bool rank = f == QKV_SHARD_BAD_RANK;
+	struct qkv_mark m = cfg->shard_marks[rank ? 0 : 1];
+	return qkv_fail(err, errlen, QKV_ERR_CONFIG, "%s:%u:%u: key `shard.%s`: %s",
+	                cfg->path ? cfg->path : "(config)", m.line, m.column,
+	                rank ? "rank" : "world", why);
 }
 
 enum qkv_status cfg_validate_model(const struct cfg_ctx *c, const struct cfg_node *root,
@@ -273,7 +280,7 @@ enum qkv_status cfg_validate_model(const struct cfg_ctx *c, const struct cfg_nod
 {
 	enum qkv_status st = validate_dims(c, root, cfg);
 	if (st == QKV_OK && !dims_from_gguf(cfg))
-		st = validate_shard(c, root, cfg);
+		st = qkv_config_shard_check(cfg, c->err, c->errlen);
 	if (st == QKV_OK)
 		st = validate_weights(c, root, cfg);
 	const struct cfg_node *backend = cfg_get(root, "backend");

@@ -17,31 +17,6 @@ const char *const qkv_ref_names[4][3] = {{"q", "k", "v"},
                                          {"q_scale", "k_scale", "v_scale"},
                                          {"qkv", "qkv_bias", "qkv"}};
 
-enum qkv_file_format qkv_format_of(const char *path)
-{
-	const char *base = strrchr(path, '/');
-	const char *dot = strrchr(base ? base : path, '.');
-	if (!dot)
-		return QKV_FMT_AUTO;
-	if (strcmp(dot, ".safetensors") == 0 || strcmp(dot, ".json") == 0)
-		return QKV_FMT_SAFETENSORS; /* .json: a sharded checkpoint's index */
-	if (strcmp(dot, ".gguf") == 0)
-		return QKV_FMT_GGUF;
-	if (strcmp(dot, ".npy") == 0)
-		return QKV_FMT_NPY;
-	if (strcmp(dot, ".bin") == 0 || strcmp(dot, ".raw") == 0)
-		return QKV_FMT_RAW;
-	return QKV_FMT_AUTO;
-}
-
-const char *qkv_format_name(enum qkv_file_format f)
-{
-	return f == QKV_FMT_SAFETENSORS ? "safetensors"
-	       : f == QKV_FMT_NPY       ? "npy"
-	       : f == QKV_FMT_GGUF      ? "gguf"
-	                                : "raw";
-}
-
 const char *cfg_kind_name(const struct cfg_node *n)
 {
 	if (n->kind == CFG_MAP)

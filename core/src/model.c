@@ -4,8 +4,11 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include <qkv/backend_util.h>
 #include <qkv/precision.h>
+#include <qkv/wtype.h>
 
 #include "dims.h"
 #include "near.h"
@@ -147,24 +150,16 @@ static void near_backend(char *const *dirs, const char *name, char *near, size_t
 	qkv_search_path_free(files);
 }
 
-/* A backend the program or user named (prefer, QKV_BACKEND, routes) is not on the
- * search path: that is a typo or a missing install, never silently skipped. */
-static void warn_not_found(struct qkv_model *m, char *const *dirs, const char *name,
-                           const char *what)
-{
-	char near[64];
-	near_backend(dirs, name, near, sizeof(near));
-	qkv_model_log(
-	    m, "warning: %s names backend `%s`, which is not on the plugin search path%s%s%s", what,
-	    name, near[0] ? " (did you mean `" : "", near, near[0] ? "`?)" : "");
-}
-
 /* Try one backend by name: find, load, probe, check precision, prepare. On success
- * fills r; otherwise writes the reason into why. */
+ * fills r; otherwise writes the reason into why, and *typo is the installed backend
+ * whose name is nearest to a name that is not on the search path at all ("" when the
+ * name was found, or nothing is near: then it is a backend that is not installed). */
 static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const char *name,
-                                   struct qkv_model_route *r, char *why, size_t whylen)
+                                   struct qkv_model_route *r, char *why, size_t whylen,
+                                   char near[64])
 {
 	char *path = NULL;
+	near[0] = '\0';
 	enum qkv_status st = qkv_plugin_locate(dirs, name, &path);
 	if (st == QKV_ERR_NOMEM)
 		return qkv_fail(why, whylen, st, "out of memory for the path of qkv_%s.so", name);
@@ -178,8 +173,10 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 				break;
 			used += (size_t)n;
 		}
-		return qkv_fail(why, whylen, QKV_ERR_PLUGIN, "not found (qkv_%s.so in: %s)", name,
-		                searched[0] ? searched : "no folders");
+		near_backend(dirs, name, near, 64);
+		return qkv_fail(why, whylen, QKV_ERR_PLUGIN, "not found (qkv_%s.so in: %s)%s%s%s",
+		                name, searched[0] ? searched : "no folders",
+		                near[0] ? "; did you mean `" : "", near, near[0] ? "`?" : "");
 	}
 	struct qkv_plugin *p = NULL;
 	st = qkv_plugin_load_file(path, &p, why, whylen);
@@ -204,6 +201,20 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		qkv_plugin_unref(p);
 		return QKV_ERR_UNSUPPORTED;
 	}
+	if (m->pb.precision == QKV_STORED) {
+		uint32_t takes = QKV_WTYPE_BIT(QKV_WT_F32);
+		if (QKV_HAS_MEMBER(p->be, struct qkv_backend, wtypes))
+			takes |= p->be->wtypes;
+		for (int j = 0; j < 3; j++)
+			if (!(takes & QKV_WTYPE_BIT(m->pb.wtype[j]))) {
+				qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED,
+				         "does not take weight type %s (the %s weights)",
+				         qkv_wtype_name(m->pb.wtype[j]),
+				         qkv_proj_name((unsigned)j));
+				qkv_plugin_unref(p);
+				return QKV_ERR_UNSUPPORTED;
+			}
+	}
 	void *handle = NULL;
 	char msg[400] = "";
 	st = p->be->prepare(&m->pb, &m->wt, &handle, msg, sizeof(msg));
@@ -224,9 +235,9 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 #if defined(__aarch64__)
 /* OpenBLAS's tuned NEON sgemm first: our NEON kernel is not yet measured on ARM
  * (backends/openmp/README.md, "Default on aarch64"). */
-static const char *const default_prefer[] = {"blas", "openmp", "int8", "scalar"};
+static const char *const default_prefer[] = {"blas", "openmp", "int8", "quant", "scalar"};
 #else
-static const char *const default_prefer[] = {"openmp", "blas", "int8", "scalar"};
+static const char *const default_prefer[] = {"openmp", "blas", "int8", "quant", "scalar"};
 #endif
 
 static enum qkv_status select_default(struct qkv_model *m, const struct qkv_backend_cfg *bc,
@@ -235,17 +246,31 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
 	size_t n = bc->n_prefer ? bc->n_prefer : sizeof(default_prefer) / sizeof(*default_prefer);
 	char reasons[1200] = "";
 	size_t used = 0;
+	m->order[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(m->order);
+		snprintf(m->order + len, sizeof(m->order) - len, "%s%s", i ? ", " : "",
+		         bc->n_prefer ? bc->prefer[i] : default_prefer[i]);
+	}
+	if (!bc->n_prefer || !m->prefer_source)
+		m->prefer_source = "the default";
+	qkv_model_log(m, "order: %s (from %s)", m->order, m->prefer_source);
 	for (size_t i = 0; i < n; i++) {
 		const char *name = bc->n_prefer ? bc->prefer[i] : default_prefer[i];
-		char why[600];
-		enum qkv_status st = try_backend(m, dirs, name, &m->def, why, sizeof(why));
+		char why[600], near[64];
+		enum qkv_status st = try_backend(m, dirs, name, &m->def, why, sizeof(why), near);
 		if (st == QKV_OK) {
 			qkv_model_log(m, "%s: selected (%s)", name, m->def.plugin->probe.detail);
 			return QKV_OK;
 		}
 		qkv_model_log(m, "%s: passed over: %s", name, why);
-		if (bc->n_prefer && !strncmp(why, "not found (", 11))
-			warn_not_found(m, dirs, name, "the backend list (prefer, QKV_BACKEND)");
+		/* A misspelt name would silently cost the backend the user asked for. */
+		if (near[0] && bc->n_prefer)
+			return qkv_fail(
+			    err, errlen, QKV_ERR_CONFIG,
+			    "the backend list (from %s) names `%s`, which is not on the plugin "
+			    "search path; did you mean `%s`?",
+			    m->prefer_source, name, near);
 		if (st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st, "backend %s: %s", name, why);
 		if (strict) /* the candidate's own status: unsupported, plugin, backend */
@@ -259,6 +284,16 @@ static enum qkv_status select_default(struct qkv_model *m, const struct qkv_back
 	return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "no usable backend: %s", reasons);
 }
 
+/* "T 1..63", or "T >= 64" for a range open at the top. */
+static const char *range_text(char buf[64], uint64_t lo, uint64_t hi)
+{
+	if (hi == UINT64_MAX)
+		snprintf(buf, 64, "T >= %llu", (unsigned long long)lo);
+	else
+		snprintf(buf, 64, "T %llu..%llu", (unsigned long long)lo, (unsigned long long)hi);
+	return buf;
+}
+
 /* Routes written by `qkv tune`: a backend per range of T for this precision. */
 static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backend_cfg *bc,
                                      char *const *dirs, bool strict, char *err, size_t errlen)
@@ -268,6 +303,7 @@ static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backe
 		if (rt->precision != m->pb.precision)
 			continue;
 		struct qkv_model_route *r = &m->routes[m->n_routes];
+		char rg[64];
 		r->t_min = rt->t_min;
 		r->t_max = rt->t_max;
 		if (strcmp(rt->name, m->def.plugin->be->name) == 0) {
@@ -276,25 +312,27 @@ static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backe
 			r->handle = m->def.handle;
 			r->owns_handle = false;
 			m->n_routes++;
-			qkv_model_log(m, "route T %llu..%llu: %s", (unsigned long long)r->t_min,
-			              (unsigned long long)r->t_max, rt->name);
+			qkv_model_log(m, "route %s: %s", range_text(rg, r->t_min, r->t_max),
+			              rt->name);
 			continue;
 		}
-		char why[600];
-		enum qkv_status st = try_backend(m, dirs, rt->name, r, why, sizeof(why));
+		char why[600], near[64];
+		enum qkv_status st = try_backend(m, dirs, rt->name, r, why, sizeof(why), near);
 		if (st == QKV_OK) {
 			m->n_routes++;
-			qkv_model_log(m, "route T %llu..%llu: %s (%s)",
-			              (unsigned long long)r->t_min, (unsigned long long)r->t_max,
+			qkv_model_log(m, "route %s: %s (%s)", range_text(rg, r->t_min, r->t_max),
 			              rt->name, r->plugin->probe.detail);
 			continue;
 		}
 		memset(r, 0, sizeof(*r));
-		qkv_model_log(m, "route T %llu..%llu: %s passed over: %s",
-		              (unsigned long long)rt->t_min, (unsigned long long)rt->t_max,
-		              rt->name, why);
-		if (!strncmp(why, "not found (", 11))
-			warn_not_found(m, dirs, rt->name, "a route of the machine profile");
+		qkv_model_log(m, "route %s: %s passed over: %s",
+		              range_text(rg, rt->t_min, rt->t_max), rt->name, why);
+		if (near[0])
+			return qkv_fail(
+			    err, errlen, QKV_ERR_CONFIG,
+			    "a route of the machine profile names `%s`, which is not on "
+			    "the plugin search path; did you mean `%s`?",
+			    rt->name, near);
 		if (strict || st == QKV_ERR_NOMEM)
 			return qkv_fail(err, errlen, st == QKV_ERR_NOMEM ? st : QKV_ERR_PLUGIN,
 			                "route backend %s: %s", rt->name, why);
@@ -302,9 +340,25 @@ static enum qkv_status select_routes(struct qkv_model *m, const struct qkv_backe
 	return QKV_OK;
 }
 
+/* A plugin folder named by the program or user (config, profile, options; the tools check
+ * QKV_PLUGIN_PATH and --plugin-dir themselves) that is not there: a typo or a missing
+ * install, said in the log rather than searched in silence. */
+static void warn_missing_dirs(struct qkv_model *m, const struct qkv_backend_cfg *bc)
+{
+	for (size_t i = 0; i < bc->n_plugin_dirs; i++) {
+		struct stat sb;
+		if (stat(bc->plugin_dirs[i], &sb) != 0 || !S_ISDIR(sb.st_mode))
+			qkv_model_log(m, "warning: plugin folder %s (plugin_dirs) %s",
+			              bc->plugin_dirs[i],
+			              stat(bc->plugin_dirs[i], &sb) != 0 ? "does not exist"
+			                                                 : "is not a folder");
+	}
+}
+
 enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_cfg *bc, char *err,
                                  size_t errlen)
 {
+	warn_missing_dirs(m, bc);
 	char **dirs = qkv_search_path(bc);
 	if (!dirs)
 		return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the plugin path");
@@ -316,162 +370,38 @@ enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_c
 	return st;
 }
 
-/* ---- calls ------------------------------------------------------------------------- */
-
-/* Element span [first, last] in bytes of a T x width matrix with row stride ld. */
-struct span {
-	uintptr_t lo, hi; /* hi exclusive */
-	const float *p;
-	size_t ld, width;
-};
-
-static bool spans_clash(const struct span *a, const struct span *b)
-{
-	if (a->hi <= b->lo || b->hi <= a->lo)
-		return false;
-	/* Interleaved rows (the fused [q|k|v] layout): same stride, disjoint columns. */
-	if (a->ld != b->ld)
-		return true;
-	intptr_t d = (intptr_t)((const char *)b->p - (const char *)a->p);
-	if (d % (intptr_t)sizeof(float))
-		return true;
-	intptr_t ld = (intptr_t)a->ld, c = (d / (intptr_t)sizeof(float)) % ld;
-	if (c < 0)
-		c += ld;
-	/* b's columns, relative to a's row start: [c, c + wb), possibly wrapping. */
-	intptr_t wa = (intptr_t)a->width, wb = (intptr_t)b->width;
-	if (c < wa)
-		return true;
-	return c + wb > ld; /* wraps into the next row, where a's columns start */
-}
-
-static enum qkv_status check_matrix(const char *name, const float *p, size_t T, size_t width,
-                                    size_t ld, const char *ldname, struct span *s, char *err,
-                                    size_t errlen)
-{
-	if (!p)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `%s` is NULL", name);
-	if (((uintptr_t)p) % _Alignof(float))
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `%s` is not aligned to a float (%p)", name, (void *)p);
-	if (ld < width)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `%s` = %zu is smaller than the row width %zu", ldname, ld,
-		                width);
-	size_t elems, bytes;
-	if (!qkv_mul_size(T - 1, ld, &elems) || !qkv_add_size(elems, width, &elems) ||
-	    !qkv_mul_size(elems, sizeof(float), &bytes) || (uintptr_t)p + bytes < (uintptr_t)p)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "arguments `T` = %zu and `%s` = %zu overflow the address space", T,
-		                ldname, ld);
-	s->lo = (uintptr_t)p;
-	s->hi = (uintptr_t)p + bytes;
-	s->p = p;
-	s->ld = ld;
-	s->width = width;
-	return QKV_OK;
-}
-
-enum qkv_status qkv_project_call(const qkv_model *m, const struct qkv_call *call, char *err,
-                                 size_t errlen)
-{
-	if (!m)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `model` is NULL");
-	if (!call)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `call` is NULL");
-	if (!QKV_HAS_MEMBER(call, struct qkv_call, threads))
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `call`: struct_size %u is too small", call->struct_size);
-	if (call->threads < 0)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `threads` = %d is negative", (int)call->threads);
-	size_t T = call->T;
-	if (T == 0)
-		return QKV_OK;
-	static const char *const names[3] = {"q", "k", "v"};
-	static const char *const ldnames[3] = {"ldq", "ldk", "ldv"};
-	struct span s[4];
-	enum qkv_status st =
-	    check_matrix("x", call->x, T, m->pb.d_model, call->ldx, "ldx", &s[3], err, errlen);
-	for (int p = 0; p < 3 && st == QKV_OK; p++)
-		st = check_matrix(names[p], call->out[p], T, p ? m->pb.d_kv : m->pb.d_q,
-		                  call->ld_out[p], ldnames[p], &s[p], err, errlen);
-	if (st != QKV_OK)
-		return st;
-	for (int a = 0; a < 4; a++)
-		for (int b = a + 1; b < 4; b++)
-			if (spans_clash(&s[a], &s[b]))
-				return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-				                "arguments `%s` and `%s` overlap",
-				                a == 3 ? "x" : names[a], b == 3 ? "x" : names[b]);
-
-	const struct qkv_model_route *r = &m->def;
-	for (size_t i = 0; i < m->n_routes; i++)
-		if (T >= m->routes[i].t_min && T <= m->routes[i].t_max) {
-			r = &m->routes[i];
-			break;
-		}
-	struct qkv_batch b = {
-	    .struct_size = sizeof(b),
-	    .threads =
-	        call->threads > 0
-	            ? (uint32_t)(call->threads > QKV_MAX_THREADS ? QKV_MAX_THREADS : call->threads)
-	            : m->pb.threads,
-	    .T = T,
-	    .x = call->x,
-	    .ldx = call->ldx,
-	    .out = {call->out[0], call->out[1], call->out[2]},
-	    .ld_out = {call->ld_out[0], call->ld_out[1], call->ld_out[2]},
-	};
-	char msg[256] = "";
-	st = r->plugin->be->project(r->handle, &b, msg, sizeof(msg));
-	if (st != QKV_OK) {
-		msg[sizeof(msg) - 1] = '\0';
-		return qkv_fail(err, errlen, st, "backend %s: %s", r->plugin->be->name, msg);
-	}
-	return QKV_OK;
-}
-
-enum qkv_status qkv_project(const qkv_model *m, size_t T, const float *x, size_t ldx, float *q,
-                            size_t ldq, float *k, size_t ldk, float *v, size_t ldv, char *err,
-                            size_t errlen)
-{
-	struct qkv_call c = {.struct_size = sizeof(c),
-	                     .T = T,
-	                     .x = x,
-	                     .ldx = ldx,
-	                     .out = {q, k, v},
-	                     .ld_out = {ldq, ldk, ldv}};
-	return qkv_project_call(m, &c, err, errlen);
-}
-
-enum qkv_status qkv_project_fused(const qkv_model *m, size_t T, const float *x, size_t ldx,
-                                  float *y, size_t ldy, char *err, size_t errlen)
-{
-	if (!m)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `model` is NULL");
-	size_t n = (size_t)m->pb.d_q + 2 * (size_t)m->pb.d_kv;
-	if (T > 0 && !y)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "argument `y` is NULL");
-	if (T > 0 && ldy < n)
-		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
-		                "argument `ldy` = %zu is smaller than the row width N = %zu", ldy,
-		                n);
-	struct qkv_call c = {
-	    .struct_size = sizeof(c),
-	    .T = T,
-	    .x = x,
-	    .ldx = ldx,
-	    .out = {y, y ? y + m->pb.d_q : NULL, y ? y + m->pb.d_q + m->pb.d_kv : NULL},
-	    .ld_out = {ldy, ldy, ldy}};
-	return qkv_project_call(m, &c, err, errlen);
-}
-
 /* ---- description ------------------------------------------------------------------- */
 
 /* The 0.1 struct is the smallest a caller can hold; later members are filled only when
  * the caller's struct_size covers them (an older caller's struct is smaller). */
 #define INFO_HAS(info, member) QKV_HAS_MEMBER(info, struct qkv_model_info, member)
+
+/* Is p one of the buffers the core made (a widened, gathered or sliced copy)? Every copy
+ * is handed out from its start; anything else is the file's mapping or the caller's. */
+static bool core_copy(const struct qkv_model *m, const void *p)
+{
+	for (size_t i = 0; m->has_lw && i < m->lw.n_owned; i++)
+		if (m->lw.owned[i] == p)
+			return true;
+	return false;
+}
+
+static void weights_info(const struct qkv_model *m, struct qkv_model_info *info)
+{
+	info->in_place = 0;
+	for (int p = 0; p < 3; p++) {
+		uint64_t d_out = qkv_out_width(&m->pb, p), K = m->pb.d_model;
+		const void *w = m->wt.w_blk[p]  ? m->wt.w_blk[p]
+		                : m->wt.w_i8[p] ? (const void *)m->wt.w_i8[p]
+		                                : (const void *)m->wt.w[p];
+		info->wtype[p] = m->pb.wtype[p];
+		info->wbytes[p] = m->wt.w_blk[p]  ? d_out * qkv_wtype_row_bytes(m->pb.wtype[p], K)
+		                  : m->wt.w_i8[p] ? d_out * K
+		                                  : d_out * K * sizeof(float);
+		if (w && !core_copy(m, w))
+			info->in_place |= 1u << p;
+	}
+}
 
 enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *info)
 {
@@ -494,15 +424,16 @@ enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *in
 	/* Members appended later go below, each under INFO_HAS(info, member). */
 	if (INFO_HAS(info, weight_bytes)) /* since 0.2: the head shard (model_shard.c) */
 		qkv_shard_info(m, info);
+	if (INFO_HAS(info, in_place)) /* since 0.2: each projection's type and bytes */
+		weights_info(m, info);
+	if (INFO_HAS(info, order_source)) { /* since 0.2: the backend order in force */
+		info->order = m->order;
+		info->order_source = m->prefer_source ? m->prefer_source : "the default";
+	}
 	return QKV_OK;
 }
 
 const char *qkv_model_backend_for(const qkv_model *m, size_t T)
 {
-	if (!m)
-		return NULL;
-	for (size_t i = 0; i < m->n_routes; i++)
-		if (T >= m->routes[i].t_min && T <= m->routes[i].t_max)
-			return m->routes[i].plugin->be->name;
-	return m->def.plugin->be->name;
+	return m ? qkv_model_route_for(m, T)->plugin->be->name : NULL;
 }

@@ -26,7 +26,9 @@ struct qkv_model {
 	struct qkv_model_route def; /* serves every T no route claims */
 	struct qkv_model_route routes[QKV_CONFIG_MAX_LIST];
 	size_t n_routes;
-	char *log; /* selection log, one line per candidate */
+	char *log;                 /* selection log, one line per candidate */
+	const char *prefer_source; /* static: where the backend list came from (model_open.c) */
+	char order[400];           /* the backend list in force, ", "-separated */
 	size_t log_len, log_cap;
 	struct qkv_shard shard; /* the slice pb describes (world 1 = whole model) */
 	uint32_t model_n_heads, model_n_kv_heads; /* the whole model's heads */
@@ -48,7 +50,7 @@ enum qkv_status qkv_model_select(struct qkv_model *m, const struct qkv_backend_c
 /* Apply the environment (QKV_BACKEND, QKV_THREADS; QKV_PLUGIN_PATH is read by the
  * search path) and then the caller's options to `bc`. Errors name the variable or
  * the option. */
-enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
+enum qkv_status qkv_backend_cfg_override(struct qkv_model *m, struct qkv_backend_cfg *bc,
                                          const struct qkv_open_options *opts, char *err,
                                          size_t errlen);
 
@@ -73,6 +75,9 @@ enum qkv_status qkv_shard_desc_weights(struct qkv_model *m, const struct qkv_mod
                                        size_t errlen);
 /* The since-0.2 shard members of info, when its struct_size has them. */
 void qkv_shard_info(const struct qkv_model *m, struct qkv_model_info *info);
+
+/* The route serving T rows: a tuned range that holds T, else the default. */
+const struct qkv_model_route *qkv_model_route_for(const qkv_model *m, size_t T);
 
 /* Allocate an empty model (unset values -1). */
 struct qkv_model *qkv_model_new(void);

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/precision.h>
+
 #include "cpu.h"
 #include "model.h"
 #include "util.h"
@@ -63,12 +65,16 @@ static enum qkv_status parse_threads(const char *s, const char *what, int32_t *o
 
 /* The environment: QKV_BACKEND and QKV_THREADS (QKV_PLUGIN_PATH is read by the search
  * path). */
-static enum qkv_status apply_env(struct qkv_backend_cfg *bc, char *err, size_t errlen)
+static enum qkv_status apply_env(struct qkv_model *m, struct qkv_backend_cfg *bc, char *err,
+                                 size_t errlen)
 {
 	enum qkv_status st;
 	const char *env = getenv("QKV_BACKEND");
-	if (env && *env && (st = qkv_prefer_parse(bc, env, "QKV_BACKEND", err, errlen)) != QKV_OK)
-		return st;
+	if (env && *env) {
+		if ((st = qkv_prefer_parse(bc, env, "QKV_BACKEND", err, errlen)) != QKV_OK)
+			return st;
+		m->prefer_source = "the environment (QKV_BACKEND)";
+	}
 	env = getenv("QKV_THREADS");
 	if (env && *env &&
 	    (st = parse_threads(env, "QKV_THREADS", &bc->threads, err, errlen)) != QKV_OK)
@@ -79,15 +85,19 @@ static enum qkv_status apply_env(struct qkv_backend_cfg *bc, char *err, size_t e
 /* The program's explicit choice (open options or descriptor), applied last. A value
  * means "not set" when NULL or 0, and then the earlier sources decide. `what` starts
  * the name in errors: "option `" or "argument `desc.". */
-static enum qkv_status apply_explicit(struct qkv_backend_cfg *bc, const char *prefer,
-                                      const char *prefer_key, int32_t threads, int32_t strict,
-                                      const char *what, char *err, size_t errlen)
+static enum qkv_status apply_explicit(struct qkv_model *m, struct qkv_backend_cfg *bc,
+                                      const char *prefer, const char *prefer_key, int32_t threads,
+                                      int32_t strict, const char *what, char *err, size_t errlen)
 {
 	char src[64];
 	enum qkv_status st;
 	snprintf(src, sizeof(src), "%s%s`", what, prefer_key);
-	if (prefer && (st = qkv_prefer_parse(bc, prefer, src, err, errlen)) != QKV_OK)
-		return st;
+	if (prefer) {
+		if ((st = qkv_prefer_parse(bc, prefer, src, err, errlen)) != QKV_OK)
+			return st;
+		m->prefer_source = prefer_key[0] == 'b' ? "the API option `backend` (--backend)"
+		                                        : "the API (qkv_model_desc.prefer)";
+	}
 	if (threads < 0 || threads > QKV_MAX_THREADS)
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT, "%sthreads` = %d is not in 0..%d",
 		                what, (int)threads, QKV_MAX_THREADS);
@@ -98,18 +108,64 @@ static enum qkv_status apply_explicit(struct qkv_backend_cfg *bc, const char *pr
 	return QKV_OK;
 }
 
-enum qkv_status qkv_backend_cfg_override(struct qkv_backend_cfg *bc,
+enum qkv_status qkv_backend_cfg_override(struct qkv_model *m, struct qkv_backend_cfg *bc,
                                          const struct qkv_open_options *opts, char *err,
                                          size_t errlen)
 {
-	enum qkv_status st = apply_env(bc, err, errlen);
+	enum qkv_status st = apply_env(m, bc, err, errlen);
 	if (st != QKV_OK || !opts)
 		return st;
 	if (!QKV_HAS_MEMBER(opts, struct qkv_open_options, strict))
 		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                "argument `opts`: struct_size %u is too small", opts->struct_size);
-	return apply_explicit(bc, opts->backend, "backend", opts->threads, opts->strict, "option `",
-	                      err, errlen);
+	return apply_explicit(m, bc, opts->backend, "backend", opts->threads, opts->strict,
+	                      "option `", err, errlen);
+}
+
+/* Append the folders of a ':'-separated list to bc's plugin_dirs (the search path's
+ * first part); folders past QKV_CONFIG_MAX_LIST are refused naming `what`. */
+static enum qkv_status add_plugin_dirs(struct qkv_backend_cfg *bc, const char *list,
+                                       const char *what, char *err, size_t errlen)
+{
+	for (const char *s = list; s && *s;) {
+		const char *end = strchr(s, ':');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		if (len && bc->n_plugin_dirs == QKV_CONFIG_MAX_LIST)
+			return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                "%s: more than %d plugin folders in all", what,
+			                QKV_CONFIG_MAX_LIST);
+		if (len) {
+			char *dir = qkv_malloc(len + 1);
+			if (!dir)
+				return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+			memcpy(dir, s, len);
+			dir[len] = '\0';
+			bc->plugin_dirs[bc->n_plugin_dirs++] = dir;
+		}
+		s = end ? end + 1 : s + len;
+	}
+	return QKV_OK;
+}
+
+/* The open options' own members beyond the backend settings: the precision and the
+ * plugin folders. */
+static enum qkv_status apply_open_extras(struct qkv_config *cfg,
+                                         const struct qkv_open_options *opts, char *err,
+                                         size_t errlen)
+{
+	if (!opts || !QKV_HAS_MEMBER(opts, struct qkv_open_options, plugin_dirs))
+		return QKV_OK;
+	if (opts->precision && !qkv_precision_parse(opts->precision, &cfg->precision)) {
+		char names[64] = "";
+		for (uint32_t p = 0; p < QKV_PRECISION_COUNT; p++)
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+			         p ? ", " : "", qkv_precision_name(p));
+		return qkv_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                "option `precision`: `%.40s` is not one of %s", opts->precision,
+		                names);
+	}
+	return add_plugin_dirs(&cfg->backend, opts->plugin_dirs, "option `plugin_dirs`", err,
+	                       errlen);
 }
 
 /* A budget of 0 ("all cores"): OMP_NUM_THREADS when set, else the CPUs this process may
@@ -153,6 +209,7 @@ static enum qkv_status merge_profile(struct qkv_model *m, struct qkv_backend_cfg
 		              "run qkv tune again",
 		              prof->path ? prof->path : "", prof->version, qkv_version());
 	if (prof->n_prefer) {
+		m->prefer_source = "the machine profile";
 		for (size_t i = 0; i < dst->n_prefer; i++)
 			qkv_free(dst->prefer[i]);
 		memcpy(dst->prefer, prof->prefer, prof->n_prefer * sizeof(char *));
@@ -207,6 +264,8 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 		qkv_model_close(m);
 		return st;
 	}
+	if (cfg.backend.n_prefer)
+		m->prefer_source = "the model config (backend.prefer)";
 	if (opts && QKV_HAS_MEMBER(opts, struct qkv_open_options, machine_path) &&
 	    opts->machine_path) {
 		st = qkv_machine_load(opts->machine_path, &prof, err, errlen);
@@ -218,10 +277,12 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 			st = merge_profile(m, &cfg.backend, &prof, shape, err, errlen);
 	}
 	if (st == QKV_OK)
-		st = qkv_backend_cfg_override(&cfg.backend, opts, err, errlen);
+		st = qkv_backend_cfg_override(m, &cfg.backend, opts, err, errlen);
 	if (st == QKV_OK && opts && QKV_HAS_MEMBER(opts, struct qkv_open_options, layer) &&
 	    opts->layer_set)
 		st = qkv_config_set_layer(&cfg, opts->layer, "option `layer`", err, errlen);
+	if (st == QKV_OK)
+		st = apply_open_extras(&cfg, opts, err, errlen);
 	if (st == QKV_OK)
 		st = qkv_shard_options(&cfg, opts, err, errlen);
 	if (st == QKV_OK)
@@ -241,6 +302,8 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 			m->wt.bias[p] = m->lw.bias[p];
 			m->wt.w_i8[p] = m->lw.w_i8[p];
 			m->wt.w_scale[p] = m->lw.w_scale[p];
+			m->wt.w_blk[p] = m->lw.w_blk[p];
+			m->pb.wtype[p] = m->lw.wtype[p];
 		}
 		st = qkv_model_select(m, &cfg.backend, err, errlen);
 	}
@@ -274,26 +337,13 @@ static enum qkv_status desc_backend_cfg(struct qkv_model *m, const struct qkv_mo
 		}
 	}
 	if (st == QKV_OK)
-		st = apply_env(bc, err, errlen);
+		st = apply_env(m, bc, err, errlen);
 	if (st == QKV_OK)
-		st = apply_explicit(bc, d->prefer, "prefer", d->threads, d->strict,
+		st = apply_explicit(m, bc, d->prefer, "prefer", d->threads, d->strict,
 		                    "argument `desc.", err, errlen);
 	if (st != QKV_OK)
 		return st;
-	for (const char *s = d->plugin_dirs; s && *s;) {
-		const char *end = strchr(s, ':');
-		size_t len = end ? (size_t)(end - s) : strlen(s);
-		if (len && bc->n_plugin_dirs < QKV_CONFIG_MAX_LIST) {
-			char *dir = qkv_malloc(len + 1);
-			if (!dir)
-				return qkv_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
-			memcpy(dir, s, len);
-			dir[len] = '\0';
-			bc->plugin_dirs[bc->n_plugin_dirs++] = dir;
-		}
-		s = end ? end + 1 : s + len;
-	}
-	return QKV_OK;
+	return add_plugin_dirs(bc, d->plugin_dirs, "argument `desc.plugin_dirs`", err, errlen);
 }
 
 QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qkv_model **out,

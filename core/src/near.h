@@ -1,4 +1,4 @@
-/* "Did you mean": the candidate name nearest to a name nobody has, for messages about
+/* "Did you mean" (near.c): the candidate name nearest to a name nobody has, for messages about
  * backend and tensor names; config keys (config_values.c) use the same distance with
  * their own rule: at most 2 edits.
  *

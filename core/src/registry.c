@@ -20,53 +20,57 @@ static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct qkv_plugin *loaded[64];
 static size_t n_loaded;
 
+_Static_assert(QKV_NAME_MAX == QKV_BACKEND_NAME_MAX, "one name length for configs and plugins");
+
 bool qkv_backend_name_valid(const char *name)
 {
-	size_t n = 0;
-	if (!name)
-		return false;
-	for (; name[n]; n++) {
-		char c = name[n];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-			return false;
-		if (n >= QKV_NAME_MAX)
-			return false;
-	}
-	return n > 0;
+	return qkv_backend_name_ok(name);
 }
 
 /* The 1.0 descriptor ends with `release`: a plugin's struct must cover it. */
 #define DESCRIPTOR_1_0_SIZE QKV_SIZE_THROUGH(struct qkv_backend, release)
 
+/* The decision is <qkv/plugin.h>'s qkv_descriptor_check (the harness calls it too); the
+ * words, naming the loader's step, are here. */
 enum qkv_status qkv_plugin_check_descriptor(const struct qkv_backend *be, char *err, size_t errlen)
 {
-	if (!be)
+	switch (qkv_descriptor_check(be)) {
+	case QKV_DESCRIPTOR_OK:
+		return QKV_OK;
+	case QKV_DESCRIPTOR_NULL:
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "descriptor is NULL");
-	if (be->abi_major != QKV_PLUGIN_ABI_MAJOR)
+	case QKV_DESCRIPTOR_ABI_MAJOR:
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
 		                "ABI major: plugin was built for ABI %u.%u, this qkv speaks %u.x",
 		                be->abi_major, be->abi_minor, QKV_PLUGIN_ABI_MAJOR);
-	if (!QKV_HAS_MEMBER(be, struct qkv_backend, release))
+	case QKV_DESCRIPTOR_STRUCT_SIZE:
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
 		                "struct size: descriptor is %u bytes, ABI 1.0 needs at least %zu",
 		                be->struct_size, (size_t)DESCRIPTOR_1_0_SIZE);
-	if (!qkv_backend_name_valid(be->name))
+	case QKV_DESCRIPTOR_NAME:
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "name: `%.40s` is not [a-z0-9_]{1,31}",
 		                be->name ? be->name : "(null)");
-	if (!be->version || !be->version[0])
+	case QKV_DESCRIPTOR_VERSION:
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "version: missing");
-	if (!(be->precisions & ((1u << QKV_PRECISION_COUNT) - 1)))
+	case QKV_DESCRIPTOR_NO_PRECISION:
 		return qkv_fail(err, errlen, QKV_ERR_PLUGIN,
 		                "precisions: declares none this qkv knows (mask 0x%x)",
 		                be->precisions);
+	case QKV_DESCRIPTOR_UNKNOWN_PRECISION:
+		return qkv_fail(
+		    err, errlen, QKV_ERR_PLUGIN,
+		    "precisions: unknown bits 0x%x from a plugin built for ABI %u.%u "
+		    "(only a newer minor may declare precisions this qkv does not know)",
+		    be->precisions & ~qkv_precisions_at_minor(be->abi_minor), be->abi_major,
+		    be->abi_minor);
+	case QKV_DESCRIPTOR_MEMBERS:
+		break;
+	}
 	const char *missing = !be->probe     ? "probe"
 	                      : !be->prepare ? "prepare"
 	                      : !be->project ? "project"
-	                      : !be->release ? "release"
-	                                     : NULL;
-	if (missing)
-		return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "members: `%s` is NULL", missing);
-	return QKV_OK;
+	                                     : "release";
+	return qkv_fail(err, errlen, QKV_ERR_PLUGIN, "members: `%s` is NULL", missing);
 }
 
 /* Refuse files and folders that other users could have replaced. */

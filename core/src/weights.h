@@ -26,6 +26,7 @@ void qkv_file_unmap(struct qkv_mapped_file *f);
 /* A tensor found inside a mapped file. `data` points into the mapping (any alignment). */
 struct qkv_tensor_view {
 	enum qkv_dtype dtype;
+	uint32_t wtype; /* enum qkv_wtype when dtype is QKV_DT_BLOCK */
 	uint32_t ndim;
 	uint64_t shape[QKV_MAX_DIMS];
 	size_t nbytes;
@@ -116,13 +117,19 @@ enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor
 enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dtype, uint64_t count,
                              struct qkv_tensor_view *out, char *err, size_t errlen);
 
-/* Convert `count` elements of a tensor to f32 (f16, bf16 widened exactly). */
+/* Convert `count` elements of a tensor to f32 (f16, bf16 widened exactly; a block type
+ * widened block by block, count a multiple of its block). */
 void qkv_convert_to_f32(const struct qkv_tensor_view *t, float *dst, size_t count);
 
 /* Bytes per element of `dt` (0 for QKV_DT_NONE) and its name as safetensors spells
  * it ("F32", "F16", "BF16", "I8"). */
 size_t qkv_dtype_size(enum qkv_dtype dt);
 const char *qkv_dtype_name(enum qkv_dtype dt);
+
+/* Bytes of `elems` consecutive elements of the view's type (0 when they are not whole
+ * blocks of a block type), and the type's name ("F32", ..., "Q4_K") for messages. */
+size_t qkv_view_span(const struct qkv_tensor_view *v, uint64_t elems);
+const char *qkv_view_type_name(const struct qkv_tensor_view *v);
 
 /* Number of elements of a view (its shape product; the parsers checked it fits). */
 uint64_t qkv_tensor_count(const struct qkv_tensor_view *t);
@@ -137,6 +144,10 @@ struct qkv_loaded_weights {
 	const float *bias[3];
 	const int8_t *w_i8[3];
 	const float *w_scale[3];
+	/* precision stored: each projection's enum qkv_wtype, and for every type but F32 its
+	 * rows as stored (out_in, 2-byte aligned; w[p] is then NULL). */
+	uint32_t wtype[3];
+	const void *w_blk[3];
 	uint32_t layout;
 	/* Bytes of weight data this process reads and keeps: the (sliced) tensors as the
 	 * backend gets them (mapped pages touched or copies), plus f16/bf16 sources

@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <qkv/wtype.h>
+
 #include "util.h"
 
 static const char *file_kind(mode_t m)
@@ -118,6 +120,23 @@ const char *qkv_dtype_name(enum qkv_dtype dt)
 	}
 }
 
+size_t qkv_view_span(const struct qkv_tensor_view *v, uint64_t elems)
+{
+	if (v->dtype != QKV_DT_BLOCK)
+		return (size_t)(elems * qkv_dtype_size(v->dtype));
+	const struct qkv_wtype_traits *r = qkv_wtype_traits(v->wtype);
+	if (!r || elems % r->block)
+		return 0;
+	return (size_t)(elems / r->block * r->bytes);
+}
+
+const char *qkv_view_type_name(const struct qkv_tensor_view *v)
+{
+	if (v->dtype == QKV_DT_BLOCK)
+		return qkv_wtype_name(v->wtype) ? qkv_wtype_name(v->wtype) : "unknown";
+	return qkv_dtype_name(v->dtype);
+}
+
 uint64_t qkv_tensor_count(const struct qkv_tensor_view *t)
 {
 	uint64_t n = 1;
@@ -153,33 +172,6 @@ enum qkv_status qkv_raw_view(const struct qkv_mapped_file *f, enum qkv_dtype dty
 	return QKV_OK;
 }
 
-/* Exact f16 -> f32: every f16 value (subnormals, infinities, NaN payloads) is an f32. */
-static float f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
-	uint32_t exp = (h >> 10) & 0x1fu;
-	uint32_t man = h & 0x3ffu;
-	uint32_t u;
-	if (exp == 0x1f) {
-		u = sign | 0x7f800000u | (man << 13);
-	} else if (exp != 0) {
-		u = sign | ((exp + 112u) << 23) | (man << 13);
-	} else if (man == 0) {
-		u = sign;
-	} else {
-		/* subnormal: normalise the mantissa */
-		int e = -1;
-		do {
-			e++;
-			man <<= 1;
-		} while (!(man & 0x400u));
-		u = sign | ((uint32_t)(112 - e) << 23) | ((man & 0x3ffu) << 13);
-	}
-	float f;
-	memcpy(&f, &u, sizeof(f));
-	return f;
-}
-
 /* Files are little-endian; read byte by byte so the result does not depend on the host
  * byte order or on the alignment of `p`. */
 static uint32_t load_le32(const uint8_t *p)
@@ -213,12 +205,21 @@ void qkv_convert_to_f32(const struct qkv_tensor_view *t, float *dst, size_t coun
 		break;
 	case QKV_DT_F16:
 		for (size_t i = 0; i < count; i++)
-			dst[i] = f16_to_f32(load_le16(s + 2 * i));
+			dst[i] = qkv_fp16_to_f32(load_le16(s + 2 * i));
 		break;
 	case QKV_DT_I8:
 		for (size_t i = 0; i < count; i++)
 			dst[i] = (float)(int8_t)s[i];
 		break;
+	case QKV_DT_BLOCK: {
+		const struct qkv_wtype_traits *r = qkv_wtype_traits(t->wtype);
+		_Alignas(16) uint8_t blk[256]; /* an aligned copy: the file's may be odd */
+		for (size_t b = 0; r && r->bytes <= sizeof(blk) && b < count / r->block; b++) {
+			memcpy(blk, s + b * r->bytes, r->bytes);
+			r->to_f32(blk, dst + b * r->block);
+		}
+		break;
+	}
 	default:
 		memset(dst, 0, count * sizeof(float));
 		break;

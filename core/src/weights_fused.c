@@ -83,14 +83,22 @@ enum qkv_status qkv_fused_slice(const struct qkv_tensor_view *full, enum qkv_spl
 	for (uint64_t i = 1; i < n_runs && contiguous; i++)
 		contiguous = run_src(d, split, p, i, run) == run_src(d, split, p, 0, run) + i * run;
 	uint64_t s0 = run_src(d, split, p, 0, run);
+	size_t row = is_bias ? es : qkv_view_span(full, dm); /* bytes per output */
+	if (row == 0)
+		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
+		                "fused tensor of type %s: d_model %llu is not whole blocks",
+		                qkv_view_type_name(full), (unsigned long long)dm);
 	if (contiguous && (is_bias || out_in)) {
-		uint64_t stride = is_bias ? 1 : dm; /* elements per output */
 		*out = *full;
 		out->shape[0] = d_out;
-		out->data = full->data + s0 * stride * es;
-		out->nbytes = (size_t)(d_out * stride * es);
+		out->data = full->data + s0 * row;
+		out->nbytes = (size_t)(d_out * row);
 		return QKV_OK;
 	}
+	if (full->dtype == QKV_DT_BLOCK && !out_in)
+		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
+		                "a %s fused tensor must be out_in (whole blocks along d_model)",
+		                qkv_view_type_name(full));
 	if (full->dtype == QKV_DT_I8)
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
 		                "an I8 fused tensor split `%s` would need a copy; pre-quantized "
@@ -118,10 +126,12 @@ enum qkv_status qkv_fused_slice(const struct qkv_tensor_view *full, enum qkv_spl
 				so = r * N + src, dof = r * d_out + i * run, len = run;
 			}
 			struct qkv_tensor_view piece = {.dtype = full->dtype,
+			                                .wtype = full->wtype,
 			                                .ndim = 1,
 			                                .shape = {len},
-			                                .nbytes = (size_t)(len * es),
-			                                .data = full->data + so * es};
+			                                .nbytes = qkv_view_span(full, len),
+			                                .data =
+			                                    full->data + qkv_view_span(full, so)};
 			qkv_convert_to_f32(&piece, buf + dof, (size_t)len);
 		}
 	out->dtype = QKV_DT_F32;

@@ -1,5 +1,6 @@
 /* GGUF (llama.cpp) v2/v3, little-endian: a strict reader of the header, the key/value
- * metadata and the tensor table, enough to hand out F32/F16/BF16 tensors.
+ * metadata and the tensor table, enough to hand out the tensors of every type of
+ * <qkv/wtype.h> (F32, F16, BF16 and the block types Q8_0, Q4_0, Q4_K, Q5_K, Q6_K).
  *
  *   "GGUF" u32 version, u64 n_tensors, u64 n_kv,
  *   n_kv x  { string key, u32 type, value }          (arrays: u32 type, u64 count, items)
@@ -13,13 +14,15 @@
  * and the byte size must fit in 63 bits (before and after padding to the alignment),
  * offsets must be aligned and the tensors must lie inside the data region without
  * overlapping. Keys and tensor names must be unique. Arrays of arrays are refused.
- * Quantized tensors are sized (so the table can be checked) but refused by
- * qkv_gguf_find with a message naming the type. ggml orders dimensions innermost
- * first; views report them outermost first, so ne = [d_model, d_out] is the row-major
+ * Every ggml type is sized (so the table can be checked); a type without a row in
+ * <qkv/wtype.h> is refused by qkv_gguf_find with a message naming it. ggml orders dimensions
+ * innermost first; views report them outermost first, so ne = [d_model, d_out] is the row-major
  * [d_out x d_model] of the out_in layout. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <qkv/wtype.h>
 
 #include "dims.h"
 #include "near.h"
@@ -639,17 +642,16 @@ enum qkv_status qkv_gguf_find(const struct qkv_gguf *g, const char *name,
 		                nr.best ? "; did you mean `" : "", nr.best ? nr.best : "",
 		                nr.best ? "`?" : "");
 	}
-	enum qkv_dtype dt = t->type == 0    ? QKV_DT_F32
-	                    : t->type == 1  ? QKV_DT_F16
-	                    : t->type == 30 ? QKV_DT_BF16
-	                                    : QKV_DT_NONE;
-	if (dt == QKV_DT_NONE)
+	uint32_t wt;
+	if (!qkv_wtype_of_gguf(t->type, &wt))
 		return qkv_fail(err, errlen, QKV_ERR_FORMAT,
-		                "%s: tensor %s has ggml type %s; qkv reads F32, F16 and BF16 GGUF "
-		                "tensors only (quantized GGUF types are not supported: convert "
-		                "the model with --outtype f16, bf16 or f32)",
+		                "%s: tensor %s has ggml type %s, which qkv does not read (it reads "
+		                "F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q5_K and Q6_K: requantize the "
+		                "model to one of those)",
 		                g->path, name, ggml_types[t->type].name);
-	out->dtype = dt;
+	static const enum qkv_dtype plain[3] = {QKV_DT_F32, QKV_DT_F16, QKV_DT_BF16};
+	out->dtype = wt <= QKV_WT_BF16 ? plain[wt] : QKV_DT_BLOCK;
+	out->wtype = wt;
 	out->ndim = t->ndim;
 	for (uint32_t d = 0; d < t->ndim; d++)
 		out->shape[d] = t->ne[t->ndim - 1 - d];

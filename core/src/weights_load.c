@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <qkv/wtype.h>
+
 #include "shard.h"
 #include "util.h"
 #include "weights.h"
+#include "weights_format.h"
 
 #define MAX_FILES (sizeof(((struct qkv_loaded_weights *)0)->files) / sizeof(struct qkv_mapped_file))
 #define MAX_OWNED (sizeof(((struct qkv_loaded_weights *)0)->owned) / sizeof(void *))
@@ -23,12 +26,10 @@
 struct loader {
 	const struct qkv_config *cfg;
 	struct qkv_loaded_weights *lw;
-	struct qkv_safetensors *st[MAX_FILES]; /* parsed headers, parallel to lw->files */
-	struct qkv_gguf *gg[MAX_FILES];        /* parsed GGUF files */
-	struct qkv_st_index *ix[MAX_FILES];    /* parsed .safetensors.index.json files */
-	enum qkv_file_format fmt[MAX_FILES];
-	bool last_raw;          /* the last view found came from a raw file */
-	struct qkv_shard shard; /* world 1 = the whole model */
+	const struct qkv_format_row *fmt[MAX_FILES]; /* parallel to lw->files */
+	void *parsed[MAX_FILES];                     /* what fmt[i]->open made of the file */
+	bool last_raw;                               /* the last view found came from a raw file */
+	struct qkv_shard shard;                      /* world 1 = the whole model */
 	char *err;
 	size_t errlen;
 };
@@ -49,12 +50,6 @@ static enum qkv_status with_role(struct loader *L, const struct qkv_tensor_ref *
 	return s;
 }
 
-static bool is_index(const char *path)
-{
-	size_t n = strlen(path);
-	return n >= 5 && !strcmp(path + n - 5, ".json");
-}
-
 /* Index of the mapped `path` in lw->files, mapping (and parsing) it on first use. */
 static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx)
 {
@@ -72,15 +67,9 @@ static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx
 	if (s != QKV_OK)
 		return s;
 	lw->n_files++;
-	L->fmt[i] = L->cfg->format != QKV_FMT_AUTO ? L->cfg->format : qkv_format_of(path);
-	if (L->fmt[i] == QKV_FMT_AUTO) /* an unvalidated config: no known extension */
-		L->fmt[i] = QKV_FMT_RAW;
-	if (L->fmt[i] == QKV_FMT_SAFETENSORS && is_index(path))
-		s = qkv_st_index_open(&lw->files[i], &L->ix[i], L->err, L->errlen);
-	else if (L->fmt[i] == QKV_FMT_SAFETENSORS)
-		s = qkv_safetensors_open(&lw->files[i], &L->st[i], L->err, L->errlen);
-	else if (L->fmt[i] == QKV_FMT_GGUF)
-		s = qkv_gguf_open(&lw->files[i], &L->gg[i], L->err, L->errlen);
+	L->fmt[i] = qkv_format_row_for(L->cfg->format, path);
+	if (L->fmt[i]->open)
+		s = L->fmt[i]->open(&lw->files[i], &L->parsed[i], L->err, L->errlen);
 	if (s != QKV_OK)
 		return s;
 	*idx = i;
@@ -102,17 +91,17 @@ static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *
 		return s;
 	const struct qkv_mapped_file *f = &L->lw->files[i];
 	snprintf(what, what_len, "%s", path);
-	L->last_raw = L->fmt[i] == QKV_FMT_RAW;
+	L->last_raw = L->fmt[i]->id == QKV_FMT_RAW;
 	char name[512];
-	if ((L->fmt[i] == QKV_FMT_SAFETENSORS || L->fmt[i] == QKV_FMT_GGUF) && !r->tensor)
+	if ((L->fmt[i]->flags & QKV_FMT_NAMED) && !r->tensor)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_CONFIG,
-		                "%s: a safetensors or GGUF file needs `tensor: NAME`", path);
+		                "%s: a %s file needs `tensor: NAME`", path, L->fmt[i]->name);
 	if (r->tensor && !qkv_layer_name(r->tensor, L->cfg->has_layer, L->cfg->layer, name,
 	                                 sizeof(name), L->err, L->errlen))
 		return QKV_ERR_CONFIG;
-	if (L->ix[i]) { /* a sharded checkpoint: find the shard, then the tensor in it */
+	if (L->fmt[i]->shard_of) { /* a sharded checkpoint: find the shard, then the tensor */
 		const char *shard;
-		s = qkv_st_index_lookup(L->ix[i], name, &shard, L->err, L->errlen);
+		s = L->fmt[i]->shard_of(L->parsed[i], name, &shard, L->err, L->errlen);
 		if (s != QKV_OK)
 			return s;
 		const char *slash = strrchr(path, '/');
@@ -124,23 +113,20 @@ static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *
 		s = open_file(L, sp, &i); /* each shard mapped once, shared by its tensors */
 		if (s != QKV_OK)
 			return s;
+		if (!L->fmt[i]->find)
+			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+			                "%s: shard `%s` of tensor %s is itself an index", path, sp,
+			                name);
 		snprintf(what, what_len, "%.200s: tensor %.150s (via %.100s)", sp, name, path);
-		return qkv_safetensors_find(L->st[i], name, v, L->err, L->errlen);
+		f = &L->lw->files[i];
+		return L->fmt[i]->find(L->parsed[i], f, name, r->dtype, count, v, L->err,
+		                       L->errlen);
 	}
-	switch (L->fmt[i]) {
-	case QKV_FMT_SAFETENSORS:
+	if (r->tensor)
 		snprintf(what, what_len, "%.250s: tensor %.200s", path, name);
-		return qkv_safetensors_find(L->st[i], name, v, L->err, L->errlen);
-	case QKV_FMT_GGUF:
-		snprintf(what, what_len, "%.250s: tensor %.200s", path, name);
-		return qkv_gguf_find(L->gg[i], name, v, L->err, L->errlen);
-	case QKV_FMT_NPY:
-		s = qkv_npy_parse(f, v, L->err, L->errlen);
-		break;
-	default:
-		return qkv_raw_view(f, r->dtype, count, v, L->err, L->errlen);
-	}
-	if (s == QKV_OK && r->dtype != QKV_DT_NONE && r->dtype != v->dtype)
+	s = L->fmt[i]->find(L->parsed[i], f, r->tensor ? name : NULL, r->dtype, count, v, L->err,
+	                    L->errlen);
+	if (s == QKV_OK && !L->last_raw && r->dtype != QKV_DT_NONE && r->dtype != v->dtype)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
 		                "%s: holds %s, config says dtype %s", path,
 		                qkv_dtype_name(v->dtype), qkv_dtype_name(r->dtype));
@@ -284,6 +270,45 @@ static enum qkv_status drop_whole_copy(struct loader *L, const struct qkv_tensor
 	return QKV_OK;
 }
 
+/* Precision stored: the weights in their own type, used in place (out_in rows as the
+ * file holds them); F32 goes the f32 way; 16-bit types in in_out are widened to F32. */
+static enum qkv_status keep_stored(struct loader *L, const struct qkv_tensor_view *v,
+                                   const char *what, int p)
+{
+	struct qkv_loaded_weights *lw = L->lw;
+	if (L->cfg->scale[p].present)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+		                "%s: is %s, but %s is given: scales go with I8 weights", what,
+		                qkv_view_type_name(v), qkv_ref_names[2][p]);
+	bool wide = v->dtype == QKV_DT_F32 ||
+	            (v->dtype != QKV_DT_BLOCK && L->cfg->layout != QKV_LAYOUT_OUT_IN);
+	if (v->dtype == QKV_DT_BLOCK && L->cfg->layout != QKV_LAYOUT_OUT_IN)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
+		                "%s: %s weights need layout out_in (whole blocks along d_model)",
+		                what, qkv_view_type_name(v));
+	if (wide) {
+		lw->wtype[p] = QKV_WT_F32;
+		lw->weight_bytes += (size_t)qkv_tensor_count(v) * sizeof(float);
+		if (v->dtype != QKV_DT_F32)
+			lw->weight_bytes += v->nbytes;
+		return as_f32(L, v, what, &lw->w[p]);
+	}
+	lw->wtype[p] = v->dtype == QKV_DT_F16    ? QKV_WT_F16
+	               : v->dtype == QKV_DT_BF16 ? QKV_WT_BF16
+	                                         : v->wtype;
+	lw->weight_bytes += v->nbytes;
+	if ((uintptr_t)v->data % 2 == 0) {
+		lw->w_blk[p] = v->data; /* in place */
+		return QKV_OK;
+	}
+	uint8_t *copy = qkv_malloc(v->nbytes ? v->nbytes : 1); /* the ABI's 2-byte alignment */
+	if (!copy)
+		return qkv_fail(L->err, L->errlen, QKV_ERR_NOMEM, "%s: out of memory", what);
+	memcpy(copy, v->data, v->nbytes);
+	lw->w_blk[p] = copy;
+	return own(L, copy);
+}
+
 static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 {
 	const struct qkv_config *cfg = L->cfg;
@@ -329,14 +354,16 @@ static enum qkv_status load_weight(struct loader *L, int p, uint64_t d_out)
 		if ((s = drop_whole_copy(L, &full, &v)) != QKV_OK)
 			return s;
 	}
-	if (v.dtype == QKV_DT_F16 || v.dtype == QKV_DT_BF16)
+	if (v.dtype != QKV_DT_I8 && cfg->precision == QKV_STORED)
+		return keep_stored(L, &v, what, p);
+	if (v.dtype == QKV_DT_F16 || v.dtype == QKV_DT_BF16 || v.dtype == QKV_DT_BLOCK)
 		L->lw->weight_bytes += v.nbytes; /* the source pages read while widening */
 	L->lw->weight_bytes += (size_t)qkv_tensor_count(&v) * (v.dtype == QKV_DT_I8 ? 1 : 4);
 	if (v.dtype != QKV_DT_I8) {
 		if (cfg->scale[p].present)
 			return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
 			                "%s: is %s, but %s is given: scales go with I8 weights",
-			                what, qkv_dtype_name(v.dtype), qkv_ref_names[2][p]);
+			                what, qkv_view_type_name(&v), qkv_ref_names[2][p]);
 		return as_f32(L, &v, what, &L->lw->w[p]);
 	}
 	if (cfg->precision != QKV_INT8)
@@ -436,9 +463,8 @@ enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded
 		s = load_all(&L);
 	/* Views point into the mappings, not into the parsed headers: those can go now. */
 	for (size_t i = 0; i < MAX_FILES; i++) {
-		qkv_safetensors_close(L.st[i]);
-		qkv_gguf_close(L.gg[i]);
-		qkv_st_index_close(L.ix[i]);
+		if (L.fmt[i] && L.fmt[i]->close)
+			L.fmt[i]->close(L.parsed[i]);
 	}
 	if (s != QKV_OK)
 		qkv_weights_free(out);

@@ -57,21 +57,6 @@ enum qkv_shard_fault qkv_shard_plan(uint32_t n_heads, uint32_t n_kv_heads, uint3
 	return QKV_SHARD_OK;
 }
 
-enum qkv_status qkv_config_shard_check(const struct qkv_config *cfg, char *err, size_t errlen)
-{
-	if (cfg->shard_world == 0)
-		return QKV_OK;
-	struct qkv_shard plan;
-	char why[200];
-	enum qkv_shard_fault f = qkv_shard_plan(cfg->n_heads, cfg->n_kv_heads, cfg->shard_rank,
-	                                        cfg->shard_world, &plan, why, sizeof(why));
-	if (f == QKV_SHARD_OK)
-		return QKV_OK;
-	return qkv_fail(err, errlen, QKV_ERR_CONFIG, "%s:%u:%u: key `shard.%s`: %s",
-	                cfg->path ? cfg->path : "(config)", cfg->shard_mark.line,
-	                cfg->shard_mark.column, f == QKV_SHARD_BAD_RANK ? "rank" : "world", why);
-}
-
 void qkv_shard_cols(const struct qkv_shard *s, int p, uint32_t head_dim, uint64_t *c0, uint64_t *n)
 {
 	uint32_t h0 = p == QKV_Q ? s->q_head0 : s->kv_head0;
@@ -85,9 +70,10 @@ enum qkv_status qkv_view_slice(const struct qkv_tensor_view *v, uint32_t layout,
                                void **owned, char *err, size_t errlen)
 {
 	*owned = NULL;
-	size_t es = qkv_dtype_size(v->dtype);
-	if (es == 0 || c0 + n > d_out || qkv_tensor_count(v) != d_model * d_out ||
-	    v->nbytes != d_model * d_out * es || v->ndim == 0 || v->ndim > 2)
+	size_t es = qkv_dtype_size(v->dtype), row = qkv_view_span(v, d_model);
+	if (row == 0 || c0 + n > d_out || qkv_tensor_count(v) != d_model * d_out ||
+	    v->nbytes != d_out * row || v->ndim == 0 || v->ndim > 2 ||
+	    (v->dtype == QKV_DT_BLOCK && layout != QKV_LAYOUT_OUT_IN))
 		return qkv_fail(err, errlen, QKV_ERR_UNSUPPORTED,
 		                "this tensor view cannot be sliced by heads (it is not a "
 		                "contiguous [d_model x d_out] or [d_out x d_model] tensor)");
@@ -98,8 +84,8 @@ enum qkv_status qkv_view_slice(const struct qkv_tensor_view *v, uint32_t layout,
 		/* rows [c0, c0 + n) of [d_out x d_model]: one contiguous run */
 		out->shape[0] = n;
 		out->shape[1] = d_model;
-		out->data = v->data + c0 * d_model * es;
-		out->nbytes = (size_t)(n * d_model * es);
+		out->data = v->data + c0 * row;
+		out->nbytes = (size_t)(n * row);
 		return QKV_OK;
 	}
 	/* columns [c0, c0 + n) of [d_model x d_out]: copy, widening floats to f32 */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "bench_baseline.h"
+#include "bench_direct.h"
 #include "bench_report.h"
 #include "bench_stats.h"
 
@@ -56,7 +57,7 @@ static void make_result(struct bench_result *r, double median, double spread)
 	for (int i = 0; i < 2; i++) {
 		struct bench_row *row = &r->rows[i];
 		snprintf(row->backend, sizeof(row->backend), "%s", names[i]);
-		snprintf(row->precision, sizeof(row->precision), "f32");
+		row->precision = QKV_F32;
 		snprintf(row->status, sizeof(row->status), "ok");
 		row->kind = i ? BENCH_REFERENCE : BENCH_BACKEND;
 		row->ok = true;
@@ -115,8 +116,9 @@ Test(bench_baseline, json_round_trip_keeps_keys_and_times)
 
 /* Rows of a result made with make_result compared with a baseline; shape and machine
  * may differ from the baseline's. Returns bench_baseline_compare's count (-1: refused). */
-static long compare(double old_med, double old_spread, double new_med, double new_spread,
-                    double threshold, bool gate_all, const char *preset, const char *cpu)
+static long compare_layout(double old_med, double old_spread, double new_med, double new_spread,
+                           double threshold, bool gate_all, const char *preset, const char *cpu,
+                           const char *layout)
 {
 	char path[] = "/tmp/qkv-bench-test-XXXXXX";
 	int fd = mkstemp(path);
@@ -131,12 +133,20 @@ static long compare(double old_med, double old_spread, double new_med, double ne
 	struct bench_machine m = test_machine;
 	bench_strcpy(m.cpu, sizeof(m.cpu), cpu);
 	FILE *out = fopen("/dev/null", "w");
-	long n = bench_baseline_compare(&b, &r, &m, threshold, gate_all, out);
+	long n = bench_baseline_compare(&b, &r, &m, layout, threshold, gate_all, out);
 	fclose(out);
 	free(r.rows);
 	bench_baseline_free(&b);
 	unlink(path);
 	return n;
+}
+
+/* The same, this run's weights in_out like write_baseline's. */
+static long compare(double old_med, double old_spread, double new_med, double new_spread,
+                    double threshold, bool gate_all, const char *preset, const char *cpu)
+{
+	return compare_layout(old_med, old_spread, new_med, new_spread, threshold, gate_all, preset,
+	                      cpu, "in_out");
 }
 
 static long regressions(double old_med, double old_spread, double new_med, double new_spread,
@@ -156,6 +166,10 @@ Test(bench_baseline, matches_shape_and_machine_and_gates_backend_rows)
 	cr_assert_eq(compare(1e-3, 0, 1e-3, 0, 10, false, "tiny", "Other CPU"), -1,
 	             "another machine compared");
 	cr_assert_eq(compare(1e-3, 0, 1e-3, 0, 10, false, "tiny", test_machine.cpu), 0);
+	/* Issue 26 item 8: a run of the other layout is not compared with the baseline. */
+	cr_assert_eq(
+	    compare_layout(1e-3, 0, 1e-3, 0, 10, false, "tiny", test_machine.cpu, "out_in"), -1,
+	    "another layout compared");
 	/* reference row slower: not gated by default, gated with gate_all */
 	char path[] = "/tmp/qkv-bench-test-XXXXXX";
 	int fd = mkstemp(path);
@@ -168,8 +182,8 @@ Test(bench_baseline, matches_shape_and_machine_and_gates_backend_rows)
 	make_result(&r, 1e-3, 0);
 	r.rows[1].st.median = 5e-3; /* the cblas_sgemm reference row, 5x slower */
 	FILE *out = fopen("/dev/null", "w");
-	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, 10, false, out), 0);
-	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, 10, true, out), 1);
+	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, "in_out", 10, false, out), 0);
+	cr_assert_eq(bench_baseline_compare(&b, &r, &test_machine, "in_out", 10, true, out), 1);
 	fclose(out);
 	free(r.rows);
 	bench_baseline_free(&b);
@@ -215,4 +229,35 @@ Test(bench_baseline, malformed_files_are_refused_with_a_line)
 	char err[256];
 	cr_assert(!bench_baseline_load("/nonexistent/x.json", &b, err, sizeof(err)));
 	cr_assert(strstr(err, "/nonexistent/x.json"));
+}
+
+/* Issue 21: a failed `prepare` may leave a half-built handle, which the caller must
+ * release (plugin.h). qkv_halfbuilt.so's release leaves a line in QKV_TEST_RELEASE_LOG. */
+Test(bench_direct, failed_prepare_releases_the_half_built_handle)
+{
+	char log[] = "/tmp/qkv-release-log-XXXXXX";
+	int fd = mkstemp(log);
+	cr_assert(fd >= 0);
+	close(fd);
+	setenv("QKV_PLUGIN_PATH", QKV_HALFBUILT_DIR, 1);
+	setenv("QKV_TEST_RELEASE_LOG", log, 1);
+	struct bench_shape s;
+	cr_assert(bench_shape_preset("tiny", &s));
+	struct bench_weights w;
+	struct bench_buffers b;
+	memset(&w, 0, sizeof(w));
+	memset(&b, 0, sizeof(b));
+	char err[256] = "";
+	void *c = bench_direct_prepare("halfbuilt", &s, &w, 0, 0, &b, 1, err, sizeof(err));
+	cr_assert_null(c);
+	cr_assert(strstr(err, "halfbuilt: failing"), "%s", err);
+	FILE *f = fopen(log, "r");
+	char line[64] = "";
+	cr_assert(f);
+	cr_assert(fgets(line, sizeof(line), f), "release was not called");
+	fclose(f);
+	cr_assert_str_eq(line, "release handle\n");
+	unlink(log);
+	unsetenv("QKV_PLUGIN_PATH");
+	unsetenv("QKV_TEST_RELEASE_LOG");
 }

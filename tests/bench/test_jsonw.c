@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "jsonw.h"
+#include "utf8.h"
 
 static char *write_doc(int wrap_depth)
 {
@@ -82,4 +83,36 @@ Test(jsonw, too_deep_is_reported)
 	cr_assert_not(jsonw_ok(&w));
 	fclose(f);
 	free(buf);
+}
+
+/* The tools' one UTF-8 check (issue 21: jsonw.c and conform_json.c had one each), at the
+ * edges of every rule: overlong forms, surrogates, > U+10FFFF, truncation. */
+Test(utf8, sequence_lengths_at_the_edges)
+{
+	const struct {
+		const char *s;
+		size_t len;
+	} cases[] = {
+	    {"a", 1},
+	    {"\x7f", 1},
+	    {"\xc2\x80", 2},
+	    {"\xc1\xbf", 0},
+	    {"\xdf\xbf", 2},
+	    {"\xe0\xa0\x80", 3},
+	    {"\xe0\x9f\xbf", 0},
+	    {"\xed\x9f\xbf", 3},
+	    {"\xed\xa0\x80", 0},
+	    {"\xef\xbf\xbf", 3},
+	    {"\xf0\x90\x80\x80", 4},
+	    {"\xf0\x8f\xbf\xbf", 0},
+	    {"\xf4\x8f\xbf\xbf", 4},
+	    {"\xf4\x90\x80\x80", 0},
+	    {"\xf5\x80\x80\x80", 0},
+	    {"\x80", 0},
+	    {"\xe2\x82", 0},
+	    {"\xc3", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		cr_expect_eq(utf8_seq_len((const unsigned char *)cases[i].s), cases[i].len,
+		             "case %zu: %zu", i, utf8_seq_len((const unsigned char *)cases[i].s));
 }

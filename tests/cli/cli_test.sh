@@ -3,11 +3,12 @@
 # check runs the real binary on the shipped default config (tiny shape) and looks at the
 # exit status, stdout and stderr. No timing is asserted: the noise checks use a backend
 # built to be noisy (tests/bench/slow, QKV_TEST_JITTER).
-# usage: cli_test.sh QKV SOURCE_ROOT SLOW_PLUGIN_DIR
+# usage: cli_test.sh QKV SOURCE_ROOT SLOW_PLUGIN_DIR BROKEN_PLUGIN_DIR
 set -eu
 QKV=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 SRC=$2
 SLOW=$3
+BROKEN=$4
 CFG=$SRC/configs/default.yaml
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
@@ -85,7 +86,92 @@ has out "T=2 "
 run 1 run "$CFG" --input "$TMP/x64.npy"
 has err "x64.npy"
 has err "astype(np.float32)"
+npy "$TMP/x8.npy" '|i1' 1
+npy "$TMP/xi4.npy" '<i4' 4
+for f in x8 xi4; do
+	run 1 run "$CFG" --input "$TMP/$f.npy"
+	has err "float32 or float16"
+	has err "astype(np.float32)"
+done
 echo "ok: .npy input dtypes"
+
+# issue 26 item 9: the README's first run works as written; --help points at qkv-genweights.
+run 0 run "$SRC/configs/seed-example.yaml" --input "$SRC/configs/seed-example/x.npy" \
+	--out "$TMP/seed" --backend scalar
+python3 -c 'import struct,sys; b=open(sys.argv[1],"rb").read(); n=struct.unpack("<H",b[8:10])[0]; q=struct.unpack("<2f",b[10+n:]); assert q==(2.0,17.0), q' \
+	"$TMP/seed/q.npy" || fail "seed example: q.npy is not [[2, 17]]"
+grep -q 'qkv run configs/seed-example.yaml --input configs/seed-example/x.npy' "$SRC/README.md" ||
+	fail "README's first run line changed: update this test"
+run 0 --help
+has out "qkv-genweights"
+# --check: the rows against a float64 reference within the f32 bound; a backend that
+# drops the biases (a conformance broken plugin, under the name it declares) fails it.
+run 0 run "$CFG" --tokens 5 --check 3
+has out "check: 3 row(s) of q, k, v against a float64 reference"
+has out "within the f32 bound"
+mkdir "$TMP/broken"
+cp "$BROKEN/qkv_broken_ignore_bias.so" "$TMP/broken/qkv_broken.so"
+run 1 run "$CFG" --tokens 5 --check 3 --plugin-dir "$TMP/broken" --backend broken
+has out "OUTSIDE the f32 bound"
+run 1 run "$CFG" --check 2 --precision bf16 --backend scalar
+has err "\-\-check compares f32 models"
+echo "ok: first steps"
+
+# issue 26 item 7: messages that name the point.
+mkfifo "$TMP/fifo"
+run 1 run "$CFG" --input "$TMP/fifo"
+has err "is a pipe (FIFO), not a file"
+: >"$TMP/afile"
+run 1 run "$CFG" --out "$TMP/afile"
+has err "exists and is not a folder"
+lacks err "Permission denied"
+run 1 run "$CFG" --machine "$TMP/no-such-profile.yaml"
+has err "\-\-machine $TMP/no-such-profile.yaml: No such file"
+run 2 run "$CFG" --precision f64
+has err "\-\-precision: \`f64\` is not one of f32, bf16, int8"
+run 0 run "$CFG" --precision bf16 --backend scalar --tokens 2
+has out "precision=bf16"
+run 0 run "$CFG" --plugin-dir "$TMP/no-such-dir" --tokens 1
+has err "warning: \-\-plugin-dir $TMP/no-such-dir: no such folder"
+export QKV_PLUGIN_PATH="$TMP/nope"
+run 0 info
+unset QKV_PLUGIN_PATH
+has err "warning: QKV_PLUGIN_PATH $TMP/nope: no such folder"
+has out "$TMP/nope  (does not exist)"
+sed -e "s#file: weights/#file: $SRC/configs/weights/#" \
+	-e 's/tensor: model.layers.0.self_attn.q_proj.weight/tensor: model.layers.{layer}.self_attn.q_proj.weight/' \
+	"$CFG" >"$TMP/unquoted.yaml"
+run 1 run "$TMP/unquoted.yaml" --layer 0
+has err "hint: $TMP/unquoted.yaml:14: a tensor name holding {layer} inside { } must be quoted"
+echo "ok: messages"
+
+# issue 26 item 3: info says the order in force and its source, what serves each T,
+# what was loaded; --json for scripts.
+run 0 info "$CFG"
+has out "order: openmp, blas, .*scalar (from the default)"
+has out "order in force: openmp, blas, .*scalar (from the default)"
+if grep -q "^  onednn *usable" "$TMP/out"; then
+	has out "usable here but not in that order: onednn"
+fi
+has out "q: held as f32, 16.0 KiB, copied at open, tensor model.layers.0.self_attn.q_proj.weight"
+has out "backend by T: T=1 "
+export QKV_BACKEND=scalar
+run 0 info "$CFG"
+unset QKV_BACKEND
+has out "order: scalar (from the environment (QKV_BACKEND))"
+run 0 info "$CFG" --backend blas,scalar
+has out "order: blas, scalar (from the API option .backend. (--backend))"
+run 0 info "$CFG" --json -
+python3 - "$TMP/out" <<'PY' || fail "info --json: $(cat "$TMP/out")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+m = d["model"]
+assert m["d_model"] == 64 and m["weights"]["k"]["tensor"] == "model.layers.0.self_attn.k_proj.weight", m
+assert m["weights"]["q"]["type"] in ("f32", "bf16") and m["weights"]["v"]["bytes"] > 0, m
+assert m["selection_log"][0].startswith("order: "), m["selection_log"]
+assert set(m["backend_by_T"]) >= {"1", "64"} and all(p["path"] for p in d["plugins"])
+PY
+echo "ok: info"
 
 # 10 + 12: names checked before any work, near names suggested, one vocabulary.
 run 2 run "$CFG" --backend opnemp
@@ -98,11 +184,18 @@ run 2 run "$CFG" --threads
 has err "\-\-threads needs a value"
 run 2 run "$CFG" --bogus
 has err "unknown option"
+# issue 26 item 4: a typo in a backend list is an error with the near name, wherever
+# the list comes from (a silent fallback would cost the speed asked for).
 export QKV_BACKEND=opnemp,scalar
-run 0 run "$CFG"
+run 1 run "$CFG"
 unset QKV_BACKEND
-has err "warning: the backend list (prefer, QKV_BACKEND) names backend \`opnemp\`"
+has err "the backend list (from the environment (QKV_BACKEND)) names \`opnemp\`"
 has err "did you mean \`openmp\`"
+sed -e "s#file: weights/#file: $SRC/configs/weights/#" "$CFG" >"$TMP/prefer.yaml"
+printf 'backend:\n  prefer: [blsa, scalar]\n' >>"$TMP/prefer.yaml"
+run 1 run "$TMP/prefer.yaml"
+has err "the backend list (from the model config (backend.prefer)) names \`blsa\`"
+has err "did you mean \`blas\`"
 sed -e "s#file: weights/#file: $SRC/configs/weights/#" -e 's/q: {tensor: model.layers.0.self_attn.q_proj/q: {tensor: model.layers.0.self_attn.q_prj/' \
 	"$CFG" >"$TMP/typo.yaml"
 run 1 run "$TMP/typo.yaml"
@@ -111,6 +204,28 @@ has err "did you mean \`model.layers.0.self_attn.q_proj.weight\`"
 run 0 help quantize
 has out "usage: qkv quantize"
 has out "exit status"
+# issue 26 item 6: one vocabulary, old spellings as documented aliases, suggestions.
+run 2 run "$CFG" --plugin-dirs /tmp
+has err "unknown option .--plugin-dirs.; did you mean --plugin-dir?"
+run 2 info --treads 2
+has err "did you mean --threads?"
+run 2 run "$CFG" --zzzzzz
+lacks err "did you mean"
+run 0 help quantize
+has out "\-\-tokens T"
+has out "\-\-rows: the same, the old name"
+has out "\-\-layer N"
+has out "\-\-all-layers"
+has out "\-\-plugin-dir DIR"
+run 0 quantize "$SRC/configs/seed-example.yaml" --rows 3 --out "$TMP/seed.safetensors"
+has out "3 Gaussian rows"
+run 0 help conform
+has out "\-\-json FILE"
+has out "\-\-report FILE: the same, the old name"
+run 0 conform scalar --cases f32_seed_example --json -
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["plugins"][0]["cases"][0]["result"]=="pass", d' \
+	"$TMP/out" || fail "conform --json - is not the report: $(cat "$TMP/out")"
+has err "1 passed"
 echo "ok: names and options"
 
 # 9: a baseline of another shape is not compared (exit 1, not "0 of 0 slower").
@@ -136,9 +251,11 @@ grep -q '"noisy": true' "$TMP/b.json" || fail "bench JSON: no noisy row"
 run 1 tune --preset tiny --plugin-dir "$SLOW" --backend scalar --precision f32 --tokens 1 \
 	--min-time 0.05 --quiet --out "$TMP/m.yaml"
 has err "stayed noisy"
+lacks out "written" # issue 26 item 8: no "routes written to" before "not written"
 [ ! -e "$TMP/m.yaml" ] || fail "tune wrote a profile from noisy rows"
 run 0 tune --preset tiny --plugin-dir "$SLOW" --backend scalar --precision f32 --tokens 1 \
 	--min-time 0.05 --quiet --force --out "$TMP/m.yaml"
+has out "profile written to $TMP/m.yaml"
 unset QKV_TEST_JITTER
 for key in 'qkv_version: "' 'shape: "64,4,2,16"' 'threads: ' 'load: "' 'noisy: 1'; do
 	grep -q "$key" "$TMP/m.yaml" || fail "profile lacks '$key': $(cat "$TMP/m.yaml")"
@@ -150,6 +267,11 @@ sed -e 's/shape: "64,4,2,16"/shape: "768,12,12,64"/' -e 's/qkv_version: "[^"]*"/
 	"$TMP/m.yaml" >"$TMP/other.yaml"
 run 0 run "$CFG" --machine "$TMP/m.yaml" --plugin-dir "$SLOW"
 lacks err "warning"
+# A profile with routes: info gives each range and the backend each T goes to.
+run 0 info "$CFG" --machine "$TMP/m.yaml" --plugin-dir "$SLOW"
+has out "order: "
+has out "route T"
+lacks out "18446744073709551615"
 run 0 run "$CFG" --machine "$TMP/other.yaml" --plugin-dir "$SLOW"
 has err "tuned for shape 768,12,12,64"
 has err "tuned with qkv 0.0.1"

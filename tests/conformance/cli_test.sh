@@ -73,6 +73,10 @@ expect writes_x_where 1 f32_x_readonly "X read-only: project rows" \
 	"$BROKEN/qkv_broken_writes_x.so" --cases f32_x_readonly
 expect out_rmw 1 f32_out_pages "outputs end at a guard page: project" \
 	"$BROKEN/qkv_broken_out_rmw.so" --cases f32_out_pages
+expect x_block8_t128 1 f32_guards_by_size "T=128 K=33 heads=2/1 head_dim=8 in_out bias X ends at a guard page" \
+	"$BROKEN/qkv_broken_x_block8_t128.so" --cases f32_guards_by_size
+expect free_on_fail 1 prepare_failures "did prepare free its half-built handle" \
+	"$BROKEN/qkv_broken_free_on_fail.so" --cases prepare_failures
 expect prints 1 f32_bias "the plugin printed" "$BROKEN/qkv_broken_prints.so" --cases f32_bias
 expect exports 1 exports "broken_helper_dot" "$BROKEN/qkv_broken_exports.so" --cases exports
 

@@ -3,13 +3,14 @@
 #define _GNU_SOURCE /* CPU_COUNT */
 #include <sched.h>
 #include <criterion/criterion.h>
+#include <dlfcn.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conform.h"
-#include "registry.h"
+#include "plugin_load.h"
 
 /* Any seed must catch every defect: the flake loop runs this with many. */
 static uint64_t env_seed(void)
@@ -25,13 +26,13 @@ static void expect_caught(const char *plugin, const char *case_name, const char 
 	char path[1024];
 	snprintf(path, sizeof(path), "%s/qkv_broken_%s.so", dir, plugin);
 	char err[512] = "";
-	struct qkv_plugin *pl = NULL;
-	qkv_plugin_load_file(path, &pl, err, sizeof(err));
+	qkv_plugin_set *set = NULL;
+	const struct qkv_backend *be = test_plugin_load(path, &set, err, sizeof(err));
 	const struct cf_case *c = cf_case_find(case_name);
 	cr_assert(c, "no case %s", case_name);
 	struct cf_report r;
-	cf_case_run(c, pl ? pl->be : NULL, err, env_seed(), &r);
-	qkv_plugin_unref(pl);
+	cf_case_run(c, be, err, env_seed(), &r);
+	qkv_plugins_free(set);
 	cr_assert_eq(r.result, CF_FAIL, "%s passed %s: %s", plugin, case_name, r.msg);
 	cr_assert(strstr(r.msg, needle), "%s failed %s without \"%s\": %s", plugin, case_name,
 	          needle, r.msg);
@@ -48,15 +49,16 @@ static void expect_caught_racy(const char *plugin, const char *case_name, const 
 	snprintf(path, sizeof(path), "%s/qkv_broken_%s.so", getenv("QKV_CONFORM_BROKEN_DIR"),
 	         plugin);
 	char err[512] = "";
-	struct qkv_plugin *pl = NULL;
-	cr_assert_eq(qkv_plugin_load_file(path, &pl, err, sizeof(err)), QKV_OK, "%s", err);
+	qkv_plugin_set *set = NULL;
+	const struct qkv_backend *be = test_plugin_load(path, &set, err, sizeof(err));
+	cr_assert(be, "%s", err);
 	struct cf_report r;
 	for (int i = 0; i < tries; i++) {
-		cf_case_run(cf_case_find(case_name), pl->be, NULL, env_seed() + (uint64_t)i, &r);
+		cf_case_run(cf_case_find(case_name), be, NULL, env_seed() + (uint64_t)i, &r);
 		if (r.result == CF_FAIL)
 			break;
 	}
-	qkv_plugin_unref(pl);
+	qkv_plugins_free(set);
 	cr_assert_eq(r.result, CF_FAIL, "%s passed %s %d times: %s", plugin, case_name, tries,
 	             r.msg);
 	cr_assert(strstr(r.msg, needle), "%s failed %s without \"%s\": %s", plugin, case_name,
@@ -71,11 +73,12 @@ static void expect_pass(const char *plugin, const char *case_name)
 	snprintf(path, sizeof(path), "%s/qkv_broken_%s.so", getenv("QKV_CONFORM_BROKEN_DIR"),
 	         plugin);
 	char err[512] = "";
-	struct qkv_plugin *pl = NULL;
-	cr_assert_eq(qkv_plugin_load_file(path, &pl, err, sizeof(err)), QKV_OK, "%s", err);
+	qkv_plugin_set *set = NULL;
+	const struct qkv_backend *be = test_plugin_load(path, &set, err, sizeof(err));
+	cr_assert(be, "%s", err);
 	struct cf_report r;
-	cf_case_run(cf_case_find(case_name), pl->be, NULL, env_seed(), &r);
-	qkv_plugin_unref(pl);
+	cf_case_run(cf_case_find(case_name), be, NULL, env_seed(), &r);
+	qkv_plugins_free(set);
 	cr_assert_eq(r.result, CF_PASS, "%s fails %s: %s", plugin, case_name, r.msg);
 }
 
@@ -135,9 +138,10 @@ Test(broken, over_read, .signal = SIGSEGV)
 	expect_caught("over_read", "f32_x_bounds", "(unreachable: it crashes)");
 }
 
-/* ---- edge cases (conform_cases_edge.c): each plugin below passes every case that
- * existed before them (`qkv conform` on each, see tests/README.md); the new case
- * named here catches it, and an older neighbouring case still passes. */
+/* ---- edge cases (nonfinite_weights, edge_sizes, misaligned_weights): each plugin below
+ * passes every case that existed before them (`qkv conform` on each, see
+ * tests/README.md); the new case named here catches it, and an older neighbouring case
+ * still passes. */
 
 Test(broken_edge, skip_zero_x)
 {
@@ -461,4 +465,188 @@ Test(broken13b, u32_offsets)
 {
 	expect_caught("u32_offsets", "huge_strides", "offsets computed in 32 bits wrap");
 	expect_pass("u32_offsets", "f32_strides");
+}
+
+/* Block-type defects (broken/broken_blocks.c): the stored_block_types case finds each
+ * as a difference from the type table's reference; the seed example does not. */
+Test(broken, block_type_defects)
+{
+	static const char *const defects[] = {"nibble_swap",   "scale_min_shift", "min_sign",
+	                                      "skip_last_sub", "ignore_sums",     "one_type"};
+	for (size_t i = 0; i < sizeof(defects) / sizeof(defects[0]); i++) {
+		/* one_type shows first on whichever projection's type differs: a block type
+		 * (not bit-identical) or a 16-bit one (outside the f32 bound) */
+		expect_caught(defects[i], "stored_block_types",
+		              strcmp(defects[i], "one_type") ? "not bit-identical" : ", bound");
+		expect_pass(defects[i], "abi_metadata");
+	}
+}
+
+/* ---- the one descriptor check (issue 21): the core's loader and the harness both
+ * decide with qkv_descriptor_check (<qkv/plugin.h>), so they agree on every descriptor. */
+
+/* The descriptor of `plugin` as the file has it, without the core's loader. */
+static const struct qkv_backend *raw_descriptor(const char *plugin, void **dl)
+{
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/qkv_broken_%s.so", getenv("QKV_CONFORM_BROKEN_DIR"),
+	         plugin);
+	*dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	cr_assert(*dl, "dlopen %s: %s", path, dlerror());
+	const struct qkv_backend *be = dlsym(*dl, QKV_BACKEND_SYMBOL);
+	cr_assert(be, "%s: no %s", path, QKV_BACKEND_SYMBOL);
+	return be;
+}
+
+/* An unknown precision bit from a plugin built for this minor: the core refuses it (the
+ * harness then reports the loader's words), and the harness on the raw descriptor too. */
+Test(descriptor, unknown_precision)
+{
+	expect_caught("unknown_precision", "abi_metadata", "precisions: unknown bits 0x20");
+	void *dl;
+	const struct qkv_backend *be = raw_descriptor("unknown_precision", &dl);
+	cr_assert_eq(qkv_descriptor_check(be), QKV_DESCRIPTOR_UNKNOWN_PRECISION);
+	struct cf_report r;
+	cf_case_run(cf_case_find("abi_metadata"), be, NULL, env_seed(), &r);
+	cr_assert_eq(r.result, CF_FAIL, "the harness passed it: %s", r.msg);
+	cr_assert(strstr(r.msg, "unknown bits 0x20"), "%s", r.msg);
+	dlclose(dl);
+}
+
+/* The same bit from a plugin built for a newer minor: a newer plugin on an older core is
+ * accepted by both, and runs what it has in common with this core. */
+Test(descriptor, future_precision)
+{
+	expect_pass("future_precision", "abi_metadata");
+	expect_pass("future_precision", "f32_seed_example");
+	expect_pass("future_precision", "refuse_undeclared_precision");
+	void *dl;
+	const struct qkv_backend *be = raw_descriptor("future_precision", &dl);
+	cr_assert_eq(qkv_descriptor_check(be), QKV_DESCRIPTOR_OK);
+	dlclose(dl);
+}
+
+static void dummy_probe(struct qkv_probe_result *out)
+{
+	out->score = 1;
+	out->detail[0] = '\0';
+}
+
+/* Each fault in turn on an in-memory descriptor: the code, and the harness's verdict. */
+Test(descriptor, every_fault)
+{
+	static const struct {
+		enum qkv_descriptor_fault want;
+		const char *needle;
+	} rows[] = {
+	    {QKV_DESCRIPTOR_ABI_MAJOR, "ABI major"},
+	    {QKV_DESCRIPTOR_STRUCT_SIZE, "struct_size is 8"},
+	    {QKV_DESCRIPTOR_NAME, "is not [a-z0-9_]{1,31}"},
+	    {QKV_DESCRIPTOR_NAME, "is not [a-z0-9_]{1,31}"},
+	    {QKV_DESCRIPTOR_VERSION, "version"},
+	    {QKV_DESCRIPTOR_NO_PRECISION, "declares no precision"},
+	    {QKV_DESCRIPTOR_UNKNOWN_PRECISION, "unknown bits 0x80000000"},
+	    {QKV_DESCRIPTOR_MEMBERS, "`project` is NULL"},
+	    {QKV_DESCRIPTOR_UNKNOWN_PRECISION, "unknown bits 0x8"}, /* stored, from a 1.0 plugin */
+	    {QKV_DESCRIPTOR_OK, ""},                                /* stored from a 1.1 plugin */
+	    {QKV_DESCRIPTOR_OK, ""},
+	};
+	cr_assert_eq(qkv_descriptor_check(NULL), QKV_DESCRIPTOR_NULL);
+	void *dl;
+	const struct qkv_backend *good = raw_descriptor("future_precision", &dl);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct qkv_backend be = *good;
+		be.abi_minor = QKV_PLUGIN_ABI_MINOR;
+		be.precisions = QKV_PRECISION_BIT(QKV_F32);
+		be.probe = dummy_probe;
+		switch (i) {
+		case 0:
+			be.abi_major = QKV_PLUGIN_ABI_MAJOR + 1;
+			break;
+		case 1:
+			be.struct_size = 8;
+			break;
+		case 2:
+			be.name = "Blas";
+			break;
+		case 3:
+			be.name = "a234567890123456789012345678901x"; /* 32 characters */
+			break;
+		case 4:
+			be.version = "";
+			break;
+		case 5:
+			be.precisions = 1u << 7;
+			break;
+		case 6:
+			be.precisions |= 1u << 31;
+			break;
+		case 7:
+			be.project = NULL;
+			break;
+		case 8:
+			be.abi_minor = 0;
+			be.precisions |= QKV_PRECISION_BIT(QKV_STORED);
+			break;
+		case 9:
+			be.abi_minor = 1;
+			be.precisions |= QKV_PRECISION_BIT(QKV_STORED);
+			break;
+		default:
+			break;
+		}
+		cr_assert_eq(qkv_descriptor_check(&be), rows[i].want, "row %zu", i);
+		struct cf_report r;
+		cf_case_run(cf_case_find("abi_metadata"), &be, NULL, env_seed(), &r);
+		if (rows[i].want == QKV_DESCRIPTOR_OK) {
+			cr_assert_eq(r.result, CF_PASS, "row %zu: %s", i, r.msg);
+			continue;
+		}
+		cr_assert_eq(r.result, CF_FAIL, "row %zu passed: %s", i, r.msg);
+		cr_assert(strstr(r.msg, rows[i].needle), "row %zu: %s", i, r.msg);
+	}
+	cr_assert(qkv_backend_name_ok("a23456789012345678901234567890x")); /* 31 */
+	cr_assert_not(qkv_backend_name_ok(""));
+	cr_assert_not(qkv_backend_name_ok(NULL));
+	dlclose(dl);
+}
+
+/* ---- issue 25: every check at every size class, failure at every step of prepare.
+ * Each plugin below passes every case that existed before f32_guards_by_size,
+ * f32_concurrency_by_size and prepare_failures (`qkv conform` on each, tests/README.md). */
+
+/* The over-read hits the guard page after X only at T >= 128: a crash, as over_read. */
+Test(broken_size_classes, x_block8_t128, .signal = SIGSEGV)
+{
+	expect_pass("x_block8_t128", "f32_x_bounds");
+	expect_caught("x_block8_t128", "f32_guards_by_size", "(unreachable: it crashes)");
+}
+
+Test(broken_size_classes, handle_sum_t128, .timeout = 120)
+{
+	expect_pass("handle_sum_t128", "f32_concurrency");
+	expect_pass("handle_sum_t128", "f32_concurrency_cold");
+	expect_caught_racy("handle_sum_t128", "f32_concurrency_by_size", "(2 per handle)", 5);
+}
+
+Test(broken_size_classes, static_threads4, .timeout = 120)
+{
+	expect_pass("static_threads4", "f32_concurrency_cold");
+	expect_pass("static_threads4", "f32_threads");
+	expect_caught_racy("static_threads4", "f32_concurrency_by_size", "with batch threads", 5);
+}
+
+Test(broken_prepare_failure, free_on_fail)
+{
+	expect_pass("free_on_fail", "release_after_failed_prepare");
+	expect_caught("free_on_fail", "prepare_failures",
+	              "did prepare free its half-built handle and leave *handle set?");
+	expect_caught("free_on_fail", "prepare_failures", "prepare with weights[q] NULL");
+}
+
+Test(broken_prepare_failure, oom_double_free)
+{
+	expect_pass("oom_double_free", "int8_random_sizes");
+	expect_caught("oom_double_free", "prepare_failures", "a second time (a double free");
+	expect_caught("oom_double_free", "prepare_failures", "failing");
 }

@@ -1,13 +1,14 @@
 /* Criterion runner: every conformance case on the backend in $QKV_CONFORM_PLUGIN,
  * one Criterion test per case (each forked: a crash is a reported failure).
- * $QKV_CONFORM_SEED replaces the default seed (the flake loop uses it). */
+ * $QKV_CONFORM_SEED replaces the default seed (the flake loop uses it). The plugin is
+ * loaded through the public API, as `qkv conform` loads it. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
 #include <stdlib.h>
 
 #include "conform.h"
 #include "conform_list.h"
-#include "registry.h"
+#include "plugin_load.h"
 
 static uint64_t env_seed(void)
 {
@@ -22,12 +23,12 @@ static void run_named(const char *name)
 	const struct cf_case *c = cf_case_find(name);
 	cr_assert(c, "no case %s", name);
 	char err[512] = "";
-	struct qkv_plugin *pl = NULL;
-	qkv_plugin_load_file(path, &pl, err, sizeof(err));
+	qkv_plugin_set *set = NULL;
+	const struct qkv_backend *be = test_plugin_load(path, &set, err, sizeof(err));
 	uint64_t seed = env_seed();
 	struct cf_report r;
-	cf_case_run(c, pl ? pl->be : NULL, err, seed, &r);
-	qkv_plugin_unref(pl);
+	cf_case_run(c, be, err, seed, &r);
+	qkv_plugins_free(set);
 	if (r.result == CF_SKIP)
 		cr_skip_test("%s", r.msg);
 	cr_assert(r.result == CF_PASS, "%s on %s (seed %" PRIu64 "): %s", name, path, seed, r.msg);

@@ -461,8 +461,17 @@ g_case("tensor_name_empty.gguf", one([4, 4], name=""), sub="empty")
 g_case("type_unknown.gguf", one([4, 4], gtype=31), sub="unknown ggml type 31")
 g_case("type_huge.gguf", one([4, 4], gtype=0xFFFFFFFF), sub="unknown ggml type")
 g_case("quant_block_misfit.gguf", one([30, 1], gtype=8), sub="block size")
-g_case("q8_0_refused.gguf", one([32, 2], gtype=8, nbytes=68), "FORMAT", "Q8_0", Q)
-g_case("q4_k_refused.gguf", one([256, 1], gtype=12, nbytes=144), "FORMAT", "Q4_K", Q)
+# Block types of <qkv/wtype.h> load (in place); other ggml types are refused by name, and
+# hostile block tensors (truncated, K not whole blocks, sizes that wrap) by the table check.
+g_case("q8_0_ok.gguf", one([32, 2], gtype=8, nbytes=68), "OK", "-", Q)
+g_case("q4_k_ok.gguf", one([256, 1], gtype=12, nbytes=144), "OK", "-", Q)
+g_case("q6_k_ok.gguf", one([256, 2], gtype=14, nbytes=420), "OK", "-", Q)
+g_case("q4_1_refused.gguf", one([32, 2], gtype=3, nbytes=40), "FORMAT", "Q4_1", Q)
+g_case("iq2_xs_refused.gguf", one([256, 1], gtype=17, nbytes=74), "FORMAT", "IQ2_XS", Q)
+g_case("q4_k_truncated.gguf", one([256, 2], gtype=12, nbytes=200), sub="past the end of the data")
+g_case("q4_k_k_not_blocks.gguf", one([320, 1], gtype=12, nbytes=144), sub="block size")
+g_case("q6_k_size_wraps.gguf", one([1 << 58, 1 << 5], gtype=14), sub="overflow")
+g_case("q8_0_rows_wrap.gguf", one([32, (1 << 63) // 17], gtype=8), sub="overflow")
 g_case("f64_refused.gguf", one([4, 2], gtype=28), "FORMAT", "F64", Q)
 g_case("data_start_past_eof.gguf", gguf(G_KV, [gtensor(Q, [1], 0, 0)], b"", pad=False),
        sub="ends")
@@ -559,7 +568,7 @@ MODEL_BAD = [
      "  v: {tensor: 'blk.{layer}.attn_v.weight'}\n", "CONFIG", "not below"),
     ("gguf_in_out.yaml", "weights:\n  layout: in_out\n  file: ../gguf/ok.gguf\n"
      "  q: {tensor: a}\n  k: {tensor: b}\n  v: {tensor: c}\n", "CONFIG", "out_in"),
-    ("gguf_quantized.yaml", "weights:\n  file: ../gguf/q8_0_refused.gguf\n"
+    ("gguf_quantized.yaml", "weights:\n  file: ../gguf/q8_0_ok.gguf\n"
      "  q: {tensor: blk.0.attn_q.weight}\n  k: {tensor: blk.0.attn_q.weight}\n"
      "  v: {tensor: blk.0.attn_q.weight}\n", "FORMAT|CONFIG", "Q8_0|d_model|embedding"),
     ("layer_not_set.yaml", GOOD_MODEL + "weights:\n  layout: out_in\n"

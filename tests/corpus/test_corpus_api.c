@@ -161,10 +161,10 @@ Test(api, project_bad_pointers_and_strides, .init = open_model, .fini = close_mo
 	           "NULL model");
 	expect_arg(qkv_project(model, 2, NULL, D, q, DQ, k, DKV, v, DKV, err, sizeof(err)), "x",
 	           "NULL x");
-	expect_arg(qkv_project(model, 2, x, D, NULL, DQ, k, DKV, v, DKV, err, sizeof(err)), "q",
-	           "NULL q");
-	expect_arg(qkv_project(model, 2, x, D, q, DQ, k, DKV, NULL, DKV, err, sizeof(err)), "v",
-	           "NULL v");
+	/* One or two NULL outputs skip those projections (tests/unit/test_model_call.c); all
+	 * three NULL is refused. */
+	expect_arg(qkv_project(model, 2, x, D, NULL, DQ, NULL, DKV, NULL, DKV, err, sizeof(err)),
+	           "all NULL", "NULL q, k and v");
 	expect_arg(qkv_project(model, 2, x, D - 1, q, DQ, k, DKV, v, DKV, err, sizeof(err)), "ldx",
 	           "ldx < d_model");
 	expect_arg(qkv_project(model, 2, x, D, q, DQ - 1, k, DKV, v, DKV, err, sizeof(err)), "ldq",

@@ -234,7 +234,7 @@ Test(kv_cache, every_backend_writes_only_its_rows)
 	for (char *save = NULL, *name = strtok_r(list, ",", &save); name;
 	     name = strtok_r(NULL, ",", &save)) {
 		int ran = 0;
-		for (uint32_t prec = 0; prec < 3; prec++)
+		for (uint32_t prec = 0; prec < QKV_PRECISION_COUNT; prec++) /* stored: f32 here */
 			for (uint32_t layout = 0; layout < 2; layout++)
 				ran += run_cache(name, prec, layout, &w, x);
 		cr_assert(ran > 0, "backend %s computed no precision at all", name);

@@ -1,10 +1,11 @@
-"""tools/python/qkv.py against NumPy: every backend named on the command line projects
+"""tools/python/qkv (the package) against NumPy: every backend named on the command line projects
 random arrays (both layouts, GQA, biases, strided inputs and outputs) and must match a
 float64 NumPy matmul within a bound derived per precision:
 
   f32   |y - ref| <= g(K+2) * (|x| @ |W| + |b|)      g(n) = n u / (1 - n u), u = 2^-24
   bf16  adds 2^-8 * (|x| @ |W|)                       (weights rounded to bf16)
   int8  adds 0.51 * (sw * sum|x| + sx * sum|w|) + 0.26 * K * sx * sw
+  stored: float32 arrays stay f32, so the f32 bound
         (half a quantization step of x per row and of W per column, precision.h)
 
 A backend may not compute a precision (QKV_ERR_UNSUPPORTED): that is printed, and every
@@ -12,6 +13,7 @@ backend must compute at least one. Exit 0 on success, 1 with a message on any fa
 Run by `meson test --suite python`; usage: test_qkv.py BACKEND...
 """
 import os
+import re
 import sys
 
 try:
@@ -61,7 +63,7 @@ def check(name, got, ref, e):
 
 def one_backend(backend, rng):
     ran = []
-    for precision in ("f32", "bf16", "int8"):
+    for precision in ("f32", "bf16", "int8", "stored"):  # stored f32 arrays: the f32 bound
         for layout in ("in_out", "out_in"):
             w = [rng.uniform(-0.3, 0.3, (D_MODEL, d)).astype(np.float32)
                  for d in (D_Q, D_KV, D_KV)]  # in_out [K, N]
@@ -86,9 +88,9 @@ def one_backend(backend, rng):
                     xs = {"contiguous": np.ascontiguousarray(big[:T, :D_MODEL]),
                           "row-strided view": big[::2, 3:3 + D_MODEL],
                           "fortran order": np.asfortranarray(big[:T, :D_MODEL]),
-                          "float64": big[:T, :D_MODEL].astype(np.float64)}
+                          "float16": big[:T, :D_MODEL].astype(np.float16)}
                     for kind, x in xs.items():
-                        x32 = np.asarray(x, dtype=np.float32)
+                        x32 = x.astype(np.float32)  # float16 -> float32 is exact
                         q, k, v = m.project(x)
                         for i, y in enumerate((q, k, v)):
                             ref = x32.astype(np.float64) @ w[i].astype(np.float64) + b[i]
@@ -225,6 +227,106 @@ def layout_is_explicit(rng):
     print("  square weights: out_in matches x @ W.T, in_out matches x @ W")
 
 
+def float64_is_refused():
+    """float64 input and weights are refused with the conversion, as the qkv command
+    refuses a float64 .npy (issue 26 item 2): rounding them silently hides a dtype slip."""
+    w = np.eye(4, dtype=np.float32)
+    with qkv.Model.from_arrays(w, w, w, layout="in_out", backend="scalar") as m:
+        for bad in (np.ones((2, 4)), [[1.0, 2.0, 3.0, 4.0]], np.ones((1, 4), np.int32)):
+            try:
+                m.project(bad)
+            except TypeError as e:
+                assert "float32" in str(e), str(e)
+            else:
+                raise AssertionError("x of %s was accepted" % type(bad))
+        try:
+            m.project(np.ones((2, 4)))
+        except TypeError as e:
+            assert "x.astype(np.float32)" in str(e), str(e)
+            print("  float64 x -> TypeError: %s" % e)
+    try:
+        qkv.Model.from_arrays(w.astype(np.float64), w, w, layout="in_out", backend="scalar")
+    except TypeError as e:
+        assert "wq.astype(np.float32)" in str(e), str(e)
+    else:
+        raise AssertionError("float64 weights were accepted")
+
+
+def skip_and_head_major(rng):
+    """skip= leaves a projection out (None), exact and bit-identical to a full call on the
+    other outputs; K and V written into a head-major cache [heads, max_T, head_dim] at
+    rows t0..t0+T-1 through [heads, T, head_dim] views; nothing else changes."""
+    w = [rng.uniform(-0.3, 0.3, (D_MODEL, d)).astype(np.float32) for d in (D_Q, D_KV, D_KV)]
+    x = rng.uniform(-1, 1, (5, D_MODEL)).astype(np.float32)
+    with qkv.Model.from_arrays(*w, layout="in_out", n_heads=N_HEADS, n_kv_heads=N_KV,
+                               backend="scalar") as m:
+        full = m.project(x)
+        q, k, v = m.project(x, skip=("q",))
+        assert q is None and np.array_equal(k, full[1]) and np.array_equal(v, full[2])
+        q, k, v = m.project(x, skip=("k", "v"))
+        assert k is None and v is None and np.array_equal(q, full[0])
+        max_t, t0 = 9, 3
+        kc = np.full((N_KV, max_t, HD), np.nan, np.float32)
+        vc = np.full((N_KV, max_t, HD), np.nan, np.float32)
+        q, k, v = m.project(x, k=kc[:, t0:t0 + 5, :], v=vc[:, t0:t0 + 5, :], skip=("q",))
+        for cache, ref in ((kc, full[1]), (vc, full[2])):
+            want = ref.reshape(5, N_KV, HD).transpose(1, 0, 2)  # [heads, T, head_dim]
+            assert np.array_equal(cache[:, t0:t0 + 5, :], want), "head-major cache differs"
+            rest = np.ones(cache.shape, bool)
+            rest[:, t0:t0 + 5, :] = False
+            assert np.isnan(cache[rest]).all(), "wrote outside the cache rows"
+        try:
+            m.project(x, skip=("q", "k", "v"))
+        except qkv.QkvError as e:
+            assert "all NULL" in e.message, e.message
+        else:
+            raise AssertionError("skipping all three was accepted")
+    print("  skip=('q',), skip=('k', 'v') and a head-major K/V cache: exact")
+
+
+def open_options(tmpdir):
+    """Model.open takes every open option a runtime needs: layer= for a {layer} config
+    (the same bytes as weights.layer), shard=, precision=, plugin_dirs=."""
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+    cfg = os.path.join(root, "configs", "default.yaml")
+    x = np.random.default_rng(3).uniform(-1, 1, (3, 64)).astype(np.float32)
+    with qkv.Model.open(cfg, backend="scalar") as m:
+        full = m.project(x)
+    # The same checkpoint through a {layer} config: layer=0 is the config's layer 0.
+    with open(cfg) as f:
+        text = re.sub(r"tensor: model\.layers\.0\.([^}\s]+)", r"tensor: 'model.layers.{layer}.\1'",
+                      f.read())
+    text = text.replace("file: weights/", "file: " + os.path.join(root, "configs", "weights") + "/")
+    lcfg = os.path.join(tmpdir, "layer.yaml")
+    with open(lcfg, "w") as f:
+        f.write(text)
+    try:
+        qkv.Model.open(lcfg, backend="scalar")
+    except qkv.QkvError as e:
+        assert "layer" in e.message, e.message
+    else:
+        raise AssertionError("a {layer} config opened without a layer")
+    with qkv.Model.open(lcfg, backend="scalar", layer=0) as m:
+        for a, b in zip(m.project(x), full):
+            assert np.array_equal(a, b), "layer=0 differs from the config's layer 0"
+    with qkv.Model.open(lcfg, backend="scalar,openmp", layer=0) as m:
+        info = m.info()
+        assert (info["order"], info["order_source"]) == (
+            "scalar, openmp", "the API option `backend` (--backend)"), info
+        assert info["in_place"] in range(8) and len(info["wbytes"]) == 3, info
+    with qkv.Model.open(cfg, backend="scalar", shard="1/2") as m:
+        info = m.info()
+        assert (info["shard_rank"], info["shard_world"], info["n_heads"]) == (1, 2, 2), info
+        q, k, v = m.project(x)
+        assert np.array_equal(q, full[0][:, 32:]) and np.array_equal(k, full[1][:, 16:])
+    with qkv.Model.open(cfg, backend="scalar", precision="int8",
+                        plugin_dirs=[tmpdir]) as m:
+        assert m.info()["precision"] == qkv.PRECISIONS["int8"]
+        q, _, _ = m.project(x)
+        assert not np.array_equal(q, full[0]) and np.abs(q - full[0]).max() < 0.1
+    print("  layer=0, shard='1/2', precision='int8', plugin_dirs= applied")
+
+
 def machine_profile(tmpdir):
     """from_arrays(machine=...) applies a tuned machine profile (prefer, threads) under
     its own explicit arguments, as Model.open does."""
@@ -272,10 +374,15 @@ def main(backends):
     errors_are_exceptions()
     print("layout:")
     layout_is_explicit(rng)
-    print("machine profile:")
+    print("float64:")
+    float64_is_refused()
+    print("skip and head-major outputs:")
+    skip_and_head_major(rng)
+    print("machine profile and open options:")
     import tempfile
     with tempfile.TemporaryDirectory() as tmpdir:
         machine_profile(tmpdir)
+        open_options(tmpdir)
     if failed:
         sys.exit("FAIL: %s" % ", ".join(failed))
     print("PASS")

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "weights_format.h"
 #include "config_internal.h"
 #include "util.h"
 
@@ -200,7 +201,7 @@ Test(config_valid, crlf_and_bom)
 	                   "  q: {tensor: x}, k: {file: k}, v: {file: v}}\r\n",
 	                   &cfg),
 	             QKV_ERR_CONFIG);
-	cr_expect(strstr(err, "only applies to safetensors"), "%s", err);
+	cr_expect(strstr(err, "only applies to files of many tensors"), "%s", err);
 	cr_assert_eq(parse("\xef\xbb\xbfmodel:\r\n  d_model: 6\r\n  n_heads: 3\r\n"
 	                   "weights: {layout: in_out, format: npy, file: w,\r\n"
 	                   "  q: {file: q}, k: {file: k}, v: {file: v}}\r\n",
@@ -642,7 +643,8 @@ Test(config_refs, format_rules)
 	            QKV_ERR_CONFIG, "t.yaml:6:6: ", "weights.q", "needs `dtype:`");
 	expect_fail(MODEL "weights:\n  layout: in_out\n  q: {file: a.npy, tensor: x}\n"
 	                  "  k: {file: b.npy}\n  v: {file: c.npy}\n",
-	            QKV_ERR_CONFIG, "t.yaml:6:6: ", "weights.q", "only applies to safetensors");
+	            QKV_ERR_CONFIG, "t.yaml:6:6: ", "weights.q",
+	            "only applies to files of many tensors");
 	expect_fail(MODEL "weights:\n  layout: in_out\n  q: {file: a.npy, dtype: f32}\n"
 	                  "  k: {file: b.npy}\n  v: {file: c.npy}\n",
 	            QKV_ERR_CONFIG, "t.yaml:6:6: ", "weights.q", "only applies to raw files");
@@ -907,4 +909,34 @@ Test(config_robust, prefixes_and_mutations)
 			cr_assert(strncmp(err, "t.yaml:", 7) == 0, "iteration %d: %s", iter, err);
 		qkv_config_free(&cfg);
 	}
+}
+
+/* The format table: every `weights.format` name is a row of its own family, every ending
+ * names exactly one row, and a .json index reads as safetensors. */
+Test(format_table, rows_agree_with_their_names)
+{
+	const char *names[QKV_FMT_COUNT];
+	enum qkv_file_format ids[QKV_FMT_COUNT];
+	size_t n = qkv_format_config_names(names, ids);
+	cr_assert_eq(n, 4);
+	for (size_t i = 0; i < n; i++) {
+		const struct qkv_format_row *r = qkv_format_row(ids[i]);
+		cr_assert_not_null(r);
+		cr_expect_str_eq(qkv_format_name(ids[i]), names[i]);
+		cr_expect_eq(r->family, ids[i]);
+		cr_expect(r->find || r->shard_of, "%s", names[i]);
+		for (const char *const *e = r->ext; *e; e++) {
+			char path[32];
+			snprintf(path, sizeof(path), "/d/w%s", *e);
+			cr_expect_eq(qkv_format_row_of_path(path), r, "%s", path);
+		}
+	}
+	cr_expect_eq(qkv_format_of("/a.b/x.json"), QKV_FMT_SAFETENSORS);
+	cr_expect_eq(qkv_format_row_for(QKV_FMT_SAFETENSORS, "m.json")->id, QKV_FMT_ST_INDEX);
+	cr_expect_eq(qkv_format_row_for(QKV_FMT_NPY, "m.json")->id, QKV_FMT_NPY);
+	cr_expect_eq(qkv_format_row_for(QKV_FMT_AUTO, "noext")->id, QKV_FMT_RAW);
+	cr_expect_eq(qkv_format_of("/a.gguf/x"), QKV_FMT_AUTO);
+	cr_expect_null(qkv_format_row(QKV_FMT_AUTO));
+	cr_expect(qkv_format_has(QKV_FMT_GGUF, QKV_FMT_DIMS));
+	cr_expect(!qkv_format_has(QKV_FMT_RAW, QKV_FMT_TYPED));
 }

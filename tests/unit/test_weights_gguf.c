@@ -3,6 +3,7 @@
  * (Each malformed form has its own case with its message in tests/corpus/cases.txt.) */
 #define _GNU_SOURCE /* memmem */
 #include <criterion/criterion.h>
+#include <qkv/wtype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,8 +40,8 @@ static void kv_u32(struct buf *b, const char *k, uint32_t v)
  * a vocabulary array of strings to skip; tensors:
  *   w  F16 ne [4, 3] (shape [3, 4]) values i - 5.5 (exact in f16)
  *   b  BF16 ne [3]  values 1, -2, 0.5
- *   e  Q8_0 ne [32, 1] (34 bytes), refused by name on lookup */
-static void build(struct buf *b)
+ *   e  Q8_0 ne [32, 1] (34 bytes: d = 0.5, q = i - 16), or of type `etype` */
+static void build_typed(struct buf *b, uint32_t etype)
 {
 	memset(b, 0, sizeof(*b));
 	memcpy(b->b, "GGUF", 4);
@@ -82,7 +83,7 @@ static void build(struct buf *b)
 	put(b, 2, 4);
 	put(b, 32, 8);
 	put(b, 1, 8);
-	put(b, 8, 4);
+	put(b, etype, 4);
 	put(b, 128, 8);
 	while (b->n % 64)
 		b->b[b->n++] = 0;
@@ -95,12 +96,36 @@ static void build(struct buf *b)
 	put(b, 0x3f80, 2); /* bf16 1 */
 	put(b, 0xc000, 2); /* -2 */
 	put(b, 0x3f00, 2); /* 0.5 */
-	b->n = data + 128 + 34;
+	b->n = data + 128;
+	put(b, 0x3800, 2); /* fp16 0.5 */
+	for (int i = 0; i < 32; i++)
+		put(b, (uint8_t)(int8_t)(i - 16), 1);
+}
+
+static void build(struct buf *b)
+{
+	build_typed(b, 8);
 }
 
 static struct qkv_mapped_file file_of(struct buf *b, size_t n)
 {
 	return (struct qkv_mapped_file){.path = (char *)"t.gguf", .data = b->b, .size = n};
+}
+
+/* A ggml type without a row in <qkv/wtype.h> (Q4_1 = 3) is refused by name. */
+Test(gguf, types_without_a_row_are_refused_by_name)
+{
+	struct buf b;
+	build_typed(&b, 3); /* Q4_1: 20 bytes per 32, fits the 34 written */
+	struct qkv_mapped_file f = file_of(&b, b.n);
+	struct qkv_gguf *g = NULL;
+	char err[512];
+	cr_assert_eq(qkv_gguf_open(&f, &g, err, sizeof(err)), QKV_OK, "%s", err);
+	struct qkv_tensor_view v;
+	cr_assert_eq(qkv_gguf_find(g, "e", &v, err, sizeof(err)), QKV_ERR_FORMAT);
+	cr_assert(strstr(err, "t.gguf: tensor e has ggml type Q4_1, which qkv does not read"), "%s",
+	          err);
+	qkv_gguf_close(g);
 }
 
 Test(gguf, dims_values_and_metadata)
@@ -135,8 +160,16 @@ Test(gguf, dims_values_and_metadata)
 	float bias[3];
 	qkv_convert_to_f32(&v, bias, 3);
 	cr_assert(bias[0] == 1.0f && bias[1] == -2.0f && bias[2] == 0.5f);
-	cr_assert_eq(qkv_gguf_find(g, "e", &v, err, sizeof(err)), QKV_ERR_FORMAT);
-	cr_assert(strstr(err, "t.gguf: tensor e has ggml type Q8_0"), "%s", err);
+	cr_assert_eq(qkv_gguf_find(g, "e", &v, err, sizeof(err)), QKV_OK, "%s", err);
+	cr_assert_eq(v.dtype, QKV_DT_BLOCK);
+	cr_assert_eq(v.wtype, QKV_WT_Q8_0);
+	cr_assert_eq(v.nbytes, 34);
+	cr_assert_eq(v.shape[0], 1);
+	cr_assert_eq(v.shape[1], 32);
+	float e[32];
+	qkv_convert_to_f32(&v, e, 32);
+	for (int i = 0; i < 32; i++)
+		cr_assert_eq(e[i], 0.5f * (float)(i - 16), "e[%d] = %g", i, (double)e[i]);
 	cr_assert_eq(qkv_gguf_find(g, "x", &v, err, sizeof(err)), QKV_ERR_FORMAT);
 	cr_assert(strstr(err, "t.gguf: no tensor named x (file has 3)"), "%s", err);
 	qkv_gguf_close(g);

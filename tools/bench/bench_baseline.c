@@ -92,6 +92,7 @@ bool bench_baseline_load(const char *path, struct bench_baseline *b, char *err, 
 	b->cores = number(&doc, machine, "cores");
 	bench_strcpy(b->version, sizeof(b->version), text(&doc, root, "qkv_version"));
 	bench_strcpy(b->shape_name, sizeof(b->shape_name), text(&doc, shape, "name"));
+	bench_strcpy(b->layout, sizeof(b->layout), text(&doc, shape, "layout"));
 	const char *dn[] = {"d_model", "n_heads", "n_kv_heads", "head_dim"};
 	for (int i = 0; i < 4; i++)
 		b->dims[i] = number(&doc, shape, dn[i]);
@@ -130,7 +131,8 @@ void bench_baseline_free(struct bench_baseline *b)
 
 /* Why the baseline cannot be compared with this run, or NULL. */
 static const char *mismatch(const struct bench_baseline *b, const struct bench_result *r,
-                            const struct bench_machine *m, char *buf, size_t len)
+                            const struct bench_machine *m, const char *layout, char *buf,
+                            size_t len)
 {
 	const struct bench_shape *s = &r->shape;
 	const double dims[4] = {s->d_model, s->n_heads, s->n_kv_heads, s->head_dim};
@@ -141,6 +143,13 @@ static const char *mismatch(const struct bench_baseline *b, const struct bench_r
 		    "%.0f), this run is %s (d_model %u, heads %u, kv heads %u, head_dim %u)",
 		    b->shape_name, b->dims[0], b->dims[1], b->dims[2], b->dims[3], s->name,
 		    s->d_model, s->n_heads, s->n_kv_heads, s->head_dim);
+		return buf;
+	}
+	if (b->layout[0] && strcmp(b->layout, layout)) {
+		snprintf(buf, len,
+		         "the baseline's weights are layout %s, this run's are %s (--layout): "
+		         "their kernels and times differ",
+		         b->layout, layout);
 		return buf;
 	}
 	if (strcmp(b->cpu, m->cpu) || strcmp(b->flags, m->flags) || b->cores != m->cores) {
@@ -155,11 +164,11 @@ static const char *mismatch(const struct bench_baseline *b, const struct bench_r
 }
 
 long bench_baseline_compare(const struct bench_baseline *b, const struct bench_result *r,
-                            const struct bench_machine *m, double threshold_pct, bool gate_all,
-                            FILE *out)
+                            const struct bench_machine *m, const char *layout, double threshold_pct,
+                            bool gate_all, FILE *out)
 {
 	char why[512];
-	if (mismatch(b, r, m, why, sizeof(why))) {
+	if (mismatch(b, r, m, layout, why, sizeof(why))) {
 		fprintf(out, "\nbaseline not compared: %s\n", why);
 		return -1;
 	}

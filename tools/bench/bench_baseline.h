@@ -19,6 +19,7 @@ struct bench_base_row {
 
 struct bench_baseline {
 	char cpu[128], flags[512], version[32], shape_name[64];
+	char layout[16]; /* shape.layout: in_out, out_in, config; "" in older files */
 	double cores;
 	double dims[4]; /* d_model, n_heads, n_kv_heads, head_dim */
 	struct bench_base_row *rows;
@@ -42,7 +43,7 @@ void bench_baseline_free(struct bench_baseline *b);
  * Reference rows (library calls) are compared but counted only with gate_all. Writes
  * one line per row to `out`; returns how many gated rows regressed. */
 long bench_baseline_compare(const struct bench_baseline *b, const struct bench_result *r,
-                            const struct bench_machine *m, double threshold_pct, bool gate_all,
-                            FILE *out);
+                            const struct bench_machine *m, const char *layout, double threshold_pct,
+                            bool gate_all, FILE *out);
 
 #endif

@@ -37,8 +37,8 @@ void bench_direct_free(void *ctx)
 	struct direct_call *c = ctx;
 	if (!c)
 		return;
-	if (c->be && c->handle)
-		c->be->release(c->handle);
+	if (c->be)
+		c->be->release(c->handle); /* accepts NULL and half-built handles */
 	qkv_plugins_free(c->set);
 	free(c);
 }
@@ -83,8 +83,7 @@ void *bench_direct_prepare(const char *name, const struct bench_shape *s,
 	    .w = {w->w[0], w->w[1], w->w[2]},
 	};
 	if (c->be->prepare(&pb, &wt, &c->handle, err, errlen) != QKV_OK) {
-		c->handle = NULL;
-		bench_direct_free(c);
+		bench_direct_free(c); /* releases what the failed prepare built, as the ABI asks */
 		return NULL;
 	}
 	return c;

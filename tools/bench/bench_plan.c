@@ -215,7 +215,7 @@ static struct bench_row *push_row(struct bench_result *r, const char *name, enum
 	struct bench_row *row = &r->rows[r->n++];
 	memset(row, 0, sizeof(*row));
 	snprintf(row->backend, sizeof(row->backend), "%s", name);
-	snprintf(row->precision, sizeof(row->precision), "%s", qkv_precision_name(prec));
+	row->precision = prec;
 	row->kind = kind;
 	row->T = T;
 	row->threads = threads;
@@ -426,15 +426,15 @@ static void overhead_notes(struct bench_result *r)
 		for (size_t j = 0; j < r->n; j++) {
 			const struct bench_row *a = &r->rows[j];
 			if (a->ok && a->kind == BENCH_BACKEND && a->T == d->T &&
-			    a->threads == d->threads && !strcmp(a->precision, d->precision) &&
+			    a->threads == d->threads && a->precision == d->precision &&
 			    strlen(a->backend) == len - 7 &&
 			    !strncmp(a->backend, d->backend, len - 7))
 				note(r,
 				     "dispatch overhead %s %s T=%zu threads=%u: %.3f us per call "
 				     "(API median %.3f us - direct median %.3f us)",
-				     a->backend, a->precision, a->T, a->threads,
-				     (a->st.median - d->st.median) * 1e6, a->st.median * 1e6,
-				     d->st.median * 1e6);
+				     a->backend, bench_precision_name(a->precision), a->T,
+				     a->threads, (a->st.median - d->st.median) * 1e6,
+				     a->st.median * 1e6, d->st.median * 1e6);
 		}
 	}
 }
@@ -450,9 +450,8 @@ static void derive(struct bench_result *r, const struct bench_machine *m)
 		double sec = row->st.median;
 		row->gflops = 2.0 * (double)row->T * s->d_model * s->n / sec * 1e-9;
 		row->weight_gbs = bench_weight_bytes(s, row->precision) / sec * 1e-9;
-		double peak = !strcmp(row->precision, "int8")
-		                  ? bench_machine_peak_int8(m, row->threads)
-		                  : bench_machine_peak(m, row->threads),
+		double peak = row->precision == QKV_INT8 ? bench_machine_peak_int8(m, row->threads)
+		                                         : bench_machine_peak(m, row->threads),
 		       bw = bench_machine_bw(m, row->threads);
 		row->peak_pct = peak > 0 ? 100.0 * row->gflops / peak : 0.0;
 		row->bw_pct = bw > 0 ? 100.0 * row->weight_gbs / bw : 0.0;

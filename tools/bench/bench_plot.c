@@ -15,7 +15,8 @@ struct series {
 
 static void series_label(const struct bench_row *row, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s %s %ut", row->backend, row->precision, row->threads);
+	snprintf(buf, len, "%s %s %ut", row->backend, bench_precision_name(row->precision),
+	         row->threads);
 }
 
 /* Distinct (backend, precision, threads) with at least one measured row. */

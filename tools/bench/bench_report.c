@@ -9,8 +9,8 @@
 
 void bench_row_key(const struct bench_row *row, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s/%s/T=%zu/threads=%u", row->backend, row->precision, row->T,
-	         row->threads);
+	snprintf(buf, len, "%s/%s/T=%zu/threads=%u", row->backend,
+	         bench_precision_name(row->precision), row->T, row->threads);
 }
 
 void bench_machine_line(const struct bench_machine *m, char *buf, size_t len)
@@ -28,7 +28,7 @@ void bench_machine_line(const struct bench_machine *m, char *buf, size_t len)
 		              m->threads[i] == 1 ? "" : "s", m->peak_int8_gops[i]);
 }
 
-static const char *layout_name(const struct bench_plan *p)
+const char *bench_layout_name(const struct bench_plan *p)
 {
 	return p->config_path ? "config" : p->layout ? "out_in" : "in_out";
 }
@@ -45,7 +45,7 @@ static void cells(const struct bench_row *row, bool md, char c[NCOL][48])
 {
 	const char *ref = row->kind == BENCH_REFERENCE ? "*" : "";
 	snprintf(c[0], 48, "%s%s%s", ref, row->backend, md ? ref : "");
-	snprintf(c[1], 48, "%s", row->precision);
+	snprintf(c[1], 48, "%s", bench_precision_name(row->precision));
 	snprintf(c[2], 48, "%zu", row->T);
 	snprintf(c[3], 48, "%u", row->threads);
 	for (int i = 4; i < NCOL; i++)
@@ -111,7 +111,7 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 	        "shape:   %s  d_model=%u heads=%u kv_heads=%u head_dim=%u  N=%u  weights %s  "
 	        "(min-time %.2f s per row)\n",
 	        s->name, s->d_model, s->n_heads, s->n_kv_heads, s->head_dim, s->n,
-	        p->config_path ? "as the config says" : layout_name(p), p->min_time);
+	        p->config_path ? "as the config says" : bench_layout_name(p), p->min_time);
 	if (r->load[0] >= 0)
 		fprintf(f,
 		        "load:    1-minute load average %.1f at the start, %.1f at the end (%u "
@@ -145,9 +145,10 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 		bool seen = !row->detail[0];
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = !strcmp(r->rows[j].backend, row->backend) &&
-			       !strcmp(r->rows[j].precision, row->precision);
+			       r->rows[j].precision == row->precision;
 		if (!seen)
-			fprintf(f, "  %-12s %-5s %s\n", row->backend, row->precision, row->detail);
+			fprintf(f, "  %-12s %-5s %s\n", row->backend,
+			        bench_precision_name(row->precision), row->detail);
 	}
 	if (r->notes[0])
 		fprintf(f, "notes:\n%s", r->notes);
@@ -194,7 +195,7 @@ bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench
 	                       s->d_q,     s->d_kv,    s->n};
 	for (size_t i = 0; i < 7; i++)
 		jsonw_kv_uint(&w, dn[i], dv[i]);
-	jsonw_kv_string(&w, "layout", layout_name(p));
+	jsonw_kv_string(&w, "layout", bench_layout_name(p));
 	jsonw_end(&w);
 	jsonw_kv_double(&w, "min_time", p->min_time, 4);
 	jsonw_key(&w, "load_average");
@@ -213,7 +214,7 @@ bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench
 		jsonw_kv_string(&w, "key", key);
 		jsonw_kv_string(&w, "backend", row->backend);
 		jsonw_kv_string(&w, "kind", row->kind == BENCH_REFERENCE ? "reference" : "backend");
-		jsonw_kv_string(&w, "precision", row->precision);
+		jsonw_kv_string(&w, "precision", bench_precision_name(row->precision));
 		jsonw_kv_uint(&w, "T", row->T);
 		jsonw_kv_uint(&w, "threads", row->threads);
 		jsonw_kv_string(&w, "status", row->status);
@@ -271,8 +272,8 @@ bool bench_report_csv(FILE *f, const struct bench_result *r, const struct bench_
 		const struct bench_row *row = &r->rows[i];
 		csv_field(f, r->shape.name);
 		fprintf(f, ",%s,%s,%s,%zu,%u,", row->backend,
-		        row->kind == BENCH_REFERENCE ? "reference" : "backend", row->precision,
-		        row->T, row->threads);
+		        row->kind == BENCH_REFERENCE ? "reference" : "backend",
+		        bench_precision_name(row->precision), row->T, row->threads);
 		csv_field(f, row->status);
 		if (row->ok)
 			fprintf(f, ",%zu,%.9g,%.9g,%.9g,%.6g,%.6g,%.4g,%.4g,%.4g,%.4g,%.6g,%.6g,",

@@ -10,6 +10,8 @@
 #include "bench_plan.h"
 
 /* The key rows are matched by across runs: "backend/precision/T=t/threads=h". */
+/* How the run's weights are stored: "in_out", "out_in", or "config" (as it says). */
+const char *bench_layout_name(const struct bench_plan *p);
 void bench_row_key(const struct bench_row *row, char *buf, size_t len);
 
 /* The machine line: "AMD EPYC, 2 cores (avx2 fma ...), fp32 peak ..., read ...". */

@@ -190,12 +190,12 @@ void bench_blas_detail(char *buf, size_t len)
 	snprintf(buf, len, "OpenBLAS %s", openblas_get_corename());
 }
 
-double bench_weight_bytes(const struct bench_shape *s, const char *precision)
+double bench_weight_bytes(const struct bench_shape *s, uint32_t precision)
 {
 	double kn = (double)s->d_model * s->n;
-	if (!strcmp(precision, "int8"))
+	if (precision == QKV_INT8) /* int8 weights and an f32 scale per column */
 		return kn + 4.0 * s->n;
-	if (!strcmp(precision, "bf16"))
+	if (precision == QKV_BF16)
 		return 2.0 * kn;
 	return 4.0 * kn;
 }

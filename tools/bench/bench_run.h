@@ -6,18 +6,27 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include <qkv/precision.h> /* bench_row.precision: qkv_precision_name */
 #include <qkv/qkv.h>
 
 #include "bench_shape.h"
 #include "bench_stats.h"
+
+/* A row's precision by name ("?" for a value that is not one, never NULL). */
+static inline const char *bench_precision_name(uint32_t precision)
+{
+	const char *n = qkv_precision_name(precision);
+	return n ? n : "?";
+}
 
 enum bench_kind { BENCH_BACKEND = 0, BENCH_REFERENCE = 1 };
 
 struct bench_row {
 	char backend[40]; /* plugin name, or a reference: "cblas_sgemm", "onednn_f32", ... */
 	enum bench_kind kind;
-	char precision[8]; /* "f32", "bf16", "int8" */
+	uint32_t precision; /* enum qkv_precision (<qkv/precision.h> names it) */
 	size_t T;
 	unsigned threads;
 	bool ok; /* measured; else `status` says why not */
@@ -96,6 +105,6 @@ int bench_call_sgemv(void *ctx, size_t buf, char *err, size_t errlen);
 void bench_blas_detail(char *buf, size_t len); /* "OpenBLAS Zen" */
 
 /* Bytes of weights a call reads in a precision (f32 4, bf16 2, int8 1 + per-column scales). */
-double bench_weight_bytes(const struct bench_shape *s, const char *precision);
+double bench_weight_bytes(const struct bench_shape *s, uint32_t precision);
 
 #endif

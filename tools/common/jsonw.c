@@ -1,4 +1,5 @@
 #include "jsonw.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -8,30 +9,12 @@ void jsonw_init(struct jsonw *w, FILE *f, int wrap_depth)
 	*w = (struct jsonw){.f = f, .wrap_depth = wrap_depth};
 }
 
-/* Bytes of the valid UTF-8 sequence at s, or 0 for an invalid one. */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	size_t n = c < 0x80                 ? 1
-	           : c >= 0xc2 && c <= 0xdf ? 2
-	           : c >= 0xe0 && c <= 0xef ? 3
-	           : c >= 0xf0 && c <= 0xf4 ? 4
-	                                    : 0;
-	/* the second byte's range excludes overlong forms, surrogates and > U+10FFFF */
-	unsigned lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-	unsigned hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-	for (size_t i = 1; i < n; i++)
-		if (s[i] < (i == 1 ? lo : 0x80) || s[i] > (i == 1 ? hi : 0xbf))
-			return 0;
-	return n;
-}
-
 void jsonw_quote(FILE *f, const char *str)
 {
 	const unsigned char *s = (const unsigned char *)str;
 	fputc('"', f);
 	while (*s) {
-		size_t n = utf8_len(s);
+		size_t n = utf8_seq_len(s);
 		if (n == 0) {
 			fputs("\\ufffd", f); /* an invalid byte: the replacement character */
 			n = 1;

@@ -12,8 +12,6 @@
 /* A NaN bit pattern no arithmetic produces (canonical NaNs are 0x7fc00000). */
 #define CF_SENTINEL 0x7fa5a5a5u
 
-const char *const cf_proj_name[3] = {"q", "k", "v"};
-
 static char *progress_buf;
 static size_t progress_len;
 

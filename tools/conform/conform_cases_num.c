@@ -1,43 +1,16 @@
 /* Numeric cases: shapes, layouts, biases, strides, guards, special values. */
 #include <stdio.h>
 
-#include "conform_list.h"
 #include "conform_int.h"
+#include "conform_list.h"
 #include "conform_rng.h"
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static struct cf_opts opts(int precision, uint32_t layout, bool bias)
-{
-	return (struct cf_opts){.precision = (uint32_t)precision,
-	                        .layout = layout,
-	                        .threads = 1,
-	                        .bias = bias,
-	                        .fill = CF_FILL_RANDOM};
-}
-
-/* Run every shape in both layouts with `o` as a template; each problem gets its own
- * seed from the case seed. */
-static bool run_shapes(const struct qkv_backend *be, const struct cf_shape *sh, size_t n,
-                       struct cf_opts o, uint64_t seed, struct cf_report *r)
-{
-	struct cf_rng g = {seed};
-	for (size_t i = 0; i < n; i++) {
-		for (uint32_t l = 0; l < 2; l++) {
-			o.layout = (uint32_t)((i + l) % 2);
-			if (!cf_check_problem(be, &sh[i], &o, cf_rng_next(&g), r))
-				return false;
-		}
-	}
-	return true;
-}
 
 void cf_case_seed_example(const struct qkv_backend *be, int precision, uint64_t seed,
                           struct cf_report *r)
 {
 	(void)seed;
 	static const struct cf_shape sh = {1, 2, 1, 1, 2};
-	struct cf_opts o = opts(precision, 0, false);
+	struct cf_opts o = cf_opts_make(precision, 0, false);
 	o.fill = CF_FILL_SEED;
 	o.exact = precision != QKV_INT8; /* int8 rounds 3*127/3.. : checked against its bound */
 	for (uint32_t l = 0; l < 2; l++) {
@@ -65,11 +38,12 @@ void cf_case_exact_integers(const struct qkv_backend *be, int precision, uint64_
 {
 	/* K*127*127 + 8 < 2^24: every partial sum is exact in f32 in any order */
 	static const struct cf_shape sh[] = {{7, 257, 3, 3, 11}, {2, 1000, 2, 1, 40}};
-	struct cf_opts o = opts(precision, 0, true);
+	struct cf_opts o = cf_opts_make(precision, 0, true);
 	o.fill = CF_FILL_INTEGER;
 	o.exact = true; /* int8 too: amax = 127 makes every scale exactly 1 */
-	if (run_shapes(be, sh, COUNT(sh), o, seed, r))
-		snprintf(r->msg, sizeof(r->msg), "%zu shapes x 2 layouts bit for bit", COUNT(sh));
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), o, seed, r))
+		snprintf(r->msg, sizeof(r->msg), "%zu shapes x 2 layouts bit for bit",
+		         CF_COUNT(sh));
 }
 
 void cf_case_random_sizes(const struct qkv_backend *be, int precision, uint64_t seed,
@@ -80,10 +54,11 @@ void cf_case_random_sizes(const struct qkv_backend *be, int precision, uint64_t 
 	    {257, 127, 2, 2, 13}, {1, 4096, 8, 8, 128}, {2, 2053, 1, 1, 1021}, {7, 1000, 3, 3, 67},
 	    {64, 509, 5, 5, 64},  {257, 256, 4, 4, 64}, {3, 17, 1, 1, 1031},
 	};
-	struct cf_opts o = opts(precision, 0, false);
+	struct cf_opts o = cf_opts_make(precision, 0, false);
 	o.threads = 2;
-	if (run_shapes(be, sh, COUNT(sh), o, seed, r))
-		snprintf(r->msg, sizeof(r->msg), "%zu shapes x 2 layouts within bound", COUNT(sh));
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), o, seed, r))
+		snprintf(r->msg, sizeof(r->msg), "%zu shapes x 2 layouts within bound",
+		         CF_COUNT(sh));
 }
 
 void cf_case_layouts(const struct qkv_backend *be, int precision, uint64_t seed,
@@ -92,7 +67,7 @@ void cf_case_layouts(const struct qkv_backend *be, int precision, uint64_t seed,
 	/* the same logical W (same seed) in both layouts: both must match one reference */
 	static const struct cf_shape sh = {7, 97, 2, 2, 24};
 	for (uint32_t l = 0; l < 2; l++) {
-		struct cf_opts o = opts(precision, l, true);
+		struct cf_opts o = cf_opts_make(precision, l, true);
 		if (!cf_check_problem(be, &sh, &o, seed, r))
 			return;
 	}
@@ -103,27 +78,27 @@ void cf_case_gqa(const struct qkv_backend *be, int precision, uint64_t seed, str
 {
 	static const struct cf_shape sh[] = {
 	    {7, 96, 8, 2, 16}, {5, 64, 4, 1, 16}, {3, 50, 6, 3, 7}};
-	if (run_shapes(be, sh, COUNT(sh), opts(precision, 0, true), seed, r))
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), cf_opts_make(precision, 0, true), seed, r))
 		snprintf(r->msg, sizeof(r->msg), "GQA 8/2, MQA 4/1, 6/3 within bound");
 }
 
 void cf_case_bias(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r)
 {
 	static const struct cf_shape sh[] = {{7, 65, 3, 3, 11}, {1, 513, 2, 1, 64}};
-	if (run_shapes(be, sh, COUNT(sh), opts(precision, 0, true), seed, r))
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), cf_opts_make(precision, 0, true), seed, r))
 		snprintf(r->msg, sizeof(r->msg), "biases added in %zu shapes x 2 layouts",
-		         COUNT(sh));
+		         CF_COUNT(sh));
 }
 
 void cf_case_strides(const struct qkv_backend *be, int precision, uint64_t seed,
                      struct cf_report *r)
 {
 	static const struct cf_shape sh[] = {{7, 33, 2, 2, 9}, {64, 100, 4, 2, 8}};
-	struct cf_opts o = opts(precision, 0, true);
+	struct cf_opts o = cf_opts_make(precision, 0, true);
 	o.x_pad = 5;
 	o.y_pad = 3;
 	o.unaligned = true;
-	if (run_shapes(be, sh, COUNT(sh), o, seed, r))
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), o, seed, r))
 		snprintf(r->msg, sizeof(r->msg), "ldx = K+5, ld = width+3, pointers 4 bytes off");
 }
 
@@ -131,11 +106,11 @@ void cf_case_guard_bytes(const struct qkv_backend *be, int precision, uint64_t s
                          struct cf_report *r)
 {
 	static const struct cf_shape sh[] = {{3, 10, 1, 1, 5}, {1, 7, 3, 1, 3}, {257, 20, 1, 1, 9}};
-	struct cf_opts o = opts(precision, 0, false);
+	struct cf_opts o = cf_opts_make(precision, 0, false);
 	struct cf_rng g = {seed};
 	for (int u = 0; u < 2; u++) {
 		o.unaligned = u;
-		if (!run_shapes(be, sh, COUNT(sh), o, cf_rng_next(&g), r))
+		if (!cf_check_shapes(be, sh, CF_COUNT(sh), o, cf_rng_next(&g), r))
 			return;
 	}
 	snprintf(r->msg, sizeof(r->msg), "%d guard floats around every output untouched", CF_GUARD);
@@ -144,7 +119,7 @@ void cf_case_guard_bytes(const struct qkv_backend *be, int precision, uint64_t s
 void cf_case_t_zero(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r)
 {
 	static const struct cf_shape sh[] = {{0, 16, 2, 1, 4}};
-	if (run_shapes(be, sh, COUNT(sh), opts(precision, 0, true), seed, r))
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), cf_opts_make(precision, 0, true), seed, r))
 		snprintf(r->msg, sizeof(r->msg), "T = 0: OK, nothing written");
 }
 
@@ -152,19 +127,58 @@ void cf_case_nan_inf(const struct qkv_backend *be, int precision, uint64_t seed,
                      struct cf_report *r)
 {
 	static const struct cf_shape sh[] = {{7, 33, 2, 2, 5}, {5, 300, 2, 1, 16}};
-	struct cf_opts o = opts(precision, 0, true);
+	struct cf_opts o = cf_opts_make(precision, 0, true);
 	o.fill = CF_FILL_SPECIAL;
-	if (run_shapes(be, sh, COUNT(sh), o, seed, r))
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), o, seed, r))
 		snprintf(r->msg, sizeof(r->msg), "NaN, +Inf, -Inf rows match float64");
+}
+
+/* W holds +Inf, -Inf, NaN and exact zeros at three positions of K, X rows hold exact
+ * zeros, Inf and NaN at the same positions, and three bias columns are -Inf, +Inf,
+ * NaN (conform_data.c, CF_FILL_NONFINITE_W). Against float64: 0 * Inf = NaN must
+ * show, so a kernel that skips zero activations or zero weights (sparsity), or a zero
+ * row, gives a finite value where NaN is wanted; every row of a NaN or Inf bias column
+ * is NaN or Inf. int8: the scheme's column scale is NaN for a non-finite amax
+ * (qkv_int8_quantize), so such a column is NaN in every row; pre-quantized too (the
+ * NaN scale given as w_scale). */
+void cf_case_nonfinite_weights(const struct qkv_backend *be, int precision, uint64_t seed,
+                               struct cf_report *r)
+{
+	(void)precision;
+	/* T >= 8 reaches every kind of row; T = 3 the small-T paths (rows 0-2) */
+	static const struct cf_shape sh[] = {
+	    {8, 5, 2, 2, 8}, {3, 64, 2, 1, 16}, {24, 67, 4, 2, 16}, {70, 257, 2, 2, 40}};
+	struct cf_rng g = {seed};
+	int runs = 0;
+	for (int p = 0; p < QKV_PRECISION_COUNT; p++) {
+		if (!cf_declares(be, p))
+			continue;
+		for (size_t i = 0; i < CF_COUNT(sh); i++) {
+			for (uint32_t l = 0; l < 2; l++) {
+				struct cf_opts o =
+				    cf_opts_make(p, (uint32_t)((i + l) % 2), i != 1 || l);
+				o.fill = CF_FILL_NONFINITE_W;
+				o.threads = 1 + (uint32_t)(i % 2);
+				o.prequantized = p == QKV_INT8 && l == 1;
+				if (!cf_check_problem(be, &sh[i], &o, cf_rng_next(&g), r))
+					return;
+				runs++;
+			}
+		}
+	}
+	snprintf(r->msg, sizeof(r->msg),
+	         "%d problems: +-Inf, NaN, zeros in W against zeros, Inf, NaN in X, NaN/Inf "
+	         "biases: as float64 (int8: NaN columns)",
+	         runs);
 }
 
 void cf_case_int8_saturation(const struct qkv_backend *be, int precision, uint64_t seed,
                              struct cf_report *r)
 {
 	static const struct cf_shape sh[] = {{4, 4096, 1, 1, 16}, {6, 3001, 2, 2, 8}};
-	struct cf_opts o = opts(precision, 0, false);
+	struct cf_opts o = cf_opts_make(precision, 0, false);
 	o.fill = CF_FILL_SATURATE;
-	if (run_shapes(be, sh, COUNT(sh), o, seed, r))
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), o, seed, r))
 		snprintf(r->msg, sizeof(r->msg),
 		         "all +-127 products, K up to 4096: exact int8 sums");
 }
@@ -173,23 +187,8 @@ void cf_case_int8_prequantized(const struct qkv_backend *be, int precision, uint
                                struct cf_report *r)
 {
 	static const struct cf_shape sh[] = {{7, 96, 4, 2, 16}, {64, 1000, 2, 2, 64}};
-	struct cf_opts o = opts(precision, 0, true);
+	struct cf_opts o = cf_opts_make(precision, 0, true);
 	o.prequantized = true;
-	if (run_shapes(be, sh, COUNT(sh), o, seed, r))
+	if (cf_check_shapes(be, sh, CF_COUNT(sh), o, seed, r))
 		snprintf(r->msg, sizeof(r->msg), "w_i8 + w_scale with w = NULL, both layouts");
-}
-
-void cf_case_x_bounds(const struct qkv_backend *be, int precision, uint64_t seed,
-                      struct cf_report *r)
-{
-	/* odd K: a vector loop that over-reads the last row's tail touches the page */
-	static const struct cf_shape sh[] = {{7, 33, 2, 2, 9}, {1, 1, 1, 1, 3}, {64, 100, 4, 2, 8}};
-	struct cf_opts o = opts(precision, 0, true);
-	struct cf_rng g = {seed};
-	for (int placement = 1; placement <= 2; placement++) {
-		o.x_paged = placement;
-		if (!run_shapes(be, sh, COUNT(sh), o, cf_rng_next(&g), r))
-			return;
-	}
-	snprintf(r->msg, sizeof(r->msg), "no read outside X (PROT_NONE pages on both sides)");
 }

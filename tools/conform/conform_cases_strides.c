@@ -80,7 +80,7 @@ static bool huge_call(struct cf_setup *s, size_t ld, uint32_t threads, struct cf
 					    r,
 					    "%s: with ld_out = %zu, a float next to row %zu of "
 					    "%s was written",
-					    s->desc, ld, t, cf_proj_name[p]);
+					    s->desc, ld, t, qkv_proj_name((unsigned)p));
 		}
 	if (ok) { /* the values, through an output view with the huge stride */
 		struct cf_out view;

@@ -156,19 +156,16 @@ bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, double *m
 /* The usual path: init, one call of all rows, guards, values, free. */
 bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
                       const struct cf_opts *o, uint64_t seed, struct cf_report *r);
+/* cf_check_problem on every shape sh[n] in both layouts (o as the template), each
+ * problem with its own seed drawn from `seed`. */
+bool cf_check_shapes(const struct qkv_backend *be, const struct cf_shape *sh, size_t n,
+                     struct cf_opts o, uint64_t seed, struct cf_report *r);
 /* The same with a batch budget of `threads` (the problem's stays o->threads). */
 bool cf_check_problem_threads(const struct qkv_backend *be, const struct cf_shape *sh,
                               const struct cf_opts *o, uint32_t threads, uint64_t seed,
                               struct cf_report *r);
 
-extern const char *const cf_proj_name[3]; /* "q", "k", "v" */
-
-/* Probe into a result that ends at a PROT_NONE page, then into one that starts right
- * after one (a probe writing past its struct faults there), each first filled with
- * 0x5a; copies the second into *out. False and a message when struct_size changed or
- * detail has no NUL. */
-bool cf_probe_guarded(const struct qkv_backend *be, struct qkv_probe_result *out,
-                      struct cf_report *r);
+#define CF_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
 /* True when `be` declares precision p. */
 static inline bool cf_declares(const struct qkv_backend *be, int p)
@@ -176,8 +173,44 @@ static inline bool cf_declares(const struct qkv_backend *be, int p)
 	return (be->precisions & QKV_PRECISION_BIT(p)) != 0;
 }
 
-/* One block of the leak checks: per declared precision, 4 times prepare, 8 calls
- * (T 1 and 9, threads 1 and 2), release, and a refused prepare. */
-bool cf_leak_block(const struct qkv_backend *be, uint64_t seed, struct cf_report *r);
+/* The precisions `be` declares, in order, into p[QKV_PRECISION_COUNT]; returns how many. */
+static inline int cf_declared(const struct qkv_backend *be, int *p)
+{
+	int n = 0;
+	for (int i = 0; i < QKV_PRECISION_COUNT; i++)
+		if (cf_declares(be, i))
+			p[n++] = i;
+	return n;
+}
+
+/* The options most cases start from: random data, one thread, packed and aligned. */
+static inline struct cf_opts cf_opts_make(int precision, uint32_t layout, bool bias)
+{
+	struct cf_opts o = {.precision = (uint32_t)precision,
+	                    .layout = layout,
+	                    .threads = 1,
+	                    .bias = bias,
+	                    .fill = CF_FILL_RANDOM};
+	return o;
+}
+
+/* Run before(arg_i) (may be NULL) then work(arg_i), arg_i = args + i * arg_size, on n <= 16
+ * new threads that pass a spinning start line together after `before` (conform_together.c).
+ * False and a message when a thread could not start (those that did have run). */
+bool cf_together(int n, void (*before)(void *), void (*work)(void *), void *args, size_t arg_size,
+                 struct cf_report *r);
+
+/* ---- small prepares of the contract checks (conform_prepare.c) ---------------------- */
+
+/* prepare a valid 4 x 2 f32 problem with `precision`, then release whatever it left
+ * (after a failure too); returns prepare's status. */
+enum qkv_status cf_try_prepare(const struct qkv_backend *be, uint32_t precision, char *err,
+                               size_t errlen);
+/* A prepare that must fail (precision 0xffffffff) and its release: the error path. */
+void cf_failed_prepare(const struct qkv_backend *be);
+/* prepare with every undeclared and unknown precision: each must be refused with
+ * QKV_ERR_UNSUPPORTED and a message. Returns how many were refused, or -1 (and a
+ * message in r) at the first that was not. */
+int cf_refuse_unknown(const struct qkv_backend *be, struct cf_report *r);
 
 #endif

@@ -41,9 +41,14 @@
 	X(p##_x_refill, P, cf_case_x_refill, "X refilled in place between calls")                  \
 	X(p##_w_readonly, P, cf_case_w_readonly,                                                   \
 	  "weights read-only between guard pages, unchanged after prepare and calls")              \
-	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")
+	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")     \
+	X(p##_guards_by_size, P, cf_case_guards_by_size,                                           \
+	  "X, outputs, weights against guard pages at every size class, threads 1-16")             \
+	X(p##_concurrency_by_size, P, cf_case_concurrency_by_size,                                 \
+	  "two handles, two threads each at once, 1..2100 rows, threads 1-16")
 
-/* Edge cases (conform_cases_edge.c): each runs every precision the backend declares. */
+/* Edge cases (conform_cases_num.c, _sizes.c, _memory.c): each runs every precision the
+ * backend declares. */
 #define CF_EDGE_CASES(X)                                                                           \
 	X(nonfinite_weights, -1, cf_case_nonfinite_weights,                                        \
 	  "+-Inf, NaN in W and biases: 0*Inf = NaN with zero X, Inf X with zero W")                \
@@ -59,6 +64,8 @@
 	  "prepare refuses undeclared and unknown precisions with QKV_ERR_UNSUPPORTED")            \
 	X(release_after_failed_prepare, -1, cf_case_release_after_failed,                          \
 	  "release(NULL) and release after a failed prepare are safe")                             \
+	X(prepare_failures, -1, cf_case_prepare_failures,                                          \
+	  "weights, scales missing, each allocation failing: release is safe (guarded)")           \
 	CF_PRECISION_CASES(X, QKV_F32, f32)                                                        \
 	X(f32_nan_inf, QKV_F32, cf_case_nan_inf, "NaN and +-Inf in X propagate as in float64")     \
 	X(f32_exact_wide, QKV_F32, cf_case_exact_wide,                                             \
@@ -78,6 +85,8 @@
 	  "K in the thousands, every quantized value +-127: no 16-bit saturation")                 \
 	X(int8_prequantized, QKV_INT8, cf_case_int8_prequantized,                                  \
 	  "pre-quantized weights (w_i8 + w_scale, w = NULL) are used as given")                    \
+	X(stored_block_types, QKV_STORED, cf_case_block_types,                                     \
+	  "declared weight types (GGUF blocks, mixes, wild/NaN scales): reference bit for bit")    \
 	X(int8_special, QKV_INT8, cf_case_int8_special,                                            \
 	  "zero, subnormal-amax, tiny, huge rows and columns, rounding ties")                      \
 	X(int8_nan_inf, QKV_INT8, cf_case_nan_inf, "a row of X with NaN or Inf gives NaN outputs") \

@@ -8,6 +8,7 @@
 #include <qkv/precision.h>
 
 #include "conform_data.h"
+#include "conform_rng.h"
 
 static void describe(struct cf_setup *s)
 {
@@ -151,7 +152,8 @@ bool cf_check_weights(const struct cf_setup *s, const char *when, struct cf_repo
 				return cf_fail(r,
 				               "%s: %s[%s] changed %s (the core's weights are "
 				               "read-only to a backend)",
-				               s->desc, kind_name[kind], cf_proj_name[p], when);
+				               s->desc, kind_name[kind], qkv_proj_name((unsigned)p),
+				               when);
 	return true;
 }
 
@@ -245,7 +247,7 @@ unsigned cf_fp_env(void)
 bool cf_check_guards(const struct cf_setup *s, const struct cf_out *out, struct cf_report *r)
 {
 	for (int p = 0; p < 3; p++)
-		if (!cf_gbuf_check(&out->y[p], cf_proj_name[p], r, s->desc))
+		if (!cf_gbuf_check(&out->y[p], qkv_proj_name((unsigned)p), r, s->desc))
 			return false;
 	if (memcmp(s->x_copy, s->x.base, s->x.total * sizeof(float)) != 0)
 		return cf_fail(r, "%s: project wrote into X (or around it)", s->desc);
@@ -261,7 +263,7 @@ static bool same_bits(float a, float b)
 static bool check_one(const struct cf_setup *s, int p, size_t t, size_t n, float got, double want,
                       double bound, const char *which, struct cf_report *r)
 {
-	const char *nm = cf_proj_name[p];
+	const char *nm = qkv_proj_name((unsigned)p);
 	if (cf_is_sentinel(got))
 		return cf_fail(r, "%s: row %zu, column %zu of %s was not written (want %.9g)",
 		               s->desc, t, n, nm, want);
@@ -336,7 +338,8 @@ bool cf_check_same(const struct cf_setup *s, const struct cf_out *a, const struc
 					    r,
 					    "%s: %s: row %zu, column %zu of %s is %.9g, "
 					    "the first call gave %.9g (not bit-identical)",
-					    s->desc, what, t, n, cf_proj_name[p], fb, fa);
+					    s->desc, what, t, n, qkv_proj_name((unsigned)p), fb,
+					    fa);
 			}
 	}
 	return true;
@@ -346,6 +349,22 @@ bool cf_check_problem(const struct qkv_backend *be, const struct cf_shape *sh,
                       const struct cf_opts *o, uint64_t seed, struct cf_report *r)
 {
 	return cf_check_problem_threads(be, sh, o, o->threads, seed, r);
+}
+
+/* Run every shape in both layouts with `o` as a template; each problem gets its own
+ * seed from the case seed. */
+bool cf_check_shapes(const struct qkv_backend *be, const struct cf_shape *sh, size_t n,
+                     struct cf_opts o, uint64_t seed, struct cf_report *r)
+{
+	struct cf_rng g = {seed};
+	for (size_t i = 0; i < n; i++) {
+		for (uint32_t l = 0; l < 2; l++) {
+			o.layout = (uint32_t)((i + l) % 2);
+			if (!cf_check_problem(be, &sh[i], &o, cf_rng_next(&g), r))
+				return false;
+		}
+	}
+	return true;
 }
 
 bool cf_check_problem_threads(const struct qkv_backend *be, const struct cf_shape *sh,
@@ -404,6 +423,6 @@ bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, double *m
 		               "over %zu outputs is %.3g, a correct f32 kernel stays below 1 "
 		               "(in-tree: < 0.001): reduced precision (bf16/f16 operands or "
 		               "accumulators)? worst at row %zu, column %zu of %s",
-		               s->desc, count, ms, wt, wn, cf_proj_name[wp]);
+		               s->desc, count, ms, wt, wn, qkv_proj_name((unsigned)wp));
 	return true;
 }

@@ -30,7 +30,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <qkv/plugin.h>
+#include <qkv/wtype.h>
+
 #include "gen.h"
+#include "gguf_out.h"
 
 struct preset {
 	const char *name;
@@ -41,6 +45,8 @@ struct preset {
 
 static const struct preset presets[] = {
     {"tiny", 64, 4, 2, 16, 1, "model.layers.%u.self_attn.", "%s_proj"},
+    /* the smallest shape whose d_model is whole super-blocks of the K types */
+    {"tiny256", 256, 4, 2, 64, 1, "model.layers.%u.self_attn.", "%s_proj"},
     {"gpt2-small", 768, 12, 12, 64, 1, "h.%u.attn.", "%s"},
     {"llama2-7b", 4096, 32, 32, 128, 0, "model.layers.%u.self_attn.", "%s_proj"},
     {"llama3-8b", 4096, 32, 8, 128, 0, "model.layers.%u.self_attn.", "%s_proj"},
@@ -49,7 +55,7 @@ static const struct preset presets[] = {
 enum dtype { DT_F32, DT_BF16, DT_F16 };
 static const char *const dtype_st[] = {"F32", "BF16", "F16"};
 static const size_t dtype_size[] = {4, 2, 2};
-static const unsigned dtype_ggml[] = {0, 30, 1};
+static const uint32_t dtype_wtype[] = {QKV_WT_F32, QKV_WT_BF16, QKV_WT_F16};
 
 enum form { F_SEPARATE, F_GPT2, F_PHI3, F_NEOX, F_SHARDED, F_GGUF };
 static const char *const form_names[] = {"separate", "gpt2", "phi3", "neox", "sharded", "gguf"};
@@ -68,6 +74,7 @@ struct tensor {
 struct gen {
 	const struct preset *p;
 	enum dtype dt;
+	uint32_t wtype[3]; /* gguf: the weights' types (q, k, v), default the --dtype's */
 	uint64_t seed;
 	uint64_t d_q, d_kv, n;
 };
@@ -75,8 +82,11 @@ struct gen {
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: qkv-genweights --preset tiny|gpt2-small|llama2-7b|llama3-8b --out FILE\n"
+	        "usage: qkv-genweights --preset tiny|tiny256|gpt2-small|llama2-7b|llama3-8b --out "
+	        "FILE\n"
 	        "                      [--seed S] [--dtype f32|bf16|f16] [--layers L]\n"
+	        "                      [--wtype T | --wtype TQ,TK,TV] (gguf: f32 f16 bf16 q8_0\n"
+	        "                      q4_0 q4_k q5_k q6_k; e.g. q4_k,q4_k,q6_k as Q4_K_M)\n"
 	        "                      [--form separate|gpt2|phi3|neox|sharded|gguf] "
 	        "[--shards S]\n"
 	        "Writes Q/K/V weights (and biases where the model has them) of layers 0..L-1\n"
@@ -160,18 +170,6 @@ static int put_tensor(FILE *f, const struct gen *g, const struct tensor *t)
 	return fwrite(buf, 1, fill, f) == fill ? 0 : -1;
 }
 
-static int put_zeros(FILE *f, uint64_t n)
-{
-	static const unsigned char z[64];
-	while (n) {
-		size_t k = n > sizeof(z) ? sizeof(z) : (size_t)n;
-		if (fwrite(z, 1, k, f) != k)
-			return -1;
-		n -= k;
-	}
-	return 0;
-}
-
 static int put_le(FILE *f, uint64_t v, unsigned k)
 {
 	unsigned char b[8];
@@ -245,60 +243,58 @@ static int write_safetensors(const char *path, const struct gen *g, struct tenso
 	return finish(f, path, bad);
 }
 
-static int put_gguf_str(FILE *f, const char *s)
+struct fill_ctx {
+	const struct gen *g;
+	const struct tensor *t;
+};
+
+/* Row r of a tensor (or the whole vector) as f32, for the GGUF writer. */
+static void fill_row(void *ctx, uint64_t r, float *out)
 {
-	size_t n = strlen(s);
-	return put_le(f, n, 8) || fwrite(s, 1, n, f) != n;
+	const struct fill_ctx *c = ctx;
+	uint64_t len = c->t->cols ? c->t->cols : c->t->rows;
+	for (uint64_t i = 0; i < len; i++)
+		out[i] = (float)value_at(c->g, c->t, r * len + i);
 }
 
-static int put_kv_u32(FILE *f, const char *arch, const char *key, uint32_t v)
-{
-	char k[128];
-	snprintf(k, sizeof(k), "%s%s%s", arch ? arch : "", arch ? "." : "", key);
-	return put_gguf_str(f, k) || put_le(f, 4, 4) || put_le(f, v, 4);
-}
-
+/* GGUF through the tools' writer: weights in g->wtype[projection] (block types quantized
+ * by the type table's reference quantizer), biases in the --dtype's type. */
 static int write_gguf(const char *path, const struct gen *g, struct tensor *t, size_t nt,
                       unsigned layers, uint64_t *bytes)
 {
 	const struct preset *p = g->p;
 	const char *arch = p->bias ? "qwen2" : "llama";
-	const uint64_t align = 32;
-	FILE *f = open_out(path);
-	if (!f)
+	char keys[5][96];
+	static const char *const suffix[5] = {"block_count", "embedding_length",
+	                                      "attention.head_count", "attention.head_count_kv",
+	                                      "attention.key_length"};
+	uint32_t vals[5] = {layers, p->d_model, p->n_heads, p->n_kv_heads, p->head_dim};
+	struct gguf_out_kv kv[7] = {{"general.architecture", arch, 0},
+	                            {"general.name", p->name, 0}};
+	for (int i = 0; i < 5; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "%s.%s", arch, suffix[i]);
+		kv[2 + i] = (struct gguf_out_kv){keys[i], NULL, vals[i]};
+	}
+	struct gguf_out_tensor *ot = calloc(nt ? nt : 1, sizeof(*ot));
+	FILE *f = ot ? open_out(path) : NULL;
+	if (!f) {
+		free(ot);
 		return -1;
-	int bad =
-	    fwrite("GGUF", 1, 4, f) != 4 || put_le(f, 3, 4) || put_le(f, nt, 8) || put_le(f, 7, 8);
-	bad = bad || put_gguf_str(f, "general.architecture") || put_le(f, 8, 4) ||
-	      put_gguf_str(f, arch);
-	bad = bad || put_gguf_str(f, "general.name") || put_le(f, 8, 4) || put_gguf_str(f, p->name);
-	bad = bad || put_kv_u32(f, NULL, "general.alignment", (uint32_t)align);
-	bad = bad || put_kv_u32(f, arch, "block_count", layers);
-	bad = bad || put_kv_u32(f, arch, "embedding_length", p->d_model);
-	bad = bad || put_kv_u32(f, arch, "attention.head_count", p->n_heads);
-	bad = bad || put_kv_u32(f, arch, "attention.head_count_kv", p->n_kv_heads);
-	uint64_t off = 0;
-	for (size_t i = 0; i < nt && !bad; i++) {
-		t[i].begin = off;
-		uint64_t nb = t[i].rows * (t[i].cols ? t[i].cols : 1) * dtype_size[g->dt];
-		off += (nb + align - 1) / align * align;
-		bad = put_gguf_str(f, t[i].name) || put_le(f, t[i].cols ? 2 : 1, 4);
-		if (t[i].cols) /* ggml order: innermost first */
-			bad = bad || put_le(f, t[i].cols, 8);
-		bad = bad || put_le(f, t[i].rows, 8) || put_le(f, dtype_ggml[g->dt], 4) ||
-		      put_le(f, t[i].begin, 8);
 	}
-	long pos = ftell(f);
-	if (pos < 0)
-		bad = 1;
-	uint64_t hdr = (uint64_t)(pos < 0 ? 0 : pos);
-	uint64_t pad = (align - hdr % align) % align;
-	bad = bad || put_zeros(f, pad);
-	for (size_t i = 0; i < nt && !bad; i++) {
-		uint64_t nb = t[i].rows * (t[i].cols ? t[i].cols : 1) * dtype_size[g->dt];
-		bad = put_tensor(f, g, &t[i]) || put_zeros(f, (align - nb % align) % align);
+	*bytes = 0;
+	for (size_t i = 0; i < nt; i++) {
+		bool weight = t[i].proj < 3;
+		ot[i] = (struct gguf_out_tensor){t[i].name,
+		                                 weight ? g->wtype[t[i].proj] : dtype_wtype[g->dt],
+		                                 t[i].rows, t[i].cols};
+		*bytes += gguf_out_bytes(&ot[i]);
 	}
-	*bytes = hdr + pad + off;
+	int bad = gguf_out_header(f, kv, 7, ot, nt);
+	for (size_t i = 0; i < nt && !bad; i++) {
+		struct fill_ctx c = {g, &t[i]};
+		bad = gguf_out_data(f, &ot[i], fill_row, &c);
+	}
+	free(ot);
 	return finish(f, path, bad);
 }
 
@@ -306,7 +302,6 @@ static int write_gguf(const char *path, const struct gen *g, struct tensor *t, s
 static size_t list_tensors(const struct gen *g, enum form form, unsigned layers, struct tensor *t)
 {
 	const struct preset *p = g->p;
-	static const char *const pn[3] = {"q", "k", "v"};
 	size_t nt = 0;
 	for (unsigned L = 0; L < layers; L++) {
 		if (form == F_SEPARATE || form == F_SHARDED || form == F_GGUF) {
@@ -316,10 +311,10 @@ static size_t list_tensors(const struct gen *g, enum form form, unsigned layers,
 					memset(x, 0, sizeof(*x));
 					char pre[64], mid[32];
 					snprintf(pre, sizeof(pre), p->prefix, L);
-					snprintf(mid, sizeof(mid), p->wfmt, pn[r]);
+					snprintf(mid, sizeof(mid), p->wfmt, qkv_proj_name(r));
 					if (form == F_GGUF)
 						snprintf(x->name, sizeof(x->name),
-						         "blk.%u.attn_%s.%s", L, pn[r],
+						         "blk.%u.attn_%s.%s", L, qkv_proj_name(r),
 						         b ? "bias" : "weight");
 					else
 						snprintf(x->name, sizeof(x->name), "%s%s.%s", pre,
@@ -399,9 +394,52 @@ static int parse_count(const char *opt, const char *v, unsigned long long max,
 	return 0;
 }
 
+/* --wtype T or TQ,TK,TV: the weights' types (GGUF only); without it, the --dtype's. */
+static int parse_wtypes(const char *s, bool gguf, struct gen *g)
+{
+	for (int p = 0; p < 3; p++)
+		g->wtype[p] = dtype_wtype[g->dt];
+	if (!s)
+		return 0;
+	if (!gguf) {
+		fprintf(stderr, "qkv-genweights: --wtype needs --form gguf (safetensors has no "
+		                "block-quantized types)\n");
+		return -1;
+	}
+	char buf[64];
+	snprintf(buf, sizeof(buf), "%s", s);
+	int n = 0;
+	for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ","), n++)
+		if (n >= 3 || !qkv_wtype_parse(tok, &g->wtype[n])) {
+			fprintf(stderr,
+			        "qkv-genweights: --wtype '%s': give one type or three (q,k,v) of "
+			        "f32 f16 bf16 q8_0 q4_0 q4_k q5_k q6_k\n",
+			        s);
+			return -1;
+		}
+	if (n == 1)
+		g->wtype[1] = g->wtype[2] = g->wtype[0];
+	else if (n != 3) {
+		fprintf(stderr, "qkv-genweights: --wtype '%s': one type or three\n", s);
+		return -1;
+	}
+	for (int p = 0; p < 3; p++) {
+		uint32_t blk = qkv_wtype_traits(g->wtype[p])->block;
+		if (g->p->d_model % blk) {
+			fprintf(
+			    stderr,
+			    "qkv-genweights: --wtype %s needs d_model a multiple of %u; preset %s "
+			    "has %u\n",
+			    qkv_wtype_name(g->wtype[p]), blk, g->p->name, g->p->d_model);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	const char *preset = NULL, *out = NULL, *dts = "f32", *forms = "separate";
+	const char *preset = NULL, *out = NULL, *dts = "f32", *forms = "separate", *wts = NULL;
 	unsigned long long seed = 1, layers = 1, shards = 2;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -409,12 +447,12 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		static const char *const opts[] = {"--preset", "--out",  "--seed",  "--dtype",
-		                                   "--layers", "--form", "--shards"};
+		static const char *const opts[] = {"--preset", "--out",  "--seed",   "--dtype",
+		                                   "--layers", "--form", "--shards", "--wtype"};
 		size_t k = 0;
-		while (k < 7 && strcmp(a, opts[k]))
+		while (k < 8 && strcmp(a, opts[k]))
 			k++;
-		if (i + 1 >= argc || k == 7) {
+		if (i + 1 >= argc || k == 8) {
 			fprintf(stderr, "qkv-genweights: unknown or incomplete argument '%s'\n", a);
 			usage(stderr);
 			return 2;
@@ -440,6 +478,9 @@ int main(int argc, char **argv)
 		case 5:
 			forms = v;
 			break;
+		case 7:
+			wts = v;
+			break;
 		default:
 			bad = parse_count("--shards", v, 99, &shards) || (shards == 0);
 			break;
@@ -457,8 +498,8 @@ int main(int argc, char **argv)
 	if (!p || !out) {
 		fprintf(stderr, "qkv-genweights: %s\n",
 		        !preset ? "--preset is required"
-		        : !p    ? "unknown --preset (tiny, gpt2-small, llama2-7b, llama3-8b)"
-		                : "--out is required");
+		        : !p ? "unknown --preset (tiny, tiny256, gpt2-small, llama2-7b, llama3-8b)"
+		             : "--out is required");
 		return 2;
 	}
 	struct gen g = {.p = p, .seed = seed};
@@ -482,6 +523,8 @@ int main(int argc, char **argv)
 		        forms);
 		return 2;
 	}
+	if (parse_wtypes(wts, form == F_GGUF, &g) != 0)
+		return 2;
 	g.d_q = (uint64_t)p->n_heads * p->head_dim;
 	g.d_kv = (uint64_t)p->n_kv_heads * p->head_dim;
 	g.n = g.d_q + 2 * g.d_kv;
@@ -496,9 +539,14 @@ int main(int argc, char **argv)
 	free(t);
 	if (rc != 0)
 		return 1;
+	char types[48];
+	snprintf(types, sizeof(types), "%s", dtype_st[g.dt]);
+	if (wts)
+		snprintf(types, sizeof(types), "weights %s,%s,%s", qkv_wtype_name(g.wtype[0]),
+		         qkv_wtype_name(g.wtype[1]), qkv_wtype_name(g.wtype[2]));
 	printf("wrote %s: preset %s, form %s, %s, seed %llu, %llu layer%s, %zu tensors, %llu "
 	       "bytes\n",
-	       out, p->name, form_names[form], dtype_st[g.dt], seed, layers, layers > 1 ? "s" : "",
-	       nt, (unsigned long long)bytes);
+	       out, p->name, form_names[form], types, seed, layers, layers > 1 ? "s" : "", nt,
+	       (unsigned long long)bytes);
 	return 0;
 }

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <qkv/qkv.h>
@@ -20,6 +20,7 @@ static const struct {
 } vocab[OPT_COUNT] = {
     [OPT_BACKEND] = {"backend", "LIST", "backend names, comma-separated (--backends: the same)"},
     [OPT_THREADS] = {"threads", "N", "thread budget; 0 = every core this process may use"},
+    [OPT_TYPE] = {"type", "T", "weight type: q8_0 q4_0 q4_k q5_k q6_k f16 bf16 f32"},
     [OPT_PRECISION] = {"precision", "LIST", "f32, bf16, int8 (comma-separated)"},
     [OPT_PLUGIN_DIR] = {"plugin-dir", "DIR", "search DIR for plugins first (repeatable)"},
     [OPT_MACHINE] = {"machine", "FILE", "machine profile (qkv tune): preferences, threads, routes"},
@@ -48,9 +49,7 @@ static const struct {
     [OPT_REMEASURE] = {"remeasure", NULL, "measure the machine's peak and bandwidth again"},
     [OPT_FORCE] = {"force", NULL, "go on although the machine is too noisy"},
     [OPT_CONFIG_OUT] = {"config-out", "FILE", "also write the config to FILE"},
-    [OPT_ROWS] = {"rows", "T", "rows of the accuracy check"},
     [OPT_CASES] = {"cases", "PATTERN", "only cases matching comma-separated globs"},
-    [OPT_REPORT] = {"report", "FILE", "also write a JSON report"},
     [OPT_TIMEOUT] = {"timeout", "S", "limit in seconds"},
     [OPT_LIST] = {"list", NULL, "list, then exit"},
     [OPT_SHARD] = {"shard", "R/W",
@@ -61,7 +60,19 @@ static const struct {
                    "tensor names' {layer}"},
     [OPT_ALL_LAYERS] = {"all-layers", NULL,
                         "every layer of the model (model.n_layers, or GGUF block_count)"},
+    [OPT_CHECK] = {"check", "ROWS", "compare the first ROWS rows with a float64 reference"},
 };
+
+/* Old spellings, kept so scripts keep working; each command's help names them. */
+static const struct {
+	const char *name;
+	enum cli_opt_id id;
+} aliases[] = {
+    {"backends", OPT_BACKEND}, /* qkv info, bench */
+    {"rows", OPT_TOKENS},      /* qkv quantize before 0.2 */
+    {"report", OPT_JSON},      /* qkv conform before 0.2 */
+};
+#define N_ALIASES (sizeof(aliases) / sizeof(aliases[0]))
 
 static size_t spec_count(const struct cli_spec *spec)
 {
@@ -121,23 +132,66 @@ static int add_plugin_dir(const char *dir)
 	return rc;
 }
 
-enum { HELP_VAL = OPT_COUNT, BACKENDS_ALIAS };
+/* A warning on stderr for each folder of the ':'-separated `list` that does not exist. */
+static void warn_missing_dirs(const struct cli_spec *spec, const char *what, const char *list)
+{
+	for (const char *s = list; s && *s;) {
+		size_t len = strcspn(s, ":");
+		char dir[4096];
+		struct stat sb;
+		snprintf(dir, sizeof(dir), "%.*s", (int)len, s);
+		if (len && (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+			fprintf(stderr, "qkv %s: warning: %s %s: %s\n", spec->name, what, dir,
+			        stat(dir, &sb) != 0 ? "no such folder" : "not a folder");
+		s += len + (s[len] == ':');
+	}
+}
+
+/* getopt values past the options: --help, then alias i at ALIAS_VAL + i. */
+enum { HELP_VAL = OPT_COUNT, ALIAS_VAL };
+
+static bool spec_has(const struct cli_spec *spec, enum cli_opt_id id)
+{
+	for (size_t i = 0; i < spec_count(spec); i++)
+		if (spec->opts[i].id == id)
+			return true;
+	return false;
+}
+
+/* An unknown option: the command's option (or alias) it is a typo of, or NULL. */
+static const char *near_option(const struct cli_spec *spec, const char *arg)
+{
+	char name[64];
+	const char *cand[OPT_COUNT + N_ALIASES + 1];
+	size_t n = 0;
+	arg += strspn(arg, "-");
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(arg, "="), arg);
+	for (size_t i = 0; i < spec_count(spec); i++)
+		cand[n++] = vocab[spec->opts[i].id].name;
+	for (size_t i = 0; i < N_ALIASES; i++)
+		if (spec_has(spec, aliases[i].id))
+			cand[n++] = aliases[i].name;
+	cand[n++] = "help";
+	return qkv_near_name(name, cand, n);
+}
 
 int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_args *a)
 {
 	memset(a, 0, sizeof(*a));
 	size_t n = spec_count(spec);
-	struct option lo[OPT_COUNT + 3];
+	struct option lo[OPT_COUNT + N_ALIASES + 2];
 	size_t k = 0;
-	bool backend = false;
 	for (size_t i = 0; i < n; i++) {
 		enum cli_opt_id id = spec->opts[i].id;
 		lo[k++] = (struct option){
 		    vocab[id].name, vocab[id].arg ? required_argument : no_argument, NULL, (int)id};
-		backend |= id == OPT_BACKEND;
 	}
-	if (backend)
-		lo[k++] = (struct option){"backends", required_argument, NULL, BACKENDS_ALIAS};
+	for (size_t i = 0; i < N_ALIASES; i++)
+		if (spec_has(spec, aliases[i].id))
+			lo[k++] = (struct option){aliases[i].name,
+			                          vocab[aliases[i].id].arg ? required_argument
+			                                                   : no_argument,
+			                          NULL, ALIAS_VAL + (int)i};
 	lo[k++] = (struct option){"help", no_argument, NULL, HELP_VAL};
 	lo[k] = (struct option){NULL, 0, NULL, 0};
 	optind = 0; /* glibc: start afresh */
@@ -149,22 +203,24 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_arg
 			return -1;
 		}
 		if (c == ':') {
-			const char *opt = optopt == BACKENDS_ALIAS            ? "backend"
-			                  : optopt >= 0 && optopt < OPT_COUNT ? vocab[optopt].name
-			                                                      : "?";
-			return cli_usage_error(
-			    spec, "--%s needs a value: --%s %s", opt, opt,
-			    vocab[optopt < OPT_COUNT ? optopt : OPT_BACKEND].arg);
+			int id = optopt >= ALIAS_VAL ? (int)aliases[optopt - ALIAS_VAL].id : optopt;
+			const char *opt = id >= 0 && id < OPT_COUNT ? vocab[id].name : "?";
+			return cli_usage_error(spec, "--%s needs a value: --%s %s", opt, opt,
+			                       id >= 0 && id < OPT_COUNT ? vocab[id].arg : "VALUE");
 		}
 		if (c == '?') {
 			const char *bad = argv[optind - 1];
 			if (optopt && optopt < OPT_COUNT)
 				return cli_usage_error(spec, "--%s takes no value (`%s`)",
 				                       vocab[optopt].name, bad);
+			const char *near = near_option(spec, bad);
+			if (near)
+				return cli_usage_error(
+				    spec, "unknown option `%s`; did you mean --%s?", bad, near);
 			return cli_usage_error(spec, "unknown option `%s`", bad);
 		}
-		if (c == BACKENDS_ALIAS)
-			c = OPT_BACKEND;
+		if (c >= ALIAS_VAL)
+			c = (int)aliases[c - ALIAS_VAL].id;
 		a->val[c] = optarg ? optarg : "";
 		if (c == OPT_PLUGIN_DIR) {
 			if (a->n_plugin_dirs == sizeof(a->plugin_dirs) / sizeof(a->plugin_dirs[0]))
@@ -181,6 +237,11 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_arg
 		cli_help(spec, stderr);
 		return QKV_EXIT_USAGE;
 	}
+	/* Folders that are not there: a typo, said before any work (the library says so
+	 * for the config's plugin_dirs). */
+	warn_missing_dirs(spec, "QKV_PLUGIN_PATH", getenv("QKV_PLUGIN_PATH"));
+	for (size_t i = 0; i < a->n_plugin_dirs; i++)
+		warn_missing_dirs(spec, "--plugin-dir", a->plugin_dirs[i]);
 	/* Later folders are prepended first so the first --plugin-dir is searched first. */
 	for (size_t i = a->n_plugin_dirs; i-- > 0;)
 		if (add_plugin_dir(a->plugin_dirs[i]))
@@ -257,21 +318,6 @@ int cli_double(const struct cli_spec *spec, const struct cli_args *a, enum cli_o
 	if (!*s || *end || errno || !(v >= min) || v > 1e9)
 		return cli_usage_error(spec, "--%s: `%s` is not a number >= %g", vocab[id].name, s,
 		                       min);
-	*out = v;
-	return 0;
-}
-
-int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
-                      unsigned long long *out)
-{
-	char *end = NULL;
-	errno = 0;
-	unsigned long long v = strtoull(s ? s : "", &end, 10);
-	if (!s || !*s || *end || errno || s[0] == '-' || s[0] == '+' || v > max) {
-		fprintf(stderr, "qkv: option %s: `%s` is not an integer in 0..%llu\n", opt,
-		        s ? s : "(missing)", max);
-		return -1;
-	}
 	*out = v;
 	return 0;
 }
@@ -392,13 +438,6 @@ void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const 
 			fprintf(out, "%s%.*s\n", prefix, len, text);
 		text += len + (nl ? 1 : 0);
 	}
-}
-
-double qkv_cli_now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t cols, size_t ld)

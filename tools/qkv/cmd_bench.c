@@ -200,7 +200,8 @@ static int bench_all_layers(const struct cli_spec *sp, struct bench_plan *plan,
 		return QKV_EXIT_ERROR;
 	}
 	struct total {
-		char backend[40], precision[8];
+		char backend[40];
+		uint32_t precision;
 		size_t T;
 		unsigned threads, layers;
 		double sum;
@@ -226,30 +227,31 @@ static int bench_all_layers(const struct cli_spec *sp, struct bench_plan *plan,
 			for (size_t i = 0; i < r.n; i++)
 				if (r.rows[i].kind == BENCH_REFERENCE && r.rows[i].ok)
 					printf("%-6s %-16s %-9s %7zu %7u %12.4f %10.2f\n", "ref",
-					       r.rows[i].backend, r.rows[i].precision, r.rows[i].T,
-					       r.rows[i].threads, r.rows[i].st.median * 1e3,
-					       r.rows[i].gflops);
+					       r.rows[i].backend,
+					       bench_precision_name(r.rows[i].precision),
+					       r.rows[i].T, r.rows[i].threads,
+					       r.rows[i].st.median * 1e3, r.rows[i].gflops);
 		for (size_t i = 0; i < r.n; i++) {
 			const struct bench_row *w = &r.rows[i];
 			if (w->kind != BENCH_BACKEND)
 				continue;
 			if (!w->ok) {
 				printf("%-6u %-16s %-9s %7zu %7u %12s   %s\n", layer, w->backend,
-				       w->precision, w->T, w->threads, "-", w->status);
+				       bench_precision_name(w->precision), w->T, w->threads, "-",
+				       w->status);
 				continue;
 			}
 			printf("%-6u %-16s %-9s %7zu %7u %12.4f %10.2f%s\n", layer, w->backend,
-			       w->precision, w->T, w->threads, w->st.median * 1e3, w->gflops,
-			       w->noisy ? "  noisy" : "");
+			       bench_precision_name(w->precision), w->T, w->threads,
+			       w->st.median * 1e3, w->gflops, w->noisy ? "  noisy" : "");
 			size_t k = 0;
 			while (k < ntot && (strcmp(tot[k].backend, w->backend) ||
-			                    strcmp(tot[k].precision, w->precision) ||
-			                    tot[k].T != w->T || tot[k].threads != w->threads))
+			                    tot[k].precision != w->precision || tot[k].T != w->T ||
+			                    tot[k].threads != w->threads))
 				k++;
 			if (k == ntot && ntot < cap) {
 				snprintf(tot[k].backend, sizeof(tot[k].backend), "%s", w->backend);
-				snprintf(tot[k].precision, sizeof(tot[k].precision), "%s",
-				         w->precision);
+				tot[k].precision = w->precision;
 				tot[k].T = w->T;
 				tot[k].threads = w->threads;
 				ntot++;
@@ -268,8 +270,8 @@ static int bench_all_layers(const struct cli_spec *sp, struct bench_plan *plan,
 		       "total_ms", "layers");
 		for (size_t k = 0; k < ntot; k++)
 			printf("%-16s %-9s %7zu %7u %12.4f %8u%s\n", tot[k].backend,
-			       tot[k].precision, tot[k].T, tot[k].threads, tot[k].sum * 1e3,
-			       tot[k].layers,
+			       bench_precision_name(tot[k].precision), tot[k].T, tot[k].threads,
+			       tot[k].sum * 1e3, tot[k].layers,
 			       tot[k].layers < info.n_layers ? "  (some layers not measured)" : "");
 	}
 	free(tot);
@@ -355,7 +357,8 @@ int qkv_cmd_bench(int argc, char **argv)
 	}
 	if (!rc && a.val[OPT_BASELINE]) {
 		bool gate_all = a.val[OPT_GATE] && !strcmp(a.val[OPT_GATE], "all");
-		long slower = bench_baseline_compare(&base, &r, &m, threshold, gate_all, table);
+		long slower = bench_baseline_compare(&base, &r, &m, bench_layout_name(&plan),
+		                                     threshold, gate_all, table);
 		rc = slower < 0 ? QKV_EXIT_ERROR : slower > 0 ? QKV_EXIT_SLOWER : 0;
 	}
 	if (!rc && r.failed_named) {

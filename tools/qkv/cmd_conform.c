@@ -14,7 +14,9 @@ static const struct cli_opt conform_opts[] = {
     {OPT_SEED, NULL,
      "base seed of the random data (default: a fixed seed, shown in\n"
      "each run's first line); --seed S --cases NAME replays a failure"},
-    {OPT_REPORT, NULL, "also write a JSON report"},
+    {OPT_JSON, NULL,
+     "also write the JSON report to FILE (- = stdout: the table then goes\n"
+     "to stderr); --report FILE: the same, the old name"},
     {OPT_TIMEOUT, NULL,
      "per-case limit in seconds (default 30; the slowest case takes\n"
      "a few seconds on a correct backend)"},
@@ -43,6 +45,7 @@ struct conform_args {
 	const char *plugins[64];
 	size_t n_plugins;
 	const char *cases, *report;
+	FILE *out; /* the table: stdout, or stderr when the JSON goes to stdout */
 	uint64_t seed;
 	unsigned timeout;
 	int list;
@@ -69,7 +72,10 @@ static int parse(int argc, char **argv, struct conform_args *a)
 	a->seed = seed;
 	a->timeout = (unsigned)timeout;
 	a->cases = o.val[OPT_CASES];
-	a->report = o.val[OPT_REPORT];
+	a->report = o.val[OPT_JSON];
+	a->out = a->report && !strcmp(a->report, "-") ? stderr : stdout;
+	if (cli_check_output(sp, &o, OPT_JSON))
+		return -1;
 	for (size_t i = 0; i < o.npos; i++)
 		a->plugins[a->n_plugins++] = o.pos[i];
 	if (o.val[OPT_LIST])
@@ -116,16 +122,16 @@ static char *resolve(const char *arg)
 	return copy;
 }
 
-static void print_row(const struct conform_outcome *o)
+static void print_row(FILE *out, const struct conform_outcome *o)
 {
 	const struct cf_report *r = &o->r;
 	char err[48] = "-", msg[sizeof(r->msg) * 2];
 	if (r->worst_bound > 0)
 		snprintf(err, sizeof(err), "%.2e / %.2e", r->worst_err, r->worst_bound);
 	conform_text_clean(r->result == CF_PASS ? "" : r->msg, msg, sizeof(msg)); /* one line */
-	printf("%-30s %-6s %-21s %7.2f s  %s\n", o->c->name, cf_result_str(r->result), err,
-	       o->seconds, msg);
-	fflush(stdout);
+	fprintf(out, "%-30s %-6s %-21s %7.2f s  %s\n", o->c->name, cf_result_str(r->result), err,
+	        o->seconds, msg);
+	fflush(out);
 }
 
 /* Run every selected case on one plugin; returns the number of failures. */
@@ -137,8 +143,9 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 		fprintf(stderr, "qkv conform: out of memory\n");
 		return 1;
 	}
-	printf("qkv conform %s (seed %llu)\n", path, (unsigned long long)a->seed);
-	printf("%-30s %-6s %-21s %9s\n", "case", "result", "error / bound", "time");
+	FILE *out = a->out;
+	fprintf(out, "qkv conform %s (seed %llu)\n", path, (unsigned long long)a->seed);
+	fprintf(out, "%-30s %-6s %-21s %9s\n", "case", "result", "error / bound", "time");
 	const char *hung = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct cf_case *c = cf_case_at(i);
@@ -157,21 +164,21 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 			if (o[ran].timed_out)
 				hung = c->name;
 		}
-		print_row(&o[ran]);
+		print_row(out, &o[ran]);
 		count[(unsigned)o[ran].r.result <= CF_SKIP ? o[ran].r.result : CF_FAIL]++;
 		ran++;
 	}
-	printf("%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n", path,
-	       count[CF_PASS], count[CF_FAIL], count[CF_SKIP],
-	       ran == 0 ? " -- no case matches --cases" : "");
+	fprintf(out, "%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n", path,
+	        count[CF_PASS], count[CF_FAIL], count[CF_SKIP],
+	        ran == 0 ? " -- no case matches --cases" : "");
 	for (size_t i = 0; i < ran; i++) {
 		if (o[i].r.result == CF_FAIL) { /* one line to replay the first failure */
-			printf("replay: qkv conform %s --cases %s --seed %llu\n", path,
-			       o[i].c->name, (unsigned long long)o[i].r.seed);
+			fprintf(out, "replay: qkv conform %s --cases %s --seed %llu\n", path,
+			        o[i].c->name, (unsigned long long)o[i].r.seed);
 			break;
 		}
 	}
-	printf("\n");
+	fprintf(out, "\n");
 	if (json)
 		conform_json_plugin(json, path, o, ran, first);
 	free(o);
@@ -180,7 +187,7 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 
 int qkv_cmd_conform(int argc, char **argv)
 {
-	struct conform_args a = {.seed = CF_DEFAULT_SEED, .timeout = 30};
+	struct conform_args a = {.seed = CF_DEFAULT_SEED, .timeout = 30, .out = stdout};
 	int pr = parse(argc, argv, &a);
 	if (pr != 0)
 		return pr > 0 ? 0 : 2;
@@ -195,7 +202,7 @@ int qkv_cmd_conform(int argc, char **argv)
 	}
 	FILE *json = NULL;
 	if (a.report) {
-		json = fopen(a.report, "w");
+		json = cli_open_output(a.report);
 		if (!json) {
 			perror(a.report);
 			for (size_t i = 0; i < a.n_plugins; i++)
@@ -212,10 +219,8 @@ int qkv_cmd_conform(int argc, char **argv)
 	}
 	if (json) {
 		fputs("\n]}\n", json);
-		if (fclose(json) != 0) {
-			perror(a.report);
+		if (cli_close_output(&qkv_conform_spec, json, a.report))
 			return 2;
-		}
 	}
 	return failed ? 1 : 0;
 }

@@ -1,29 +1,48 @@
-/* qkv info: what this machine can run, and which backend a model would get and why. */
+/* qkv info: what this machine can run, and which backend a model would get and why:
+ * the order in force and its source, the backend per range of T, what was loaded. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <qkv/precision.h>
 #include <qkv/qkv.h>
+#include <qkv/wtype.h>
 
 #include "commands.h"
+#include "jsonw.h"
 
 static const struct cli_opt info_opts[] = {
-    {OPT_MACHINE, NULL, NULL}, {OPT_BACKEND, NULL, "with CONFIG: the backends to select from"},
-    {OPT_THREADS, NULL, NULL}, {OPT_PLUGIN_DIR, NULL, NULL},
-    {OPT_SHARD, NULL, NULL},   {OPT_LAYER, NULL, NULL},
+    {OPT_MACHINE, NULL, NULL},
+    {OPT_BACKEND, NULL, "with CONFIG: the backends to select from"},
+    {OPT_THREADS, NULL, NULL},
+    {OPT_PRECISION, "P", "with CONFIG: f32, bf16, int8 or stored, replacing\nmodel.precision"},
+    {OPT_PLUGIN_DIR, NULL, NULL},
+    {OPT_SHARD, NULL, NULL},
+    {OPT_LAYER, NULL, NULL},
+    {OPT_STRICT, NULL, NULL},
+    {OPT_JSON, NULL, "the same as JSON to FILE (- = stdout)"},
     {OPT_COUNT, NULL, NULL},
 };
 
 const struct cli_spec qkv_info_spec = {
     "info",
     "[CONFIG] [options]",
-    "Print the CPU and its usable SIMD features, the plugin search path, every plugin\n"
-    "found with its probe result (or why it was refused), and, with CONFIG, the backend\n"
-    "selected for that model and why each earlier candidate was passed over.\n",
+    "Print the CPU and its usable SIMD features, the plugin search path (folders that\n"
+    "do not exist are marked), every plugin found with its probe result (or why it was\n"
+    "refused), and, with CONFIG: the backend order in force and where it came from\n"
+    "(default, model config, machine profile, QKV_BACKEND, --backend), the backend that\n"
+    "serves each T (routes of a tuned profile), what was loaded (layer, tensors, their\n"
+    "weight types and bytes, in place or copied, shard),\n"
+    "and why each earlier candidate was passed over.\n",
     info_opts,
     0,
     1,
     NULL};
+
+/* T values at which `qkv info` says which backend serves a call (routes split by T). */
+static const size_t sample_T[] = {1, 4, 16, 64, 256, 1024, 4096};
+#define N_SAMPLE_T (sizeof(sample_T) / sizeof(sample_T[0]))
 
 static void precision_list(uint32_t mask, char *buf, size_t len)
 {
@@ -38,21 +57,33 @@ static void precision_list(uint32_t mask, char *buf, size_t len)
 		}
 }
 
-static int print_plugins(void)
+static bool dir_exists(const char *dir)
 {
-	qkv_plugin_set *set = NULL;
-	char err[256];
-	if (qkv_plugins_scan(NULL, &set, err, sizeof(err)) != QKV_OK) {
-		fprintf(stderr, "qkv info: %s\n", err);
-		return QKV_EXIT_ERROR;
-	}
+	struct stat sb;
+	return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Everything info prints, gathered once, printed as text or JSON. */
+struct info_view {
+	struct qkv_system_info sys;
+	qkv_plugin_set *set;
+	const char *config;
+	qkv_model *m;
+	struct qkv_model_info mi;
+	qkv_checkpoint *ck;
+	struct qkv_checkpoint_info ci;
+};
+
+static void text_plugins(const struct info_view *v)
+{
 	printf("plugin search path:\n");
-	for (size_t i = 0; qkv_plugins_dir(set, i); i++)
-		printf("  %s\n", qkv_plugins_dir(set, i));
+	for (size_t i = 0; qkv_plugins_dir(v->set, i); i++)
+		printf("  %s%s\n", qkv_plugins_dir(v->set, i),
+		       dir_exists(qkv_plugins_dir(v->set, i)) ? "" : "  (does not exist)");
 	printf("plugins:\n");
-	for (size_t i = 0; i < qkv_plugins_count(set); i++) {
-		struct qkv_plugin_info pi = {.struct_size = sizeof(pi)};
-		qkv_plugins_get(set, i, &pi);
+	for (size_t i = 0; i < qkv_plugins_count(v->set); i++) {
+		struct qkv_plugin_info pi = QKV_PLUGIN_INFO_INIT;
+		qkv_plugins_get(v->set, i, &pi);
 		if (!pi.name) {
 			printf("  refused  %s\n", pi.detail);
 			continue;
@@ -62,10 +93,217 @@ static int print_plugins(void)
 		printf("  %-8s %-8s v%-7s %-14s %s: %s\n", pi.name,
 		       pi.score > 0 ? "usable" : "unusable", pi.version, prec, pi.path, pi.detail);
 	}
-	if (!qkv_plugins_count(set))
+	if (!qkv_plugins_count(v->set))
 		printf("  (none found)\n");
-	qkv_plugins_free(set);
-	return QKV_EXIT_OK;
+}
+
+/* Whether `name` is one of the ", "-separated names of `list`. */
+static bool in_list(const char *list, const char *name)
+{
+	size_t n = strlen(name);
+	for (const char *s = list; s && *s;) {
+		size_t len = strcspn(s, ",");
+		if (len == n && !strncmp(s, name, n))
+			return true;
+		s += len;
+		s += strspn(s, ", ");
+	}
+	return false;
+}
+
+/* Usable plugins the order in force does not name, ", "-separated into buf. */
+static void not_in_order(const struct info_view *v, char *buf, size_t len)
+{
+	size_t used = 0;
+	buf[0] = '\0';
+	for (size_t k = 0; k < qkv_plugins_count(v->set); k++) {
+		struct qkv_plugin_info pi = QKV_PLUGIN_INFO_INIT;
+		if (qkv_plugins_get(v->set, k, &pi) != QKV_OK || !pi.name || pi.score <= 0 ||
+		    in_list(v->mi.order, pi.name))
+			continue;
+		int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", pi.name);
+		if (w > 0 && (size_t)w < len - used)
+			used += (size_t)w;
+	}
+}
+
+static void text_model(const struct info_view *v)
+{
+	const struct qkv_model_info *i = &v->mi;
+	printf(
+	    "  d_model %u, heads %u, kv heads %u, head_dim %u, d_q %u, d_kv %u, %s, %u threads\n",
+	    i->d_model, i->n_heads, i->n_kv_heads, i->head_dim, i->d_q, i->d_kv,
+	    qkv_precision_name(i->precision), i->threads);
+	if (i->shard_world > 1)
+		printf("  shard %u/%u: query heads %u-%u of %u, kv heads %u-%u of %u%s\n",
+		       i->shard_rank, i->shard_world, i->q_head_begin,
+		       i->q_head_begin + i->n_heads - 1, i->model_n_heads, i->kv_head_begin,
+		       i->kv_head_begin + i->n_kv_heads - 1, i->model_n_kv_heads,
+		       i->shard_world > i->model_n_kv_heads ? " (replicated)" : "");
+	if (v->ci.layer_set)
+		printf("  layer %u%s\n", v->ci.layer,
+		       v->ci.n_layers ? "" : " (the config does not say how many layers)");
+	for (unsigned p = 0; p < 3; p++) {
+		const char *wt = qkv_wtype_name(i->wtype[p]);
+		printf("  %s: held as %s, %.1f KiB, %s%s%s%s%s\n", qkv_proj_name(p), wt ? wt : "?",
+		       (double)i->wbytes[p] / 1024.0,
+		       i->in_place & (1u << p) ? "used in place" : "copied at open",
+		       v->ci.tensor[p] ? ", tensor " : "", v->ci.tensor[p] ? v->ci.tensor[p] : "",
+		       v->ci.bias_tensor[p] ? ", bias " : "",
+		       v->ci.bias_tensor[p] ? v->ci.bias_tensor[p] : "");
+	}
+	printf("  weights: %.1f MiB loaded%s, layout %s\n", (double)i->weight_bytes / 1048576.0,
+	       i->shard_world > 1 ? " (this slice only)" : "",
+	       v->ci.layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
+	char others[256];
+	not_in_order(v, others, sizeof(others));
+	printf("  order in force: %s (from %s)\n", i->order, i->order_source);
+	if (others[0])
+		printf("  usable here but not in that order: %s (name it in prefer, QKV_BACKEND or "
+		       "--backend to use it)\n",
+		       others);
+	printf("  selected: %s %s (%s): %s\n", i->backend, i->backend_version, i->backend_path,
+	       i->backend_detail);
+	printf("  backend by T:");
+	for (size_t k = 0; k < N_SAMPLE_T; k++)
+		printf("%s T=%zu %s", k ? "," : "", sample_T[k],
+		       qkv_model_backend_for(v->m, sample_T[k]));
+	printf("\n  selection log:\n");
+	qkv_cli_print_lines(stdout, "    ", i->selection_log, NULL);
+}
+
+static void json_lines(struct jsonw *w, const char *key, const char *text)
+{
+	jsonw_key(w, key);
+	jsonw_array(w);
+	while (text && *text) {
+		size_t len = strcspn(text, "\n");
+		char line[1024];
+		snprintf(line, sizeof(line), "%.*s", (int)(len < 1023 ? len : 1023), text);
+		jsonw_string(w, line);
+		text += len + (text[len] == '\n');
+	}
+	jsonw_end(w);
+}
+
+static void json_model(struct jsonw *w, const struct info_view *v)
+{
+	const struct qkv_model_info *i = &v->mi;
+	jsonw_key(w, "model");
+	jsonw_object(w);
+	jsonw_kv_string(w, "config", v->config);
+	jsonw_kv_uint(w, "d_model", i->d_model);
+	jsonw_kv_uint(w, "n_heads", i->n_heads);
+	jsonw_kv_uint(w, "n_kv_heads", i->n_kv_heads);
+	jsonw_kv_uint(w, "head_dim", i->head_dim);
+	jsonw_kv_string(w, "precision", qkv_precision_name(i->precision));
+	jsonw_kv_uint(w, "threads", i->threads);
+	jsonw_kv_uint(w, "shard_rank", i->shard_rank);
+	jsonw_kv_uint(w, "shard_world", i->shard_world);
+	jsonw_key(w, "layer");
+	if (v->ci.layer_set)
+		jsonw_uint(w, v->ci.layer);
+	else
+		jsonw_null(w);
+	jsonw_key(w, "weights");
+	jsonw_object(w);
+	for (unsigned p = 0; p < 3; p++) {
+		jsonw_key(w, qkv_proj_name(p));
+		jsonw_object(w);
+		jsonw_kv_string(w, "tensor", v->ci.tensor[p]);
+		jsonw_kv_string(w, "bias", v->ci.bias_tensor[p]);
+		jsonw_kv_string(w, "type", qkv_wtype_name(i->wtype[p]));
+		jsonw_kv_uint(w, "bytes", i->wbytes[p]);
+		jsonw_key(w, "in_place");
+		jsonw_bool(w, (i->in_place >> p) & 1u);
+		jsonw_end(w);
+	}
+	jsonw_end(w);
+	jsonw_kv_uint(w, "weight_bytes", i->weight_bytes);
+	char others[256];
+	not_in_order(v, others, sizeof(others));
+	jsonw_kv_string(w, "order", i->order);
+	jsonw_kv_string(w, "order_source", i->order_source);
+	jsonw_kv_string(w, "usable_not_in_order", others);
+	jsonw_kv_string(w, "backend", i->backend);
+	jsonw_kv_string(w, "backend_path", i->backend_path);
+	jsonw_kv_string(w, "backend_detail", i->backend_detail);
+	jsonw_key(w, "backend_by_T");
+	jsonw_object(w);
+	for (size_t k = 0; k < N_SAMPLE_T; k++) {
+		char t[24];
+		snprintf(t, sizeof(t), "%zu", sample_T[k]);
+		jsonw_kv_string(w, t, qkv_model_backend_for(v->m, sample_T[k]));
+	}
+	jsonw_end(w);
+	json_lines(w, "selection_log", i->selection_log);
+	jsonw_end(w);
+}
+
+static void json_all(FILE *f, const struct info_view *v)
+{
+	struct jsonw w;
+	jsonw_init(&w, f, 2);
+	jsonw_object(&w);
+	jsonw_kv_string(&w, "qkv_version", qkv_version());
+	jsonw_kv_string(&w, "cpu", v->sys.cpu_name);
+	jsonw_kv_string(&w, "simd", v->sys.cpu_features);
+	jsonw_kv_uint(&w, "cpus", v->sys.cpus);
+	jsonw_key(&w, "plugin_dirs");
+	jsonw_array(&w);
+	for (size_t i = 0; qkv_plugins_dir(v->set, i); i++) {
+		jsonw_object(&w);
+		jsonw_kv_string(&w, "path", qkv_plugins_dir(v->set, i));
+		jsonw_key(&w, "exists");
+		jsonw_bool(&w, dir_exists(qkv_plugins_dir(v->set, i)));
+		jsonw_end(&w);
+	}
+	jsonw_end(&w);
+	jsonw_key(&w, "plugins");
+	jsonw_array(&w);
+	for (size_t i = 0; i < qkv_plugins_count(v->set); i++) {
+		struct qkv_plugin_info pi = QKV_PLUGIN_INFO_INIT;
+		qkv_plugins_get(v->set, i, &pi);
+		char prec[32];
+		precision_list(pi.precisions, prec, sizeof(prec));
+		jsonw_object(&w);
+		jsonw_kv_string(&w, "path", pi.path);
+		jsonw_kv_string(&w, "name", pi.name);
+		jsonw_kv_string(&w, "version", pi.version);
+		jsonw_kv_string(&w, "precisions", prec);
+		jsonw_key(&w, "usable");
+		jsonw_bool(&w, pi.name && pi.score > 0);
+		jsonw_kv_string(&w, "detail", pi.detail);
+		jsonw_end(&w);
+	}
+	jsonw_end(&w);
+	if (v->m)
+		json_model(&w, v);
+	jsonw_end(&w);
+}
+
+/* The model and its checkpoint view (tensor names for the layer in use). */
+static int open_model(const struct cli_spec *sp, const struct qkv_open_options *o,
+                      struct info_view *v)
+{
+	struct qkv_open_options opts = *o;
+	char err[1024];
+	int rc = cli_model_open(sp, v->config, &opts, &v->m);
+	if (rc)
+		return rc;
+	v->mi = (struct qkv_model_info)QKV_MODEL_INFO_INIT;
+	qkv_model_get_info(v->m, &v->mi);
+	enum qkv_status st =
+	    opts.layer_set
+	        ? qkv_checkpoint_open_layer(v->config, opts.layer, 0, &v->ck, err, sizeof(err))
+	        : qkv_checkpoint_open(v->config, 0, &v->ck, err, sizeof(err));
+	if (st != QKV_OK) {
+		fprintf(stderr, "qkv info: %s\n", err);
+		return QKV_EXIT_ERROR;
+	}
+	v->ci = (struct qkv_checkpoint_info)QKV_CHECKPOINT_INFO_INIT;
+	qkv_checkpoint_get_info(v->ck, &v->ci);
+	return 0;
 }
 
 int qkv_cmd_info(int argc, char **argv)
@@ -75,55 +313,39 @@ int qkv_cmd_info(int argc, char **argv)
 	int rc = cli_parse(sp, argc, argv, &a);
 	if (rc)
 		return rc < 0 ? QKV_EXIT_OK : rc;
-	unsigned long long threads;
-	uint32_t shard_rank, shard_world, layer_set, layer;
-	if (cli_uint(sp, &a, OPT_THREADS, 0, QKV_MAX_THREADS, 0, &threads) ||
-	    cli_shard(sp, &a, &shard_rank, &shard_world) || cli_layer(sp, &a, &layer_set, &layer))
-		return QKV_EXIT_USAGE;
-	if ((rc = cli_check_backends(sp, a.val[OPT_BACKEND], false)))
-		return rc;
-	struct qkv_system_info sys = {.struct_size = sizeof(sys)};
-	qkv_system_get_info(&sys);
-	printf("qkv %s\ncpu: %s (%u logical cpus)\nsimd: %s\n", qkv_version(), sys.cpu_name,
-	       sys.cpus, sys.cpu_features[0] ? sys.cpu_features : "(none beyond the baseline)");
-	if ((rc = print_plugins()) || !a.npos)
-		return rc;
-
-	const char *config = a.pos[0];
-	struct qkv_open_options opts = QKV_OPEN_OPTIONS_INIT;
-	opts.machine_path = a.val[OPT_MACHINE];
-	opts.backend = a.val[OPT_BACKEND];
-	opts.threads = (int32_t)threads;
-	opts.shard_rank = shard_rank;
-	opts.shard_world = shard_world;
-	opts.layer_set = layer_set;
-	opts.layer = layer;
-	char err[2048];
-	qkv_model *m = NULL;
-	printf("model %s:\n", config);
-	if (qkv_model_open(config, &opts, &m, err, sizeof(err)) != QKV_OK) {
-		printf("  selection log: see error\n");
+	struct qkv_open_options opts;
+	if ((rc = cli_open_options(sp, &a, &opts)) || cli_check_output(sp, &a, OPT_JSON))
+		return rc ? rc : QKV_EXIT_ERROR;
+	struct info_view v = {.sys = QKV_SYSTEM_INFO_INIT, .config = a.npos ? a.pos[0] : NULL};
+	char err[256];
+	qkv_system_get_info(&v.sys);
+	if (qkv_plugins_scan(NULL, &v.set, err, sizeof(err)) != QKV_OK) {
 		fprintf(stderr, "qkv info: %s\n", err);
 		return QKV_EXIT_ERROR;
 	}
-	struct qkv_model_info info = {.struct_size = sizeof(info)};
-	qkv_model_get_info(m, &info);
-	printf(
-	    "  d_model %u, heads %u, kv heads %u, head_dim %u, d_q %u, d_kv %u, %s, %u threads\n",
-	    info.d_model, info.n_heads, info.n_kv_heads, info.head_dim, info.d_q, info.d_kv,
-	    qkv_precision_name(info.precision), info.threads);
-	if (info.shard_world > 1)
-		printf("  shard %u/%u: query heads %u-%u of %u, kv heads %u-%u of %u%s\n",
-		       info.shard_rank, info.shard_world, info.q_head_begin,
-		       info.q_head_begin + info.n_heads - 1, info.model_n_heads, info.kv_head_begin,
-		       info.kv_head_begin + info.n_kv_heads - 1, info.model_n_kv_heads,
-		       info.shard_world > info.model_n_kv_heads ? " (replicated)" : "");
-	printf("  weights: %.1f MiB loaded%s\n", (double)info.weight_bytes / 1048576.0,
-	       info.shard_world > 1 ? " (this slice only)" : "");
-	printf("  selected: %s %s (%s): %s\n", info.backend, info.backend_version,
-	       info.backend_path, info.backend_detail);
-	printf("  selection log:\n");
-	qkv_cli_print_lines(stdout, "    ", info.selection_log, NULL);
-	qkv_model_close(m);
-	return QKV_EXIT_OK;
+	const char *json = a.val[OPT_JSON];
+	if (!json || strcmp(json, "-")) {
+		printf("qkv %s\ncpu: %s (%u logical cpus)\nsimd: %s\n", qkv_version(),
+		       v.sys.cpu_name, v.sys.cpus,
+		       v.sys.cpu_features[0] ? v.sys.cpu_features : "(none beyond the baseline)");
+		text_plugins(&v);
+		if (v.config)
+			printf("model %s:\n", v.config);
+	}
+	if (v.config && (rc = open_model(sp, &opts, &v)) == 0 && (!json || strcmp(json, "-")))
+		text_model(&v);
+	if (!rc && json) {
+		FILE *f = cli_open_output(json);
+		if (!f) {
+			fprintf(stderr, "qkv info: --json %s: %s\n", json, strerror(errno));
+			rc = QKV_EXIT_ERROR;
+		} else {
+			json_all(f, &v);
+			rc = cli_close_output(sp, f, json) ? QKV_EXIT_ERROR : QKV_EXIT_OK;
+		}
+	}
+	qkv_checkpoint_close(v.ck);
+	qkv_model_close(v.m);
+	qkv_plugins_free(v.set);
+	return rc;
 }

@@ -42,13 +42,13 @@ const struct cli_spec qkv_tune_spec = {
     NULL};
 
 /* Fastest measured backend row for (precision, T); NULL when none ran. */
-static const struct bench_row *winner(const struct bench_result *r, const char *prec, size_t T)
+static const struct bench_row *winner(const struct bench_result *r, uint32_t prec, size_t T)
 {
 	const struct bench_row *best = NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		if (row->ok && row->kind == BENCH_BACKEND && row->T == T &&
-		    !strcmp(row->precision, prec) && (!best || row->st.median < best->st.median))
+		    row->precision == prec && (!best || row->st.median < best->st.median))
 			best = row;
 	}
 	return best;
@@ -98,13 +98,13 @@ static size_t rank(const struct bench_result *r, struct score *s, size_t max)
 }
 
 /* The row of backend `name` for (precision, T), or NULL. */
-static const struct bench_row *row_of(const struct bench_result *r, const char *name,
-                                      const char *prec, size_t T)
+static const struct bench_row *row_of(const struct bench_result *r, const char *name, uint32_t prec,
+                                      size_t T)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		if (row->ok && row->kind == BENCH_BACKEND && row->T == T &&
-		    !strcmp(row->precision, prec) && !strcmp(row->backend, name))
+		    row->precision == prec && !strcmp(row->backend, name))
 			return row;
 	}
 	return NULL;
@@ -124,9 +124,9 @@ static void write_routes(struct yaml_out *y, FILE *summary, const struct bench_r
 	const char *pn = qkv_precision_name(prec);
 	const char *pick[BENCH_MAX_LIST] = {0}; /* [nT] backend name per T */
 	for (size_t i = 0; i < p->nT; i++) {
-		const struct bench_row *w = winner(r, pn, p->T[i]);
+		const struct bench_row *w = winner(r, prec, p->T[i]);
 		const struct bench_row *prev =
-		    i && pick[i - 1] ? row_of(r, pick[i - 1], pn, p->T[i]) : NULL;
+		    i && pick[i - 1] ? row_of(r, pick[i - 1], prec, p->T[i]) : NULL;
 		if (prev && w && prev->st.median <= w->st.median * (1 + TIE))
 			w = prev;
 		if (w && w->noisy) {
@@ -173,7 +173,7 @@ static int cmp_size(const void *a, const void *b)
  * Returns how many route winners stayed noisy. */
 static size_t write_profile(FILE *f, const struct bench_result *r, const struct bench_plan *p,
                             const struct bench_machine *m, const struct score *s, size_t ns,
-                            const char *command, const char *out, bool *ok)
+                            const char *command, bool *ok)
 {
 	char date[16], buf[64];
 	time_t now = time(NULL);
@@ -195,7 +195,7 @@ static size_t write_profile(FILE *f, const struct bench_result *r, const struct 
 	yo_kv_uint(&y, "threads", p->threads[0]);
 	yo_str(&y, "routes");
 	yo_seq(&y, false);
-	printf("\nroutes written to %s:\n", out);
+	printf("\nroutes:\n");
 	for (unsigned prec = 0; prec < QKV_PRECISION_COUNT; prec++)
 		if (p->precisions & QKV_PRECISION_BIT(prec))
 			write_routes(&y, stdout, r, p, prec, &noisy);
@@ -274,7 +274,7 @@ int qkv_cmd_tune(int argc, char **argv)
 	char command[2048];
 	bench_args_command(argc, argv, command, sizeof(command));
 	bool ok;
-	size_t noisy = write_profile(f, &r, p, &m, s, ns, command, out, &ok);
+	size_t noisy = write_profile(f, &r, p, &m, s, ns, command, &ok);
 	if (noisy && !a.val[OPT_FORCE]) {
 		fprintf(stderr,
 		        "qkv tune: %zu route(s) were decided by rows that stayed noisy after 3 "
@@ -289,6 +289,7 @@ int qkv_cmd_tune(int argc, char **argv)
 		f = NULL;
 		goto fail;
 	}
+	printf("profile written to %s\n", out);
 	bench_result_free(&r);
 	return QKV_EXIT_OK;
 fail:

@@ -18,7 +18,7 @@ enum { QKV_EXIT_OK = 0, QKV_EXIT_ERROR = 1, QKV_EXIT_USAGE = 2, QKV_EXIT_SLOWER 
 
 /* Every option of every command (the help line of each is in cli_util.c). */
 enum cli_opt_id {
-	OPT_BACKEND,    /* --backend LIST (alias --backends) */
+	OPT_BACKEND,    /* --backend LIST */
 	OPT_THREADS,    /* --threads N|LIST, 0 = all cores */
 	OPT_PRECISION,  /* --precision LIST */
 	OPT_PLUGIN_DIR, /* --plugin-dir DIR (repeatable: searched first, in order) */
@@ -31,7 +31,7 @@ enum cli_opt_id {
 	OPT_SEED,
 	OPT_OUT,
 	OPT_REPEAT,
-	OPT_JSON,
+	OPT_JSON, /* --json FILE, - = stdout (qkv conform: --report, the old name) */
 	OPT_CSV,
 	OPT_MARKDOWN,
 	OPT_PLOT,
@@ -48,14 +48,14 @@ enum cli_opt_id {
 	OPT_REMEASURE,
 	OPT_FORCE,
 	OPT_CONFIG_OUT,
-	OPT_ROWS,
 	OPT_CASES,
-	OPT_REPORT,
 	OPT_TIMEOUT,
 	OPT_LIST,
 	OPT_SHARD,      /* --shard R/W: slice R of W of the heads (tensor parallelism) */
 	OPT_LAYER,      /* --layer N: the layer substituted for {layer} in tensor names */
 	OPT_ALL_LAYERS, /* --all-layers: every layer of the model, per layer and in total */
+	OPT_CHECK,      /* --check ROWS: rows compared with a float64 reference */
+	OPT_TYPE,       /* --type T: a weight type of <qkv/wtype.h> (qkv quantize) */
 	OPT_COUNT
 };
 
@@ -122,18 +122,28 @@ int cli_close_output(const struct cli_spec *spec, FILE *f, const char *path);
  * ("did you mean `openmp`?") and the list of those found. 0, or 2 after printing. */
 int cli_check_backends(const struct cli_spec *spec, const char *list, bool all_ok);
 
+/* The options of a model open (--machine, --backend, --threads, --precision, --shard,
+ * --layer, --strict) checked into *o: 0, or the exit status after printing why. */
+struct qkv_open_options;
+typedef struct qkv_model qkv_model;
+int cli_open_options(const struct cli_spec *spec, const struct cli_args *a,
+                     struct qkv_open_options *o);
+/* qkv_model_open, its failure printed (with a hint chosen by the status): 0 or 1. */
+int cli_model_open(const struct cli_spec *spec, const char *config,
+                   const struct qkv_open_options *o, qkv_model **m);
+
 /* Print each line of `text` that starts with `only` (NULL: every line) to `out`,
  * after `prefix`. For the selection log of a model. */
 void qkv_cli_print_lines(FILE *out, const char *prefix, const char *text, const char *only);
-/* Monotonic seconds. */
-double qkv_cli_now(void);
 /* Write a 2-D float32 .npy file [rows x cols] from a strided buffer. 0, or -1 after
  * printing an error naming the file. */
 int qkv_cli_write_npy(const char *path, const float *data, size_t rows, size_t cols, size_t ld);
-/* Parse a decimal integer option value in 0..max; prints an error naming `opt` and
- * returns -1 when invalid. */
-int qkv_cli_parse_u64(const char *opt, const char *s, unsigned long long max,
-                      unsigned long long *out);
+
+/* qkv run --check (run_check.c): the first `rows` rows of out [T x d_q | d_kv] for the
+ * input x against a float64 reference; prints one line; 0, or 1 when outside the bound. */
+struct qkv_model_info;
+int run_check(const char *config, const struct qkv_open_options *o,
+              const struct qkv_model_info *info, const float *x, size_t rows, float *const out[3]);
 
 int qkv_cmd_run(int argc, char **argv);
 int qkv_cmd_info(int argc, char **argv);

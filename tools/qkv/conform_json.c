@@ -1,4 +1,4 @@
-/* The JSON report of `qkv conform --report FILE`, and one-line text for the table.
+/* The JSON report of `qkv conform --json FILE`, and one-line text for the table.
  * A plugin's messages are arbitrary bytes: both outputs keep valid UTF-8 and replace
  * everything else, so the report is always valid JSON and the table one row a case. */
 #include <math.h>
@@ -7,35 +7,14 @@
 
 #include "conform_run.h"
 #include "jsonw.h"
-
-/* Length of the valid UTF-8 sequence at s (1-4), or 0 when s does not start one
- * (stray continuation byte, overlong form, surrogate, > U+10FFFF, truncated). */
-static size_t utf8_len(const unsigned char *s)
-{
-	unsigned c = s[0];
-	if (c < 0x80)
-		return 1;
-	size_t n = c >= 0xc2 && c <= 0xdf   ? 2
-	           : c >= 0xe0 && c <= 0xef ? 3
-	           : c >= 0xf0 && c <= 0xf4 ? 4
-	                                    : 0;
-	if (n == 0)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0; /* also stops at the terminating NUL */
-	if ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f) ||
-	    (c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))
-		return 0;
-	return n;
-}
+#include "utf8.h"
 
 void conform_text_clean(const char *in, char *out, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)in;
 	size_t o = 0;
 	while (*s && o + 1 < len) {
-		size_t n = utf8_len(s);
+		size_t n = utf8_seq_len(s);
 		if (n == 1) {
 			out[o++] = (char)(*s < 0x20 || *s == 0x7f ? ' ' : *s);
 		} else if (n == 0) {

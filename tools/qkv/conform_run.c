@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_stats.h"
 #include "commands.h"
 #include "conform_run.h"
 #include <qkv/qkv.h>
@@ -71,7 +72,7 @@ static long read_report(int fd, struct cf_report *r, double deadline)
 	char *p = (char *)r;
 	size_t got = 0;
 	while (got < sizeof(*r)) {
-		int ms = (int)((deadline - qkv_cli_now()) * 1000);
+		int ms = (int)((deadline - bench_now()) * 1000);
 		if (ms <= 0)
 			return -1;
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
@@ -117,7 +118,7 @@ void conform_run_case(const char *path, const struct cf_case *c, uint64_t seed, 
                       struct conform_outcome *out)
 {
 	out->c = c;
-	double t0 = qkv_cli_now();
+	double t0 = bench_now();
 	int fds[2];
 	fflush(NULL); /* so buffered table lines are not written twice by the child */
 	char *shared =
@@ -200,5 +201,5 @@ void conform_run_case(const char *path, const struct cf_case *c, uint64_t seed, 
 	fclose(cout);
 	fclose(cerr);
 	out->r.msg[sizeof(out->r.msg) - 1] = '\0';
-	out->seconds = qkv_cli_now() - t0;
+	out->seconds = bench_now() - t0;
 }

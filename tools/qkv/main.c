@@ -37,12 +37,16 @@ static void usage(FILE *out)
 	        qkv_version());
 	for (size_t i = 0; i < N_COMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(out, "\nEvery command takes the same option names with the same meaning\n"
-	             "(--backend, --threads 0 = all cores, --plugin-dir, --precision, ...),\n"
-	             "as --opt VALUE or --opt=VALUE.\n"
-	             "environment: QKV_BACKEND (backend list), QKV_THREADS, QKV_PLUGIN_PATH\n"
-	             "exit status: 0 ok, 1 error, 2 usage error (qkv bench: 3 slower than the "
-	             "baseline)\n");
+	fprintf(
+	    out,
+	    "\nEvery command takes the same option names with the same meaning\n"
+	    "(--backend, --threads 0 = all cores, --plugin-dir, --precision, ...),\n"
+	    "as --opt VALUE or --opt=VALUE.\n"
+	    "environment: QKV_BACKEND (backend list), QKV_THREADS, QKV_PLUGIN_PATH\n"
+	    "weights for the shipped configs: qkv-genweights --help (build/tools/genweights/);\n"
+	    "first run: qkv run configs/seed-example.yaml --input configs/seed-example/x.npy\n"
+	    "exit status: 0 ok, 1 error, 2 usage error (qkv bench: 3 slower than the "
+	    "baseline)\n");
 }
 
 static const struct command *find(const char *name)

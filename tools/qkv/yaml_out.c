@@ -88,13 +88,6 @@ void yo_uint(struct yaml_out *y, uint64_t v)
 	scalar(y, buf, YAML_PLAIN_SCALAR_STYLE);
 }
 
-void yo_double(struct yaml_out *y, double v)
-{
-	char buf[32];
-	snprintf(buf, sizeof(buf), "%.3g", v);
-	scalar(y, buf, YAML_PLAIN_SCALAR_STYLE);
-}
-
 void yo_kv_str(struct yaml_out *y, const char *key, const char *s)
 {
 	yo_str(y, key);

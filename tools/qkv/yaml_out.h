@@ -23,7 +23,6 @@ void yo_end_seq(struct yaml_out *y);
 void yo_str(struct yaml_out *y, const char *s);    /* plain when YAML allows, else quoted */
 void yo_quoted(struct yaml_out *y, const char *s); /* always double-quoted */
 void yo_uint(struct yaml_out *y, uint64_t v);
-void yo_double(struct yaml_out *y, double v);
 /* key: value shortcuts in a mapping */
 void yo_kv_str(struct yaml_out *y, const char *key, const char *s);
 void yo_kv_uint(struct yaml_out *y, const char *key, uint64_t v);

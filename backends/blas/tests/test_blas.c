@@ -56,13 +56,14 @@ static void make(struct prob *p, size_t K, size_t H, size_t KVH, size_t hd, size
 	p->x = malloc((T ? T : 1) * K * sizeof(float));
 	for (size_t i = 0; i < T * K; i++)
 		p->x[i] = unif();
-	struct qkv_problem pb = {sizeof(pb),      QKV_F32,          (uint32_t)K,
-	                         (uint32_t)H,     (uint32_t)KVH,    (uint32_t)hd,
-	                         (uint32_t)p->dq, (uint32_t)p->dkv, threads};
+	struct qkv_problem pb = {sizeof(pb),    QKV_F32,      (uint32_t)K,     (uint32_t)H,
+	                         (uint32_t)KVH, (uint32_t)hd, (uint32_t)p->dq, (uint32_t)p->dkv,
+	                         threads,       {0}};
 	struct qkv_weights wt = {sizeof(wt),
 	                         (uint32_t)layout,
 	                         {p->w[0], p->w[1], p->w[2]},
 	                         {p->b[0], p->b[1], p->b[2]},
+	                         {0},
 	                         {0},
 	                         {0}};
 	char err[256] = "";
@@ -225,9 +226,9 @@ Test(blas, refusals_before_blas)
 	b.T = 0; /* nothing to do, nothing checked beyond that */
 	cr_assert_eq(BE.project(p.h, &b, err, sizeof(err)), QKV_OK);
 	unmake(&p);
-	struct qkv_problem pb = {sizeof(pb), QKV_BF16, 4, 1, 1, 4, 4, 4, 1};
+	struct qkv_problem pb = {sizeof(pb), QKV_BF16, 4, 1, 1, 4, 4, 4, 1, {0}};
 	float w[16] = {0};
-	struct qkv_weights wt = {sizeof(wt), 0, {w, w, w}, {0}, {0}, {0}};
+	struct qkv_weights wt = {sizeof(wt), 0, {w, w, w}, {0}, {0}, {0}, {0}};
 	void *h = NULL;
 	cr_assert_eq(BE.prepare(&pb, &wt, &h, err, sizeof(err)), QKV_ERR_UNSUPPORTED);
 	cr_assert(strstr(err, "blas") != NULL);

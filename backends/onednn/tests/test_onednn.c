@@ -76,8 +76,8 @@ static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, uns
                       int layout, int bias, enum fill f, int fused, uint32_t precision)
 {
 	memset(p, 0, sizeof(*p));
-	p->pb =
-	    (struct qkv_problem){sizeof(p->pb), precision, K, nh, nkv, hd, nh * hd, nkv * hd, 1};
+	p->pb = (struct qkv_problem){sizeof(p->pb), precision, K, nh, nkv, hd,
+	                             nh * hd,       nkv * hd,  1, {0}};
 	p->wt.struct_size = sizeof(p->wt);
 	p->wt.layout = (uint32_t)layout;
 	p->T = T;

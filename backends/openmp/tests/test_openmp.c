@@ -78,14 +78,16 @@ static void prob_make_k(struct prob *p, struct shape s, size_t threads, uint32_t
 		}
 		p->ld[q] = p->dout[q] + (size_t)s.pad * (size_t)(q + 1);
 	}
-	struct qkv_problem pb = {
-	    sizeof(pb),       prec,           (uint32_t)s.K,        (uint32_t)s.H,
-	    (uint32_t)s.KVH,  (uint32_t)s.hd, (uint32_t)p->dout[0], (uint32_t)p->dout[1],
-	    (uint32_t)threads};
+	struct qkv_problem pb = {sizeof(pb),           prec,
+	                         (uint32_t)s.K,        (uint32_t)s.H,
+	                         (uint32_t)s.KVH,      (uint32_t)s.hd,
+	                         (uint32_t)p->dout[0], (uint32_t)p->dout[1],
+	                         (uint32_t)threads,    {0}};
 	struct qkv_weights wt = {sizeof(wt),
 	                         (uint32_t)s.layout,
 	                         {p->w[0], p->w[1], p->w[2]},
 	                         {p->b[0], p->b[1], p->b[2]},
+	                         {0},
 	                         {0},
 	                         {0}};
 	char err[256] = "";
@@ -389,9 +391,9 @@ Test(openmp, nan_inf_propagate)
 
 Test(openmp, refusals)
 {
-	struct qkv_problem pb = {sizeof(pb), QKV_INT8, 4, 1, 1, 4, 4, 4, 1};
+	struct qkv_problem pb = {sizeof(pb), QKV_INT8, 4, 1, 1, 4, 4, 4, 1, {0}};
 	float w[16] = {0};
-	struct qkv_weights wt = {sizeof(wt), 0, {w, w, w}, {0}, {0}, {0}};
+	struct qkv_weights wt = {sizeof(wt), 0, {w, w, w}, {0}, {0}, {0}, {0}};
 	void *h = NULL;
 	char err[256] = "";
 	cr_assert_eq(qkv_backend_descriptor.prepare(&pb, &wt, &h, err, sizeof(err)),

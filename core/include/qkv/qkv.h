@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define QKV_VERSION_MAJOR 0
-#define QKV_VERSION_MINOR 1
+#define QKV_VERSION_MINOR 2
 #define QKV_VERSION_PATCH 0
 
 #if defined(QKV_BUILDING_LIBRARY)
@@ -64,10 +64,16 @@ struct qkv_open_options {
 	uint32_t layer_set;       /* since 0.2: 1 = open layer `layer` (replaces the config's
 	                           * weights.layer, substituted for {layer} in tensor names) */
 	uint32_t layer;           /* since 0.2 */
+	const char *precision;    /* since 0.2: "f32", "bf16" or "int8": replaces the config's
+	                           * model.precision (f32 weights are rounded or quantized
+	                           * at open); NULL = the config's */
+	const char *plugin_dirs;  /* since 0.2: extra plugin folders, ':'-separated, searched
+	                           * with the config's plugin_dirs (before QKV_PLUGIN_PATH);
+	                           * NULL = none */
 };
 #define QKV_OPEN_OPTIONS_INIT                                                                      \
 	{                                                                                          \
-		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0, 0, 0                      \
+		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL          \
 	}
 
 /* Open a model from a YAML config (see configs/README.md). Weight files are memory
@@ -112,6 +118,14 @@ struct qkv_model_desc {
 	                           * environment's; NULL = none */
 };
 
+/* Initializers for the structs a caller fills or hands in (C99 designated initializers:
+ * struct_size set, every other member "not set"; in C++, value-initialise and set
+ * struct_size). */
+#define QKV_MODEL_DESC_INIT                                                                        \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_model_desc)                                       \
+	}
+
 QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *desc, qkv_model **out,
                                               char *err, size_t errlen);
 
@@ -121,7 +135,13 @@ QKV_API void qkv_model_close(qkv_model *model);
 /* Project T rows. x is [T x d_model] with row stride ldx >= d_model (elements);
  * q [T x d_q] with ldq >= d_q; k, v [T x d_kv] with ldk, ldv >= d_kv. T = 0 writes
  * nothing and succeeds. Only the addressed T x width elements of each output are
- * written. Outputs must not overlap each other or x. Reentrant. */
+ * written. Outputs must not overlap each other or x. Reentrant.
+ *
+ * Any one or two of q, k, v may be NULL: that projection is not returned (its stride is
+ * then ignored), e.g. K and V only for a cache refill or cross-attention. Cost: backends
+ * compute q, k and v together, so a NULL output is still computed, into scratch the
+ * library allocates for the call (T x its width floats): it saves no arithmetic, only
+ * the caller's buffer. All three NULL is an argument error. */
 QKV_API enum qkv_status qkv_project(const qkv_model *model, size_t T, const float *x, size_t ldx,
                                     float *q, size_t ldq, float *k, size_t ldk, float *v,
                                     size_t ldv, char *err, size_t errlen);
@@ -132,17 +152,35 @@ QKV_API enum qkv_status qkv_project_fused(const qkv_model *model, size_t T, cons
                                           size_t ldx, float *y, size_t ldy, char *err,
                                           size_t errlen);
 
-/* Everything about one call, for callers that need more control. */
+/* Everything about one call, for callers that need more control. Start from
+ * QKV_CALL_INIT (or zero it and set struct_size).
+ *
+ * Head strides (head-major KV caches): element d of head h of token row t of output p is
+ * out[p][t * ld_out[p] + h * head_stride[p] + d], h < the output's heads (n_heads for q,
+ * n_kv_heads for k and v), d < head_dim. head_stride 0 or head_dim is the plain row
+ * layout (heads side by side; ld_out >= the row width) and is written in place, zero
+ * copy. Any other head stride needs ld_out >= head_dim and strides under which no two
+ * elements share an address (e.g. a cache [heads][max_T][head_dim] at row t: ld_out =
+ * head_dim, head_stride = max_T * head_dim); the output's address range must not overlap
+ * x or another output. Cost: the backend writes such an output into per-call scratch
+ * (T x its width floats, allocated by the library) that is then copied out head by head,
+ * one extra pass over that output. */
 struct qkv_call {
-	uint32_t struct_size; /* since 0.1 */
-	size_t T;             /* since 0.1 */
-	const float *x;       /* since 0.1 */
-	size_t ldx;           /* since 0.1 */
-	float *out[3];        /* since 0.1: q, k, v */
-	size_t ld_out[3];     /* since 0.1 */
-	int32_t threads;      /* since 0.1: > 0 use this many threads for this call (e.g.
-	                       * the caller's own count); 0 = the model's budget */
+	uint32_t struct_size;  /* since 0.1 */
+	size_t T;              /* since 0.1 */
+	const float *x;        /* since 0.1 */
+	size_t ldx;            /* since 0.1 */
+	float *out[3];         /* since 0.1: q, k, v; any may be NULL (see qkv_project) */
+	size_t ld_out[3];      /* since 0.1 */
+	int32_t threads;       /* since 0.1: > 0 use this many threads for this call (e.g.
+	                        * the caller's own count); 0 = the model's budget */
+	size_t head_stride[3]; /* since 0.2: elements between heads of out[p]; 0 = head_dim */
 };
+
+#define QKV_CALL_INIT                                                                              \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_call)                                             \
+	}
 
 QKV_API enum qkv_status qkv_project_call(const qkv_model *model, const struct qkv_call *call,
                                          char *err, size_t errlen);
@@ -171,7 +209,21 @@ struct qkv_model_info {
 	                        * loader's count: mapped pages it touches and copies it
 	                        * owns; the slice only when sharded; backends' prepared
 	                        * copies not included) */
+	uint32_t wtype[3];     /* since 0.2: enum qkv_wtype (<qkv/wtype.h>) of the q, k, v weights
+	                        * as the backend gets them (QKV_WT_F32 unless precision stored) */
+	uint64_t wbytes[3];    /* since 0.2: bytes of each projection's weights as held */
+	uint32_t in_place;     /* since 0.2: bit p set when projection p's weights are used in
+	                        * place from the mapped file or the caller's memory (no copy) */
+	const char *order;     /* since 0.2: the backend order in force: "openmp, blas, ..." */
+	const char *order_source; /* since 0.2: where it came from: "the default", "the model
+	                           * config (backend.prefer)", "the machine profile", "the
+	                           * environment (QKV_BACKEND)", "the API ..." */
 };
+
+#define QKV_MODEL_INFO_INIT                                                                        \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_model_info)                                       \
+	}
 
 QKV_API enum qkv_status qkv_model_get_info(const qkv_model *model, struct qkv_model_info *info);
 
@@ -188,6 +240,11 @@ struct qkv_system_info {
 	                           * separated (<qkv/cpu_features.h>'s string); "" = none */
 	uint32_t cpus;            /* since 0.2: logical CPUs this process may run on */
 };
+
+#define QKV_SYSTEM_INFO_INIT                                                                       \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_system_info)                                      \
+	}
 
 /* Fill what info->struct_size covers. QKV_ERR_ARGUMENT when info is NULL or its
  * struct_size is smaller than the 0.2 struct. */
@@ -210,6 +267,11 @@ struct qkv_plugin_info {
 	                                    * for calling a backend without the core */
 };
 
+#define QKV_PLUGIN_INFO_INIT                                                                       \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_plugin_info)                                      \
+	}
+
 /* Every qkv_*.so on the search path: plugin_dirs (':'-separated, may be NULL) first,
  * then QKV_PLUGIN_PATH, the build tree (when libqkv runs from it), the install folder.
  * A file name found in two folders is listed once, from the first (the one models
@@ -231,6 +293,11 @@ QKV_API enum qkv_status qkv_plugins_get(const qkv_plugin_set *set, size_t i,
 QKV_API long qkv_plugins_find(const qkv_plugin_set *set, const char *name, const char **near);
 QKV_API void qkv_plugins_free(qkv_plugin_set *set);
 
+/* The candidate nearest to `name` when `name` looks like a typo of it, or NULL: the
+ * library's one rule for "did you mean" (at most 2 edits, and fewer than half the name),
+ * for tools that check names of their own (options, keys). */
+QKV_API const char *qkv_near_name(const char *name, const char *const *candidates, size_t n);
+
 /* A model config read without selecting a backend: its dimensions and, with
  * QKV_CHECKPOINT_WEIGHTS, its weights as the loader hands them to backends. */
 typedef struct qkv_checkpoint qkv_checkpoint;
@@ -241,23 +308,43 @@ struct qkv_checkpoint_info {
 	uint32_t d_model, n_heads, n_kv_heads, head_dim, d_q, d_kv; /* since 0.2 */
 	uint32_t precision;         /* since 0.2: enum qkv_precision */
 	uint32_t layout;            /* since 0.2: enum qkv_layout of the weights */
-	const char *tensor[3];      /* since 0.2: source tensor names of Wq, Wk, Wv, or NULL */
+	const char *tensor[3];      /* since 0.2: source tensor names of Wq, Wk, Wv (a fused
+	                             * q|k|v tensor's name three times), or NULL (npy, raw);
+	                             * {layer} substituted when a layer is set (the config's
+	                             * weights.layer or qkv_checkpoint_open_layer) */
 	const char *bias_tensor[3]; /* since 0.2 */
 	const float *w[3];          /* since 0.2: f32 weights (loaded only; NULL when int8) */
 	const float *bias[3];       /* since 0.2: or NULL */
 	uint32_t n_layers;  /* since 0.2: model.n_layers, or GGUF <arch>.block_count; 0 = unknown */
 	uint32_t layer_set; /* since 0.2: 1 = the config sets weights.layer: */
 	uint32_t layer;     /* since 0.2 */
+	const char *tensor_pattern[3]; /* since 0.2: tensor[] as the config writes them, with
+	                                * {layer} (the same as tensor[] without it) */
+	const char *bias_pattern[3];   /* since 0.2: the same for bias_tensor[] */
 };
+
+#define QKV_CHECKPOINT_INFO_INIT                                                                   \
+	{                                                                                          \
+		.struct_size = sizeof(struct qkv_checkpoint_info)                                  \
+	}
 
 QKV_API enum qkv_status qkv_checkpoint_open(const char *config_path, uint32_t flags,
                                             qkv_checkpoint **out, char *err, size_t errlen);
+/* The same for layer `layer` of a config whose tensor names hold {layer} (replacing its
+ * weights.layer, as qkv_open_options.layer does); refused when the config knows n_layers
+ * and layer is not below it. */
+QKV_API enum qkv_status qkv_checkpoint_open_layer(const char *config_path, uint32_t layer,
+                                                  uint32_t flags, qkv_checkpoint **out, char *err,
+                                                  size_t errlen);
 QKV_API enum qkv_status qkv_checkpoint_get_info(const qkv_checkpoint *ck,
                                                 struct qkv_checkpoint_info *info);
 QKV_API void qkv_checkpoint_close(qkv_checkpoint *ck);
 
 /* Read a .npy array of float32 or float16 with 1 or 2 dimensions ([n] is one row) as
- * float32: *data [rows x cols], freed with qkv_array_free. Errors name the file. */
+ * float32: *data [rows x cols], freed with qkv_array_free. Errors name the file:
+ * QKV_ERR_IO when it cannot be read (or is not a regular file), QKV_ERR_UNSUPPORTED for
+ * a well-formed int8 array, QKV_ERR_FORMAT for any other header qkv does not read
+ * (float64 and other dtypes among them). */
 QKV_API enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
                                          uint64_t *cols, char *err, size_t errlen);
 QKV_API void qkv_array_free(float *data);

@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define QKV_PLUGIN_ABI_MAJOR 1
-#define QKV_PLUGIN_ABI_MINOR 0
+#define QKV_PLUGIN_ABI_MINOR 1
 
 /* Name of the one exported symbol: `const struct qkv_backend qkv_backend_descriptor`. */
 #define QKV_BACKEND_SYMBOL "qkv_backend_descriptor"
@@ -74,11 +74,14 @@ enum qkv_status {
  * <qkv/precision.h>). A backend declares a bitmask of QKV_PRECISION_BIT(p) in
  * `qkv_backend.precisions`. */
 enum qkv_precision {
-	QKV_F32 = 0,  /* f32 weights, f32 arithmetic in any order, f32 out */
-	QKV_BF16 = 1, /* weights rounded to bf16 (nearest-even), X stays f32, f32 accumulate */
-	QKV_INT8 = 2  /* per-column int8 weights, per-row int8 X, exact int32 accumulate */
+	QKV_F32 = 0,   /* f32 weights, f32 arithmetic in any order, f32 out */
+	QKV_BF16 = 1,  /* weights rounded to bf16 (nearest-even), X stays f32, f32 accumulate */
+	QKV_INT8 = 2,  /* per-column int8 weights, per-row int8 X, exact int32 accumulate */
+	QKV_STORED = 3 /* since 1.1: each projection's weights in their stored type
+	                * (qkv_problem.wtype, <qkv/wtype.h>): f32/f16/bf16 with f32 X, or
+	                * block-quantized with X quantized per block, exact integer block sums */
 };
-#define QKV_PRECISION_COUNT 3
+#define QKV_PRECISION_COUNT 4
 #define QKV_PRECISION_BIT(p) (1u << (unsigned)(p))
 
 /* Layout of a weight matrix in memory. */
@@ -113,6 +116,9 @@ struct qkv_problem {
 	uint32_t d_q;         /* since 1.0: n_heads * head_dim, width of Q */
 	uint32_t d_kv;        /* since 1.0: n_kv_heads * head_dim, width of K and V */
 	uint32_t threads;     /* since 1.0: the model's thread budget, >= 1 */
+	uint32_t wtype[3];    /* since 1.1: enum qkv_wtype (<qkv/wtype.h>) of each projection's
+	                       * weights; all QKV_WT_F32 unless precision is QKV_STORED. Under
+	                       * QKV_STORED, d_model is a multiple of each type's block. */
 };
 
 /* Weights handed to `prepare`. They stay valid and unchanged until `release`
@@ -127,6 +133,10 @@ struct qkv_weights {
 	const int8_t *w_i8[3];   /* since 1.0: pre-quantized int8 weights in [-127, 127]
 	                          * (precision int8 only), else NULL */
 	const float *w_scale[3]; /* since 1.0: [d_out] per-column scales for w_i8, else NULL */
+	const void *w_blk[3];    /* since 1.1: precision QKV_STORED, wtype[p] != QKV_WT_F32: the
+	                          * weights as stored, layout out_in only: row n (output n) at
+	                          * w_blk[p] + n * qkv_wtype_row_bytes(wtype[p], d_model), 2-byte
+	                          * aligned; w[p] is then NULL. F32 weights stay in w[p]. */
 };
 
 /* One call: Q = X.Wq (+bq), K = X.Wk (+bk), V = X.Wv (+bv). Strides are in
@@ -150,9 +160,11 @@ struct qkv_probe_result {
 	char detail[256];     /* since 1.0: why not, or what it will use (kernel, ISA, library) */
 };
 
-/* The descriptor a plugin exports as QKV_BACKEND_SYMBOL. The core checks, in order:
- * abi_major == QKV_PLUGIN_ABI_MAJOR, struct_size covers the 1.0 members, name matches
- * [a-z0-9_]{1,31}, precisions != 0, and probe/prepare/project/release are non-NULL.
+/* The descriptor a plugin exports as QKV_BACKEND_SYMBOL. The core checks, in order
+ * (qkv_descriptor_check below): abi_major == QKV_PLUGIN_ABI_MAJOR, struct_size covers the
+ * 1.0 members, name matches [a-z0-9_]{1,31}, a non-empty version, precisions declares one
+ * this header knows (and no unknown one unless built for a newer minor), and
+ * probe/prepare/project/release are non-NULL.
  *
  * Thread safety: `probe` may be called from any thread. `prepare` and `release` are
  * called once per handle. `project` is reentrant: many threads may call it at the
@@ -188,7 +200,86 @@ struct qkv_backend {
 
 	/* since 1.0: free a handle; accepts NULL and half-built handles. */
 	void (*release)(void *handle);
+
+	/* since 1.1: with QKV_PRECISION_BIT(QKV_STORED) declared, the mask of
+	 * QKV_WTYPE_BIT(enum qkv_wtype) it computes; the core gives it only problems whose
+	 * three types are in the mask. A descriptor without this member (1.0) or 0 means
+	 * QKV_WT_F32 only. */
+	uint32_t wtypes;
 };
+
+/* The one check of a descriptor, used by the core's loader and by the conformance harness,
+ * in the loader's order. Returns the first fault (codes, for control flow; each side words
+ * its own message).
+ *
+ * Unknown precision bits: a plugin built for a newer 1.x minor may declare precisions this
+ * header does not know; it is accepted (SQLite-style growth: a newer plugin runs on an older
+ * core) and simply never asked for them. From a plugin built for this minor or an older one,
+ * a bit for a precision that did not exist in its minor is a mistake (a 1.0 plugin cannot
+ * know what `stored` hands it): refused. plugins/README.md section 1 says the same. */
+#define QKV_BACKEND_NAME_MAX 31 /* name is [a-z0-9_]{1,31} */
+#define QKV_PRECISIONS_KNOWN ((1u << QKV_PRECISION_COUNT) - 1u)
+
+/* The precisions that existed in ABI 1.`minor` (all this header knows for a newer minor):
+ * one row per precision, the minor it arrived in. */
+static inline uint32_t qkv_precisions_at_minor(uint32_t minor)
+{
+	static const unsigned char since[QKV_PRECISION_COUNT] = {0, 0, 0, 1}; /* f32 .. stored */
+	uint32_t mask = 0;
+	for (unsigned p = 0; p < QKV_PRECISION_COUNT; p++)
+		if (since[p] <= minor)
+			mask |= QKV_PRECISION_BIT(p);
+	return mask;
+}
+
+enum qkv_descriptor_fault {
+	QKV_DESCRIPTOR_OK = 0,
+	QKV_DESCRIPTOR_NULL = 1,
+	QKV_DESCRIPTOR_ABI_MAJOR = 2,         /* abi_major != QKV_PLUGIN_ABI_MAJOR */
+	QKV_DESCRIPTOR_STRUCT_SIZE = 3,       /* struct_size does not cover the 1.0 members */
+	QKV_DESCRIPTOR_NAME = 4,              /* name NULL or not [a-z0-9_]{1,31} */
+	QKV_DESCRIPTOR_VERSION = 5,           /* version NULL or empty */
+	QKV_DESCRIPTOR_NO_PRECISION = 6,      /* no precision this header knows */
+	QKV_DESCRIPTOR_UNKNOWN_PRECISION = 7, /* a bit its minor did not have, not a newer minor */
+	QKV_DESCRIPTOR_MEMBERS = 8            /* probe, prepare, project or release is NULL */
+};
+
+/* 1 when `name` matches [a-z0-9_]{1,31}, else 0. */
+static inline int qkv_backend_name_ok(const char *name)
+{
+	size_t n = 0;
+	if (!name)
+		return 0;
+	for (; name[n]; n++) {
+		char c = name[n];
+		if (n >= QKV_BACKEND_NAME_MAX ||
+		    !((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return 0;
+	}
+	return n > 0;
+}
+
+static inline enum qkv_descriptor_fault qkv_descriptor_check(const struct qkv_backend *be)
+{
+	if (!be)
+		return QKV_DESCRIPTOR_NULL;
+	if (be->abi_major != QKV_PLUGIN_ABI_MAJOR)
+		return QKV_DESCRIPTOR_ABI_MAJOR;
+	if (!QKV_HAS_MEMBER(be, struct qkv_backend, release))
+		return QKV_DESCRIPTOR_STRUCT_SIZE;
+	if (!qkv_backend_name_ok(be->name))
+		return QKV_DESCRIPTOR_NAME;
+	if (!be->version || !be->version[0])
+		return QKV_DESCRIPTOR_VERSION;
+	if (!(be->precisions & QKV_PRECISIONS_KNOWN))
+		return QKV_DESCRIPTOR_NO_PRECISION;
+	if (be->abi_minor <= QKV_PLUGIN_ABI_MINOR &&
+	    (be->precisions & ~qkv_precisions_at_minor(be->abi_minor)))
+		return QKV_DESCRIPTOR_UNKNOWN_PRECISION;
+	if (!be->probe || !be->prepare || !be->project || !be->release)
+		return QKV_DESCRIPTOR_MEMBERS;
+	return QKV_DESCRIPTOR_OK;
+}
 
 #ifdef __cplusplus
 }

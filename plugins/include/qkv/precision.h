@@ -44,10 +44,10 @@
  * initializer for a `const char *const [QKV_PRECISION_COUNT]` (e.g. a table of choices). */
 #define QKV_PRECISION_NAMES                                                                        \
 	{                                                                                          \
-		"f32", "bf16", "int8"                                                              \
+		"f32", "bf16", "int8", "stored"                                                    \
 	}
 
-/* The name of a precision: "f32", "bf16", "int8"; NULL for a value that is not an enum
+/* The name of a precision: "f32", "bf16", "int8", "stored"; NULL for a value that is not an enum
  * qkv_precision. */
 static inline const char *qkv_precision_name(uint32_t precision)
 {

@@ -1,4 +1,7 @@
-/* A small f32 + int8 backend that is correct except for the one defect selected by
+/* Over 800 lines on purpose: one correct backend with every defect behind its own #ifdef,
+ * so each plugin differs from the correct one by exactly one defect.
+ *
+ * A small f32 + int8 backend that is correct except for the one defect selected by
  * -DBROKEN_<NAME>, to prove the conformance cases catch it. Each defect is written
  * the way a backend author makes it; see tests/conformance/test_broken.c for the
  * case that catches each one and the message it gives.
@@ -62,10 +65,26 @@
  *   USES_RAND       prepare picks a tile order with the C library's rand()
  *   U32_OFFSETS     row offsets t * ldx computed in 32 bits
  *   SILENCES_STDOUT prepare points fd 1 at /dev/null to quiet a chatty library
+ * Issue 25, each passing every case before the size-class and prepare-failure cases:
+ *   X_BLOCK8_T128   the T >= 128 path loads X rows in blocks of 8 floats (reads past X
+ *                   when d_model % 8 != 0)
+ *   HANDLE_SUM_T128 the T >= 128 path keeps its partial sums in one buffer of the handle,
+ *                   shared by concurrent calls
+ *   STATIC_THREADS4 calls with batch.threads >= 4 share one static buffer
+ *   FREE_ON_FAIL    prepare frees its half-built handle when weights are missing and
+ *                   leaves *handle set: the caller's release uses it after free
+ *   OOM_DOUBLE_FREE when an allocation of the int8 weights fails halfway, prepare frees
+ *                   what it got but leaves the pointers in the handle: release frees them
+ *                   again
+ * The descriptor rule shared by the core and the harness (qkv_descriptor_check):
+ *   UNKNOWN_PRECISION declares precision bit 5, which ABI 1.0 does not have: refused
+ *   FUTURE_PRECISION  the same bit from a plugin built for minor + 1: accepted, a newer
+ *                     plugin on an older core (not a defect; the rule's other half)
  * and two that test the runner itself rather than a case:
  *   CRASH           project dereferences NULL (SIGSEGV)
  *   HANG            project never returns
- * Edge cases (each passes every case before conform_cases_edge.c):
+ * Edge cases (each passes every case before nonfinite_weights, edge_sizes and
+ * misaligned_weights):
  *   SKIP_ZERO_X     terms with a zero activation are skipped ("sparsity"): 0 * Inf lost
  *   SKIP_ZERO_W     terms with a zero weight are skipped (pruned weights): Inf * 0 lost
  *   TAIL_T2048      rows are done in blocks of 2048; the rows after the last full one
@@ -116,7 +135,17 @@
 
 #include <qkv/precision.h>
 
+#if defined(BROKEN_UNKNOWN_PRECISION) || defined(BROKEN_FUTURE_PRECISION)
+/* a precision bit this header does not know (5) */
+#define PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8) | (1u << 5))
+#else
 #define PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8))
+#endif
+#ifdef BROKEN_FUTURE_PRECISION
+#define ABI_MINOR (QKV_PLUGIN_ABI_MINOR + 1) /* built against a newer 1.x header */
+#else
+#define ABI_MINOR QKV_PLUGIN_ABI_MINOR
+#endif
 
 struct handle {
 	struct qkv_problem pb;
@@ -240,6 +269,13 @@ static enum qkv_status quantize(struct handle *h, const struct qkv_weights *wt)
 		h->wsum[p] = malloc(N * sizeof(int32_t));
 		if (!h->wq[p] || !h->ws[p] || !h->wsum[p]) {
 			free(col);
+#ifdef BROKEN_OOM_DOUBLE_FREE
+			for (int q = 0; q <= p; q++) { /* the defect: pointers left in the handle */
+				free(h->wq[q]);
+				free(h->ws[q]);
+				free(h->wsum[q]);
+			}
+#endif
 			return QKV_ERR_NOMEM;
 		}
 		for (size_t n = 0; n < N; n++) {
@@ -441,7 +477,8 @@ static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct
 #ifdef BROKEN_SHIFT_WRAP
 	int declared = (PRECISIONS & (1u << (pb->precision & 31))) != 0; /* wraps at 32 */
 #else
-	int declared = pb->precision < 32 && (PRECISIONS & QKV_PRECISION_BIT(pb->precision));
+	int declared =
+	    pb->precision < QKV_PRECISION_COUNT && (PRECISIONS & QKV_PRECISION_BIT(pb->precision));
 #endif
 	if (!declared) {
 		snprintf(err, errlen, "broken: precision %u is not supported by this backend",
@@ -466,10 +503,21 @@ static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct
 	fprintf(stderr, "broken: preparing a %ux%u problem\n", pb->d_model, pb->d_q);
 #endif
 	struct handle *h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		snprintf(err, errlen, "broken: out of memory");
 		return QKV_ERR_NOMEM;
+	}
 	pthread_mutex_init(&h->mu, NULL);
 	*out = h;
+	for (int p = 0; p < 3; p++) {
+		if (wt->w[p] || (pb->precision == QKV_INT8 && wt->w_i8[p] && wt->w_scale[p]))
+			continue;
+#ifdef BROKEN_FREE_ON_FAIL
+		broken_release(h); /* the defect: "clean up", and *out still points at it */
+#endif
+		snprintf(err, errlen, "broken: weights of projection %d missing", p);
+		return QKV_ERR_ARGUMENT;
+	}
 #ifdef BROKEN_LEAKS_FD
 	h->log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC); /* the defect: never closed */
 #endif
@@ -524,6 +572,9 @@ static enum qkv_status broken_prepare(const struct qkv_problem *pb, const struct
 
 #ifdef BROKEN_STATIC_SCRATCH
 static float scratch[1 << 16]; /* the defect: shared by every concurrent call */
+#endif
+#ifdef BROKEN_STATIC_THREADS4
+static float scratch4[1 << 16]; /* the defect: shared by calls with threads >= 4 */
 #endif
 
 #ifdef BROKEN_LAZY_INIT
@@ -662,6 +713,10 @@ static void project_row(const struct handle *h, const struct qkv_batch *b, int p
 #elif defined(BROKEN_HANDLE_SCRATCH)
 	/* the defect: multi-threaded calls use the handle's one scratch row */
 	float *acc = b->threads > 1 ? h->scratch : y;
+#elif defined(BROKEN_HANDLE_SUM_T128)
+	float *acc = b->T >= 128 ? h->scratch : y; /* the defect: the "GEMM path"'s sums */
+#elif defined(BROKEN_STATIC_THREADS4)
+	float *acc = b->threads >= 4 && N <= (1 << 16) ? scratch4 : y; /* the defect */
 #else
 	float *acc = y;
 #endif
@@ -669,6 +724,12 @@ static void project_row(const struct handle *h, const struct qkv_batch *b, int p
 	float *xs = alloca(K * sizeof(float)); /* the defect: K floats on the caller's stack */
 	memcpy(xs, x, K * sizeof(float));
 	x = xs;
+#endif
+#ifdef BROKEN_X_BLOCK8_T128
+	if (b->T >= 128 && K % 8) { /* the defect: the T >= 128 path loads 8 floats at a time */
+		volatile float tail = x[(K + 7) / 8 * 8 - 1];
+		(void)tail;
+	}
 #endif
 #ifdef BROKEN_OVER_READ
 	if (K % 8) { /* the defect: a full 8-float load of the row's last block */
@@ -969,7 +1030,7 @@ static void broken_probe(struct qkv_probe_result *out)
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .abi_major = ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .abi_minor = ABI_MINOR,
     .struct_size = sizeof(struct qkv_backend),
     .precisions = PRECISIONS,
     .name = "broken",

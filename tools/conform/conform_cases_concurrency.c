@@ -1,7 +1,6 @@
-/* The concurrency case: 8 threads call project at once on one prepared handle, each
- * on its own rows of X into its own outputs, and must get what serial calls got. */
+/* Concurrent calls: 8 threads on one handle against serial calls, the first calls of
+ * fresh handles made concurrently with thread budgets 2-4, and concurrent prepares. */
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,8 +8,13 @@
 #include "conform_list.h"
 #include "conform_rng.h"
 
+/* The concurrency case: 8 threads call project at once on one prepared handle, each
+ * on its own rows of X into its own outputs, and must get what serial calls got. */
+
 #define CF_THREADS 8
+
 #define CF_ROUNDS 3
+
 #define CF_ROWS 32 /* rows per thread: long enough calls that the threads overlap */
 
 /* A start line: threads wait until every one exists, then run together. */
@@ -108,33 +112,31 @@ void cf_case_concurrency(const struct qkv_backend *be, int precision, uint64_t s
 		         CF_ROUNDS, CF_THREADS);
 }
 
-/* ---- cold start, threads > 1 per call, many calls, two handles --------------------- */
-
 #define COLD_THREADS 4
+
 #define COLD_ROWS 8
+
 #define COLD_ROUNDS 10
 
 struct cold_worker {
 	const struct cf_setup *s;
-	atomic_int *ready; /* a spinning start line: the first calls overlap as much as
-	                    * the machine allows (a condition variable wakes them one by
-	                    * one) */
 	size_t t0;
 	uint32_t threads;
 	struct cf_out out;
 	struct cf_report r;
 };
 
-static void *cold_work(void *arg)
+static void cold_probe(void *arg)
 {
 	struct cold_worker *w = arg;
 	struct qkv_probe_result pr = {.struct_size = sizeof(pr)};
 	w->s->be->probe(&pr); /* probe may be called from any thread, any time */
-	atomic_fetch_add(w->ready, 1);
-	while (atomic_load(w->ready) < COLD_THREADS + 1)
-		; /* spin: all start within a few hundred nanoseconds */
+}
+
+static void cold_work(void *arg)
+{
+	struct cold_worker *w = arg;
 	cf_call(w->s, w->t0, COLD_ROWS, &w->out, w->threads, &w->r);
-	return NULL;
 }
 
 /* A freshly prepared handle whose very first calls are concurrent, each with a thread
@@ -157,31 +159,16 @@ void cf_case_concurrency_cold(const struct qkv_backend *be, int precision, uint6
 			return;
 		struct cold_worker w[COLD_THREADS];
 		memset(w, 0, sizeof(w));
-		pthread_t tid[COLD_THREADS];
-		atomic_int ready = 0;
-		int started = 0;
 		bool ok = true;
 		for (int i = 0; i < COLD_THREADS && ok; i++) {
 			w[i].s = &s;
-			w[i].ready = &ready;
 			w[i].t0 = (size_t)i * COLD_ROWS;
 			w[i].threads = 2 + (uint32_t)(i % 3);
 			ok = cf_out_alloc(&w[i].out, &s, COLD_ROWS, r);
 		}
 		cf_progress("%s: %d concurrent first calls on a fresh handle", s.desc,
 		            COLD_THREADS);
-		for (int i = 0; ok && i < COLD_THREADS; i++) {
-			if (pthread_create(&tid[i], NULL, cold_work, &w[i]) != 0) {
-				ok = cf_fail(r, "harness: pthread_create failed");
-				break;
-			}
-			started++;
-		}
-		while (atomic_load(&ready) < started)
-			; /* every thread is at the line */
-		atomic_fetch_add(&ready, 1 + COLD_THREADS - started); /* go (or release them) */
-		for (int i = 0; i < started; i++)
-			pthread_join(tid[i], NULL);
+		ok = ok && cf_together(COLD_THREADS, cold_probe, cold_work, w, sizeof(w[0]), r);
 		for (int i = 0; ok && i < COLD_THREADS; i++) {
 			char what[96];
 			snprintf(what, sizeof(what),
@@ -217,84 +204,70 @@ void cf_case_concurrency_cold(const struct qkv_backend *be, int precision, uint6
 	         COLD_ROUNDS, COLD_THREADS);
 }
 
-#define MANY_CALLS 100
+#define PREP_THREADS 6
 
-/* 100 calls on one handle (threads 1 and 2 alternating, T alternating between 16 rows
- * and 1 row): every call bit-identical to the first with the same threads and rows.
- * A backend that re-tunes itself after N calls changes its results here. */
-void cf_case_many_calls(const struct qkv_backend *be, int precision, uint64_t seed,
-                        struct cf_report *r)
+#define PREP_ROUNDS 3
+
+struct prep_worker {
+	const struct qkv_backend *be;
+	struct cf_shape sh;
+	struct cf_opts o;
+	uint64_t seed;
+	struct cf_report r;
+};
+
+static void prep_work(void *arg)
 {
-	static const struct cf_shape sh = {16, 160, 4, 2, 24};
-	struct cf_opts o = {.precision = (uint32_t)precision, .threads = 2, .bias = true};
+	struct prep_worker *w = arg;
 	struct cf_setup s;
-	if (!cf_setup_init(&s, be, &sh, &o, seed, r))
+	if (!cf_setup_init(&s, w->be, &w->sh, &w->o, w->seed, &w->r))
 		return;
-	struct cf_out first[4];
-	memset(first, 0, sizeof(first));
-	bool ok = true;
-	for (int call = 0; ok && call < MANY_CALLS; call++) {
-		int kind = call % 4; /* threads 1 or 2, 16 rows or 1 */
-		uint32_t threads = 1 + (uint32_t)(kind % 2);
-		size_t rows = kind < 2 ? sh.T : 1;
-		if (call < 4) {
-			ok = cf_out_alloc(&first[kind], &s, rows, r) &&
-			     cf_call(&s, 0, rows, &first[kind], threads, r) &&
-			     cf_check_guards(&s, &first[kind], r) &&
-			     cf_check_values(&s, 0, &first[kind], r);
-			continue;
-		}
-		struct cf_out out;
-		if (!(ok = cf_out_alloc(&out, &s, rows, r)))
-			break;
-		char what[64];
-		snprintf(what, sizeof(what), "call %d of %d on one handle", call + 1, MANY_CALLS);
-		ok = cf_call(&s, 0, rows, &out, threads, r) && cf_check_guards(&s, &out, r) &&
-		     cf_check_same(&s, &first[kind], &out, what, r);
+	struct cf_out out;
+	if (cf_out_alloc(&out, &s, w->sh.T, &w->r)) {
+		if (cf_call(&s, 0, w->sh.T, &out, w->o.threads, &w->r) &&
+		    cf_check_guards(&s, &out, &w->r))
+			cf_check_values(&s, 0, &out, &w->r);
 		cf_out_free(&out);
 	}
-	for (int k = 0; k < 4; k++)
-		cf_out_free(&first[k]);
 	cf_setup_free(&s);
-	if (ok)
-		snprintf(r->msg, sizeof(r->msg), "%d calls on one handle: stable bits", MANY_CALLS);
 }
 
-/* Two handles of different shapes alive at once, calls interleaved, then one
- * released while the other is used: a backend keeping per-problem state in globals
- * mixes them up. */
-void cf_case_two_handles(const struct qkv_backend *be, int precision, uint64_t seed,
-                         struct cf_report *r)
+/* Six threads prepare (different shapes and precisions), call, check and release at
+ * the same moment, three times. Models are opened from many threads; a backend whose
+ * first prepare sets up something global (a dispatch table, a lookup table) without
+ * a lock serves the others half-made state. */
+void cf_case_concurrent_prepare(const struct qkv_backend *be, int precision, uint64_t seed,
+                                struct cf_report *r)
 {
-	static const struct cf_shape sa = {5, 48, 2, 2, 8}, sb = {70, 130, 3, 1, 20};
-	struct cf_opts oa = {.precision = (uint32_t)precision, .threads = 1, .bias = true};
-	struct cf_opts ob = oa;
-	ob.layout = QKV_LAYOUT_OUT_IN;
-	ob.threads = 2;
+	(void)precision;
+	int prec[QKV_PRECISION_COUNT];
+	int n = cf_declared(be, prec);
 	struct cf_rng g = {seed};
-	struct cf_setup a, b;
-	if (!cf_setup_init(&a, be, &sa, &oa, cf_rng_next(&g), r))
-		return;
-	if (!cf_setup_init(&b, be, &sb, &ob, cf_rng_next(&g), r)) {
-		cf_setup_free(&a);
-		return;
-	}
-	bool ok = true;
-	for (int i = 0; ok && i < 5; i++) {
-		struct cf_setup *s = i % 2 ? &b : &a;
-		if (i == 4) { /* a released: b must still work */
-			cf_setup_free(&a);
-			s = &b;
+	for (int round = 1; round <= PREP_ROUNDS; round++) {
+		struct prep_worker w[PREP_THREADS];
+		memset(w, 0, sizeof(w));
+		for (int i = 0; i < PREP_THREADS; i++) {
+			w[i].be = be;
+			w[i].sh = (struct cf_shape){3 + (size_t)i, 48 + 16 * (uint32_t)(i % 3),
+			                            2 + (uint32_t)(i % 2) * 2, 2,
+			                            8 + 8 * (uint32_t)(i % 2)};
+			w[i].o = (struct cf_opts){.precision = (uint32_t)prec[(i + round) % n],
+			                          .layout = (uint32_t)((i + round) % 2),
+			                          .threads = 1 + (uint32_t)(i % 2),
+			                          .bias = true};
+			w[i].seed = cf_rng_next(&g);
+			w[i].r.seed = r->seed;
 		}
-		struct cf_out out;
-		if (!(ok = cf_out_alloc(&out, s, s->sh.T, r)))
-			break;
-		ok = cf_call(s, 0, s->sh.T, &out, s->o.threads, r) && cf_check_guards(s, &out, r) &&
-		     cf_check_values(s, 0, &out, r);
-		cf_out_free(&out);
+		cf_progress("round %d: %d threads prepare, call and release at once", round,
+		            PREP_THREADS);
+		if (!cf_together(PREP_THREADS, NULL, prep_work, w, sizeof(w[0]), r))
+			return;
+		for (int i = 0; i < PREP_THREADS; i++)
+			if (w[i].r.result == CF_FAIL)
+				return (void)cf_fail(
+				    r, "round %d, thread %d of %d preparing at once: %s", round, i,
+				    PREP_THREADS, w[i].r.msg);
 	}
-	cf_setup_free(&a); /* no-op when released above (setup_free zeroes it) */
-	cf_setup_free(&b);
-	if (ok)
-		snprintf(r->msg, sizeof(r->msg), "two live handles, interleaved: independent");
+	snprintf(r->msg, sizeof(r->msg), "%d rounds of %d concurrent prepare/project/release",
+	         PREP_ROUNDS, PREP_THREADS);
 }

@@ -1,0 +1,33 @@
+/* Run-time kernel choice: the first usable row of a table ordered fastest first
+ * (../kernel_table.h). A new ISA is its kernel file plus one row here. */
+#include "kernel.h"
+
+#if defined(__x86_64__) || defined(QKV_SIMDE)
+static int has_avx512vnni_ymm(const struct qkv_cpu_features *f)
+{
+	return f->avx2 && f->avx512vl && f->avx512vnni;
+}
+static int has_avxvnni(const struct qkv_cpu_features *f)
+{
+	return f->avx2 && f->avxvnni;
+}
+static int has_avx2(const struct qkv_cpu_features *f)
+{
+	return f->avx2;
+}
+#endif
+
+static const struct qkv_kernel_row table[] = {
+#if defined(__x86_64__) || defined(QKV_SIMDE)
+    {"avx512vnni", "avx2+avx512vl+avx512vnni", has_avx512vnni_ymm, &quant_kernel_avx512vnni},
+    {"avxvnni", "avx2+avxvnni", has_avxvnni, &quant_kernel_avxvnni},
+    {"avx2", "avx2", has_avx2, &quant_kernel_avx2},
+#endif
+    {"c", "nothing", qkv_kernel_any_cpu, &quant_kernel_c},
+};
+
+const struct qkv_kernel_row *quant_kernel_select(char *why, size_t whylen)
+{
+	return qkv_kernel_pick(table, sizeof(table) / sizeof(table[0]), "QKV_QUANT_KERNEL", why,
+	                       whylen);
+}

@@ -1,0 +1,226 @@
+/* The quant backend: precision stored, every block-quantized weight type of
+ * <qkv/wtype.h> (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) used in place from the file, plus F16/BF16
+ * (and F32 in out_in) rows.
+ *
+ * prepare keeps the core's pointers (no copy: resident weight memory is the file's
+ * tensor bytes) and picks a kernel set. project quantizes each X row once per activation
+ * format the layer's types need (Q8_0 blocks of 32, Q8_K super-blocks of 256), then
+ * threads split each projection's output rows, so every thread streams its own weight
+ * rows; a row kernel decodes a weight block once for up to QUANT_TILE X rows. Results are
+ * the type table's reference bit for bit (kernel.h). */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QKV_BACKEND_NAME "quant"
+#include <qkv/backend_util.h>
+#include <qkv/plugin.h>
+#include <qkv/wtype.h>
+
+#include "kernel.h"
+
+/* Below this many multiply-adds per call one thread does the work: a fork/join costs
+ * more than it saves. */
+#define QUANT_PAR_MIN (1u << 18)
+
+struct quant_handle {
+	struct qkv_problem pb;
+	const struct quant_kernel *k;
+	const uint8_t *w[3]; /* rows as stored (borrowed from the core) */
+	size_t row_bytes[3];
+	const float *bias[3];
+	uint32_t layout; /* out_in, or in_out for F32 weights (the f32 loop below) */
+};
+
+static void quant_release(void *h)
+{
+	free(h);
+}
+
+static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                     void **handle, char *err, size_t errlen)
+{
+	*handle = NULL;
+	if (pb->precision != QKV_STORED)
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "precision %u: this backend computes precision stored only",
+		                        pb->precision);
+	if (!QKV_HAS_MEMBER(pb, struct qkv_problem, wtype) ||
+	    !QKV_HAS_MEMBER(wt, struct qkv_weights, w_blk))
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+		                        "precision stored needs the ABI 1.1 problem and weights");
+	struct quant_handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	*handle = h;
+	h->pb = *pb;
+	h->layout = wt->layout;
+	char why[256];
+	const struct qkv_kernel_row *row = quant_kernel_select(why, sizeof(why));
+	if (!row)
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "%s", why);
+	h->k = row->set;
+	for (int p = 0; p < 3; p++) {
+		uint32_t t = pb->wtype[p];
+		const struct qkv_wtype_traits *r = qkv_wtype_traits(t);
+		if (!r)
+			return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+			                        "unknown weight type %u (%s)", t, qkv_proj_name(p));
+		h->row_bytes[p] = qkv_wtype_row_bytes(t, pb->d_model);
+		h->w[p] =
+		    t == QKV_WT_F32 ? (const uint8_t *)wt->w[p] : (const uint8_t *)wt->w_blk[p];
+		h->bias[p] = wt->bias[p];
+		if (!h->row_bytes[p] || !h->w[p])
+			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
+			                        "%s weights of %s missing or d_model %u not whole "
+			                        "blocks of %u",
+			                        r->name, qkv_proj_name(p), pb->d_model, r->block);
+		if (wt->layout != QKV_LAYOUT_OUT_IN && t != QKV_WT_F32)
+			return qkv_backend_fail(
+			    err, errlen, QKV_ERR_ARGUMENT,
+			    "%s weights in layout in_out: block types are out_in "
+			    "rows",
+			    r->name);
+	}
+	return QKV_OK;
+}
+
+/* Each X row prepared for activation format `act` into buf: T rows of `rb` bytes. */
+static void prepare_rows(const struct qkv_batch *b, size_t K, uint32_t t, size_t rb, uint8_t *buf,
+                         int nthr)
+{
+#pragma omp parallel for num_threads(nthr) schedule(static)
+	for (size_t i = 0; i < b->T; i++)
+		qkv_act_quantize(t, b->x + i * b->ldx, K, buf + i * rb);
+}
+
+/* F32 weights in in_out ([d_model x d_out], column n strided): one f32 dot product per
+ * output, k in order (precision stored's F32 rows allow any order). */
+static void rows_f32_in_out(const struct quant_handle *h, const struct qkv_batch *b, int p,
+                            size_t n0, size_t n1)
+{
+	size_t K = h->pb.d_model, d_out = qkv_out_width(&h->pb, p);
+	const float *w = (const float *)(const void *)h->w[p]; /* [K x d_out] */
+	for (size_t t = 0; t < b->T; t++) {
+		const float *x = b->x + t * b->ldx;
+		float *y = b->out[p] + t * b->ld_out[p];
+		for (size_t n = n0; n < n1; n++) {
+			float acc = 0.0f;
+			for (size_t k = 0; k < K; k++)
+				acc += x[k] * w[k * d_out + n];
+			y[n] = h->bias[p] ? acc + h->bias[p][n] : acc;
+		}
+	}
+}
+
+/* Output rows [n0, n1) of projection p for every X row. */
+static void rows(const struct quant_handle *h, const struct qkv_batch *b, int p, const uint8_t *act,
+                 size_t arb, size_t n0, size_t n1)
+{
+	uint32_t t = h->pb.wtype[p];
+	if (t == QKV_WT_F32 && h->layout == QKV_LAYOUT_IN_OUT) {
+		rows_f32_in_out(h, b, p, n0, n1);
+		return;
+	}
+	const struct qkv_wtype_traits *r = qkv_wtype_traits(t);
+	size_t nb = h->pb.d_model / r->block;
+	quant_row_fn fn = h->k->row[t] ? h->k->row[t] : quant_kernel_c.row[t];
+	for (size_t n = n0; n < n1; n++) {
+		const uint8_t *w = h->w[p] + n * h->row_bytes[p];
+		float bias = h->bias[p] ? h->bias[p][n] : 0.0f;
+		for (size_t t0 = 0; t0 < b->T; t0 += QUANT_TILE) {
+			const void *xs[QUANT_TILE];
+			float acc[QUANT_TILE];
+			int nt = b->T - t0 < QUANT_TILE ? (int)(b->T - t0) : QUANT_TILE;
+			for (int i = 0; i < nt; i++)
+				xs[i] = act ? (const void *)(act + (t0 + i) * arb)
+				            : (const void *)(b->x + (t0 + i) * b->ldx);
+			fn(w, xs, nt, nb, acc);
+			for (int i = 0; i < nt; i++) {
+				float *y = b->out[p] + (t0 + i) * b->ld_out[p];
+				y[n] = h->bias[p] ? acc[i] + bias : acc[i];
+			}
+		}
+	}
+}
+
+static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, char *err,
+                                     size_t errlen)
+{
+	const struct quant_handle *h = hp;
+	if (!h || !b)
+		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT, "NULL handle or batch");
+	if (b->T == 0)
+		return QKV_OK;
+	size_t K = h->pb.d_model;
+	size_t work = b->T * K * (size_t)qkv_fused_width(&h->pb);
+	int nthr = omp_in_parallel() || work < QUANT_PAR_MIN ? 1 : (int)b->threads;
+	/* one prepared copy of X per activation format in use (Q8_0, Q8_K) */
+	uint8_t *act[3] = {NULL, NULL, NULL};
+	size_t arb[3] = {0, 0, 0};
+	enum qkv_status st = QKV_OK;
+	for (int p = 0; p < 3 && st == QKV_OK; p++) {
+		uint32_t t = h->pb.wtype[p];
+		if (qkv_wtype_traits(t)->act == QKV_ACT_F32)
+			continue;
+		for (int q = 0; q < p && !act[p]; q++)
+			if (act[q] &&
+			    qkv_wtype_traits(h->pb.wtype[q])->act == qkv_wtype_traits(t)->act) {
+				act[p] = act[q];
+				arb[p] = arb[q];
+			}
+		if (act[p])
+			continue;
+		arb[p] = qkv_act_row_bytes(t, K);
+		act[p] = malloc(b->T * arb[p]); /* per-call scratch: [T][arb] */
+		if (!act[p])
+			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+			                      "out of memory for %zu quantized rows", b->T);
+		else
+			prepare_rows(b, K, t, arb[p], act[p], nthr);
+	}
+	if (st == QKV_OK) {
+#pragma omp parallel num_threads(nthr)
+		{
+			int me = omp_get_thread_num(), all = omp_get_num_threads();
+			for (int p = 0; p < 3; p++) {
+				size_t d = qkv_out_width(&h->pb, p);
+				rows(h, b, p, act[p], arb[p], d * (size_t)me / (size_t)all,
+				     d * (size_t)(me + 1) / (size_t)all);
+			}
+		}
+	}
+	for (int p = 0; p < 3; p++) {
+		int shared = 0;
+		for (int q = 0; q < p; q++)
+			shared |= act[q] == act[p];
+		if (!shared)
+			free(act[p]);
+	}
+	return st;
+}
+
+static void quant_probe(struct qkv_probe_result *out)
+{
+	char why[120];
+	const struct qkv_kernel_row *row = quant_kernel_select(why, sizeof(why));
+	const struct quant_kernel *k = row ? row->set : NULL;
+	out->score = k ? 65 : 0;
+	snprintf(out->detail, sizeof(out->detail), "kernel %s (%s): %.100s; weights in place",
+	         row ? row->name : "none", k ? k->desc : "-", why);
+}
+
+QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+    .abi_major = QKV_PLUGIN_ABI_MAJOR,
+    .abi_minor = QKV_PLUGIN_ABI_MINOR,
+    .struct_size = sizeof(struct qkv_backend),
+    .precisions = QKV_PRECISION_BIT(QKV_STORED),
+    .name = "quant",
+    .version = "1.1.0",
+    .probe = quant_probe,
+    .prepare = quant_prepare,
+    .project = quant_project,
+    .release = quant_release,
+    .wtypes = QKV_WTYPE_ALL,
+};

@@ -1,0 +1,245 @@
+/* The quant backend against the scalar reference, bit for bit, for every block type, a
+ * mix of types per projection, every kernel set: natively where this CPU has it, and
+ * every set through SIMDe (quant_simde_test.so) on any CPU. Weights are random blocks
+ * (random digits and packed scales, fp16 scales of many magnitudes, some blocks zero),
+ * X rows random with magnitudes from 1e-3 to 1e3, T across the kernels' tile of 4. */
+#include <criterion/criterion.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <qkv/cpu_features.h>
+#include <qkv/plugin.h>
+#include <qkv/wtype.h>
+
+static uint64_t rng = 0x243f6a8885a308d3ull;
+static uint32_t rnd(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return (uint32_t)(rng >> 17);
+}
+
+static const struct qkv_backend *load(const char *path, void **dl)
+{
+	*dl =
+	    dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE); /* OpenMP workers outlive a call */
+	cr_assert_not_null(*dl, "%s", dlerror());
+	const struct qkv_backend *be = dlsym(*dl, QKV_BACKEND_SYMBOL);
+	cr_assert_not_null(be);
+	return be;
+}
+
+/* A row of random blocks of type t; every 7th block all zero. */
+static void random_row(uint32_t t, uint8_t *row, size_t K)
+{
+	const struct qkv_wtype_traits *r = qkv_wtype_traits(t);
+	for (size_t b = 0; b < K / r->block; b++) {
+		uint8_t *blk = row + b * r->bytes;
+		if (rnd() % 7 == 0) {
+			memset(blk, 0, r->bytes);
+			continue;
+		}
+		for (uint32_t i = 0; i < r->bytes; i++)
+			blk[i] = (uint8_t)rnd();
+		float scale = ldexpf(1.0f + (float)(rnd() % 100) / 100.0f, (int)(rnd() % 16) - 14);
+		uint16_t d = qkv_f32_to_fp16(scale), dm = qkv_f32_to_fp16(scale * 0.3f);
+		if (t == QKV_WT_Q6_K)
+			memcpy(blk + 208, &d, 2);
+		else if (t != QKV_WT_F32 && t != QKV_WT_F16 && t != QKV_WT_BF16)
+			memcpy(blk, &d, 2);
+		if (t == QKV_WT_Q4_K || t == QKV_WT_Q5_K)
+			memcpy(blk + 2, &dm, 2);
+		if (t == QKV_WT_F32) {
+			float v = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+			memcpy(blk, &v, 4);
+		} else if (t == QKV_WT_F16 || t == QKV_WT_BF16) {
+			float v = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+			r->from_f32(&v, blk);
+		}
+	}
+}
+
+struct model {
+	struct qkv_problem pb;
+	struct qkv_weights wt;
+	uint8_t *w[3];
+	float *bias[3];
+};
+
+static void make(struct model *m, const uint32_t wt[3], uint32_t K, int bias)
+{
+	memset(m, 0, sizeof(*m));
+	m->pb = (struct qkv_problem){.struct_size = sizeof(m->pb),
+	                             .precision = QKV_STORED,
+	                             .d_model = K,
+	                             .n_heads = 2,
+	                             .n_kv_heads = 1,
+	                             .head_dim = 24,
+	                             .d_q = 48,
+	                             .d_kv = 24,
+	                             .threads = 2,
+	                             .wtype = {wt[0], wt[1], wt[2]}};
+	m->wt.struct_size = sizeof(m->wt);
+	m->wt.layout = QKV_LAYOUT_OUT_IN;
+	for (int p = 0; p < 3; p++) {
+		uint32_t d_out = p ? 24 : 48;
+		size_t rb = qkv_wtype_row_bytes(wt[p], K);
+		m->w[p] = malloc(rb * d_out);
+		for (uint32_t n = 0; n < d_out; n++)
+			random_row(wt[p], m->w[p] + n * rb, K);
+		if (wt[p] == QKV_WT_F32)
+			m->wt.w[p] = (const float *)(void *)m->w[p];
+		else
+			m->wt.w_blk[p] = m->w[p];
+		if (bias) {
+			m->bias[p] = malloc(d_out * sizeof(float));
+			for (uint32_t n = 0; n < d_out; n++)
+				m->bias[p][n] = (float)((int)(rnd() % 200) - 100) / 64.0f;
+			m->wt.bias[p] = m->bias[p];
+		}
+	}
+}
+
+static void unmake(struct model *m)
+{
+	for (int p = 0; p < 3; p++) {
+		free(m->w[p]);
+		free(m->bias[p]);
+	}
+}
+
+static void run(const struct qkv_backend *be, const struct model *m, const float *x, size_t T,
+                float *out, size_t threads)
+{
+	void *h = NULL;
+	char err[256] = "";
+	enum qkv_status st = be->prepare(&m->pb, &m->wt, &h, err, sizeof(err));
+	cr_assert_eq(st, QKV_OK, "%s: prepare: %s", be->name, err);
+	struct qkv_batch b = {.struct_size = sizeof(b),
+	                      .threads = (uint32_t)threads,
+	                      .T = T,
+	                      .x = x,
+	                      .ldx = m->pb.d_model + 3,
+	                      .out = {out, out + T * 48, out + T * 72},
+	                      .ld_out = {48, 24, 24}};
+	cr_assert_eq(be->project(h, &b, err, sizeof(err)), QKV_OK, "%s: %s", be->name, err);
+	be->release(h);
+}
+
+static const uint32_t mixes[][3] = {
+    {QKV_WT_Q8_0, QKV_WT_Q8_0, QKV_WT_Q8_0}, {QKV_WT_Q4_0, QKV_WT_Q4_0, QKV_WT_Q4_0},
+    {QKV_WT_Q4_K, QKV_WT_Q4_K, QKV_WT_Q4_K}, {QKV_WT_Q5_K, QKV_WT_Q5_K, QKV_WT_Q5_K},
+    {QKV_WT_Q6_K, QKV_WT_Q6_K, QKV_WT_Q6_K}, {QKV_WT_Q4_K, QKV_WT_Q4_K, QKV_WT_Q6_K},
+    {QKV_WT_Q8_0, QKV_WT_Q5_K, QKV_WT_Q4_0}, {QKV_WT_F16, QKV_WT_BF16, QKV_WT_F32}};
+
+/* Every mix, several K and T, against scalar; `kernel` forced through QKV_QUANT_KERNEL. */
+static void check_module(const char *so, const char *kernel)
+{
+	void *dq, *ds;
+	const struct qkv_backend *q = load(so, &dq), *s = load(SCALAR_SO, &ds);
+	cr_assert_eq(q->wtypes, QKV_WTYPE_ALL);
+	setenv("QKV_QUANT_KERNEL", kernel, 1);
+	static const uint32_t Ks[] = {256, 512, 1280};
+	static const size_t Ts[] = {1, 3, 4, 5, 9};
+	for (size_t mi = 0; mi < sizeof(mixes) / sizeof(mixes[0]); mi++)
+		for (size_t ki = 0; ki < 3; ki++) {
+			struct model m;
+			make(&m, mixes[mi], Ks[ki], (int)((mi + ki) % 2));
+			size_t T = Ts[(mi + ki) % 5], ldx = Ks[ki] + 3;
+			float *x = malloc(T * ldx * sizeof(float));
+			for (size_t i = 0; i < T * ldx; i++)
+				x[i] = ldexpf((float)((int)(rnd() % 2001) - 1000) / 1000.0f,
+				              (int)((i / ldx) % 4) * 3 - 6);
+			float *yq = calloc(T * 96, sizeof(float)),
+			      *ys = calloc(T * 96, sizeof(float));
+			run(q, &m, x, T, yq, 1 + mi % 3);
+			run(s, &m, x, T, ys, 1);
+			for (size_t i = 0; i < T * 96; i++)
+				cr_assert(memcmp(&yq[i], &ys[i], 4) == 0,
+				          "%s kernel %s, types %s,%s,%s, K %u, T %zu: output %zu "
+				          "is %.9g, "
+				          "scalar %.9g",
+				          so, kernel, qkv_wtype_name(mixes[mi][0]),
+				          qkv_wtype_name(mixes[mi][1]),
+				          qkv_wtype_name(mixes[mi][2]), Ks[ki], T, i, yq[i], ys[i]);
+			free(x);
+			free(yq);
+			free(ys);
+			unmake(&m);
+		}
+	unsetenv("QKV_QUANT_KERNEL");
+	dlclose(dq);
+	dlclose(ds);
+}
+
+Test(quant, c_kernel_equals_scalar)
+{
+	check_module(QUANT_SO, "c");
+}
+
+/* Native ISA kernels where this CPU has them; the log says which ran. */
+Test(quant, native_kernels_equal_scalar)
+{
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	const struct {
+		const char *name;
+		int have;
+	} k[] = {{"avx2", f.avx2},
+	         {"avxvnni", f.avx2 && f.avxvnni},
+	         {"avx512vnni", f.avx2 && f.avx512vl && f.avx512vnni}};
+	int ran = 0;
+	for (size_t i = 0; i < 3; i++) {
+		if (!k[i].have) {
+			cr_log_info("quant kernel %s: not on this CPU (run emulated only)",
+			            k[i].name);
+			continue;
+		}
+		check_module(QUANT_SO, k[i].name);
+		cr_log_info("quant kernel %s: ran natively", k[i].name);
+		ran++;
+	}
+#if !defined(__x86_64__)
+	cr_skip("no x86 kernels on this architecture");
+#endif
+	(void)ran;
+}
+
+#ifdef QUANT_SIMDE_SO
+Test(quant, emulated_kernels_equal_scalar)
+{
+	check_module(QUANT_SIMDE_SO, "avx2");
+	check_module(QUANT_SIMDE_SO, "avxvnni");
+	check_module(QUANT_SIMDE_SO, "avx512vnni");
+}
+#endif
+
+/* Refusals: other precisions, in_out block weights, a missing type's rows. */
+Test(quant, refusals)
+{
+	void *dq;
+	const struct qkv_backend *q = load(QUANT_SO, &dq);
+	struct model m;
+	make(&m, mixes[2], 256, 0);
+	void *h = NULL;
+	char err[256];
+	m.pb.precision = QKV_F32;
+	cr_assert_eq(q->prepare(&m.pb, &m.wt, &h, err, sizeof(err)), QKV_ERR_UNSUPPORTED);
+	q->release(h);
+	m.pb.precision = QKV_STORED;
+	m.wt.layout = QKV_LAYOUT_IN_OUT;
+	cr_assert_eq(q->prepare(&m.pb, &m.wt, &h, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "out_in"), "%s", err);
+	q->release(h);
+	m.wt.layout = QKV_LAYOUT_OUT_IN;
+	m.wt.w_blk[1] = NULL;
+	cr_assert_eq(q->prepare(&m.pb, &m.wt, &h, err, sizeof(err)), QKV_ERR_ARGUMENT);
+	cr_assert(strstr(err, "q4_k weights of k missing"), "%s", err);
+	q->release(h);
+	unmake(&m);
+	dlclose(dq);
+}
