@@ -59,13 +59,31 @@ run_tests() {
 	native=$2
 	shift 2
 	out=$build/check-aarch64.test-$cpu.log
-	QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
+	rm -f "$out.rerun"
+	if ! QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
 		--print-errorlogs --num-processes 2 --logbase "testlog-$cpu" \
-		--timeout-multiplier 4 "$@" >"$out" 2>&1 || {
-		tail -40 "$out" >&2
-		fail "tests FAILED under qemu -cpu $cpu (log: $build/meson-logs/testlog-$cpu.txt)"
-	}
+		--timeout-multiplier 4 "$@" >"$out" 2>&1; then
+		# A test that timed out (and none that failed) is run once more, said loudly:
+		# here one hang in about five full runs (weights_load, 480 s against 30 s),
+		# inside qemu-user, not reproduced since.
+		if grep -q '^Fail: *0' "$out" && grep -q '^Timeout: *[1-9]' "$out"; then
+			again=$(sed -n 's#^ *[0-9]*/[0-9]* qkv:[^ ]* / \([^ ]*\) *TIMEOUT.*#\1#p' "$out" | sort -u)
+			# shellcheck disable=SC2086 # one name per word
+			echo "check-aarch64: RERUN once after a timeout under qemu -cpu $cpu:" $again
+			# shellcheck disable=SC2086 # one test name per word
+			QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
+				--print-errorlogs --logbase "testlog-$cpu-rerun" --timeout-multiplier 4 \
+				$again >"$out.rerun" 2>&1 || {
+				tail -40 "$out.rerun" >&2
+				fail "tests FAILED under qemu -cpu $cpu on rerun (log: $out.rerun)"
+			}
+		else
+			tail -40 "$out" >&2
+			fail "tests FAILED under qemu -cpu $cpu (log: $build/meson-logs/testlog-$cpu.txt)"
+		fi
+	fi
 	n=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$out")
+	[ ! -f "$out.rerun" ] || n=$((n + $(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$out.rerun")))
 	echo "check-aarch64: qemu -cpu $cpu: $n tests passed ($*)"
 	tests=$((tests + n))
 }
