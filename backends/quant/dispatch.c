@@ -2,26 +2,12 @@
  * (../kernel_table.h). A new ISA is its kernel file plus one row here. */
 #include "kernel.h"
 
-#if defined(__x86_64__) || defined(QKV_SIMDE)
-static int has_avx512vnni_ymm(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avx512vl && f->avx512vnni;
-}
-static int has_avxvnni(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avxvnni;
-}
-static int has_avx2(const struct qkv_cpu_features *f)
-{
-	return f->avx2;
-}
-#endif
-
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
-    {"avx512vnni", "avx2+avx512vl+avx512vnni", has_avx512vnni_ymm, &quant_kernel_avx512vnni},
-    {"avxvnni", "avx2+avxvnni", has_avxvnni, &quant_kernel_avxvnni},
-    {"avx2", "avx2", has_avx2, &quant_kernel_avx2},
+    {"avx512vnni", "avx2+avx512vl+avx512vnni", qkv_kernel_has_avx512vnni_ymm,
+     &quant_kernel_avx512vnni},
+    {"avxvnni", "avx2+avxvnni", qkv_kernel_has_avxvnni, &quant_kernel_avxvnni},
+    {"avx2", "avx2", qkv_kernel_has_avx2, &quant_kernel_avx2},
 #endif
     {"c", "nothing", qkv_kernel_any_cpu, &quant_kernel_c},
 };
