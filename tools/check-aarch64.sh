@@ -124,9 +124,10 @@ for pair in cortex-a53:neon cortex-a76:neon_dot max:neon_i8mm; do
 	tests=$((tests + 1))
 done
 echo "check-aarch64: qkv info names the NEON kernels on cortex-a53, cortex-a76 and max"
-# `qkv conform` (the command, not the Criterion runner) on the int8 plugin with sdot.
+# `qkv conform` (the command, not the Criterion runner) on the int8 plugin with sdot; a
+# case's limit is 300 s, not 30: int8_random_sizes takes ~29 s under qemu on a busy machine.
 run_qemu cortex-a76 "$build/tools/qkv/qkv" conform "$build/backends/int8/qkv_int8.so" \
-	--cases 'int8_*,abi_*,edge_sizes' >"$build/check-aarch64.conform.log" 2>&1 || {
+	--cases 'int8_*,abi_*,edge_sizes' --timeout 300 >"$build/check-aarch64.conform.log" 2>&1 || {
 	tail -20 "$build/check-aarch64.conform.log" >&2
 	fail "qkv conform int8 failed under qemu -cpu cortex-a76"
 }
