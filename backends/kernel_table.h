@@ -36,6 +36,18 @@ static inline int qkv_kernel_has_neon(const struct qkv_cpu_features *f)
 {
 	return f->neon;
 }
+static inline int qkv_kernel_has_avx2(const struct qkv_cpu_features *f)
+{
+	return f->avx2;
+}
+static inline int qkv_kernel_has_avxvnni(const struct qkv_cpu_features *f)
+{
+	return f->avx2 && f->avxvnni;
+}
+static inline int qkv_kernel_has_avx512vnni_ymm(const struct qkv_cpu_features *f)
+{
+	return f->avx2 && f->avx512vl && f->avx512vnni;
+}
 
 static inline int qkv_kernel_row_usable(const struct qkv_kernel_row *r,
                                         const struct qkv_cpu_features *f)

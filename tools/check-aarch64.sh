@@ -59,13 +59,31 @@ run_tests() {
 	native=$2
 	shift 2
 	out=$build/check-aarch64.test-$cpu.log
-	QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
+	rm -f "$out.rerun"
+	if ! QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
 		--print-errorlogs --num-processes 2 --logbase "testlog-$cpu" \
-		--timeout-multiplier 4 "$@" >"$out" 2>&1 || {
-		tail -40 "$out" >&2
-		fail "tests FAILED under qemu -cpu $cpu (log: $build/meson-logs/testlog-$cpu.txt)"
-	}
+		--timeout-multiplier 4 "$@" >"$out" 2>&1; then
+		# A test that timed out (and none that failed) is run once more, said loudly:
+		# here one hang in about five full runs (weights_load, 480 s against 30 s),
+		# inside qemu-user, not reproduced since.
+		if grep -q '^Fail: *0' "$out" && grep -q '^Timeout: *[1-9]' "$out"; then
+			again=$(sed -n 's#^ *[0-9]*/[0-9]* qkv:[^ ]* / \([^ ]*\) *TIMEOUT.*#\1#p' "$out" | sort -u)
+			# shellcheck disable=SC2086 # one name per word
+			echo "check-aarch64: RERUN once after a timeout under qemu -cpu $cpu:" $again
+			# shellcheck disable=SC2086 # one test name per word
+			QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
+				--print-errorlogs --logbase "testlog-$cpu-rerun" --timeout-multiplier 4 \
+				$again >"$out.rerun" 2>&1 || {
+				tail -40 "$out.rerun" >&2
+				fail "tests FAILED under qemu -cpu $cpu on rerun (log: $out.rerun)"
+			}
+		else
+			tail -40 "$out" >&2
+			fail "tests FAILED under qemu -cpu $cpu (log: $build/meson-logs/testlog-$cpu.txt)"
+		fi
+	fi
 	n=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$out")
+	[ ! -f "$out.rerun" ] || n=$((n + $(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$out.rerun")))
 	echo "check-aarch64: qemu -cpu $cpu: $n tests passed ($*)"
 	tests=$((tests + n))
 }
@@ -74,8 +92,10 @@ run_tests() {
 # scripts (they run on the build machine and would start the aarch64 tools directly,
 # which needs a host-wide binfmt_misc handler) and conformance-broken (two of its broken
 # plugins are not caught here: ftz sets the x86 MXCSR only, and cache_w_ptr is caught
-# only when mmap hands a released address back, which qemu-user's guest mappings never do).
-skip=' headers cli_layers cli_shard conformance-cli conformance-broken '
+# only when mmap hands a released address back, which qemu-user's guest mappings never do)
+# and block_models (its weights_resident_once reads the process's RssAnon, which under
+# qemu-user also counts qemu's own allocations: +2.4 MiB there, a false alarm).
+skip=' headers cli_layers cli_shard conformance-cli conformance-broken block_models '
 names=""
 for t in $(meson test -C "$build" --no-rebuild --list --suite unit --suite conformance 2>/dev/null |
 	sed -n 's#^qkv:[^ ]* / ##p'); do
@@ -104,9 +124,10 @@ for pair in cortex-a53:neon cortex-a76:neon_dot max:neon_i8mm; do
 	tests=$((tests + 1))
 done
 echo "check-aarch64: qkv info names the NEON kernels on cortex-a53, cortex-a76 and max"
-# `qkv conform` (the command, not the Criterion runner) on the int8 plugin with sdot.
+# `qkv conform` (the command, not the Criterion runner) on the int8 plugin with sdot; a
+# case's limit is 300 s, not 30: int8_random_sizes takes ~29 s under qemu on a busy machine.
 run_qemu cortex-a76 "$build/tools/qkv/qkv" conform "$build/backends/int8/qkv_int8.so" \
-	--cases 'int8_*,abi_*,edge_sizes' >"$build/check-aarch64.conform.log" 2>&1 || {
+	--cases 'int8_*,abi_*,edge_sizes' --timeout 300 >"$build/check-aarch64.conform.log" 2>&1 || {
 	tail -20 "$build/check-aarch64.conform.log" >&2
 	fail "qkv conform int8 failed under qemu -cpu cortex-a76"
 }

@@ -13,18 +13,6 @@ static int has_zmm_vnni(const struct qkv_cpu_features *f)
 {
 	return f->avx2 && f->avx512f && f->avx512vnni;
 }
-static int has_ymm_evex_vnni(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avx512vl && f->avx512vnni;
-}
-static int has_avxvnni(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avxvnni;
-}
-static int has_avx2(const struct qkv_cpu_features *f)
-{
-	return f->avx2;
-}
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
 static int has_i8mm(const struct qkv_cpu_features *f)
@@ -40,9 +28,10 @@ static int has_dotprod(const struct qkv_cpu_features *f)
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
     {"avx512vnni", "avx512f+avx512vnni", has_zmm_vnni, &int8_kernel_avx512vnni},
-    {"avx512vnni_ymm", "avx512vl+avx512vnni", has_ymm_evex_vnni, &int8_kernel_avx512vnni_ymm},
-    {"avxvnni", "avxvnni", has_avxvnni, &int8_kernel_avxvnni},
-    {"avx2", "avx2", has_avx2, &int8_kernel_avx2},
+    {"avx512vnni_ymm", "avx512vl+avx512vnni", qkv_kernel_has_avx512vnni_ymm,
+     &int8_kernel_avx512vnni_ymm},
+    {"avxvnni", "avxvnni", qkv_kernel_has_avxvnni, &int8_kernel_avxvnni},
+    {"avx2", "avx2", qkv_kernel_has_avx2, &int8_kernel_avx2},
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
     {"neon_i8mm", "i8mm", has_i8mm, &int8_kernel_neon_i8mm},

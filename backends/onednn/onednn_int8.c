@@ -3,6 +3,8 @@
  * the exact int32 sums, and the self-check that the kernel oneDNN picked sums exactly. */
 #include "onednn_impl.h"
 
+#include <qkv/cpu_features.h>
+
 /* Quantize (or copy pre-quantized) int8 weights into a fused plain buffer of the
  * source's orientation: in_out -> wq [K x N]; out_in -> wq [N x K]. */
 enum qkv_status fuse_int8(struct onednn_handle *h, const struct qkv_weights *wt, uint32_t layout,

@@ -3,21 +3,6 @@
 #include "../kernel_table.h"
 #include "kernel.h"
 
-#if defined(__x86_64__) || defined(QKV_SIMDE)
-static int has_ymm_evex_vnni(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avx512vl && f->avx512vnni;
-}
-static int has_avxvnni(const struct qkv_cpu_features *f)
-{
-	return f->avx2 && f->avxvnni;
-}
-static int has_avx2(const struct qkv_cpu_features *f)
-{
-	return f->avx2;
-}
-#endif
-
 #if defined(__aarch64__) || defined(QKV_SIMDE)
 static int has_dotprod(const struct qkv_cpu_features *f)
 {
@@ -27,9 +12,10 @@ static int has_dotprod(const struct qkv_cpu_features *f)
 
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
-    {"avx512vnni", "avx2+avx512vl+avx512vnni", has_ymm_evex_vnni, &quant_kernel_avx512vnni},
-    {"avxvnni", "avx2+avxvnni", has_avxvnni, &quant_kernel_avxvnni},
-    {"avx2", "avx2", has_avx2, &quant_kernel_avx2},
+    {"avx512vnni", "avx2+avx512vl+avx512vnni", qkv_kernel_has_avx512vnni_ymm,
+     &quant_kernel_avx512vnni},
+    {"avxvnni", "avx2+avxvnni", qkv_kernel_has_avxvnni, &quant_kernel_avxvnni},
+    {"avx2", "avx2", qkv_kernel_has_avx2, &quant_kernel_avx2},
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
     {"neon_dot", "dotprod", has_dotprod, &quant_kernel_neon_dot},

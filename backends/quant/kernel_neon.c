@@ -15,7 +15,9 @@
 #if QKV_NEON_BUILD && (defined(__aarch64__) || defined(QKV_SIMDE))
 
 #define DOT_TARGET QKV_ISA("+dotprod")
-#define INLINE DOT_TARGET static inline __attribute__((always_inline)) /* +dotprod too: it inlines sdot */
+#define INLINE                                                                                     \
+	DOT_TARGET static inline __attribute__((always_inline)) /* +dotprod too: it inlines sdot   \
+	                                                         */
 
 /* w . x over 32 bytes (two sdot), 4 int32 lanes */
 INLINE int32x4_t dot32(int8x16_t w0, int8x16_t w1, const int8_t *x)

@@ -4,6 +4,7 @@
  * an exact double reference. */
 #include <criterion/criterion.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <qkv/qkv.h>
@@ -238,10 +239,17 @@ Test(model_call, misspelt_backends_name_the_near_one)
 	d.prefer = NULL;
 	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_OK, "%s", err);
 	qkv_model_get_info(m, &info);
-	cr_assert(!strncmp(info.order, "openmp, blas, ", 14) && strstr(info.order, ", scalar"),
-	          "%s", info.order); /* the default list, whatever it grows to in between */
+#if defined(__aarch64__)
+	const char *head = "blas, openmp, "; /* core/src/model.c: OpenBLAS first on ARM */
+#else
+	const char *head = "openmp, blas, ";
+#endif
+	cr_assert(!strncmp(info.order, head, strlen(head)) && strstr(info.order, ", scalar"), "%s",
+	          info.order); /* the default list, whatever it grows to in between */
 	cr_assert_str_eq(info.order_source, "the default");
-	cr_assert(strstr(info.selection_log, "order: openmp, blas, "), "%s", info.selection_log);
+	char want[64];
+	snprintf(want, sizeof(want), "order: %s", head);
+	cr_assert(strstr(info.selection_log, want), "%s", info.selection_log);
 	qkv_model_close(m);
 }
 

@@ -259,9 +259,11 @@ void cf_case_block_types(const struct qkv_backend *be, int precision, uint64_t s
 		}
 	}
 	char names[96] = "";
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < n; i++) {
+		const char *nm = qkv_wtype_name(types[i]); /* NULL for an unknown type */
 		snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s", i ? "," : "",
-		         qkv_wtype_name(types[i]));
+		         nm ? nm : "?");
+	}
 	snprintf(r->msg, sizeof(r->msg),
 	         "%u problems over the declared types %s: block types bit-identical to the "
 	         "reference, f32/f16/bf16 within bound",
