@@ -297,19 +297,26 @@ static inline void qkv_q4_0_to_f32(const void *blk, float *out)
 		out[i] = d * (float)q[i];
 }
 
+/* Q4_K and Q5_K: value = d * sc[j] * q - dmin * m[j] in sub-block j. */
+static inline void qkv_kq_to_f32(const uint8_t *q, const uint8_t *scales, uint16_t d16,
+                                 uint16_t dmin16, float *out)
+{
+	float d = qkv_fp16_to_f32(d16), dmin = qkv_fp16_to_f32(dmin16);
+	for (int j = 0; j < 8; j++) {
+		uint8_t sc, m;
+		qkv_k_scale_min(scales, j, &sc, &m);
+		float a = d * (float)sc, c = dmin * (float)m;
+		for (int i = 0; i < 32; i++)
+			out[32 * j + i] = a * (float)q[32 * j + i] - c;
+	}
+}
+
 static inline void qkv_q4_k_to_f32(const void *blk, float *out)
 {
 	const struct qkv_blk_q4_k *b = (const struct qkv_blk_q4_k *)blk;
 	uint8_t q[256];
 	qkv_q4_k_ints(b, q);
-	float d = qkv_fp16_to_f32(b->d), dmin = qkv_fp16_to_f32(b->dmin);
-	for (int j = 0; j < 8; j++) {
-		uint8_t sc, m;
-		qkv_k_scale_min(b->scales, j, &sc, &m);
-		float a = d * (float)sc, c = dmin * (float)m;
-		for (int i = 0; i < 32; i++)
-			out[32 * j + i] = a * (float)q[32 * j + i] - c;
-	}
+	qkv_kq_to_f32(q, b->scales, b->d, b->dmin, out);
 }
 
 static inline void qkv_q5_k_to_f32(const void *blk, float *out)
@@ -317,14 +324,7 @@ static inline void qkv_q5_k_to_f32(const void *blk, float *out)
 	const struct qkv_blk_q5_k *b = (const struct qkv_blk_q5_k *)blk;
 	uint8_t q[256];
 	qkv_q5_k_ints(b, q);
-	float d = qkv_fp16_to_f32(b->d), dmin = qkv_fp16_to_f32(b->dmin);
-	for (int j = 0; j < 8; j++) {
-		uint8_t sc, m;
-		qkv_k_scale_min(b->scales, j, &sc, &m);
-		float a = d * (float)sc, c = dmin * (float)m;
-		for (int i = 0; i < 32; i++)
-			out[32 * j + i] = a * (float)q[32 * j + i] - c;
-	}
+	qkv_kq_to_f32(q, b->scales, b->d, b->dmin, out);
 }
 
 static inline void qkv_q6_k_to_f32(const void *blk, float *out)
