@@ -25,6 +25,7 @@ struct backend {
 	char why[QKV_PRECISION_COUNT][256]; /* why the model did not open */
 	char detail[QKV_PRECISION_COUNT][160];
 	double prepare_s[QKV_PRECISION_COUNT];
+	double stored_bytes; /* precision stored: the weights' bytes in their types */
 };
 
 /* Last measured row per (backend, precision, threads), to skip hopeless rows. */
@@ -198,6 +199,8 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 	}
 	snprintf(be->detail[prec], sizeof(be->detail[prec]), "%s",
 	         info.backend_detail ? info.backend_detail : "");
+	if (info.precision == QKV_STORED) /* %bw of a block type counts its own bytes */
+		be->stored_bytes = (double)(info.wbytes[0] + info.wbytes[1] + info.wbytes[2]);
 	be->model[prec] = m;
 }
 
@@ -367,6 +370,8 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 		return false;
 	if (!be->tried[prec])
 		open_model(p, w, be, prec, max_threads);
+	if (be->stored_bytes > 0)
+		r->shape.stored_bytes = be->stored_bytes;
 	row->prepare_s = be->prepare_s[prec];
 	snprintf(row->detail, sizeof(row->detail), "%s", be->detail[prec]);
 	if (!be->model[prec]) {

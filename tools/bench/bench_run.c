@@ -197,5 +197,7 @@ double bench_weight_bytes(const struct bench_shape *s, uint32_t precision)
 		return kn + 4.0 * s->n;
 	if (precision == QKV_BF16)
 		return 2.0 * kn;
+	if (precision == QKV_STORED && s->stored_bytes > 0)
+		return s->stored_bytes;
 	return 4.0 * kn;
 }

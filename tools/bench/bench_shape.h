@@ -11,6 +11,8 @@ struct bench_shape {
 	char name[64];
 	uint32_t d_model, n_heads, n_kv_heads, head_dim;
 	uint32_t d_q, d_kv, n; /* n = d_q + 2*d_kv */
+	double stored_bytes;   /* precision stored: the weights' bytes in their own types (from
+	                        * qkv_model_info.wbytes of the opened config); 0 = not known */
 };
 
 /* Fill `s` from a preset name (gpt2-small, llama2-7b, llama3-8b, tiny); false if unknown. */
