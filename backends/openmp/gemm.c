@@ -263,7 +263,9 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 		size_t kcap = h->pb.d_model < h->kern->kc ? h->pb.d_model : h->kern->kc;
 		xs_floats = ((rows + mr - 1) / mr * mr * kcap + 15) / 16 * 16;
 		size_t wbuf_floats = h->wb ? kcap * h->kern->nr : 0;
-		per_thread = xs_floats + wbuf_floats;
+		/* whole 64-byte lines: every thread's block stays aligned, and aligned_alloc
+		 * needs a size that is a multiple of the alignment (kernels with nr = 12) */
+		per_thread = (xs_floats + wbuf_floats + 15) / 16 * 16;
 		xs = aligned_alloc(64, nt * per_thread * sizeof(float));
 		if (!xs) {
 			if (err && errlen)
