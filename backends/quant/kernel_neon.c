@@ -14,7 +14,7 @@
 
 #if QKV_NEON_BUILD && (defined(__aarch64__) || defined(QKV_SIMDE))
 
-#define DOT_TARGET QKV_ISA("+dotprod")
+#define DOT_TARGET QKV_ISA("arch=armv8.2-a+dotprod")
 #define INLINE                                                                                     \
 	DOT_TARGET static inline __attribute__((always_inline)) /* +dotprod too: it inlines sdot   \
 	                                                         */
