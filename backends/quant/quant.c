@@ -156,48 +156,38 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 	size_t K = h->pb.d_model;
 	size_t work = b->T * K * (size_t)qkv_fused_width(&h->pb);
 	int nthr = omp_in_parallel() || work < QUANT_PAR_MIN ? 1 : (int)b->threads;
-	/* one prepared copy of X per activation format in use (Q8_0, Q8_K) */
-	uint8_t *act[3] = {NULL, NULL, NULL};
-	size_t arb[3] = {0, 0, 0};
+	/* one prepared copy of X per activation format in use, indexed by enum qkv_act
+	 * (QKV_ACT_F32 rows read X itself) */
+	uint8_t *buf[3] = {NULL, NULL, NULL};
+	size_t rb[3] = {0, 0, 0};
 	enum qkv_status st = QKV_OK;
 	for (int p = 0; p < 3 && st == QKV_OK; p++) {
 		uint32_t t = h->pb.wtype[p];
-		if (qkv_wtype_traits(t)->act == QKV_ACT_F32)
+		enum qkv_act a = qkv_wtype_traits(t)->act;
+		if (a == QKV_ACT_F32 || buf[a])
 			continue;
-		for (int q = 0; q < p && !act[p]; q++)
-			if (act[q] &&
-			    qkv_wtype_traits(h->pb.wtype[q])->act == qkv_wtype_traits(t)->act) {
-				act[p] = act[q];
-				arb[p] = arb[q];
-			}
-		if (act[p])
-			continue;
-		arb[p] = qkv_act_row_bytes(t, K);
-		act[p] = malloc(b->T * arb[p]); /* per-call scratch: [T][arb] */
-		if (!act[p])
+		rb[a] = qkv_act_row_bytes(t, K);
+		buf[a] = malloc(b->T * rb[a]); /* per-call scratch: [T][rb] */
+		if (!buf[a])
 			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
 			                      "out of memory for %zu quantized rows", b->T);
 		else
-			prepare_rows(b, K, t, arb[p], act[p], nthr);
+			prepare_rows(b, K, t, rb[a], buf[a], nthr);
 	}
 	if (st == QKV_OK) {
 #pragma omp parallel num_threads(nthr)
 		{
 			int me = omp_get_thread_num(), all = omp_get_num_threads();
 			for (int p = 0; p < 3; p++) {
+				enum qkv_act a = qkv_wtype_traits(h->pb.wtype[p])->act;
 				size_t d = qkv_out_width(&h->pb, p);
-				rows(h, b, p, act[p], arb[p], d * (size_t)me / (size_t)all,
+				rows(h, b, p, buf[a], rb[a], d * (size_t)me / (size_t)all,
 				     d * (size_t)(me + 1) / (size_t)all);
 			}
 		}
 	}
-	for (int p = 0; p < 3; p++) {
-		int shared = 0;
-		for (int q = 0; q < p; q++)
-			shared |= act[q] == act[p];
-		if (!shared)
-			free(act[p]);
-	}
+	for (int a = 0; a < 3; a++)
+		free(buf[a]);
 	return st;
 }
 
