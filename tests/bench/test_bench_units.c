@@ -9,6 +9,7 @@
 
 #include "bench_baseline.h"
 #include "bench_direct.h"
+#include "bench_plan.h"
 #include "bench_report.h"
 #include "bench_stats.h"
 
@@ -260,4 +261,51 @@ Test(bench_direct, failed_prepare_releases_the_half_built_handle)
 	unlink(log);
 	unsetenv("QKV_PLUGIN_PATH");
 	unsetenv("QKV_TEST_RELEASE_LOG");
+}
+
+/* Every reference kind runs on exactly its row's thread count, 1 then 2 (the order that
+ * hid the defect: OpenBLAS's OpenMP build leaves the caller's team size at the last
+ * row's count, and oneDNN fixed its team at creation under it). Counted from each
+ * thread's CPU clock, so a busy machine slows the threads but does not hide them. */
+Test(bench_reference, rows_run_on_their_thread_count, .timeout = 240)
+{
+	setenv("QKV_PLUGIN_PATH", "/nonexistent-qkv-test", 1); /* references only */
+	struct bench_plan p = {.T = {1, 128},
+	                       .nT = 2,
+	                       .threads = {1, 2, 1},
+	                       .nthreads = 3,
+	                       .nbackends = 1,
+	                       .precisions =
+	                           QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8),
+	                       .min_time = 0.05,
+	                       .max_call = 10,
+	                       .references = true,
+	                       .quiet = true};
+	snprintf(p.backends[0], sizeof(p.backends[0]), "none");
+	cr_assert(bench_shape_preset("gpt2-small", &p.shape));
+	struct bench_machine m = {.cores = 2,
+	                          .n = 1,
+	                          .threads = {1},
+	                          .peak_gflops = {1},
+	                          .read_gbs = {1},
+	                          .peak_int8_gops = {1}};
+	struct bench_result r;
+	char err[512] = "";
+	cr_assert(bench_plan_run(&p, &m, &r, err, sizeof(err)), "%s", err);
+	size_t checked = 0;
+	for (size_t i = 0; i < r.n; i++) {
+		const struct bench_row *row = &r.rows[i];
+		if (row->kind != BENCH_REFERENCE)
+			continue;
+		cr_assert(row->ok, "%s T=%zu threads=%u: %s", row->backend, row->T, row->threads,
+		          row->status);
+		cr_expect_eq(row->threads_busy, row->threads,
+		             "%s T=%zu asked for %u thread(s), %u worked (CPU/wall %.2f)",
+		             row->backend, row->T, row->threads, row->threads_busy,
+		             row->cpu_per_wall);
+		checked++;
+	}
+	cr_assert_geq(checked, 3 * 3, "only %zu reference rows", checked); /* sgemm, sgemv, f32 */
+	bench_result_free(&r);
+	unsetenv("QKV_PLUGIN_PATH");
 }

@@ -161,9 +161,15 @@ void *bench_onednn_prepare(const struct bench_shape *s, const float *w,
 	}
 	dnnl_matmul_desc_t mmd;
 	CHECK(dnnl_matmul_desc_init(&mmd, &src_md, &w_md, NULL, &dst_md), "matmul desc");
-	CHECK(dnnl_primitive_desc_create(&d.pd, &mmd, attr, d.eng, NULL),
-	      i8 ? "int8 matmul (unsupported on this CPU?)" : "matmul");
-	CHECK(dnnl_primitive_create(&d.mm, d.pd), "primitive");
+	/* The primitive fixes its team size when it is created (dnnl_get_max_threads() then):
+	 * create it under the row's thread count, as the call runs it. */
+	int old_threads = omp_get_max_threads();
+	omp_set_num_threads(d.threads);
+	dnnl_status_t made = dnnl_primitive_desc_create(&d.pd, &mmd, attr, d.eng, NULL);
+	if (made == dnnl_success)
+		made = dnnl_primitive_create(&d.mm, d.pd);
+	omp_set_num_threads(old_threads);
+	CHECK(made, i8 ? "int8 matmul (unsupported on this CPU?)" : "matmul");
 	const char *impl = NULL;
 	dnnl_primitive_desc_query(d.pd, dnnl_query_impl_info_str, 0, &impl);
 	snprintf(detail, dlen, "%s %s", bench_onednn_status(), impl ? impl : "");

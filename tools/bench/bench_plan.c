@@ -258,6 +258,7 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 {
 	struct bench_job jobs[GROUP_MAX];
 	struct bench_stats st[GROUP_MAX];
+	struct bench_busy *busy = calloc(GROUP_MAX, sizeof(*busy)); /* NULL: not measured */
 	size_t idx[GROUP_MAX]; /* jobs[j] measures g->item[idx[j]] */
 	if (g->n) {
 		const struct bench_row *row = &r->rows[g->item[0].row];
@@ -275,10 +276,13 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 			if (attempt && (!row->ok || !row->noisy))
 				continue;
 			idx[n] = i;
+			if (busy)
+				memset(&busy[n], 0, sizeof(*busy));
 			jobs[n] = (struct bench_job){.fn = g->item[i].fn,
 			                             .ctx = g->item[i].ctx,
 			                             .nbuf = nbuf,
 			                             .st = &st[n],
+			                             .busy = busy ? &busy[n] : NULL,
 			                             .ok = true,
 			                             .err = row->status,
 			                             .errlen = sizeof(row->status)};
@@ -296,8 +300,13 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 			if (attempt == 0) /* later attempts start warm */
 				row->first_call_s = jobs[j].first_s;
 			if (attempt == 0 ||
-			    bench_stats_spread(&st[j]) < bench_stats_spread(&row->st))
+			    bench_stats_spread(&st[j]) < bench_stats_spread(&row->st)) {
 				row->st = st[j];
+				if (busy) {
+					row->threads_busy = bench_busy_threads(&busy[j]);
+					row->cpu_per_wall = bench_busy_cpu_per_wall(&busy[j]);
+				}
+			}
 			row->noisy = bench_stats_noisy(&row->st);
 		}
 	}
@@ -314,6 +323,7 @@ static void group_run(struct group *g, struct bench_result *r, size_t nbuf, doub
 			it->done(it->ctx);
 	}
 	g->n = 0;
+	free(busy);
 }
 
 /* A heap copy of a call context, freed by group_run through free(). */

@@ -60,12 +60,49 @@ static void cells(const struct bench_row *row, bool md, char c[NCOL][48])
 	const double v[4] = {row->gflops, row->weight_gbs, row->peak_pct, row->bw_pct};
 	for (int i = 0; i < 4; i++)
 		snprintf(c[7 + i], 48, i < 2 ? "%.2f" : "%.1f", v[i]);
+	if (bench_row_peak_broken(row)) /* not a figure: the peak loop measured too low */
+		snprintf(c[9], 48, "peak?");
 	snprintf(c[11], 48, row->vs_sgemm > 0 ? "%.2f" : "-", row->vs_sgemm);
 	snprintf(c[12], 48, row->vs_sgemv > 0 ? "%.2f" : "-", row->vs_sgemv);
+	int k = 0;
 	if (row->noisy)
-		snprintf(c[13], 48, "noisy");
+		k = snprintf(c[13], 48, "noisy");
 	else if (row->attempts > 1)
-		snprintf(c[13], 48, "attempt %u", row->attempts);
+		k = snprintf(c[13], 48, "attempt %u", row->attempts);
+	if (bench_row_threads_differ(row))
+		snprintf(c[13] + k, (size_t)(48 - k), "%sran on %u thr", k ? ", " : "",
+		         row->threads_busy);
+}
+
+bool bench_row_peak_broken(const struct bench_row *row)
+{
+	return row->ok && row->peak_pct > 100.0;
+}
+
+bool bench_row_threads_differ(const struct bench_row *row)
+{
+	return row->ok && row->threads_busy && row->threads_busy != row->threads;
+}
+
+/* Warnings under the table: rows whose figures cannot be taken at face value. */
+static void row_warnings(FILE *f, const struct bench_result *r)
+{
+	char key[128];
+	for (size_t i = 0; i < r->n; i++) {
+		const struct bench_row *row = &r->rows[i];
+		bench_row_key(row, key, sizeof(key));
+		if (bench_row_peak_broken(row))
+			fprintf(f,
+			        "warning: %s reaches %.0f%% of the measured peak: the peak loop "
+			        "measured too low on this CPU (broken peak, %%peak not printed)\n",
+			        key, row->peak_pct);
+		if (bench_row_threads_differ(row) && row->kind == BENCH_REFERENCE)
+			fprintf(
+			    f,
+			    "warning: %s kept %u thread(s) busy, not %u: the library did not run "
+			    "the row's thread count; its ratios are not comparable\n",
+			    key, row->threads_busy, row->threads);
+	}
 }
 
 /* The rows as the fixed-width table (md false) or a Markdown table; returns how many
@@ -139,6 +176,7 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 		        "warning: %zu row(s) stayed noisy: the machine is busy; compare their "
 		        "medians with care\n",
 		        noisy);
+	row_warnings(f, r);
 	fprintf(f, "what ran:\n");
 	for (size_t i = 0; i < r->n; i++) { /* each backend/precision's detail once */
 		const struct bench_row *row = &r->rows[i];
@@ -233,6 +271,10 @@ bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench
 				jsonw_kv_double(&w, tn[k], tv[k], 9);
 			jsonw_kv_double(&w, "prepare_s", row->prepare_s, 6);
 			jsonw_kv_double(&w, "first_call_s", row->first_call_s, 6);
+			jsonw_kv_uint(&w, "threads_busy", row->threads_busy);
+			jsonw_kv_double(&w, "cpu_per_wall", row->cpu_per_wall, 4);
+			jsonw_key(&w, "peak_broken");
+			jsonw_bool(&w, bench_row_peak_broken(row));
 			jsonw_kv_double(&w, "gflops", row->gflops, 6);
 			jsonw_kv_double(&w, "weight_gbs", row->weight_gbs, 6);
 			jsonw_kv_double(&w, "peak_pct", row->peak_pct, 4);

@@ -14,6 +14,13 @@
 const char *bench_layout_name(const struct bench_plan *p);
 void bench_row_key(const struct bench_row *row, char *buf, size_t len);
 
+/* A row above 100 % of the measured peak: the peak loop was too slow for this CPU, so
+ * %peak is reported as broken, not printed. */
+bool bench_row_peak_broken(const struct bench_row *row);
+/* The threads that worked during a row differ from the threads it asked for (a
+ * reference library that fixed its team size elsewhere, or a backend backing off). */
+bool bench_row_threads_differ(const struct bench_row *row);
+
 /* The machine line: "AMD EPYC, 2 cores (avx2 fma ...), fp32 peak ..., read ...". */
 void bench_machine_line(const struct bench_machine *m, char *buf, size_t len);
 

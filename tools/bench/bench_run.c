@@ -1,6 +1,7 @@
 #include "bench_run.h"
 
 #include <cblas.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,7 +83,7 @@ static void warm_up(struct bench_job *jb, struct job_state *s, double min_time)
 
 /* One slice of calls of one job (all of its calls when slice_s <= 0); marks it done
  * once it has enough. */
-static void slice(struct bench_job *jb, struct job_state *s, double min_time, double slice_s)
+static void slice_calls(struct bench_job *jb, struct job_state *s, double min_time, double slice_s)
 {
 	double start = bench_now(), now = start;
 	do {
@@ -103,6 +104,22 @@ static void slice(struct bench_job *jb, struct job_state *s, double min_time, do
 			return;
 		}
 	} while (slice_s <= 0 || now - start < slice_s);
+}
+
+/* A slice, with the CPU time of every thread over it (which threads the call used). */
+static void slice(struct bench_job *jb, struct job_state *s, double min_time, double slice_s)
+{
+	static _Thread_local struct bench_tasks before, after; /* 3 KiB each: off the stack */
+	if (!jb->busy) {
+		slice_calls(jb, s, min_time, slice_s);
+		return;
+	}
+	bench_tasks_snapshot(&before);
+	double t0 = bench_now();
+	slice_calls(jb, s, min_time, slice_s);
+	double wall = bench_now() - t0;
+	bench_tasks_snapshot(&after);
+	bench_busy_add(jb->busy, &before, &after, wall);
 }
 
 void bench_time_group(struct bench_job *jobs, size_t n, double min_time, double slice_s)
@@ -160,15 +177,27 @@ int bench_call_model(void *ctx, size_t buf, char *err, size_t errlen)
 	return qkv_project_call(c->model, &call, err, errlen) != QKV_OK;
 }
 
+/* OpenBLAS to `threads` (a blas plugin may have set another); returns the caller's
+ * OpenMP team size to restore after the call: OpenBLAS's OpenMP build, the one linked
+ * here, sets it too, and a later row (oneDNN creates its primitive under it) would
+ * otherwise inherit this row's count. */
+static int blas_threads_set(unsigned threads)
+{
+	int old = omp_get_max_threads();
+	openblas_set_num_threads((int)threads);
+	return old;
+}
+
 int bench_call_sgemm(void *ctx, size_t buf, char *err, size_t errlen)
 {
 	(void)err;
 	(void)errlen;
 	const struct bench_blas_call *c = ctx;
 	int T = (int)c->b->T, K = (int)c->s->d_model, N = (int)c->s->n;
-	openblas_set_num_threads((int)c->threads); /* a blas plugin may have set another */
+	int old = blas_threads_set(c->threads);
 	cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, N, K, 1.0f, c->b->x[buf], K, c->w,
 	            N, 0.0f, c->b->y[buf], N);
+	omp_set_num_threads(old);
 	return 0;
 }
 
@@ -178,10 +207,11 @@ int bench_call_sgemv(void *ctx, size_t buf, char *err, size_t errlen)
 	(void)errlen;
 	const struct bench_blas_call *c = ctx;
 	int K = (int)c->s->d_model, N = (int)c->s->n;
-	openblas_set_num_threads((int)c->threads);
+	int old = blas_threads_set(c->threads);
 	/* W is [K x N] row-major: y[n] = sum_k W[k][n] x[k] is W^T x. */
 	cblas_sgemv(CblasRowMajor, CblasTrans, K, N, 1.0f, c->w, N, c->b->x[buf], 1, 0.0f,
 	            c->b->y[buf], 1);
+	omp_set_num_threads(old);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 
 #include "bench_shape.h"
 #include "bench_stats.h"
+#include "bench_threads.h"
 
 /* A row's precision by name ("?" for a value that is not one, never NULL). */
 static inline const char *bench_precision_name(uint32_t precision)
@@ -38,6 +39,8 @@ struct bench_row {
 	double prepare_s;      /* model open (select + prepare) time; 0 for references */
 	double first_call_s;   /* the row's first call (cold: a backend's per-T setup, e.g. the
 	                        * oneDNN primitive for a new T, shows here) */
+	unsigned threads_busy; /* threads that worked during the timed calls (bench_threads.h) */
+	double cpu_per_wall;   /* process CPU time / wall time of the timed calls */
 	/* derived (bench_row_derive) */
 	double gflops;     /* 2*T*d_model*N / median */
 	double weight_gbs; /* weight bytes of the precision / median */
@@ -69,7 +72,8 @@ struct bench_job {
 	bool ok;
 	char *err;
 	size_t errlen;
-	double first_s; /* out: seconds of the job's first call, before any warm-up */
+	double first_s;          /* out: seconds of the job's first call, before any warm-up */
+	struct bench_busy *busy; /* NULL, or out: CPU time per thread over the timed calls */
 };
 
 /* Time several calls. With slice_s <= 0 one after the other, each warmed up and then
