@@ -30,11 +30,12 @@
 
 struct blas_handle {
 	struct qkv_problem pb;
-	uint32_t layout;      /* enum qkv_layout of w */
-	size_t n;             /* N = d_q + 2*d_kv */
-	float *w;             /* in_out: [d_model x N]; out_in: [N x d_model] */
-	const float *bias[3]; /* [d_out] each or NULL, borrowed from the core */
-	size_t col0[3];       /* first column of projection p inside N */
+	uint32_t layout; /* enum qkv_layout of w */
+	size_t n;        /* N = d_q + 2*d_kv */
+	float *w;        /* in_out: [d_model x N]; out_in: [N x d_model] */
+	float *bias[3];  /* [d_out] each or NULL: copies (the handle keeps nothing) */
+	uint64_t bytes;  /* what the handle allocated (qkv_handle_memory) */
+	size_t col0[3];  /* first column of projection p inside N */
 };
 
 /* OpenBLAS's thread count is one process-wide setting. We set it to the call's budget
@@ -83,7 +84,15 @@ static void blas_release(void *h)
 	if (!s)
 		return;
 	free(s->w);
+	for (int p = 0; p < 3; p++)
+		free(s->bias[p]);
 	free(s);
+}
+
+static void blas_memory(const void *h, struct qkv_handle_memory *out)
+{
+	out->keeps_weights = 0; /* the fused copy and the bias copies */
+	out->bytes_made = ((const struct blas_handle *)h)->bytes;
 }
 
 static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
@@ -121,12 +130,13 @@ static enum qkv_status blas_prepare(const struct qkv_problem *pb, const struct q
 	s->col0[QKV_K] = pb->d_q;
 	s->col0[QKV_V] = (size_t)pb->d_q + pb->d_kv;
 	s->w = malloc(k * n * sizeof(float));
-	if (!s->w)
+	long long bias_bytes = s->w ? qkv_biases_copy(pb, wt, s->bias) : -1;
+	if (bias_bytes < 0)
 		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
 		                        "out of memory for the fused weights");
+	s->bytes = k * n * sizeof(float) + (uint64_t)bias_bytes + sizeof(*s);
 	for (int p = 0; p < 3; p++) {
 		size_t d = qkv_out_width(pb, p);
-		s->bias[p] = wt->bias[p];
 		if (wt->layout == QKV_LAYOUT_OUT_IN) {
 			memcpy(s->w + s->col0[p] * k, wt->w[p], d * k * sizeof(float));
 		} else {
@@ -297,4 +307,5 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .prepare = blas_prepare,
     .project = blas_project,
     .release = blas_release,
+    .memory = blas_memory,
 };

@@ -60,7 +60,24 @@ static void onednn_release(void *hp)
 	free(h->wscale);
 	free(h->comp);
 	free(h->zeros);
+	for (int p = 0; p < 3; p++)
+		free(h->bias[p]);
 	free(h);
+}
+
+/* Weights in the matmul's layout and the per-column arrays; a layout another T asks for
+ * later (onednn_cache.c) adds one more copy then, not counted here. */
+static void onednn_memory(const void *hp, struct qkv_handle_memory *out)
+{
+	const struct onednn_handle *h = hp;
+	size_t cols = h->N * sizeof(float);
+	uint64_t b = sizeof(*h) + dnnl_memory_desc_get_size(&h->w_md);
+	b += (h->bias_f ? cols : 0) + (h->wscale ? cols : 0) + (h->comp ? cols : 0) +
+	     (h->zeros ? cols : 0);
+	for (int p = 0; p < 3; p++)
+		b += h->bias[p] ? qkv_out_width(&h->pb, p) * sizeof(float) : 0;
+	out->keeps_weights = 0;
+	out->bytes_made = b;
 }
 
 static void fuse_f32(const struct onednn_handle *h, const struct qkv_weights *wt, uint32_t layout,
@@ -154,8 +171,8 @@ static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct
 	h->col0[QKV_Q] = 0;
 	h->col0[QKV_K] = pb->d_q;
 	h->col0[QKV_V] = (size_t)pb->d_q + pb->d_kv;
-	for (int p = 0; p < 3; p++)
-		h->bias[p] = wt->bias[p];
+	if (i8 && qkv_biases_copy(pb, wt, h->bias) < 0)
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the biases");
 
 	dnnl_status_t s;
 	if ((s = dnnl_engine_create(&h->eng, dnnl_cpu, 0)) != dnnl_success) {
@@ -454,4 +471,5 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .prepare = onednn_prepare,
     .project = onednn_project,
     .release = onednn_release,
+    .memory = onednn_memory,
 };

@@ -64,7 +64,7 @@ struct onednn_handle {
 	dnnl_memory_desc_t b_md; /* f32 bias [1 x N] */
 	dnnl_memory_t bmem;      /* f32: fused bias, or NULL */
 	float *bias_f;           /* f32: [N] fused bias (zeros where a projection has none) */
-	const float *bias[3];    /* int8: borrowed from the core */
+	float *bias[3];          /* int8: copies (the handle keeps nothing of the weights) */
 	float *wscale;           /* int8: [N] per-column scales (owned copy) */
 	uint32_t *comp;          /* int8: [N] 128 * sum_k w[k][n] (mod 2^32), see project */
 	float *zeros;            /* int8: [N] zeros, the bias of a projection without one */

@@ -24,7 +24,9 @@ struct ompb_handle {
 	struct ompb_panel *panels;       /* [npanels], q panels, then k, then v */
 	float *wp;                       /* f32: [npanels][d_model][nr], 64-byte aligned */
 	uint16_t *wb;                    /* bf16: [npanels][d_model][nr], 64-byte aligned */
-	const float *bias[3];            /* [d_out] or NULL, borrowed from the core */
+	float *bias[3];                  /* [d_out] or NULL: copies, the handle keeps nothing
+	                                  * of the weights it was given */
+	uint64_t bytes;                  /* what the handle allocated (qkv_handle_memory) */
 };
 
 /* The plugin's prepare with a given kernel set (the plugin passes the one

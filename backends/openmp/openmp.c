@@ -18,6 +18,8 @@ static void ompb_release(void *handle)
 	free(h->panels);
 	free(h->wp);
 	free(h->wb);
+	for (int p = 0; p < 3; p++)
+		free(h->bias[p]);
 	free(h);
 }
 
@@ -44,11 +46,11 @@ enum qkv_status qkv_omp_prepare_with(const struct qkv_problem *pb, const struct 
 	*handle = h;
 	h->pb = *pb;
 	h->kern = kern;
-	for (int p = 0; p < 3; p++)
-		h->bias[p] = wt->bias[p];
-	if (qkv_omp_pack(h, wt) != QKV_OK)
+	long long bias_bytes = qkv_biases_copy(pb, wt, h->bias);
+	if (bias_bytes < 0 || qkv_omp_pack(h, wt) != QKV_OK)
 		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
 		                        "out of memory for the packed weights");
+	h->bytes += (uint64_t)bias_bytes + sizeof(*h);
 	return QKV_OK;
 }
 
@@ -62,6 +64,13 @@ static enum qkv_status ompb_prepare(const struct qkv_problem *pb, const struct q
 		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "%s", why);
 	}
 	return qkv_omp_prepare_with(pb, wt, k, handle, err, errlen);
+}
+
+static void ompb_memory(const void *handle, struct qkv_handle_memory *out)
+{
+	const struct ompb_handle *h = handle;
+	out->keeps_weights = 0; /* packed panels and bias copies */
+	out->bytes_made = h->bytes;
 }
 
 static enum qkv_status ompb_project(const void *handle, const struct qkv_batch *b, char *err,
@@ -103,4 +112,5 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .prepare = ompb_prepare,
     .project = ompb_project,
     .release = ompb_release,
+    .memory = ompb_memory,
 };

@@ -47,6 +47,7 @@ enum qkv_status qkv_omp_pack(struct ompb_handle *h, const struct qkv_weights *wt
 		h->wp = aligned_alloc(64, bytes);
 	if (!h->wb && !h->wp)
 		return QKV_ERR_NOMEM;
+	h->bytes += bytes + np * sizeof(*h->panels);
 	size_t i = 0;
 	for (uint32_t p = 0; p < 3; p++) {
 		uint32_t d = (uint32_t)qkv_out_width(pb, (int)p);

@@ -38,6 +38,13 @@ static void quant_release(void *h)
 	free(h);
 }
 
+static void quant_memory(const void *h, struct qkv_handle_memory *out)
+{
+	(void)h;
+	out->keeps_weights = 1; /* the blocks in place, as stored */
+	out->bytes_made = sizeof(struct quant_handle);
+}
+
 static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
                                      void **handle, char *err, size_t errlen)
 {
@@ -211,5 +218,6 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .prepare = quant_prepare,
     .project = quant_project,
     .release = quant_release,
+    .memory = quant_memory,
     .wtypes = QKV_WTYPE_ALL,
 };

@@ -54,6 +54,21 @@ static void scalar_release(void *h)
 	free(s);
 }
 
+/* The reference reads the weights in place (f32, stored types, biases): only bf16's
+ * rounded copies and int8's quantized ones are its own. */
+static void scalar_memory(const void *h, struct qkv_handle_memory *out)
+{
+	const struct scalar_handle *s = h;
+	uint64_t b = sizeof(*s);
+	for (int p = 0; p < 3; p++) {
+		uint64_t cells = (uint64_t)s->pb.d_model * qkv_out_width(&s->pb, p);
+		b += (s->owned_w[p] ? cells * sizeof(float) : 0) + (s->wq[p] ? cells : 0) +
+		     (s->wscale[p] ? qkv_out_width(&s->pb, p) * sizeof(float) : 0);
+	}
+	out->keeps_weights = 1;
+	out->bytes_made = b;
+}
+
 static enum qkv_status prepare_bf16(struct scalar_handle *s, const struct qkv_weights *wt,
                                     char *err, size_t errlen)
 {
@@ -300,5 +315,6 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .prepare = scalar_prepare,
     .project = scalar_project,
     .release = scalar_release,
+    .memory = scalar_memory,
     .wtypes = QKV_WTYPE_ALL,
 };

@@ -2,11 +2,15 @@
 #include "model.h"
 
 #include <stdarg.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include <qkv/backend_util.h>
+#include <qkv/cpu_features.h>
 #include <qkv/precision.h>
 #include <qkv/wtype.h>
 
@@ -226,24 +230,59 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 		qkv_plugin_unref(p);
 		return st == QKV_ERR_NOMEM ? QKV_ERR_NOMEM : QKV_ERR_BACKEND;
 	}
+	struct qkv_handle_memory mem = {.struct_size = sizeof(mem), .keeps_weights = 1};
+	bool known = QKV_HAS_MEMBER(p->be, struct qkv_backend, memory) && p->be->memory;
+	if (known) {
+		p->be->memory(handle, &mem);
+		mem.struct_size = sizeof(mem);
+	}
+	if (m->zero_copy && !mem.keeps_weights) {
+		p->be->release(handle);
+		qkv_fail(why, whylen, QKV_ERR_UNSUPPORTED,
+		         "makes its own copy of the weights (%.1f MiB), and zero_copy asks for "
+		         "backends that read them in place",
+		         (double)mem.bytes_made / 1048576.0);
+		qkv_plugin_unref(p);
+		return QKV_ERR_UNSUPPORTED;
+	}
 	r->plugin = p;
 	r->handle = handle;
 	r->owns_handle = true;
+	r->mem = mem;
+	r->mem_known = known;
 	return QKV_OK;
 }
 
+size_t qkv_default_order(const struct qkv_cpu_features *f, const char *out[], size_t max)
+{
 #if defined(__aarch64__)
-/* OpenBLAS's tuned NEON sgemm first: our NEON kernel is not yet measured on ARM
- * (backends/openmp/README.md, "Default on aarch64"). */
-static const char *const default_prefer[] = {"blas", "openmp", "int8", "quant", "scalar"};
+	/* OpenBLAS's tuned NEON sgemm first: our NEON kernel is not yet measured on ARM
+	 * (backends/openmp/README.md, "Default on aarch64"). */
+	static const char *const base[] = {"blas", "openmp", "int8", "quant", "scalar"};
 #else
-static const char *const default_prefer[] = {"openmp", "blas", "int8", "quant", "scalar"};
+	static const char *const base[] = {"openmp", "blas", "int8", "quant", "scalar"};
 #endif
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(base) / sizeof(*base) && n < max; i++) {
+		/* AMX tiles: oneDNN's int8 matmul uses them and was 1.7 x the int8 backend at
+		 * T >= 128 on a Sapphire-Rapids-class Xeon (issue 24); f32 stays with openmp
+		 * and blas, which come first and take f32 */
+		if (f->amx_int8 && !strcmp(base[i], "int8") && n < max)
+			out[n++] = "onednn";
+		if (n < max)
+			out[n++] = base[i];
+	}
+	return n;
+}
 
 static enum qkv_status select_default(struct qkv_model *m, const struct qkv_backend_cfg *bc,
                                       char *const *dirs, bool strict, char *err, size_t errlen)
 {
-	size_t n = bc->n_prefer ? bc->n_prefer : sizeof(default_prefer) / sizeof(*default_prefer);
+	const char *default_prefer[8];
+	struct qkv_cpu_features f;
+	qkv_cpu_features_detect(&f);
+	size_t n_default = qkv_default_order(&f, default_prefer, 8);
+	size_t n = bc->n_prefer ? bc->n_prefer : n_default;
 	char reasons[1200] = "";
 	size_t used = 0;
 	m->order[0] = '\0';
@@ -386,21 +425,90 @@ static bool core_copy(const struct qkv_model *m, const void *p)
 	return false;
 }
 
-static void weights_info(const struct qkv_model *m, struct qkv_model_info *info)
+/* Each projection's type, bytes and whether it is used in place, as prepare got them. */
+static void weights_record(struct qkv_model *m)
 {
-	info->in_place = 0;
+	m->in_place = 0;
 	for (int p = 0; p < 3; p++) {
 		uint64_t d_out = qkv_out_width(&m->pb, p), K = m->pb.d_model;
 		const void *w = m->wt.w_blk[p]  ? m->wt.w_blk[p]
 		                : m->wt.w_i8[p] ? (const void *)m->wt.w_i8[p]
 		                                : (const void *)m->wt.w[p];
-		info->wtype[p] = m->pb.wtype[p];
-		info->wbytes[p] = m->wt.w_blk[p]  ? d_out * qkv_wtype_row_bytes(m->pb.wtype[p], K)
-		                  : m->wt.w_i8[p] ? d_out * K
-		                                  : d_out * K * sizeof(float);
+		m->wtype[p] = m->pb.wtype[p];
+		m->wbytes[p] = m->wt.w_blk[p]  ? d_out * qkv_wtype_row_bytes(m->pb.wtype[p], K)
+		               : m->wt.w_i8[p] ? d_out * K
+		                               : d_out * K * sizeof(float);
 		if (w && !core_copy(m, w))
-			info->in_place |= 1u << p;
+			m->in_place |= 1u << p;
 	}
+}
+
+/* Every route with its own handle, the default first. */
+static size_t owned_routes(const struct qkv_model *m, const struct qkv_model_route *out[],
+                           size_t max)
+{
+	size_t n = 0;
+	if (m->def.plugin && m->def.owns_handle)
+		out[n++] = &m->def;
+	for (size_t i = 0; i < m->n_routes && n < max; i++)
+		if (m->routes[i].plugin && m->routes[i].owns_handle)
+			out[n++] = &m->routes[i];
+	return n;
+}
+
+static bool weights_needed(const struct qkv_model *m)
+{
+	const struct qkv_model_route *r[QKV_CONFIG_MAX_LIST + 1];
+	size_t n = owned_routes(m, r, QKV_CONFIG_MAX_LIST + 1);
+	for (size_t i = 0; i < n; i++)
+		if (r[i]->mem.keeps_weights)
+			return true;
+	return false;
+}
+
+void qkv_model_let_go_weights(struct qkv_model *m)
+{
+	weights_record(m);
+	if (weights_needed(m))
+		return;
+	if (m->has_lw)
+		qkv_weights_let_go(&m->lw);
+	uint32_t layout = m->wt.layout;
+	memset(&m->wt, 0, sizeof(m->wt));
+	m->wt.struct_size = sizeof(m->wt);
+	m->wt.layout = layout;
+	m->weights_released = true;
+#if defined(__GLIBC__)
+	malloc_trim(0); /* prepare's temporaries and the freed copies back to the system */
+#endif
+}
+
+static void weights_info(const struct qkv_model *m, struct qkv_model_info *info)
+{
+	for (int p = 0; p < 3; p++) {
+		info->wtype[p] = m->wtype[p];
+		info->wbytes[p] = m->wbytes[p];
+	}
+	info->in_place = m->weights_released ? 0 : m->in_place;
+}
+
+/* Bytes the prepared handles hold and read (since 0.3 members). */
+static void memory_info(const struct qkv_model *m, struct qkv_model_info *info)
+{
+	const struct qkv_model_route *r[QKV_CONFIG_MAX_LIST + 1];
+	size_t n = owned_routes(m, r, QKV_CONFIG_MAX_LIST + 1);
+	info->bytes_prepared = 0;
+	info->prepared_known = 1;
+	for (size_t i = 0; i < n; i++) {
+		info->bytes_prepared += r[i]->mem.bytes_made;
+		info->prepared_known &= r[i]->mem_known;
+	}
+	info->weights_needed = weights_needed(m);
+	info->bytes_in_place = 0;
+	for (int p = 0; p < 3 && info->weights_needed; p++)
+		if (m->in_place & (1u << p))
+			info->bytes_in_place += m->wbytes[p];
+	info->weights_released = m->weights_released;
 }
 
 enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *info)
@@ -430,6 +538,8 @@ enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *in
 		info->order = m->order;
 		info->order_source = m->prefer_source ? m->prefer_source : "the default";
 	}
+	if (INFO_HAS(info, weights_released)) /* since 0.3: memory */
+		memory_info(m, info);
 	return QKV_OK;
 }
 

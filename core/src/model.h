@@ -13,9 +13,11 @@
 /* One prepared backend and the range of T it serves (all T for the default route). */
 struct qkv_model_route {
 	uint64_t t_min, t_max;
-	struct qkv_plugin *plugin; /* shared, refcounted */
-	void *handle;              /* the plugin's prepared weights */
-	bool owns_handle;          /* false when it reuses another route's handle */
+	struct qkv_plugin *plugin;    /* shared, refcounted */
+	void *handle;                 /* the plugin's prepared weights */
+	bool owns_handle;             /* false when it reuses another route's handle */
+	struct qkv_handle_memory mem; /* what the handle holds (keeps_weights 1 when unknown) */
+	bool mem_known;               /* the plugin has `memory` (ABI 1.2) */
 };
 
 struct qkv_model {
@@ -33,12 +35,29 @@ struct qkv_model {
 	struct qkv_shard shard; /* the slice pb describes (world 1 = whole model) */
 	uint32_t model_n_heads, model_n_kv_heads; /* the whole model's heads */
 	size_t weight_bytes; /* weight bytes read and kept (see qkv_model_info) */
+	/* The weights as the backends were given them (weights_info), recorded before the
+	 * core lets them go (qkv_model_let_go_weights). */
+	uint32_t wtype[3];
+	uint64_t wbytes[3];
+	uint32_t in_place;
+	bool weights_released; /* no handle reads them: file pages dropped, copies freed */
+	bool zero_copy;        /* only backends that read the weights in place (open option) */
 };
+
+/* After selection: record what the backends were given, and when no prepared handle
+ * reads the weights, let go of what the core loaded for them (weights.h
+ * qkv_weights_let_go); m->wt's pointers are cleared then. */
+void qkv_model_let_go_weights(struct qkv_model *m);
 
 /* Check dimensions (dims.h, the rules configs are checked by too) and fill the problem. */
 enum qkv_status qkv_problem_init(struct qkv_problem *pb, uint32_t d_model, uint32_t n_heads,
                                  uint32_t n_kv_heads, uint32_t head_dim, uint32_t precision,
                                  char *err, size_t errlen);
+
+struct qkv_cpu_features;
+/* The default backend order on a CPU with features f (<qkv/cpu_features.h>) into
+ * out[max]; returns the count. On AMX machines onednn comes before int8. */
+size_t qkv_default_order(const struct qkv_cpu_features *f, const char *out[], size_t max);
 
 /* Select and prepare backends for m->pb and m->wt following `bc`, whose values are
  * final (config < machine profile < environment < options, see model_open.c).

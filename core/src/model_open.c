@@ -282,6 +282,8 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 		st = qkv_config_set_layer(&cfg, opts->layer, "option `layer`", err, errlen);
 	if (st == QKV_OK)
 		st = apply_open_extras(&cfg, opts, err, errlen);
+	if (opts && QKV_HAS_MEMBER(opts, struct qkv_open_options, zero_copy))
+		m->zero_copy = opts->zero_copy != 0;
 	if (st == QKV_OK)
 		st = qkv_shard_options(&cfg, opts, err, errlen);
 	if (st == QKV_OK)
@@ -306,6 +308,8 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 		}
 		st = qkv_model_select(m, &cfg.backend, err, errlen);
 	}
+	if (st == QKV_OK)
+		qkv_model_let_go_weights(m);
 	if (have_prof)
 		qkv_backend_cfg_free(&prof);
 	qkv_config_free(&cfg);
@@ -382,8 +386,12 @@ QKV_API enum qkv_status qkv_model_open_memory(const struct qkv_model_desc *d, qk
 		                            (uint64_t)m->model_n_kv_heads * m->pb.head_dim, err,
 		                            errlen);
 	}
+	if (QKV_HAS_MEMBER(d, struct qkv_model_desc, zero_copy))
+		m->zero_copy = d->zero_copy != 0;
 	if (st == QKV_OK)
 		st = qkv_model_select(m, &bc, err, errlen);
+	if (st == QKV_OK) /* the caller's own buffers stay; only the core's copies go */
+		qkv_model_let_go_weights(m);
 	qkv_backend_cfg_free(&bc);
 	if (st != QKV_OK) {
 		qkv_model_close(m);

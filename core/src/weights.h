@@ -168,5 +168,8 @@ struct qkv_loaded_weights {
 enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded_weights *out,
                                  char *err, size_t errlen);
 void qkv_weights_free(struct qkv_loaded_weights *lw);
+/* Once no backend reads the weights: every mapped file's pages dropped, the copies the
+ * loader made freed, the pointers into either cleared. The files stay mapped and named. */
+void qkv_weights_let_go(struct qkv_loaded_weights *lw);
 
 #endif

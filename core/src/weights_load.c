@@ -471,6 +471,20 @@ enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded
 	return s;
 }
 
+void qkv_weights_let_go(struct qkv_loaded_weights *lw)
+{
+	for (size_t i = 0; i < lw->n_files; i++)
+		qkv_release_pages(lw->files[i].data, lw->files[i].size); /* mapping stays */
+	for (size_t i = 0; i < lw->n_owned; i++)
+		qkv_free(lw->owned[i]);
+	lw->n_owned = 0;
+	for (int p = 0; p < 3; p++) {
+		lw->w[p] = lw->bias[p] = lw->w_scale[p] = NULL;
+		lw->w_i8[p] = NULL;
+		lw->w_blk[p] = NULL;
+	}
+}
+
 void qkv_weights_free(struct qkv_loaded_weights *lw)
 {
 	if (!lw)

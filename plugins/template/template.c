@@ -58,6 +58,16 @@ static enum qkv_status template_prepare(const struct qkv_problem *pb, const stru
 	return QKV_OK;
 }
 
+/* What the handle holds (optional, ABI 1.2): this one reads the caller's weights in
+ * place. A backend that copies everything it reads, biases too, says keeps_weights 0 and
+ * the core lets the file's pages go (plugins/README.md, "memory"). */
+static void template_memory(const void *handle, struct qkv_handle_memory *out)
+{
+	(void)handle;
+	out->keeps_weights = 1;
+	out->bytes_made = sizeof(struct template_handle);
+}
+
 /* W(k, n) of a [d_model x width] matrix in either layout. */
 static float weight(const struct template_handle *h, int p, size_t k, size_t n)
 {
@@ -102,4 +112,5 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .prepare = template_prepare,
     .project = template_project,
     .release = template_release,
+    .memory = template_memory,
 };

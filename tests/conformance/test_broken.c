@@ -650,3 +650,12 @@ Test(broken_prepare_failure, oom_double_free)
 	expect_caught("oom_double_free", "prepare_failures", "a second time (a double free");
 	expect_caught("oom_double_free", "prepare_failures", "failing");
 }
+
+/* ---- the memory report (ABI 1.2) ---- */
+Test(broken_memory, lies_let_go)
+{
+	expect_pass("lies_let_go", "f32_random_sizes");
+	expect_pass("lies_let_go", "misaligned_weights");
+	expect_caught("lies_let_go", "weights_let_go",
+	              "after the weights it was given were overwritten");
+}

@@ -14,6 +14,9 @@
 #include <qkv/qkv.h>
 
 #include "cpu.h"
+#include "model.h"
+
+#include <qkv/cpu_features.h>
 
 static char err[2048];
 
@@ -540,4 +543,29 @@ Test(model, profile_routes_by_t_and_cpu_check)
 	cr_assert_str_eq(qkv_model_backend_for(m, 2), "scalar");
 	qkv_model_close(m);
 	unlink(o.machine_path);
+}
+
+/* The default order by CPU: onednn (AMX int8 matmul) before int8 only where AMX is. */
+Test(model, default_order_by_cpu)
+{
+	const char *o[8];
+	char text[2][128] = {"", ""};
+	for (int amx = 0; amx <= 1; amx++) {
+		struct qkv_cpu_features f;
+		memset(&f, 0, sizeof(f));
+		f.amx_tile = f.amx_int8 = (unsigned char)amx;
+		size_t n = qkv_default_order(&f, o, 8);
+		for (size_t i = 0; i < n; i++)
+			snprintf(text[amx] + strlen(text[amx]),
+			         sizeof(text[amx]) - strlen(text[amx]), "%s%s", i ? "," : "", o[i]);
+	}
+#if defined(__aarch64__)
+	cr_expect_str_eq(text[0], "blas,openmp,int8,quant,scalar");
+#else
+	cr_expect_str_eq(text[0], "openmp,blas,int8,quant,scalar");
+	cr_expect_str_eq(text[1], "openmp,blas,onednn,int8,quant,scalar");
+#endif
+	const char *few[2];
+	struct qkv_cpu_features f = {.amx_tile = 1, .amx_int8 = 1};
+	cr_expect_eq(qkv_default_order(&f, few, 2), 2); /* never past max */
 }

@@ -26,6 +26,7 @@ struct backend {
 	char detail[QKV_PRECISION_COUNT][160];
 	double prepare_s[QKV_PRECISION_COUNT];
 	double stored_bytes; /* precision stored: the weights' bytes in their types */
+	double mem[QKV_PRECISION_COUNT][2]; /* bytes prepared, bytes read in place (info) */
 };
 
 /* Last measured row per (backend, precision, threads), to skip hopeless rows. */
@@ -199,6 +200,8 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 	}
 	snprintf(be->detail[prec], sizeof(be->detail[prec]), "%s",
 	         info.backend_detail ? info.backend_detail : "");
+	be->mem[prec][0] = (double)info.bytes_prepared;
+	be->mem[prec][1] = (double)info.bytes_in_place;
 	if (info.precision == QKV_STORED) /* %bw of a block type counts its own bytes */
 		be->stored_bytes = (double)(info.wbytes[0] + info.wbytes[1] + info.wbytes[2]);
 	be->model[prec] = m;
@@ -383,6 +386,8 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 	if (be->stored_bytes > 0)
 		r->shape.stored_bytes = be->stored_bytes;
 	row->prepare_s = be->prepare_s[prec];
+	row->bytes_prepared = be->mem[prec][0];
+	row->bytes_in_place = be->mem[prec][1];
 	snprintf(row->detail, sizeof(row->detail), "%s", be->detail[prec]);
 	if (!be->model[prec]) {
 		snprintf(row->status, sizeof(row->status), "did not open: %s", be->why[prec]);

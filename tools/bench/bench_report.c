@@ -184,9 +184,18 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 		for (size_t j = 0; j < i && !seen; j++)
 			seen = !strcmp(r->rows[j].backend, row->backend) &&
 			       r->rows[j].precision == row->precision;
-		if (!seen)
-			fprintf(f, "  %-12s %-5s %s\n", row->backend,
-			        bench_precision_name(row->precision), row->detail);
+		if (seen)
+			continue;
+		fprintf(f, "  %-12s %-5s %s\n", row->backend, bench_precision_name(row->precision),
+		        row->detail);
+		if (row->kind == BENCH_BACKEND &&
+		    (row->bytes_prepared > 0 || row->bytes_in_place > 0))
+			fprintf(
+			    f,
+			    "  %-12s %-5s memory: %.1f MiB made at prepare, %.1f MiB of weights "
+			    "read in place\n",
+			    "", "", row->bytes_prepared / 1048576.0,
+			    row->bytes_in_place / 1048576.0);
 	}
 	if (r->notes[0])
 		fprintf(f, "notes:\n%s", r->notes);
@@ -272,6 +281,8 @@ bool bench_report_json(FILE *f, const struct bench_result *r, const struct bench
 			jsonw_kv_double(&w, "prepare_s", row->prepare_s, 6);
 			jsonw_kv_double(&w, "first_call_s", row->first_call_s, 6);
 			jsonw_kv_uint(&w, "threads_busy", row->threads_busy);
+			jsonw_kv_double(&w, "bytes_prepared", row->bytes_prepared, 15);
+			jsonw_kv_double(&w, "bytes_in_place", row->bytes_in_place, 15);
 			jsonw_kv_double(&w, "cpu_per_wall", row->cpu_per_wall, 4);
 			jsonw_key(&w, "peak_broken");
 			jsonw_bool(&w, bench_row_peak_broken(row));

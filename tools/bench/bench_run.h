@@ -39,6 +39,8 @@ struct bench_row {
 	double prepare_s;      /* model open (select + prepare) time; 0 for references */
 	double first_call_s;   /* the row's first call (cold: a backend's per-T setup, e.g. the
 	                        * oneDNN primitive for a new T, shows here) */
+	double bytes_prepared; /* backend rows: what the backend made at prepare (model info) */
+	double bytes_in_place; /* backend rows: weight bytes it reads from the file in place */
 	unsigned threads_busy; /* threads that worked during the timed calls (bench_threads.h) */
 	double cpu_per_wall;   /* process CPU time / wall time of the timed calls */
 	/* derived (bench_row_derive) */

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 #define QKV_VERSION_MAJOR 0
-#define QKV_VERSION_MINOR 2
+#define QKV_VERSION_MINOR 3
 #define QKV_VERSION_PATCH 0
 
 #if defined(QKV_BUILDING_LIBRARY)
@@ -70,10 +70,13 @@ struct qkv_open_options {
 	const char *plugin_dirs;  /* since 0.2: extra plugin folders, ':'-separated, searched
 	                           * with the config's plugin_dirs (before QKV_PLUGIN_PATH);
 	                           * NULL = none */
+	uint32_t zero_copy;       /* since 0.3: 1 = only backends that read the weights in place
+	                           * from the file (no prepared copy); others are passed over
+	                           * with the reason in the selection log; 0 = not set */
 };
 #define QKV_OPEN_OPTIONS_INIT                                                                      \
 	{                                                                                          \
-		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL          \
+		sizeof(struct qkv_open_options), NULL, NULL, 0, 0, 0, 0, 0, 0, NULL, NULL, 0       \
 	}
 
 /* Open a model from a YAML config (see configs/README.md). Weight files are memory
@@ -85,9 +88,12 @@ QKV_API enum qkv_status qkv_model_open(const char *config_path, const struct qkv
 
 /* A model described by tensors the caller already holds (for runtimes).
  * Weights are f32 in `layout`; w[p] is [d_model x d_out] (in_out) or
- * [d_out x d_model] (out_in), contiguous. The caller keeps every pointer valid and
- * unchanged until qkv_model_close: a backend that can use them as they are keeps
- * the pointers (zero copy); one that repacks makes one prepared copy at open. */
+ * [d_out x d_model] (out_in), contiguous. A backend that can use them as they are keeps
+ * the pointers (zero copy); one that repacks makes one prepared copy at open. The caller
+ * keeps every pointer valid and unchanged until qkv_model_close, unless
+ * qkv_model_info.weights_needed is 0 after open: then every backend holds its own copy
+ * and the caller may free or reuse the weights and biases (`zero_copy` asks for the
+ * other kind: backends that read them in place, no second copy). */
 struct qkv_model_desc {
 	uint32_t struct_size; /* since 0.1: sizeof(struct qkv_model_desc) */
 	uint32_t d_model;     /* since 0.1 */
@@ -116,6 +122,9 @@ struct qkv_model_desc {
 	                           * prefer, threads, strict, plugin_dirs and routes by T
 	                           * apply under this descriptor's own values and the
 	                           * environment's; NULL = none */
+	uint32_t zero_copy;       /* since 0.3: 1 = only backends that read w[] and bias[] in
+	                           * place (no prepared copy of the weights); others are
+	                           * passed over with the reason in the selection log */
 };
 
 /* Initializers for the structs a caller fills or hands in (C99 designated initializers:
@@ -218,6 +227,18 @@ struct qkv_model_info {
 	const char *order_source; /* since 0.2: where it came from: "the default", "the model
 	                           * config (backend.prefer)", "the machine profile", "the
 	                           * environment (QKV_BACKEND)", "the API ..." */
+	/* Memory after open (docs/DESIGN.md "Memory"): */
+	uint64_t bytes_prepared;   /* since 0.3: bytes the backend(s) made at prepare and hold
+	                            * (packed or quantized weights, copies, caches) */
+	uint32_t prepared_known;   /* since 0.3: 0 when a backend does not report it (ABI < 1.2):
+	                            * bytes_prepared then counts only those that do */
+	uint32_t weights_needed;   /* since 0.3: 1 when a backend reads the weights it was given
+	                            * for the model's life; 0: a program that gave them from
+	                            * memory may free them after open */
+	uint64_t bytes_in_place;   /* since 0.3: weight bytes the backend(s) read in place from
+	                            * the file or the caller's memory (0 when not needed) */
+	uint32_t weights_released; /* since 0.3: 1 when the core let go of the weights it loaded
+	                            * (file pages dropped, widened copies freed) after prepare */
 };
 
 #define QKV_MODEL_INFO_INIT                                                                        \

@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include <qkv/plugin.h>
 
@@ -55,6 +57,28 @@ static inline uint32_t qkv_out_width(const struct qkv_problem *problem, int p)
 static inline uint32_t qkv_fused_width(const struct qkv_problem *problem)
 {
 	return problem->d_q + 2 * problem->d_kv;
+}
+
+/* Copies of the biases, for a handle that keeps nothing of the qkv_weights it was given
+ * (qkv_handle_memory.keeps_weights 0): out[p] is a malloc'd copy of bias[p], or NULL where
+ * there is none. Returns the bytes copied, or -1 when an allocation failed (the copies
+ * made so far are in out[], for the handle's release to free). */
+static inline long long qkv_biases_copy(const struct qkv_problem *problem,
+                                        const struct qkv_weights *weights, float *out[3])
+{
+	long long bytes = 0;
+	out[0] = out[1] = out[2] = NULL;
+	for (int p = 0; p < 3; p++) {
+		if (!weights->bias[p])
+			continue;
+		size_t n = (size_t)qkv_out_width(problem, p) * sizeof(float);
+		out[p] = (float *)malloc(n);
+		if (!out[p])
+			return -1;
+		memcpy(out[p], weights->bias[p], n);
+		bytes += (long long)n;
+	}
+	return bytes;
 }
 
 #endif

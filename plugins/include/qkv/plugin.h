@@ -27,7 +27,7 @@ extern "C" {
 #endif
 
 #define QKV_PLUGIN_ABI_MAJOR 1
-#define QKV_PLUGIN_ABI_MINOR 1
+#define QKV_PLUGIN_ABI_MINOR 2
 
 /* Name of the one exported symbol: `const struct qkv_backend qkv_backend_descriptor`. */
 #define QKV_BACKEND_SYMBOL "qkv_backend_descriptor"
@@ -160,6 +160,18 @@ struct qkv_probe_result {
 	char detail[256];     /* since 1.0: why not, or what it will use (kernel, ISA, library) */
 };
 
+/* What a prepared handle holds (since 1.2, `qkv_backend.memory`). The core lets go of the
+ * weights it loaded from a file once no handle reads them, and tells a caller that gave
+ * weights from memory whether it may free them (qkv_model_info.weights_needed). */
+struct qkv_handle_memory {
+	uint32_t struct_size;   /* since 1.2: set by the core */
+	uint32_t keeps_weights; /* since 1.2: 1 when project reads through the qkv_weights
+	                         * pointers prepare was given (weights, biases, scales: any
+	                         * of them); 0 when the handle holds everything it needs */
+	uint64_t bytes_made;    /* since 1.2: bytes the handle allocated and holds (packed or
+	                         * quantized weights, copies of biases, caches), 0 for none */
+};
+
 /* The descriptor a plugin exports as QKV_BACKEND_SYMBOL. The core checks, in order
  * (qkv_descriptor_check below): abi_major == QKV_PLUGIN_ABI_MAJOR, struct_size covers the
  * 1.0 members, name matches [a-z0-9_]{1,31}, a non-empty version, precisions declares one
@@ -206,6 +218,11 @@ struct qkv_backend {
 	 * three types are in the mask. A descriptor without this member (1.0) or 0 means
 	 * QKV_WT_F32 only. */
 	uint32_t wtypes;
+
+	/* since 1.2, may be NULL: what a prepared handle holds (struct qkv_handle_memory).
+	 * Called once after a successful prepare, from the thread that prepared it. A
+	 * descriptor without it counts as keeping the weights and making nothing known. */
+	void (*memory)(const void *handle, struct qkv_handle_memory *out);
 };
 
 /* The one check of a descriptor, used by the core's loader and by the conformance harness,

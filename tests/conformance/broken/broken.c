@@ -76,6 +76,9 @@
  *   OOM_DOUBLE_FREE when an allocation of the int8 weights fails halfway, prepare frees
  *                   what it got but leaves the pointers in the handle: release frees them
  *                   again
+ * The memory report (ABI 1.2), passing every case before weights_let_go:
+ *   LIES_LET_GO     memory says keeps_weights 0, yet project reads the weights and biases
+ *                   in place (the core would free them under it)
  * The descriptor rule shared by the core and the harness (qkv_descriptor_check):
  *   UNKNOWN_PRECISION declares precision bit 5, which ABI 1.0 does not have: refused
  *   FUTURE_PRECISION  the same bit from a plugin built for minor + 1: accepted, a newer
@@ -1028,6 +1031,15 @@ static void broken_probe(struct qkv_probe_result *out)
 #define ABI_MAJOR QKV_PLUGIN_ABI_MAJOR
 #endif
 
+#ifdef BROKEN_LIES_LET_GO
+static void broken_memory(const void *h, struct qkv_handle_memory *out)
+{
+	(void)h;
+	out->keeps_weights = 0; /* the defect: h->w and h->bias are the caller's */
+	out->bytes_made = sizeof(struct handle);
+}
+#endif
+
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .abi_major = ABI_MAJOR,
     .abi_minor = ABI_MINOR,
@@ -1039,4 +1051,7 @@ QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
     .prepare = broken_prepare,
     .project = broken_project,
     .release = broken_release,
+#ifdef BROKEN_LIES_LET_GO
+    .memory = broken_memory,
+#endif
 };
