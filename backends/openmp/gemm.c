@@ -18,12 +18,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ompb.h"
 
-#define MC 288                  /* rows per packed X block: MC x KC = 288 KiB in L2 */
-#define NC_PANELS 256           /* panels per chunk: a KC x 4096 weight block stays in L3 */
-#define SERIAL_FLOPS (1u << 19) /* below this, one thread */
+#define MC 288        /* rows per packed X block: MC x KC = 288 KiB in L2 */
+#define NC_PANELS 256 /* panels per chunk: a KC x 4096 weight block stays in L3 */
+/* Work per thread below which another thread does not pay its fork/join: 2^18 flops is
+ * a few microseconds of one core's FMA rate, several times a fork and join with spinning
+ * workers. (Was: one thread below 2^19, every thread above; same choice at 2 threads.) */
+#define THREAD_MIN_FLOPS (1u << 18)
 
 struct range {
 	size_t lo, hi;
@@ -169,9 +173,11 @@ static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, st
 #define STALL_WAIT 50e-6  /* s: a running worker reaches the join well within this */
 #define BACKOFF_MIN 10e-3 /* s */
 #define BACKOFF_MAX 1.0   /* s: at most one stalled call per second while it lasts */
+#define CALM_RESET 1.0    /* s of team calls without a stall before the back-off is forgotten */
 
 static _Atomic double solo_until; /* omp_get_wtime() before which calls run solo */
-static _Atomic double backoff;    /* current back-off, 0 after a call that went well */
+static _Atomic double backoff;    /* current back-off (s), 0 = none */
+static _Atomic double calm_since; /* first team call that went well since the last stall */
 
 /* QKV_OPENMP_BACKOFF=0 turns the back-off off (for comparisons); read once. */
 static int backoff_on(void)
@@ -186,17 +192,36 @@ static int backoff_on(void)
 	return v;
 }
 
+/* The calling thread's CPU time (s): a caller preempted while it works (often by its own
+ * woken worker when another process holds the other core) shows as wall time beyond it. */
+static double caller_cpu(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int team_stalled_recently(void)
 {
 	return omp_get_wtime() < atomic_load_explicit(&solo_until, memory_order_relaxed);
 }
 
+/* A team call that went well does not forget the back-off at once: under steady
+ * contention most team calls go well and every few stall, so a reset per good call kept
+ * the back-off at its minimum and let 20-99 of 100 decode calls stall (issue 24). It is
+ * forgotten after CALM_RESET seconds without a stall; until then each stall doubles it. */
 static void note_team_call(int stalled, double now)
 {
 	if (!stalled) {
-		atomic_store_explicit(&backoff, 0.0, memory_order_relaxed);
+		double since = atomic_load_explicit(&calm_since, memory_order_relaxed);
+		if (since <= 0)
+			atomic_store_explicit(&calm_since, now, memory_order_relaxed);
+		else if (now - since >= CALM_RESET)
+			atomic_store_explicit(&backoff, 0.0, memory_order_relaxed);
 		return;
 	}
+	atomic_store_explicit(&calm_since, 0.0, memory_order_relaxed);
 	double bo = atomic_load_explicit(&backoff, memory_order_relaxed);
 	bo = bo <= 0 ? BACKOFF_MIN : (2 * bo < BACKOFF_MAX ? 2 * bo : BACKOFF_MAX);
 	atomic_store_explicit(&backoff, bo, memory_order_relaxed);
@@ -208,11 +233,13 @@ static size_t pick_threads(const struct ompb_handle *h, const struct qkv_batch *
 	if (b->threads <= 1 || omp_in_parallel())
 		return 1;
 	double flops = 2.0 * (double)b->T * h->pb.d_model * (double)(h->npanels * h->kern->nr);
-	if (flops < SERIAL_FLOPS)
+	if (flops < 2.0 * THREAD_MIN_FLOPS)
 		return 1;
 	if (backoff_on() && team_stalled_recently())
 		return 1;
-	return b->threads;
+	/* each thread gets at least THREAD_MIN_FLOPS: a fork it cannot win is not paid */
+	double most = flops / THREAD_MIN_FLOPS;
+	return most < (double)b->threads ? (size_t)most : b->threads;
 }
 
 /* The work of one call as units: panel groups x row groups (rows only when there are
@@ -278,7 +305,9 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 	/* gemv: panels only (all T <= 4 rows stay together: the kernel's order per row
 	 * depends on how many rows it gets). */
 	units_init(&u, h->npanels, gemv ? 1 : b->T, nt, mr);
-	double start = nt > 1 ? omp_get_wtime() : 0, caller_done = 0;
+	double start = nt > 1 ? omp_get_wtime() : 0, caller_done = 0, cpu0 = 0, cpu_done = 0;
+	if (nt > 1)
+		cpu0 = caller_cpu();
 	size_t caller_units = 0;
 #pragma omp parallel num_threads((int)nt) if (nt > 1)
 	{
@@ -294,13 +323,17 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 		}
 		if (tid == 0) {
 			caller_done = omp_get_wtime();
+			cpu_done = nt > 1 ? caller_cpu() : 0;
 			caller_units = mine;
 		}
 	}
 	if (nt > 1) {
-		double now = omp_get_wtime();
-		double per_unit = (caller_done - start) / (double)(caller_units ? caller_units : 1);
-		note_team_call(now - caller_done > STALL_WAIT + 2 * per_unit, now);
+		double now = omp_get_wtime(), units = (double)(caller_units ? caller_units : 1);
+		double per_unit = (cpu_done - cpu0) / units; /* on the CPU: preemption excluded */
+		double waited = now - caller_done;           /* at the join */
+		double off_cpu = (caller_done - start) - (cpu_done - cpu0); /* while working */
+		note_team_call(
+		    waited > STALL_WAIT + 2 * per_unit || off_cpu > STALL_WAIT + per_unit, now);
 	}
 	free(xs);
 	return QKV_OK;
