@@ -260,3 +260,24 @@ Test(bench_cli, run_follows_the_tuned_routes)
 	}
 	qkv_backend_cfg_free(&bc);
 }
+
+/* Issue 24: a route winner far slower on the budget's threads than the same backend on
+ * one thread (a steady stall: spread cannot show it) is refused like a noisy row. */
+Test(bench_cli, tune_refuses_a_row_stalled_by_its_threads, .init = setup, .fini = teardown)
+{
+	const char *slow = getenv("QKV_BENCH_SLOW_DIR");
+	cr_assert(slow);
+	setenv("QKV_TEST_STALL_THREADS", "1", 1);
+	char args[1024];
+	snprintf(args, sizeof(args),
+	         "tune --preset tiny --tokens 1 --threads 2 --backend scalar --plugin-dir %s "
+	         "--min-time 0.02 --out %s/m.yaml",
+	         slow, dir);
+	int rc = qkv(args);
+	unsetenv("QKV_TEST_STALL_THREADS");
+	const char *out = slurp("out.txt");
+	cr_assert_eq(rc, 1, "tune wrote a profile from a stalled row: %s", out);
+	cr_assert(strstr(out, "its threads waited for busy cores"), "%s", out);
+	cr_assert(strstr(slurp("err.txt"), "ran far slower than on 1 thread"), "%s",
+	          slurp("err.txt"));
+}

@@ -34,21 +34,28 @@ const struct cli_spec qkv_tune_spec = {
     "backend.routes (one T range per entry), and under tuned: the CPU, its flags, the date,\n"
     "the qkv version, the shape, threads and load it was measured under (the library warns\n"
     "when the profile is used on another CPU, shape or version). Rows are re-measured\n"
-    "while noisy; when a row that decides a route stays noisy nothing is written (exit\n"
-    "1) unless --force. Use it with `qkv run CONFIG --machine FILE`.\n",
+    "while noisy; when a row that decides a route stays noisy, or is more than 3 x slower\n"
+    "than the same backend on 1 thread (measured beside it: its threads waited for busy\n"
+    "cores), nothing is written (exit 1) unless --force. Use it with\n"
+    "`qkv run CONFIG --machine FILE`.\n",
     tune_opts,
     0,
     1,
     NULL};
 
-/* Fastest measured backend row for (precision, T); NULL when none ran. */
+/* The profile's thread budget (--threads): only its rows decide; rows at 1 thread are
+ * measured beside them to catch a budget row a contended machine slowed (suspect()). */
+static unsigned budget;
+
+/* Fastest measured backend row for (precision, T) at the budget; NULL when none ran. */
 static const struct bench_row *winner(const struct bench_result *r, uint32_t prec, size_t T)
 {
 	const struct bench_row *best = NULL;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		if (row->ok && row->kind == BENCH_BACKEND && row->T == T &&
-		    row->precision == prec && (!best || row->st.median < best->st.median))
+		    row->threads == budget && row->precision == prec &&
+		    (!best || row->st.median < best->st.median))
 			best = row;
 	}
 	return best;
@@ -67,7 +74,7 @@ static size_t rank(const struct bench_result *r, struct score *s, size_t max)
 	size_t n = 0;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
-		if (!row->ok || row->kind != BENCH_BACKEND)
+		if (!row->ok || row->kind != BENCH_BACKEND || row->threads != budget)
 			continue;
 		const struct bench_row *best = winner(r, row->precision, row->T);
 		size_t k = 0;
@@ -97,17 +104,39 @@ static size_t rank(const struct bench_result *r, struct score *s, size_t max)
 	return n;
 }
 
-/* The row of backend `name` for (precision, T), or NULL. */
+/* The row of backend `name` for (precision, T) at `threads`, or NULL. */
 static const struct bench_row *row_of(const struct bench_result *r, const char *name, uint32_t prec,
-                                      size_t T)
+                                      size_t T, unsigned threads)
 {
 	for (size_t i = 0; i < r->n; i++) {
 		const struct bench_row *row = &r->rows[i];
 		if (row->ok && row->kind == BENCH_BACKEND && row->T == T &&
-		    row->precision == prec && !strcmp(row->backend, name))
+		    row->threads == threads && row->precision == prec &&
+		    !strcmp(row->backend, name))
 			return row;
 	}
 	return NULL;
+}
+
+/* A winner more than SUSPECT_X times slower (and SUSPECT_S seconds) than the same backend
+ * on one thread: its threads waited for cores another process held (a steady 8 ms row
+ * against 0.1 ms at 1 thread, issue 24). Spread cannot show it: every call stalls alike.
+ * Such a route is refused like a noisy one. */
+#define SUSPECT_X 3.0
+#define SUSPECT_S 0.5e-3
+static bool suspect(const struct bench_result *r, const struct bench_row *w, FILE *summary)
+{
+	const struct bench_row *one =
+	    budget == 1 ? NULL : row_of(r, w->backend, w->precision, w->T, 1);
+	if (!one || w->st.median <= SUSPECT_X * one->st.median ||
+	    w->st.median - one->st.median <= SUSPECT_S)
+		return false;
+	fprintf(summary,
+	        "  %-5s T %zu: %s on %u threads took %.3f ms, %.1f x its %.3f ms on 1 thread: "
+	        "its threads waited for busy cores\n",
+	        bench_precision_name(w->precision), w->T, w->backend, budget, 1e3 * w->st.median,
+	        w->st.median / one->st.median, 1e3 * one->st.median);
+	return true;
 }
 
 /* Within this fraction of the fastest, the backend of the range below keeps T: on a
@@ -126,12 +155,14 @@ static void write_routes(struct yaml_out *y, FILE *summary, const struct bench_r
 	for (size_t i = 0; i < p->nT; i++) {
 		const struct bench_row *w = winner(r, prec, p->T[i]);
 		const struct bench_row *prev =
-		    i && pick[i - 1] ? row_of(r, pick[i - 1], prec, p->T[i]) : NULL;
+		    i && pick[i - 1] ? row_of(r, pick[i - 1], prec, p->T[i], budget) : NULL;
 		if (prev && w && prev->st.median <= w->st.median * (1 + TIE))
 			w = prev;
 		if (w && w->noisy) {
 			fprintf(summary, "  %-5s T %zu: %s won on a noisy measurement\n", pn,
 			        p->T[i], w->backend);
+			(*noisy)++;
+		} else if (w && suspect(r, w, summary)) {
 			(*noisy)++;
 		}
 		pick[i] = w ? w->backend : (i ? pick[i - 1] : NULL);
@@ -239,6 +270,9 @@ int qkv_cmd_tune(int argc, char **argv)
 		return rc;
 	if (p->nthreads != 1)
 		return cli_usage_error(sp, "--threads takes one value: the profile has one budget");
+	budget = (unsigned)p->threads[0];
+	if (budget != 1) /* 1-thread rows beside the budget's: suspect() */
+		p->threads[p->nthreads++] = 1;
 	if (!p->precisions && !p->config_path)
 		p->precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8);
 	p->references = false;
@@ -278,7 +312,8 @@ int qkv_cmd_tune(int argc, char **argv)
 	if (noisy && !a.val[OPT_FORCE]) {
 		fprintf(stderr,
 		        "qkv tune: %zu route(s) were decided by rows that stayed noisy after 3 "
-		        "measurements (1-minute load %.1f -> %.1f on %u cores): %s not written; "
+		        "measurements or ran far slower than on 1 thread (1-minute load %.1f -> "
+		        "%.1f on %u cores): %s not written; "
 		        "run again on a quieter machine, raise --min-time, or --force\n",
 		        noisy, r.load[0], r.load[1], m.cores, out);
 		goto fail;

@@ -4,7 +4,9 @@
  * It is named "scalar" on purpose: a run with this folder first on the plugin path
  * produces the same row keys as a baseline made with the real one.
  * With QKV_TEST_JITTER set, every third call sleeps 20 ms more: a measurement as noisy
- * as a machine whose threads get descheduled (for the noise tests of bench and tune). */
+ * as a machine whose threads get descheduled (for the noise tests of bench and tune).
+ * With QKV_TEST_STALL_THREADS set, every call with batch threads > 1 sleeps 10 ms more:
+ * a steady stall (small spread) like 2 threads next to a busy core (tune's suspect rows). */
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -29,6 +31,8 @@ static enum qkv_status slow_project(const void *h, const struct qkv_batch *b, ch
 	static _Atomic unsigned calls;
 	if (getenv("QKV_TEST_JITTER") && calls++ % 3 == 0)
 		pause += 20e-3;
+	if (getenv("QKV_TEST_STALL_THREADS") && b->threads > 1)
+		pause += 10e-3;
 	struct timespec ts = {(time_t)pause, (long)((pause - (double)(time_t)pause) * 1e9)};
 	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) /* resume after a signal */
 		;
