@@ -18,6 +18,7 @@
 #include <qkv/wtype.h>
 
 #include "gguf_out.h"
+#include "proc_mem.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -75,42 +76,6 @@ static void write_model(const char *dir, uint32_t wt, const char *precision)
 	cr_assert_eq(fclose(f), 0);
 }
 
-/* Resident KiB of the mappings of files whose path ends in `tail` (/proc/self/smaps). */
-static long mapping_rss_kb(const char *tail)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	char line[512];
-	long sum = 0;
-	int in = 0;
-	size_t n = strlen(tail);
-	while (f && fgets(line, sizeof(line), f)) {
-		size_t l = strlen(line);
-		while (l && (line[l - 1] == '\n' || line[l - 1] == ' '))
-			line[--l] = '\0';
-		if ((line[0] >= '0' && line[0] <= '9') || (line[0] >= 'a' && line[0] <= 'f'))
-			in = l >= n && !strcmp(line + l - n, tail);
-		else if (in && !strncmp(line, "Rss:", 4))
-			sum += strtol(line + 4, NULL, 10);
-	}
-	if (f)
-		fclose(f);
-	return sum;
-}
-
-static long status_kb(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long v = -1;
-	size_t n = strlen(key);
-	while (f && fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n))
-			v = strtol(line + n, NULL, 10);
-	if (f)
-		fclose(f);
-	return v;
-}
-
 static int plugin_built(const char *name)
 {
 	char path[1024];
@@ -130,7 +95,7 @@ static void measure(const char *dir, const struct memcase *c, double weight_byte
 	char path[600], err[512] = "";
 	write_model(dir, c->file_type, c->precision);
 	snprintf(path, sizeof(path), "%s/m.yaml", dir);
-	long anon0 = status_kb("RssAnon:");
+	long anon0 = proc_status_kb("RssAnon:");
 	cr_assert(anon0 >= 0, "no RssAnon in /proc/self/status");
 	struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
 	o.backend = c->backend;
@@ -146,7 +111,7 @@ static void measure(const char *dir, const struct memcase *c, double weight_byte
 	             "%s", err);
 	struct qkv_model_info info = QKV_MODEL_INFO_INIT;
 	cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
-	long anon = status_kb("RssAnon:") - anon0, file = mapping_rss_kb("/m.gguf");
+	long anon = proc_status_kb("RssAnon:") - anon0, file = proc_mapping_rss_kb("/m.gguf");
 	double resident = 1024.0 * (double)(anon + file);
 	cr_log_info("%s (%s from %s): RssAnon +%ld KiB, file %ld KiB resident; %.0f weight bytes; "
 	            "info: prepared %llu, in place %llu, needed %u, released %u",

@@ -15,12 +15,7 @@
 static void overwrite_weights(struct cf_setup *s, bool restore)
 {
 	void *arr[4][3];
-	for (int p = 0; p < 3; p++) {
-		arr[0][p] = s->w[p];
-		arr[1][p] = s->bias[p];
-		arr[2][p] = s->w_i8[p];
-		arr[3][p] = s->w_scale[p];
-	}
+	cf_weight_arrays(s, arr);
 	for (int kind = 0; kind < 4; kind++)
 		for (int p = 0; p < 3; p++) {
 			if (!arr[kind][p] || !s->wcopy[kind][p])

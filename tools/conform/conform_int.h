@@ -148,6 +148,9 @@ bool cf_check_same(const struct cf_setup *s, const struct cf_out *a, const struc
 bool cf_setup_refill_x(struct cf_setup *s, uint64_t seed, struct cf_report *r);
 /* Weights, biases and scales unchanged since the setup built them. */
 bool cf_check_weights(const struct cf_setup *s, const char *when, struct cf_report *r);
+/* The weight arrays prepare was given, by kind (w, bias, w_i8, w_scale; wcopy's order)
+ * and projection; NULL where there is none. */
+void cf_weight_arrays(const struct cf_setup *s, void *arr[4][3]);
 /* The statistical accuracy check (f32, bf16): with e = got - ref and
  * m = sum|x*w| + |b|, mean over all elements of (e / (u*sqrt(2K+2)*m))^2 <= 1. */
 bool cf_check_stat(const struct cf_setup *s, const struct cf_out *out, double *ms_out,

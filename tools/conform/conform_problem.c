@@ -135,16 +135,21 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 	return true;
 }
 
-bool cf_check_weights(const struct cf_setup *s, const char *when, struct cf_report *r)
+void cf_weight_arrays(const struct cf_setup *s, void *arr[4][3])
 {
-	static const char *const kind_name[4] = {"weights w", "bias", "w_i8", "w_scale"};
-	const void *arr[4][3];
 	for (int p = 0; p < 3; p++) {
 		arr[0][p] = s->w[p];
 		arr[1][p] = s->bias[p];
 		arr[2][p] = s->w_i8[p];
 		arr[3][p] = s->w_scale[p];
 	}
+}
+
+bool cf_check_weights(const struct cf_setup *s, const char *when, struct cf_report *r)
+{
+	static const char *const kind_name[4] = {"weights w", "bias", "w_i8", "w_scale"};
+	void *arr[4][3];
+	cf_weight_arrays(s, arr);
 	for (int kind = 0; kind < 4; kind++)
 		for (int p = 0; p < 3; p++)
 			if (arr[kind][p] && s->wcopy[kind][p] &&
