@@ -92,10 +92,13 @@ static void row_warnings(FILE *f, const struct bench_result *r)
 		const struct bench_row *row = &r->rows[i];
 		bench_row_key(row, key, sizeof(key));
 		if (bench_row_peak_broken(row))
-			fprintf(f,
-			        "warning: %s reaches %.0f%% of the measured peak: the peak loop "
-			        "measured too low on this CPU (broken peak, %%peak not printed)\n",
-			        key, row->peak_pct);
+			fprintf(
+			    f,
+			    "warning: %s reaches %.0f%% of the measured peak: the peak was "
+			    "measured too low (a busy machine when it was cached, or a loop too "
+			    "slow for this CPU): %%peak not printed; `--remeasure` on a quiet "
+			    "machine measures it again\n",
+			    key, row->peak_pct);
 		if (bench_row_threads_differ(row) && row->kind == BENCH_REFERENCE)
 			fprintf(
 			    f,
