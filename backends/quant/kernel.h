@@ -28,10 +28,16 @@
 typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, size_t nb,
                              float *acc);
 
+/* Eight weight rows at once (row r at w + r * ws), out[8 * i + r] for X row i < nt: each
+ * equal to the row function's result for that row, bit for bit. */
+typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x, int nt, size_t nb,
+                               float *out);
+
 struct quant_kernel {
 	const char *name; /* "avx512vnni", ...: for probe (dispatch.c's table row has it too) */
 	const char *desc; /* the integer instruction, for probe */
-	quant_row_fn row[QKV_WTYPE_COUNT]; /* NULL: the C kernel's row serves that type */
+	quant_row_fn row[QKV_WTYPE_COUNT];     /* NULL: the C kernel's row serves that type */
+	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
 };
 
 extern const struct quant_kernel quant_kernel_c;

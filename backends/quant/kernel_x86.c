@@ -42,9 +42,9 @@
 #undef Q_DOT
 
 #define ROWS(s)                                                                                    \
+	{NULL, NULL, NULL, row_q8_0_##s, row_q4_0_##s, row_q4_k_##s, row_q5_k_##s, row_q6_k_##s},  \
 	{                                                                                          \
-		NULL, NULL, NULL, row_q8_0_##s, row_q4_0_##s, row_q4_k_##s, row_q5_k_##s,          \
-		    row_q6_k_##s                                                                   \
+		NULL, NULL, NULL, rows8_q8_0_##s, rows8_q4_0_##s, NULL, NULL, NULL                 \
 	}
 const struct quant_kernel quant_kernel_avx512vnni = {"avx512vnni", "vpdpbusd ymm (EVEX)",
                                                      ROWS(avx512vnni)};

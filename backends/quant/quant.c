@@ -135,6 +135,26 @@ static void rows_chunk(const struct quant_handle *h, const struct qkv_batch *b, 
 	uint32_t t = h->pb.wtype[p];
 	size_t nb = h->pb.d_model / qkv_wtype_traits(t)->block;
 	quant_row_fn fn = h->k->row[t] ? h->k->row[t] : quant_kernel_c.row[t];
+	quant_rows8_fn fn8 = h->k->rows8[t];
+	size_t ws = h->row_bytes[p];
+	for (size_t n = n0; fn8 && n + 8 <= n1; n += 8) { /* eight rows per weight pass */
+		for (size_t t0 = t_lo; t0 < t_hi; t0 += QUANT_TILE) {
+			const void *xs[QUANT_TILE];
+			float acc[QUANT_TILE * 8];
+			int nt = t_hi - t0 < QUANT_TILE ? (int)(t_hi - t0) : QUANT_TILE;
+			for (int i = 0; i < nt; i++)
+				xs[i] = act + (t0 + i) * arb;
+			fn8(h->w[p] + n * ws, ws, xs, nt, nb, acc);
+			for (int i = 0; i < nt; i++) {
+				float *y = b->out[p] + (t0 + i) * b->ld_out[p] + n;
+				for (int r = 0; r < 8; r++)
+					y[r] = h->bias[p] ? acc[8 * i + r] + h->bias[p][n + r]
+					                  : acc[8 * i + r];
+			}
+		}
+	}
+	if (fn8)
+		n0 += (n1 - n0) / 8 * 8;
 	for (size_t n = n0; n < n1; n++) {
 		const uint8_t *w = h->w[p] + n * h->row_bytes[p];
 		float bias = h->bias[p] ? h->bias[p][n] : 0.0f;
