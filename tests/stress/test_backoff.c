@@ -10,19 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <qkv/qkv.h>
 
-enum { D = 768, H = 12, HD = 64, N = 3 * D, ROUNDS = 24, CALLS = 40 };
+#include "bench_stats.h" /* bench_now */
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+enum { D = 768, H = 12, HD = 64, N = 3 * D, ROUNDS = 24, CALLS = 40 };
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -70,7 +64,7 @@ Test(backoff, two_thread_decode_next_to_a_busy_core, .timeout = 120)
 	}
 	static double t1[ROUNDS * CALLS], t2[ROUNDS * CALLS];
 	size_t n1 = 0, n2 = 0;
-	double start = now();
+	double start = bench_now();
 	for (int r = 0; r < ROUNDS; r++)
 		for (int threads = 1; threads <= 2; threads++)
 			for (int c = 0; c < CALLS; c++) {
@@ -83,16 +77,16 @@ Test(backoff, two_thread_decode_next_to_a_busy_core, .timeout = 120)
 				call.out[2] = y + 2 * D;
 				call.ld_out[0] = call.ld_out[1] = call.ld_out[2] = N;
 				call.threads = threads;
-				double t0 = now();
+				double t0 = bench_now();
 				enum qkv_status st = qkv_project_call(m, &call, err, sizeof(err));
-				double dt = now() - t0;
+				double dt = bench_now() - t0;
 				cr_assert_eq(st, QKV_OK, "%s", err);
 				if (threads == 1)
 					t1[n1++] = dt;
 				else
 					t2[n2++] = dt;
 			}
-	double seconds = now() - start;
+	double seconds = bench_now() - start;
 	kill(busy, SIGKILL);
 	waitpid(busy, NULL, 0);
 	qkv_model_close(m);
