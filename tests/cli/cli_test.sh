@@ -221,7 +221,18 @@ has out "\-\-tokens T"
 has out "\-\-rows: the same, the old name"
 has out "\-\-layer N"
 has out "\-\-all-layers"
-has out "\-\-plugin-dir DIR"
+# issue 26 item 6: the options that steer a backend selection have nothing to act on in
+# quantize (it loads no backend) or conform (it names its plugins; cases fix their
+# threads): the help says so, and giving one is a usage error saying why.
+has out "not taken by qkv quantize: --backend --threads --plugin-dir --machine --strict"
+for o in "--backend scalar" "--threads=2" "--plugin-dir /tmp" "--machine m.yaml" "--strict" "--precision int8"; do
+	# shellcheck disable=SC2086 # the option and its value
+	run 2 quantize "$SRC/configs/seed-example.yaml" $o --out "$TMP/seed.safetensors"
+	has err "qkv quantize: ${o%%[ =]*} is not an option of qkv quantize: "
+done
+has err "the output's type is --type T"
+run 2 quantize "$SRC/configs/seed-example.yaml" --backnd scalar --out "$TMP/seed.safetensors"
+has err "did you mean --backend?"
 run 0 quantize "$SRC/configs/seed-example.yaml" --rows 3 --out "$TMP/seed.safetensors"
 has out "3 Gaussian rows"
 run 0 help conform
@@ -231,6 +242,21 @@ run 0 conform scalar --cases f32_seed_example --json -
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["plugins"][0]["cases"][0]["result"]=="pass", d' \
 	"$TMP/out" || fail "conform --json - is not the report: $(cat "$TMP/out")"
 has err "1 passed"
+# conform: --backend LIST names the backends as the arguments do (checked, near names);
+# --precision keeps only the cases of those precisions (and those of none).
+run 0 conform --backend scalar --cases 'f32_seed_example,bf16_seed_example,abi_metadata' --precision bf16
+has out "^bf16_seed_example "
+has out "^abi_metadata "
+lacks out "^f32_seed_example "
+has out "2 passed, 0 failed"
+run 2 conform --backend scalr
+has err "did you mean \`scalar\`"
+run 2 conform scalar --precision f64
+has err "\-\-precision: \`f64\` is not one of f32, bf16, int8, stored"
+run 0 help conform
+has out "not taken by qkv conform: --threads"
+run 2 conform scalar --threads 2
+has err "\-\-threads is not an option of qkv conform: each case sets the thread counts it checks"
 echo "ok: names and options"
 
 # 9: a baseline of another shape is not compared (exit 1, not "0 of 0 slower").

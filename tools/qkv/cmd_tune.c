@@ -39,6 +39,7 @@ const struct cli_spec qkv_tune_spec = {
     tune_opts,
     0,
     1,
+    NULL,
     NULL};
 
 /* Fastest measured backend row for (precision, T); NULL when none ran. */
