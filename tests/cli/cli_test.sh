@@ -307,4 +307,16 @@ run 0 run "$CFG" --machine "$TMP/other.yaml" --plugin-dir "$SLOW"
 has err "tuned for shape 768,12,12,64"
 has err "tuned with qkv 0.0.1"
 echo "ok: profile shape and version warnings"
+
+# issue 26 item 1, multi-layer everywhere: tune takes --layer for a {layer} config, and
+# without it the row's whole reason is printed (not cut at the column's width).
+sed -e "s#file: weights/#file: $SRC/configs/weights/#" \
+	-e "s/tensor: model.layers.0.\([^}]*\)}/tensor: 'model.layers.{layer}.\1'}/" "$CFG" >"$TMP/layer.yaml"
+grep -q "'model.layers.{layer}.self_attn.v_proj.bias'" "$TMP/layer.yaml" || fail "layer.yaml: $(cat "$TMP/layer.yaml")"
+run 1 tune "$TMP/layer.yaml" --backend scalar --precision f32 --tokens 1 --min-time 0.01 --quiet --out "$TMP/l.yaml"
+has out "did not open: .*has {layer}: set weights.layer in the config or pass --layer N"
+run 0 tune "$TMP/layer.yaml" --layer 0 --backend scalar --precision f32 --tokens 1 --min-time 0.01 \
+	--quiet --force --out "$TMP/l.yaml"
+has out "profile written to $TMP/l.yaml"
+echo "ok: tune --layer"
 echo PASS

@@ -19,6 +19,9 @@ static const struct cli_opt tune_opts[] = {
     {OPT_OUT, "FILE", "profile to write (default machine.yaml; checked before measuring)"},
     {OPT_TOKENS, "LIST", "T values (default 1,2,4,8,16,32,64,128,256,512)"},
     {OPT_THREADS, NULL, "the thread budget to tune for (default 0)"},
+    {OPT_LAYER, NULL,
+     "layer N of a CONFIG with {layer} in its tensor names (replaces its\n"
+     "weights.layer); the layers share one shape, so the profile serves all"},
     BENCH_COMMON_OPTS,
     {OPT_FORCE, NULL, "write the profile although rows that decide a route stayed noisy"},
     {OPT_COUNT, NULL, NULL},
