@@ -68,17 +68,7 @@ has out "one cold call"
 echo "ok: --json - and --repeat"
 
 # 13: float32 .npy input is read; float64 is refused with the exact fix.
-npy() { # npy FILE DESCR ITEMSIZE: a [2, 64] array of zeros
-	python3 - "$1" "$2" "$3" <<'PY'
-import struct, sys
-path, descr, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-head = "{'descr': '%s', 'fortran_order': False, 'shape': (2, 64), }" % descr
-head += " " * (63 - (10 + len(head)) % 64) + "\n"
-with open(path, "wb") as f:
-    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
-    f.write(b"\0" * (2 * 64 * size))
-PY
-}
+npy() { python3 "$SRC/tests/cli/write_npy.py" "$1" "$2" "$3" "(2, 64)"; } # zeros
 npy "$TMP/x32.npy" '<f4' 4
 npy "$TMP/x64.npy" '<f8' 8
 run 0 run "$CFG" --input "$TMP/x32.npy"

@@ -74,17 +74,7 @@ info_has "$TMP/gguf.yaml" "  file $TMP/m.gguf: Q4_K, F32, Q6_K"
 json_files "$TMP/gguf.yaml" "[['$TMP/m.gguf', ['Q4_K', 'F32', 'Q6_K']]]"
 
 # .npy: one file per projection, each with its own dtype.
-npy() { # npy FILE DESCR ITEMSIZE: an [8, 8] array of zeros
-	python3 - "$1" "$2" "$3" <<'PY'
-import struct, sys
-path, descr, size = sys.argv[1], sys.argv[2], int(sys.argv[3])
-head = "{'descr': '%s', 'fortran_order': False, 'shape': (8, 8), }" % descr
-head += " " * (63 - (10 + len(head)) % 64) + "\n"
-with open(path, "wb") as f:
-    f.write(b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode())
-    f.write(b"\0" * (64 * size))
-PY
-}
+npy() { python3 "$SRC/tests/cli/write_npy.py" "$1" "$2" "$3" "(8, 8)"; } # zeros
 npy "$TMP/wq.npy" '<f4' 4
 npy "$TMP/wk.npy" '<f2' 2
 npy "$TMP/wv.npy" '<f4' 4
