@@ -154,7 +154,9 @@ static void text_model(const struct info_view *v)
 		       v->ci.bias_tensor[p] ? ", bias " : "",
 		       v->ci.bias_tensor[p] ? v->ci.bias_tensor[p] : "");
 	}
-	printf("  weights: %.1f MiB loaded%s, layout %s\n", (double)i->weight_bytes / 1048576.0,
+	bool mib = i->weight_bytes >= 1048576; /* a tiny model is not "0.0 MiB" */
+	printf("  weights: %.1f %s loaded%s, layout %s\n",
+	       (double)i->weight_bytes / (mib ? 1048576.0 : 1024.0), mib ? "MiB" : "KiB",
 	       i->shard_world > 1 ? " (this slice only)" : "",
 	       v->ci.layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
 	for (uint32_t k = 0; k < i->n_files; k++)
