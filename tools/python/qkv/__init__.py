@@ -439,7 +439,8 @@ class Model:
         return tuple(outs)
 
     def info(self):
-        """What the library says about the model: dims, backend, selection log."""
+        """What the library says about the model: dims, backend, selection log, and
+        "files": each weight file read with its on-disk types ([] for from_arrays)."""
         i = _Info()
         i.struct_size = ctypes.sizeof(_Info)
         st = self._lib.qkv_model_get_info(self._h, ctypes.byref(i))
