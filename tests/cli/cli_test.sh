@@ -247,6 +247,18 @@ run 0 help conform
 has out "not taken by qkv conform: --threads"
 run 2 conform scalar --threads 2
 has err "\-\-threads is not an option of qkv conform: each case sets the thread counts it checks"
+# the rest of the shared vocabulary: each command takes it or says why not
+for c in run info bench tune quantize conform; do
+	"$QKV" help "$c" >"$TMP/help" || fail "help $c"
+	for o in backend threads precision plugin-dir machine strict layer shard json; do
+		grep -qE -- "^  --$o( |\$)|^not taken by qkv $c:.* --$o( |\$)" "$TMP/help" ||
+			fail "qkv $c neither takes nor refuses --$o: $(cat "$TMP/help")"
+	done
+done
+run 2 bench --preset tiny --machine "$TMP/m.yaml"
+has err "\-\-machine is not an option of qkv bench: "
+run 2 tune --preset tiny --json -
+has err "\-\-json is not an option of qkv tune: tune writes its result as the YAML profile"
 echo "ok: names and options"
 
 # 9: a baseline of another shape is not compared (exit 1, not "0 of 0 slower").

@@ -112,11 +112,11 @@ void cli_help(const struct cli_spec *spec, FILE *out)
 		fputc('\n', out);
 	}
 	fprintf(out, "  %-22s this help (also: qkv help %s)\n", "--help", spec->name);
-	/* options refused for one reason are listed together, the reason once */
+	/* options refused for the same reason (adjacent in the table) are listed together */
 	for (size_t i = 0, n = refused_count(spec); i < n;) {
 		const char *why = spec->refused[i].why;
 		fprintf(out, "%snot taken by qkv %s:", i ? "" : "\n", spec->name);
-		for (; i < n && spec->refused[i].why == why; i++)
+		for (; i < n && !strcmp(spec->refused[i].why, why); i++)
 			fprintf(out, " --%s", vocab[spec->refused[i].id].name);
 		fprintf(out, "\n  %-22s ", "");
 		for (const char *s = why; *s; s++) {

@@ -44,6 +44,15 @@ static const struct cli_opt bench_opts[] = {
     {OPT_COUNT, NULL, NULL},
 };
 
+/* bench times each backend it is given itself: nothing is selected, so nothing falls
+ * back and no profile's order applies. */
+static const struct cli_refused bench_refused[] = {
+    {OPT_MACHINE, "bench times each backend of --backend itself; qkv run and\n"
+                  "qkv info --machine apply a profile, qkv tune writes one"},
+    {OPT_STRICT, "bench times exactly the backends named: nothing falls back"},
+    {OPT_COUNT, NULL},
+};
+
 const struct cli_spec qkv_bench_spec = {
     "bench",
     "CONFIG | --preset NAME [options]",
@@ -58,7 +67,7 @@ const struct cli_spec qkv_bench_spec = {
     0,
     1,
     "3 slower than the baseline",
-    NULL};
+    bench_refused};
 
 void bench_args_command(int argc, char **argv, char *buf, size_t len)
 {

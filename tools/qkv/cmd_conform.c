@@ -37,6 +37,8 @@ static const struct cli_refused conform_refused[] = {
      "conform checks plugins, not a model's selection;\nqkv info CONFIG --machine FILE "
      "shows that"},
     {OPT_STRICT, "conform selects nothing: it runs the plugins named"},
+    {OPT_LAYER, "conform runs its own cases on the plugins, not a model config"},
+    {OPT_SHARD, "conform runs its own cases on the plugins, not a model config"},
     {OPT_COUNT, NULL},
 };
 

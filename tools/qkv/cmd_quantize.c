@@ -74,6 +74,8 @@ static const struct cli_refused quantize_refused[] = {
     {OPT_MACHINE, NO_BACKEND},
     {OPT_STRICT, NO_BACKEND},
     {OPT_PRECISION, "the output's type is --type T (GGUF) or int8\n(safetensors without --type)"},
+    {OPT_SHARD, "quantize writes the whole model; a slice is chosen where\n"
+                "it is opened (--shard on qkv run, info, bench)"},
     {OPT_COUNT, NULL},
 };
 

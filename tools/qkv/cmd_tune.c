@@ -27,6 +27,17 @@ static const struct cli_opt tune_opts[] = {
     {OPT_COUNT, NULL, NULL},
 };
 
+/* tune measures each backend itself and writes the profile: none is read or selected. */
+static const struct cli_refused tune_refused[] = {
+    {OPT_MACHINE, "tune writes the machine profile (--out FILE); it reads none"},
+    {OPT_STRICT, "tune times exactly the backends named: nothing falls back"},
+    {OPT_SHARD, "tune measures the whole model's shape; qkv bench --shard R/W\n"
+                "times the backends on one slice"},
+    {OPT_JSON, "tune writes its result as the YAML profile (--out FILE);\n"
+               "qkv bench --json has every measured row"},
+    {OPT_COUNT, NULL},
+};
+
 const struct cli_spec qkv_tune_spec = {
     "tune",
     "CONFIG | --preset NAME [options]",
@@ -43,7 +54,7 @@ const struct cli_spec qkv_tune_spec = {
     0,
     1,
     NULL,
-    NULL};
+    tune_refused};
 
 /* Fastest measured backend row for (precision, T); NULL when none ran. */
 static const struct bench_row *winner(const struct bench_result *r, uint32_t prec, size_t T)
