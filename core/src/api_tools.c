@@ -349,12 +349,8 @@ enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
 	enum qkv_status st = qkv_file_map(path, &f, err, errlen);
 	if (st != QKV_OK)
 		return st;
-	st = qkv_npy_parse(&f, &v, err, errlen);
-	if (st == QKV_OK && v.dtype != QKV_DT_F32 && v.dtype != QKV_DT_F16)
-		st = qkv_fail(err, errlen, QKV_ERR_UNSUPPORTED,
-		              "%s: dtype %s: input rows are float32 or float16", path,
-		              qkv_dtype_name(v.dtype));
-	else if (st == QKV_OK && v.ndim != 1 && v.ndim != 2)
+	st = qkv_npy_parse(&f, QKV_NPY_ROWS, "input rows", &v, err, errlen);
+	if (st == QKV_OK && v.ndim != 1 && v.ndim != 2)
 		st = qkv_fail(err, errlen, QKV_ERR_FORMAT,
 		              "%s: %u dimensions: expected [rows, cols] or [cols]", path, v.ndim);
 	size_t n = 0;

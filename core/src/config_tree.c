@@ -44,6 +44,39 @@ static struct qkv_mark mark_at_offset(const char *text, size_t len, size_t off)
 	return m;
 }
 
+/* `{layer}` unquoted inside a flow mapping (`q: {tensor: a.{layer}.b}`), from line
+ * `first` to `last` (0-based) of text: YAML reads its braces as a nested mapping and
+ * libyaml's error does not say so. Its 0-based line and column, or false. */
+static bool unquoted_layer(const char *text, size_t len, size_t first, size_t last, size_t *line,
+                           size_t *col)
+{
+	static const char tag[] = "{layer}";
+	size_t n = 0, start = 0;
+	bool open = false; /* a '{' seen since line `first` */
+	char quote = 0;    /* the quote we are inside, or 0 */
+	for (size_t i = 0; i < len && n <= last; i++) {
+		if (text[i] == '\n') {
+			n++, start = i + 1;
+			continue;
+		}
+		if (n < first)
+			continue;
+		if (quote) {
+			quote = text[i] == quote ? 0 : quote;
+		} else if (text[i] == '\'' || text[i] == '"') {
+			quote = text[i];
+		} else if (open && len - i >= sizeof(tag) - 1 &&
+		           !memcmp(text + i, tag, sizeof(tag) - 1)) {
+			*line = n;
+			*col = i - start;
+			return true;
+		} else if (text[i] == '{') {
+			open = true;
+		}
+	}
+	return false;
+}
+
 /* Turn libyaml's error into ours; its strings live in the parser, so format now. */
 static enum qkv_status yaml_failure(struct builder *b)
 {
@@ -58,7 +91,18 @@ static enum qkv_status yaml_failure(struct builder *b)
 		                b->path.buf, QKV_ERR_CONFIG,
 		                "%s (byte 0x%02x at offset %zu): a config must be UTF-8 text",
 		                problem, (unsigned)(p->problem_value & 0xff), p->problem_offset);
-	default:
+	default: {
+		size_t line, col, first = p->context ? p->context_mark.line : p->problem_mark.line;
+		if (unquoted_layer(b->text, b->len, first, p->problem_mark.line, &line, &col))
+			return cfg_fail(b->c,
+			                (struct qkv_mark){(unsigned)line + 1, (unsigned)col + 1},
+			                b->path.buf, QKV_ERR_CONFIG,
+			                "a name holding {layer} inside { } must be quoted, or YAML "
+			                "reads its braces as a mapping: q: {tensor: "
+			                "'model.layers.{layer}.self_attn.q_proj.weight'} (YAML "
+			                "syntax: %s)",
+			                problem);
+	}
 		if (p->context)
 			return cfg_fail(b->c, mark_of(p->problem_mark), b->path.buf, QKV_ERR_CONFIG,
 			                "YAML syntax: %s (%s at line %u column %u)", problem,

@@ -538,6 +538,11 @@ enum qkv_status qkv_model_get_info(const qkv_model *m, struct qkv_model_info *in
 		info->order = m->order;
 		info->order_source = m->prefer_source ? m->prefer_source : "the default";
 	}
+	if (INFO_HAS(info, file_types)) { /* since 0.3: the weight files read */
+		info->n_files = m->has_lw ? (uint32_t)m->lw.n_files : 0;
+		info->file = m->has_lw ? m->lw.file_path : NULL;
+		info->file_types = m->has_lw ? m->lw.file_type : NULL;
+	}
 	if (INFO_HAS(info, weights_released)) /* since 0.3: memory */
 		memory_info(m, info);
 	return QKV_OK;

@@ -107,10 +107,15 @@ enum qkv_status qkv_config_set_layer(struct qkv_config *cfg, uint32_t layer, con
  * <arch>.block_count). Other configs: nothing to do. qkv_config_load calls this. */
 enum qkv_status qkv_config_gguf_dims(struct qkv_config *cfg, char *err, size_t errlen);
 
-/* .npy v1-v3, little-endian <f4, <f2 (and |i1 for int8), C order (fortran_order True is
- * refused with a clear message), 1-D or 2-D. */
-enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor_view *out,
-                              char *err, size_t errlen);
+/* .npy v1-v3, C order (fortran_order True is refused with a clear message), 1-D or 2-D,
+ * of the dtypes `accept` names (QKV_DT_BIT of <f4, <f2, |i1). A well-formed numpy dtype
+ * outside them (int32, float64, big-endian, ...) is QKV_ERR_UNSUPPORTED, the message
+ * naming `use` ("weights") and the dtypes it reads; a broken header QKV_ERR_FORMAT. */
+#define QKV_DT_BIT(dt) (1u << (unsigned)(dt))
+#define QKV_NPY_WEIGHTS (QKV_DT_BIT(QKV_DT_F32) | QKV_DT_BIT(QKV_DT_F16) | QKV_DT_BIT(QKV_DT_I8))
+#define QKV_NPY_ROWS (QKV_DT_BIT(QKV_DT_F32) | QKV_DT_BIT(QKV_DT_F16))
+enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, uint32_t accept, const char *use,
+                              struct qkv_tensor_view *out, char *err, size_t errlen);
 
 /* Raw little-endian: the whole file is `count` elements of `dtype`; the size must match
  * exactly. */
@@ -156,6 +161,12 @@ struct qkv_loaded_weights {
 	/* owned resources */
 	struct qkv_mapped_file files[16];
 	size_t n_files;
+	/* What each file held (for qkv_model_info): the on-disk types of the tensors read
+	 * from files[i], ", "-separated in first-use order ("F16", "Q4_K, F32"), or "index"
+	 * for a sharded checkpoint's index; file_path/file_type point at files[i].path and
+	 * file_types[i] once loaded. */
+	char file_types[16][48];
+	const char *file_path[16], *file_type[16];
 	void *owned[24];
 	size_t n_owned;
 };

@@ -66,7 +66,7 @@ static enum qkv_status npy_find(const void *parsed, const struct qkv_mapped_file
                                 struct qkv_tensor_view *out, char *err, size_t errlen)
 {
 	(void)parsed, (void)name, (void)dtype, (void)count;
-	return qkv_npy_parse(f, out, err, errlen);
+	return qkv_npy_parse(f, QKV_NPY_WEIGHTS, "weights", out, err, errlen);
 }
 
 static enum qkv_status raw_find(const void *parsed, const struct qkv_mapped_file *f,

@@ -4,6 +4,7 @@
  * widened copies) or int8 pointers for pre-quantized weights.
  * Every message starts with "CONFIG:LINE: weights.ROLE:" then names the file, the
  * tensor and both values of a mismatch. */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,6 +30,7 @@ struct loader {
 	const struct qkv_format_row *fmt[MAX_FILES]; /* parallel to lw->files */
 	void *parsed[MAX_FILES];                     /* what fmt[i]->open made of the file */
 	bool last_raw;                               /* the last view found came from a raw file */
+	size_t last_file;                            /* and the file it came from */
 	struct qkv_shard shard;                      /* world 1 = the whole model */
 	char *err;
 	size_t errlen;
@@ -76,10 +78,30 @@ static enum qkv_status open_file(struct loader *L, const char *path, size_t *idx
 	return QKV_OK;
 }
 
+/* Add the type of view v to what file i is listed as holding, once. */
+static void note_type(struct loader *L, size_t i, const struct qkv_tensor_view *v)
+{
+	char *list = L->lw->file_types[i], name[16];
+	size_t n = 0, used = strlen(list);
+	for (const char *t = qkv_view_type_name(v); t[n] && n + 1 < sizeof(name); n++)
+		name[n] = (char)toupper((unsigned char)t[n]); /* as the files spell it: Q4_K, F16 */
+	name[n] = '\0';
+	for (const char *s = list; *s; s += strspn(s, ", ")) {
+		size_t len = strcspn(s, ",");
+		if (len == n && !strncmp(s, name, n))
+			return;
+		s += len;
+	}
+	if (used + n + 3 <= sizeof(L->lw->file_types[i]))
+		snprintf(list + used, sizeof(L->lw->file_types[i]) - used, "%s%s", used ? ", " : "",
+		         name);
+}
+
 /* Find the tensor `r` names. `count` is the element count a raw file must hold. */
 /* `what` receives "FILE" or "FILE: tensor NAME" for later messages. */
-static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *r, uint64_t count,
-                                 struct qkv_tensor_view *v, char *what, size_t what_len)
+static enum qkv_status find_view_in(struct loader *L, const struct qkv_tensor_ref *r,
+                                    uint64_t count, struct qkv_tensor_view *v, char *what,
+                                    size_t what_len)
 {
 	const char *path = r->file ? r->file : L->cfg->file;
 	if (!path)
@@ -119,17 +141,28 @@ static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *
 			                name);
 		snprintf(what, what_len, "%.200s: tensor %.150s (via %.100s)", sp, name, path);
 		f = &L->lw->files[i];
+		L->last_file = i;
 		return L->fmt[i]->find(L->parsed[i], f, name, r->dtype, count, v, L->err,
 		                       L->errlen);
 	}
 	if (r->tensor)
 		snprintf(what, what_len, "%.250s: tensor %.200s", path, name);
+	L->last_file = i;
 	s = L->fmt[i]->find(L->parsed[i], f, r->tensor ? name : NULL, r->dtype, count, v, L->err,
 	                    L->errlen);
 	if (s == QKV_OK && !L->last_raw && r->dtype != QKV_DT_NONE && r->dtype != v->dtype)
 		return qkv_fail(L->err, L->errlen, QKV_ERR_FORMAT,
 		                "%s: holds %s, config says dtype %s", path,
 		                qkv_dtype_name(v->dtype), qkv_dtype_name(r->dtype));
+	return s;
+}
+
+static enum qkv_status find_view(struct loader *L, const struct qkv_tensor_ref *r, uint64_t count,
+                                 struct qkv_tensor_view *v, char *what, size_t what_len)
+{
+	enum qkv_status s = find_view_in(L, r, count, v, what, what_len);
+	if (s == QKV_OK)
+		note_type(L, L->last_file, v);
 	return s;
 }
 
@@ -466,8 +499,16 @@ enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded
 		if (L.fmt[i] && L.fmt[i]->close)
 			L.fmt[i]->close(L.parsed[i]);
 	}
-	if (s != QKV_OK)
+	if (s != QKV_OK) {
 		qkv_weights_free(out);
+		return s;
+	}
+	for (size_t i = 0; i < out->n_files; i++) {
+		if (L.fmt[i]->shard_of)
+			snprintf(out->file_types[i], sizeof(out->file_types[i]), "index");
+		out->file_path[i] = out->files[i].path;
+		out->file_type[i] = out->file_types[i];
+	}
 	return s;
 }
 

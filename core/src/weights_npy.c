@@ -12,6 +12,7 @@
  * 2-D arrays are weights; the data must be exactly elements x itemsize bytes.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
@@ -24,6 +25,8 @@ struct npy_cur {
 	const char *s; /* [n] the dict text */
 	size_t n, pos;
 	const char *path;
+	uint32_t accept; /* QKV_DT_BIT of the dtypes this use reads */
+	const char *use; /* "weights", "input rows" */
 	char *err;
 	size_t errlen;
 };
@@ -75,36 +78,94 @@ static enum qkv_status str_lit(struct npy_cur *c, char *buf, size_t cap, const c
 	return QKV_OK;
 }
 
+/* The dtypes qkv reads from .npy files, as numpy writes them (one row per spelling). */
+static const struct {
+	const char *descr;
+	enum qkv_dtype dt;
+	const char *name; /* numpy's name, for messages */
+	const char *note; /* when the use is narrower than the dtype, or NULL */
+} npy_dtypes[] = {
+    {"<f4", QKV_DT_F32, "float32", NULL},
+    {"<f2", QKV_DT_F16, "float16", NULL},
+    {"|i1", QKV_DT_I8, "int8", "pre-quantized weights: model.precision int8, with scales"},
+    {"<i1", QKV_DT_I8, "int8", NULL}, /* the same bytes; numpy itself writes '|i1' */
+};
+#define N_NPY_DTYPES (sizeof(npy_dtypes) / sizeof(npy_dtypes[0]))
+
+/* numpy's name of a well-formed descr ("<i4" -> "int32"), or "" when it has none here. */
+static void numpy_name(const char *d, char *buf, size_t len)
+{
+	static const char *const kinds[][2] = {
+	    {"b", "bool"},    {"i", "int"},        {"u", "uint"},       {"f", "float"},
+	    {"c", "complex"}, {"O", "object"},     {"U", "str"},        {"S", "bytes"},
+	    {"V", "void"},    {"M", "datetime64"}, {"m", "timedelta64"}};
+	buf[0] = '\0';
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++)
+		if (d[1] == kinds[k][0][0]) {
+			unsigned bytes = (unsigned)strtoul(d + 2, NULL, 10);
+			bool sized = strchr("iufc", d[1]) && bytes;
+			snprintf(buf, len, " (%s%.0u)", kinds[k][1], sized ? bytes * 8 : 0);
+		}
+}
+
+/* A descr numpy writes for a plain array: byte order, kind letter, item size, and for
+ * datetimes a unit in brackets ("<i4", "|u1", ">f8", "<U10", "<M8[ns]"). */
+static bool well_formed_descr(const char *d)
+{
+	if (!d[0] || !strchr("<>|=", d[0]) || !d[1] || !strchr("biufcOUSVMm", d[1]))
+		return false;
+	size_t digits = strspn(d + 2, "0123456789");
+	const char *rest = d + 2 + digits;
+	return !rest[0] || (rest[0] == '[' && rest[strlen(rest) - 1] == ']');
+}
+
+/* "'<f4' float32, '<f2' float16" for the dtypes of `accept`. */
+static void supported_list(uint32_t accept, char *buf, size_t len)
+{
+	size_t used = 0;
+	uint32_t listed = 0;
+	buf[0] = '\0';
+	for (size_t k = 0; k < N_NPY_DTYPES; k++) {
+		uint32_t bit = QKV_DT_BIT(npy_dtypes[k].dt);
+		if (!(accept & bit) || (listed & bit))
+			continue;
+		listed |= bit;
+		int n = snprintf(
+		    buf + used, len - used, "%s'%s' %s%s%s%s", used ? ", " : "",
+		    npy_dtypes[k].descr, npy_dtypes[k].name, npy_dtypes[k].note ? " (" : "",
+		    npy_dtypes[k].note ? npy_dtypes[k].note : "", npy_dtypes[k].note ? ")" : "");
+		if (n > 0 && (size_t)n < len - used)
+			used += (size_t)n;
+	}
+}
+
 static enum qkv_status parse_descr(struct npy_cur *c, struct qkv_tensor_view *out)
 {
 	skip_sp(c);
 	if (c->pos < c->n && (c->s[c->pos] == '[' || c->s[c->pos] == '('))
 		return bad(c, "structured dtypes (a list of fields in 'descr') are not supported");
-	char d[16] = "";
+	char d[32] = "";
 	enum qkv_status s = str_lit(c, d, sizeof(d), "'descr'");
 	if (s != QKV_OK)
 		return s;
-	if (!strcmp(d, "<f4"))
-		out->dtype = QKV_DT_F32;
-	else if (!strcmp(d, "<f2"))
-		out->dtype = QKV_DT_F16;
-	else if (!strcmp(d, "|i1") || !strcmp(d, "<i1"))
-		out->dtype = QKV_DT_I8;
-	else {
-		char m[128];
-		if (strchr(d, 'O'))
-			snprintf(m, sizeof(m),
-			         "object dtype '%s' refused: pickled data is never loaded", d);
-		else if (d[0] == '>')
-			snprintf(m, sizeof(m),
-			         "big-endian dtype '%s' refused: only little-endian is supported",
-			         d);
-		else
-			snprintf(m, sizeof(m),
-			         "unsupported dtype '%s' (supported: '<f4', '<f2', '|i1')", d);
-		return bad(c, m);
-	}
-	return QKV_OK;
+	for (size_t k = 0; k < N_NPY_DTYPES; k++)
+		if (!strcmp(d, npy_dtypes[k].descr) && (c->accept & QKV_DT_BIT(npy_dtypes[k].dt))) {
+			out->dtype = npy_dtypes[k].dt;
+			return QKV_OK;
+		}
+	if (!well_formed_descr(d))
+		return bad(c, "'descr' is not a numpy dtype such as '<f4'");
+	/* Well formed, not read for this use: say what is. */
+	char name[32], list[256], why[64] = "";
+	numpy_name(d, name, sizeof(name));
+	supported_list(c->accept, list, sizeof(list));
+	if (d[1] == 'O')
+		snprintf(why, sizeof(why), ": pickled data is never loaded");
+	else if (d[0] == '>')
+		snprintf(why, sizeof(why), ": big-endian; qkv reads little-endian");
+	return qkv_fail(c->err, c->errlen, QKV_ERR_UNSUPPORTED,
+	                "%s: dtype '%s'%s is not supported for %s%s (supported: %s)", c->path, d,
+	                name, c->use, why, list);
 }
 
 static enum qkv_status parse_bool(struct npy_cur *c, bool *v)
@@ -210,8 +271,8 @@ static enum qkv_status parse_dict(struct npy_cur *c, struct qkv_tensor_view *out
 	return QKV_OK;
 }
 
-enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor_view *out,
-                              char *err, size_t errlen)
+enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, uint32_t accept, const char *use,
+                              struct qkv_tensor_view *out, char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	const uint8_t *d = f->data; /* [f->size] */
@@ -251,6 +312,8 @@ enum qkv_status qkv_npy_parse(const struct qkv_mapped_file *f, struct qkv_tensor
 	struct npy_cur c = {.s = (const char *)d + pre,
 	                    .n = (size_t)hlen,
 	                    .path = f->path,
+	                    .accept = accept,
+	                    .use = use,
 	                    .err = err,
 	                    .errlen = errlen};
 	uint64_t shape[NPY_MAX_SHAPE];

@@ -131,7 +131,7 @@ static enum qkv_status parse_npy(const struct corpus_case *c, const struct qkv_m
                                  char *err, size_t errlen)
 {
 	struct qkv_tensor_view v;
-	enum qkv_status st = qkv_npy_parse(f, &v, err, errlen);
+	enum qkv_status st = qkv_npy_parse(f, QKV_NPY_WEIGHTS, "weights", &v, err, errlen);
 	if (st == QKV_OK)
 		expect_inside(c, f, &v);
 	return st;

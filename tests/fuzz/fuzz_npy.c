@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct qkv_mapped_file f = {.path = (char *)"fuzz.npy", .data = copy, .size = size};
 	struct qkv_tensor_view v;
 	char err[256];
-	if (qkv_npy_parse(&f, &v, err, sizeof(err)) == QKV_OK)
+	if (qkv_npy_parse(&f, QKV_NPY_WEIGHTS, "weights", &v, err, sizeof(err)) == QKV_OK)
 		fuzz_touch_view(&f, &v);
 	free(copy);
 	return 0;

@@ -292,6 +292,12 @@ def open_options(tmpdir):
     x = np.random.default_rng(3).uniform(-1, 1, (3, 64)).astype(np.float32)
     with qkv.Model.open(cfg, backend="scalar") as m:
         full = m.project(x)
+        files = m.info()["files"]  # the weight files read, with their on-disk types
+        assert [(os.path.realpath(f["path"]), f["types"]) for f in files] == [
+            (os.path.realpath(os.path.join(root, "configs", "weights", "tiny.safetensors")),
+             ["BF16"])], files
+    with qkv.Model.from_arrays(*[np.ones((64, 64), np.float32)] * 3, layout="out_in") as m:
+        assert m.info()["files"] == [], "a model from arrays read no file"
     # The same checkpoint through a {layer} config: layer=0 is the config's layer 0.
     with open(cfg) as f:
         text = re.sub(r"tensor: model\.layers\.0\.([^}\s]+)", r"tensor: 'model.layers.{layer}.\1'",
@@ -306,6 +312,18 @@ def open_options(tmpdir):
         assert "layer" in e.message, e.message
     else:
         raise AssertionError("a {layer} config opened without a layer")
+    # The config parser's hint for {layer} left unquoted in { } reaches Python too.
+    ucfg = os.path.join(tmpdir, "unquoted.yaml")
+    with open(ucfg, "w") as f:
+        f.write(text.replace("'model.layers.{layer}.self_attn.k_proj.weight'",
+                             "model.layers.{layer}.self_attn.k_proj.weight"))
+    try:
+        qkv.Model.open(ucfg, backend="scalar", layer=0)
+    except qkv.QkvError as e:
+        assert re.search(r"unquoted\.yaml:\d+:\d+: .*\{layer\} inside \{ \} must be quoted",
+                         e.message), e.message
+    else:
+        raise AssertionError("an unquoted {layer} in { } opened")
     with qkv.Model.open(lcfg, backend="scalar", layer=0) as m:
         for a, b in zip(m.project(x), full):
             assert np.array_equal(a, b), "layer=0 differs from the config's layer 0"
@@ -324,7 +342,8 @@ def open_options(tmpdir):
         assert m.info()["precision"] == qkv.PRECISIONS["int8"]
         q, _, _ = m.project(x)
         assert not np.array_equal(q, full[0]) and np.abs(q - full[0]).max() < 0.1
-    print("  layer=0, shard='1/2', precision='int8', plugin_dirs= applied")
+    print("  layer=0, shard='1/2', precision='int8', plugin_dirs= applied; info files; "
+          "the unquoted {layer} hint")
 
 
 def machine_profile(tmpdir):

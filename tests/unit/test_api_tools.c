@@ -163,12 +163,20 @@ Test(api_tools, npy_read_f32_and_its_refusals)
 	qkv_array_free(x);
 	const double d[2] = {1, 2};
 	write_npy(path, "<f8", d, sizeof(d), "(2,)");
-	cr_assert_neq(qkv_npy_read_f32(path, &x, &rows, &cols, err, sizeof(err)), QKV_OK);
+	cr_assert_eq(qkv_npy_read_f32(path, &x, &rows, &cols, err, sizeof(err)),
+	             QKV_ERR_UNSUPPORTED);
 	cr_assert_null(x);
 	cr_assert(strstr(err, path) && strstr(err, "<f8"), "%s", err);
-	const int8_t i8[2] = {1, 2};
-	write_npy(path, "|i1", i8, sizeof(i8), "(2,)");
-	cr_assert_neq(qkv_npy_read_f32(path, &x, &rows, &cols, err, sizeof(err)), QKV_OK);
-	cr_assert(strstr(err, "float32 or float16"), "%s", err);
+	/* well-formed integer arrays: UNSUPPORTED, listing exactly what input rows take */
+	const int8_t i8[4] = {1, 2, 3, 4};
+	const char *ints[] = {"|i1", "<i4"};
+	for (size_t i = 0; i < 2; i++) {
+		write_npy(path, ints[i], i8, i ? 4 : 2, "(2,)");
+		cr_assert_eq(qkv_npy_read_f32(path, &x, &rows, &cols, err, sizeof(err)),
+		             QKV_ERR_UNSUPPORTED, "%s", err);
+		cr_assert(strstr(err, ints[i]) && strstr(err, "not supported for input rows"), "%s",
+		          err);
+		cr_assert(strstr(err, "(supported: '<f4' float32, '<f2' float16)"), "%s", err);
+	}
 	unlink(path);
 }

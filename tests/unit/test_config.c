@@ -320,6 +320,29 @@ Test(config_yaml, syntax_error)
 	            "YAML syntax");
 }
 
+/* {layer} unquoted in a flow mapping: YAML reads its braces as a mapping; the parser
+ * names the line and column of the {layer} and says to quote it (every caller gets it). */
+Test(config_yaml, unquoted_layer_in_flow_mapping)
+{
+	expect_fail(MODEL "weights:\n  file: a.safetensors\n  q: {tensor: m.{layer}.q}\n",
+	            QKV_ERR_CONFIG, "t.yaml:6:17: ", NULL,
+	            "a name holding {layer} inside { } must be quoted");
+	/* one over several lines: the line of the {layer} */
+	expect_fail(MODEL "weights:\n  q: {file: a.safetensors,\n      tensor: m.{layer}.q}\n",
+	            QKV_ERR_CONFIG, "t.yaml:6:17: ", NULL, "must be quoted");
+	/* quoted, the same line reads; a syntax error elsewhere gets no such hint */
+	struct qkv_config cfg;
+	cr_assert_eq(parse(MODEL "weights:\n  layout: out_in\n  file: a.safetensors\n  layer: 0\n"
+	                         "  q: {tensor: 'm.{layer}.q'}\n  k: {tensor: \"m.{layer}.k\"}\n"
+	                         "  v: {tensor: m.v}\n",
+	                   &cfg),
+	             QKV_OK, "%s", err);
+	qkv_config_free(&cfg);
+	expect_fail(MODEL "weights:\n  q: {tensor: 'm.{layer}.q'}\n  k: {tensor: m.k}}\n",
+	            QKV_ERR_CONFIG, "t.yaml:6:", NULL, "YAML syntax");
+	cr_assert(!strstr(err, "must be quoted"), "%s", err);
+}
+
 Test(config_yaml, anchors_and_aliases)
 {
 	expect_fail("model: &m {d_model: 4, n_heads: 1}\n", QKV_ERR_CONFIG, "t.yaml:1:8: ", "model",

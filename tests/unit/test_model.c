@@ -429,6 +429,30 @@ Test(model, get_info_fills_what_struct_size_covers)
 	qkv_model_close(m);
 }
 
+/* The weight-file members came after order_source: a caller whose struct ends there gets
+ * nothing written past it; a model from memory read no file. */
+Test(model, get_info_files_only_when_covered)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	qkv_model *m = open_ok(&d);
+	size_t before = QKV_SIZE_THROUGH(struct qkv_model_info, order_source);
+	_Alignas(struct qkv_model_info) unsigned char buf[sizeof(struct qkv_model_info) + 64];
+	memset(buf, 0xa5, sizeof(buf));
+	struct qkv_model_info *info = (struct qkv_model_info *)(void *)buf;
+	info->struct_size = (uint32_t)before;
+	cr_assert_eq(qkv_model_get_info(m, info), QKV_OK);
+	cr_assert_not_null(info->order_source);
+	for (size_t i = before; i < sizeof(buf); i++)
+		cr_assert_eq(buf[i], 0xa5, "byte %zu past a struct ending at order_source written",
+		             i);
+	info->struct_size = sizeof(struct qkv_model_info);
+	cr_assert_eq(qkv_model_get_info(m, info), QKV_OK);
+	cr_assert_eq(info->n_files, 0);
+	cr_assert_null(info->file);
+	cr_assert_null(info->file_types);
+	qkv_model_close(m);
+}
+
 Test(model, status_strings)
 {
 	for (int s = 0; s <= QKV_ERR_INTERNAL; s++)

@@ -33,7 +33,7 @@ static size_t mk_npy(int major, int minor, const char *dict, const void *data, s
 static enum qkv_status parse(size_t size, struct qkv_tensor_view *v, char *err)
 {
 	struct qkv_mapped_file f = {.path = "w.npy", .data = buf, .size = size};
-	return qkv_npy_parse(&f, v, err, 256);
+	return qkv_npy_parse(&f, QKV_NPY_WEIGHTS, "weights", v, err, 256);
 }
 
 #define REFUSED(size, what)                                                                        \
@@ -126,16 +126,69 @@ Test(npy, bad_magic_version_and_lengths)
 Test(npy, refused_dtypes)
 {
 	const char *cases[][2] = {
-	    {"{'descr': '|O', 'fortran_order': False, 'shape': (6,), }", "pickle"},
-	    {"{'descr': '>f4', 'fortran_order': False, 'shape': (6,), }", "big-endian"},
-	    {"{'descr': '<f8', 'fortran_order': False, 'shape': (3,), }",
-	     "unsupported dtype '<f8'"},
-	    {"{'descr': '<i4', 'fortran_order': False, 'shape': (6,), }",
-	     "unsupported dtype '<i4'"},
 	    {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (6,), }", "structured"},
+	    {"{'descr': 'f4', 'fortran_order': False, 'shape': (6,), }", "not a numpy dtype"},
+	    {"{'descr': '<q4', 'fortran_order': False, 'shape': (6,), }", "not a numpy dtype"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		REFUSED(mk_npy(1, 0, cases[i][0], f6, sizeof(f6)), cases[i][1]);
+}
+
+/* A well-formed dtype qkv does not read for a use is UNSUPPORTED (not a broken file),
+ * and the message lists exactly the dtypes that use reads: int8 for weights (with its
+ * condition), never for input rows, which refuse it. */
+Test(npy, unsupported_dtypes_name_what_the_use_reads)
+{
+	const struct {
+		const char *descr, *name;
+		uint32_t accept;
+		const char *use, *why;
+	} cases[] = {
+	    {"<i4", "(int32)", QKV_NPY_WEIGHTS, "weights", NULL},
+	    {"<i4", "(int32)", QKV_NPY_ROWS, "input rows", NULL},
+	    {"|i1", "(int8)", QKV_NPY_ROWS, "input rows", NULL},
+	    {"<i1", "(int8)", QKV_NPY_ROWS, "input rows", NULL},
+	    {"|u1", "(uint8)", QKV_NPY_WEIGHTS, "weights", NULL},
+	    {"<f8", "(float64)", QKV_NPY_ROWS, "input rows", NULL},
+	    {"<c8", "(complex64)", QKV_NPY_WEIGHTS, "weights", NULL},
+	    {"|b1", "(bool)", QKV_NPY_WEIGHTS, "weights", NULL},
+	    {">f4", "(float32)", QKV_NPY_WEIGHTS, "weights", "big-endian"},
+	    {"|O", "(object)", QKV_NPY_WEIGHTS, "weights", "pickled data is never loaded"},
+	    {"<M8[ns]", "(datetime64)", QKV_NPY_ROWS, "input rows", NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char dict[128], err[512] = "";
+		snprintf(dict, sizeof(dict),
+		         "{'descr': '%s', 'fortran_order': False, 'shape': (6,), }",
+		         cases[i].descr);
+		struct qkv_mapped_file f = {
+		    .path = "w.npy", .data = buf, .size = mk_npy(1, 0, dict, f6, sizeof(f6))};
+		struct qkv_tensor_view v;
+		cr_assert_eq(qkv_npy_parse(&f, cases[i].accept, cases[i].use, &v, err, sizeof(err)),
+		             QKV_ERR_UNSUPPORTED, "%s: %s", cases[i].descr, err);
+		char want[64];
+		snprintf(want, sizeof(want), "w.npy: dtype '%s' %s is not supported for %s",
+		         cases[i].descr, cases[i].name, cases[i].use);
+		cr_assert(strstr(err, want), "'%s' lacks '%s'", err, want);
+		cr_assert(!cases[i].why || strstr(err, cases[i].why), "%s", err);
+		const char *list = strstr(err, "(supported: ");
+		cr_assert(list, "%s", err);
+		cr_assert(strstr(list, "'<f4' float32, '<f2' float16"), "%s", err);
+		bool int8_listed = strstr(list, "int8") != NULL;
+		cr_assert_eq(int8_listed, (cases[i].accept & QKV_DT_BIT(QKV_DT_I8)) != 0,
+		             "int8 listed iff the use reads it: %s", err);
+	}
+	/* and the same int8 file is read as weights */
+	struct qkv_mapped_file f = {
+	    .path = "w.npy",
+	    .data = buf,
+	    .size = mk_npy(1, 0, "{'descr': '|i1', 'fortran_order': False, 'shape': (6,), }",
+	                   "abcdef", 6)};
+	struct qkv_tensor_view v;
+	char err[256];
+	cr_assert_eq(qkv_npy_parse(&f, QKV_NPY_WEIGHTS, "weights", &v, err, sizeof(err)), QKV_OK,
+	             "%s", err);
+	cr_assert_eq(v.dtype, QKV_DT_I8);
 }
 
 Test(npy, refused_headers)

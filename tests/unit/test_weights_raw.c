@@ -96,7 +96,7 @@ Test(raw, empty_file_maps_as_zero_bytes)
 	cr_assert_eq(f.size, 0);
 	cr_assert_eq(qkv_raw_view(&f, QKV_DT_F32, 4, &v, err, 256), QKV_ERR_FORMAT);
 	cr_assert(strstr(err, "0 bytes, expected 16"), "%s", err);
-	cr_assert_eq(qkv_npy_parse(&f, &v, err, 256), QKV_ERR_FORMAT);
+	cr_assert_eq(qkv_npy_parse(&f, QKV_NPY_WEIGHTS, "weights", &v, err, 256), QKV_ERR_FORMAT);
 	struct qkv_safetensors *st;
 	cr_assert_eq(qkv_safetensors_open(&f, &st, err, 256), QKV_ERR_FORMAT);
 	cr_assert(strstr(err, "e.bin: file is 0 bytes"), "%s", err);

@@ -125,8 +125,9 @@ static size_t rows(FILE *f, const struct bench_result *r, bool md)
 			const char *t = i ? c[k] : head[k];
 			if (md)
 				fprintf(f, "| %s ", t);
-			else if (i && !r->rows[i - 1].ok && k == 4)
-				fprintf(f, " %s", t); /* the status, unaligned */
+			else if (i && !r->rows[i - 1].ok &&
+			         k == 4) /* the whole status, unaligned */
+				fprintf(f, " %s", r->rows[i - 1].status);
 			else if (k == NCOL - 1)
 				fprintf(f, "%s%s", t[0] ? "  " : "", t);
 			else

@@ -64,26 +64,6 @@ static bool config_names_genweights(const char *config)
 	return found;
 }
 
-/* A config line with {layer} inside an unquoted flow mapping (`q: {tensor: a.{layer}.b}`):
- * YAML reads the inner braces as a mapping and libyaml's error does not say so. The
- * line number (1-based) or 0. */
-static unsigned unquoted_layer_line(const char *config)
-{
-	FILE *f = fopen(config, "r");
-	char line[1024];
-	unsigned n = 0, found = 0;
-	while (f && !found && fgets(line, sizeof(line), f)) {
-		n++;
-		const char *tag = strstr(line, "{layer}"), *open = strchr(line, '{');
-		if (tag && open && open < tag && !memchr(open, '\'', (size_t)(tag - open)) &&
-		    !memchr(open, '"', (size_t)(tag - open)))
-			found = n;
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
 int cli_model_open(const struct cli_spec *sp, const char *config, const struct qkv_open_options *o,
                    qkv_model **m)
 {
@@ -92,12 +72,6 @@ int cli_model_open(const struct cli_spec *sp, const char *config, const struct q
 	if (st == QKV_OK)
 		return 0;
 	fprintf(stderr, "qkv %s: %s\n", sp->name, err);
-	unsigned line;
-	if (st == QKV_ERR_CONFIG && (line = unquoted_layer_line(config)))
-		fprintf(stderr,
-		        "qkv %s: hint: %s:%u: a tensor name holding {layer} inside { } must be "
-		        "quoted: q: {tensor: 'model.layers.{layer}.self_attn.q_proj.weight'}\n",
-		        sp->name, config, line);
 	if (st == QKV_ERR_IO && config_names_genweights(config))
 		fprintf(stderr,
 		        "qkv %s: hint: the shipped shape configs do not ship their weights; the "

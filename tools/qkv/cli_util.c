@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 #include "commands.h"
@@ -82,6 +83,14 @@ static size_t spec_count(const struct cli_spec *spec)
 	return n;
 }
 
+static size_t refused_count(const struct cli_spec *spec)
+{
+	size_t n = 0;
+	while (spec->refused && spec->refused[n].id != OPT_COUNT)
+		n++;
+	return n;
+}
+
 void cli_help(const struct cli_spec *spec, FILE *out)
 {
 	fprintf(out, "usage: qkv %s %s\n\n%s\n", spec->name, spec->usage, spec->about);
@@ -103,6 +112,20 @@ void cli_help(const struct cli_spec *spec, FILE *out)
 		fputc('\n', out);
 	}
 	fprintf(out, "  %-22s this help (also: qkv help %s)\n", "--help", spec->name);
+	/* options refused for the same reason (adjacent in the table) are listed together */
+	for (size_t i = 0, n = refused_count(spec); i < n;) {
+		const char *why = spec->refused[i].why;
+		fprintf(out, "%snot taken by qkv %s:", i ? "" : "\n", spec->name);
+		for (; i < n && !strcmp(spec->refused[i].why, why); i++)
+			fprintf(out, " --%s", vocab[spec->refused[i].id].name);
+		fprintf(out, "\n  %-22s ", "");
+		for (const char *s = why; *s; s++) {
+			fputc(*s, out);
+			if (*s == '\n' && s[1])
+				fprintf(out, "  %-22s ", "");
+		}
+		fputc('\n', out);
+	}
 	fprintf(out, "\nexit status: 0 ok, 1 error, 2 usage error%s%s\n",
 	        spec->exit_extra ? "; " : "", spec->exit_extra ? spec->exit_extra : "");
 }
@@ -147,8 +170,9 @@ static void warn_missing_dirs(const struct cli_spec *spec, const char *what, con
 	}
 }
 
-/* getopt values past the options: --help, then alias i at ALIAS_VAL + i. */
-enum { HELP_VAL = OPT_COUNT, ALIAS_VAL };
+/* getopt values past the options: --help, alias i at ALIAS_VAL + i, refused option i at
+ * REFUSED_VAL + i (above every character getopt returns: ':', '?', 'h'). */
+enum { HELP_VAL = OPT_COUNT, ALIAS_VAL, REFUSED_VAL = 1000 };
 
 static bool spec_has(const struct cli_spec *spec, enum cli_opt_id id)
 {
@@ -171,6 +195,8 @@ static const char *near_option(const struct cli_spec *spec, const char *arg)
 	for (size_t i = 0; i < N_ALIASES; i++)
 		if (spec_has(spec, aliases[i].id))
 			cand[n++] = aliases[i].name;
+	for (size_t i = 0; i < refused_count(spec) && n < OPT_COUNT + N_ALIASES; i++)
+		cand[n++] = vocab[spec->refused[i].id].name;
 	cand[n++] = "help";
 	return qkv_near_name(name, cand, n);
 }
@@ -179,8 +205,14 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_arg
 {
 	memset(a, 0, sizeof(*a));
 	size_t n = spec_count(spec);
-	struct option lo[OPT_COUNT + N_ALIASES + 2];
+	struct option lo[2 * OPT_COUNT + N_ALIASES + 2];
 	size_t k = 0;
+	for (size_t i = 0; i < refused_count(spec) && i < OPT_COUNT; i++) {
+		enum cli_opt_id id = spec->refused[i].id;
+		lo[k++] =
+		    (struct option){vocab[id].name, vocab[id].arg ? required_argument : no_argument,
+		                    NULL, REFUSED_VAL + (int)i};
+	}
 	for (size_t i = 0; i < n; i++) {
 		enum cli_opt_id id = spec->opts[i].id;
 		lo[k++] = (struct option){
@@ -201,6 +233,16 @@ int cli_parse(const struct cli_spec *spec, int argc, char **argv, struct cli_arg
 		if (c == 'h' || c == HELP_VAL) {
 			cli_help(spec, stdout);
 			return -1;
+		}
+		if (c >= REFUSED_VAL || ((c == ':' || c == '?') && optopt >= REFUSED_VAL)) {
+			const struct cli_refused *r =
+			    &spec->refused[(c >= REFUSED_VAL ? c : optopt) - REFUSED_VAL];
+			char why[512];
+			snprintf(why, sizeof(why), "%s", r->why);
+			for (char *nl = why; (nl = strchr(nl, '\n'));)
+				*nl = ' ';
+			return cli_usage_error(spec, "--%s is not an option of qkv %s: %s",
+			                       vocab[r->id].name, spec->name, why);
 		}
 		if (c == ':') {
 			int id = optopt >= ALIAS_VAL ? (int)aliases[optopt - ALIAS_VAL].id : optopt;
@@ -264,6 +306,27 @@ int cli_uint(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt
 		return cli_usage_error(spec, "--%s: `%s` is not an integer in %llu..%llu",
 		                       vocab[id].name, s, min, max);
 	*out = v;
+	return 0;
+}
+
+int cli_precisions(const struct cli_spec *spec, const struct cli_args *a, uint32_t *out)
+{
+	*out = 0;
+	for (const char *s = a->val[OPT_PRECISION] ? a->val[OPT_PRECISION] : ""; *s;) {
+		size_t len = strcspn(s, ",");
+		char name[16], names[64] = "";
+		uint32_t prec;
+		snprintf(name, sizeof(name), "%.*s", (int)(len < 15 ? len : 15), s);
+		if (!qkv_precision_parse(name, &prec)) {
+			for (uint32_t p = 0; p < QKV_PRECISION_COUNT; p++)
+				snprintf(names + strlen(names), sizeof(names) - strlen(names),
+				         "%s%s", p ? ", " : "", qkv_precision_name(p));
+			return cli_usage_error(spec, "--precision: `%s` is not one of %s", name,
+			                       names);
+		}
+		*out |= QKV_PRECISION_BIT(prec);
+		s += len + (s[len] == ',');
+	}
 	return 0;
 }
 

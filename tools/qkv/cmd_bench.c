@@ -44,6 +44,15 @@ static const struct cli_opt bench_opts[] = {
     {OPT_COUNT, NULL, NULL},
 };
 
+/* bench times each backend it is given itself: nothing is selected, so nothing falls
+ * back and no profile's order applies. */
+static const struct cli_refused bench_refused[] = {
+    {OPT_MACHINE, "bench times each backend of --backend itself; qkv run and\n"
+                  "qkv info --machine apply a profile, qkv tune writes one"},
+    {OPT_STRICT, "bench times exactly the backends named: nothing falls back"},
+    {OPT_COUNT, NULL},
+};
+
 const struct cli_spec qkv_bench_spec = {
     "bench",
     "CONFIG | --preset NAME [options]",
@@ -57,7 +66,8 @@ const struct cli_spec qkv_bench_spec = {
     bench_opts,
     0,
     1,
-    "3 slower than the baseline"};
+    "3 slower than the baseline",
+    bench_refused};
 
 void bench_args_command(int argc, char **argv, char *buf, size_t len)
 {
@@ -116,17 +126,8 @@ int bench_args_plan(const struct cli_spec *sp, const struct cli_args *a, struct 
 	                      (size_t)1 << 20, p->T, BENCH_MAX_LIST, err, sizeof(err));
 	if (!p->nthreads || !p->nT)
 		return cli_usage_error(sp, "%s", err);
-	for (const char *s = a->val[OPT_PRECISION] ? a->val[OPT_PRECISION] : ""; *s;) {
-		size_t len = strcspn(s, ",");
-		char name[16];
-		uint32_t prec;
-		snprintf(name, sizeof(name), "%.*s", (int)(len < 15 ? len : 15), s);
-		if (!qkv_precision_parse(name, &prec))
-			return cli_usage_error(
-			    sp, "--precision: unknown precision `%s` (f32, bf16, int8)", name);
-		p->precisions |= QKV_PRECISION_BIT(prec);
-		s += len + (s[len] == ',');
-	}
+	if (cli_precisions(sp, a, &p->precisions))
+		return QKV_EXIT_USAGE;
 	const char *layout = a->val[OPT_LAYOUT];
 	if (layout && strcmp(layout, "in_out") && strcmp(layout, "out_in"))
 		return cli_usage_error(sp, "--layout: `%s` is not in_out or out_in", layout);

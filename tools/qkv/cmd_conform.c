@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "conform_run.h"
+#include <qkv/precision.h>
 #include <qkv/qkv.h>
 
 static const struct cli_opt conform_opts[] = {
@@ -21,13 +22,29 @@ static const struct cli_opt conform_opts[] = {
      "per-case limit in seconds (default 30; the slowest case takes\n"
      "a few seconds on a correct backend)"},
     {OPT_LIST, NULL, "list the cases and what each checks, then exit"},
+    {OPT_BACKEND, NULL, "the backends to check, by name (the same as giving each NAME)"},
+    {OPT_PRECISION, NULL,
+     "only the cases of these precisions (and those of none, such as\n"
+     "abi_*); default: every precision the backend declares"},
     {OPT_PLUGIN_DIR, NULL, NULL},
     {OPT_COUNT, NULL, NULL},
 };
 
+/* The cases fix their own thread counts and models: part of what they check. */
+static const struct cli_refused conform_refused[] = {
+    {OPT_THREADS, "each case sets the thread counts it checks (1, 2\nand more: see --list)"},
+    {OPT_MACHINE,
+     "conform checks plugins, not a model's selection;\nqkv info CONFIG --machine FILE "
+     "shows that"},
+    {OPT_STRICT, "conform selects nothing: it runs the plugins named"},
+    {OPT_LAYER, "conform runs its own cases on the plugins, not a model config"},
+    {OPT_SHARD, "conform runs its own cases on the plugins, not a model config"},
+    {OPT_COUNT, NULL},
+};
+
 const struct cli_spec qkv_conform_spec = {
     "conform",
-    "PLUGIN.so|NAME [PLUGIN.so|NAME ...] [options]",
+    "PLUGIN.so|NAME [PLUGIN.so|NAME ...] | --backend LIST [options]",
     "Run the conformance cases (the same ones `meson test --suite conformance` runs on the\n"
     "in-tree backends) on each backend plugin: a file path, or a backend NAME looked up\n"
     "as qkv_NAME.so on the plugin search path (QKV_PLUGIN_PATH, then the install folder).\n"
@@ -39,13 +56,16 @@ const struct cli_spec qkv_conform_spec = {
     conform_opts,
     0,
     64,
-    "1 also when a case failed, 2 when a plugin cannot be found"};
+    "1 also when a case failed, 2 when a plugin cannot be found",
+    conform_refused};
 
 struct conform_args {
 	const char *plugins[64];
 	size_t n_plugins;
 	const char *cases, *report;
-	FILE *out; /* the table: stdout, or stderr when the JSON goes to stdout */
+	uint32_t precisions; /* --precision: QKV_PRECISION_BIT mask; 0 = every one */
+	char backends[1024]; /* --backend LIST, split in place into plugins[] */
+	FILE *out;           /* the table: stdout, or stderr when the JSON goes to stdout */
 	uint64_t seed;
 	unsigned timeout;
 	int list;
@@ -78,6 +98,18 @@ static int parse(int argc, char **argv, struct conform_args *a)
 		return -1;
 	for (size_t i = 0; i < o.npos; i++)
 		a->plugins[a->n_plugins++] = o.pos[i];
+	if (cli_precisions(sp, &o, &a->precisions) ||
+	    cli_check_backends(sp, o.val[OPT_BACKEND], false))
+		return -1;
+	snprintf(a->backends, sizeof(a->backends), "%s",
+	         o.val[OPT_BACKEND] ? o.val[OPT_BACKEND] : "");
+	for (char *s = a->backends, *next; *s; s = next) {
+		next = s + strcspn(s, ",");
+		if (*next)
+			*next++ = '\0';
+		if (*s && a->n_plugins < sizeof(a->plugins) / sizeof(a->plugins[0]))
+			a->plugins[a->n_plugins++] = s;
+	}
 	if (o.val[OPT_LIST])
 		return list_cases(), 1;
 	if (a->n_plugins == 0) {
@@ -149,7 +181,9 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 	const char *hung = NULL;
 	for (size_t i = 0; i < n; i++) {
 		const struct cf_case *c = cf_case_at(i);
-		if (!cf_name_matches(c->name, a->cases))
+		if (!cf_name_matches(c->name, a->cases) ||
+		    (a->precisions && c->precision >= 0 &&
+		     !(a->precisions & QKV_PRECISION_BIT((uint32_t)c->precision))))
 			continue;
 		if (hung) { /* it would most likely hang again: one timeout is the verdict */
 			o[ran].c = c;
@@ -170,7 +204,7 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 	}
 	fprintf(out, "%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n", path,
 	        count[CF_PASS], count[CF_FAIL], count[CF_SKIP],
-	        ran == 0 ? " -- no case matches --cases" : "");
+	        ran == 0 ? " -- no case matches --cases and --precision" : "");
 	for (size_t i = 0; i < ran; i++) {
 		if (o[i].r.result == CF_FAIL) { /* one line to replay the first failure */
 			fprintf(out, "replay: qkv conform %s --cases %s --seed %llu\n", path,

@@ -33,11 +33,13 @@ const struct cli_spec qkv_info_spec = {
     "refused), and, with CONFIG: the backend order in force and where it came from\n"
     "(default, model config, machine profile, QKV_BACKEND, --backend), the backend that\n"
     "serves each T (routes of a tuned profile), what was loaded (layer, tensors, their\n"
-    "weight types and bytes, in place or copied, shard),\n"
+    "weight types and bytes, in place or copied, shard; each weight file read with the\n"
+    "types its tensors have on disk, e.g. `file model.safetensors: F16`),\n"
     "and why each earlier candidate was passed over.\n",
     info_opts,
     0,
     1,
+    NULL,
     NULL};
 
 /* T values at which `qkv info` says which backend serves a call (routes split by T). */
@@ -152,9 +154,13 @@ static void text_model(const struct info_view *v)
 		       v->ci.bias_tensor[p] ? ", bias " : "",
 		       v->ci.bias_tensor[p] ? v->ci.bias_tensor[p] : "");
 	}
-	printf("  weights: %.1f MiB loaded%s, layout %s\n", (double)i->weight_bytes / 1048576.0,
+	bool mib = i->weight_bytes >= 1048576; /* a tiny model is not "0.0 MiB" */
+	printf("  weights: %.1f %s loaded%s, layout %s\n",
+	       (double)i->weight_bytes / (mib ? 1048576.0 : 1024.0), mib ? "MiB" : "KiB",
 	       i->shard_world > 1 ? " (this slice only)" : "",
 	       v->ci.layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
+	for (uint32_t k = 0; k < i->n_files; k++)
+		printf("  file %s: %s\n", i->file[k], i->file_types[k]);
 	char others[256];
 	not_in_order(v, others, sizeof(others));
 	printf("  order in force: %s (from %s)\n", i->order, i->order_source);
@@ -220,6 +226,24 @@ static void json_model(struct jsonw *w, const struct info_view *v)
 	}
 	jsonw_end(w);
 	jsonw_kv_uint(w, "weight_bytes", i->weight_bytes);
+	jsonw_key(w, "files");
+	jsonw_array(w);
+	for (uint32_t k = 0; k < i->n_files; k++) {
+		jsonw_object(w);
+		jsonw_kv_string(w, "path", i->file[k]);
+		jsonw_key(w, "types");
+		jsonw_array(w);
+		for (const char *t = i->file_types[k]; *t; t += strspn(t, ", ")) {
+			size_t len = strcspn(t, ",");
+			char one[48];
+			snprintf(one, sizeof(one), "%.*s", (int)(len < 47 ? len : 47), t);
+			jsonw_string(w, one);
+			t += len;
+		}
+		jsonw_end(w);
+		jsonw_end(w);
+	}
+	jsonw_end(w);
 	char others[256];
 	not_in_order(v, others, sizeof(others));
 	jsonw_kv_string(w, "order", i->order);

@@ -58,8 +58,25 @@ static const struct cli_opt quantize_opts[] = {
      "--rows: the same, the old name)"},
     {OPT_SEED, NULL, "xorshift64* seed of those rows (default 42)"},
     {OPT_JSON, NULL, "the accuracy report, per layer and projection, as JSON (- = stdout)"},
-    {OPT_PLUGIN_DIR, NULL, NULL},
     {OPT_COUNT, NULL, NULL},
+};
+
+/* quantize reads the weights with the checkpoint API and computes its report itself: no
+ * backend is selected, so the options that steer a selection have nothing to act on. */
+#define NO_BACKEND                                                                                 \
+	"quantize runs no backend: it writes weights and computes its\n"                           \
+	"accuracy report itself; give these to qkv run or bench with the\n"                        \
+	"config it prints"
+static const struct cli_refused quantize_refused[] = {
+    {OPT_BACKEND, NO_BACKEND},
+    {OPT_THREADS, NO_BACKEND},
+    {OPT_PLUGIN_DIR, NO_BACKEND},
+    {OPT_MACHINE, NO_BACKEND},
+    {OPT_STRICT, NO_BACKEND},
+    {OPT_PRECISION, "the output's type is --type T (GGUF) or int8\n(safetensors without --type)"},
+    {OPT_SHARD, "quantize writes the whole model; a slice is chosen where\n"
+                "it is opened (--shard on qkv run, info, bench)"},
+    {OPT_COUNT, NULL},
 };
 
 const struct cli_spec qkv_quantize_spec = {
@@ -73,7 +90,8 @@ const struct cli_spec qkv_quantize_spec = {
     quantize_opts,
     1,
     1,
-    NULL};
+    NULL,
+    quantize_refused};
 
 /* 0 go on, -1 exit 0 (help), else the exit status of a usage error. */
 static int parse_args(int argc, char **argv, struct quant_opts *o)

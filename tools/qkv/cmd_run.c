@@ -50,6 +50,7 @@ const struct cli_spec qkv_run_spec = {
     run_opts,
     1,
     1,
+    NULL,
     NULL};
 
 /* splitmix64: small, deterministic, good enough for test inputs. */

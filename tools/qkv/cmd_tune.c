@@ -19,9 +19,23 @@ static const struct cli_opt tune_opts[] = {
     {OPT_OUT, "FILE", "profile to write (default machine.yaml; checked before measuring)"},
     {OPT_TOKENS, "LIST", "T values (default 1,2,4,8,16,32,64,128,256,512)"},
     {OPT_THREADS, NULL, "the thread budget to tune for (default 0)"},
+    {OPT_LAYER, NULL,
+     "layer N of a CONFIG with {layer} in its tensor names (replaces its\n"
+     "weights.layer); the layers share one shape, so the profile serves all"},
     BENCH_COMMON_OPTS,
     {OPT_FORCE, NULL, "write the profile although rows that decide a route stayed noisy"},
     {OPT_COUNT, NULL, NULL},
+};
+
+/* tune measures each backend itself and writes the profile: none is read or selected. */
+static const struct cli_refused tune_refused[] = {
+    {OPT_MACHINE, "tune writes the machine profile (--out FILE); it reads none"},
+    {OPT_STRICT, "tune times exactly the backends named: nothing falls back"},
+    {OPT_SHARD, "tune measures the whole model's shape; qkv bench --shard R/W\n"
+                "times the backends on one slice"},
+    {OPT_JSON, "tune writes its result as the YAML profile (--out FILE);\n"
+               "qkv bench --json has every measured row"},
+    {OPT_COUNT, NULL},
 };
 
 const struct cli_spec qkv_tune_spec = {
@@ -41,7 +55,8 @@ const struct cli_spec qkv_tune_spec = {
     tune_opts,
     0,
     1,
-    NULL};
+    NULL,
+    tune_refused};
 
 /* The profile's thread budget (--threads): only its rows decide; rows at 1 thread are
  * measured beside them to catch a budget row a contended machine slowed (suspect()). */

@@ -66,13 +66,22 @@ struct cli_opt {
 	const char *arg, *help;
 };
 
+/* An option of the vocabulary that a command does not take because its one meaning
+ * has nothing to act on there: its help lists it with `why`, and giving it is a usage
+ * error saying why (not an "unknown option", not silence). */
+struct cli_refused {
+	enum cli_opt_id id;
+	const char *why;
+};
+
 struct cli_spec {
-	const char *name;           /* "run" */
-	const char *usage;          /* after "usage: qkv NAME " */
-	const char *about;          /* paragraph(s) after the usage line */
-	const struct cli_opt *opts; /* terminated by {OPT_COUNT} */
-	size_t min_pos, max_pos;    /* positional arguments allowed */
-	const char *exit_extra;     /* command-specific exit statuses, or NULL */
+	const char *name;                  /* "run" */
+	const char *usage;                 /* after "usage: qkv NAME " */
+	const char *about;                 /* paragraph(s) after the usage line */
+	const struct cli_opt *opts;        /* terminated by {OPT_COUNT} */
+	size_t min_pos, max_pos;           /* positional arguments allowed */
+	const char *exit_extra;            /* command-specific exit statuses, or NULL */
+	const struct cli_refused *refused; /* terminated by {OPT_COUNT}, or NULL */
 };
 
 struct cli_args {
@@ -102,6 +111,9 @@ int cli_shard(const struct cli_spec *spec, const struct cli_args *a, uint32_t *r
  * check, at open. */
 int cli_layer(const struct cli_spec *spec, const struct cli_args *a, uint32_t *set,
               uint32_t *layer);
+/* --precision LIST (comma-separated names of <qkv/precision.h>) into the mask *out of
+ * QKV_PRECISION_BIT (0 when not given). 0, or 2 after printing the unknown name. */
+int cli_precisions(const struct cli_spec *spec, const struct cli_args *a, uint32_t *out);
 int cli_double(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id,
                double min, double def, double *out);
 /* A usage error: "qkv CMD: MESSAGE (see qkv help CMD)", returns 2. */

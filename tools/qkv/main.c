@@ -17,14 +17,14 @@ struct command {
 static const struct command commands[] = {
     {"run", qkv_cmd_run, &qkv_run_spec, "load a model, project a batch, write q/k/v .npy files"},
     {"info", qkv_cmd_info, &qkv_info_spec,
-     "CPU features, plugins found, which backend is selected and why"},
+     "CPU, plugins, which backend is selected and why, weight files read"},
     {"conform", qkv_cmd_conform, &qkv_conform_spec,
      "run the conformance cases on backend plugins (file or name)"},
     {"bench", qkv_cmd_bench, &qkv_bench_spec,
      "time backends against cblas/oneDNN reference rows; --baseline"},
     {"tune", qkv_cmd_tune, &qkv_tune_spec, "measure backends per T and write the machine profile"},
     {"quantize", qkv_cmd_quantize, &qkv_quantize_spec,
-     "write an f32 model as int8 safetensors; int8 accuracy"},
+     "write an f32 model as int8 safetensors or GGUF Q4_K etc.; accuracy"},
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -41,7 +41,8 @@ static void usage(FILE *out)
 	    out,
 	    "\nEvery command takes the same option names with the same meaning\n"
 	    "(--backend, --threads 0 = all cores, --plugin-dir, --precision, ...),\n"
-	    "as --opt VALUE or --opt=VALUE.\n"
+	    "as --opt VALUE or --opt=VALUE; one a command has nothing to act on is\n"
+	    "refused with the reason (its help lists it under \"not taken\").\n"
 	    "environment: QKV_BACKEND (backend list), QKV_THREADS, QKV_PLUGIN_PATH\n"
 	    "weights for the shipped configs: qkv-genweights --help (build/tools/genweights/);\n"
 	    "first run: qkv run configs/seed-example.yaml --input configs/seed-example/x.npy\n"

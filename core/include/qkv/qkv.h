@@ -224,9 +224,17 @@ struct qkv_model_info {
 	uint32_t in_place;     /* since 0.2: bit p set when projection p's weights are used in
 	                        * place from the mapped file or the caller's memory (no copy) */
 	const char *order;     /* since 0.2: the backend order in force: "openmp, blas, ..." */
-	const char *order_source; /* since 0.2: where it came from: "the default", "the model
-	                           * config (backend.prefer)", "the machine profile", "the
-	                           * environment (QKV_BACKEND)", "the API ..." */
+	const char *order_source;      /* since 0.2: where it came from: "the default", "the model
+	                                * config (backend.prefer)", "the machine profile", "the
+	                                * environment (QKV_BACKEND)", "the API ..." */
+	uint32_t n_files;              /* since 0.3: weight files the open read (0 for a model from
+	                                * qkv_model_open_memory) */
+	const char *const *file;       /* since 0.3: [n_files] their paths, as opened (a sharded
+	                                * checkpoint: its index, then each shard used) */
+	const char *const *file_types; /* since 0.3: [n_files] the on-disk types of the
+	                                * tensors read from each, ", "-separated in first-use
+	                                * order ("F16"; "Q4_K, F32" for a GGUF with f32
+	                                * biases), or "index" for a sharded checkpoint's index */
 	/* Memory after open (docs/DESIGN.md "Memory"): */
 	uint64_t bytes_prepared;   /* since 0.3: bytes the backend(s) made at prepare and hold
 	                            * (packed or quantized weights, copies, caches) */
@@ -364,8 +372,8 @@ QKV_API void qkv_checkpoint_close(qkv_checkpoint *ck);
 /* Read a .npy array of float32 or float16 with 1 or 2 dimensions ([n] is one row) as
  * float32: *data [rows x cols], freed with qkv_array_free. Errors name the file:
  * QKV_ERR_IO when it cannot be read (or is not a regular file), QKV_ERR_UNSUPPORTED for
- * a well-formed int8 array, QKV_ERR_FORMAT for any other header qkv does not read
- * (float64 and other dtypes among them). */
+ * a well-formed array of another dtype (float64, int8, int32, big-endian, ...: the
+ * message lists the dtypes read), QKV_ERR_FORMAT for a header that is not valid .npy. */
 QKV_API enum qkv_status qkv_npy_read_f32(const char *path, float **data, uint64_t *rows,
                                          uint64_t *cols, char *err, size_t errlen);
 QKV_API void qkv_array_free(float *data);

@@ -98,7 +98,9 @@ class _Info(ctypes.Structure):
                 ("model_n_heads", _u32), ("model_n_kv_heads", _u32),
                 ("weight_bytes", ctypes.c_uint64),
                 ("wtype", _u32 * 3), ("wbytes", ctypes.c_uint64 * 3), ("in_place", _u32),
-                ("order", ctypes.c_char_p), ("order_source", ctypes.c_char_p)]
+                ("order", ctypes.c_char_p), ("order_source", ctypes.c_char_p),
+                ("n_files", _u32), ("file", ctypes.POINTER(ctypes.c_char_p)),
+                ("file_types", ctypes.POINTER(ctypes.c_char_p))]
 
 
 _libs = {}  # path -> CDLL with prototypes set
@@ -437,7 +439,8 @@ class Model:
         return tuple(outs)
 
     def info(self):
-        """What the library says about the model: dims, backend, selection log."""
+        """What the library says about the model: dims, backend, selection log, and
+        "files": each weight file read with its on-disk types ([] for from_arrays)."""
         i = _Info()
         i.struct_size = ctypes.sizeof(_Info)
         st = self._lib.qkv_model_get_info(self._h, ctypes.byref(i))
@@ -445,12 +448,18 @@ class Model:
             raise QkvError(st, "qkv_model_get_info failed")
         out = {}
         for name, _ in _Info._fields_[1:]:
+            if name in ("n_files", "file", "file_types"):
+                continue
             val = getattr(i, name)
             if isinstance(val, bytes):
                 val = val.decode("utf-8", "replace")
             elif isinstance(val, ctypes.Array):
                 val = list(val)
             out[name] = val
+        # the weight files read: [{"path": ..., "types": ["F16", ...]}, ...]
+        out["files"] = [{"path": i.file[k].decode("utf-8", "replace"),
+                         "types": i.file_types[k].decode().split(", ")}
+                        for k in range(i.n_files)]
         return out
 
     @property
