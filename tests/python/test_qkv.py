@@ -298,6 +298,13 @@ def open_options(tmpdir):
              ["BF16"])], files
     with qkv.Model.from_arrays(*[np.ones((64, 64), np.float32)] * 3, layout="out_in") as m:
         assert m.info()["files"] == [], "a model from arrays read no file"
+    # memory: scalar reads the arrays in place; openmp packs its own copy
+    for name, needed in (("scalar", 1), ("openmp", 0)):
+        with qkv.Model.from_arrays(*[np.ones((64, 64), np.float32)] * 3, layout="out_in",
+                                   backend=name) as m:
+            i = m.info()
+            assert i["weights_needed"] == needed, (name, i)
+            assert i["bytes_in_place"] == (3 * 64 * 64 * 4 if needed else 0), (name, i)
     # The same checkpoint through a {layer} config: layer=0 is the config's layer 0.
     with open(cfg) as f:
         text = re.sub(r"tensor: model\.layers\.0\.([^}\s]+)", r"tensor: 'model.layers.{layer}.\1'",

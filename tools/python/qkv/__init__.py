@@ -99,8 +99,11 @@ class _Info(ctypes.Structure):
                 ("weight_bytes", ctypes.c_uint64),
                 ("wtype", _u32 * 3), ("wbytes", ctypes.c_uint64 * 3), ("in_place", _u32),
                 ("order", ctypes.c_char_p), ("order_source", ctypes.c_char_p),
-                ("n_files", _u32), ("file", ctypes.POINTER(ctypes.c_char_p)),
-                ("file_types", ctypes.POINTER(ctypes.c_char_p))]
+                ("n_files", _u32), ("file", ctypes.POINTER(ctypes.c_char_p)),  # since 0.3
+                ("file_types", ctypes.POINTER(ctypes.c_char_p)),
+                ("bytes_prepared", ctypes.c_uint64), ("prepared_known", _u32),
+                ("weights_needed", _u32), ("bytes_in_place", ctypes.c_uint64),
+                ("weights_released", _u32)]
 
 
 _libs = {}  # path -> CDLL with prototypes set
@@ -439,8 +442,10 @@ class Model:
         return tuple(outs)
 
     def info(self):
-        """What the library says about the model: dims, backend, selection log, and
-        "files": each weight file read with its on-disk types ([] for from_arrays)."""
+        """What the library says about the model: dims, backend, selection log,
+        "files": each weight file read with its on-disk types ([] for from_arrays), and
+        memory: bytes_prepared, bytes_in_place, weights_needed (0: arrays given to
+        from_arrays may be dropped after open), weights_released."""
         i = _Info()
         i.struct_size = ctypes.sizeof(_Info)
         st = self._lib.qkv_model_get_info(self._h, ctypes.byref(i))
