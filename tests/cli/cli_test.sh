@@ -321,4 +321,12 @@ run 0 tune "$TMP/layer.yaml" --layer 0 --backend scalar --precision f32 --tokens
 	--quiet --force --out "$TMP/l.yaml"
 has out "profile written to $TMP/l.yaml"
 echo "ok: tune --layer"
+# issue 24 item 5: info says what the backend made and whether the loaded weights were let go.
+run 0 info "$CFG" --backend openmp --strict
+has out "memory: .* made by the backend at prepare, 0.0 KiB of weights read in place; the loaded weights were let go"
+run 0 info "$CFG" --backend scalar --strict
+has out "memory: .* of weights read in place; the weights stay: the backend reads them"
+run 0 info "$CFG" --backend scalar --strict --json "$TMP/i.json"
+grep -q '"weights_needed": true' "$TMP/i.json" || fail "info --json memory: $(cat "$TMP/i.json")"
+echo "ok: info memory"
 echo PASS

@@ -129,6 +129,15 @@ static void not_in_order(const struct info_view *v, char *buf, size_t len)
 	}
 }
 
+/* "48.5 KiB" below 1 MiB, "26.0 MiB" above: a tiny model is not "0.0 MiB". */
+static const char *size_text(uint64_t bytes, char buf[32])
+{
+	bool mib = bytes >= 1048576;
+	snprintf(buf, 32, "%.1f %s", (double)bytes / (mib ? 1048576.0 : 1024.0),
+	         mib ? "MiB" : "KiB");
+	return buf;
+}
+
 static void text_model(const struct info_view *v)
 {
 	const struct qkv_model_info *i = &v->mi;
@@ -154,13 +163,19 @@ static void text_model(const struct info_view *v)
 		       v->ci.bias_tensor[p] ? ", bias " : "",
 		       v->ci.bias_tensor[p] ? v->ci.bias_tensor[p] : "");
 	}
-	bool mib = i->weight_bytes >= 1048576; /* a tiny model is not "0.0 MiB" */
-	printf("  weights: %.1f %s loaded%s, layout %s\n",
-	       (double)i->weight_bytes / (mib ? 1048576.0 : 1024.0), mib ? "MiB" : "KiB",
+	char sz[2][32];
+	printf("  weights: %s loaded%s, layout %s\n", size_text(i->weight_bytes, sz[0]),
 	       i->shard_world > 1 ? " (this slice only)" : "",
 	       v->ci.layout == QKV_LAYOUT_IN_OUT ? "in_out" : "out_in");
 	for (uint32_t k = 0; k < i->n_files; k++)
 		printf("  file %s: %s\n", i->file[k], i->file_types[k]);
+	printf("  memory: %s made by the backend at prepare%s, %s of weights read in place; %s\n",
+	       size_text(i->bytes_prepared, sz[0]), i->prepared_known ? "" : " (some unknown)",
+	       size_text(i->bytes_in_place, sz[1]),
+	       i->weights_released ? "the loaded weights were let go after prepare (the backend "
+	                             "holds its own copy)"
+	       : i->weights_needed ? "the weights stay: the backend reads them"
+	                           : "the caller's weights may be freed (no backend reads them)");
 	char others[256];
 	not_in_order(v, others, sizeof(others));
 	printf("  order in force: %s (from %s)\n", i->order, i->order_source);
@@ -226,6 +241,17 @@ static void json_model(struct jsonw *w, const struct info_view *v)
 	}
 	jsonw_end(w);
 	jsonw_kv_uint(w, "weight_bytes", i->weight_bytes);
+	jsonw_key(w, "memory");
+	jsonw_object(w);
+	jsonw_kv_uint(w, "bytes_prepared", i->bytes_prepared);
+	jsonw_key(w, "prepared_known");
+	jsonw_bool(w, i->prepared_known != 0);
+	jsonw_kv_uint(w, "bytes_in_place", i->bytes_in_place);
+	jsonw_key(w, "weights_needed");
+	jsonw_bool(w, i->weights_needed != 0);
+	jsonw_key(w, "weights_released");
+	jsonw_bool(w, i->weights_released != 0);
+	jsonw_end(w);
 	jsonw_key(w, "files");
 	jsonw_array(w);
 	for (uint32_t k = 0; k < i->n_files; k++) {
