@@ -280,6 +280,109 @@ static enum qkv_status note_dims(struct gg_rd *r, struct kv_note *kv, size_t n)
 	return QKV_OK;
 }
 
+/* An array value: its element type and count checked against the bytes left, then
+ * skipped (strings one by one, for their lengths). */
+static enum qkv_status skip_array(struct gg_rd *r)
+{
+	struct qkv_gguf *g = r->g;
+	uint32_t et = 0;
+	uint64_t count = 0;
+	enum qkv_status st = rd_u32(r, "array element type", &et);
+	if (st == QKV_OK && et >= GV_COUNT)
+		st = bad_type(r, et, "array element");
+	if (st == QKV_OK && et == GV_ARRAY)
+		st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+		              "%s: GGUF %s: arrays of arrays are not supported", g->path, r->where);
+	if (st == QKV_OK)
+		st = rd_u64(r, "array count", &count);
+	if (st != QKV_OK)
+		return st;
+	/* Each element takes at least one byte (8 for a string's length). */
+	uint64_t min = et == GV_STRING ? 8 : vtype_size[et];
+	if (count > (r->n - r->pos) / min)
+		return qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+		                "%s: GGUF %s: array of %llu %s elements needs more bytes "
+		                "than the file has left (%zu)",
+		                g->path, r->where, (unsigned long long)count, vtype_names[et],
+		                r->n - r->pos);
+	if (et != GV_STRING) {
+		r->pos += (size_t)(count * min);
+		return QKV_OK;
+	}
+	for (uint64_t k = 0; k < count && st == QKV_OK; k++) {
+		bool is_int;
+		uint64_t v;
+		st = skip_value(r, GV_STRING, &v, &is_int);
+	}
+	return st;
+}
+
+/* general.architecture's string value: once, 1..64 bytes without NUL, kept. */
+static enum qkv_status note_arch(struct gg_rd *r, const uint8_t *sval, uint64_t len)
+{
+	struct qkv_gguf *g = r->g;
+	if (g->arch)
+		return qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+		                "%s: GGUF key general.architecture appears twice", g->path);
+	if (len == 0 || len > 64 || memchr(sval, 0, (size_t)len))
+		return qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+		                "%s: GGUF key general.architecture: expected a "
+		                "name of 1..64 bytes without NUL",
+		                g->path);
+	g->arch = qkv_malloc((size_t)len + 1);
+	if (!g->arch)
+		return qkv_fail(r->err, r->errlen, QKV_ERR_NOMEM, "%s: out of memory", g->path);
+	memcpy(g->arch, sval, (size_t)len);
+	g->arch[len] = '\0';
+	return QKV_OK;
+}
+
+/* The keys the reader itself uses, by type and value: general.alignment (a power of two
+ * up to GG_MAX_ALIGN) and general.architecture (a string). */
+static enum qkv_status check_known_key(struct gg_rd *r, const struct kv_note *e)
+{
+	struct qkv_gguf *g = r->g;
+	if (!strcmp(e->key, "general.alignment")) {
+		if (e->type != GV_U32)
+			return qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+			                "%s: GGUF key general.alignment: type %s, expected "
+			                "UINT32",
+			                g->path, vtype_names[e->type]);
+		if (e->ival == 0 || (e->ival & (e->ival - 1)) || e->ival > GG_MAX_ALIGN)
+			return qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+			                "%s: GGUF key general.alignment: %llu is not a power of "
+			                "two in 1..%u",
+			                g->path, (unsigned long long)e->ival, GG_MAX_ALIGN);
+		g->alignment = (uint32_t)e->ival;
+	} else if (!strcmp(e->key, "general.architecture") && e->type != GV_STRING) {
+		return qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+		                "%s: GGUF key general.architecture: type %s, expected STRING",
+		                g->path, vtype_names[e->type]);
+	}
+	return QKV_OK;
+}
+
+/* No key twice: a sorted copy of the key pointers. */
+static enum qkv_status unique_keys(struct gg_rd *r, const struct kv_note *kv, size_t done)
+{
+	struct qkv_gguf *g = r->g;
+	if (done < 2)
+		return QKV_OK;
+	char **keys = qkv_malloc(done * sizeof(char *));
+	if (!keys)
+		return qkv_fail(r->err, r->errlen, QKV_ERR_NOMEM, "%s: out of memory", g->path);
+	enum qkv_status st = QKV_OK;
+	for (size_t i = 0; i < done; i++)
+		keys[i] = kv[i].key;
+	qsort(keys, done, sizeof(char *), by_name);
+	for (size_t i = 1; i < done && st == QKV_OK; i++)
+		if (!strcmp(keys[i - 1], keys[i]))
+			st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
+			              "%s: GGUF key %.80s appears twice", g->path, keys[i]);
+	qkv_free(keys);
+	return st;
+}
+
 static enum qkv_status read_kv(struct gg_rd *r, uint64_t n_kv)
 {
 	struct qkv_gguf *g = r->g;
@@ -302,114 +405,23 @@ static enum qkv_status read_kv(struct gg_rd *r, uint64_t n_kv)
 		if (st != QKV_OK)
 			break;
 		if (e->type == GV_ARRAY) {
-			uint32_t et = 0;
-			uint64_t count = 0;
-			st = rd_u32(r, "array element type", &et);
-			if (st == QKV_OK && et >= GV_COUNT)
-				st = bad_type(r, et, "array element");
-			if (st == QKV_OK && et == GV_ARRAY)
-				st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
-				              "%s: GGUF %s: arrays of arrays are not supported",
-				              g->path, r->where);
-			if (st == QKV_OK)
-				st = rd_u64(r, "array count", &count);
-			if (st != QKV_OK)
-				break;
-			/* Each element takes at least one byte (8 for a string's length). */
-			uint64_t min = et == GV_STRING ? 8 : vtype_size[et];
-			if (count > (r->n - r->pos) / min) {
-				st = qkv_fail(
-				    r->err, r->errlen, QKV_ERR_FORMAT,
-				    "%s: GGUF %s: array of %llu %s elements needs more bytes "
-				    "than the file has left (%zu)",
-				    g->path, r->where, (unsigned long long)count, vtype_names[et],
-				    r->n - r->pos);
-				break;
-			}
-			if (et != GV_STRING) {
-				r->pos += (size_t)(count * min);
-				continue;
-			}
-			for (uint64_t k = 0; k < count && st == QKV_OK; k++) {
-				bool is_int;
-				uint64_t v;
-				st = skip_value(r, GV_STRING, &v, &is_int);
-			}
+			st = skip_array(r);
 			continue;
 		}
-		const uint8_t *sval = NULL;
 		if (e->type == GV_STRING) {
+			const uint8_t *sval = NULL;
 			uint64_t len;
 			st = rd_str(r, "string value", GG_MAX_STRING, &sval, &len);
-			if (st == QKV_OK && !strcmp(e->key, "general.architecture")) {
-				if (g->arch) {
-					st = qkv_fail(
-					    r->err, r->errlen, QKV_ERR_FORMAT,
-					    "%s: GGUF key general.architecture appears twice",
-					    g->path);
-					break;
-				}
-				if (len == 0 || len > 64 || memchr(sval, 0, (size_t)len)) {
-					st = qkv_fail(
-					    r->err, r->errlen, QKV_ERR_FORMAT,
-					    "%s: GGUF key general.architecture: expected a "
-					    "name of 1..64 bytes without NUL",
-					    g->path);
-					break;
-				}
-				g->arch = qkv_malloc((size_t)len + 1);
-				if (!g->arch) {
-					st = qkv_fail(r->err, r->errlen, QKV_ERR_NOMEM,
-					              "%s: out of memory", g->path);
-					break;
-				}
-				memcpy(g->arch, sval, (size_t)len);
-				g->arch[len] = '\0';
-			}
+			if (st == QKV_OK && !strcmp(e->key, "general.architecture"))
+				st = note_arch(r, sval, len);
 		} else {
 			st = skip_value(r, e->type, &e->ival, &e->is_int);
 		}
-		if (st != QKV_OK)
-			break;
-		if (!strcmp(e->key, "general.alignment")) {
-			if (e->type != GV_U32)
-				st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
-				              "%s: GGUF key general.alignment: type %s, expected "
-				              "UINT32",
-				              g->path, vtype_names[e->type]);
-			else if (e->ival == 0 || (e->ival & (e->ival - 1)) ||
-			         e->ival > GG_MAX_ALIGN)
-				st = qkv_fail(
-				    r->err, r->errlen, QKV_ERR_FORMAT,
-				    "%s: GGUF key general.alignment: %llu is not a power of "
-				    "two in 1..%u",
-				    g->path, (unsigned long long)e->ival, GG_MAX_ALIGN);
-			else
-				g->alignment = (uint32_t)e->ival;
-		} else if (!strcmp(e->key, "general.architecture") && e->type != GV_STRING) {
-			st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
-			              "%s: GGUF key general.architecture: type %s, expected STRING",
-			              g->path, vtype_names[e->type]);
-		}
+		if (st == QKV_OK)
+			st = check_known_key(r, e);
 	}
-	if (st == QKV_OK && done > 1) {
-		/* Duplicate keys: sort a copy of the key pointers. */
-		char **keys = qkv_malloc(done * sizeof(char *));
-		if (!keys) {
-			st = qkv_fail(r->err, r->errlen, QKV_ERR_NOMEM, "%s: out of memory",
-			              g->path);
-		} else {
-			for (size_t i = 0; i < done; i++)
-				keys[i] = kv[i].key;
-			qsort(keys, done, sizeof(char *), by_name);
-			for (size_t i = 1; i < done && st == QKV_OK; i++)
-				if (!strcmp(keys[i - 1], keys[i]))
-					st = qkv_fail(r->err, r->errlen, QKV_ERR_FORMAT,
-					              "%s: GGUF key %.80s appears twice", g->path,
-					              keys[i]);
-			qkv_free(keys);
-		}
-	}
+	if (st == QKV_OK)
+		st = unique_keys(r, kv, done);
 	if (st == QKV_OK)
 		st = note_dims(r, kv, done);
 	for (size_t i = 0; i < done; i++)
