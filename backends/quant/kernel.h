@@ -33,11 +33,24 @@ typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, 
 typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x, int nt, size_t nb,
                                float *out);
 
+/* Q8_0 panels: 16 weight rows repacked at prepare (pack_q8_0 in quant.c), so that one
+ * vpdpbusd zmm multiplies 4 weights of each of the 16 rows with 4 values of X broadcast,
+ * and the float steps run with row r in lane r (<qkv/wtype.h>'s order per lane:
+ * bit-identical). Per block, QUANT_PANEL_BLOCK bytes: [8 k-groups][16 rows][4] bytes of
+ * w + 128 (u8), then the 16 rows' scales as f32. out[16 * i + r] for X row i < nt
+ * (nt <= QUANT_PANEL_TILE). */
+#define QUANT_PANEL_ROWS 16
+#define QUANT_PANEL_BLOCK (8 * 16 * 4 + 16 * 4)
+#define QUANT_PANEL_TILE 8
+typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
+                               float *out);
+
 struct quant_kernel {
 	const char *name; /* "avx512vnni", ...: for probe (dispatch.c's table row has it too) */
 	const char *desc; /* the integer instruction, for probe */
 	quant_row_fn row[QKV_WTYPE_COUNT];     /* NULL: the C kernel's row serves that type */
 	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
+	quant_panel_fn panel_q8_0;             /* NULL: Q8_0 stays in place, row kernels */
 };
 
 extern const struct quant_kernel quant_kernel_c;

@@ -32,22 +32,73 @@
 #undef Q_TARGET
 #undef Q_DOT
 
-/* ---- AVX-512 VNNI, ymm (EVEX) ---- */
+/* ---- AVX-512 VNNI, ymm (EVEX), and zmm for the Q8_0 panels ---- */
 #define Q_SFX avx512vnni
 #define Q_TARGET QKV_ISA("avx2,avx512f,avx512vl,avx512vnni")
 #define Q_DOT(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
 #include "kernel_x86.inc"
 #undef Q_SFX
-#undef Q_TARGET
 #undef Q_DOT
+
+/* X's int8 block sum (exact): the byte sums of q + 128 less 32 * 128. */
+Q_TARGET static inline int32_t block_sum_q8(const int8_t *q)
+{
+	__m256i v =
+	    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), _mm256_set1_epi8(-128));
+	__m256i sad = _mm256_sad_epu8(v, _mm256_setzero_si256());
+	__m128i t = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+	t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
+	return _mm_cvtsi128_si32(t) - 32 * 128;
+}
+
+/* 16 rows of a Q8_0 panel (kernel.h): per block, sum_k (w + 128) x by 8 vpdpbusd with X
+ * broadcast, less 128 * sum_k x; then lane r's float steps as the row function's. */
+Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
+                                           size_t nb, float *out)
+{
+	/* the float steps on two ymm halves (rows 0-7, 8-15): the same per lane */
+	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
+	for (int i = 0; i < nt; i++)
+		lo[i] = hi[i] = _mm256_setzero_ps();
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + QUANT_PANEL_BLOCK * b;
+		__m512i w[8];
+		for (int j = 0; j < 8; j++)
+			w[j] = _mm512_loadu_si512((const void *)(blk + 64 * j));
+		const float *dw = (const float *)(const void *)(blk + 512);
+		__m256 dlo = _mm256_loadu_ps(dw), dhi = _mm256_loadu_ps(dw + 8);
+		for (int i = 0; i < nt; i++) {
+			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
+			__m512i s = _mm512_setzero_si512();
+			for (int j = 0; j < 8; j++) {
+				int32_t x4;
+				memcpy(&x4, a->q + 4 * j, 4);
+				s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(x4));
+			}
+			s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * block_sum_q8(a->q)));
+			__m256 dx = _mm256_set1_ps(a->d);
+			__m256 slo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s));
+			__m256 shi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1));
+			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(slo, _mm256_mul_ps(dlo, dx)));
+			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(shi, _mm256_mul_ps(dhi, dx)));
+		}
+	}
+	for (int i = 0; i < nt; i++) {
+		_mm256_storeu_ps(out + 16 * i, lo[i]);
+		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
+	}
+}
+#undef Q_TARGET
 
 #define ROWS(s)                                                                                    \
 	{NULL, NULL, NULL, row_q8_0_##s, row_q4_0_##s, row_q4_k_##s, row_q5_k_##s, row_q6_k_##s},  \
 	{                                                                                          \
 		NULL, NULL, NULL, rows8_q8_0_##s, rows8_q4_0_##s, NULL, NULL, NULL                 \
 	}
-const struct quant_kernel quant_kernel_avx512vnni = {"avx512vnni", "vpdpbusd ymm (EVEX)",
-                                                     ROWS(avx512vnni)};
-const struct quant_kernel quant_kernel_avxvnni = {"avxvnni", "vpdpbusd ymm (VEX)", ROWS(avxvnni)};
-const struct quant_kernel quant_kernel_avx2 = {"avx2", "vpmaddubsw + vpmaddwd ymm", ROWS(avx2)};
+const struct quant_kernel quant_kernel_avx512vnni = {
+    "avx512vnni", "vpdpbusd ymm (EVEX), zmm Q8_0 panels", ROWS(avx512vnni), panel_q8_0_avx512vnni};
+const struct quant_kernel quant_kernel_avxvnni = {"avxvnni", "vpdpbusd ymm (VEX)", ROWS(avxvnni),
+                                                  NULL};
+const struct quant_kernel quant_kernel_avx2 = {"avx2", "vpmaddubsw + vpmaddwd ymm", ROWS(avx2),
+                                               NULL};
 #endif

@@ -27,22 +27,61 @@
 struct quant_handle {
 	struct qkv_problem pb;
 	const struct quant_kernel *k;
-	const uint8_t *w[3]; /* rows as stored (borrowed from the core) */
+	const uint8_t *w[3]; /* rows as stored (borrowed from the core), NULL when in panels */
 	size_t row_bytes[3];
-	const float *bias[3];
-	uint32_t layout; /* out_in, or in_out for F32 weights (the f32 loop below) */
+	uint8_t *panel[3]; /* Q8_0 repacked in groups of 16 rows (kernel.h), or NULL */
+	float *bias[3];    /* copies: the handle keeps no bias pointer of the core's */
+	uint32_t layout;   /* out_in, or in_out for F32 weights (the f32 loop below) */
+	uint64_t bytes;    /* what the handle allocated */
 };
 
-static void quant_release(void *h)
+static void quant_release(void *hp)
 {
+	struct quant_handle *h = hp;
+	if (!h)
+		return;
+	for (int p = 0; p < 3; p++) {
+		free(h->panel[p]);
+		free(h->bias[p]);
+	}
 	free(h);
 }
 
-static void quant_memory(const void *h, struct qkv_handle_memory *out)
+static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 {
-	(void)h;
-	out->keeps_weights = 1; /* the blocks in place, as stored */
-	out->bytes_made = sizeof(struct quant_handle);
+	const struct quant_handle *h = hp;
+	out->keeps_weights = h->w[0] || h->w[1] || h->w[2]; /* rows in place, as stored */
+	out->bytes_made = h->bytes;
+}
+
+/* Q8_0 rows [d_out x nb blocks] into panels of 16 rows (kernel.h's layout): per block the
+ * weights as w + 128 grouped by 4 k for each row, then the rows' scales widened as
+ * qkv_fp16_to_f32 does. Rows past d_out are zero weights with scale 0. 1.06 x the stored
+ * bytes; the stored rows are not read again (the core may let the file go). */
+static uint8_t *pack_q8_0(const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
+{
+	size_t groups = (d_out + QUANT_PANEL_ROWS - 1) / QUANT_PANEL_ROWS;
+	size_t total = groups * nb * QUANT_PANEL_BLOCK;
+	uint8_t *pan = aligned_alloc(64, (total + 63) / 64 * 64);
+	if (!pan)
+		return NULL;
+	*bytes = (total + 63) / 64 * 64;
+	for (size_t g = 0; g < groups; g++)
+		for (size_t b = 0; b < nb; b++) {
+			uint8_t *blk = pan + (g * nb + b) * QUANT_PANEL_BLOCK;
+			float d[QUANT_PANEL_ROWS];
+			for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
+				size_t n = g * QUANT_PANEL_ROWS + r;
+				const uint8_t *src = n < d_out ? w + n * nb * 34 + b * 34 : NULL;
+				d[r] = src ? qkv_fp16_to_f32(qkv_rd16(src)) : 0.0f;
+				for (int k = 0; k < 32; k++) /* (int8 + 128) as u8 */
+					blk[((size_t)(k / 4) * QUANT_PANEL_ROWS + r) * 4 +
+					    (size_t)(k % 4)] =
+					    (uint8_t)((src ? (int)(int8_t)src[2 + k] : 0) + 128);
+			}
+			memcpy(blk + 8 * QUANT_PANEL_ROWS * 4, d, sizeof(d));
+		}
+	return pan;
 }
 
 static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
@@ -77,7 +116,6 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 		h->row_bytes[p] = qkv_wtype_row_bytes(t, pb->d_model);
 		h->w[p] =
 		    t == QKV_WT_F32 ? (const uint8_t *)wt->w[p] : (const uint8_t *)wt->w_blk[p];
-		h->bias[p] = wt->bias[p];
 		if (!h->row_bytes[p] || !h->w[p])
 			return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
 			                        "%s weights of %s missing or d_model %u not whole "
@@ -89,6 +127,22 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 			    "%s weights in layout in_out: block types are out_in "
 			    "rows",
 			    r->name);
+	}
+	long long bias_bytes = qkv_biases_copy(pb, wt, h->bias);
+	if (bias_bytes < 0)
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the biases");
+	h->bytes = sizeof(*h) + (uint64_t)bias_bytes;
+	for (int p = 0; p < 3; p++) {
+		if (pb->wtype[p] != QKV_WT_Q8_0 || !h->k->panel_q8_0)
+			continue;
+		size_t bytes = 0;
+		h->panel[p] = pack_q8_0(h->w[p], qkv_out_width(pb, p), pb->d_model / 32, &bytes);
+		if (!h->panel[p])
+			return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
+			                        "out of memory for the Q8_0 panels of %s",
+			                        qkv_proj_name(p));
+		h->w[p] = NULL;
+		h->bytes += bytes;
 	}
 	return QKV_OK;
 }
@@ -127,6 +181,35 @@ static void rows_f32_in_out(const struct quant_handle *h, const struct qkv_batch
  * the weights are read ceil(T / chunk) times instead. */
 #define X_CHUNK_BYTES ((size_t)256 << 10)
 
+/* Output rows [n0, n1) of projection p from its panels, for X rows [t_lo, t_hi): every
+ * group of 16 rows that meets the range is computed, its rows in the range written. */
+static void panels(const struct quant_handle *h, const struct qkv_batch *b, int p,
+                   const uint8_t *act, size_t arb, size_t nb, size_t n0, size_t n1, size_t t_lo,
+                   size_t t_hi)
+{
+	for (size_t g = n0 / QUANT_PANEL_ROWS; g * QUANT_PANEL_ROWS < n1; g++) {
+		const uint8_t *pan = h->panel[p] + g * nb * QUANT_PANEL_BLOCK;
+		size_t lo = g * QUANT_PANEL_ROWS < n0 ? n0 : g * QUANT_PANEL_ROWS;
+		size_t hi = (g + 1) * QUANT_PANEL_ROWS < n1 ? (g + 1) * QUANT_PANEL_ROWS : n1;
+		for (size_t t0 = t_lo; t0 < t_hi; t0 += QUANT_PANEL_TILE) {
+			const void *xs[QUANT_PANEL_TILE];
+			float acc[QUANT_PANEL_TILE * QUANT_PANEL_ROWS];
+			int nt = t_hi - t0 < QUANT_PANEL_TILE ? (int)(t_hi - t0) : QUANT_PANEL_TILE;
+			for (int i = 0; i < nt; i++)
+				xs[i] = act + (t0 + i) * arb;
+			h->k->panel_q8_0(pan, xs, nt, nb, acc);
+			for (int i = 0; i < nt; i++) {
+				float *y = b->out[p] + (t0 + i) * b->ld_out[p];
+				for (size_t n = lo; n < hi; n++) {
+					float v =
+					    acc[QUANT_PANEL_ROWS * i + (n - g * QUANT_PANEL_ROWS)];
+					y[n] = h->bias[p] ? v + h->bias[p][n] : v;
+				}
+			}
+		}
+	}
+}
+
 /* Output rows [n0, n1) of projection p for X rows [t_lo, t_hi). */
 static void rows_chunk(const struct quant_handle *h, const struct qkv_batch *b, int p,
                        const uint8_t *act, size_t arb, size_t n0, size_t n1, size_t t_lo,
@@ -134,6 +217,10 @@ static void rows_chunk(const struct quant_handle *h, const struct qkv_batch *b, 
 {
 	uint32_t t = h->pb.wtype[p];
 	size_t nb = h->pb.d_model / qkv_wtype_traits(t)->block;
+	if (h->panel[p]) {
+		panels(h, b, p, act, arb, nb, n0, n1, t_lo, t_hi);
+		return;
+	}
 	quant_row_fn fn = h->k->row[t] ? h->k->row[t] : quant_kernel_c.row[t];
 	quant_rows8_fn fn8 = h->k->rows8[t];
 	size_t ws = h->row_bytes[p];

@@ -489,7 +489,7 @@ static void weights_info(const struct qkv_model *m, struct qkv_model_info *info)
 		info->wtype[p] = m->wtype[p];
 		info->wbytes[p] = m->wbytes[p];
 	}
-	info->in_place = m->weights_released ? 0 : m->in_place;
+	info->in_place = m->in_place; /* how the core handed them over; memory_info says more */
 }
 
 /* Bytes the prepared handles hold and read (since 0.3 members). */

@@ -40,7 +40,7 @@ for t in q8_0 q4_0 q4_k q5_k q6_k; do
 			cmp -s "$TMP/out-scalar/$p.npy" "$TMP/out-quant/$p.npy" ||
 				fail "$t $layers: quant's $p differs from scalar's"
 		done
-		"$QKV" info "$TMP/$t.yaml" --layer 1 | grep -q "q: held as $t, .* used in place" ||
+		"$QKV" info "$TMP/$t.yaml" --layer 1 | grep -q "q: held as $t, .* handed over in place" ||
 			fail "info does not name $t in place"
 	done
 done

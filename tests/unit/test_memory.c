@@ -86,7 +86,7 @@ static int plugin_built(const char *name)
 struct memcase {
 	const char *backend, *precision;
 	uint32_t file_type;
-	int keeps; /* expected weights_needed */
+	int keeps; /* expected weights_needed; -1: either (the kernel decides), consistently */
 };
 
 /* Opening and calling once: anonymous growth + the file's resident pages, in KiB. */
@@ -119,13 +119,14 @@ static void measure(const char *dir, const struct memcase *c, double weight_byte
 	            weight_bytes, (unsigned long long)info.bytes_prepared,
 	            (unsigned long long)info.bytes_in_place, info.weights_needed,
 	            info.weights_released);
-	cr_expect_eq(info.weights_needed, (uint32_t)c->keeps, "%s: weights_needed %u", c->backend,
+	int keeps = c->keeps >= 0 ? c->keeps : (int)info.weights_needed; /* -1: by kernel */
+	cr_expect_eq(info.weights_needed, (uint32_t)keeps, "%s: weights_needed %u", c->backend,
 	             info.weights_needed);
-	cr_expect_eq(info.weights_released, (uint32_t)!c->keeps, "%s", c->backend);
+	cr_expect_eq(info.weights_released, (uint32_t)!keeps, "%s", c->backend);
 	cr_expect(info.prepared_known, "%s does not report its memory", c->backend);
-	if (!c->keeps) {
+	if (!keeps) {
 		/* its own copy: at least the int8 or f32 bytes of the weights, and the file gone */
-		double own = strcmp(c->precision, "int8") ? weight_bytes : weight_bytes / 4;
+		double own = !strcmp(c->precision, "int8") ? weight_bytes / 4 : weight_bytes;
 		cr_expect_geq((double)info.bytes_prepared, own, "%s: bytes_prepared %llu",
 		              c->backend, (unsigned long long)info.bytes_prepared);
 		cr_expect_eq(info.bytes_in_place, 0);
@@ -178,7 +179,9 @@ MEMORY_CASE(onednn_f32_reordered, "onednn", "f32", QKV_WT_F32, 0)
 MEMORY_CASE(int8_quantized, "int8", "int8", QKV_WT_F32, 0)
 MEMORY_CASE(onednn_int8_quantized, "onednn", "int8", QKV_WT_F32, 0)
 MEMORY_CASE(quant_f32_in_place, "quant", "stored", QKV_WT_F32, 1)
-MEMORY_CASE(quant_q8_0_in_place, "quant", "stored", QKV_WT_Q8_0, 1)
+/* Q8_0: in place with the row kernels, repacked into panels (1.06 x) with the AVX-512 VNNI
+ * one, which lets the file go: either way resident within the bound */
+MEMORY_CASE(quant_q8_0, "quant", "stored", QKV_WT_Q8_0, -1)
 
 /* weights_needed 0 is a promise: the caller's weights overwritten after open change
  * nothing. (A backend that lied would read NaN and give NaN.) */

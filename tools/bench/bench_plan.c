@@ -7,6 +7,7 @@
 
 #include <qkv/precision.h>
 #include <qkv/qkv.h>
+#include <qkv/wtype.h>
 
 #include "bench_direct.h"
 #include "bench_onednn.h"
@@ -26,6 +27,7 @@ struct backend {
 	char detail[QKV_PRECISION_COUNT][160];
 	double prepare_s[QKV_PRECISION_COUNT];
 	double stored_bytes; /* precision stored: the weights' bytes in their types */
+	bool stored_integer; /* and all of them block types (integer dot products) */
 	double mem[QKV_PRECISION_COUNT][2]; /* bytes prepared, bytes read in place (info) */
 };
 
@@ -202,8 +204,13 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 	         info.backend_detail ? info.backend_detail : "");
 	be->mem[prec][0] = (double)info.bytes_prepared;
 	be->mem[prec][1] = (double)info.bytes_in_place;
-	if (info.precision == QKV_STORED) /* %bw of a block type counts its own bytes */
+	if (info.precision == QKV_STORED) { /* %bw of a block type counts its own bytes */
 		be->stored_bytes = (double)(info.wbytes[0] + info.wbytes[1] + info.wbytes[2]);
+		be->stored_integer = true;
+		for (int p = 0; p < 3; p++)
+			be->stored_integer &= qkv_wtype_traits(info.wtype[p]) &&
+			                      qkv_wtype_traits(info.wtype[p])->act != QKV_ACT_F32;
+	}
 	be->model[prec] = m;
 }
 
@@ -383,8 +390,10 @@ static bool backend_row(const struct bench_plan *p, const struct bench_weights *
 		return false;
 	if (!be->tried[prec])
 		open_model(p, w, be, prec, max_threads);
-	if (be->stored_bytes > 0)
+	if (be->stored_bytes > 0) {
 		r->shape.stored_bytes = be->stored_bytes;
+		r->shape.stored_integer = be->stored_integer;
+	}
 	row->prepare_s = be->prepare_s[prec];
 	row->bytes_prepared = be->mem[prec][0];
 	row->bytes_in_place = be->mem[prec][1];
@@ -470,8 +479,10 @@ static void derive(struct bench_result *r, const struct bench_machine *m)
 		double sec = row->st.median;
 		row->gflops = 2.0 * (double)row->T * s->d_model * s->n / sec * 1e-9;
 		row->weight_gbs = bench_weight_bytes(s, row->precision) / sec * 1e-9;
-		double peak = row->precision == QKV_INT8 ? bench_machine_peak_int8(m, row->threads)
-		                                         : bench_machine_peak(m, row->threads),
+		bool integer = row->precision == QKV_INT8 ||
+		               (row->precision == QKV_STORED && s->stored_integer);
+		double peak = integer ? bench_machine_peak_int8(m, row->threads)
+		                      : bench_machine_peak(m, row->threads),
 		       bw = bench_machine_bw(m, row->threads);
 		row->peak_pct = peak > 0 ? 100.0 * row->gflops / peak : 0.0;
 		row->bw_pct = bw > 0 ? 100.0 * row->weight_gbs / bw : 0.0;

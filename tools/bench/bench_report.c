@@ -62,6 +62,8 @@ static void cells(const struct bench_row *row, bool md, char c[NCOL][48])
 		snprintf(c[7 + i], 48, i < 2 ? "%.2f" : "%.1f", v[i]);
 	if (bench_row_peak_broken(row)) /* not a figure: the peak loop measured too low */
 		snprintf(c[9], 48, "peak?");
+	if (row->ok && row->bw_pct > 100.0) /* the same for the read bandwidth */
+		snprintf(c[10], 48, "bw?");
 	snprintf(c[11], 48, row->vs_sgemm > 0 ? "%.2f" : "-", row->vs_sgemm);
 	snprintf(c[12], 48, row->vs_sgemv > 0 ? "%.2f" : "-", row->vs_sgemv);
 	int k = 0;

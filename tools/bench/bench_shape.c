@@ -6,10 +6,10 @@
 
 static const struct bench_shape presets[] = {
     /* name        d_model heads kv  head_dim */
-    {"gpt2-small", 768, 12, 12, 64, 0, 0, 0, 0},
-    {"llama2-7b", 4096, 32, 32, 128, 0, 0, 0, 0},
-    {"llama3-8b", 4096, 32, 8, 128, 0, 0, 0, 0}, /* GQA: 8 KV heads */
-    {"tiny", 64, 4, 2, 16, 0, 0, 0, 0},          /* for tests: runs in microseconds */
+    {"gpt2-small", 768, 12, 12, 64, 0, 0, 0, 0, false},
+    {"llama2-7b", 4096, 32, 32, 128, 0, 0, 0, 0, false},
+    {"llama3-8b", 4096, 32, 8, 128, 0, 0, 0, 0, false}, /* GQA: 8 KV heads */
+    {"tiny", 64, 4, 2, 16, 0, 0, 0, 0, false},          /* for tests: runs in microseconds */
 };
 
 void bench_shape_finish(struct bench_shape *s)

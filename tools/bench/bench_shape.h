@@ -13,6 +13,8 @@ struct bench_shape {
 	uint32_t d_q, d_kv, n; /* n = d_q + 2*d_kv */
 	double stored_bytes;   /* precision stored: the weights' bytes in their own types (from
 	                        * qkv_model_info.wbytes of the opened config); 0 = not known */
+	bool stored_integer;   /* precision stored: every type computes with integer dot products
+	                        * (block types): its rows' %peak is of the int8 peak */
 };
 
 /* Fill `s` from a preset name (gpt2-small, llama2-7b, llama3-8b, tiny); false if unknown. */

@@ -158,7 +158,7 @@ static void text_model(const struct info_view *v)
 		const char *wt = qkv_wtype_name(i->wtype[p]);
 		printf("  %s: held as %s, %.1f KiB, %s%s%s%s%s\n", qkv_proj_name(p), wt ? wt : "?",
 		       (double)i->wbytes[p] / 1024.0,
-		       i->in_place & (1u << p) ? "used in place" : "copied at open",
+		       i->in_place & (1u << p) ? "handed over in place" : "copied at open",
 		       v->ci.tensor[p] ? ", tensor " : "", v->ci.tensor[p] ? v->ci.tensor[p] : "",
 		       v->ci.bias_tensor[p] ? ", bias " : "",
 		       v->ci.bias_tensor[p] ? v->ci.bias_tensor[p] : "");

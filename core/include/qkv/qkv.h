@@ -221,8 +221,10 @@ struct qkv_model_info {
 	uint32_t wtype[3];     /* since 0.2: enum qkv_wtype (<qkv/wtype.h>) of the q, k, v weights
 	                        * as the backend gets them (QKV_WT_F32 unless precision stored) */
 	uint64_t wbytes[3];    /* since 0.2: bytes of each projection's weights as held */
-	uint32_t in_place;     /* since 0.2: bit p set when projection p's weights are used in
-	                        * place from the mapped file or the caller's memory (no copy) */
+	uint32_t in_place;     /* since 0.2: bit p set when projection p's weights were handed
+	                        * to the backend in place from the mapped file or the caller's
+	                        * memory (no copy by the core; whether the backend still reads
+	                        * them after open: weights_needed) */
 	const char *order;     /* since 0.2: the backend order in force: "openmp, blas, ..." */
 	const char *order_source;      /* since 0.2: where it came from: "the default", "the model
 	                                * config (backend.prefer)", "the machine profile", "the
