@@ -42,6 +42,10 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
 #define QUANT_PANEL_ROWS 16
 #define QUANT_PANEL_BLOCK (8 * 16 * 4 + 16 * 4)
 #define QUANT_PANEL_TILE 8
+/* Q4_0 panels keep the digits as nibbles: per block [4 k-groups][16 rows][4] bytes whose
+ * low nibble is the digit (q + 8) of k-group j and high nibble that of k-group j + 4, then
+ * the scales as f32 (1.11 x the stored bytes). */
+#define QUANT_PANEL4_BLOCK (4 * 16 * 4 + 16 * 4)
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                float *out);
 
@@ -51,6 +55,7 @@ struct quant_kernel {
 	quant_row_fn row[QKV_WTYPE_COUNT];     /* NULL: the C kernel's row serves that type */
 	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
 	quant_panel_fn panel_q8_0;             /* NULL: Q8_0 stays in place, row kernels */
+	quant_panel_fn panel_q4_0;             /* NULL: Q4_0 stays in place, row kernels */
 };
 
 extern const struct quant_kernel quant_kernel_c;

@@ -88,6 +88,47 @@ Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *con
 		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
 	}
 }
+
+/* 16 rows of a Q4_0 panel: the digits (0..15) as u8 against X, less 8 * sum_k x; float
+ * steps as for Q8_0. */
+Q_TARGET static void panel_q4_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
+                                           size_t nb, float *out)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0f);
+	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
+	for (int i = 0; i < nt; i++)
+		lo[i] = hi[i] = _mm256_setzero_ps();
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + QUANT_PANEL4_BLOCK * b;
+		__m512i w[8];
+		for (int j = 0; j < 4; j++) {
+			__m512i v = _mm512_loadu_si512((const void *)(blk + 64 * j));
+			w[j] = _mm512_and_si512(v, m4);
+			w[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
+		}
+		const float *dw = (const float *)(const void *)(blk + 256);
+		__m256 dlo = _mm256_loadu_ps(dw), dhi = _mm256_loadu_ps(dw + 8);
+		for (int i = 0; i < nt; i++) {
+			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
+			__m512i s = _mm512_setzero_si512();
+			for (int j = 0; j < 8; j++) {
+				int32_t x4;
+				memcpy(&x4, a->q + 4 * j, 4);
+				s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(x4));
+			}
+			s = _mm512_sub_epi32(s, _mm512_set1_epi32(8 * block_sum_q8(a->q)));
+			__m256 dx = _mm256_set1_ps(a->d);
+			__m256 slo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s));
+			__m256 shi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1));
+			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(slo, _mm256_mul_ps(dlo, dx)));
+			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(shi, _mm256_mul_ps(dhi, dx)));
+		}
+	}
+	for (int i = 0; i < nt; i++) {
+		_mm256_storeu_ps(out + 16 * i, lo[i]);
+		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
+	}
+}
 #undef Q_TARGET
 
 #define ROWS(s)                                                                                    \
@@ -96,9 +137,10 @@ Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *con
 		NULL, NULL, NULL, rows8_q8_0_##s, rows8_q4_0_##s, NULL, NULL, NULL                 \
 	}
 const struct quant_kernel quant_kernel_avx512vnni = {
-    "avx512vnni", "vpdpbusd ymm (EVEX), zmm Q8_0 panels", ROWS(avx512vnni), panel_q8_0_avx512vnni};
+    "avx512vnni", "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0 panels", ROWS(avx512vnni),
+    panel_q8_0_avx512vnni, panel_q4_0_avx512vnni};
 const struct quant_kernel quant_kernel_avxvnni = {"avxvnni", "vpdpbusd ymm (VEX)", ROWS(avxvnni),
-                                                  NULL};
+                                                  NULL, NULL};
 const struct quant_kernel quant_kernel_avx2 = {"avx2", "vpmaddubsw + vpmaddwd ymm", ROWS(avx2),
-                                               NULL};
+                                               NULL, NULL};
 #endif

@@ -10,6 +10,7 @@
  * the type table's reference bit for bit (kernel.h). */
 #include <omp.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +48,17 @@ static void quant_release(void *hp)
 	free(h);
 }
 
+/* The kernel's panel function for type t (kernel.h), or NULL: rows in place. */
+static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
+{
+	return t == QKV_WT_Q8_0 ? k->panel_q8_0 : t == QKV_WT_Q4_0 ? k->panel_q4_0 : NULL;
+}
+
+static size_t panel_block(uint32_t t)
+{
+	return t == QKV_WT_Q4_0 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK;
+}
+
 static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 {
 	const struct quant_handle *h = hp;
@@ -54,32 +66,49 @@ static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 	out->bytes_made = h->bytes;
 }
 
-/* Q8_0 rows [d_out x nb blocks] into panels of 16 rows (kernel.h's layout): per block the
- * weights as w + 128 grouped by 4 k for each row, then the rows' scales widened as
- * qkv_fp16_to_f32 does. Rows past d_out are zero weights with scale 0. 1.06 x the stored
- * bytes; the stored rows are not read again (the core may let the file go). */
-static uint8_t *pack_q8_0(const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
+/* Q8_0 or Q4_0 rows [d_out x nb blocks] into panels of 16 rows (kernel.h's layouts): per
+ * block the rows' digits grouped by 4 k (Q8_0: w + 128 as u8; Q4_0: the nibbles q + 8 of
+ * k-groups j and j + 4 in one byte), then the rows' scales widened as qkv_fp16_to_f32 does.
+ * Rows past d_out are zero weights with scale 0. The stored rows are not read again (the
+ * core may let the file go). */
+static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
 {
+	bool q4 = t == QKV_WT_Q4_0;
+	size_t sb = q4 ? 18 : 34, pb = q4 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK;
 	size_t groups = (d_out + QUANT_PANEL_ROWS - 1) / QUANT_PANEL_ROWS;
-	size_t total = groups * nb * QUANT_PANEL_BLOCK;
-	uint8_t *pan = aligned_alloc(64, (total + 63) / 64 * 64);
+	*bytes = (groups * nb * pb + 63) / 64 * 64;
+	uint8_t *pan = aligned_alloc(64, *bytes);
 	if (!pan)
 		return NULL;
-	*bytes = (total + 63) / 64 * 64;
+	memset(pan, 0, *bytes);
 	for (size_t g = 0; g < groups; g++)
 		for (size_t b = 0; b < nb; b++) {
-			uint8_t *blk = pan + (g * nb + b) * QUANT_PANEL_BLOCK;
+			uint8_t *blk = pan + (g * nb + b) * pb;
 			float d[QUANT_PANEL_ROWS];
 			for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
 				size_t n = g * QUANT_PANEL_ROWS + r;
-				const uint8_t *src = n < d_out ? w + n * nb * 34 + b * 34 : NULL;
+				const uint8_t *src = n < d_out ? w + (n * nb + b) * sb : NULL;
+				int8_t q[32] = {0};
 				d[r] = src ? qkv_fp16_to_f32(qkv_rd16(src)) : 0.0f;
-				for (int k = 0; k < 32; k++) /* (int8 + 128) as u8 */
-					blk[((size_t)(k / 4) * QUANT_PANEL_ROWS + r) * 4 +
-					    (size_t)(k % 4)] =
-					    (uint8_t)((src ? (int)(int8_t)src[2 + k] : 0) + 128);
+				if (src && q4)
+					qkv_q4_0_ints(
+					    (const struct qkv_blk_q4_0 *)(const void *)src, q);
+				else if (src)
+					memcpy(q, src + 2, 32);
+				for (int k = 0; k < 32; k++) {
+					size_t at =
+					    ((size_t)(k / 4 % (q4 ? 4 : 8)) * QUANT_PANEL_ROWS +
+					     r) *
+					        4 +
+					    (size_t)(k % 4);
+					if (!q4)
+						blk[at] = (uint8_t)(q[k] + 128);
+					else /* k-groups 0-3 low nibbles, 4-7 high */
+						blk[at] |=
+						    (uint8_t)((q[k] + 8) << (k >= 16 ? 4 : 0));
+				}
 			}
-			memcpy(blk + 8 * QUANT_PANEL_ROWS * 4, d, sizeof(d));
+			memcpy(blk + pb - sizeof(d), d, sizeof(d));
 		}
 	return pan;
 }
@@ -133,14 +162,16 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the biases");
 	h->bytes = sizeof(*h) + (uint64_t)bias_bytes;
 	for (int p = 0; p < 3; p++) {
-		if (pb->wtype[p] != QKV_WT_Q8_0 || !h->k->panel_q8_0)
+		uint32_t t = pb->wtype[p];
+		if (!panel_fn(h->k, t))
 			continue;
 		size_t bytes = 0;
-		h->panel[p] = pack_q8_0(h->w[p], qkv_out_width(pb, p), pb->d_model / 32, &bytes);
+		h->panel[p] =
+		    pack_panels(t, h->w[p], qkv_out_width(pb, p), pb->d_model / 32, &bytes);
 		if (!h->panel[p])
 			return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
-			                        "out of memory for the Q8_0 panels of %s",
-			                        qkv_proj_name(p));
+			                        "out of memory for the %s panels of %s",
+			                        qkv_wtype_name(t), qkv_proj_name(p));
 		h->w[p] = NULL;
 		h->bytes += bytes;
 	}
@@ -188,7 +219,7 @@ static void panels(const struct quant_handle *h, const struct qkv_batch *b, int 
                    size_t t_hi)
 {
 	for (size_t g = n0 / QUANT_PANEL_ROWS; g * QUANT_PANEL_ROWS < n1; g++) {
-		const uint8_t *pan = h->panel[p] + g * nb * QUANT_PANEL_BLOCK;
+		const uint8_t *pan = h->panel[p] + g * nb * panel_block(h->pb.wtype[p]);
 		size_t lo = g * QUANT_PANEL_ROWS < n0 ? n0 : g * QUANT_PANEL_ROWS;
 		size_t hi = (g + 1) * QUANT_PANEL_ROWS < n1 ? (g + 1) * QUANT_PANEL_ROWS : n1;
 		for (size_t t0 = t_lo; t0 < t_hi; t0 += QUANT_PANEL_TILE) {
@@ -197,7 +228,7 @@ static void panels(const struct quant_handle *h, const struct qkv_batch *b, int 
 			int nt = t_hi - t0 < QUANT_PANEL_TILE ? (int)(t_hi - t0) : QUANT_PANEL_TILE;
 			for (int i = 0; i < nt; i++)
 				xs[i] = act + (t0 + i) * arb;
-			h->k->panel_q8_0(pan, xs, nt, nb, acc);
+			panel_fn(h->k, h->pb.wtype[p])(pan, xs, nt, nb, acc);
 			for (int i = 0; i < nt; i++) {
 				float *y = b->out[p] + (t0 + i) * b->ld_out[p];
 				for (size_t n = lo; n < hi; n++) {
