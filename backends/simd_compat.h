@@ -49,6 +49,7 @@
 #endif
 #include <simde/arm/neon.h>
 #include <simde/x86/avx512.h>
+#include <simde/x86/f16c.h> /* not pulled in by avx512.h */
 #include <stdint.h>
 #include <string.h>
 #define QKV_NEON_BUILD 1

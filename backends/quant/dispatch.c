@@ -10,9 +10,17 @@ static int has_dotprod(const struct qkv_cpu_features *f)
 }
 #endif
 
+#if defined(__x86_64__) || defined(QKV_SIMDE)
+/* the ymm rows and the zmm panels (AVX512F) with their scales widened by F16C */
+static int has_avx512vnni_panels(const struct qkv_cpu_features *f)
+{
+	return qkv_kernel_has_avx512vnni_ymm(f) && f->avx512f && f->f16c;
+}
+#endif
+
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
-    {"avx512vnni", "avx2+avx512vl+avx512vnni", qkv_kernel_has_avx512vnni_ymm,
+    {"avx512vnni", "avx2+avx512f+avx512vl+avx512vnni+f16c", has_avx512vnni_panels,
      &quant_kernel_avx512vnni},
     {"avxvnni", "avx2+avxvnni", qkv_kernel_has_avxvnni, &quant_kernel_avxvnni},
     {"avx2", "avx2", qkv_kernel_has_avx2, &quant_kernel_avx2},

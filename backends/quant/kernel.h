@@ -37,15 +37,16 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
  * vpdpbusd zmm multiplies 4 weights of each of the 16 rows with 4 values of X broadcast,
  * and the float steps run with row r in lane r (<qkv/wtype.h>'s order per lane:
  * bit-identical). Per block, QUANT_PANEL_BLOCK bytes: [8 k-groups][16 rows][4] bytes of
- * w + 128 (u8), then the 16 rows' scales as f32. out[16 * i + r] for X row i < nt
- * (nt <= QUANT_PANEL_TILE). */
+ * w + 128 (u8), then the 16 rows' fp16 scales as stored (widened by F16C: exact; a
+ * signalling NaN comes out quiet, as the first multiply would make it anyway). out[16 * i + r] for
+ * X row i < nt (nt <= QUANT_PANEL_TILE). */
 #define QUANT_PANEL_ROWS 16
-#define QUANT_PANEL_BLOCK (8 * 16 * 4 + 16 * 4)
+#define QUANT_PANEL_BLOCK (8 * 16 * 4 + 16 * 2)
 #define QUANT_PANEL_TILE 8
 /* Q4_0 panels keep the digits as nibbles: per block [4 k-groups][16 rows][4] bytes whose
  * low nibble is the digit (q + 8) of k-group j and high nibble that of k-group j + 4, then
- * the scales as f32 (1.11 x the stored bytes). */
-#define QUANT_PANEL4_BLOCK (4 * 16 * 4 + 16 * 4)
+ * the fp16 scales (the stored bytes, rearranged). */
+#define QUANT_PANEL4_BLOCK (4 * 16 * 4 + 16 * 2)
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                float *out);
 

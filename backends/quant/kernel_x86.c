@@ -34,7 +34,7 @@
 
 /* ---- AVX-512 VNNI, ymm (EVEX), and zmm for the Q8_0 panels ---- */
 #define Q_SFX avx512vnni
-#define Q_TARGET QKV_ISA("avx2,avx512f,avx512vl,avx512vnni")
+#define Q_TARGET QKV_ISA("avx2,avx512f,avx512vl,avx512vnni,f16c")
 #define Q_DOT(u, s) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s)
 #include "kernel_x86.inc"
 #undef Q_SFX
@@ -65,8 +65,8 @@ Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *con
 		__m512i w[8];
 		for (int j = 0; j < 8; j++)
 			w[j] = _mm512_loadu_si512((const void *)(blk + 64 * j));
-		const float *dw = (const float *)(const void *)(blk + 512);
-		__m256 dlo = _mm256_loadu_ps(dw), dhi = _mm256_loadu_ps(dw + 8);
+		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 512)));
+		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 528)));
 		for (int i = 0; i < nt; i++) {
 			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
 			__m512i s = _mm512_setzero_si512();
@@ -106,8 +106,8 @@ Q_TARGET static void panel_q4_0_avx512vnni(const uint8_t *panel, const void *con
 			w[j] = _mm512_and_si512(v, m4);
 			w[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
 		}
-		const float *dw = (const float *)(const void *)(blk + 256);
-		__m256 dlo = _mm256_loadu_ps(dw), dhi = _mm256_loadu_ps(dw + 8);
+		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
+		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 272)));
 		for (int i = 0; i < nt; i++) {
 			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
 			__m512i s = _mm512_setzero_si512();

@@ -68,7 +68,7 @@ static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 
 /* Q8_0 or Q4_0 rows [d_out x nb blocks] into panels of 16 rows (kernel.h's layouts): per
  * block the rows' digits grouped by 4 k (Q8_0: w + 128 as u8; Q4_0: the nibbles q + 8 of
- * k-groups j and j + 4 in one byte), then the rows' scales widened as qkv_fp16_to_f32 does.
+ * k-groups j and j + 4 in one byte), then the rows' fp16 scales as stored.
  * Rows past d_out are zero weights with scale 0. The stored rows are not read again (the
  * core may let the file go). */
 static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
@@ -84,12 +84,12 @@ static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t n
 	for (size_t g = 0; g < groups; g++)
 		for (size_t b = 0; b < nb; b++) {
 			uint8_t *blk = pan + (g * nb + b) * pb;
-			float d[QUANT_PANEL_ROWS];
+			uint16_t d[QUANT_PANEL_ROWS];
 			for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
 				size_t n = g * QUANT_PANEL_ROWS + r;
 				const uint8_t *src = n < d_out ? w + (n * nb + b) * sb : NULL;
 				int8_t q[32] = {0};
-				d[r] = src ? qkv_fp16_to_f32(qkv_rd16(src)) : 0.0f;
+				d[r] = src ? qkv_rd16(src) : 0; /* fp16 bits, as stored */
 				if (src && q4)
 					qkv_q4_0_ints(
 					    (const struct qkv_blk_q4_0 *)(const void *)src, q);

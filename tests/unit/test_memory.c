@@ -179,7 +179,7 @@ MEMORY_CASE(onednn_f32_reordered, "onednn", "f32", QKV_WT_F32, 0)
 MEMORY_CASE(int8_quantized, "int8", "int8", QKV_WT_F32, 0)
 MEMORY_CASE(onednn_int8_quantized, "onednn", "int8", QKV_WT_F32, 0)
 MEMORY_CASE(quant_f32_in_place, "quant", "stored", QKV_WT_F32, 1)
-/* Q8_0: in place with the row kernels, repacked into panels (1.06 x) with the AVX-512 VNNI
+/* Q8_0: in place with the row kernels, rearranged into panels (same bytes) with the AVX-512 VNNI
  * one, which lets the file go: either way resident within the bound */
 MEMORY_CASE(quant_q8_0, "quant", "stored", QKV_WT_Q8_0, -1)
 
