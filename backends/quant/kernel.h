@@ -47,6 +47,11 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
  * low nibble is the digit (q + 8) of k-group j and high nibble that of k-group j + 4, then
  * the fp16 scales (the stored bytes, rearranged). */
 #define QUANT_PANEL4_BLOCK (4 * 16 * 4 + 16 * 2)
+/* Q4_K panels, per super-block of 256: [4 chunks][8 k-groups][16 rows][4] bytes whose low
+ * nibble is the digit of sub-block 2c and high nibble that of sub-block 2c + 1 (as Q4_K
+ * packs them), then the 6-bit scales [8][16] and mins [8][16] as u8, then d [16] and dmin
+ * [16] as fp16 (1.03 x the stored bytes). */
+#define QUANT_PANELK_BLOCK (4 * 8 * 16 * 4 + 2 * 8 * 16 + 2 * 16 * 2)
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                float *out);
 
@@ -57,6 +62,7 @@ struct quant_kernel {
 	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
 	quant_panel_fn panel_q8_0;             /* NULL: Q8_0 stays in place, row kernels */
 	quant_panel_fn panel_q4_0;             /* NULL: Q4_0 stays in place, row kernels */
+	quant_panel_fn panel_q4_k;             /* NULL: Q4_K stays in place, row kernels */
 };
 
 extern const struct quant_kernel quant_kernel_c;

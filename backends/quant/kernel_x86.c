@@ -129,6 +129,81 @@ Q_TARGET static void panel_q4_0_avx512vnni(const uint8_t *panel, const void *con
 		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
 	}
 }
+
+/* 16 bytes to 16 int32 lanes (zero-extended) */
+Q_TARGET static inline __m512i widen16_u8(const uint8_t *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)p);
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(v)),
+	                          _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)), 1);
+}
+
+/* 16 rows of a Q4_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per
+ * super-block and row, sumi = sum_j sc[j] (digits . x of sub-block j) and summ = sum_j m[j]
+ * (X's two 16-value sums of sub-block j), exact in int32; then the two float steps of
+ * <qkv/wtype.h> per lane. */
+Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
+                                           size_t nb, float *out)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0f);
+	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
+	for (int i = 0; i < nt; i++)
+		lo[i] = hi[i] = _mm256_setzero_ps();
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + QUANT_PANELK_BLOCK * b;
+		const uint8_t *scm = blk + 2048, *dd = blk + 2048 + 256;
+		__m512i sc[8], mn[8];
+		for (int j = 0; j < 8; j++) {
+			sc[j] = widen16_u8(scm + 16 * j);
+			mn[j] = widen16_u8(scm + 128 + 16 * j);
+		}
+		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dd));
+		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 16)));
+		__m256 mlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 32)));
+		__m256 mhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 48)));
+		for (int i = 0; i < nt; i++) {
+			const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
+			__m512i sumi = _mm512_setzero_si512(), summ = _mm512_setzero_si512();
+			for (int c = 0; c < 4; c++) {
+				__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+				const int8_t *x0 = a->q + 64 * c, *x1 = x0 + 32;
+				for (int g = 0; g < 8; g++) {
+					__m512i v = _mm512_loadu_si512(
+					    (const void *)(blk + ((size_t)c * 8 + (size_t)g) * 64));
+					int32_t a0, a1;
+					memcpy(&a0, x0 + 4 * g, 4);
+					memcpy(&a1, x1 + 4 * g, 4);
+					s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, m4),
+					                         _mm512_set1_epi32(a0));
+					s1 = _mm512_dpbusd_epi32(
+					    s1, _mm512_and_si512(_mm512_srli_epi32(v, 4), m4),
+					    _mm512_set1_epi32(a1));
+				}
+				sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(s0, sc[2 * c]));
+				sumi =
+				    _mm512_add_epi32(sumi, _mm512_mullo_epi32(s1, sc[2 * c + 1]));
+			}
+			for (int j = 0; j < 8; j++)
+				summ = _mm512_add_epi32(
+				    summ, _mm512_mullo_epi32(mn[j],
+				                             _mm512_set1_epi32(a->sum[2 * j] +
+				                                               a->sum[2 * j + 1])));
+			__m256 dx = _mm256_set1_ps(a->d);
+			__m256 ilo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(sumi));
+			__m256 ihi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(sumi, 1));
+			__m256 nlo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(summ));
+			__m256 nhi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(summ, 1));
+			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(ilo, _mm256_mul_ps(dlo, dx)));
+			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(ihi, _mm256_mul_ps(dhi, dx)));
+			lo[i] = _mm256_sub_ps(lo[i], _mm256_mul_ps(nlo, _mm256_mul_ps(mlo, dx)));
+			hi[i] = _mm256_sub_ps(hi[i], _mm256_mul_ps(nhi, _mm256_mul_ps(mhi, dx)));
+		}
+	}
+	for (int i = 0; i < nt; i++) {
+		_mm256_storeu_ps(out + 16 * i, lo[i]);
+		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
+	}
+}
 #undef Q_TARGET
 
 #define ROWS(s)                                                                                    \
@@ -137,10 +212,11 @@ Q_TARGET static void panel_q4_0_avx512vnni(const uint8_t *panel, const void *con
 		NULL, NULL, NULL, rows8_q8_0_##s, rows8_q4_0_##s, NULL, NULL, NULL                 \
 	}
 const struct quant_kernel quant_kernel_avx512vnni = {
-    "avx512vnni", "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0 panels", ROWS(avx512vnni),
-    panel_q8_0_avx512vnni, panel_q4_0_avx512vnni};
-const struct quant_kernel quant_kernel_avxvnni = {"avxvnni", "vpdpbusd ymm (VEX)", ROWS(avxvnni),
-                                                  NULL, NULL};
-const struct quant_kernel quant_kernel_avx2 = {"avx2", "vpmaddubsw + vpmaddwd ymm", ROWS(avx2),
-                                               NULL, NULL};
+    "avx512vnni",          "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0/Q4_K panels",
+    ROWS(avx512vnni),      panel_q8_0_avx512vnni,
+    panel_q4_0_avx512vnni, panel_q4_k_avx512vnni};
+const struct quant_kernel quant_kernel_avxvnni = {
+    "avxvnni", "vpdpbusd ymm (VEX)", ROWS(avxvnni), NULL, NULL, NULL};
+const struct quant_kernel quant_kernel_avx2 = {
+    "avx2", "vpmaddubsw + vpmaddwd ymm", ROWS(avx2), NULL, NULL, NULL};
 #endif

@@ -51,12 +51,17 @@ static void quant_release(void *hp)
 /* The kernel's panel function for type t (kernel.h), or NULL: rows in place. */
 static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
 {
-	return t == QKV_WT_Q8_0 ? k->panel_q8_0 : t == QKV_WT_Q4_0 ? k->panel_q4_0 : NULL;
+	return t == QKV_WT_Q8_0   ? k->panel_q8_0
+	       : t == QKV_WT_Q4_0 ? k->panel_q4_0
+	       : t == QKV_WT_Q4_K ? k->panel_q4_k
+	                          : NULL;
 }
 
 static size_t panel_block(uint32_t t)
 {
-	return t == QKV_WT_Q4_0 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK;
+	return t == QKV_WT_Q4_0   ? QUANT_PANEL4_BLOCK
+	       : t == QKV_WT_Q4_K ? QUANT_PANELK_BLOCK
+	                          : QUANT_PANEL_BLOCK;
 }
 
 static void quant_memory(const void *hp, struct qkv_handle_memory *out)
@@ -66,49 +71,76 @@ static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 	out->bytes_made = h->bytes;
 }
 
-/* Q8_0 or Q4_0 rows [d_out x nb blocks] into panels of 16 rows (kernel.h's layouts): per
- * block the rows' digits grouped by 4 k (Q8_0: w + 128 as u8; Q4_0: the nibbles q + 8 of
- * k-groups j and j + 4 in one byte), then the rows' fp16 scales as stored.
- * Rows past d_out are zero weights with scale 0. The stored rows are not read again (the
- * core may let the file go). */
-static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
+/* One block of 16 Q8_0 or Q4_0 rows (src[r] NULL past d_out: zero weights, scale 0) in
+ * kernel.h's layout: the digits grouped by 4 k (Q8_0: w + 128 as u8; Q4_0: the nibbles
+ * q + 8 of k-groups j and j + 4 in one byte), then the fp16 scales as stored. */
+static void pack_0_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
 {
 	bool q4 = t == QKV_WT_Q4_0;
-	size_t sb = q4 ? 18 : 34, pb = q4 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK;
+	size_t pb = panel_block(t);
+	memset(blk, 0, pb);
+	uint16_t d[QUANT_PANEL_ROWS];
+	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
+		int8_t q[32] = {0};
+		d[r] = src[r] ? qkv_rd16(src[r]) : 0; /* fp16 bits, as stored */
+		if (src[r] && q4)
+			qkv_q4_0_ints((const struct qkv_blk_q4_0 *)(const void *)src[r], q);
+		else if (src[r])
+			memcpy(q, src[r] + 2, 32);
+		for (int k = 0; k < 32; k++) {
+			size_t at = ((size_t)(k / 4 % (q4 ? 4 : 8)) * QUANT_PANEL_ROWS + r) * 4 +
+			            (size_t)(k % 4);
+			if (!q4)
+				blk[at] = (uint8_t)(q[k] + 128);
+			else /* k-groups 0-3 low nibbles, 4-7 high */
+				blk[at] |= (uint8_t)((q[k] + 8) << (k >= 16 ? 4 : 0));
+		}
+	}
+	memcpy(blk + pb - sizeof(d), d, sizeof(d));
+}
+
+/* One super-block of 16 Q4_K rows in kernel.h's Q4_K panel layout (src[r] NULL past d_out:
+ * zero digits, scales, mins and d). */
+static void pack_q4_k_block(const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
+{
+	memset(blk, 0, QUANT_PANELK_BLOCK);
+	uint8_t *scm = blk + 2048, *dd = blk + 2048 + 256;
+	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
+		if (!src[r])
+			continue;
+		for (int c = 0; c < 4; c++) /* the chunk's bytes keep Q4_K's nibble pairing */
+			for (int k = 0; k < 32; k++)
+				blk[(((size_t)c * 8 + (size_t)(k / 4)) * QUANT_PANEL_ROWS + r) * 4 +
+				    (size_t)(k % 4)] = src[r][16 + 32 * c + k];
+		for (int j = 0; j < 8; j++)
+			qkv_k_scale_min(src[r] + 4, j, &scm[16 * j + r], &scm[128 + 16 * j + r]);
+		memcpy(dd + 2 * r, src[r], 2);          /* d */
+		memcpy(dd + 32 + 2 * r, src[r] + 2, 2); /* dmin */
+	}
+}
+
+/* Rows [d_out x nb blocks] of type t into panels of 16 rows (kernel.h's layouts). The
+ * stored rows are not read again (the core may let the file go). */
+static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
+{
+	size_t sb = qkv_wtype_traits(t)->bytes, pb = panel_block(t);
 	size_t groups = (d_out + QUANT_PANEL_ROWS - 1) / QUANT_PANEL_ROWS;
 	*bytes = (groups * nb * pb + 63) / 64 * 64;
 	uint8_t *pan = aligned_alloc(64, *bytes);
 	if (!pan)
 		return NULL;
-	memset(pan, 0, *bytes);
 	for (size_t g = 0; g < groups; g++)
 		for (size_t b = 0; b < nb; b++) {
-			uint8_t *blk = pan + (g * nb + b) * pb;
-			uint16_t d[QUANT_PANEL_ROWS];
+			const uint8_t *src[QUANT_PANEL_ROWS];
 			for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
 				size_t n = g * QUANT_PANEL_ROWS + r;
-				const uint8_t *src = n < d_out ? w + (n * nb + b) * sb : NULL;
-				int8_t q[32] = {0};
-				d[r] = src ? qkv_rd16(src) : 0; /* fp16 bits, as stored */
-				if (src && q4)
-					qkv_q4_0_ints(
-					    (const struct qkv_blk_q4_0 *)(const void *)src, q);
-				else if (src)
-					memcpy(q, src + 2, 32);
-				for (int k = 0; k < 32; k++) {
-					size_t at =
-					    ((size_t)(k / 4 % (q4 ? 4 : 8)) * QUANT_PANEL_ROWS +
-					     r) *
-					        4 +
-					    (size_t)(k % 4);
-					if (!q4)
-						blk[at] = (uint8_t)(q[k] + 128);
-					else /* k-groups 0-3 low nibbles, 4-7 high */
-						blk[at] |=
-						    (uint8_t)((q[k] + 8) << (k >= 16 ? 4 : 0));
-				}
+				src[r] = n < d_out ? w + (n * nb + b) * sb : NULL;
 			}
-			memcpy(blk + pb - sizeof(d), d, sizeof(d));
+			uint8_t *blk = pan + (g * nb + b) * pb;
+			if (t == QKV_WT_Q4_K)
+				pack_q4_k_block(src, blk);
+			else
+				pack_0_block(t, src, blk);
 		}
 	return pan;
 }
@@ -166,8 +198,8 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 		if (!panel_fn(h->k, t))
 			continue;
 		size_t bytes = 0;
-		h->panel[p] =
-		    pack_panels(t, h->w[p], qkv_out_width(pb, p), pb->d_model / 32, &bytes);
+		h->panel[p] = pack_panels(t, h->w[p], qkv_out_width(pb, p),
+		                          pb->d_model / qkv_wtype_traits(t)->block, &bytes);
 		if (!h->panel[p])
 			return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
 			                        "out of memory for the %s panels of %s",
