@@ -161,36 +161,46 @@ Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *con
 		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 16)));
 		__m256 mlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 32)));
 		__m256 mhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 48)));
-		for (int i = 0; i < nt; i++) {
-			const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
-			__m512i sumi = _mm512_setzero_si512(), summ = _mm512_setzero_si512();
-			for (int c = 0; c < 4; c++) {
+		/* each chunk's digits unpacked once, then used by every X row */
+		__m512i sumi[QUANT_PANEL_TILE];
+		for (int i = 0; i < nt; i++)
+			sumi[i] = _mm512_setzero_si512();
+		for (int c = 0; c < 4; c++) {
+			__m512i dl[8], dh[8];
+			for (int g = 0; g < 8; g++) {
+				__m512i v = _mm512_loadu_si512(
+				    (const void *)(blk + ((size_t)c * 8 + (size_t)g) * 64));
+				dl[g] = _mm512_and_si512(v, m4);
+				dh[g] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
+			}
+			for (int i = 0; i < nt; i++) {
+				const int8_t *x0 =
+				    ((const struct qkv_act_q8_k *)x[i] + b)->q + 64 * c;
 				__m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-				const int8_t *x0 = a->q + 64 * c, *x1 = x0 + 32;
 				for (int g = 0; g < 8; g++) {
-					__m512i v = _mm512_loadu_si512(
-					    (const void *)(blk + ((size_t)c * 8 + (size_t)g) * 64));
 					int32_t a0, a1;
 					memcpy(&a0, x0 + 4 * g, 4);
-					memcpy(&a1, x1 + 4 * g, 4);
-					s0 = _mm512_dpbusd_epi32(s0, _mm512_and_si512(v, m4),
-					                         _mm512_set1_epi32(a0));
-					s1 = _mm512_dpbusd_epi32(
-					    s1, _mm512_and_si512(_mm512_srli_epi32(v, 4), m4),
-					    _mm512_set1_epi32(a1));
+					memcpy(&a1, x0 + 32 + 4 * g, 4);
+					s0 = _mm512_dpbusd_epi32(s0, dl[g], _mm512_set1_epi32(a0));
+					s1 = _mm512_dpbusd_epi32(s1, dh[g], _mm512_set1_epi32(a1));
 				}
-				sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(s0, sc[2 * c]));
-				sumi =
-				    _mm512_add_epi32(sumi, _mm512_mullo_epi32(s1, sc[2 * c + 1]));
+				sumi[i] =
+				    _mm512_add_epi32(sumi[i], _mm512_mullo_epi32(s0, sc[2 * c]));
+				sumi[i] = _mm512_add_epi32(sumi[i],
+				                           _mm512_mullo_epi32(s1, sc[2 * c + 1]));
 			}
+		}
+		for (int i = 0; i < nt; i++) {
+			const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
+			__m512i summ = _mm512_setzero_si512();
 			for (int j = 0; j < 8; j++)
 				summ = _mm512_add_epi32(
 				    summ, _mm512_mullo_epi32(mn[j],
 				                             _mm512_set1_epi32(a->sum[2 * j] +
 				                                               a->sum[2 * j + 1])));
 			__m256 dx = _mm256_set1_ps(a->d);
-			__m256 ilo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(sumi));
-			__m256 ihi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(sumi, 1));
+			__m256 ilo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(sumi[i]));
+			__m256 ihi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(sumi[i], 1));
 			__m256 nlo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(summ));
 			__m256 nhi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(summ, 1));
 			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(ilo, _mm256_mul_ps(dlo, dx)));
