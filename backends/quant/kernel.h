@@ -52,6 +52,9 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
  * packs them), then the 6-bit scales [8][16] and mins [8][16] as u8, then d [16] and dmin
  * [16] as fp16 (1.03 x the stored bytes). */
 #define QUANT_PANELK_BLOCK (4 * 8 * 16 * 4 + 2 * 8 * 16 + 2 * 16 * 2)
+/* Q5_K panels: the Q4_K layout with, after the digits, each row's 32 qh bytes (bit j of qh[k]
+ * is the fifth bit of sub-block j's value k) as [8 k-groups][16 rows][4] (1.02 x). */
+#define QUANT_PANEL5_BLOCK (QUANT_PANELK_BLOCK + 8 * 16 * 4)
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                float *out);
 
@@ -63,6 +66,7 @@ struct quant_kernel {
 	quant_panel_fn panel_q8_0;             /* NULL: Q8_0 stays in place, row kernels */
 	quant_panel_fn panel_q4_0;             /* NULL: Q4_0 stays in place, row kernels */
 	quant_panel_fn panel_q4_k;             /* NULL: Q4_K stays in place, row kernels */
+	quant_panel_fn panel_q5_k;             /* NULL: Q5_K stays in place, row kernels */
 };
 
 extern const struct quant_kernel quant_kernel_c;

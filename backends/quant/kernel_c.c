@@ -27,4 +27,5 @@ const struct quant_kernel quant_kernel_c = {
     {NULL},
     NULL,
     NULL,
+    NULL,
     NULL};

@@ -198,6 +198,7 @@ const struct quant_kernel quant_kernel_neon_dot = {
     {NULL},
     NULL,
     NULL,
+    NULL,
     NULL};
 
 #endif

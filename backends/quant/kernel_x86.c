@@ -142,16 +142,16 @@ Q_TARGET static inline __m512i widen16_u8(const uint8_t *p)
  * super-block and row, sumi = sum_j sc[j] (digits . x of sub-block j) and summ = sum_j m[j]
  * (X's two 16-value sums of sub-block j), exact in int32; then the two float steps of
  * <qkv/wtype.h> per lane. */
-Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
-                                           size_t nb, float *out)
+Q_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const *x, int nt,
+                                         size_t nb, float *out, int five)
 {
-	const __m512i m4 = _mm512_set1_epi8(0x0f);
+	const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
 	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
 	for (int i = 0; i < nt; i++)
 		lo[i] = hi[i] = _mm256_setzero_ps();
 	for (size_t b = 0; b < nb; b++) {
-		const uint8_t *blk = panel + QUANT_PANELK_BLOCK * b;
-		const uint8_t *scm = blk + 2048, *dd = blk + 2048 + 256;
+		const uint8_t *blk = panel + (five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK) * b;
+		const uint8_t *qh = blk + 2048, *scm = qh + (five ? 512 : 0), *dd = scm + 256;
 		__m512i sc[8], mn[8];
 		for (int j = 0; j < 8; j++) {
 			sc[j] = widen16_u8(scm + 16 * j);
@@ -172,6 +172,16 @@ Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *con
 				    (const void *)(blk + ((size_t)c * 8 + (size_t)g) * 64));
 				dl[g] = _mm512_and_si512(v, m4);
 				dh[g] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
+				if (five) { /* fifth bits: bit 2c (low digit), 2c + 1 (high) of qh
+					     */
+					__m512i h = _mm512_loadu_si512((const void *)(qh + 64 * g));
+					__m512i hl = _mm512_and_si512(
+					    _mm512_srl_epi32(h, _mm_cvtsi32_si128(2 * c)), one);
+					__m512i hh = _mm512_and_si512(
+					    _mm512_srl_epi32(h, _mm_cvtsi32_si128(2 * c + 1)), one);
+					dl[g] = _mm512_or_si512(dl[g], _mm512_slli_epi32(hl, 4));
+					dh[g] = _mm512_or_si512(dh[g], _mm512_slli_epi32(hh, 4));
+				}
 			}
 			for (int i = 0; i < nt; i++) {
 				const int8_t *x0 =
@@ -214,19 +224,35 @@ Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *con
 		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
 	}
 }
+
+Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
+                                           size_t nb, float *out)
+{
+	panel_k_body(panel, x, nt, nb, out, 0);
+}
+
+/* Q5_K: the Q4_K panel with the fifth bits as Q5_K's qh bytes, per row and k-group. */
+Q_TARGET static void panel_q5_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
+                                           size_t nb, float *out)
+{
+	panel_k_body(panel, x, nt, nb, out, 1);
+}
 #undef Q_TARGET
 
 #define ROWS(s)                                                                                    \
-	{NULL, NULL, NULL, row_q8_0_##s, row_q4_0_##s, row_q4_k_##s, row_q5_k_##s, row_q6_k_##s},  \
-	{                                                                                          \
-		NULL, NULL, NULL, rows8_q8_0_##s, rows8_q4_0_##s, NULL, NULL, NULL                 \
-	}
+	.row = {NULL,         NULL,         NULL,         row_q8_0_##s,                            \
+	        row_q4_0_##s, row_q4_k_##s, row_q5_k_##s, row_q6_k_##s},                           \
+	.rows8 = {NULL, NULL, NULL, rows8_q8_0_##s, rows8_q4_0_##s, NULL, NULL, NULL}
 const struct quant_kernel quant_kernel_avx512vnni = {
-    "avx512vnni",          "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0/Q4_K panels",
-    ROWS(avx512vnni),      panel_q8_0_avx512vnni,
-    panel_q4_0_avx512vnni, panel_q4_k_avx512vnni};
+    .name = "avx512vnni",
+    .desc = "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0/Q4_K/Q5_K panels",
+    ROWS(avx512vnni),
+    .panel_q8_0 = panel_q8_0_avx512vnni,
+    .panel_q4_0 = panel_q4_0_avx512vnni,
+    .panel_q4_k = panel_q4_k_avx512vnni,
+    .panel_q5_k = panel_q5_k_avx512vnni};
 const struct quant_kernel quant_kernel_avxvnni = {
-    "avxvnni", "vpdpbusd ymm (VEX)", ROWS(avxvnni), NULL, NULL, NULL};
+    .name = "avxvnni", .desc = "vpdpbusd ymm (VEX)", ROWS(avxvnni)};
 const struct quant_kernel quant_kernel_avx2 = {
-    "avx2", "vpmaddubsw + vpmaddwd ymm", ROWS(avx2), NULL, NULL, NULL};
+    .name = "avx2", .desc = "vpmaddubsw + vpmaddwd ymm", ROWS(avx2)};
 #endif

@@ -54,6 +54,7 @@ static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
 	return t == QKV_WT_Q8_0   ? k->panel_q8_0
 	       : t == QKV_WT_Q4_0 ? k->panel_q4_0
 	       : t == QKV_WT_Q4_K ? k->panel_q4_k
+	       : t == QKV_WT_Q5_K ? k->panel_q5_k
 	                          : NULL;
 }
 
@@ -61,6 +62,7 @@ static size_t panel_block(uint32_t t)
 {
 	return t == QKV_WT_Q4_0   ? QUANT_PANEL4_BLOCK
 	       : t == QKV_WT_Q4_K ? QUANT_PANELK_BLOCK
+	       : t == QKV_WT_Q5_K ? QUANT_PANEL5_BLOCK
 	                          : QUANT_PANEL_BLOCK;
 }
 
@@ -99,19 +101,24 @@ static void pack_0_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS],
 	memcpy(blk + pb - sizeof(d), d, sizeof(d));
 }
 
-/* One super-block of 16 Q4_K rows in kernel.h's Q4_K panel layout (src[r] NULL past d_out:
- * zero digits, scales, mins and d). */
-static void pack_q4_k_block(const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
+/* One super-block of 16 Q4_K or Q5_K rows in kernel.h's panel layouts (src[r] NULL past
+ * d_out: zero digits, scales, mins and d). */
+static void pack_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
 {
-	memset(blk, 0, QUANT_PANELK_BLOCK);
-	uint8_t *scm = blk + 2048, *dd = blk + 2048 + 256;
+	bool five = t == QKV_WT_Q5_K;
+	size_t qs = five ? 48 : 16; /* where the nibbles start in the stored block */
+	memset(blk, 0, panel_block(t));
+	uint8_t *qh = blk + 2048, *scm = qh + (five ? 512 : 0), *dd = scm + 256;
 	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
 		if (!src[r])
 			continue;
-		for (int c = 0; c < 4; c++) /* the chunk's bytes keep Q4_K's nibble pairing */
+		for (int c = 0; c < 4; c++) /* the chunk's bytes keep the nibble pairing */
 			for (int k = 0; k < 32; k++)
 				blk[(((size_t)c * 8 + (size_t)(k / 4)) * QUANT_PANEL_ROWS + r) * 4 +
-				    (size_t)(k % 4)] = src[r][16 + 32 * c + k];
+				    (size_t)(k % 4)] = src[r][qs + 32 * c + k];
+		for (int k = 0; five && k < 32; k++) /* qh[k]: bit j for sub-block j's value k */
+			qh[((size_t)(k / 4) * QUANT_PANEL_ROWS + r) * 4 + (size_t)(k % 4)] =
+			    src[r][16 + k];
 		for (int j = 0; j < 8; j++)
 			qkv_k_scale_min(src[r] + 4, j, &scm[16 * j + r], &scm[128 + 16 * j + r]);
 		memcpy(dd + 2 * r, src[r], 2);          /* d */
@@ -137,8 +144,8 @@ static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t n
 				src[r] = n < d_out ? w + (n * nb + b) * sb : NULL;
 			}
 			uint8_t *blk = pan + (g * nb + b) * pb;
-			if (t == QKV_WT_Q4_K)
-				pack_q4_k_block(src, blk);
+			if (t == QKV_WT_Q4_K || t == QKV_WT_Q5_K)
+				pack_k_block(t, src, blk);
 			else
 				pack_0_block(t, src, blk);
 		}
