@@ -650,3 +650,46 @@ Test(broken_prepare_failure, oom_double_free)
 	expect_caught("oom_double_free", "prepare_failures", "a second time (a double free");
 	expect_caught("oom_double_free", "prepare_failures", "failing");
 }
+
+/* ---- issue 25, second round: x_refill, misaligned_weights, recycled_addresses and
+ * huge_strides swept over the size classes (tools/conform/conform_classes.h). Each plugin
+ * below has its defect on the T >= 128 path only and passes every case of the harness
+ * before that sweep (`qkv conform` on each, tests/README.md); the swept case catches it
+ * at T = 128, the first large class. */
+
+Test(broken_size_classes, cache_x_t128)
+{
+	expect_pass("cache_x_t128", "f32_determinism");
+	expect_caught("cache_x_t128", "f32_x_refill", "T=128 ");
+	expect_caught("cache_x_t128", "f32_x_refill", "after X was refilled in place");
+}
+
+/* x86: the aligned load of a weight at 4 mod 64 faults, as aligned_w; elsewhere the
+ * values differ. */
+#if defined(__x86_64__)
+Test(broken_size_classes, aligned_w_t128, .signal = SIGSEGV)
+{
+	expect_pass("aligned_w_t128", "f32_rows"); /* T >= 128 with malloc'd weights */
+	expect_caught("aligned_w_t128", "misaligned_weights", "(unreachable: it crashes)");
+}
+#else
+Test(broken_size_classes, aligned_w_t128)
+{
+	expect_pass("aligned_w_t128", "f32_rows");
+	expect_caught("aligned_w_t128", "misaligned_weights", "T=128 ");
+}
+#endif
+
+Test(broken_size_classes, cache_w_t128)
+{
+	expect_pass("cache_w_t128", "f32_rows");
+	expect_caught("cache_w_t128", "recycled_addresses", "T=128 ");
+	expect_caught("cache_w_t128", "recycled_addresses", "address of the released ones: yes");
+}
+
+Test(broken_size_classes, u32_offsets_t128)
+{
+	expect_pass("u32_offsets_t128", "f32_strides");
+	expect_caught("u32_offsets_t128", "huge_strides", "T=128 ");
+	expect_caught("u32_offsets_t128", "huge_strides", "offsets computed in 32 bits wrap");
+}
