@@ -40,8 +40,10 @@ static void expect_caught(const char *plugin, const char *case_name, const char 
 }
 
 /* A race shows only when threads overlap, which a loaded machine may not allow in
- * one run: caught within `tries` runs with different seeds (each run makes 10 fresh
- * handles; one run misses about 1 time in 12 at load 8-15 on 2 cores). */
+ * one run: caught within `tries` runs with different seeds, stopping at the first
+ * (f32_concurrency_cold makes fresh handles until 10 had overlapping first calls; the
+ * race plugins are caught in its first or second round even with 3 busy loops on the
+ * one CPU the test is pinned to, see tests/README.md). */
 static void expect_caught_racy(const char *plugin, const char *case_name, const char *needle,
                                int tries)
 {
@@ -263,15 +265,15 @@ Test(broken13, ftz)
 	expect_pass("ftz", "abi_metadata");
 }
 
-Test(broken13, lazy_init, .timeout = 120)
+Test(broken13, lazy_init, .timeout = 300)
 {
-	expect_caught_racy("lazy_init", "f32_concurrency_cold", "concurrent first calls", 5);
+	expect_caught_racy("lazy_init", "f32_concurrency_cold", "concurrent first calls", 10);
 	expect_pass("lazy_init", "f32_concurrency");
 }
 
-Test(broken13, handle_scratch, .timeout = 120)
+Test(broken13, handle_scratch, .timeout = 300)
 {
-	expect_caught_racy("handle_scratch", "f32_concurrency_cold", "concurrent first calls", 5);
+	expect_caught_racy("handle_scratch", "f32_concurrency_cold", "concurrent first calls", 10);
 	expect_pass("handle_scratch", "f32_concurrency");
 }
 
