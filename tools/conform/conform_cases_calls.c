@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "conform_classes.h"
 #include "conform_int.h"
 #include "conform_list.h"
 #include "conform_rng.h"
@@ -171,11 +172,42 @@ void cf_case_two_handles(const struct qkv_backend *be, int precision, uint64_t s
 }
 
 #define RECYCLE_CYCLES 6
+#define RECYCLE_PER_CLASS 2 /* cycles at one size class: the second may land on the first */
+
+/* One cycle: prepare (weights mapped, so a new one usually lands where the released
+ * one was), call with budget `threads`, check, release. Counts the cycles whose
+ * weights sit at the last cycle's address in *reused. */
+static bool recycle_once(const struct qkv_backend *be, const struct cf_shape *sh,
+                         const struct cf_opts *o, uint32_t threads, const void **last_w,
+                         int *reused, int cycle, struct cf_rng *g, struct cf_report *r)
+{
+	struct cf_setup s;
+	if (!cf_setup_init(&s, be, sh, o, cf_rng_next(g), r))
+		return false;
+	bool at_old = s.w[0] == *last_w;
+	*reused += at_old;
+	*last_w = s.w[0];
+	struct cf_out out;
+	bool ok = cf_out_alloc(&out, &s, s.sh.T, r) && cf_call(&s, 0, s.sh.T, &out, threads, r) &&
+	          cf_check_values(&s, 0, &out, r);
+	if (!ok) {
+		size_t len = strlen(r->msg);
+		snprintf(r->msg + len, sizeof(r->msg) - len,
+		         " (cycle %d of prepare/project/release, batch threads %u; weights at the "
+		         "address of the released ones: %s)",
+		         cycle, threads, at_old ? "yes" : "no");
+	}
+	cf_out_free(&out);
+	cf_setup_free(&s);
+	return ok;
+}
 
 /* Prepare, call, release, six times with new weights, biases and X each time: the
  * weights are mappings, so a new one usually lands where the released one was (and
  * so may the backend's handle). A backend caching packed weights or results by
- * address answers with the old ones. Shapes alternate between two sizes. */
+ * address answers with the old ones. Shapes alternate between two sizes. Then two
+ * cycles at each size class (conform_classes.h): a cache on a large-T path only, or
+ * keyed by T, shows there. */
 void cf_case_recycled_addresses(const struct qkv_backend *be, int precision, uint64_t seed,
                                 struct cf_report *r)
 {
@@ -184,7 +216,7 @@ void cf_case_recycled_addresses(const struct qkv_backend *be, int precision, uin
 	int prec[QKV_PRECISION_COUNT];
 	int n = cf_declared(be, prec);
 	struct cf_rng g = {seed};
-	int reused = 0;
+	int reused = 0, cycles = 0;
 	for (int i = 0; i < n; i++) {
 		const void *last_w = NULL;
 		for (int c = 0; c < RECYCLE_CYCLES; c++) {
@@ -193,31 +225,26 @@ void cf_case_recycled_addresses(const struct qkv_backend *be, int precision, uin
 			                    .threads = 1 + (uint32_t)(c % 2),
 			                    .bias = true,
 			                    .w_paged = 1};
-			struct cf_setup s;
-			if (!cf_setup_init(&s, be, &sh[c / 2 % 2], &o, cf_rng_next(&g), r))
+			if (!recycle_once(be, &sh[c / 2 % 2], &o, o.threads, &last_w, &reused,
+			                  ++cycles, &g, r))
 				return;
-			bool at_old = s.w[0] == last_w;
-			reused += at_old;
-			last_w = s.w[0];
-			struct cf_out out;
-			bool ok = cf_out_alloc(&out, &s, s.sh.T, r) &&
-			          cf_call(&s, 0, s.sh.T, &out, o.threads, r) &&
-			          cf_check_values(&s, 0, &out, r);
-			if (!ok) {
-				size_t len = strlen(r->msg);
-				snprintf(r->msg + len, sizeof(r->msg) - len,
-				         " (cycle %d of prepare/project/release; weights at the "
-				         "address of the released ones: %s)",
-				         c + 1, at_old ? "yes" : "no");
-			}
-			cf_out_free(&out);
-			cf_setup_free(&s);
-			if (!ok)
-				return;
+		}
+		for (size_t d = 0; d < CF_CLASS_DIAGONAL; d++) {
+			struct cf_class_point c = cf_class_diagonal(d);
+			struct cf_shape s = {c.T, c.K, 2, 1 + (uint32_t)(d % 2), 8};
+			struct cf_opts o = {.precision = (uint32_t)prec[i],
+			                    .layout = (uint32_t)(d / 2 % 2),
+			                    .threads = CF_MODEL_THREADS,
+			                    .bias = true,
+			                    .w_paged = 1};
+			for (int k = 0; k < RECYCLE_PER_CLASS; k++)
+				if (!recycle_once(be, &s, &o, c.threads, &last_w, &reused, ++cycles,
+				                  &g, r))
+					return;
 		}
 	}
 	snprintf(r->msg, sizeof(r->msg),
-	         "%d cycles per precision, weights at a released address %d times: fresh "
-	         "results",
-	         RECYCLE_CYCLES, reused);
+	         "%d cycles (T = 1..2049, K = 33..64, threads 1-16), weights at a released "
+	         "address %d times: fresh results",
+	         cycles, reused);
 }

@@ -1,24 +1,14 @@
 /* The memory-safety and concurrency checks at every size class a backend may special-case
- * (issue 25): T = 1..8, around 16, 64, 128, 256, 512, 1024 and past 2048; d_model not a
- * multiple of 4, 8, 16, 32; per-call threads 1, 2, 3, 4, 8 and above the model's budget;
- * one handle from several threads and several handles at once. A check that runs only
- * where a defect does not live misses it: a T >= 128 path that over-reads X, or keeps
- * partial sums in the handle, passes every case at small T. Sizes stay small in K and N
- * so a run takes well under a second on any in-tree backend. */
+ * (issue 25; the classes are in conform_classes.h), one handle from several threads and
+ * several handles at once. Sizes stay small in K and N so a run takes well under a
+ * second on any in-tree backend. */
 #include <stdio.h>
 #include <string.h>
 
+#include "conform_classes.h"
 #include "conform_int.h"
 #include "conform_list.h"
 #include "conform_rng.h"
-
-static const size_t class_T[] = {1,  2,  3,  4,   5,   6,   7,   8,    15,
-                                 16, 17, 64, 127, 128, 256, 512, 1024, 2049};
-/* not a multiple of 4; of 4 not 8; of 8 not 16; of 16 not 32 */
-static const uint32_t class_K[] = {33, 36, 40, 48};
-/* per-call budgets against a model budget of 4: 8 and 16 are above it */
-static const uint32_t class_threads[] = {1, 2, 3, 4, 8, 16};
-#define MODEL_THREADS 4
 
 /* Every T with every K, X, outputs and weights against PROT_NONE pages: first ending at
  * them (a read or write past the last row faults), then starting right after them with
@@ -29,26 +19,27 @@ void cf_case_guards_by_size(const struct qkv_backend *be, int precision, uint64_
 {
 	struct cf_rng g = {seed};
 	int runs = 0;
-	for (size_t i = 0; i < CF_COUNT(class_T); i++) {
-		for (size_t k = 0; k < CF_COUNT(class_K); k++) {
-			struct cf_shape sh = {class_T[i], class_K[k], 2, 1 + (uint32_t)(k % 2), 8};
+	for (size_t i = 0; i < CF_COUNT(cf_class_T); i++) {
+		for (size_t k = 0; k < CF_COUNT(cf_class_K); k++) {
+			struct cf_shape sh = {cf_class_T[i], cf_class_K[k], 2,
+			                      1 + (uint32_t)(k % 2), 8};
 			for (int place = 1; place <= 2; place++) {
 				size_t n = (size_t)runs++;
 				struct cf_opts o = cf_opts_make(
 				    precision, (uint32_t)((i + k + (size_t)place) % 2), true);
-				o.threads = MODEL_THREADS;
+				o.threads = CF_MODEL_THREADS;
 				o.x_paged = o.y_paged = o.w_paged = place;
 				o.x_readonly = true; /* and X read-only: no write into it */
 				o.x_pad = place == 2 ? 3 : 0;
 				o.y_pad = place == 2 ? 1 : 0;
 				o.no_bias = n % 3 == 0 ? 4 : 0;
 				o.prequantized = precision == QKV_INT8 && place == 2;
-				uint32_t t = class_threads[n % CF_COUNT(class_threads)];
+				uint32_t t = cf_class_threads[n % CF_COUNT(cf_class_threads)];
 				if (!cf_check_problem_threads(be, &sh, &o, t, cf_rng_next(&g), r)) {
 					size_t len = strlen(r->msg);
 					snprintf(r->msg + len, sizeof(r->msg) - len,
 					         " (batch threads %u, model's %u)", t,
-					         MODEL_THREADS);
+					         CF_MODEL_THREADS);
 					return;
 				}
 			}
@@ -93,8 +84,8 @@ static bool size_round(struct cf_setup *h[2], size_t rows, int round, struct cf_
 		w[i].s = h[i % 2];
 		w[i].t0 = (size_t)(i / 2) * rows;
 		w[i].rows = rows;
-		w[i].threads =
-		    class_threads[((size_t)round + (size_t)(i / 2) * 3) % CF_COUNT(class_threads)];
+		w[i].threads = cf_class_threads[((size_t)round + (size_t)(i / 2) * 3) %
+		                                CF_COUNT(cf_class_threads)];
 		ok = cf_out_alloc(&w[i].out, w[i].s, rows, r) &&
 		     cf_out_alloc(&serial[i], w[i].s, rows, r) &&
 		     cf_call(w[i].s, w[i].t0, rows, &serial[i], w[i].threads, r);
@@ -137,7 +128,7 @@ void cf_case_concurrency_by_size(const struct qkv_backend *be, int precision, ui
 	struct cf_setup a, b, *h[2] = {&a, &b};
 	for (int i = 0; i < 2; i++) {
 		struct cf_opts o = cf_opts_make(precision, (uint32_t)i, true);
-		o.threads = MODEL_THREADS;
+		o.threads = CF_MODEL_THREADS;
 		if (!cf_setup_init(h[i], be, &sh[i], &o, cf_rng_next(&g), r)) {
 			if (i)
 				cf_setup_free(&a);

@@ -123,6 +123,9 @@ struct cf_setup {
 bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struct cf_shape *sh,
                    const struct cf_opts *o, uint64_t seed, struct cf_report *r);
 void cf_setup_free(struct cf_setup *s);
+/* A fresh handle for the same problem and weights: release, then prepare again (the
+ * data and references stay). On failure reports and returns false; free s as usual. */
+bool cf_setup_reprepare(struct cf_setup *s, struct cf_report *r);
 
 /* The outputs of one call of `rows` rows. */
 struct cf_out {

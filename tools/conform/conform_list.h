@@ -38,7 +38,8 @@
 	X(p##_many_calls, P, cf_case_many_calls, "100 calls on one handle: stable bits")           \
 	X(p##_two_handles, P, cf_case_two_handles, "two live handles of different shapes")         \
 	X(p##_x_readonly, P, cf_case_x_readonly, "X in read-only pages during the call")           \
-	X(p##_x_refill, P, cf_case_x_refill, "X refilled in place between calls")                  \
+	X(p##_x_refill, P, cf_case_x_refill,                                                       \
+	  "X refilled in place between calls, at every size class, threads 1-16")                  \
 	X(p##_w_readonly, P, cf_case_w_readonly,                                                   \
 	  "weights read-only between guard pages, unchanged after prepare and calls")              \
 	X(p##_out_pages, P, cf_case_out_pages, "outputs against PROT_NONE pages at both ends")     \
@@ -55,7 +56,7 @@
 	X(edge_sizes, -1, cf_case_edge_sizes,                                                      \
 	  "T = 2047..2049, 4097; d_q = 65600; threads = QKV_MAX_THREADS with T < threads")         \
 	X(misaligned_weights, -1, cf_case_misaligned_weights,                                      \
-	  "w, bias, w_scale at 4 mod 64 and w_i8 odd (zero copy from a file)")                     \
+	  "w, bias, w_scale at 4 mod 64, w_i8 odd (zero copy from a file), every size class")    \
 	X(weights_let_go, -1, cf_case_weights_let_go,                                              \
 	  "memory (ABI 1.2): keeps_weights 0 holds with the given weights overwritten")
 
@@ -107,13 +108,13 @@
 	X(no_resource_leaks, -1, cf_case_no_resource_leaks,                                        \
 	  "descriptors, threads, mapped memory stable over prepare/project/release")               \
 	X(recycled_addresses, -1, cf_case_recycled_addresses,                                      \
-	  "new weights at a released handle's addresses: no stale cache")                          \
+	  "new weights at a released handle's addresses, every T class: no stale cache")           \
 	X(calls_3000, -1, cf_case_calls_3000, "3000 calls of mixed T and threads: stable bits")    \
 	X(concurrent_prepare, -1, cf_case_concurrent_prepare,                                      \
 	  "6 threads prepare, project and release at once")                                        \
 	X(small_stack, -1, cf_case_small_stack, "project on a 256 KiB caller stack, K = 100,000")  \
 	X(huge_strides, -1, cf_case_huge_strides,                                                  \
-	  "ldx and ld_out of 2^29 and 2^31 floats: offsets past 32 bits")
+	  "ldx, ld_out of 2^29, 2^31 floats; every T with its last row past 2^34 bytes")
 
 #define CF_DECLARE(name, prec, fn, what)                                                           \
 	void fn(const struct qkv_backend *be, int precision, uint64_t seed, struct cf_report *r);

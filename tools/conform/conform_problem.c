@@ -59,6 +59,26 @@ void cf_setup_free(struct cf_setup *s)
 	memset(s, 0, sizeof(*s));
 }
 
+/* prepare s's problem and weights (pb, wt: the structs passed, maybe enlarged) into
+ * s->handle; false and a message when it fails or touches what it must not. */
+static bool setup_prepare(struct cf_setup *s, const struct qkv_problem *pb,
+                          const struct qkv_weights *wt, struct cf_report *r)
+{
+	char err[256] = "";
+	cf_progress("%s: prepare", s->desc);
+	struct qkv_problem pb_before = *pb;
+	struct qkv_weights wt_before = *wt;
+	enum qkv_status st = s->be->prepare(pb, wt, &s->handle, err, sizeof(err));
+	if (st == QKV_OK && (memcmp(&pb_before, pb, sizeof(pb_before)) != 0 ||
+	                     memcmp(&wt_before, wt, sizeof(wt_before)) != 0))
+		return cf_fail(
+		    r, "%s: prepare wrote into the problem or weights struct (they are const)",
+		    s->desc);
+	if (st != QKV_OK)
+		return cf_fail(r, "%s: prepare failed (status %d): %s", s->desc, (int)st, err);
+	return cf_check_weights(s, "after prepare", r);
+}
+
 bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struct cf_shape *sh,
                    const struct cf_opts *o, uint64_t seed, struct cf_report *r)
 {
@@ -110,29 +130,19 @@ bool cf_setup_init(struct cf_setup *s, const struct qkv_backend *be, const struc
 		pb = s->pb_big;
 		wt = s->wt_big;
 	}
-	char err[256] = "";
 	s->be = be;
-	cf_progress("%s: prepare", s->desc);
-	struct qkv_problem pb_before = *pb;
-	struct qkv_weights wt_before = *wt;
-	enum qkv_status st = be->prepare(pb, wt, &s->handle, err, sizeof(err));
-	if (st == QKV_OK && (memcmp(&pb_before, pb, sizeof(pb_before)) != 0 ||
-	                     memcmp(&wt_before, wt, sizeof(wt_before)) != 0)) {
-		cf_fail(r, "%s: prepare wrote into the problem or weights struct (they are const)",
-		        s->desc);
-		cf_setup_free(s);
-		return false;
-	}
-	if (st != QKV_OK) {
-		cf_fail(r, "%s: prepare failed (status %d): %s", s->desc, (int)st, err);
-		cf_setup_free(s);
-		return false;
-	}
-	if (!cf_check_weights(s, "after prepare", r)) {
+	if (!setup_prepare(s, pb, wt, r)) {
 		cf_setup_free(s);
 		return false;
 	}
 	return true;
+}
+
+bool cf_setup_reprepare(struct cf_setup *s, struct cf_report *r)
+{
+	s->be->release(s->handle);
+	s->handle = NULL;
+	return setup_prepare(s, s->pb_big ? s->pb_big : &s->pb, s->wt_big ? s->wt_big : &s->wt, r);
 }
 
 void cf_weight_arrays(const struct cf_setup *s, void *arr[4][3])

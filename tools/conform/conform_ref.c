@@ -22,43 +22,72 @@
 #include <qkv/precision.h>
 #include "conform_data.h"
 
+#define REF_ROWS 4 /* rows of X per pass over W */
+
 /* ref[t*N + n] = X.W (+b) in float64 and mag = sum |x*w| + |b|, for weights wr.
- * Loops run along W's rows in either layout, so large K x N stay quick. */
+ * Loops run along W's rows in either layout, so large K x N stay quick, and take
+ * REF_ROWS rows of X per pass over W (W is read T / REF_ROWS times, and the rows' sums
+ * are independent chains). Each element is still summed over k in ascending order, the
+ * same bits as one row at a time. */
 static void dot_ref(const struct cf_setup *s, int p, const float *wr, double *ref, double *mag)
 {
 	size_t K = s->sh.d_model, N = s->width[p], T = s->sh.T;
-	for (size_t t = 0; t < T; t++) {
-		const float *x = s->x.p + t * s->x.ld;     /* [K] */
-		double *y = ref + t * N, *m = mag + t * N; /* [N] */
+	for (size_t t0 = 0; t0 < T; t0 += REF_ROWS) {
+		size_t rows = T - t0 < REF_ROWS ? T - t0 : REF_ROWS;
+		const float *x[REF_ROWS];          /* [rows][K] */
+		double *y[REF_ROWS], *m[REF_ROWS]; /* [rows][N] */
+		for (size_t j = 0; j < REF_ROWS; j++) {
+			size_t t = t0 + (j < rows ? j : 0); /* past the end: row t0 again, unused */
+			x[j] = s->x.p + t * s->x.ld;
+			y[j] = ref + t * N;
+			m[j] = mag + t * N;
+		}
 		if (s->o.layout == QKV_LAYOUT_IN_OUT) {
-			for (size_t n = 0; n < N; n++)
-				y[n] = m[n] = 0;
+			for (size_t j = 0; j < rows; j++)
+				for (size_t n = 0; n < N; n++)
+					y[j][n] = m[j][n] = 0;
 			for (size_t k = 0; k < K; k++) {
 				const float *wk = wr + k * N; /* row k of W: [N] */
-				for (size_t n = 0; n < N; n++) {
-					double prod = (double)x[k] * wk[n];
-					y[n] += prod;
-					m[n] += fabs(prod);
+				for (size_t j = 0; j < rows; j++) {
+					double xk = x[j][k];
+					for (size_t n = 0; n < N; n++) {
+						double prod = xk * wk[n];
+						y[j][n] += prod;
+						m[j][n] += fabs(prod);
+					}
 				}
 			}
 		} else {
 			for (size_t n = 0; n < N; n++) {
 				const float *wn = wr + n * K; /* column n of W: [K] */
-				double acc = 0, a = 0;
-				for (size_t k = 0; k < K; k++) {
-					double prod = (double)x[k] * wn[k];
-					acc += prod;
-					a += fabs(prod);
+				double acc[REF_ROWS] = {0}, a[REF_ROWS] = {0};
+				if (rows == REF_ROWS) {
+					for (size_t k = 0; k < K; k++)
+						for (size_t j = 0; j < REF_ROWS; j++) {
+							double prod = (double)x[j][k] * wn[k];
+							acc[j] += prod;
+							a[j] += fabs(prod);
+						}
+				} else {
+					for (size_t j = 0; j < rows; j++)
+						for (size_t k = 0; k < K; k++) {
+							double prod = (double)x[j][k] * wn[k];
+							acc[j] += prod;
+							a[j] += fabs(prod);
+						}
 				}
-				y[n] = acc;
-				m[n] = a;
+				for (size_t j = 0; j < rows; j++) {
+					y[j][n] = acc[j];
+					m[j][n] = a[j];
+				}
 			}
 		}
-		for (size_t n = 0; n < N; n++) {
-			double b = s->bias[p] ? s->bias[p][n] : 0.0;
-			y[n] += b;
-			m[n] += fabs(b);
-		}
+		for (size_t j = 0; j < rows; j++)
+			for (size_t n = 0; n < N; n++) {
+				double b = s->bias[p] ? s->bias[p][n] : 0.0;
+				y[j][n] += b;
+				m[j][n] += fabs(b);
+			}
 	}
 }
 

@@ -76,6 +76,16 @@
  *   OOM_DOUBLE_FREE when an allocation of the int8 weights fails halfway, prepare frees
  *                   what it got but leaves the pointers in the handle: release frees them
  *                   again
+ * Issue 25, second round (each passes every case before x_refill, misaligned_weights,
+ * recycled_addresses and huge_strides were swept over the size classes):
+ *   CACHE_X_T128    the T >= 128 path remembers the last call's outputs by X's address
+ *                   and T (CACHE_X, only on the large path)
+ *   ALIGNED_W_T128  the T >= 128 blocked path loads W rows (in_out, N % 8 == 0) with
+ *                   aligned 16-byte loads (ALIGNED_W, only on the large path)
+ *   CACHE_W_T128    the T >= 128 path packs the weights once per process, keyed by w[0]'s
+ *                   address, the shape and T (its panel plan): new weights at a released
+ *                   model's address get the old panels
+ *   U32_OFFSETS_T128 the T >= 128 path computes row offsets t * ldx in 32 bits
  * The memory report (ABI 1.2), passing every case before weights_let_go:
  *   LIES_LET_GO     memory says keeps_weights 0, yet project reads the weights and biases
  *                   in place (the core would free them under it)
@@ -144,6 +154,23 @@
 #else
 #define PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8))
 #endif
+/* Defects that live on one path: the smallest T that takes it (1 = every call). */
+#if defined(BROKEN_CACHE_X)
+#define CACHE_X_FROM_T 1
+#elif defined(BROKEN_CACHE_X_T128)
+#define CACHE_X_FROM_T 128
+#endif
+#if defined(BROKEN_ALIGNED_W)
+#define ALIGNED_W_FROM_T 1
+#elif defined(BROKEN_ALIGNED_W_T128)
+#define ALIGNED_W_FROM_T 128
+#endif
+#if defined(BROKEN_U32_OFFSETS)
+#define U32_OFFSETS_FROM_T 1
+#elif defined(BROKEN_U32_OFFSETS_T128)
+#define U32_OFFSETS_FROM_T 128
+#endif
+
 #ifdef BROKEN_FUTURE_PRECISION
 #define ABI_MINOR (QKV_PLUGIN_ABI_MINOR + 1) /* built against a newer 1.x header */
 #else
@@ -606,7 +633,7 @@ static const float *packed(const struct handle *hc, int p)
 }
 #endif
 
-#ifdef BROKEN_ALIGNED_W
+#ifdef ALIGNED_W_FROM_T
 /* Four floats from p, which the defect assumes is 16-byte aligned (weights that came
  * from malloc always were). */
 static void load4_aligned(const float *p, float out[4])
@@ -620,6 +647,20 @@ static void load4_aligned(const float *p, float out[4])
 	memcpy(out, (const void *)((uintptr_t)p & ~(uintptr_t)15), 4 * sizeof(float));
 #endif
 }
+
+/* The vector path for in_out weights with N % 8 == 0: W's row k loaded 4 columns at a
+ * time, aligned. */
+static float dot_aligned(const struct handle *h, int p, const float *x, size_t n)
+{
+	size_t K = PB(h)->d_model, N = width(PB(h), p);
+	float acc = 0.0f;
+	for (size_t k = 0; k < K; k++) {
+		float wv[4];
+		load4_aligned(WP(h, p) + k * N + n / 4 * 4, wv);
+		acc += x[k] * wv[n % 4];
+	}
+	return acc;
+}
 #endif
 
 static float dot(const struct handle *h, int p, const float *x, size_t n, int reverse)
@@ -632,18 +673,6 @@ static float dot(const struct handle *h, int p, const float *x, size_t n, int re
 	float acc = 0.0f;
 #ifdef BROKEN_N_U16
 	n = (uint16_t)n; /* the defect: the column index kept in 16 bits, wraps at 65536 */
-#endif
-#ifdef BROKEN_ALIGNED_W
-	size_t N = width(PB(h), p);
-	if (h->layout == QKV_LAYOUT_IN_OUT && N % 8 == 0) {
-		/* the vector path: W's row k loaded 4 columns at a time, aligned */
-		for (size_t k = 0; k < K; k++) {
-			float wv[4];
-			load4_aligned(WP(h, p) + k * N + n / 4 * 4, wv);
-			acc += x[k] * wv[n % 4];
-		}
-		return acc;
-	}
 #endif
 #if defined(BROKEN_SKIP_ZERO_X) || defined(BROKEN_SKIP_ZERO_W)
 	(void)reverse;
@@ -744,6 +773,11 @@ static void project_row(const struct handle *h, const struct qkv_batch *b, int p
 	dot_fn kernel = atomic_load(&dot_kernel);
 	for (size_t n = 0; n < N; n++)
 		acc[n] = kernel(h, p, x, n, reverse);
+#elif defined(ALIGNED_W_FROM_T)
+	/* the defect: the path assumes malloc-aligned weights */
+	bool vec = b->T >= ALIGNED_W_FROM_T && h->layout == QKV_LAYOUT_IN_OUT && N % 8 == 0;
+	for (size_t n = 0; n < N; n++)
+		acc[n] = vec ? dot_aligned(h, p, x, n) : dot(h, p, x, n, reverse);
 #else
 	for (size_t n = 0; n < N; n++)
 		acc[n] = dot(h, p, x, n, reverse);
@@ -791,9 +825,77 @@ static struct kept *kept_list; /* the defect: grows by one block a call, forever
 static pthread_mutex_t kept_mu = PTHREAD_MUTEX_INITIALIZER;
 #endif
 
+#ifdef BROKEN_CACHE_W_T128
+/* The defect: the large path's packed panels ([N x K] per projection), one set per
+ * process, keyed by w[0]'s address, the shape and T (the panel plan depends on T), and
+ * kept after release: a new model whose weights sit where a released one's were, called
+ * with the same T, gets the old panels. */
+static struct {
+	const float *key;
+	size_t T;
+	uint32_t K, dq, dkv, layout;
+	float *panel[3];
+} panels;
+static pthread_mutex_t panels_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* The panels for h at T, packed when the key differs; call with panels_mu held. */
+static bool panels_get(const struct handle *h, size_t T)
+{
+	if (panels.key == h->w[0] && panels.T == T && panels.K == h->pb.d_model &&
+	    panels.dq == h->pb.d_q && panels.dkv == h->pb.d_kv && panels.layout == h->layout)
+		return true;
+	panels.key = NULL;
+	size_t K = h->pb.d_model;
+	for (int p = 0; p < 3; p++) {
+		size_t N = width(&h->pb, p);
+		free(panels.panel[p]);
+		panels.panel[p] = malloc((K * N + 1) * sizeof(float));
+		if (!panels.panel[p])
+			return false;
+		for (size_t n = 0; n < N; n++)
+			for (size_t k = 0; k < K; k++)
+				panels.panel[p][n * K + k] = w_at(h, p, k, n);
+	}
+	panels.key = h->w[0];
+	panels.T = T;
+	panels.K = h->pb.d_model;
+	panels.dq = h->pb.d_q;
+	panels.dkv = h->pb.d_kv;
+	panels.layout = h->layout;
+	return true;
+}
+
+static enum qkv_status project_panels(const struct handle *h, const struct qkv_batch *b)
+{
+	size_t K = h->pb.d_model;
+	pthread_mutex_lock(&panels_mu);
+	if (!panels_get(h, b->T)) {
+		pthread_mutex_unlock(&panels_mu);
+		return QKV_ERR_NOMEM;
+	}
+	for (int p = 0; p < 3; p++)
+		for (size_t t = 0; t < b->T; t++) {
+			const float *x = b->x + t * b->ldx;
+			float *y = b->out[p] + t * b->ld_out[p];
+			for (size_t n = 0; n < width(&h->pb, p); n++) {
+				float acc = 0.0f;
+				for (size_t k = 0; k < K; k++)
+					acc += x[k] * panels.panel[p][n * K + k];
+				y[n] = acc + (h->bias[p] ? h->bias[p][n] : 0.0f);
+			}
+		}
+	pthread_mutex_unlock(&panels_mu);
+	return QKV_OK;
+}
+#endif
+
 static enum qkv_status project_f32(const struct handle *h, const struct qkv_batch *b)
 {
 	size_t T = b->T;
+#ifdef BROKEN_CACHE_W_T128
+	if (T >= 128)
+		return project_panels(h, b);
+#endif
 #ifdef BROKEN_TAIL_T1024
 	if (T > 1024)
 		T = T / 1024 * 1024; /* the defect: only whole blocks of 1024 rows */
@@ -823,14 +925,16 @@ static enum qkv_status project_f32(const struct handle *h, const struct qkv_batc
 		if (T >= 2 && T <= 4)
 			ld = width(PB(h), p); /* the defect: the small-T path writes packed */
 #endif
-#ifdef BROKEN_U32_OFFSETS
-		for (size_t t = 0; t < T; t++) /* the defect: 32-bit row offsets "for speed" */
-			project_row(h, b, p, b->x + (uint32_t)(t * ldx),
-			            b->out[p] + (uint32_t)(t * ld), reverse);
-#else
+#ifdef U32_OFFSETS_FROM_T
+		if (T >= U32_OFFSETS_FROM_T) { /* the defect: 32-bit row offsets "for speed" */
+			for (size_t t = 0; t < T; t++)
+				project_row(h, b, p, b->x + (uint32_t)(t * ldx),
+				            b->out[p] + (uint32_t)(t * ld), reverse);
+			continue;
+		}
+#endif
 		for (size_t t = 0; t < T; t++)
 			project_row(h, b, p, b->x + t * ldx, b->out[p] + t * ld, reverse);
-#endif
 #ifdef BROKEN_WRITE_PAST
 		b->out[p][(T - 1) * ld + width(PB(h), p)] = 0.0f; /* a tail store too wide */
 #endif
@@ -936,11 +1040,12 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 		for (size_t k = 0; k < h->pb.d_model; k++)
 			xw[t * b->ldx + k] *= 0.5f;
 #endif
-#ifdef BROKEN_CACHE_X
+#ifdef CACHE_X_FROM_T
 	/* the defect: the last call's outputs, remembered by X's address and T */
 	struct handle *hm = (struct handle *)(uintptr_t)h;
+	bool cached = b->T >= CACHE_X_FROM_T;
 	pthread_mutex_lock(&hm->mu);
-	if (hm->last_x == b->x && hm->last_T == b->T && hm->last_out[0]) {
+	if (cached && hm->last_x == b->x && hm->last_T == b->T && hm->last_out[0]) {
 		for (int p = 0; p < 3; p++)
 			for (size_t t = 0; t < b->T; t++)
 				memcpy(b->out[p] + t * b->ld_out[p],
@@ -976,9 +1081,9 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 #else
 	enum qkv_status st = h->pb.precision == QKV_INT8 ? project_int8(h, b) : project_f32(h, b);
 #endif
-#ifdef BROKEN_CACHE_X
+#ifdef CACHE_X_FROM_T
 	pthread_mutex_lock(&hm->mu);
-	for (int p = 0; p < 3; p++) {
+	for (int p = 0; cached && p < 3; p++) {
 		size_t N = width(&h->pb, p);
 		float *c = realloc(hm->last_out[p], b->T * N * sizeof(float));
 		if (!c)
@@ -987,8 +1092,10 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 		for (size_t t = 0; t < b->T; t++)
 			memcpy(c + t * N, b->out[p] + t * b->ld_out[p], N * sizeof(float));
 	}
-	hm->last_x = b->x;
-	hm->last_T = b->T;
+	if (cached) {
+		hm->last_x = b->x;
+		hm->last_T = b->T;
+	}
 	pthread_mutex_unlock(&hm->mu);
 #endif
 	return st;
