@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "conform.h"
 #include "plugin_load.h"
@@ -444,10 +445,29 @@ Test(broken13b, leaks_map)
 	expect_pass("leaks_map", "no_leaks");
 }
 
+/* Whether mmap hands a just-released range back for a new mapping of its size, as
+ * Linux does; qemu-user's guest mmap moves on instead. */
+static int mmap_reuses_addresses(void)
+{
+	size_t len = (size_t)16 << 12;
+	void *a = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (a == MAP_FAILED)
+		return 0;
+	munmap(a, len);
+	void *b = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b != MAP_FAILED)
+		munmap(b, len);
+	return a == b;
+}
+
 /* Old cases catch it too when malloc happens to hand back a released block; under
- * ASan (freed memory quarantined) only recycled_addresses does. */
+ * ASan (freed memory quarantined) only recycled_addresses does. A defect keyed on an
+ * address cannot show where no address comes back: skipped there, saying so. */
 Test(broken13b, cache_w_ptr)
 {
+	if (!mmap_reuses_addresses())
+		cr_skip_test("mmap never hands back a released address here (qemu-user): a cache "
+		             "keyed on the weights' address cannot be caught");
 	expect_caught("cache_w_ptr", "recycled_addresses", "address of the released ones: yes");
 	expect_pass("cache_w_ptr", "f32_seed_example");
 }

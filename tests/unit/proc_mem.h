@@ -6,6 +6,11 @@
 /* Resident KiB of the mappings of files whose path ends in `tail` (/proc/self/smaps). */
 long proc_mapping_rss_kb(const char *tail);
 
+/* From /proc/self/maps: the bytes mapped from files whose path ends in `tail` (into
+ * *mapped), and the resident KiB of the readable anonymous mappings (returned; -1 when
+ * mincore refuses one). Unlike smaps and RssAnon, both stay true under qemu-user. */
+long proc_anon_resident_kb(const char *tail, unsigned long long *mapped);
+
 /* A "Key:" line of /proc/self/status in KiB ("RssAnon:"), or -1 when there is none. */
 long proc_status_kb(const char *key);
 

@@ -95,8 +95,9 @@ static void measure(const char *dir, const struct memcase *c, double weight_byte
 	char path[600], err[512] = "";
 	write_model(dir, c->file_type, c->precision);
 	snprintf(path, sizeof(path), "%s/m.yaml", dir);
-	long anon0 = proc_status_kb("RssAnon:");
-	cr_assert(anon0 >= 0, "no RssAnon in /proc/self/status");
+	unsigned long long mapped = 0;
+	long anon0 = proc_anon_resident_kb("/m.gguf", &mapped); /* not RssAnon: see proc_mem.h */
+	cr_assert(anon0 >= 0, "mincore refused a mapping of /proc/self/maps");
 	struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
 	o.backend = c->backend;
 	o.strict = 1;
@@ -111,14 +112,15 @@ static void measure(const char *dir, const struct memcase *c, double weight_byte
 	             "%s", err);
 	struct qkv_model_info info = QKV_MODEL_INFO_INIT;
 	cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
-	long anon = proc_status_kb("RssAnon:") - anon0, file = proc_mapping_rss_kb("/m.gguf");
+	long anon = proc_anon_resident_kb("/m.gguf", &mapped) - anon0,
+	     file = proc_mapping_rss_kb("/m.gguf");
 	double resident = 1024.0 * (double)(anon + file);
-	cr_log_info("%s (%s from %s): RssAnon +%ld KiB, file %ld KiB resident; %.0f weight bytes; "
-	            "info: prepared %llu, in place %llu, needed %u, released %u",
-	            c->backend, c->precision, qkv_wtype_name(c->file_type), anon, file,
-	            weight_bytes, (unsigned long long)info.bytes_prepared,
-	            (unsigned long long)info.bytes_in_place, info.weights_needed,
-	            info.weights_released);
+	cr_log_info(
+	    "%s (%s from %s): anonymous +%ld KiB, file %ld KiB resident; %.0f weight bytes; "
+	    "info: prepared %llu, in place %llu, needed %u, released %u",
+	    c->backend, c->precision, qkv_wtype_name(c->file_type), anon, file, weight_bytes,
+	    (unsigned long long)info.bytes_prepared, (unsigned long long)info.bytes_in_place,
+	    info.weights_needed, info.weights_released);
 	int keeps = c->keeps >= 0 ? c->keeps : (int)info.weights_needed; /* -1: by kernel */
 	cr_expect_eq(info.weights_needed, (uint32_t)keeps, "%s: weights_needed %u", c->backend,
 	             info.weights_needed);

@@ -255,6 +255,10 @@ unsigned cf_fp_env(void)
 	unsigned v = (unsigned)fegetround();
 #if defined(__x86_64__) || defined(__i386__)
 	v |= (unsigned)__builtin_ia32_stmxcsr() & 0xffc0u; /* masks, rounding, FTZ, DAZ */
+#elif defined(__aarch64__)
+	uint64_t fpcr;
+	__asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+	v |= (unsigned)fpcr & 0x07c89f00u; /* AHP, DN, FZ, rounding, FZ16, trap enables */
 #endif
 	return v;
 }

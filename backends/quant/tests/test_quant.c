@@ -181,7 +181,9 @@ Test(quant, c_kernel_equals_scalar)
 	check_module(QUANT_SO, "c");
 }
 
-/* Native ISA kernels where this CPU has them; the log says which ran. */
+/* Native ISA kernels where this CPU has them; the log says which ran. With
+ * QKV_TEST_NATIVE=a,b,... (tools/check-aarch64.sh, per qemu -cpu model) exactly the
+ * listed ones must have run: the HWCAP dispatch saw what that model has. */
 Test(quant, native_kernels_equal_scalar)
 {
 	struct qkv_cpu_features f;
@@ -191,9 +193,18 @@ Test(quant, native_kernels_equal_scalar)
 		int have;
 	} k[] = {{"avx2", f.avx2},
 	         {"avxvnni", f.avx2 && f.avxvnni},
-	         {"avx512vnni", f.avx2 && f.avx512vl && f.avx512vnni}};
+	         {"avx512vnni", f.avx2 && f.avx512vl && f.avx512vnni},
+	         {"neon_dot", f.neon && f.dotprod}};
+	const char *want = getenv("QKV_TEST_NATIVE");
+	char list[200];
+	snprintf(list, sizeof(list), ",%s,", want ? want : "");
 	int ran = 0;
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		char item[40];
+		snprintf(item, sizeof(item), ",%s,", k[i].name);
+		cr_assert(!want || !k[i].have == !strstr(list, item),
+		          "quant kernel %s: usable natively %s, QKV_TEST_NATIVE=%s", k[i].name,
+		          k[i].have ? "yes" : "no", want);
 		if (!k[i].have) {
 			cr_log_info("quant kernel %s: not on this CPU (run emulated only)",
 			            k[i].name);

@@ -29,7 +29,7 @@
  *   INT8_ROUND_AWAY quantizes with roundf (ties away from zero), not nearest-even
  *   BF16_LARGE_K    f32 weights rounded to bf16 at prepare when K >= 2048
  *   F16_LARGE_K     f32 weights rounded to f16 precision at prepare when K >= 512
- *   FTZ             project sets FTZ/DAZ in MXCSR and leaves it set
+ *   FTZ             project sets FTZ/DAZ in MXCSR (aarch64: FZ in FPCR) and leaves it set
  *   LAZY_INIT       packs the weights on the first project call, unsynchronised
  *   HANDLE_SCRATCH  multi-threaded calls (threads > 1) use one scratch row per handle
  *   SELF_TUNE       after 40 calls on a handle switches to another summation order
@@ -1019,6 +1019,10 @@ static enum qkv_status broken_project(const void *hv, const struct qkv_batch *b,
 #ifdef BROKEN_FTZ
 #if defined(__x86_64__)
 	__builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040u); /* the defect: left set */
+#elif defined(__aarch64__)
+	uint64_t fpcr;
+	__asm__ volatile("mrs %0, fpcr" : "=r"(fpcr));
+	__asm__ volatile("msr fpcr, %0" : : "r"(fpcr | (1u << 24))); /* FZ, left set */
 #endif
 #endif
 #ifdef BROKEN_LEAKS
