@@ -56,7 +56,7 @@
 	X(edge_sizes, -1, cf_case_edge_sizes,                                                      \
 	  "T = 2047..2049, 4097; d_q = 65600; threads = QKV_MAX_THREADS with T < threads")         \
 	X(misaligned_weights, -1, cf_case_misaligned_weights,                                      \
-	  "w, bias, w_scale at 4 mod 64, w_i8 odd (zero copy from a file), every size class")    \
+	  "w, bias, w_scale at 4 mod 64, w_i8 odd (zero copy from a file), every size class")      \
 	X(weights_let_go, -1, cf_case_weights_let_go,                                              \
 	  "memory (ABI 1.2): keeps_weights 0 holds with the given weights overwritten")
 
