@@ -53,20 +53,26 @@ Q_TARGET static inline int32_t block_sum_q8(const int8_t *q)
 
 /* 16 rows of a Q8_0 panel (kernel.h): per block, sum_k (w + 128) x by 8 vpdpbusd with X
  * broadcast, less 128 * sum_k x; then lane r's float steps as the row function's. */
-Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
-                                           size_t nb, float *out)
+Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const *x, int nt,
+                                         size_t nb, float *out, int q4)
 {
+	const __m512i m4 = _mm512_set1_epi8(0x0f);
+	const size_t pb = q4 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK, dat = q4 ? 256 : 512;
 	/* the float steps on two ymm halves (rows 0-7, 8-15): the same per lane */
 	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
 	for (int i = 0; i < nt; i++)
 		lo[i] = hi[i] = _mm256_setzero_ps();
 	for (size_t b = 0; b < nb; b++) {
-		const uint8_t *blk = panel + QUANT_PANEL_BLOCK * b;
+		const uint8_t *blk = panel + pb * b;
 		__m512i w[8];
-		for (int j = 0; j < 8; j++)
-			w[j] = _mm512_loadu_si512((const void *)(blk + 64 * j));
-		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 512)));
-		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 528)));
+		for (int j = 0; j < (q4 ? 4 : 8); j++) {
+			__m512i v = _mm512_loadu_si512((const void *)(blk + 64 * j));
+			w[j] = q4 ? _mm512_and_si512(v, m4) : v;
+			if (q4) /* Q4_0: k-groups j (low nibbles) and j + 4 (high) in one byte */
+				w[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
+		}
+		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + dat)));
+		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + dat + 16)));
 		for (int i = 0; i < nt; i++) {
 			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
 			__m512i s = _mm512_setzero_si512();
@@ -75,7 +81,9 @@ Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *con
 				memcpy(&x4, a->q + 4 * j, 4);
 				s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(x4));
 			}
-			s = _mm512_sub_epi32(s, _mm512_set1_epi32(128 * block_sum_q8(a->q)));
+			/* the digits are w + 128 (Q8_0) or q + 8 (Q4_0) */
+			s = _mm512_sub_epi32(
+			    s, _mm512_set1_epi32((q4 ? 8 : 128) * block_sum_q8(a->q)));
 			__m256 dx = _mm256_set1_ps(a->d);
 			__m256 slo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s));
 			__m256 shi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1));
@@ -89,45 +97,18 @@ Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *con
 	}
 }
 
+Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
+                                           size_t nb, float *out)
+{
+	panel_0_body(panel, x, nt, nb, out, 0);
+}
+
 /* 16 rows of a Q4_0 panel: the digits (0..15) as u8 against X, less 8 * sum_k x; float
  * steps as for Q8_0. */
 Q_TARGET static void panel_q4_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
                                            size_t nb, float *out)
 {
-	const __m512i m4 = _mm512_set1_epi8(0x0f);
-	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
-	for (int i = 0; i < nt; i++)
-		lo[i] = hi[i] = _mm256_setzero_ps();
-	for (size_t b = 0; b < nb; b++) {
-		const uint8_t *blk = panel + QUANT_PANEL4_BLOCK * b;
-		__m512i w[8];
-		for (int j = 0; j < 4; j++) {
-			__m512i v = _mm512_loadu_si512((const void *)(blk + 64 * j));
-			w[j] = _mm512_and_si512(v, m4);
-			w[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
-		}
-		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 256)));
-		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + 272)));
-		for (int i = 0; i < nt; i++) {
-			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
-			__m512i s = _mm512_setzero_si512();
-			for (int j = 0; j < 8; j++) {
-				int32_t x4;
-				memcpy(&x4, a->q + 4 * j, 4);
-				s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(x4));
-			}
-			s = _mm512_sub_epi32(s, _mm512_set1_epi32(8 * block_sum_q8(a->q)));
-			__m256 dx = _mm256_set1_ps(a->d);
-			__m256 slo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s));
-			__m256 shi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1));
-			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(slo, _mm256_mul_ps(dlo, dx)));
-			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(shi, _mm256_mul_ps(dhi, dx)));
-		}
-	}
-	for (int i = 0; i < nt; i++) {
-		_mm256_storeu_ps(out + 16 * i, lo[i]);
-		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
-	}
+	panel_0_body(panel, x, nt, nb, out, 1);
 }
 
 /* 16 bytes to 16 int32 lanes (zero-extended) */
