@@ -701,15 +701,14 @@ Test(broken_size_classes, aligned_w_t128, .signal = ALIGNED_LOAD_SIGNAL)
 	expect_caught("aligned_w_t128", "misaligned_weights", ALIGNED_LOAD_CAUGHT);
 }
 
-/* The three whose defect gives wrong values: each fails its swept case at T = 128 with
- * the case's own words, and still passes a neighbouring case. */
+/* Two whose defect gives wrong values: each fails its swept case at T = 128 with the
+ * case's own words, and still passes a neighbouring case. */
 Test(broken_size_classes, t128_paths)
 {
 	static const struct {
 		const char *plugin, *passes, *swept, *needle;
 	} rows[] = {
 	    {"cache_x_t128", "f32_determinism", "f32_x_refill", "after X was refilled in place"},
-	    {"cache_w_t128", "f32_rows", "recycled_addresses", "address of the released ones: yes"},
 	    {"u32_offsets_t128", "f32_strides", "huge_strides", "offsets computed in 32 bits wrap"},
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
@@ -720,4 +719,20 @@ Test(broken_size_classes, t128_paths)
 		          "%s failed %s without \"%s\" at T=128: %s", rows[i].plugin, rows[i].swept,
 		          rows[i].needle, r.msg);
 	}
+}
+
+/* The third, keyed on the weights' address: it shows only where a released address comes
+ * back (not under qemu-user, whose guest mmap moves on: skipped there, saying so). */
+Test(broken_size_classes, cache_w_t128)
+{
+	if (!mmap_reuses_addresses())
+		cr_skip_test("mmap never hands back a released address here (qemu-user): a cache "
+		             "keyed on the weights' address cannot be caught");
+	expect_pass("cache_w_t128", "f32_rows");
+	struct cf_report r;
+	caught_report("cache_w_t128", "recycled_addresses", &r);
+	cr_assert(strstr(r.msg, "address of the released ones: yes") && strstr(r.msg, "T=128 "),
+	          "cache_w_t128 failed recycled_addresses without the address verdict at T=128: "
+	          "%s",
+	          r.msg);
 }
