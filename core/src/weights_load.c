@@ -512,13 +512,19 @@ enum qkv_status qkv_weights_load(const struct qkv_config *cfg, struct qkv_loaded
 	return s;
 }
 
+/* The copies the loader made (widened, gathered, sliced). */
+static void free_owned(struct qkv_loaded_weights *lw)
+{
+	for (size_t i = 0; i < lw->n_owned; i++)
+		qkv_free(lw->owned[i]);
+	lw->n_owned = 0;
+}
+
 void qkv_weights_let_go(struct qkv_loaded_weights *lw)
 {
 	for (size_t i = 0; i < lw->n_files; i++)
 		qkv_release_pages(lw->files[i].data, lw->files[i].size); /* mapping stays */
-	for (size_t i = 0; i < lw->n_owned; i++)
-		qkv_free(lw->owned[i]);
-	lw->n_owned = 0;
+	free_owned(lw);
 	for (int p = 0; p < 3; p++) {
 		lw->w[p] = lw->bias[p] = lw->w_scale[p] = NULL;
 		lw->w_i8[p] = NULL;
@@ -532,7 +538,6 @@ void qkv_weights_free(struct qkv_loaded_weights *lw)
 		return;
 	for (size_t i = 0; i < lw->n_files; i++)
 		qkv_file_unmap(&lw->files[i]);
-	for (size_t i = 0; i < lw->n_owned; i++)
-		qkv_free(lw->owned[i]);
+	free_owned(lw);
 	memset(lw, 0, sizeof(*lw));
 }
