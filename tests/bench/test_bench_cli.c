@@ -169,6 +169,56 @@ Test(bench_cli, usage_errors_name_the_option)
 	}
 }
 
+/* Issue 23: a preset in a block type is measured from a GGUF file the run writes into
+ * $TMPDIR and removes; its rows have precision stored; wrong uses are refused. */
+Test(bench_cli, preset_in_a_block_type)
+{
+	char args[1024];
+	snprintf(
+	    args, sizeof(args),
+	    "bench --preset gpt2-small --precision f32,q8_0 --tokens 1,3 --backends quant,scalar "
+	    "--threads 1 --min-time 0.01 --no-reference --json %s/r.json",
+	    dir);
+	char env[600];
+	snprintf(env, sizeof(env), "TMPDIR='%s/tmp' ", dir); /* so leftovers can be seen */
+	char cmd[3000];
+	snprintf(cmd, sizeof(cmd), "mkdir '%s/tmp' && env %s'%s' %s", dir, env, getenv("QKV_EXE"),
+	         args);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/r.json", dir);
+	struct bench_baseline b;
+	char err[512];
+	cr_assert(bench_baseline_load(path, &b, err, sizeof(err)), "%s", err);
+	const char *keys[] = {"quant/stored/T=1/threads=1", "quant/stored/T=3/threads=1",
+	                      "scalar/stored/T=3/threads=1", "scalar/f32/T=3/threads=1"};
+	for (size_t i = 0; i < 4; i++) {
+		const struct bench_base_row *row = find(&b, keys[i]);
+		cr_assert(row && row->ok, "row %s missing or not measured", keys[i]);
+	}
+	bench_baseline_free(&b);
+	cr_assert(strstr(slurp("r.json"), "stored q8_0"), "the shape does not name the type");
+	snprintf(cmd, sizeof(cmd), "rmdir '%s/tmp'", dir); /* fails unless the run cleaned up */
+	cr_assert_eq(system(cmd), 0, "bench left files in its TMPDIR");
+	struct {
+		const char *args, *needle;
+		int status;
+	} bad[] = {
+	    {"bench --preset gpt2-small --precision q8_0,q4_k", "one block type per run", 2},
+	    {"bench --preset tiny --precision q4_k --tokens 1", "not whole blocks of 256", 1},
+	    {"bench --preset tiny --precision stored --tokens 1", "needs a block type", 1},
+	    {"bench --preset tiny --precision q5", "block type", 2},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(qkv(bad[i].args), bad[i].status, "`qkv %s`", bad[i].args);
+		cr_assert(strstr(slurp("err.txt"), bad[i].needle), "`qkv %s`: %s", bad[i].args,
+		          slurp("err.txt"));
+	}
+	snprintf(args, sizeof(args), "bench %s/x.yaml --precision q4_0", dir);
+	cr_assert_eq(qkv(args), 2);
+	cr_assert(strstr(slurp("err.txt"), "block types are for --preset"), "%s", slurp("err.txt"));
+}
+
 Test(bench_cli, slowed_backend_is_flagged_by_baseline)
 {
 	const char *slow = getenv("QKV_BENCH_SLOW_DIR");

@@ -13,6 +13,7 @@
 #include "bench_onednn.h"
 #include "bench_peak_int8.h"
 #include "bench_progress.h"
+#include "bench_stored.h"
 
 #define BENCH_MAX_GIB 8
 
@@ -162,16 +163,22 @@ static void open_model(const struct bench_plan *p, const struct bench_weights *w
 	double t0 = bench_now();
 	enum qkv_status st;
 	qkv_model *m = NULL;
-	if (p->config_path) {
+	/* a preset in a block type opens the file written for it (already the shard's shape) */
+	const char *config = p->config_path       ? p->config_path
+	                     : prec == QKV_STORED ? p->stored_config
+	                                          : NULL;
+	if (config) {
 		struct qkv_open_options o = QKV_OPEN_OPTIONS_INIT;
 		o.backend = be->name;
 		o.threads = (int32_t)threads;
 		o.strict = 1;
-		o.shard_rank = p->shard_rank;
-		o.shard_world = p->shard_world;
-		o.layer_set = p->layer_set;
-		o.layer = p->layer;
-		st = qkv_model_open(p->config_path, &o, &m, why, whylen);
+		if (p->config_path) {
+			o.shard_rank = p->shard_rank;
+			o.shard_world = p->shard_world;
+			o.layer_set = p->layer_set;
+			o.layer = p->layer;
+		}
+		st = qkv_model_open(config, &o, &m, why, whylen);
 	} else {
 		const struct bench_shape *s = &p->shape;
 		struct qkv_model_desc d = {
@@ -561,6 +568,34 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 		free(be);
 		return false;
 	}
+	struct bench_stored stored;
+	memset(&stored, 0, sizeof(stored));
+	p->stored_config = NULL;
+	if (!p->config_path && (p->precisions & QKV_PRECISION_BIT(QKV_STORED))) {
+		const struct qkv_wtype_traits *tr =
+		    p->wtype >= 0 ? qkv_wtype_traits((uint32_t)p->wtype) : NULL;
+		if (!tr || tr->block == 1) {
+			snprintf(err, errlen,
+			         "--precision stored: a preset needs a block type "
+			         "(q8_0, q4_k, ...) to store its weights in");
+			free(be);
+			bench_weights_free(&w);
+			return false;
+		}
+		if (!bench_stored_make(&p->shape, &w, (uint32_t)p->wtype, &stored, err, errlen)) {
+			free(be);
+			bench_weights_free(&w);
+			return false;
+		}
+		p->stored_config = stored.config;
+		size_t len = strlen(r->shape.name);
+		snprintf(r->shape.name + len, sizeof(r->shape.name) - len, ", stored %s", tr->name);
+		note(r,
+		     "stored %s: the preset's weights quantized by the type's reference quantizer "
+		     "into a GGUF file, used in place; no reference library has this arithmetic "
+		     "(oneDNN and OpenBLAS have no GGUF block types)",
+		     tr->name);
+	}
 	unsigned max_threads = 1;
 	for (size_t i = 0; i < p->nthreads; i++)
 		if (p->threads[i] > max_threads)
@@ -611,6 +646,8 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 	free(g);
 	free(be);
 	bench_weights_free(&w);
+	bench_stored_remove(&stored);
+	p->stored_config = NULL;
 	if (!ok) {
 		snprintf(err, errlen, "out of memory while measuring");
 		return false;

@@ -21,13 +21,16 @@ struct bench_plan {
 	size_t nthreads;
 	char backends[BENCH_MAX_LIST][32]; /* names; empty list = all on the search path */
 	size_t nbackends;
-	unsigned precisions; /* QKV_PRECISION_BIT mask; 0 = default (f32, or the config's) */
-	unsigned layout;     /* enum qkv_layout of a preset's weights (a config has its own) */
-	double min_time;     /* seconds of repetitions per row */
-	double max_call;     /* skip a row whose calls are estimated slower than this */
-	double interleave;   /* > 0: time a group's rows in turns of this many seconds */
-	bool references;     /* add cblas (and oneDNN) rows */
-	bool overhead;       /* add NAME_direct rows: the plugin called without the core */
+	unsigned precisions;       /* QKV_PRECISION_BIT mask; 0 = default (f32, or the config's) */
+	int32_t wtype;             /* a preset's rows of precision stored: its weights in this block
+	                            * type (enum qkv_wtype; bench_stored.h); -1 = none */
+	const char *stored_config; /* set by bench_plan_run while it measures such rows */
+	unsigned layout;   /* enum qkv_layout of a preset's weights (a config has its own) */
+	double min_time;   /* seconds of repetitions per row */
+	double max_call;   /* skip a row whose calls are estimated slower than this */
+	double interleave; /* > 0: time a group's rows in turns of this many seconds */
+	bool references;   /* add cblas (and oneDNN) rows */
+	bool overhead;     /* add NAME_direct rows: the plugin called without the core */
 	uint32_t shard_rank, shard_world; /* world > 1: measure that head slice (--shard) */
 	uint32_t layer_set, layer;        /* a config's layer (--layer, --all-layers) */
 	bool quiet;                       /* no progress output */

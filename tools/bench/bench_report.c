@@ -117,7 +117,7 @@ static size_t rows(FILE *f, const struct bench_result *r, bool md)
 	static const char *const head[NCOL] = {
 	    "backend", "prec",   "T",     "thr", "median ms", "p10-90",  "reps",
 	    "GFLOP/s", "W GB/s", "%peak", "%bw", "x sgemm",   "x sgemv", ""};
-	static const int width[NCOL] = {-14, -5, 5, 3, 11, 7, 6, 8, 7, 6, 6, 7, 7, -1};
+	static const int width[NCOL] = {-14, -6, 5, 3, 11, 7, 6, 8, 7, 6, 6, 7, 7, -1};
 	char c[NCOL][48];
 	size_t noisy = 0;
 	for (size_t i = 0; i <= r->n; i++) {
@@ -192,13 +192,13 @@ void bench_report_table(FILE *f, const struct bench_result *r, const struct benc
 			       r->rows[j].precision == row->precision;
 		if (seen)
 			continue;
-		fprintf(f, "  %-12s %-5s %s\n", row->backend, bench_precision_name(row->precision),
+		fprintf(f, "  %-12s %-6s %s\n", row->backend, bench_precision_name(row->precision),
 		        row->detail);
 		if (row->kind == BENCH_BACKEND &&
 		    (row->bytes_prepared > 0 || row->bytes_in_place > 0))
 			fprintf(
 			    f,
-			    "  %-12s %-5s memory: %.1f MiB made at prepare, %.1f MiB of weights "
+			    "  %-12s %-6s memory: %.1f MiB made at prepare, %.1f MiB of weights "
 			    "read in place\n",
 			    "", "", row->bytes_prepared / 1048576.0,
 			    row->bytes_in_place / 1048576.0);

@@ -10,8 +10,12 @@
 #define BENCH_COMMON_OPTS                                                                          \
 	{OPT_PRESET, NULL, "gpt2-small, llama2-7b, llama3-8b or tiny, instead of CONFIG"},         \
 	    {OPT_BACKEND, "LIST|all", "backends to measure (default all: every plugin found)"},    \
-	    {OPT_PRECISION, NULL, NULL}, {OPT_MIN_TIME, NULL, NULL}, {OPT_MAX_CALL, NULL, NULL},   \
-	    {OPT_INTERLEAVE, NULL, NULL}, {OPT_LAYOUT, NULL, NULL}, {OPT_PLUGIN_DIR, NULL, NULL},  \
+	    {OPT_PRECISION, NULL,                                                                  \
+	     "f32, bf16, int8, stored (comma-separated); on a preset also one block type\n"        \
+	     "(q8_0, q4_0, q4_k, q5_k, q6_k): its weights quantized into a GGUF file\n"            \
+	     "in $TMPDIR (removed after), measured as precision stored"},                          \
+	    {OPT_MIN_TIME, NULL, NULL}, {OPT_MAX_CALL, NULL, NULL}, {OPT_INTERLEAVE, NULL, NULL},  \
+	    {OPT_LAYOUT, NULL, NULL}, {OPT_PLUGIN_DIR, NULL, NULL},                                \
 	{                                                                                          \
 		OPT_QUIET, NULL, NULL                                                              \
 	}

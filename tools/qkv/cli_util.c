@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 
 #include <qkv/precision.h>
 #include <qkv/qkv.h>
+#include <qkv/wtype.h>
 
 #include "commands.h"
 
@@ -311,21 +313,40 @@ int cli_uint(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt
 
 int cli_precisions(const struct cli_spec *spec, const struct cli_args *a, uint32_t *out)
 {
+	return cli_precisions_types(spec, a, out, NULL);
+}
+
+int cli_precisions_types(const struct cli_spec *spec, const struct cli_args *a, uint32_t *out,
+                         int32_t *wtype)
+{
 	*out = 0;
+	if (wtype)
+		*wtype = -1;
 	for (const char *s = a->val[OPT_PRECISION] ? a->val[OPT_PRECISION] : ""; *s;) {
 		size_t len = strcspn(s, ",");
 		char name[16], names[64] = "";
-		uint32_t prec;
+		uint32_t prec, t;
 		snprintf(name, sizeof(name), "%.*s", (int)(len < 15 ? len : 15), s);
+		s += len + (s[len] == ',');
+		bool block = wtype && qkv_wtype_parse(name, &t) && qkv_wtype_traits(t)->block > 1;
+		if (block && *wtype >= 0 && (uint32_t)*wtype != t)
+			return cli_usage_error(
+			    spec, "--precision: one block type per run (`%s` and `%s`)",
+			    qkv_wtype_name((uint32_t)*wtype), name);
+		if (block) {
+			*wtype = (int32_t)t;
+			*out |= QKV_PRECISION_BIT(QKV_STORED);
+			continue;
+		}
 		if (!qkv_precision_parse(name, &prec)) {
 			for (uint32_t p = 0; p < QKV_PRECISION_COUNT; p++)
 				snprintf(names + strlen(names), sizeof(names) - strlen(names),
 				         "%s%s", p ? ", " : "", qkv_precision_name(p));
-			return cli_usage_error(spec, "--precision: `%s` is not one of %s", name,
-			                       names);
+			return cli_usage_error(spec, "--precision: `%s` is not one of %s%s", name,
+			                       names,
+			                       wtype ? " or a block type (q8_0, q4_k, ...)" : "");
 		}
 		*out |= QKV_PRECISION_BIT(prec);
-		s += len + (s[len] == ',');
 	}
 	return 0;
 }

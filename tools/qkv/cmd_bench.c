@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include <qkv/precision.h>
+#include <qkv/wtype.h>
 #include <qkv/qkv.h>
 
 #include "bench_args.h"
@@ -126,8 +127,13 @@ int bench_args_plan(const struct cli_spec *sp, const struct cli_args *a, struct 
 	                      (size_t)1 << 20, p->T, BENCH_MAX_LIST, err, sizeof(err));
 	if (!p->nthreads || !p->nT)
 		return cli_usage_error(sp, "%s", err);
-	if (cli_precisions(sp, a, &p->precisions))
+	if (cli_precisions_types(sp, a, &p->precisions, &p->wtype))
 		return QKV_EXIT_USAGE;
+	if (p->wtype >= 0 && p->config_path)
+		return cli_usage_error(sp,
+		                       "--precision %s: a config's weight file fixes its types "
+		                       "(block types are for --preset)",
+		                       qkv_wtype_name((uint32_t)p->wtype));
 	const char *layout = a->val[OPT_LAYOUT];
 	if (layout && strcmp(layout, "in_out") && strcmp(layout, "out_in"))
 		return cli_usage_error(sp, "--layout: `%s` is not in_out or out_in", layout);

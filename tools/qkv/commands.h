@@ -114,6 +114,11 @@ int cli_layer(const struct cli_spec *spec, const struct cli_args *a, uint32_t *s
 /* --precision LIST (comma-separated names of <qkv/precision.h>) into the mask *out of
  * QKV_PRECISION_BIT (0 when not given). 0, or 2 after printing the unknown name. */
 int cli_precisions(const struct cli_spec *spec, const struct cli_args *a, uint32_t *out);
+/* The same where a block type of <qkv/wtype.h> (q8_0, q4_k, ...) may stand among them
+ * (qkv bench on a preset): it sets *wtype (-1 when none; two different ones are a usage
+ * error) and the bit of precision `stored`. */
+int cli_precisions_types(const struct cli_spec *spec, const struct cli_args *a, uint32_t *out,
+                         int32_t *wtype);
 int cli_double(const struct cli_spec *spec, const struct cli_args *a, enum cli_opt_id id,
                double min, double def, double *out);
 /* A usage error: "qkv CMD: MESSAGE (see qkv help CMD)", returns 2. */
