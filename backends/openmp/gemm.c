@@ -22,7 +22,20 @@
 
 #include "ompb.h"
 
-#define MC 288        /* rows per packed X block: MC x KC = 288 KiB in L2 */
+#define MC 288 /* rows per packed X block: MC x KC = 288 KiB in L2 */
+
+/* The GEMM tile of one call: the set's own, or its tall one from tall.from_T rows on. */
+struct tile {
+	size_t mr, kc, mc;
+	ompb_gemm_ukr gemm;
+};
+
+static struct tile pick_tile(const struct ompb_kernels *k, size_t T)
+{
+	if (k->tall.gemm && T >= k->tall.from_T)
+		return (struct tile){k->tall.mr, k->tall.kc, k->tall.mc, k->tall.gemm};
+	return (struct tile){k->mr, k->kc, MC, k->gemm};
+}
 #define NC_PANELS 256 /* panels per chunk: a KC x 4096 weight block stays in L3 */
 /* Work per thread below which another thread does not pay its fork/join: 2^18 flops is
  * a few microseconds of one core's FMA rate, several times a fork and join with spinning
@@ -98,16 +111,16 @@ static void widen(float *dst, const uint16_t *src, size_t count)
 }
 
 /* xs: [MC/mr tiles][KC][mr] packed X; wbuf: [KC][nr] widened bf16 slice (bf16 only). */
-static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, struct range pr,
-                      struct range rr, float *xs, float *wbuf)
+static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, const struct tile *tl,
+                      struct range pr, struct range rr, float *xs, float *wbuf)
 {
-	size_t K = h->pb.d_model, mr = h->kern->mr, nr = h->kern->nr, KC = h->kern->kc;
+	size_t K = h->pb.d_model, mr = tl->mr, nr = h->kern->nr, KC = tl->kc, MCB = tl->mc;
 	for (size_t jc = pr.lo; jc < pr.hi; jc += NC_PANELS) {
 		size_t jend = jc + NC_PANELS < pr.hi ? jc + NC_PANELS : pr.hi;
 		for (size_t pc = 0; pc < K; pc += KC) {
 			size_t kc = K - pc < KC ? K - pc : KC;
-			for (size_t ic = rr.lo; ic < rr.hi; ic += MC) {
-				size_t mc = rr.hi - ic < MC ? rr.hi - ic : MC;
+			for (size_t ic = rr.lo; ic < rr.hi; ic += MCB) {
+				size_t mc = rr.hi - ic < MCB ? rr.hi - ic : MCB;
 				pack_x(xs, b, ic, mc, pc, kc, mr);
 				for (size_t j = jc; j < jend; j++) {
 					const struct ompb_panel *pn = &h->panels[j];
@@ -146,10 +159,10 @@ static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, st
 						         : 0;
 						if (!h->kern->prefetches)
 							prefetch_lines(next, from, step, bytes);
-						h->kern->gemm(kc, xs + ir * kc, wp, c + ir * ldc,
-						              ldc, mc - ir < mr ? mc - ir : mr,
-						              pn->nw, pc == 0, bias,
-						              next ? next + from : NULL, lines);
+						tl->gemm(kc, xs + ir * kc, wp, c + ir * ldc, ldc,
+						         mc - ir < mr ? mc - ir : mr, pn->nw,
+						         pc == 0, bias, next ? next + from : NULL,
+						         lines);
 					}
 				}
 			}
@@ -281,13 +294,14 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 {
 	size_t nt = pick_threads(h, b);
 	int gemv = b->T <= QKV_OMP_GEMV_MAX;
-	size_t mr = gemv ? 1 : h->kern->mr;
+	struct tile tl = pick_tile(h->kern, b->T);
+	size_t mr = gemv ? 1 : tl.mr;
 	float *xs = NULL;
 	size_t per_thread = 0, xs_floats = 0;
 	if (!gemv) {
 		/* Per-thread X block, no larger than the batch needs (small T stays small). */
-		size_t rows = b->T < MC ? b->T : MC;
-		size_t kcap = h->pb.d_model < h->kern->kc ? h->pb.d_model : h->kern->kc;
+		size_t rows = b->T < tl.mc ? b->T : tl.mc;
+		size_t kcap = h->pb.d_model < tl.kc ? h->pb.d_model : tl.kc;
 		xs_floats = ((rows + mr - 1) / mr * mr * kcap + 15) / 16 * 16;
 		size_t wbuf_floats = h->wb ? kcap * h->kern->nr : 0;
 		/* whole 64-byte lines: every thread's block stays aligned, and aligned_alloc
@@ -318,7 +332,7 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 			if (gemv)
 				gemv_part(h, b, pr);
 			else if (pr.lo < pr.hi && rr.lo < rr.hi)
-				gemm_part(h, b, pr, rr, xs + tid * per_thread,
+				gemm_part(h, b, &tl, pr, rr, xs + tid * per_thread,
 				          xs + tid * per_thread + xs_floats);
 		}
 		if (tid == 0) {

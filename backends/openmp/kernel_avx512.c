@@ -17,6 +17,14 @@
 #endif
 #define NR_512 32  /* columns: 2 zmm */
 #define KC_512 512 /* a 64 KiB weight slice, read from L2: README "AVX-512 tile" */
+/* The tall tile for large T (README "AVX-512 tile"): 12 rows, K slices of 2048 (C is read
+ * and written twice on 4096-wide layers instead of 8 times) and X blocks of 96 rows. */
+#ifndef MR_TALL
+#define MR_TALL 12
+#endif
+#define KC_TALL 2048
+#define MC_TALL 96
+#define TALL_FROM 48 /* T from which the tall tile is used: a T = 16 batch stays 2 x 8 */
 
 /* Store one full row of a tile: first -> acc (+bias), else C += acc. */
 AVX512 static inline void store_row(float *y, __m512 lo, __m512 hi, int first, const float *bias)
@@ -90,10 +98,11 @@ AVX512 static inline void store_row_part(float *y, __m512 lo, __m512 hi, size_t 
 	X(12);                                                                                     \
 	X(13)
 
-/* An M-row tile; xp keeps the packed stride of MR_512 floats per k. */
+/* An M-row tile; xp keeps the packed stride of MR floats per k (the tile height X was
+ * packed for: MR_512, or MR_TALL for the tall tile). */
 AVX512 static inline __attribute__((always_inline)) void
-gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, const int M, size_t n,
-          int first, const float *bias, const char *pf, size_t pf_lines)
+gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, const int M,
+          const int MR, size_t n, int first, const float *bias, const char *pf, size_t pf_lines)
 {
 	__m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
 	__m512 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00;
@@ -116,7 +125,7 @@ gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, con
 		__m512 b0 = _mm512_load_ps(wp);
 		__m512 b1 = _mm512_load_ps(wp + 16);
 		ALL_ROWS(ROW_FMA);
-		xp += MR_512;
+		xp += MR;
 		wp += NR_512;
 	}
 	if (n == NR_512) {
@@ -126,37 +135,48 @@ gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, con
 	ALL_ROWS(ROW_STORE_PART);
 }
 
-#define TILE_CASE(m)                                                                               \
+#define TILE_CASE(m, MR)                                                                           \
 	case m:                                                                                    \
-		if (MR_512 >= (m)) {                                                               \
-			gemm_tile(kc, xp, wp, c, ldc, (m) <= MR_512 ? (m) : MR_512, n, first,      \
+		if ((MR) >= (m)) {                                                                 \
+			gemm_tile(kc, xp, wp, c, ldc, (m) <= (MR) ? (m) : (MR), MR, n, first,      \
 			          bias, pf, pf_lines);                                             \
 			return;                                                                    \
 		}                                                                                  \
 		break
 
+/* Tiles of MR rows (m < MR: an m-row tile, its FMAs only). */
+#define GEMM_BODY(MR)                                                                              \
+	switch (m) {                                                                               \
+		TILE_CASE(1, MR);                                                                  \
+		TILE_CASE(2, MR);                                                                  \
+		TILE_CASE(3, MR);                                                                  \
+		TILE_CASE(4, MR);                                                                  \
+		TILE_CASE(5, MR);                                                                  \
+		TILE_CASE(6, MR);                                                                  \
+		TILE_CASE(7, MR);                                                                  \
+		TILE_CASE(8, MR);                                                                  \
+		TILE_CASE(9, MR);                                                                  \
+		TILE_CASE(10, MR);                                                                 \
+		TILE_CASE(11, MR);                                                                 \
+		TILE_CASE(12, MR);                                                                 \
+		TILE_CASE(13, MR);                                                                 \
+	default:                                                                                   \
+		break;                                                                             \
+	}                                                                                          \
+	gemm_tile(kc, xp, wp, c, ldc, MR, MR, n, first, bias, pf, pf_lines)
+
 AVX512 static void gemm_avx512(size_t kc, const float *xp, const float *wp, float *c, size_t ldc,
                                size_t m, size_t n, int first, const float *bias, const char *pf,
                                size_t pf_lines)
 {
-	switch (m) {
-		TILE_CASE(1);
-		TILE_CASE(2);
-		TILE_CASE(3);
-		TILE_CASE(4);
-		TILE_CASE(5);
-		TILE_CASE(6);
-		TILE_CASE(7);
-		TILE_CASE(8);
-		TILE_CASE(9);
-		TILE_CASE(10);
-		TILE_CASE(11);
-		TILE_CASE(12);
-		TILE_CASE(13);
-	default:
-		break;
-	}
-	gemm_tile(kc, xp, wp, c, ldc, MR_512, n, first, bias, pf, pf_lines);
+	GEMM_BODY(MR_512);
+}
+
+AVX512 static void gemm_tall_avx512(size_t kc, const float *xp, const float *wp, float *c,
+                                    size_t ldc, size_t m, size_t n, int first, const float *bias,
+                                    const char *pf, size_t pf_lines)
+{
+	GEMM_BODY(MR_TALL);
 }
 
 /* Row k of a panel as two zmm: f32 loads, or bf16 widened (zero-extend, shift by 16). */
@@ -307,12 +327,20 @@ AVX512 static void gemv_bf16_avx512(size_t K, const float *x, size_t ldx, const 
 #define STR2(x) #x
 #define STR(x) STR2(x)
 const struct ompb_kernels qkv_omp_kernels_avx512 = {
-    .name = QKV_SIMD_EMULATED ? "avx512f " STR(MR_512) "x32 (SIMDe)" : "avx512f " STR(MR_512) "x32",
+    .name =
+        QKV_SIMD_EMULATED
+            ? "avx512f " STR(MR_512) "x32, " STR(MR_TALL) "x32 from T = " STR(TALL_FROM) " (SIMDe)"
+            : "avx512f " STR(MR_512) "x32, " STR(MR_TALL) "x32 from T = " STR(TALL_FROM),
     .mr = MR_512,
     .nr = NR_512,
     .kc = KC_512,
     .prefetches = 1,
     .gemm = gemm_avx512,
+    .tall = {.mr = MR_TALL,
+             .kc = KC_TALL,
+             .mc = MC_TALL,
+             .from_T = TALL_FROM,
+             .gemm = gemm_tall_avx512},
     .gemv = gemv_avx512,
     .gemv_bf16 = gemv_bf16_avx512,
 };

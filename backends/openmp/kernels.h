@@ -45,6 +45,17 @@ typedef void (*ompb_gemv_ukr)(size_t K, const float *x, size_t ldx, const float 
 typedef void (*ompb_gemv_bf16_ukr)(size_t K, const float *x, size_t ldx, const uint16_t *wb,
                                    float *y, size_t ldy, size_t m, size_t n, const float *bias);
 
+/* A second GEMM tile for large T, optional (gemm NULL: the set's one tile serves every T).
+ * A taller tile and longer K slices cut the loads per FMA and the passes over C, but leave
+ * a small batch a ragged last tile; so it starts at from_T. Results do not depend on the
+ * tile height; they do depend on kc (C adds one partial sum per K slice), so T below and
+ * above from_T may differ in the last bits (f32 is "any order"). */
+struct ompb_tall {
+	size_t mr, kc, mc; /* rows, K slice, rows per packed X block */
+	size_t from_T;
+	ompb_gemm_ukr gemm;
+};
+
 struct ompb_kernels {
 	const char *name; /* "avx2+fma 6x16" */
 	size_t mr;        /* rows of the GEMM micro-tile (X is packed in tiles of mr) */
@@ -52,6 +63,7 @@ struct ompb_kernels {
 	size_t kc;        /* K slice of the GEMM path: a kc x nr panel slice stays in L1 */
 	int prefetches;   /* 1: gemm prefetches the next panel itself (pf, pf_lines) */
 	ompb_gemm_ukr gemm;
+	struct ompb_tall tall;
 	ompb_gemv_ukr gemv;
 	ompb_gemv_bf16_ukr gemv_bf16;
 };
