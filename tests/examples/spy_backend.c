@@ -55,5 +55,5 @@ static void spy_release(void *handle)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    TEST_PLUGIN_FIELDS(spy, "spy", "1.0.0", QKV_PRECISION_BIT(QKV_F32)),
+    QKV_BACKEND_FIELDS(spy, "spy", "1.0.0", QKV_PRECISION_BIT(QKV_F32)),
 };

@@ -43,5 +43,5 @@ static void hb_release(void *h)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    TEST_PLUGIN_FIELDS(hb, "halfbuilt", "0.0.1", QKV_PRECISION_BIT(QKV_F32)),
+    QKV_BACKEND_FIELDS(hb, "halfbuilt", "0.0.1", QKV_PRECISION_BIT(QKV_F32)),
 };

@@ -156,6 +156,6 @@ static void blocks_probe(struct qkv_probe_result *out)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    TEST_PLUGIN_FIELDS(blocks, "broken_blocks", "1.0.0", QKV_PRECISION_BIT(QKV_STORED)),
+    QKV_BACKEND_FIELDS(blocks, "broken_blocks", "1.0.0", QKV_PRECISION_BIT(QKV_STORED)),
     .wtypes = QKV_WTYPE_ALL,
 };

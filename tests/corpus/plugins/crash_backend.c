@@ -40,5 +40,5 @@ static void crash_release(void *h)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    TEST_PLUGIN_FIELDS(crash, "corpus_crash", "0", QKV_PRECISION_BIT(QKV_F32)),
+    QKV_BACKEND_FIELDS(crash, "corpus_crash", "0", QKV_PRECISION_BIT(QKV_F32)),
 };
