@@ -13,6 +13,8 @@
 #include <qkv/precision.h>
 #include <qkv/qkv.h>
 
+#include "test_model.h"
+
 /* Odd sizes on purpose: GQA with 6 query heads over 2 kv heads of width 5. */
 #define D_MODEL 40
 #define N_HEADS 6
@@ -122,20 +124,14 @@ static enum qkv_status open_model(const char *backend, const char *dirs, uint32_
                                   uint32_t layout, const struct weights *w, qkv_model **m,
                                   char *err, size_t errlen)
 {
-	struct qkv_model_desc d = {
-	    .struct_size = sizeof(d),
-	    .d_model = D_MODEL,
-	    .n_heads = N_HEADS,
-	    .n_kv_heads = N_KV,
-	    .head_dim = HD,
-	    .precision = prec,
-	    .layout = layout,
-	    .w = {w->w[0], w->w[1], w->w[2]},
-	    .bias = {w->b[0], w->b[1], w->b[2]},
-	    .prefer = backend,
-	    .strict = 1,
-	    .plugin_dirs = dirs,
-	};
+	struct qkv_model_desc d =
+	    test_model_desc(D_MODEL, N_HEADS, N_KV, HD, layout, w->w[0], w->w[1], w->w[2]);
+	for (int p = 0; p < 3; p++)
+		d.bias[p] = w->b[p];
+	d.precision = prec;
+	d.prefer = backend;
+	d.strict = 1;
+	d.plugin_dirs = dirs;
 	return qkv_model_open_memory(&d, m, err, errlen);
 }
 

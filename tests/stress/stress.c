@@ -125,17 +125,25 @@ static void *work(void *arg)
 	return NULL;
 }
 
-void stress_threads(const char *backend, int n_threads, int calls, struct stress_report *r)
+/* The model on `backend` (2 threads) with the serial results computed, or NULL with r
+ * saying why (r is cleared first). */
+static qkv_model *open_with_serial(const char *backend, struct stress_report *r)
 {
 	memset(r, 0, sizeof(*r));
 	qkv_model *m = open_model(backend, 2, r);
-	if (!m)
-		return;
-	if (!compute_serial(m, r)) {
+	if (m && !compute_serial(m, r)) {
 		r->failures = 1;
 		qkv_model_close(m);
-		return;
+		return NULL;
 	}
+	return m;
+}
+
+void stress_threads(const char *backend, int n_threads, int calls, struct stress_report *r)
+{
+	qkv_model *m = open_with_serial(backend, r);
+	if (!m)
+		return;
 	atomic_ulong failures = 0, mismatch = 0;
 	pthread_t tid[64];
 	struct worker w[64];
@@ -172,15 +180,9 @@ static long os_threads(void)
 
 void stress_omp_region(const char *backend, int team, int calls, struct stress_report *r)
 {
-	memset(r, 0, sizeof(*r));
-	qkv_model *m = open_model(backend, 2, r);
+	qkv_model *m = open_with_serial(backend, r);
 	if (!m)
 		return;
-	if (!compute_serial(m, r)) {
-		r->failures = 1;
-		qkv_model_close(m);
-		return;
-	}
 	unsigned long failures = 0, mismatch = 0;
 	int sink = 0;
 	/* The caller's own team exists before the measured region. */
