@@ -14,6 +14,8 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/build_step.sh
+. "$root/tools/build_step.sh"
 build=${1:-$root/build-asan}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 start=$(date +%s)
@@ -26,11 +28,7 @@ if [ ! -f "$build/build.ninja" ]; then
 else
 	meson configure "$build" $opts >/dev/null
 fi
-ninja -C "$build" >"$build/check-sanitizers-build.log" 2>&1 || {
-	tail -30 "$build/check-sanitizers-build.log" >&2
-	echo "check-sanitizers: build failed" >&2
-	exit 1
-}
+build_step "$build" check-sanitizers
 
 logs=$build/sanitizer-logs
 rm -rf "$logs"

@@ -18,6 +18,8 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/build_step.sh
+. "$root/tools/build_step.sh"
 build=${1:-$root/build-rel}
 case $build in /*) ;; *) build=$PWD/$build ;; esac
 [ $# -gt 0 ] && shift
@@ -27,11 +29,7 @@ start=$(date +%s)
 if [ ! -f "$build/build.ninja" ]; then
 	meson setup "$build" "$root" -Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$build" >"$build/check-valgrind-build.log" 2>&1 || {
-	tail -30 "$build/check-valgrind-build.log" >&2
-	echo "check-valgrind: build failed" >&2
-	exit 1
-}
+build_step "$build" check-valgrind
 
 logs=$build/valgrind-logs
 rm -rf "$logs"

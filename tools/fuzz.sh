@@ -29,6 +29,8 @@ diff) seeds="" ;;
 esac
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/build_step.sh
+. "$root/tools/build_step.sh"
 build=${QKV_FUZZ_BUILD:-$root/build-fuzz}
 cc=${CC:-clang-14}
 
@@ -39,16 +41,8 @@ if [ ! -f "$build/build.ninja" ]; then
 		-Dc_args=-fsanitize=fuzzer-no-link >/dev/null
 fi
 # The target and every backend plugin (the differential target loads them all).
-targets="tests/fuzz/fuzz_$target"
-for m in "$root"/backends/*/meson.build; do
-	b=$(basename "$(dirname "$m")")
-	targets="$targets backends/$b/qkv_$b.so"
-done
-ninja -C "$build" $targets >"$build/fuzz-build.log" 2>&1 || {
-	tail -30 "$build/fuzz-build.log" >&2
-	echo "$0: build failed" >&2
-	exit 1
-}
+# shellcheck disable=SC2046 # target names have no spaces
+build_step "$build" fuzz "tests/fuzz/fuzz_$target" $(backend_targets "$root")
 
 out=$root/fuzz-out/$target
 mkdir -p "$out/corpus"

@@ -15,6 +15,8 @@
 set -eu
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=tools/build_step.sh
+. "$root/tools/build_step.sh"
 build=${QKV_TSAN_BUILD:-$root/build-tsan}
 start=$(date +%s)
 
@@ -22,16 +24,8 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=${CC:-clang-14} meson setup "$build" "$root" -Db_sanitize=thread -Db_lundef=false \
 		-Dbuildtype=debugoptimized -Dwerror=false >/dev/null
 fi
-targets=tests/stress/stress
-for m in "$root"/backends/*/meson.build; do
-	b=$(basename "$(dirname "$m")")
-	targets="$targets backends/$b/qkv_$b.so"
-done
-ninja -C "$build" $targets >"$build/tsan-build.log" 2>&1 || {
-	tail -30 "$build/tsan-build.log" >&2
-	echo "tsan: build failed" >&2
-	exit 1
-}
+# shellcheck disable=SC2046 # target names have no spaces
+build_step "$build" tsan tests/stress/stress $(backend_targets "$root")
 
 archer=/usr/lib/llvm-14/lib/libarcher.so
 if [ -f "$archer" ]; then

@@ -297,15 +297,6 @@ static void blas_probe(struct qkv_probe_result *out)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32),
-    .name = "blas",
-    .version = "1.0.0",
-    .probe = blas_probe,
-    .prepare = blas_prepare,
-    .project = blas_project,
-    .release = blas_release,
+    QKV_BACKEND_FIELDS(blas, "blas", "1.0.0", QKV_PRECISION_BIT(QKV_F32)),
     .memory = blas_memory,
 };

@@ -222,15 +222,6 @@ static void int8_probe(struct qkv_probe_result *out)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_INT8),
-    .name = "int8",
-    .version = "1.0.0",
-    .probe = int8_probe,
-    .prepare = int8_prepare,
-    .project = int8_project,
-    .release = int8_release,
+    QKV_BACKEND_FIELDS(int8, "int8", "1.0.0", QKV_PRECISION_BIT(QKV_INT8)),
     .memory = int8_memory,
 };

@@ -4,7 +4,7 @@
  * "no such backend". Computes nothing. */
 #include <stdio.h>
 
-#include <qkv/plugin.h>
+#include <qkv/backend_util.h>
 
 #ifndef ONEDNN_ABSENT_REASON
 #define ONEDNN_ABSENT_REASON "not built"
@@ -45,14 +45,6 @@ static void absent_release(void *handle)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8),
-    .name = "onednn",
-    .version = "absent",
-    .probe = absent_probe,
-    .prepare = absent_prepare,
-    .project = absent_project,
-    .release = absent_release,
+    QKV_BACKEND_FIELDS(absent, "onednn", "absent",
+                       QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8)),
 };

@@ -461,15 +461,7 @@ static void onednn_probe(struct qkv_probe_result *out)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8),
-    .name = "onednn",
-    .version = "1.0.0",
-    .probe = onednn_probe,
-    .prepare = onednn_prepare,
-    .project = onednn_project,
-    .release = onednn_release,
+    QKV_BACKEND_FIELDS(onednn, "onednn", "1.0.0",
+                       QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8)),
     .memory = onednn_memory,
 };

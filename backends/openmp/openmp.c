@@ -102,15 +102,7 @@ static void ompb_probe(struct qkv_probe_result *out)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16),
-    .name = "openmp",
-    .version = "1.0.0",
-    .probe = ompb_probe,
-    .prepare = ompb_prepare,
-    .project = ompb_project,
-    .release = ompb_release,
+    QKV_BACKEND_FIELDS(ompb, "openmp", "1.0.0",
+                       QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16)),
     .memory = ompb_memory,
 };

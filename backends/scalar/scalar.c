@@ -304,17 +304,9 @@ static void scalar_probe(struct qkv_probe_result *out)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) |
-                  QKV_PRECISION_BIT(QKV_INT8) | QKV_PRECISION_BIT(QKV_STORED),
-    .name = "scalar",
-    .version = "1.1.0",
-    .probe = scalar_probe,
-    .prepare = scalar_prepare,
-    .project = scalar_project,
-    .release = scalar_release,
+    QKV_BACKEND_FIELDS(scalar, "scalar", "1.1.0",
+                       QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) |
+                           QKV_PRECISION_BIT(QKV_INT8) | QKV_PRECISION_BIT(QKV_STORED)),
     .memory = scalar_memory,
     .wtypes = QKV_WTYPE_ALL,
 };

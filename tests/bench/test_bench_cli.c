@@ -12,21 +12,19 @@
 
 #include "bench_baseline.h"
 #include "config.h"
+#include "test_tmpdir.h"
 
 static char dir[256];
 
 static void setup(void)
 {
 	cr_assert(getenv("QKV_EXE"), "QKV_EXE not set (run through meson test)");
-	snprintf(dir, sizeof(dir), "/tmp/qkv-bench-cli-XXXXXX");
-	cr_assert(mkdtemp(dir));
+	test_tmpdir_make(dir, sizeof(dir), "bench-cli");
 }
 
 static void teardown(void)
 {
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	test_tmpdir_remove(dir);
 }
 
 /* Run `qkv ARGS` with stdout and stderr to files in dir; returns the exit status. */

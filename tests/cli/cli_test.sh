@@ -10,9 +10,9 @@ SRC=$2
 SLOW=$3
 BROKEN=$4
 CFG=$SRC/configs/default.yaml
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/cli/common.sh
+. "$here/common.sh"
 # run EXPECTED_STATUS ARGS...: stdout in $TMP/out, stderr in $TMP/err
 run() {
 	want=$1

@@ -8,12 +8,9 @@ set -eu
 QKV=$1
 GEN=$2
 SRC=$3
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/cli/common.sh
+. "$here/common.sh"
 # info_has CONFIG LINE...: `qkv info CONFIG` exits 0 and prints each LINE (fixed string)
 info_has() {
 	cfg=$1

@@ -8,12 +8,9 @@
 #   quantize_layers.sh QKV GENWEIGHTS
 set -eu
 qkv=$1 gen=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/cli/common.sh
+. "$here/common.sh"
 "$gen" --preset tiny --form separate --layers 3 --out "$TMP/hf.safetensors" >/dev/null
 "$gen" --preset tiny --form gpt2 --layers 3 --out "$TMP/g.safetensors" >/dev/null
 "$gen" --preset tiny --form sharded --layers 3 --out "$TMP/model.safetensors.index.json" >/dev/null
@@ -27,14 +24,7 @@ weights:
   v: {tensor: 'model.layers.{layer}.self_attn.v_proj.weight'}
 YAML
 sed 's/hf.safetensors/model.safetensors.index.json/' "$TMP/hf.yaml" >"$TMP/sh.yaml"
-cat >"$TMP/gpt2.yaml" <<'YAML'
-model: {d_model: 64, n_heads: 4, n_kv_heads: 2, n_layers: 3}
-weights:
-  layout: in_out
-  file: g.safetensors
-  qkv: {tensor: 'h.{layer}.attn.c_attn.weight', split: cols}
-  qkv_bias: {tensor: 'h.{layer}.attn.c_attn.bias'}
-YAML
+cp "$here/gpt2_layers.yaml" "$TMP/gpt2.yaml"
 
 # run CONFIG LAYER BACKEND DIR: project 5 fixed rows, outputs in DIR
 run() {

@@ -6,12 +6,9 @@
 set -eu
 QKV=$1
 GEN=$2
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
-fail() {
-	echo "FAIL: $*" >&2
-	exit 1
-}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/cli/common.sh
+. "$here/common.sh"
 "$GEN" --preset tiny256 --layers 2 --out "$TMP/st.safetensors" >/dev/null
 cat >"$TMP/st.yaml" <<'YAML'
 model: {d_model: 256, n_heads: 4, n_kv_heads: 2, head_dim: 64, n_layers: 2}

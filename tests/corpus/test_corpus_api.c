@@ -9,6 +9,7 @@
 #include <qkv/qkv.h>
 
 #include "corpus.h"
+#include "test_model.h"
 
 #ifdef HAVE_MODEL
 #define D 4  /* d_model */
@@ -22,17 +23,8 @@ static qkv_model *model;
 
 static void desc_init(struct qkv_model_desc *d)
 {
-	memset(d, 0, sizeof(*d));
-	d->struct_size = sizeof(*d);
-	d->d_model = D;
-	d->n_heads = 2;
-	d->n_kv_heads = 1;
-	d->head_dim = 2;
+	*d = test_model_desc(D, 2, 1, 2, QKV_LAYOUT_IN_OUT, w_q, w_k, w_v);
 	d->precision = QKV_F32;
-	d->layout = QKV_LAYOUT_IN_OUT;
-	d->w[0] = w_q;
-	d->w[1] = w_k;
-	d->w[2] = w_v;
 	d->prefer = "scalar";
 }
 

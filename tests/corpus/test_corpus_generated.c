@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "corpus.h"
+#include "test_tmpdir.h"
 #include "weights.h"
 
 #define DEEP 200000
@@ -22,15 +23,12 @@ static char err[1024];
 
 static void make_tmp(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/qkv-corpus-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	test_tmpdir_make(tmpdir, sizeof(tmpdir), "corpus");
 }
 
 static void rm_tmp(void)
 {
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	cr_expect_eq(system(cmd), 0);
+	test_tmpdir_remove(tmpdir);
 }
 
 static void write_file(const char *path, const char *data, size_t len)

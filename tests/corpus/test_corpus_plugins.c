@@ -13,21 +13,20 @@
 
 #include "corpus.h"
 #include "registry.h"
+#include "test_tmpdir.h"
+#include "test_model.h"
 
 static char tmpdir[256];
 static char err[1024];
 
 static void make_tmp(void)
 {
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/qkv-plugins-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
+	test_tmpdir_make(tmpdir, sizeof(tmpdir), "plugins");
 }
 
 static void rm_tmp(void)
 {
-	char cmd[400];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	cr_expect_eq(system(cmd), 0);
+	test_tmpdir_remove(tmpdir);
 }
 
 static void copy_file(const char *from, const char *to, mode_t mode)
@@ -180,17 +179,8 @@ static float w_q[16], w_k[8], w_v[8];
 
 static enum qkv_status open_with(const char *prefer, const char *dirs, qkv_model **m)
 {
-	struct qkv_model_desc d = {0};
-	d.struct_size = sizeof(d);
-	d.d_model = 4;
-	d.n_heads = 2;
-	d.n_kv_heads = 1;
-	d.head_dim = 2;
+	struct qkv_model_desc d = test_model_desc(4, 2, 1, 2, QKV_LAYOUT_IN_OUT, w_q, w_k, w_v);
 	d.precision = QKV_F32;
-	d.layout = QKV_LAYOUT_IN_OUT;
-	d.w[0] = w_q;
-	d.w[1] = w_k;
-	d.w[2] = w_v;
 	d.prefer = prefer;
 	d.strict = 1;
 	d.plugin_dirs = dirs;
@@ -211,32 +201,31 @@ Test(plugins, strict_probe_refusal_is_an_error)
 	qkv_model_close(m);
 }
 
-Test(plugins, strict_prepare_failure_is_an_error)
+/* A strict open on `backend` fails with no model; the message names `named` (if given). */
+static void expect_open_refused(const char *backend, const char *named)
 {
 	qkv_model *m;
-	enum qkv_status st = open_with("fake_prepfail", QKV_FAKE_PLUGIN_DIR, &m);
+	enum qkv_status st = open_with(backend, QKV_FAKE_PLUGIN_DIR, &m);
 	cr_expect_neq(st, QKV_OK);
 	cr_expect_null(m);
-	cr_expect(strstr(err, "fake_prepfail"), "%s", err);
+	if (named)
+		cr_expect(strstr(err, named), "%s", err);
 	qkv_model_close(m);
+}
+
+Test(plugins, strict_prepare_failure_is_an_error)
+{
+	expect_open_refused("fake_prepfail", "fake_prepfail");
 }
 
 Test(plugins, unknown_backend_name)
 {
-	qkv_model *m;
-	enum qkv_status st = open_with("no_such_backend", QKV_FAKE_PLUGIN_DIR, &m);
-	cr_expect_neq(st, QKV_OK);
-	cr_expect(strstr(err, "no_such_backend"), "%s", err);
-	qkv_model_close(m);
+	expect_open_refused("no_such_backend", "no_such_backend");
 }
 
 Test(plugins, invalid_backend_name)
 {
-	qkv_model *m;
-	enum qkv_status st = open_with("../../etc/evil", QKV_FAKE_PLUGIN_DIR, &m);
-	cr_expect_neq(st, QKV_OK);
-	cr_expect_null(m);
-	qkv_model_close(m);
+	expect_open_refused("../../etc/evil", NULL);
 }
 
 /* Bad calls are refused by the core and never reach the plugin (which would crash). */

@@ -6,12 +6,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <qkv/plugin.h>
+#include "test_plugin.h"
 
 static void spy_probe(struct qkv_probe_result *out)
 {
-	out->score = 1;
-	snprintf(out->detail, sizeof(out->detail), "test spy: writes each output's address");
+	test_plugin_probe_ok(out, "test spy: writes each output's address");
 }
 
 static enum qkv_status spy_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
@@ -56,14 +55,5 @@ static void spy_release(void *handle)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32),
-    .name = "spy",
-    .version = "1.0.0",
-    .probe = spy_probe,
-    .prepare = spy_prepare,
-    .project = spy_project,
-    .release = spy_release,
+    QKV_BACKEND_FIELDS(spy, "spy", "1.0.0", QKV_PRECISION_BIT(QKV_F32)),
 };

@@ -13,6 +13,8 @@
 #include <qkv/precision.h>
 #include <qkv/qkv.h>
 
+#include "test_model.h"
+
 /* Odd sizes on purpose: GQA with 6 query heads over 2 kv heads of width 5. */
 #define D_MODEL 40
 #define N_HEADS 6
@@ -44,6 +46,20 @@ static struct guarded guarded_new(size_t n_rows, size_t ld)
 		memcpy(&g.base[i], &(uint32_t){SENTINEL}, sizeof(float));
 	g.rows = g.base + GUARD;
 	return g;
+}
+
+/* A test's outputs: the q rows (LDQ) and the k and v caches (LDC), MAX_SEQ rows each. */
+static void outputs_new(struct guarded c[3])
+{
+	c[0] = guarded_new(MAX_SEQ, LDQ);
+	c[1] = guarded_new(MAX_SEQ, LDC);
+	c[2] = guarded_new(MAX_SEQ, LDC);
+}
+
+static void outputs_free(struct guarded c[3])
+{
+	for (int i = 0; i < 3; i++)
+		free(c[i].base);
 }
 
 static int is_sentinel(const float *f)
@@ -122,20 +138,14 @@ static enum qkv_status open_model(const char *backend, const char *dirs, uint32_
                                   uint32_t layout, const struct weights *w, qkv_model **m,
                                   char *err, size_t errlen)
 {
-	struct qkv_model_desc d = {
-	    .struct_size = sizeof(d),
-	    .d_model = D_MODEL,
-	    .n_heads = N_HEADS,
-	    .n_kv_heads = N_KV,
-	    .head_dim = HD,
-	    .precision = prec,
-	    .layout = layout,
-	    .w = {w->w[0], w->w[1], w->w[2]},
-	    .bias = {w->b[0], w->b[1], w->b[2]},
-	    .prefer = backend,
-	    .strict = 1,
-	    .plugin_dirs = dirs,
-	};
+	struct qkv_model_desc d =
+	    test_model_desc(D_MODEL, N_HEADS, N_KV, HD, layout, w->w[0], w->w[1], w->w[2]);
+	for (int p = 0; p < 3; p++)
+		d.bias[p] = w->b[p];
+	d.precision = prec;
+	d.prefer = backend;
+	d.strict = 1;
+	d.plugin_dirs = dirs;
 	return qkv_model_open_memory(&d, m, err, errlen);
 }
 
@@ -156,8 +166,8 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 		return 0;
 	}
 	cr_assert_eq(st, QKV_OK, "open %s %s: %s", backend, qkv_precision_name(prec), err);
-	struct guarded c[3] = {guarded_new(MAX_SEQ, LDQ), guarded_new(MAX_SEQ, LDC),
-	                       guarded_new(MAX_SEQ, LDC)};
+	struct guarded c[3];
+	outputs_new(c);
 	unsigned char written[MAX_SEQ] = {0};
 	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
 		size_t pos = steps[s][0], T = steps[s][1];
@@ -202,8 +212,7 @@ static int run_cache(const char *backend, uint32_t prec, uint32_t layout, const 
 		for (size_t i = 0; i < T * LDQ; i++) /* reset Q rows for the next call */
 			memcpy(&c[0].rows[i], &(uint32_t){SENTINEL}, sizeof(float));
 	}
-	for (int i = 0; i < 3; i++)
-		free(c[i].base);
+	outputs_free(c);
 	qkv_model_close(m);
 	return 1;
 }
@@ -241,6 +250,17 @@ Test(kv_cache, every_backend_writes_only_its_rows)
 	}
 }
 
+/* make_inputs, then the f32 in_out model on `backend`; it must open. */
+static qkv_model *open_f32(const char *backend, const char *dirs, struct weights *w, float *x,
+                           char *err, size_t errlen)
+{
+	make_inputs(w, x);
+	qkv_model *m = NULL;
+	cr_assert_eq(open_model(backend, dirs, QKV_F32, QKV_LAYOUT_IN_OUT, w, &m, err, errlen),
+	             QKV_OK, "open %s: %s", backend, err);
+	return m;
+}
+
 /* The spy backend stores in each element the low 24 bits of the address it wrote. */
 static void check_spy(const float *rows, size_t T, size_t width, size_t ld, const char *what)
 {
@@ -258,31 +278,27 @@ Test(kv_cache, outputs_reach_the_backend_without_a_copy)
 {
 	static struct weights w;
 	static float x[MAX_SEQ * LDX];
-	make_inputs(&w, x);
 	char err[512] = "";
-	qkv_model *m = NULL;
-	cr_assert_eq(
-	    open_model("spy", KV_SPY_DIR, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err, sizeof(err)),
-	    QKV_OK, "open spy: %s", err);
+	qkv_model *m = open_f32("spy", KV_SPY_DIR, &w, x, err, sizeof(err));
 	struct qkv_model_info info = {.struct_size = sizeof(info)};
 	cr_assert_eq(qkv_model_get_info(m, &info), QKV_OK);
 	cr_assert_str_eq(info.backend, "spy");
-	struct guarded q = guarded_new(MAX_SEQ, LDQ), k = guarded_new(MAX_SEQ, LDC),
-	               v = guarded_new(MAX_SEQ, LDC);
+	struct guarded c[3];
+	outputs_new(c);
+	struct guarded *q = &c[0], *k = &c[1], *v = &c[2];
 	for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
 		size_t pos = steps[s][0], T = steps[s][1];
-		cr_assert_eq(qkv_project(m, T, x + pos * LDX, LDX, q.rows, LDQ, k.rows + pos * LDC,
-		                         LDC, v.rows + pos * LDC, LDC, err, sizeof(err)),
+		cr_assert_eq(qkv_project(m, T, x + pos * LDX, LDX, q->rows, LDQ,
+		                         k->rows + pos * LDC, LDC, v->rows + pos * LDC, LDC, err,
+		                         sizeof(err)),
 		             QKV_OK, "spy project: %s", err);
-		check_spy(q.rows, T, D_Q, LDQ, "q");
-		check_spy(k.rows + pos * LDC, T, D_KV, LDC, "k");
-		check_spy(v.rows + pos * LDC, T, D_KV, LDC, "v");
+		check_spy(q->rows, T, D_Q, LDQ, "q");
+		check_spy(k->rows + pos * LDC, T, D_KV, LDC, "k");
+		check_spy(v->rows + pos * LDC, T, D_KV, LDC, "v");
 	}
-	check_guards(&k, 0, MAX_SEQ, D_KV, NULL, "spy k");
-	check_guards(&v, 0, MAX_SEQ, D_KV, NULL, "spy v");
-	free(q.base);
-	free(k.base);
-	free(v.base);
+	check_guards(k, 0, MAX_SEQ, D_KV, NULL, "spy k");
+	check_guards(v, 0, MAX_SEQ, D_KV, NULL, "spy v");
+	outputs_free(c);
 	qkv_model_close(m);
 }
 
@@ -290,26 +306,21 @@ Test(kv_cache, a_stride_below_the_width_is_refused_and_nothing_is_written)
 {
 	static struct weights w;
 	static float x[MAX_SEQ * LDX];
-	make_inputs(&w, x);
 	char err[512] = "";
-	qkv_model *m = NULL;
-	cr_assert_eq(
-	    open_model("scalar", NULL, QKV_F32, QKV_LAYOUT_IN_OUT, &w, &m, err, sizeof(err)),
-	    QKV_OK, "open scalar: %s", err);
-	struct guarded q = guarded_new(MAX_SEQ, LDQ), k = guarded_new(MAX_SEQ, LDC),
-	               v = guarded_new(MAX_SEQ, LDC);
+	qkv_model *m = open_f32("scalar", NULL, &w, x, err, sizeof(err));
+	struct guarded c[3];
+	outputs_new(c);
+	struct guarded *q = &c[0], *k = &c[1], *v = &c[2];
 	err[0] = '\0';
-	enum qkv_status st =
-	    qkv_project(m, 2, x, LDX, q.rows, LDQ, k.rows, D_KV - 1, v.rows, LDC, err, sizeof(err));
+	enum qkv_status st = qkv_project(m, 2, x, LDX, q->rows, LDQ, k->rows, D_KV - 1, v->rows,
+	                                 LDC, err, sizeof(err));
 	cr_assert_eq(st, QKV_ERR_ARGUMENT, "ldk < d_kv accepted: %s", qkv_status_str(st));
 	cr_assert(strlen(err) > 0, "no message for a bad stride");
 	cr_log_info("message: %s", err);
-	check_guards(&q, 0, 0, 0, NULL, "refused q");
-	check_guards(&k, 0, 0, 0, NULL, "refused k");
-	check_guards(&v, 0, 0, 0, NULL, "refused v");
-	free(q.base);
-	free(k.base);
-	free(v.base);
+	check_guards(q, 0, 0, 0, NULL, "refused q");
+	check_guards(k, 0, 0, 0, NULL, "refused k");
+	check_guards(v, 0, 0, 0, NULL, "refused v");
+	outputs_free(c);
 	qkv_model_close(m);
 }
 

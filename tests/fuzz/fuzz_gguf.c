@@ -13,26 +13,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static const char *const names[] = {"blk.0.attn_q.weight", "blk.0.attn_k.weight",
                                     "blk.1.attn_v.weight", "token_embd.weight", "a"};
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void read_gguf(const struct qkv_mapped_file *f)
 {
-	uint8_t *copy = malloc(size ? size : 1);
-	if (!copy)
-		return 0;
-	memcpy(copy, data, size);
-	struct qkv_mapped_file f = {.path = (char *)"fuzz.gguf", .data = copy, .size = size};
 	struct qkv_gguf *g = NULL;
 	char err[256];
-	if (qkv_gguf_open(&f, &g, err, sizeof(err)) == QKV_OK) {
+	if (qkv_gguf_open(f, &g, err, sizeof(err)) == QKV_OK) {
 		const struct qkv_gguf_dims *d = qkv_gguf_dims(g);
 		if (d->arch && strlen(d->arch) > 64)
 			__builtin_trap(); /* the reader bounds the architecture name */
-		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-			struct qkv_tensor_view v;
-			if (qkv_gguf_find(g, names[i], &v, err, sizeof(err)) == QKV_OK)
-				fuzz_touch_view(&f, &v);
-		}
+		FUZZ_FIND_EACH(qkv_gguf_find, g, f, names);
 	}
 	qkv_gguf_close(g);
-	free(copy);
-	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fuzz_weight_file(data, size, "fuzz.gguf", read_gguf);
 }

@@ -5,23 +5,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "weights.h"
+#include "fuzz_weights.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const names[] = {"blk.q", "blk.k", "blk.v", "a",
                                     "model.layers.0.self_attn.q_proj.weight"};
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+static void read_index(const struct qkv_mapped_file *f)
 {
-	uint8_t *copy = malloc(size ? size : 1);
-	if (!copy)
-		return 0;
-	memcpy(copy, data, size);
-	struct qkv_mapped_file f = {.path = (char *)"fuzz.index.json", .data = copy, .size = size};
 	struct qkv_st_index *ix = NULL;
 	char err[256];
-	if (qkv_st_index_open(&f, &ix, err, sizeof(err)) == QKV_OK) {
+	if (qkv_st_index_open(f, &ix, err, sizeof(err)) == QKV_OK) {
 		for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 			const char *shard = NULL;
 			if (qkv_st_index_lookup(ix, names[i], &shard, err, sizeof(err)) != QKV_OK)
@@ -32,6 +27,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	qkv_st_index_close(ix);
-	free(copy);
-	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return fuzz_weight_file(data, size, "fuzz.index.json", read_index);
 }

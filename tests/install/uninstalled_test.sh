@@ -15,13 +15,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/qkv-uninstalled.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 CC=${CC:-cc}
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-run_log() { # run a command quietly; show its log when it fails
-	log=$1
-	shift
-	"$@" >"$log" 2>&1 || { tail -n 40 "$log" >&2; fail "$*"; }
-}
-clean_env() { env -u QKV_PLUGIN_PATH -u QKV_BACKEND -u QKV_THREADS -u LD_LIBRARY_PATH "$@"; }
+# shellcheck source=tests/install/common.sh
+. "$here/common.sh"
 
 PKG_CONFIG_PATH=$build/meson-uninstalled
 export PKG_CONFIG_PATH

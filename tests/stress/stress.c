@@ -10,6 +10,8 @@
 
 #include <qkv/qkv.h>
 
+#include "test_model.h"
+
 const char *const stress_backends[] = {"scalar", "openmp", "blas", "int8", NULL};
 
 /* Shared, immutable after setup: weights (in_out), the input and serial results. */
@@ -53,17 +55,10 @@ static qkv_model *open_model(const char *backend, int threads, struct stress_rep
 	static const uint32_t precisions[] = {QKV_F32, QKV_INT8, QKV_BF16};
 	fill_data();
 	for (size_t i = 0; i < 3; i++) {
-		struct qkv_model_desc d = {0};
-		d.struct_size = sizeof(d);
-		d.d_model = STRESS_D;
-		d.n_heads = STRESS_HEADS;
-		d.n_kv_heads = STRESS_KV_HEADS;
-		d.head_dim = STRESS_HEAD_DIM;
+		struct qkv_model_desc d =
+		    test_model_desc(STRESS_D, STRESS_HEADS, STRESS_KV_HEADS, STRESS_HEAD_DIM,
+		                    QKV_LAYOUT_IN_OUT, wq, wk, wv);
 		d.precision = precisions[i];
-		d.layout = QKV_LAYOUT_IN_OUT;
-		d.w[0] = wq;
-		d.w[1] = wk;
-		d.w[2] = wv;
 		d.bias[0] = bq;
 		d.bias[1] = bk;
 		d.bias[2] = bv;
@@ -130,17 +125,25 @@ static void *work(void *arg)
 	return NULL;
 }
 
-void stress_threads(const char *backend, int n_threads, int calls, struct stress_report *r)
+/* The model on `backend` (2 threads) with the serial results computed, or NULL with r
+ * saying why (r is cleared first). */
+static qkv_model *open_with_serial(const char *backend, struct stress_report *r)
 {
 	memset(r, 0, sizeof(*r));
 	qkv_model *m = open_model(backend, 2, r);
-	if (!m)
-		return;
-	if (!compute_serial(m, r)) {
+	if (m && !compute_serial(m, r)) {
 		r->failures = 1;
 		qkv_model_close(m);
-		return;
+		return NULL;
 	}
+	return m;
+}
+
+void stress_threads(const char *backend, int n_threads, int calls, struct stress_report *r)
+{
+	qkv_model *m = open_with_serial(backend, r);
+	if (!m)
+		return;
 	atomic_ulong failures = 0, mismatch = 0;
 	pthread_t tid[64];
 	struct worker w[64];
@@ -177,15 +180,9 @@ static long os_threads(void)
 
 void stress_omp_region(const char *backend, int team, int calls, struct stress_report *r)
 {
-	memset(r, 0, sizeof(*r));
-	qkv_model *m = open_model(backend, 2, r);
+	qkv_model *m = open_with_serial(backend, r);
 	if (!m)
 		return;
-	if (!compute_serial(m, r)) {
-		r->failures = 1;
-		qkv_model_close(m);
-		return;
-	}
 	unsigned long failures = 0, mismatch = 0;
 	int sink = 0;
 	/* The caller's own team exists before the measured region. */

@@ -15,6 +15,7 @@
 #include <qkv/qkv.h>
 
 #include "bench_stats.h" /* bench_now */
+#include "test_model.h"
 
 enum { D = 768, H = 12, HD = 64, N = 3 * D, ROUNDS = 24, CALLS = 40 };
 
@@ -41,13 +42,7 @@ Test(backoff, two_thread_decode_next_to_a_busy_core, .timeout = 120)
 			w[p][i] = (float)((i * 7 + p) % 13 - 6) / 64.0f;
 	for (int i = 0; i < D; i++)
 		x[i] = (float)(i % 5) / 8.0f;
-	struct qkv_model_desc d = QKV_MODEL_DESC_INIT;
-	d.d_model = D;
-	d.n_heads = H;
-	d.head_dim = HD;
-	d.layout = QKV_LAYOUT_OUT_IN;
-	for (int p = 0; p < 3; p++)
-		d.w[p] = w[p];
+	struct qkv_model_desc d = test_model_desc(D, H, 0, HD, QKV_LAYOUT_OUT_IN, w[0], w[1], w[2]);
 	d.prefer = "openmp";
 	d.strict = 1;
 	d.threads = 2;

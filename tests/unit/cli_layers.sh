@@ -20,14 +20,7 @@ names="  q: {tensor: 'blk.{layer}.attn_q.weight'}
   v: {tensor: 'blk.{layer}.attn_v.weight'}"
 printf 'weights:\n  file: m.gguf\n%s\n' "$names" >"$out/gguf.yaml"
 printf 'weights:\n  file: m.gguf\n  layer: 1\n%s\n' "$names" >"$out/gguf1.yaml"
-cat >"$out/gpt2.yaml" <<'YAML'
-model: {d_model: 64, n_heads: 4, n_kv_heads: 2, n_layers: 3}
-weights:
-  layout: in_out
-  file: g.safetensors
-  qkv: {tensor: 'h.{layer}.attn.c_attn.weight', split: cols}
-  qkv_bias: {tensor: 'h.{layer}.attn.c_attn.bias'}
-YAML
+cp "$(dirname "$0")/../cli/gpt2_layers.yaml" "$out/gpt2.yaml"
 for cfg in gguf gpt2; do
 	for l in 0 1 2; do
 		"$qkv" run "$out/$cfg.yaml" --tokens 2 --threads 1 --backend scalar --layer "$l" \

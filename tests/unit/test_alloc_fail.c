@@ -14,6 +14,7 @@
 
 #include <qkv/qkv.h>
 
+#include "test_model.h"
 #include "util.h"
 
 #define T 3
@@ -158,16 +159,8 @@ Test(alloc_fail, scalar_sticky)
 Test(alloc_fail, open_memory_sticky)
 {
 	static float wq[D * DQ], wk[D * DKV], wv[D * DKV];
-	struct qkv_model_desc d = {0};
-	d.struct_size = sizeof(d);
-	d.d_model = D;
-	d.n_heads = 2;
-	d.n_kv_heads = 1;
+	struct qkv_model_desc d = test_model_desc(D, 2, 1, 0, QKV_LAYOUT_IN_OUT, wq, wk, wv);
 	d.precision = QKV_F32;
-	d.layout = QKV_LAYOUT_IN_OUT;
-	d.w[0] = wq;
-	d.w[1] = wk;
-	d.w[2] = wv;
 	d.prefer = "scalar";
 	char err[512];
 	unsigned long n;

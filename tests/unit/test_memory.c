@@ -19,6 +19,7 @@
 
 #include "gguf_out.h"
 #include "proc_mem.h"
+#include "test_model.h"
 
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -211,16 +212,10 @@ Test(memory, weights_not_needed_can_be_overwritten, .timeout = 120)
 			}
 		for (int e = 0; e < R * D; e++)
 			x[e] = weight_at(42, (uint64_t)e);
-		struct qkv_model_desc d = QKV_MODEL_DESC_INIT;
-		d.d_model = D;
-		d.n_heads = H;
-		d.n_kv_heads = KVH;
-		d.head_dim = HDIM;
-		d.layout = QKV_LAYOUT_OUT_IN;
-		for (int p = 0; p < 3; p++) {
-			d.w[p] = w[p];
+		struct qkv_model_desc d =
+		    test_model_desc(D, H, KVH, HDIM, QKV_LAYOUT_OUT_IN, w[0], w[1], w[2]);
+		for (int p = 0; p < 3; p++)
 			d.bias[p] = b[p];
-		}
 		d.prefer = backends[i];
 		d.strict = 1;
 		d.threads = 1;
@@ -260,13 +255,8 @@ Test(memory, zero_copy_takes_only_backends_that_read_in_place, .timeout = 60)
 	for (int p = 0; p < 3; p++)
 		for (int e = 0; e < Q * D; e++)
 			w[p][e] = weight_at((uint64_t)p, (uint64_t)e);
-	struct qkv_model_desc d = QKV_MODEL_DESC_INIT;
-	d.d_model = D;
-	d.n_heads = H;
-	d.head_dim = HDIM;
-	d.layout = QKV_LAYOUT_OUT_IN;
-	for (int p = 0; p < 3; p++)
-		d.w[p] = w[p];
+	struct qkv_model_desc d =
+	    test_model_desc(D, H, 0, HDIM, QKV_LAYOUT_OUT_IN, w[0], w[1], w[2]);
 	d.zero_copy = 1;
 	d.threads = 1;
 	qkv_model *m = NULL;

@@ -9,6 +9,8 @@
 
 #include <qkv/qkv.h>
 
+#include "test_model.h"
+
 static char err[2048];
 
 /* d_model 6, 4 query heads, 2 K/V heads of head_dim 3: d_q 12, d_kv 6. */
@@ -38,15 +40,8 @@ static qkv_model *open_model(const char *prefer)
 	fill(wk, DM * DKV, 2);
 	fill(wv, DM * DKV, 3);
 	fill(x, T * DM, 4);
-	struct qkv_model_desc d = QKV_MODEL_DESC_INIT;
-	d.d_model = DM;
-	d.n_heads = NH;
-	d.n_kv_heads = NKV;
-	d.head_dim = HD;
+	struct qkv_model_desc d = test_model_desc(DM, NH, NKV, HD, QKV_LAYOUT_IN_OUT, wq, wk, wv);
 	d.precision = QKV_F32;
-	d.layout = QKV_LAYOUT_IN_OUT;
-	for (int p = 0; p < 3; p++)
-		d.w[p] = w[p];
 	d.prefer = prefer;
 	d.threads = 2;
 	d.strict = 1;

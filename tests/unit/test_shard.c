@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "shard.h"
+#include "test_tmpdir.h"
 #include "util.h"
 #include "weights.h"
 
@@ -24,15 +25,12 @@ static char dir[64];
 
 static void mk_dir(void)
 {
-	strcpy(dir, "/tmp/qkv-shard-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	test_tmpdir_make(dir, sizeof(dir), "shard");
 }
 
 static void rm_dir(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	test_tmpdir_remove(dir);
 }
 
 TestSuite(shard, .init = mk_dir, .fini = rm_dir, .timeout = 60);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "test_tmpdir.h"
 #include "util.h"
 #include "weights.h"
 
@@ -19,15 +20,12 @@ static char dir[64];
 
 static void mk_dir(void)
 {
-	strcpy(dir, "/tmp/qkv-load-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	test_tmpdir_make(dir, sizeof(dir), "load");
 }
 
 static void rm_dir(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	test_tmpdir_remove(dir);
 }
 
 TestSuite(load, .init = mk_dir, .fini = rm_dir, .timeout = 60);

@@ -10,20 +10,18 @@
 #include <unistd.h>
 
 #include "weights.h"
+#include "test_tmpdir.h"
 
 static char dir[64];
 
 static void mk_dir(void)
 {
-	strcpy(dir, "/tmp/qkv-raw-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	test_tmpdir_make(dir, sizeof(dir), "raw");
 }
 
 static void rm_dir(void)
 {
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
+	test_tmpdir_remove(dir);
 }
 
 TestSuite(raw, .init = mk_dir, .fini = rm_dir);

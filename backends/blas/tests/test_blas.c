@@ -18,17 +18,12 @@
 #include <qkv/cpu_features.h>
 #include <qkv/plugin.h>
 
+#include "test_rng.h"
+
 extern const struct qkv_backend qkv_backend_descriptor;
 #define BE qkv_backend_descriptor
 
-static uint64_t rng = 0x243F6A8885A308D3ull;
-static float unif(void) /* [-1, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((double)(rng >> 11) / 4503599627370496.0 - 1.0);
-}
+static uint64_t rng = 0x243F6A8885A308D3ull; /* test_rng.h */
 
 struct prob {
 	size_t K, dq, dkv, d[3], T;
@@ -46,26 +41,23 @@ static void make(struct prob *p, size_t K, size_t H, size_t KVH, size_t hd, size
 	for (int q = 0; q < 3; q++) {
 		p->w[q] = malloc(K * p->d[q] * sizeof(float));
 		for (size_t i = 0; i < K * p->d[q]; i++)
-			p->w[q][i] = unif();
+			p->w[q][i] = test_rng_sym(&rng);
 		if (bias && q != QKV_V) { /* v without bias: mixed case */
 			p->b[q] = malloc(p->d[q] * sizeof(float));
 			for (size_t i = 0; i < p->d[q]; i++)
-				p->b[q][i] = unif();
+				p->b[q][i] = test_rng_sym(&rng);
 		}
 	}
 	p->x = malloc((T ? T : 1) * K * sizeof(float));
 	for (size_t i = 0; i < T * K; i++)
-		p->x[i] = unif();
+		p->x[i] = test_rng_sym(&rng);
 	struct qkv_problem pb = {sizeof(pb),    QKV_F32,      (uint32_t)K,     (uint32_t)H,
 	                         (uint32_t)KVH, (uint32_t)hd, (uint32_t)p->dq, (uint32_t)p->dkv,
 	                         threads,       {0}};
-	struct qkv_weights wt = {sizeof(wt),
-	                         (uint32_t)layout,
-	                         {p->w[0], p->w[1], p->w[2]},
-	                         {p->b[0], p->b[1], p->b[2]},
-	                         {0},
-	                         {0},
-	                         {0}};
+	struct qkv_weights wt = {.struct_size = sizeof(wt),
+	                         .layout = (uint32_t)layout,
+	                         .w = {p->w[0], p->w[1], p->w[2]},
+	                         .bias = {p->b[0], p->b[1], p->b[2]}};
 	char err[256] = "";
 	cr_assert_eq(BE.prepare(&pb, &wt, &p->h, err, sizeof(err)), QKV_OK, "%s", err);
 }

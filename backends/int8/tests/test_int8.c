@@ -26,6 +26,8 @@
 
 #include <qkv/precision.h>
 
+#include "test_rng.h"
+
 static const struct qkv_backend *load(const char *path)
 {
 	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -35,18 +37,7 @@ static const struct qkv_backend *load(const char *path)
 	return be;
 }
 
-static uint64_t rng = 0x2545F4914F6CDD1Dull;
-static double unif(void) /* [0, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float gauss(void)
-{
-	return (float)(sqrt(-2.0 * log(1.0 - unif())) * cos(6.283185307179586 * unif()));
-}
+static uint64_t rng = 0x2545F4914F6CDD1Dull; /* test_rng.h */
 
 /* TIES: odd integers with 254 at k = 0, so 127/amax = 0.5 and most products v * 0.5 are
  * exact halves: rounding must be to even (0.5 -> 0, 1.5 -> 2) in every kernel. */
@@ -54,7 +45,7 @@ enum fill { GAUSS, SATURATE, ZEROS, TIES };
 
 static float odd(void)
 {
-	return (float)(2 * (int)(unif() * 8) - 7);
+	return (float)(2 * (int)(test_rng_unit(&rng) * 8) - 7);
 }
 
 /* One problem: weights (both layouts via `layout`), X with row stride, outputs with
@@ -87,13 +78,13 @@ static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, uns
 		p->w[q] = malloc(c * sizeof(float));
 		p->b[q] = malloc(p->dout[q] * sizeof(float));
 		for (size_t i = 0; i < c; i++)
-			p->w[q][i] = f == SATURATE ? (unif() < 0.5 ? -0.75f : 0.75f)
+			p->w[q][i] = f == SATURATE ? (test_rng_unit(&rng) < 0.5 ? -0.75f : 0.75f)
 			             : f == TIES   ? odd()
-			                           : gauss();
+			                           : test_rng_gauss(&rng);
 		for (size_t n = 0; f == TIES && n < p->dout[q]; n++) /* k = 0 of every column */
 			p->w[q][layout == QKV_LAYOUT_IN_OUT ? n : n * K] = 254.0f;
 		for (size_t i = 0; i < p->dout[q]; i++)
-			p->b[q][i] = gauss();
+			p->b[q][i] = test_rng_gauss(&rng);
 		p->wt.w[q] = p->w[q];
 		p->wt.bias[q] = bias ? p->b[q] : NULL;
 		p->ld[q] = p->dout[q] + (size_t)q + 1;
@@ -101,10 +92,10 @@ static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, uns
 	}
 	p->x = malloc(T * p->ldx * sizeof(float));
 	for (size_t i = 0; i < T * p->ldx; i++)
-		p->x[i] = f == SATURATE ? (unif() < 0.5 ? -3.0f : 3.0f)
+		p->x[i] = f == SATURATE ? (test_rng_unit(&rng) < 0.5 ? -3.0f : 3.0f)
 		          : f == ZEROS  ? 0
 		          : f == TIES   ? (i % p->ldx == 0 ? -254.0f : odd())
-		                        : gauss();
+		                        : test_rng_gauss(&rng);
 }
 
 static void prob_free(struct prob *p)

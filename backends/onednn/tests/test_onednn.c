@@ -24,6 +24,8 @@
 #include <qkv/plugin.h>
 #include <qkv/precision.h>
 
+#include "test_rng.h"
+
 static const struct qkv_backend *load(const char *path)
 {
 	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
@@ -41,18 +43,7 @@ static void setup(void)
 	scalar_be = load(SCALAR_SO);
 }
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static double unif(void) /* [0, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (double)(rng >> 11) / 9007199254740992.0;
-}
-static float gauss(void)
-{
-	return (float)(sqrt(-2.0 * log(1.0 - unif())) * cos(6.283185307179586 * unif()));
-}
+static uint64_t rng = 0x9E3779B97F4A7C15ull; /* test_rng.h */
 
 enum fill { GAUSS, SATURATE };
 
@@ -89,9 +80,10 @@ static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, uns
 		p->w[q] = malloc(c * sizeof(float));
 		p->b[q] = malloc(p->dout[q] * sizeof(float));
 		for (size_t i = 0; i < c; i++)
-			p->w[q][i] = f == SATURATE ? (unif() < 0.5 ? -0.75f : 0.75f) : gauss();
+			p->w[q][i] = f == SATURATE ? (test_rng_unit(&rng) < 0.5 ? -0.75f : 0.75f)
+			                           : test_rng_gauss(&rng);
 		for (size_t i = 0; i < p->dout[q]; i++)
-			p->b[q][i] = gauss();
+			p->b[q][i] = test_rng_gauss(&rng);
 		p->wt.w[q] = p->w[q];
 		p->wt.bias[q] = bias ? p->b[q] : NULL;
 	}
@@ -104,7 +96,8 @@ static void prob_make(struct prob *p, unsigned K, unsigned nh, unsigned nkv, uns
 	}
 	p->x = malloc(T * p->ldx * sizeof(float));
 	for (size_t i = 0; i < T * p->ldx; i++)
-		p->x[i] = f == SATURATE ? (unif() < 0.5 ? -3.0f : 3.0f) : gauss();
+		p->x[i] = f == SATURATE ? (test_rng_unit(&rng) < 0.5 ? -3.0f : 3.0f)
+		                        : test_rng_gauss(&rng);
 }
 
 /* Give the weights pre-quantized (w_i8 / w_scale) and drop the f32 ones. */
@@ -226,10 +219,11 @@ static void compare(unsigned K, unsigned nh, unsigned nkv, unsigned hd, size_t T
 Test(onednn, int8_random_shapes_bit_identical, .init = setup)
 {
 	for (int i = 0; i < 24; i++) {
-		unsigned K = 1 + (unsigned)(unif() * 300);
-		unsigned nkv = 1 + (unsigned)(unif() * 3), nh = nkv * (1 + (unsigned)(unif() * 3));
-		unsigned hd = 1 + (unsigned)(unif() * 40);
-		size_t T = 1 + (size_t)(unif() * 70);
+		unsigned K = 1 + (unsigned)(test_rng_unit(&rng) * 300);
+		unsigned nkv = 1 + (unsigned)(test_rng_unit(&rng) * 3),
+		         nh = nkv * (1 + (unsigned)(test_rng_unit(&rng) * 3));
+		unsigned hd = 1 + (unsigned)(test_rng_unit(&rng) * 40);
+		size_t T = 1 + (size_t)(test_rng_unit(&rng) * 70);
 		compare(K, nh, nkv, hd, T, i % 2, i % 3 != 0, GAUSS, (i / 2) % 2,
 		        1 + (unsigned)(i % 2));
 	}
@@ -348,9 +342,10 @@ Test(onednn, f32_against_float64, .init = setup)
 {
 	for (int i = 0; i < 8; i++) {
 		struct prob p;
-		unsigned K = 1 + (unsigned)(unif() * 400);
-		prob_make(&p, K, 4, 2, 1 + (unsigned)(unif() * 20), 1 + (size_t)(unif() * 40),
-		          i % 2, i % 3 != 0, GAUSS, (i / 2) % 2, QKV_F32);
+		unsigned K = 1 + (unsigned)(test_rng_unit(&rng) * 400);
+		prob_make(&p, K, 4, 2, 1 + (unsigned)(test_rng_unit(&rng) * 20),
+		          1 + (size_t)(test_rng_unit(&rng) * 40), i % 2, i % 3 != 0, GAUSS,
+		          (i / 2) % 2, QKV_F32);
 		run(dnn_be, &p, 1 + (unsigned)(i % 2));
 		check_f32(&p);
 		prob_free(&p);

@@ -23,19 +23,14 @@
 #include <qkv/cpu_features.h>
 #include <qkv/precision.h>
 
+#include "test_rng.h"
+
 extern const struct qkv_backend qkv_backend_descriptor;
 
 #define GUARD 8
 static const float SENTINEL = -1234.5f;
 
-static uint64_t rng = 0x9E3779B97F4A7C15ull;
-static float unif(void) /* [-1, 1) */
-{
-	rng ^= rng << 13;
-	rng ^= rng >> 7;
-	rng ^= rng << 17;
-	return (float)((double)(rng >> 11) / 4503599627370496.0 - 1.0);
-}
+static uint64_t rng = 0x9E3779B97F4A7C15ull; /* test_rng.h */
 
 struct shape {
 	size_t K, H, KVH, hd, T;
@@ -66,15 +61,15 @@ static void prob_make_k(struct prob *p, struct shape s, size_t threads, uint32_t
 	p->ldx = s.K + (size_t)s.pad;
 	p->x = malloc((s.T * p->ldx + 1) * sizeof(float)); /* [T x ldx] */
 	for (size_t i = 0; i < s.T * p->ldx; i++)
-		p->x[i] = unif();
+		p->x[i] = test_rng_sym(&rng);
 	for (int q = 0; q < 3; q++) {
 		p->w[q] = malloc(s.K * p->dout[q] * sizeof(float)); /* [K x d_out] in layout */
 		for (size_t i = 0; i < s.K * p->dout[q]; i++)
-			p->w[q][i] = unif();
+			p->w[q][i] = test_rng_sym(&rng);
 		if (s.bias && q != QKV_K) { /* k without bias: mixed case */
 			p->b[q] = malloc(p->dout[q] * sizeof(float));
 			for (size_t i = 0; i < p->dout[q]; i++)
-				p->b[q][i] = unif();
+				p->b[q][i] = test_rng_sym(&rng);
 		}
 		p->ld[q] = p->dout[q] + (size_t)s.pad * (size_t)(q + 1);
 	}
@@ -83,13 +78,10 @@ static void prob_make_k(struct prob *p, struct shape s, size_t threads, uint32_t
 	                         (uint32_t)s.KVH,      (uint32_t)s.hd,
 	                         (uint32_t)p->dout[0], (uint32_t)p->dout[1],
 	                         (uint32_t)threads,    {0}};
-	struct qkv_weights wt = {sizeof(wt),
-	                         (uint32_t)s.layout,
-	                         {p->w[0], p->w[1], p->w[2]},
-	                         {p->b[0], p->b[1], p->b[2]},
-	                         {0},
-	                         {0},
-	                         {0}};
+	struct qkv_weights wt = {.struct_size = sizeof(wt),
+	                         .layout = (uint32_t)s.layout,
+	                         .w = {p->w[0], p->w[1], p->w[2]},
+	                         .bias = {p->b[0], p->b[1], p->b[2]}};
 	char err[256] = "";
 	if (kname)
 		setenv("QKV_OPENMP_KERNEL", kname, 1);

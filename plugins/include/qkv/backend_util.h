@@ -1,6 +1,6 @@
-/* Boilerplate every backend writes, once: an error message into the core's buffer and
- * the width of each projection. Header-only, optional: a backend needs only
- * <qkv/plugin.h>.
+/* Boilerplate every backend writes, once: the descriptor's fixed fields, an error message
+ * into the core's buffer and the width of each projection. Header-only, optional: a backend needs
+ * only <qkv/plugin.h>.
  *
  * Define QKV_BACKEND_NAME ("scalar") before including this header to prefix every
  * message with "scalar: ".
@@ -22,6 +22,20 @@
 #else
 #define QKV_PRINTF_LIKE(f, a)
 #endif
+
+/* The descriptor's fixed part: the ABI the plugin is built against, its precisions, name
+ * and version, and its four functions, named PREFIX_probe, PREFIX_prepare, PREFIX_project
+ * and PREFIX_release. Optional members follow it:
+ *     QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
+ *         QKV_BACKEND_FIELDS(mine, "mine", "1.0.0", QKV_PRECISION_BIT(QKV_F32)),
+ *         .memory = mine_memory,
+ *     };
+ */
+#define QKV_BACKEND_FIELDS(prefix, plugin_name, plugin_version, precision_bits)                    \
+	.abi_major = QKV_PLUGIN_ABI_MAJOR, .abi_minor = QKV_PLUGIN_ABI_MINOR,                      \
+	.struct_size = sizeof(struct qkv_backend), .precisions = precision_bits,                   \
+	.name = plugin_name, .version = plugin_version, .probe = prefix##_probe,                   \
+	.prepare = prefix##_prepare, .project = prefix##_project, .release = prefix##_release
 
 /* Write "QKV_BACKEND_NAME: <formatted message>" into err[errlen] (truncating; err may be
  * NULL) and return `status`, so that a failure is one line:

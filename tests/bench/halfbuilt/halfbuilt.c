@@ -5,12 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include <qkv/plugin.h>
+#include "test_plugin.h"
 
 static void hb_probe(struct qkv_probe_result *out)
 {
-	out->score = 1;
-	snprintf(out->detail, sizeof(out->detail), "prepare always fails half-way");
+	test_plugin_probe_ok(out, "prepare always fails half-way");
 }
 
 static enum qkv_status hb_prepare(const struct qkv_problem *pb, const struct qkv_weights *w,
@@ -44,14 +43,5 @@ static void hb_release(void *h)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32),
-    .name = "halfbuilt",
-    .version = "0.0.1",
-    .probe = hb_probe,
-    .prepare = hb_prepare,
-    .project = hb_project,
-    .release = hb_release,
+    QKV_BACKEND_FIELDS(hb, "halfbuilt", "0.0.1", QKV_PRECISION_BIT(QKV_F32)),
 };

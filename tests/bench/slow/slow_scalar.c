@@ -39,16 +39,13 @@ static enum qkv_status slow_project(const void *h, const struct qkv_batch *b, ch
 	return st;
 }
 
+/* The scalar backend's own functions but project, under this plugin's prefix. */
+#define slow_probe scalar_probe
+#define slow_prepare scalar_prepare
+#define slow_release scalar_release
+
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions =
-        QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) | QKV_PRECISION_BIT(QKV_INT8),
-    .name = "scalar",
-    .version = "slowed-for-tests",
-    .probe = scalar_probe,
-    .prepare = scalar_prepare,
-    .project = slow_project,
-    .release = scalar_release,
+    QKV_BACKEND_FIELDS(slow, "scalar", "slowed-for-tests",
+                       QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_BF16) |
+                           QKV_PRECISION_BIT(QKV_INT8)),
 };

@@ -16,8 +16,9 @@
 
 #define QKV_BACKEND_NAME "broken_blocks"
 #include <qkv/backend_util.h>
-#include <qkv/plugin.h>
 #include <qkv/wtype.h>
+
+#include "test_plugin.h"
 
 struct handle {
 	struct qkv_problem pb;
@@ -27,7 +28,7 @@ struct handle {
 	const float *f32[3], *bias[3];
 };
 
-static void release(void *hp)
+static void blocks_release(void *hp)
 {
 	struct handle *h = hp;
 	if (!h)
@@ -73,8 +74,8 @@ static void alter(uint32_t t, uint8_t *b)
 #endif
 }
 
-static enum qkv_status prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-                               void **out, char *err, size_t errlen)
+static enum qkv_status blocks_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                      void **out, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (pb->precision != QKV_STORED || !QKV_HAS_MEMBER(pb, struct qkv_problem, wtype))
@@ -114,7 +115,8 @@ static enum qkv_status prepare(const struct qkv_problem *pb, const struct qkv_we
 	return QKV_OK;
 }
 
-static enum qkv_status project(const void *hp, const struct qkv_batch *b, char *err, size_t errlen)
+static enum qkv_status blocks_project(const void *hp, const struct qkv_batch *b, char *err,
+                                      size_t errlen)
 {
 	const struct handle *h = hp;
 	size_t K = h->pb.d_model;
@@ -148,22 +150,12 @@ static enum qkv_status project(const void *hp, const struct qkv_batch *b, char *
 	return QKV_OK;
 }
 
-static void probe(struct qkv_probe_result *out)
+static void blocks_probe(struct qkv_probe_result *out)
 {
-	out->score = 1;
-	out->detail[0] = '\0';
+	test_plugin_probe_ok(out, "");
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_STORED),
-    .name = "broken_blocks",
-    .version = "1.0.0",
-    .probe = probe,
-    .prepare = prepare,
-    .project = project,
-    .release = release,
+    QKV_BACKEND_FIELDS(blocks, "broken_blocks", "1.0.0", QKV_PRECISION_BIT(QKV_STORED)),
     .wtypes = QKV_WTYPE_ALL,
 };

@@ -5,12 +5,11 @@
 #include <signal.h>
 #include <stdlib.h>
 
-#include <qkv/plugin.h>
+#include "test_plugin.h"
 
 static void crash_probe(struct qkv_probe_result *out)
 {
-	out->score = 1;
-	out->detail[0] = '\0';
+	test_plugin_probe_ok(out, "");
 }
 
 static enum qkv_status crash_prepare(const struct qkv_problem *pb, const struct qkv_weights *w,
@@ -41,14 +40,5 @@ static void crash_release(void *h)
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    .abi_major = QKV_PLUGIN_ABI_MAJOR,
-    .abi_minor = QKV_PLUGIN_ABI_MINOR,
-    .struct_size = sizeof(struct qkv_backend),
-    .precisions = QKV_PRECISION_BIT(QKV_F32),
-    .name = "corpus_crash",
-    .version = "0",
-    .probe = crash_probe,
-    .prepare = crash_prepare,
-    .project = crash_project,
-    .release = crash_release,
+    QKV_BACKEND_FIELDS(crash, "corpus_crash", "0", QKV_PRECISION_BIT(QKV_F32)),
 };
