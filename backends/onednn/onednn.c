@@ -122,10 +122,10 @@ static const char *isa_name(dnnl_cpu_isa_t isa)
 	}
 }
 
-static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
-                                      void **handle, char *err, size_t errlen)
+/* What prepare refuses before it builds anything. */
+static enum qkv_status prepare_check(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                     char *err, size_t errlen)
 {
-	*handle = NULL;
 	if (pb->precision != QKV_F32 && pb->precision != QKV_INT8)
 		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
 		                        "only precisions f32 and int8");
@@ -156,77 +156,61 @@ static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct
 			if (!wt->w[p])
 				return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
 				                        "f32 weights missing");
+	return QKV_OK;
+}
 
-	struct onednn_handle *h = calloc(1, sizeof(*h));
-	if (!h)
-		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
-	*handle = h;
-	if (pthread_mutex_init(&h->mu, NULL) != 0)
-		return qkv_backend_fail(err, errlen, QKV_ERR_INTERNAL, "pthread_mutex_init failed");
-	h->mu_ok = 1;
-	h->pb = *pb;
-	h->K = K;
-	h->N = N;
-	h->i8 = i8;
-	h->col0[QKV_Q] = 0;
-	h->col0[QKV_K] = pb->d_q;
-	h->col0[QKV_V] = (size_t)pb->d_q + pb->d_kv;
-	if (i8 && qkv_biases_copy(pb, wt, h->bias) < 0)
-		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the biases");
-
-	dnnl_status_t s;
-	if ((s = dnnl_engine_create(&h->eng, dnnl_cpu, 0)) != dnnl_success) {
-		h->eng = NULL;
-		return dfail(err, errlen, "engine", s);
-	}
-
-	/* Fused plain weights in the source orientation. */
-	size_t esz = i8 ? 1 : sizeof(float);
-	void *wplain = malloc(K * N * esz);
-	if (!wplain)
+/* The fused plain weights [K x N] in the source orientation (*wplain, the caller frees it),
+ * and what goes with them: int8 scales and the u8 shift's compensation, or f32 biases. */
+static enum qkv_status plain_weights(struct onednn_handle *h, const struct qkv_weights *wt,
+                                     void **wplain, char *err, size_t errlen)
+{
+	size_t K = h->K, N = h->N, esz = h->i8 ? 1 : sizeof(float);
+	void *w = *wplain = malloc(K * N * esz);
+	if (!w)
 		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
 		                        "out of memory for the fused weights");
-	enum qkv_status st = QKV_OK;
-	if (i8) {
-		h->wscale = malloc(N * sizeof(float));
-		st = h->wscale ? fuse_int8(h, wt, wt->layout, wplain, err, errlen)
-		               : qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
-	} else {
-		fuse_f32(h, wt, wt->layout, wplain);
-		if (wt->bias[0] || wt->bias[1] || wt->bias[2]) {
-			h->bias_f = calloc(N, sizeof(float));
-			if (!h->bias_f) {
-				free(wplain);
-				return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
-				                        "out of memory");
-			}
-			for (int p = 0; p < 3; p++)
-				if (wt->bias[p])
-					memcpy(h->bias_f + h->col0[p], wt->bias[p],
-					       qkv_out_width(pb, p) * sizeof(float));
-		}
+	if (!h->i8) {
+		fuse_f32(h, wt, wt->layout, w);
+		if (!wt->bias[0] && !wt->bias[1] && !wt->bias[2])
+			return QKV_OK;
+		h->bias_f = calloc(N, sizeof(float));
+		if (!h->bias_f)
+			return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+		for (int p = 0; p < 3; p++)
+			if (wt->bias[p])
+				memcpy(h->bias_f + h->col0[p], wt->bias[p],
+				       qkv_out_width(&h->pb, p) * sizeof(float));
+		return QKV_OK;
 	}
-	if (st == QKV_OK && i8) { /* the u8 shift's compensation, exact in int64 */
-		h->comp = malloc(N * sizeof(uint32_t));
-		h->zeros = calloc(N, sizeof(float));
-		if (!h->comp || !h->zeros)
-			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
-		for (size_t n = 0; st == QKV_OK && n < N; n++) {
-			int64_t sum = 0;
-			const int8_t *wq = wplain;
-			for (size_t k = 0; k < K; k++)
-				sum +=
-				    wt->layout == QKV_LAYOUT_OUT_IN ? wq[n * K + k] : wq[k * N + n];
-			h->comp[n] = (uint32_t)(128 * sum);
-		}
-	}
-	if (st != QKV_OK) {
-		free(wplain);
+	h->wscale = malloc(N * sizeof(float));
+	enum qkv_status st = h->wscale
+	                         ? fuse_int8(h, wt, wt->layout, w, err, errlen)
+	                         : qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	if (st != QKV_OK)
 		return st;
+	/* the u8 shift's compensation, exact in int64 */
+	h->comp = malloc(N * sizeof(uint32_t));
+	h->zeros = calloc(N, sizeof(float));
+	if (!h->comp || !h->zeros)
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	const int8_t *wq = w;
+	for (size_t n = 0; n < N; n++) {
+		int64_t sum = 0;
+		for (size_t k = 0; k < K; k++)
+			sum += wt->layout == QKV_LAYOUT_OUT_IN ? wq[n * K + k] : wq[k * N + n];
+		h->comp[n] = (uint32_t)(128 * sum);
 	}
+	return QKV_OK;
+}
 
-	/* The layout the matmul prefers (it does not depend on M here: README.md), then
-	 * one reorder into it. */
+/* The layout the matmul prefers (it does not depend on M here: README.md), then one
+ * reorder of the plain weights into it (h->wmem), and the bias memory. */
+static enum qkv_status reorder_weights(struct onednn_handle *h, const struct qkv_weights *wt,
+                                       void *wplain, char *err, size_t errlen)
+{
+	int i8 = h->i8;
+	size_t K = h->K, N = h->N;
+	dnnl_status_t s;
 	dnnl_data_type_t wt_dt = i8 ? dnnl_s8 : dnnl_f32;
 	dnnl_dims_t wd = {(dnnl_dim_t)K, (dnnl_dim_t)N}, sd = {64, (dnnl_dim_t)K},
 	            dd = {64, (dnnl_dim_t)N}, bd = {1, (dnnl_dim_t)N};
@@ -261,11 +245,11 @@ static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct
 	    (s = dnnl_stream_create(&str, h->eng, dnnl_stream_default_flags)))
 		goto out;
 	dnnl_exec_arg_t rargs[2] = {{DNNL_ARG_FROM, user}, {DNNL_ARG_TO, h->wmem}};
-	int old = threads_enter(threads_for(pb->threads));
+	int old = threads_enter(threads_for(h->pb.threads));
 	s = dnnl_primitive_execute(reorder, str, 2, rargs);
 	if (s == dnnl_success)
 		s = dnnl_stream_wait(str);
-	threads_leave(old, threads_for(pb->threads));
+	threads_leave(old, threads_for(h->pb.threads));
 	if (s)
 		goto out;
 	if (h->bias_f) {
@@ -274,8 +258,6 @@ static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct
 			goto out;
 	}
 out:
-	if (s != dnnl_success)
-		st = dfail(err, errlen, what, s);
 	if (str)
 		dnnl_stream_destroy(str);
 	if (reorder)
@@ -286,11 +268,48 @@ out:
 		dnnl_primitive_desc_destroy(pd);
 	if (user)
 		dnnl_memory_destroy(user);
-	if (s != dnnl_success && h->wmem) {
+	if (s == dnnl_success)
+		return QKV_OK;
+	if (h->wmem) {
 		dnnl_memory_destroy(h->wmem);
 		h->wmem = NULL;
 	}
-	if (st == QKV_OK && i8)
+	return dfail(err, errlen, what, s);
+}
+
+static enum qkv_status onednn_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,
+                                      void **handle, char *err, size_t errlen)
+{
+	*handle = NULL;
+	enum qkv_status st = prepare_check(pb, wt, err, errlen);
+	if (st != QKV_OK)
+		return st;
+	struct onednn_handle *h = calloc(1, sizeof(*h));
+	if (!h)
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory");
+	*handle = h;
+	if (pthread_mutex_init(&h->mu, NULL) != 0)
+		return qkv_backend_fail(err, errlen, QKV_ERR_INTERNAL, "pthread_mutex_init failed");
+	h->mu_ok = 1;
+	h->pb = *pb;
+	h->K = pb->d_model;
+	h->N = (size_t)pb->d_q + 2 * (size_t)pb->d_kv;
+	h->i8 = pb->precision == QKV_INT8;
+	h->col0[QKV_Q] = 0;
+	h->col0[QKV_K] = pb->d_q;
+	h->col0[QKV_V] = (size_t)pb->d_q + pb->d_kv;
+	if (h->i8 && qkv_biases_copy(pb, wt, h->bias) < 0)
+		return qkv_backend_fail(err, errlen, QKV_ERR_NOMEM, "out of memory for the biases");
+	dnnl_status_t s;
+	if ((s = dnnl_engine_create(&h->eng, dnnl_cpu, 0)) != dnnl_success) {
+		h->eng = NULL;
+		return dfail(err, errlen, "engine", s);
+	}
+	void *wplain = NULL;
+	st = plain_weights(h, wt, &wplain, err, errlen);
+	if (st == QKV_OK)
+		st = reorder_weights(h, wt, wplain, err, errlen);
+	if (st == QKV_OK && h->i8)
 		st = int8_selfcheck(h, wplain, wt->layout, err, errlen);
 	free(wplain);
 	return st;

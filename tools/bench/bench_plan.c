@@ -518,6 +518,56 @@ static double load_average(void)
 	return v;
 }
 
+/* Refuse sizes that would exhaust memory (and meet the OOM killer, not malloc's NULL):
+ * two buffer sets of X and Y for the largest T, plus two copies of the weights. */
+static bool sizes_fit(const struct bench_plan *p, char *err, size_t errlen)
+{
+	const struct bench_shape *s = &p->shape;
+	for (size_t i = 0; i < p->nT; i++) {
+		double gib = (2.0 * (double)p->T[i] * (s->d_model + s->n) +
+		              2.0 * (double)s->d_model * s->n) *
+		             sizeof(float) / (1u << 30);
+		if (gib > BENCH_MAX_GIB) {
+			snprintf(err, errlen,
+			         "--tokens %zu: %s would need %.0f GiB of buffers (limit %d GiB)",
+			         p->T[i], s->name, gib, BENCH_MAX_GIB);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* A preset whose rows of precision stored need a block type: its weights written in that
+ * type (bench_stored.h), p->stored_config set for open_model, the type named in the shape. */
+static bool stored_preset(struct bench_plan *p, const struct bench_weights *w,
+                          struct bench_result *r, struct bench_stored *stored, char *err,
+                          size_t errlen)
+{
+	memset(stored, 0, sizeof(*stored));
+	p->stored_config = NULL;
+	if (p->config_path || !(p->precisions & QKV_PRECISION_BIT(QKV_STORED)))
+		return true;
+	const struct qkv_wtype_traits *tr =
+	    p->wtype >= 0 ? qkv_wtype_traits((uint32_t)p->wtype) : NULL;
+	if (!tr || tr->block == 1) {
+		snprintf(err, errlen,
+		         "--precision stored: a preset needs a block type "
+		         "(q8_0, q4_k, ...) to store its weights in");
+		return false;
+	}
+	if (!bench_stored_make(&p->shape, w, (uint32_t)p->wtype, stored, err, errlen))
+		return false;
+	p->stored_config = stored->config;
+	size_t len = strlen(r->shape.name);
+	snprintf(r->shape.name + len, sizeof(r->shape.name) - len, ", stored %s", tr->name);
+	note(r,
+	     "stored %s: the preset's weights quantized by the type's reference quantizer "
+	     "into a GGUF file, used in place; no reference library has this arithmetic "
+	     "(oneDNN and OpenBLAS have no GGUF block types)",
+	     tr->name);
+	return true;
+}
+
 bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct bench_result *r,
                     char *err, size_t errlen)
 {
@@ -547,20 +597,9 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 	}
 	if (p->references && !bench_onednn_supports(QKV_F32))
 		note(r, "oneDNN reference rows: %s", bench_onednn_status());
-	/* Refuse sizes that would exhaust memory (and meet the OOM killer, not malloc's NULL):
-	 * two buffer sets of X and Y for the largest T, plus two copies of the weights. */
-	const struct bench_shape *s = &p->shape;
-	for (size_t i = 0; i < p->nT; i++) {
-		double gib = (2.0 * (double)p->T[i] * (s->d_model + s->n) +
-		              2.0 * (double)s->d_model * s->n) *
-		             sizeof(float) / (1u << 30);
-		if (gib > BENCH_MAX_GIB) {
-			snprintf(err, errlen,
-			         "--tokens %zu: %s would need %.0f GiB of buffers (limit %d GiB)",
-			         p->T[i], s->name, gib, BENCH_MAX_GIB);
-			free(be);
-			return false;
-		}
+	if (!sizes_fit(p, err, errlen)) {
+		free(be);
+		return false;
 	}
 	struct bench_weights w;
 	if (!bench_weights_make(&p->shape, p->layout, &w)) {
@@ -569,32 +608,10 @@ bool bench_plan_run(struct bench_plan *p, const struct bench_machine *m, struct 
 		return false;
 	}
 	struct bench_stored stored;
-	memset(&stored, 0, sizeof(stored));
-	p->stored_config = NULL;
-	if (!p->config_path && (p->precisions & QKV_PRECISION_BIT(QKV_STORED))) {
-		const struct qkv_wtype_traits *tr =
-		    p->wtype >= 0 ? qkv_wtype_traits((uint32_t)p->wtype) : NULL;
-		if (!tr || tr->block == 1) {
-			snprintf(err, errlen,
-			         "--precision stored: a preset needs a block type "
-			         "(q8_0, q4_k, ...) to store its weights in");
-			free(be);
-			bench_weights_free(&w);
-			return false;
-		}
-		if (!bench_stored_make(&p->shape, &w, (uint32_t)p->wtype, &stored, err, errlen)) {
-			free(be);
-			bench_weights_free(&w);
-			return false;
-		}
-		p->stored_config = stored.config;
-		size_t len = strlen(r->shape.name);
-		snprintf(r->shape.name + len, sizeof(r->shape.name) - len, ", stored %s", tr->name);
-		note(r,
-		     "stored %s: the preset's weights quantized by the type's reference quantizer "
-		     "into a GGUF file, used in place; no reference library has this arithmetic "
-		     "(oneDNN and OpenBLAS have no GGUF block types)",
-		     tr->name);
+	if (!stored_preset(p, &w, r, &stored, err, errlen)) {
+		free(be);
+		bench_weights_free(&w);
+		return false;
 	}
 	unsigned max_threads = 1;
 	for (size_t i = 0; i < p->nthreads; i++)
