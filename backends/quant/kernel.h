@@ -63,10 +63,9 @@ struct quant_kernel {
 	const char *desc; /* the integer instruction, for probe */
 	quant_row_fn row[QKV_WTYPE_COUNT];     /* NULL: the C kernel's row serves that type */
 	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
-	quant_panel_fn panel_q8_0;             /* NULL: Q8_0 stays in place, row kernels */
-	quant_panel_fn panel_q4_0;             /* NULL: Q4_0 stays in place, row kernels */
-	quant_panel_fn panel_q4_k;             /* NULL: Q4_K stays in place, row kernels */
-	quant_panel_fn panel_q5_k;             /* NULL: Q5_K stays in place, row kernels */
+	/* NULL: that type stays in place and uses the row kernels; else its rows are packed
+	 * at prepare into quant.c's panel layout of the type (kernel.h's QUANT_PANEL*) */
+	quant_panel_fn panel[QKV_WTYPE_COUNT];
 };
 
 extern const struct quant_kernel quant_kernel_c;

@@ -228,10 +228,10 @@ const struct quant_kernel quant_kernel_avx512vnni = {
     .name = "avx512vnni",
     .desc = "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0/Q4_K/Q5_K panels",
     ROWS(avx512vnni),
-    .panel_q8_0 = panel_q8_0_avx512vnni,
-    .panel_q4_0 = panel_q4_0_avx512vnni,
-    .panel_q4_k = panel_q4_k_avx512vnni,
-    .panel_q5_k = panel_q5_k_avx512vnni};
+    .panel = {[QKV_WT_Q8_0] = panel_q8_0_avx512vnni,
+              [QKV_WT_Q4_0] = panel_q4_0_avx512vnni,
+              [QKV_WT_Q4_K] = panel_q4_k_avx512vnni,
+              [QKV_WT_Q5_K] = panel_q5_k_avx512vnni}};
 const struct quant_kernel quant_kernel_avxvnni = {
     .name = "avxvnni", .desc = "vpdpbusd ymm (VEX)", ROWS(avxvnni)};
 const struct quant_kernel quant_kernel_avx2 = {
