@@ -55,6 +55,13 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
 /* Q5_K panels: the Q4_K layout with, after the digits, each row's 32 qh bytes (bit j of qh[k]
  * is the fifth bit of sub-block j's value k) as [8 k-groups][16 rows][4] (1.02 x). */
 #define QUANT_PANEL5_BLOCK (QUANT_PANELK_BLOCK + 8 * 16 * 4)
+/* Q6_K panels, per super-block of 256 (the stored bytes, rearranged: 1.00 x): the low
+ * nibbles as Q6_K pairs them, [2 halves][2 ql chunks][8 k-groups][16 rows][4] bytes (byte
+ * l of chunk c of half h: low nibble that of value 128h + 32c + l, high nibble that of
+ * value 128h + 32c + 64 + l), then the high two bits as Q6_K's qh, [2 halves][8
+ * k-groups][16 rows][4] (bits 2s, 2s + 1 of byte l: value 128h + 32s + l), then the int8
+ * scales [16 sub-blocks][16 rows], then d [16] as fp16. */
+#define QUANT_PANEL6_BLOCK (2 * 2 * 8 * 16 * 4 + 2 * 8 * 16 * 4 + 16 * 16 + 16 * 2)
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                float *out);
 

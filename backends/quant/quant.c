@@ -108,6 +108,32 @@ static void pack_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS],
 	}
 }
 
+/* One super-block of 16 Q6_K rows in kernel.h's panel layout (src[r] NULL past d_out:
+ * zero digits, scales and d). */
+static void pack_q6_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
+{
+	(void)t;
+	memset(blk, 0, QUANT_PANEL6_BLOCK);
+	uint8_t *qh = blk + 2048, *sc = qh + 1024, *dd = sc + 256;
+	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
+		const struct qkv_blk_q6_k *b = (const struct qkv_blk_q6_k *)(const void *)src[r];
+		if (!b)
+			continue;
+		for (size_t h = 0; h < 2; h++)
+			for (size_t k = 0; k < 32; k++) {
+				size_t lane = ((h * 8 + k / 4) * QUANT_PANEL_ROWS + r) * 4 + k % 4;
+				for (size_t c = 0; c < 2;
+				     c++) /* ql chunks: values +0/+64, +32/+96 */
+					blk[((h * 2 + c) * 8 + k / 4) * QUANT_PANEL_ROWS * 4 +
+					    r * 4 + k % 4] = b->ql[64 * h + 32 * c + k];
+				qh[lane] = b->qh[32 * h + k];
+			}
+		for (size_t j = 0; j < 16; j++)
+			sc[j * QUANT_PANEL_ROWS + r] = (uint8_t)b->scales[j];
+		memcpy(dd + 2 * r, &b->d, 2);
+	}
+}
+
 /* Each panel type's layout (kernel.h): the bytes of one packed block of 16 rows and the
  * function that packs it (src[r] NULL past d_out). A new panel type is one row here and
  * its kernel in an ISA file's panel[]. */
@@ -119,6 +145,7 @@ static const struct panel_layout {
     [QKV_WT_Q4_0] = {QUANT_PANEL4_BLOCK, pack_0_block},
     [QKV_WT_Q4_K] = {QUANT_PANELK_BLOCK, pack_k_block},
     [QKV_WT_Q5_K] = {QUANT_PANEL5_BLOCK, pack_k_block},
+    [QKV_WT_Q6_K] = {QUANT_PANEL6_BLOCK, pack_q6_k_block},
 };
 
 /* The kernel's panel function for type t, or NULL: rows in place. */
