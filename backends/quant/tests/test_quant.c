@@ -154,9 +154,9 @@ static const uint32_t mixes[][3] = {
     {QKV_WT_Q6_K, QKV_WT_Q6_K, QKV_WT_Q6_K}, {QKV_WT_Q4_K, QKV_WT_Q4_K, QKV_WT_Q6_K},
     {QKV_WT_Q8_0, QKV_WT_Q5_K, QKV_WT_Q4_0}, {QKV_WT_F16, QKV_WT_BF16, QKV_WT_F32}};
 
-/* T random X rows (values to 1 scaled by 2^-6 to 2^3, by row) through q and the scalar backend s, the
- * outputs compared bit for bit; an output that is NaN in both passes (a NaN's payload is
- * not part of the scheme: it depends on which operand the compiler puts first). */
+/* T random X rows (values to 1 scaled by 2^-6 to 2^3, by row) through q and the scalar backend s,
+ * the outputs compared bit for bit; an output that is NaN in both passes (a NaN's payload is not
+ * part of the scheme: it depends on which operand the compiler puts first). */
 static void compare(const struct qkv_backend *q, const struct qkv_backend *s, const struct model *m,
                     size_t T, size_t threads, const char *what)
 {
