@@ -62,6 +62,14 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
  * k-groups][16 rows][4] (bits 2s, 2s + 1 of byte l: value 128h + 32s + l), then the int8
  * scales [16 sub-blocks][16 rows], then d [16] as fp16. */
 #define QUANT_PANEL6_BLOCK (2 * 2 * 8 * 16 * 4 + 2 * 8 * 16 * 4 + 16 * 16 + 16 * 2)
+/* The backend's Q8_0 activation row, made once per call (quant.c): the nb blocks of struct
+ * qkv_act_q8_0 as qkv_act_quantize makes them, then nb int32, each block's sum of q
+ * (exact), which the Q8_0 and Q4_0 panels' digit offsets need (w + 128, q + 8) for every
+ * group of 16 rows. Row kernels read the blocks only. */
+static inline const int32_t *quant_act_q8_0_sums(const void *xrow, size_t nb)
+{
+	return (const int32_t *)(const void *)((const struct qkv_act_q8_0 *)xrow + nb);
+}
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                float *out);
 

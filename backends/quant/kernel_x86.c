@@ -40,19 +40,9 @@
 #undef Q_SFX
 #undef Q_DOT
 
-/* X's int8 block sum (exact): the byte sums of q + 128 less 32 * 128. */
-Q_TARGET static inline int32_t block_sum_q8(const int8_t *q)
-{
-	__m256i v =
-	    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), _mm256_set1_epi8(-128));
-	__m256i sad = _mm256_sad_epu8(v, _mm256_setzero_si256());
-	__m128i t = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-	t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
-	return _mm_cvtsi128_si32(t) - 32 * 128;
-}
-
 /* 16 rows of a Q8_0 panel (kernel.h): per block, sum_k (w + 128) x by 8 vpdpbusd with X
- * broadcast, less 128 * sum_k x; then lane r's float steps as the row function's. */
+ * broadcast, less 128 * sum_k x (the X row's block sums, quant_act_q8_0_sums); then lane
+ * r's float steps as the row function's. */
 Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const *x, int nt,
                                          size_t nb, float *out, int q4)
 {
@@ -75,6 +65,7 @@ Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const
 		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + dat + 16)));
 		for (int i = 0; i < nt; i++) {
 			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
+			int32_t xsum = quant_act_q8_0_sums(x[i], nb)[b];
 			__m512i s = _mm512_setzero_si512();
 			for (int j = 0; j < 8; j++) {
 				int32_t x4;
@@ -82,8 +73,7 @@ Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const
 				s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(x4));
 			}
 			/* the digits are w + 128 (Q8_0) or q + 8 (Q4_0) */
-			s = _mm512_sub_epi32(
-			    s, _mm512_set1_epi32((q4 ? 8 : 128) * block_sum_q8(a->q)));
+			s = _mm512_sub_epi32(s, _mm512_set1_epi32((q4 ? 8 : 128) * xsum));
 			__m256 dx = _mm256_set1_ps(a->d);
 			__m256 slo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s));
 			__m256 shi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1));

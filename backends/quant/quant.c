@@ -241,13 +241,33 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 	return QKV_OK;
 }
 
-/* Each X row prepared for activation format `act` into buf: T rows of `rb` bytes. */
+/* Bytes of one X row prepared for type t: <qkv/wtype.h>'s row, and for Q8_0 activations
+ * the block sums after it (kernel.h, quant_act_q8_0_sums). */
+static size_t act_row_bytes(uint32_t t, size_t K)
+{
+	size_t sums = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0 ? K / 32 * sizeof(int32_t) : 0;
+	return qkv_act_row_bytes(t, K) + sums;
+}
+
+/* Each X row prepared for type t's activation format into buf: T rows of `rb` bytes
+ * (act_row_bytes). */
 static void prepare_rows(const struct qkv_batch *b, size_t K, uint32_t t, size_t rb, uint8_t *buf,
                          int nthr)
 {
+	bool q8_0 = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0;
 #pragma omp parallel for num_threads(nthr) schedule(static)
-	for (size_t i = 0; i < b->T; i++)
-		qkv_act_quantize(t, b->x + i * b->ldx, K, buf + i * rb);
+	for (size_t i = 0; i < b->T; i++) {
+		uint8_t *row = buf + i * rb;
+		qkv_act_quantize(t, b->x + i * b->ldx, K, row);
+		const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)(const void *)row;
+		int32_t *sums = (int32_t *)(void *)(row + qkv_act_row_bytes(t, K));
+		for (size_t blk = 0; q8_0 && blk < K / 32; blk++) {
+			int32_t s = 0;
+			for (int k = 0; k < 32; k++)
+				s += a[blk].q[k];
+			sums[blk] = s;
+		}
+	}
 }
 
 /* F32 weights in in_out ([d_model x d_out], column n strided): one f32 dot product per
@@ -393,7 +413,7 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 		enum qkv_act a = qkv_wtype_traits(t)->act;
 		if (a == QKV_ACT_F32 || buf[a])
 			continue;
-		rb[a] = qkv_act_row_bytes(t, K);
+		rb[a] = act_row_bytes(t, K);
 		buf[a] = malloc(b->T * rb[a]); /* per-call scratch: [T][rb] */
 		if (!buf[a])
 			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
