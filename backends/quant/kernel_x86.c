@@ -40,6 +40,30 @@
 #undef Q_SFX
 #undef Q_DOT
 
+/* One float step of <qkv/wtype.h> in every lane of the panels (row r in lane r: rows 0-7
+ * in lo, 8-15 in hi): acc = acc + (float)s * (d * dx), or acc - ... with `minus` (the K
+ * types' min term). */
+Q_TARGET static inline void panel_step(__m256 *lo, __m256 *hi, __m512i s, __m256 dlo, __m256 dhi,
+                                       float dx, int minus)
+{
+	__m256 vdx = _mm256_set1_ps(dx);
+	__m256 plo =
+	    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm512_castsi512_si256(s)), _mm256_mul_ps(dlo, vdx));
+	__m256 phi = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1)),
+	                           _mm256_mul_ps(dhi, vdx));
+	*lo = minus ? _mm256_sub_ps(*lo, plo) : _mm256_add_ps(*lo, plo);
+	*hi = minus ? _mm256_sub_ps(*hi, phi) : _mm256_add_ps(*hi, phi);
+}
+
+/* out[16 * i + r] for X row i < nt: lane r of lo[i] (rows 0-7) and hi[i] (8-15) */
+Q_TARGET static inline void panel_store(float *out, const __m256 *lo, const __m256 *hi, int nt)
+{
+	for (int i = 0; i < nt; i++) {
+		_mm256_storeu_ps(out + 16 * i, lo[i]);
+		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
+	}
+}
+
 /* 16 rows of a Q8_0 panel (kernel.h): per block, sum_k (w + 128) x by 8 vpdpbusd with X
  * broadcast, less 128 * sum_k x (the X row's block sums, quant_act_q8_0_sums); then lane
  * r's float steps as the row function's. */
@@ -74,17 +98,10 @@ Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const
 			}
 			/* the digits are w + 128 (Q8_0) or q + 8 (Q4_0) */
 			s = _mm512_sub_epi32(s, _mm512_set1_epi32((q4 ? 8 : 128) * xsum));
-			__m256 dx = _mm256_set1_ps(a->d);
-			__m256 slo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s));
-			__m256 shi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1));
-			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(slo, _mm256_mul_ps(dlo, dx)));
-			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(shi, _mm256_mul_ps(dhi, dx)));
+			panel_step(&lo[i], &hi[i], s, dlo, dhi, a->d, 0);
 		}
 	}
-	for (int i = 0; i < nt; i++) {
-		_mm256_storeu_ps(out + 16 * i, lo[i]);
-		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
-	}
+	panel_store(out, lo, hi, nt);
 }
 
 Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
@@ -187,21 +204,11 @@ Q_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 				    summ, _mm512_mullo_epi32(mn[j],
 				                             _mm512_set1_epi32(a->sum[2 * j] +
 				                                               a->sum[2 * j + 1])));
-			__m256 dx = _mm256_set1_ps(a->d);
-			__m256 ilo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(sumi[i]));
-			__m256 ihi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(sumi[i], 1));
-			__m256 nlo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(summ));
-			__m256 nhi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(summ, 1));
-			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(ilo, _mm256_mul_ps(dlo, dx)));
-			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(ihi, _mm256_mul_ps(dhi, dx)));
-			lo[i] = _mm256_sub_ps(lo[i], _mm256_mul_ps(nlo, _mm256_mul_ps(mlo, dx)));
-			hi[i] = _mm256_sub_ps(hi[i], _mm256_mul_ps(nhi, _mm256_mul_ps(mhi, dx)));
+			panel_step(&lo[i], &hi[i], sumi[i], dlo, dhi, a->d, 0);
+			panel_step(&lo[i], &hi[i], summ, mlo, mhi, a->d, 1);
 		}
 	}
-	for (int i = 0; i < nt; i++) {
-		_mm256_storeu_ps(out + 16 * i, lo[i]);
-		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
-	}
+	panel_store(out, lo, hi, nt);
 }
 
 Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
@@ -292,17 +299,10 @@ Q_TARGET static void panel_q6_k_avx512vnni(const uint8_t *panel, const void *con
 				off = _mm512_dpwssd_epi32(off, scp[p], _mm512_set1_epi32(s2));
 			}
 			__m512i si = _mm512_sub_epi32(sumi[i], _mm512_slli_epi32(off, 5));
-			__m256 dx = _mm256_set1_ps(a->d);
-			__m256 ilo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(si));
-			__m256 ihi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(si, 1));
-			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(ilo, _mm256_mul_ps(dlo, dx)));
-			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(ihi, _mm256_mul_ps(dhi, dx)));
+			panel_step(&lo[i], &hi[i], si, dlo, dhi, a->d, 0);
 		}
 	}
-	for (int i = 0; i < nt; i++) {
-		_mm256_storeu_ps(out + 16 * i, lo[i]);
-		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
-	}
+	panel_store(out, lo, hi, nt);
 }
 #undef Q_TARGET
 
