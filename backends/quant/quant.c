@@ -119,15 +119,14 @@ static void pack_q6_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROW
 		const struct qkv_blk_q6_k *b = (const struct qkv_blk_q6_k *)(const void *)src[r];
 		if (!b)
 			continue;
-		for (size_t h = 0; h < 2; h++)
-			for (size_t k = 0; k < 32; k++) {
-				size_t lane = ((h * 8 + k / 4) * QUANT_PANEL_ROWS + r) * 4 + k % 4;
-				for (size_t c = 0; c < 2;
-				     c++) /* ql chunks: values +0/+64, +32/+96 */
-					blk[((h * 2 + c) * 8 + k / 4) * QUANT_PANEL_ROWS * 4 +
-					    r * 4 + k % 4] = b->ql[64 * h + 32 * c + k];
-				qh[lane] = b->qh[32 * h + k];
+		for (size_t k = 0; k < 32; k++) {
+			size_t at = (k / 4 * QUANT_PANEL_ROWS + r) * 4 + k % 4; /* in [8][16][4] */
+			for (size_t h = 0; h < 2; h++) { /* ql chunk c: values +32c and +32c + 64 */
+				for (size_t c = 0; c < 2; c++)
+					blk[(h * 2 + c) * 512 + at] = b->ql[64 * h + 32 * c + k];
+				qh[h * 512 + at] = b->qh[32 * h + k];
 			}
+		}
 		for (size_t j = 0; j < 16; j++)
 			sc[j * QUANT_PANEL_ROWS + r] = (uint8_t)b->scales[j];
 		memcpy(dd + 2 * r, &b->d, 2);
@@ -249,6 +248,19 @@ static size_t act_row_bytes(uint32_t t, size_t K)
 	return qkv_act_row_bytes(t, K) + sums;
 }
 
+/* After a Q8_0 row of nb blocks, each block's sum of q (exact; kernel.h's layout). */
+static void q8_0_block_sums(uint8_t *row, size_t nb)
+{
+	const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)(const void *)row;
+	int32_t *sums = (int32_t *)(void *)(row + nb * sizeof(*a));
+	for (size_t blk = 0; blk < nb; blk++) {
+		int32_t s = 0;
+		for (int k = 0; k < 32; k++)
+			s += a[blk].q[k];
+		sums[blk] = s;
+	}
+}
+
 /* Each X row prepared for type t's activation format into buf: T rows of `rb` bytes
  * (act_row_bytes). */
 static void prepare_rows(const struct qkv_batch *b, size_t K, uint32_t t, size_t rb, uint8_t *buf,
@@ -259,14 +271,8 @@ static void prepare_rows(const struct qkv_batch *b, size_t K, uint32_t t, size_t
 	for (size_t i = 0; i < b->T; i++) {
 		uint8_t *row = buf + i * rb;
 		qkv_act_quantize(t, b->x + i * b->ldx, K, row);
-		const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)(const void *)row;
-		int32_t *sums = (int32_t *)(void *)(row + qkv_act_row_bytes(t, K));
-		for (size_t blk = 0; q8_0 && blk < K / 32; blk++) {
-			int32_t s = 0;
-			for (int k = 0; k < 32; k++)
-				s += a[blk].q[k];
-			sums[blk] = s;
-		}
+		if (q8_0)
+			q8_0_block_sums(row, K / 32);
 	}
 }
 
