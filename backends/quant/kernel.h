@@ -55,6 +55,21 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
 /* Q5_K panels: the Q4_K layout with, after the digits, each row's 32 qh bytes (bit j of qh[k]
  * is the fifth bit of sub-block j's value k) as [8 k-groups][16 rows][4] (1.02 x). */
 #define QUANT_PANEL5_BLOCK (QUANT_PANELK_BLOCK + 8 * 16 * 4)
+/* Q6_K panels, per super-block of 256 (the stored bytes, rearranged: 1.00 x): the low
+ * nibbles as Q6_K pairs them, [2 halves][2 ql chunks][8 k-groups][16 rows][4] bytes (byte
+ * l of chunk c of half h: low nibble that of value 128h + 32c + l, high nibble that of
+ * value 128h + 32c + 64 + l), then the high two bits as Q6_K's qh, [2 halves][8
+ * k-groups][16 rows][4] (bits 2s, 2s + 1 of byte l: value 128h + 32s + l), then the int8
+ * scales [16 sub-blocks][16 rows], then d [16] as fp16. */
+#define QUANT_PANEL6_BLOCK (2 * 2 * 8 * 16 * 4 + 2 * 8 * 16 * 4 + 16 * 16 + 16 * 2)
+/* The backend's Q8_0 activation row, made once per call (quant.c): the nb blocks of struct
+ * qkv_act_q8_0 as qkv_act_quantize makes them, then nb int32, each block's sum of q
+ * (exact), which the Q8_0 and Q4_0 panels' digit offsets need (w + 128, q + 8) for every
+ * group of 16 rows. Row kernels read the blocks only. */
+static inline const int32_t *quant_act_q8_0_sums(const void *xrow, size_t nb)
+{
+	return (const int32_t *)(const void *)((const struct qkv_act_q8_0 *)xrow + nb);
+}
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                float *out);
 
@@ -63,10 +78,9 @@ struct quant_kernel {
 	const char *desc; /* the integer instruction, for probe */
 	quant_row_fn row[QKV_WTYPE_COUNT];     /* NULL: the C kernel's row serves that type */
 	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
-	quant_panel_fn panel_q8_0;             /* NULL: Q8_0 stays in place, row kernels */
-	quant_panel_fn panel_q4_0;             /* NULL: Q4_0 stays in place, row kernels */
-	quant_panel_fn panel_q4_k;             /* NULL: Q4_K stays in place, row kernels */
-	quant_panel_fn panel_q5_k;             /* NULL: Q5_K stays in place, row kernels */
+	/* NULL: that type stays in place and uses the row kernels; else its rows are packed
+	 * at prepare into quant.c's panel layout of the type (kernel.h's QUANT_PANEL*) */
+	quant_panel_fn panel[QKV_WTYPE_COUNT];
 };
 
 extern const struct quant_kernel quant_kernel_c;

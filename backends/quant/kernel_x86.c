@@ -40,19 +40,33 @@
 #undef Q_SFX
 #undef Q_DOT
 
-/* X's int8 block sum (exact): the byte sums of q + 128 less 32 * 128. */
-Q_TARGET static inline int32_t block_sum_q8(const int8_t *q)
+/* One float step of <qkv/wtype.h> in every lane of the panels (row r in lane r: rows 0-7
+ * in lo, 8-15 in hi): acc = acc + (float)s * (d * dx), or acc - ... with `minus` (the K
+ * types' min term). */
+Q_TARGET static inline void panel_step(__m256 *lo, __m256 *hi, __m512i s, __m256 dlo, __m256 dhi,
+                                       float dx, int minus)
 {
-	__m256i v =
-	    _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)q), _mm256_set1_epi8(-128));
-	__m256i sad = _mm256_sad_epu8(v, _mm256_setzero_si256());
-	__m128i t = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
-	t = _mm_add_epi64(t, _mm_unpackhi_epi64(t, t));
-	return _mm_cvtsi128_si32(t) - 32 * 128;
+	__m256 vdx = _mm256_set1_ps(dx);
+	__m256 plo =
+	    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm512_castsi512_si256(s)), _mm256_mul_ps(dlo, vdx));
+	__m256 phi = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1)),
+	                           _mm256_mul_ps(dhi, vdx));
+	*lo = minus ? _mm256_sub_ps(*lo, plo) : _mm256_add_ps(*lo, plo);
+	*hi = minus ? _mm256_sub_ps(*hi, phi) : _mm256_add_ps(*hi, phi);
+}
+
+/* out[16 * i + r] for X row i < nt: lane r of lo[i] (rows 0-7) and hi[i] (8-15) */
+Q_TARGET static inline void panel_store(float *out, const __m256 *lo, const __m256 *hi, int nt)
+{
+	for (int i = 0; i < nt; i++) {
+		_mm256_storeu_ps(out + 16 * i, lo[i]);
+		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
+	}
 }
 
 /* 16 rows of a Q8_0 panel (kernel.h): per block, sum_k (w + 128) x by 8 vpdpbusd with X
- * broadcast, less 128 * sum_k x; then lane r's float steps as the row function's. */
+ * broadcast, less 128 * sum_k x (the X row's block sums, quant_act_q8_0_sums); then lane
+ * r's float steps as the row function's. */
 Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const *x, int nt,
                                          size_t nb, float *out, int q4)
 {
@@ -75,6 +89,7 @@ Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const
 		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + dat + 16)));
 		for (int i = 0; i < nt; i++) {
 			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
+			int32_t xsum = quant_act_q8_0_sums(x[i], nb)[b];
 			__m512i s = _mm512_setzero_si512();
 			for (int j = 0; j < 8; j++) {
 				int32_t x4;
@@ -82,19 +97,11 @@ Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const
 				s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(x4));
 			}
 			/* the digits are w + 128 (Q8_0) or q + 8 (Q4_0) */
-			s = _mm512_sub_epi32(
-			    s, _mm512_set1_epi32((q4 ? 8 : 128) * block_sum_q8(a->q)));
-			__m256 dx = _mm256_set1_ps(a->d);
-			__m256 slo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(s));
-			__m256 shi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(s, 1));
-			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(slo, _mm256_mul_ps(dlo, dx)));
-			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(shi, _mm256_mul_ps(dhi, dx)));
+			s = _mm512_sub_epi32(s, _mm512_set1_epi32((q4 ? 8 : 128) * xsum));
+			panel_step(&lo[i], &hi[i], s, dlo, dhi, a->d, 0);
 		}
 	}
-	for (int i = 0; i < nt; i++) {
-		_mm256_storeu_ps(out + 16 * i, lo[i]);
-		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
-	}
+	panel_store(out, lo, hi, nt);
 }
 
 Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
@@ -117,6 +124,14 @@ Q_TARGET static inline __m512i widen16_u8(const uint8_t *p)
 	__m128i v = _mm_loadu_si128((const __m128i *)p);
 	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepu8_epi32(v)),
 	                          _mm256_cvtepu8_epi32(_mm_srli_si128(v, 8)), 1);
+}
+
+/* 16 bytes to 16 int32 lanes (sign-extended) */
+Q_TARGET static inline __m512i widen16_s8(const uint8_t *p)
+{
+	__m128i v = _mm_loadu_si128((const __m128i *)p);
+	return _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_cvtepi8_epi32(v)),
+	                          _mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)), 1);
 }
 
 /* 16 rows of a Q4_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per
@@ -189,21 +204,11 @@ Q_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 				    summ, _mm512_mullo_epi32(mn[j],
 				                             _mm512_set1_epi32(a->sum[2 * j] +
 				                                               a->sum[2 * j + 1])));
-			__m256 dx = _mm256_set1_ps(a->d);
-			__m256 ilo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(sumi[i]));
-			__m256 ihi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(sumi[i], 1));
-			__m256 nlo = _mm256_cvtepi32_ps(_mm512_castsi512_si256(summ));
-			__m256 nhi = _mm256_cvtepi32_ps(_mm512_extracti64x4_epi64(summ, 1));
-			lo[i] = _mm256_add_ps(lo[i], _mm256_mul_ps(ilo, _mm256_mul_ps(dlo, dx)));
-			hi[i] = _mm256_add_ps(hi[i], _mm256_mul_ps(ihi, _mm256_mul_ps(dhi, dx)));
-			lo[i] = _mm256_sub_ps(lo[i], _mm256_mul_ps(nlo, _mm256_mul_ps(mlo, dx)));
-			hi[i] = _mm256_sub_ps(hi[i], _mm256_mul_ps(nhi, _mm256_mul_ps(mhi, dx)));
+			panel_step(&lo[i], &hi[i], sumi[i], dlo, dhi, a->d, 0);
+			panel_step(&lo[i], &hi[i], summ, mlo, mhi, a->d, 1);
 		}
 	}
-	for (int i = 0; i < nt; i++) {
-		_mm256_storeu_ps(out + 16 * i, lo[i]);
-		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
-	}
+	panel_store(out, lo, hi, nt);
 }
 
 Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
@@ -218,6 +223,87 @@ Q_TARGET static void panel_q5_k_avx512vnni(const uint8_t *panel, const void *con
 {
 	panel_k_body(panel, x, nt, nb, out, 1);
 }
+
+/* 16 rows of a Q6_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per
+ * super-block and row, sumi = sum_j sc[j] (digits . x of sub-block j of 16), the digits
+ * being q + 32 (0..63, u8 for vpdpbusd), less 32 sum_j sc[j] (X's 16-value sum j) by
+ * vpdpwssd on the scale pairs; exact in int32. Then the float step of <qkv/wtype.h> per
+ * lane. */
+Q_TARGET static void panel_q6_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
+                                           size_t nb, float *out)
+{
+	const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
+	for (int i = 0; i < nt; i++)
+		lo[i] = hi[i] = _mm256_setzero_ps();
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + QUANT_PANEL6_BLOCK * b;
+		const uint8_t *qh = blk + 2048, *scl = qh + 1024, *dd = scl + 256;
+		__m512i sc[16], scp[8]; /* lane r: row r's scale j; scales 2p, 2p + 1 as int16 */
+		for (int j = 0; j < 16; j++)
+			sc[j] = widen16_s8(scl + 16 * j);
+		for (int p = 0; p < 8; p++)
+			scp[p] =
+			    _mm512_or_si512(_mm512_and_si512(sc[2 * p], _mm512_set1_epi32(0xffff)),
+			                    _mm512_slli_epi32(sc[2 * p + 1], 16));
+		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dd));
+		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 16)));
+		__m512i sumi[QUANT_PANEL_TILE];
+		for (int i = 0; i < nt; i++)
+			sumi[i] = _mm512_setzero_si512();
+		/* values 128h + 32s + l: chunk s % 2's nibble s / 2 and bits 2s, 2s + 1 of qh */
+		for (int h = 0; h < 2; h++)
+			for (int s = 0; s < 4; s++) {
+				__m512i q[8];
+				for (int g = 0; g < 8; g++) {
+					__m512i v = _mm512_loadu_si512(
+					    (const void *)(blk + ((h * 2 + s % 2) * 8 + g) * 64));
+					__m512i hb = _mm512_loadu_si512(
+					    (const void *)(qh + (h * 8 + g) * 64));
+					v = s / 2 ? _mm512_srli_epi32(v, 4) : v;
+					/* bits 2s, 2s + 1 to bits 4, 5 */
+					hb = s < 2 ? _mm512_slli_epi32(hb, 4 - 2 * s)
+					           : _mm512_srli_epi32(hb, 2 * s - 4);
+					q[g] = _mm512_or_si512(_mm512_and_si512(v, m4),
+					                       _mm512_and_si512(hb, m30));
+				}
+				/* sub-blocks 8h + 2s and 8h + 2s + 1 */
+				__m512i sc0 = sc[8 * h + 2 * s], sc1 = sc[8 * h + 2 * s + 1];
+				for (int i = 0; i < nt; i++) {
+					const int8_t *x0 =
+					    ((const struct qkv_act_q8_k *)x[i] + b)->q + 128 * h +
+					    32 * s;
+					__m512i s0 = _mm512_setzero_si512(),
+					        s1 = _mm512_setzero_si512();
+					for (int g = 0; g < 4; g++) {
+						int32_t a0, a1;
+						memcpy(&a0, x0 + 4 * g, 4);
+						memcpy(&a1, x0 + 16 + 4 * g, 4);
+						s0 = _mm512_dpbusd_epi32(s0, q[g],
+						                         _mm512_set1_epi32(a0));
+						s1 = _mm512_dpbusd_epi32(s1, q[g + 4],
+						                         _mm512_set1_epi32(a1));
+					}
+					sumi[i] =
+					    _mm512_add_epi32(sumi[i], _mm512_mullo_epi32(s0, sc0));
+					sumi[i] =
+					    _mm512_add_epi32(sumi[i], _mm512_mullo_epi32(s1, sc1));
+				}
+			}
+		for (int i = 0; i < nt; i++) {
+			const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
+			__m512i off = _mm512_setzero_si512();
+			for (int p = 0; p < 8; p++) {
+				int32_t s2; /* X's sums 2p, 2p + 1 as an int16 pair */
+				memcpy(&s2, a->sum + 2 * p, 4);
+				off = _mm512_dpwssd_epi32(off, scp[p], _mm512_set1_epi32(s2));
+			}
+			__m512i si = _mm512_sub_epi32(sumi[i], _mm512_slli_epi32(off, 5));
+			panel_step(&lo[i], &hi[i], si, dlo, dhi, a->d, 0);
+		}
+	}
+	panel_store(out, lo, hi, nt);
+}
 #undef Q_TARGET
 
 #define ROWS(s)                                                                                    \
@@ -226,12 +312,13 @@ Q_TARGET static void panel_q5_k_avx512vnni(const uint8_t *panel, const void *con
 	.rows8 = {NULL, NULL, NULL, rows8_q8_0_##s, rows8_q4_0_##s, NULL, NULL, NULL}
 const struct quant_kernel quant_kernel_avx512vnni = {
     .name = "avx512vnni",
-    .desc = "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0/Q4_K/Q5_K panels",
+    .desc = "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0/Q4_K/Q5_K/Q6_K panels",
     ROWS(avx512vnni),
-    .panel_q8_0 = panel_q8_0_avx512vnni,
-    .panel_q4_0 = panel_q4_0_avx512vnni,
-    .panel_q4_k = panel_q4_k_avx512vnni,
-    .panel_q5_k = panel_q5_k_avx512vnni};
+    .panel = {[QKV_WT_Q8_0] = panel_q8_0_avx512vnni,
+              [QKV_WT_Q4_0] = panel_q4_0_avx512vnni,
+              [QKV_WT_Q4_K] = panel_q4_k_avx512vnni,
+              [QKV_WT_Q5_K] = panel_q5_k_avx512vnni,
+              [QKV_WT_Q6_K] = panel_q6_k_avx512vnni}};
 const struct quant_kernel quant_kernel_avxvnni = {
     .name = "avxvnni", .desc = "vpdpbusd ymm (VEX)", ROWS(avxvnni)};
 const struct quant_kernel quant_kernel_avx2 = {

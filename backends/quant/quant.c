@@ -30,7 +30,7 @@ struct quant_handle {
 	const struct quant_kernel *k;
 	const uint8_t *w[3]; /* rows as stored (borrowed from the core), NULL when in panels */
 	size_t row_bytes[3];
-	uint8_t *panel[3]; /* Q8_0 repacked in groups of 16 rows (kernel.h), or NULL */
+	uint8_t *panel[3]; /* rows repacked in groups of 16 (panel_layouts), or NULL */
 	float *bias[3];    /* copies: the handle keeps no bias pointer of the core's */
 	uint32_t layout;   /* out_in, or in_out for F32 weights (the f32 loop below) */
 	uint64_t bytes;    /* what the handle allocated */
@@ -48,24 +48,6 @@ static void quant_release(void *hp)
 	free(h);
 }
 
-/* The kernel's panel function for type t (kernel.h), or NULL: rows in place. */
-static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
-{
-	return t == QKV_WT_Q8_0   ? k->panel_q8_0
-	       : t == QKV_WT_Q4_0 ? k->panel_q4_0
-	       : t == QKV_WT_Q4_K ? k->panel_q4_k
-	       : t == QKV_WT_Q5_K ? k->panel_q5_k
-	                          : NULL;
-}
-
-static size_t panel_block(uint32_t t)
-{
-	return t == QKV_WT_Q4_0   ? QUANT_PANEL4_BLOCK
-	       : t == QKV_WT_Q4_K ? QUANT_PANELK_BLOCK
-	       : t == QKV_WT_Q5_K ? QUANT_PANEL5_BLOCK
-	                          : QUANT_PANEL_BLOCK;
-}
-
 static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 {
 	const struct quant_handle *h = hp;
@@ -79,7 +61,7 @@ static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 static void pack_0_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
 {
 	bool q4 = t == QKV_WT_Q4_0;
-	size_t pb = panel_block(t);
+	size_t pb = q4 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK;
 	memset(blk, 0, pb);
 	uint16_t d[QUANT_PANEL_ROWS];
 	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
@@ -107,7 +89,7 @@ static void pack_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS],
 {
 	bool five = t == QKV_WT_Q5_K;
 	size_t qs = five ? 48 : 16; /* where the nibbles start in the stored block */
-	memset(blk, 0, panel_block(t));
+	memset(blk, 0, five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK);
 	uint8_t *qh = blk + 2048, *scm = qh + (five ? 512 : 0), *dd = scm + 256;
 	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
 		if (!src[r])
@@ -126,11 +108,56 @@ static void pack_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS],
 	}
 }
 
+/* One super-block of 16 Q6_K rows in kernel.h's panel layout (src[r] NULL past d_out:
+ * zero digits, scales and d). */
+static void pack_q6_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
+{
+	(void)t;
+	memset(blk, 0, QUANT_PANEL6_BLOCK);
+	uint8_t *qh = blk + 2048, *sc = qh + 1024, *dd = sc + 256;
+	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
+		const struct qkv_blk_q6_k *b = (const struct qkv_blk_q6_k *)(const void *)src[r];
+		if (!b)
+			continue;
+		for (size_t k = 0; k < 32; k++) {
+			size_t at = (k / 4 * QUANT_PANEL_ROWS + r) * 4 + k % 4; /* in [8][16][4] */
+			for (size_t h = 0; h < 2; h++) { /* ql chunk c: values +32c and +32c + 64 */
+				for (size_t c = 0; c < 2; c++)
+					blk[(h * 2 + c) * 512 + at] = b->ql[64 * h + 32 * c + k];
+				qh[h * 512 + at] = b->qh[32 * h + k];
+			}
+		}
+		for (size_t j = 0; j < 16; j++)
+			sc[j * QUANT_PANEL_ROWS + r] = (uint8_t)b->scales[j];
+		memcpy(dd + 2 * r, &b->d, 2);
+	}
+}
+
+/* Each panel type's layout (kernel.h): the bytes of one packed block of 16 rows and the
+ * function that packs it (src[r] NULL past d_out). A new panel type is one row here and
+ * its kernel in an ISA file's panel[]. */
+static const struct panel_layout {
+	size_t block;
+	void (*pack)(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk);
+} panel_layouts[QKV_WTYPE_COUNT] = {
+    [QKV_WT_Q8_0] = {QUANT_PANEL_BLOCK, pack_0_block},
+    [QKV_WT_Q4_0] = {QUANT_PANEL4_BLOCK, pack_0_block},
+    [QKV_WT_Q4_K] = {QUANT_PANELK_BLOCK, pack_k_block},
+    [QKV_WT_Q5_K] = {QUANT_PANEL5_BLOCK, pack_k_block},
+    [QKV_WT_Q6_K] = {QUANT_PANEL6_BLOCK, pack_q6_k_block},
+};
+
+/* The kernel's panel function for type t, or NULL: rows in place. */
+static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
+{
+	return panel_layouts[t].pack ? k->panel[t] : NULL;
+}
+
 /* Rows [d_out x nb blocks] of type t into panels of 16 rows (kernel.h's layouts). The
  * stored rows are not read again (the core may let the file go). */
 static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
 {
-	size_t sb = qkv_wtype_traits(t)->bytes, pb = panel_block(t);
+	size_t sb = qkv_wtype_traits(t)->bytes, pb = panel_layouts[t].block;
 	size_t groups = (d_out + QUANT_PANEL_ROWS - 1) / QUANT_PANEL_ROWS;
 	*bytes = (groups * nb * pb + 63) / 64 * 64;
 	uint8_t *pan = aligned_alloc(64, *bytes);
@@ -143,11 +170,7 @@ static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t n
 				size_t n = g * QUANT_PANEL_ROWS + r;
 				src[r] = n < d_out ? w + (n * nb + b) * sb : NULL;
 			}
-			uint8_t *blk = pan + (g * nb + b) * pb;
-			if (t == QKV_WT_Q4_K || t == QKV_WT_Q5_K)
-				pack_k_block(t, src, blk);
-			else
-				pack_0_block(t, src, blk);
+			panel_layouts[t].pack(t, src, pan + (g * nb + b) * pb);
 		}
 	return pan;
 }
@@ -217,13 +240,40 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 	return QKV_OK;
 }
 
-/* Each X row prepared for activation format `act` into buf: T rows of `rb` bytes. */
+/* Bytes of one X row prepared for type t: <qkv/wtype.h>'s row, and for Q8_0 activations
+ * the block sums after it (kernel.h, quant_act_q8_0_sums). */
+static size_t act_row_bytes(uint32_t t, size_t K)
+{
+	size_t sums = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0 ? K / 32 * sizeof(int32_t) : 0;
+	return qkv_act_row_bytes(t, K) + sums;
+}
+
+/* After a Q8_0 row of nb blocks, each block's sum of q (exact; kernel.h's layout). */
+static void q8_0_block_sums(uint8_t *row, size_t nb)
+{
+	const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)(const void *)row;
+	int32_t *sums = (int32_t *)(void *)(row + nb * sizeof(*a));
+	for (size_t blk = 0; blk < nb; blk++) {
+		int32_t s = 0;
+		for (int k = 0; k < 32; k++)
+			s += a[blk].q[k];
+		sums[blk] = s;
+	}
+}
+
+/* Each X row prepared for type t's activation format into buf: T rows of `rb` bytes
+ * (act_row_bytes). */
 static void prepare_rows(const struct qkv_batch *b, size_t K, uint32_t t, size_t rb, uint8_t *buf,
                          int nthr)
 {
+	bool q8_0 = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0;
 #pragma omp parallel for num_threads(nthr) schedule(static)
-	for (size_t i = 0; i < b->T; i++)
-		qkv_act_quantize(t, b->x + i * b->ldx, K, buf + i * rb);
+	for (size_t i = 0; i < b->T; i++) {
+		uint8_t *row = buf + i * rb;
+		qkv_act_quantize(t, b->x + i * b->ldx, K, row);
+		if (q8_0)
+			q8_0_block_sums(row, K / 32);
+	}
 }
 
 /* F32 weights in in_out ([d_model x d_out], column n strided): one f32 dot product per
@@ -258,7 +308,7 @@ static void panels(const struct quant_handle *h, const struct qkv_batch *b, int 
                    size_t t_hi)
 {
 	for (size_t g = n0 / QUANT_PANEL_ROWS; g * QUANT_PANEL_ROWS < n1; g++) {
-		const uint8_t *pan = h->panel[p] + g * nb * panel_block(h->pb.wtype[p]);
+		const uint8_t *pan = h->panel[p] + g * nb * panel_layouts[h->pb.wtype[p]].block;
 		size_t lo = g * QUANT_PANEL_ROWS < n0 ? n0 : g * QUANT_PANEL_ROWS;
 		size_t hi = (g + 1) * QUANT_PANEL_ROWS < n1 ? (g + 1) * QUANT_PANEL_ROWS : n1;
 		for (size_t t0 = t_lo; t0 < t_hi; t0 += QUANT_PANEL_TILE) {
@@ -369,7 +419,7 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 		enum qkv_act a = qkv_wtype_traits(t)->act;
 		if (a == QKV_ACT_F32 || buf[a])
 			continue;
-		rb[a] = qkv_act_row_bytes(t, K);
+		rb[a] = act_row_bytes(t, K);
 		buf[a] = malloc(b->T * rb[a]); /* per-call scratch: [T][rb] */
 		if (!buf[a])
 			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,

@@ -1,8 +1,10 @@
 /* The quant backend against the scalar reference, bit for bit, for every block type, a
  * mix of types per projection, every kernel set: natively where this CPU has it, and
  * every set through SIMDe (quant_simde_test.so) on any CPU. Weights are random blocks
- * (random digits and packed scales, fp16 scales of many magnitudes, some blocks zero),
- * X rows random with magnitudes from 1e-3 to 1e3, T across the kernels' tile of 4. */
+ * (random digits and packed scales, fp16 scales of many magnitudes, some blocks zero;
+ * then the same with edge fp16 scales: NaN, infinities, subnormals, the largest), X rows
+ * random, T across the row kernels' tile of 4 and, with edge scales, every T from 1 past
+ * two tiles of the panels (8). */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -33,8 +35,23 @@ static const struct qkv_backend *load(const char *path, void **dl)
 	return be;
 }
 
-/* A row of random blocks of type t; every 7th block all zero. */
-static void random_row(uint32_t t, uint8_t *row, size_t K)
+/* Where a block of type t keeps its fp16 scales (d, then dmin): how many, at off[]. */
+static int scale_fields(uint32_t t, size_t off[2])
+{
+	off[0] = t == QKV_WT_Q6_K ? 208 : 0, off[1] = 2;
+	return t == QKV_WT_Q4_K || t == QKV_WT_Q5_K                     ? 2
+	       : t == QKV_WT_F32 || t == QKV_WT_F16 || t == QKV_WT_BF16 ? 0
+	                                                                : 1;
+}
+
+/* fp16 scales at the edges: NaNs (quiet, signalling), infinities, the largest values,
+ * subnormals, zeros of both signs, the smallest normal. */
+static const uint16_t edge_scales[] = {0x7e00, 0x7d01, 0x7c00, 0xfc00, 0x7bff, 0xfbff,
+                                       0x0001, 0x03ff, 0x8001, 0x0000, 0x8000, 0x0400};
+
+/* A row of random blocks of type t; every 7th block all zero. With `edges`, every scale
+ * is drawn from edge_scales half of the time. */
+static void random_row(uint32_t t, uint8_t *row, size_t K, int edges)
 {
 	const struct qkv_wtype_traits *r = qkv_wtype_traits(t);
 	for (size_t b = 0; b < K / r->block; b++) {
@@ -46,13 +63,14 @@ static void random_row(uint32_t t, uint8_t *row, size_t K)
 		for (uint32_t i = 0; i < r->bytes; i++)
 			blk[i] = (uint8_t)rnd();
 		float scale = ldexpf(1.0f + (float)(rnd() % 100) / 100.0f, (int)(rnd() % 16) - 14);
-		uint16_t d = qkv_f32_to_fp16(scale), dm = qkv_f32_to_fp16(scale * 0.3f);
-		if (t == QKV_WT_Q6_K)
-			memcpy(blk + 208, &d, 2);
-		else if (t != QKV_WT_F32 && t != QKV_WT_F16 && t != QKV_WT_BF16)
-			memcpy(blk, &d, 2);
-		if (t == QKV_WT_Q4_K || t == QKV_WT_Q5_K)
-			memcpy(blk + 2, &dm, 2);
+		uint16_t d[2] = {qkv_f32_to_fp16(scale), qkv_f32_to_fp16(scale * 0.3f)};
+		size_t off[2];
+		for (int i = 0; i < scale_fields(t, off); i++) {
+			if (edges && rnd() % 2)
+				d[i] = edge_scales[rnd() %
+				                   (sizeof(edge_scales) / sizeof(edge_scales[0]))];
+			memcpy(blk + off[i], &d[i], 2);
+		}
 		if (t == QKV_WT_F32) {
 			float v = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
 			memcpy(blk, &v, 4);
@@ -70,7 +88,7 @@ struct model {
 	float *bias[3];
 };
 
-static void make(struct model *m, const uint32_t wt[3], uint32_t K, int bias)
+static void make(struct model *m, const uint32_t wt[3], uint32_t K, int bias, int edges)
 {
 	memset(m, 0, sizeof(*m));
 	m->pb = (struct qkv_problem){.struct_size = sizeof(m->pb),
@@ -90,7 +108,7 @@ static void make(struct model *m, const uint32_t wt[3], uint32_t K, int bias)
 		size_t rb = qkv_wtype_row_bytes(wt[p], K);
 		m->w[p] = malloc(rb * d_out);
 		for (uint32_t n = 0; n < d_out; n++)
-			random_row(wt[p], m->w[p] + n * rb, K);
+			random_row(wt[p], m->w[p] + n * rb, K, edges);
 		if (wt[p] == QKV_WT_F32)
 			m->wt.w[p] = (const float *)(void *)m->w[p];
 		else
@@ -136,39 +154,59 @@ static const uint32_t mixes[][3] = {
     {QKV_WT_Q6_K, QKV_WT_Q6_K, QKV_WT_Q6_K}, {QKV_WT_Q4_K, QKV_WT_Q4_K, QKV_WT_Q6_K},
     {QKV_WT_Q8_0, QKV_WT_Q5_K, QKV_WT_Q4_0}, {QKV_WT_F16, QKV_WT_BF16, QKV_WT_F32}};
 
-/* Every mix, several K and T, against scalar; `kernel` forced through QKV_QUANT_KERNEL. */
+/* T random X rows (values to 1 scaled by 2^-6 to 2^3, by row) through q and the scalar backend s,
+ * the outputs compared bit for bit; an output that is NaN in both passes (a NaN's payload is not
+ * part of the scheme: it depends on which operand the compiler puts first). */
+static void compare(const struct qkv_backend *q, const struct qkv_backend *s, const struct model *m,
+                    size_t T, size_t threads, const char *what)
+{
+	size_t ldx = m->pb.d_model + 3;
+	float *x = malloc(T * ldx * sizeof(float));
+	for (size_t i = 0; i < T * ldx; i++)
+		x[i] = ldexpf((float)((int)(rnd() % 2001) - 1000) / 1000.0f,
+		              (int)((i / ldx) % 4) * 3 - 6);
+	float *yq = calloc(T * 80, sizeof(float)), *ys = calloc(T * 80, sizeof(float));
+	run(q, m, x, T, yq, threads);
+	run(s, m, x, T, ys, 1);
+	for (size_t i = 0; i < T * 80; i++)
+		cr_assert(memcmp(&yq[i], &ys[i], 4) == 0 || (isnan(yq[i]) && isnan(ys[i])),
+		          "%s, types %s,%s,%s, K %u, T %zu, %zu threads: output %zu is %.9g, "
+		          "scalar %.9g",
+		          what, qkv_wtype_name(m->pb.wtype[0]), qkv_wtype_name(m->pb.wtype[1]),
+		          qkv_wtype_name(m->pb.wtype[2]), m->pb.d_model, T, threads, i, yq[i],
+		          ys[i]);
+	free(x);
+	free(yq);
+	free(ys);
+}
+
+/* Every mix, several K and T, against scalar; `kernel` forced through QKV_QUANT_KERNEL.
+ * Then every block type with edge fp16 scales and every T from 1 to two panel tiles of 8
+ * and a remainder (the panels' 16-row groups meet 40 and 20 output rows: remainders of 8
+ * and 4, and thread ranges that cut groups). */
 static void check_module(const char *so, const char *kernel)
 {
 	void *dq, *ds;
 	const struct qkv_backend *q = load(so, &dq), *s = load(SCALAR_SO, &ds);
 	cr_assert_eq(q->wtypes, QKV_WTYPE_ALL);
 	setenv("QKV_QUANT_KERNEL", kernel, 1);
+	char what[300];
+	snprintf(what, sizeof(what), "%s kernel %s", so, kernel);
 	static const uint32_t Ks[] = {256, 512, 1280};
 	static const size_t Ts[] = {1, 3, 4, 5, 9};
 	for (size_t mi = 0; mi < sizeof(mixes) / sizeof(mixes[0]); mi++)
 		for (size_t ki = 0; ki < 3; ki++) {
 			struct model m;
-			make(&m, mixes[mi], Ks[ki], (int)((mi + ki) % 2));
-			size_t T = Ts[(mi + ki) % 5], ldx = Ks[ki] + 3;
-			float *x = malloc(T * ldx * sizeof(float));
-			for (size_t i = 0; i < T * ldx; i++)
-				x[i] = ldexpf((float)((int)(rnd() % 2001) - 1000) / 1000.0f,
-				              (int)((i / ldx) % 4) * 3 - 6);
-			float *yq = calloc(T * 80, sizeof(float)),
-			      *ys = calloc(T * 80, sizeof(float));
-			run(q, &m, x, T, yq, 1 + mi % 3);
-			run(s, &m, x, T, ys, 1);
-			for (size_t i = 0; i < T * 80; i++)
-				cr_assert(memcmp(&yq[i], &ys[i], 4) == 0,
-				          "%s kernel %s, types %s,%s,%s, K %u, T %zu: output %zu "
-				          "is %.9g, "
-				          "scalar %.9g",
-				          so, kernel, qkv_wtype_name(mixes[mi][0]),
-				          qkv_wtype_name(mixes[mi][1]),
-				          qkv_wtype_name(mixes[mi][2]), Ks[ki], T, i, yq[i], ys[i]);
-			free(x);
-			free(yq);
-			free(ys);
+			make(&m, mixes[mi], Ks[ki], (int)((mi + ki) % 2), 0);
+			compare(q, s, &m, Ts[(mi + ki) % 5], 1 + mi % 3, what);
+			unmake(&m);
+		}
+	snprintf(what, sizeof(what), "%s kernel %s, edge scales", so, kernel);
+	for (size_t mi = 0; mi < 5; mi++) /* the block types, one per mix */
+		for (size_t T = 1; T <= 17; T++) {
+			struct model m;
+			make(&m, mixes[mi], 512, (int)(T % 2), 1);
+			compare(q, s, &m, T, 1 + T % 3, what);
 			unmake(&m);
 		}
 	unsetenv("QKV_QUANT_KERNEL");
@@ -233,7 +271,7 @@ Test(quant, refusals)
 	void *dq;
 	const struct qkv_backend *q = load(QUANT_SO, &dq);
 	struct model m;
-	make(&m, mixes[2], 256, 0);
+	make(&m, mixes[2], 256, 0, 0);
 	void *h = NULL;
 	char err[256];
 	m.pb.precision = QKV_F32;
