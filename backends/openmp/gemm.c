@@ -22,25 +22,27 @@
 
 #include "ompb.h"
 
-#define MC 288 /* rows per packed X block: MC x KC = 288 KiB in L2 */
-
-/* The GEMM tile of one call: the set's own, or its tall one from tall.from_T rows on. */
-struct tile {
-	size_t mr, kc, mc;
-	ompb_gemm_ukr gemm;
-};
-
-static struct tile pick_tile(const struct ompb_kernels *k, size_t T)
-{
-	if (k->tall.gemm && T >= k->tall.from_T)
-		return (struct tile){k->tall.mr, k->tall.kc, k->tall.mc, k->tall.gemm};
-	return (struct tile){k->mr, k->kc, MC, k->gemm};
-}
+#define MC 288        /* rows per packed X block: MC x KC = 288 KiB in L2 */
 #define NC_PANELS 256 /* panels per chunk: a KC x 4096 weight block stays in L3 */
 /* Work per thread below which another thread does not pay its fork/join: 2^18 flops is
  * a few microseconds of one core's FMA rate, several times a fork and join with spinning
  * workers. (Was: one thread below 2^19, every thread above; same choice at 2 threads.) */
 #define THREAD_MIN_FLOPS (1u << 18)
+
+/* The GEMM tile of one call: the set's own, or its tall one from tall.from_T rows on (f32
+ * only: bf16 widens each weight slice once per X block, and the tall tile's smaller blocks
+ * and longer slices made that 5-12 % slower at T = 128). */
+struct tile {
+	size_t mr, kc, mc;
+	ompb_gemm_ukr gemm;
+};
+
+static struct tile pick_tile(const struct ompb_kernels *k, size_t T, int bf16)
+{
+	if (k->tall.gemm && T >= k->tall.from_T && !bf16)
+		return (struct tile){k->tall.mr, k->tall.kc, k->tall.mc, k->tall.gemm};
+	return (struct tile){k->mr, k->kc, MC, k->gemm};
+}
 
 struct range {
 	size_t lo, hi;
@@ -294,7 +296,7 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 {
 	size_t nt = pick_threads(h, b);
 	int gemv = b->T <= QKV_OMP_GEMV_MAX;
-	struct tile tl = pick_tile(h->kern, b->T);
+	struct tile tl = pick_tile(h->kern, b->T, h->wb != NULL);
 	size_t mr = gemv ? 1 : tl.mr;
 	float *xs = NULL;
 	size_t per_thread = 0, xs_floats = 0;
