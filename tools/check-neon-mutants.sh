@@ -55,7 +55,7 @@ quant neon_dot: X-row remainder dropped, Q4_K/Q5_K|quant|/^INLINE void super_k/,
 quant neon_dot: last block of a Q8_0 row dropped (k remainder)|quant|/row_q8_0(/,/^}/s/for (size_t b = 0; b < nb; b++) {/for (size_t b = 0; b + 1 < nb; b++) {/
 quant neon_dot: last sub-block of a Q4_K/Q5_K super-block dropped|quant|/^INLINE void super_k/,/s = vmlaq_n_s32(s, dot32/s/for (int j = 0; j < 8; j++)$/for (int j = 0; j < 7; j++)/
 quant neon_dot: last sub-block of a Q6_K super-block dropped|quant|/row_q6_k(/,/^}/s/for (int j = 0; j < 16; j++)$/for (int j = 0; j < 15; j++)/
-quant neon_dot: sdot accumulation of the second half of a block dropped|quant|s/return vdotq_s32(s, w1, vld1q_s8(x + 16));/return vdotq_s32(vdupq_n_s32(0), w1, vld1q_s8(x + 16));/
+quant neon_dot: sdot accumulation of the two halves of a block dropped (first half lost)|quant|s/return vdotq_s32(s, w1, vld1q_s8(x + 16));/return vdotq_s32(vmulq_n_s32(s, 0), w1, vld1q_s8(x + 16));/
 quant neon_dot: sub-block accumulation (K types) dropped|quant|s/s = vmlaq_n_s32(s, dot32(/s = vmlaq_n_s32(vdupq_n_s32(0), dot32(/
 quant neon_dot: sub-block accumulation (Q6_K) dropped|quant|s/^\([\t ]*\)s, vdotq_s32(vdupq_n_s32(0), q\[j\],/\1vdupq_n_s32(0), vdotq_s32(vdupq_n_s32(0), q[j],/'
 
@@ -89,6 +89,13 @@ total=0
 ran=''
 nl='
 '
+# The unmutated kernels must pass first, or every mutant would look caught.
+for which in $(printf '%s\n' "$mutants" | grep "^$only" | cut -d'|' -f2 | sort -u); do
+	run_test "$which" || {
+		echo "check-neon-mutants: the unmutated $which kernel fails its test (log: $build/check-neon-mutants.log)" >&2
+		exit 1
+	}
+done
 IFS=$nl
 for m in $mutants; do
 	unset IFS
