@@ -18,9 +18,15 @@
 # Emulated runs prove logic, never speed. Ends with one line: how many tests ran, how
 # many were skipped, seconds of wall and of CPU.
 #
-# Time (the budget: 10 minutes of wall on an idle 2-core machine). Measured 2026-12-05 on
-# the shared 2-core EPYC VM, CPU = user + sys of everything each stage started:
-#   FIGURES
+# Time (budget: 10 minutes of wall on an idle 2-core machine). Measured 2026-12-05 on the
+# shared 2-core EPYC VM, fresh build dir, CPU = user + sys of all a stage started, which
+# load barely changes (tests/README.md has the rest):
+#   build                 307 s wall, 157 s CPU (load 7.4-8.5)
+#   jobs, wall/CPU s      tests-max 341/259, conform-scalar 143/116, conform-openmp 134/93,
+#   (load 3.3-6.8)        broken 88/59, conform-int8 73/50, conform-blas 57/47, template
+#                         42/39, cortex-a76 11/12, cortex-a53 11/12, conform-quant 11/11
+#   total                 763 s wall, 855 s CPU: on 2 idle cores about 157/2 + 698/2 =
+#                         430 s (the slots finished 3 s apart); idle wall not measured.
 #
 #   tools/check-aarch64.sh [BUILD_DIR]      (default: build-aarch64)
 set -eu
