@@ -176,7 +176,7 @@ tests_max() {
 # emulator: the floating-point environment (FPCR), page-protection faults, aligned loads
 # (no fault on aarch64: values differ), the allocator interposed through the aarch64
 # relocations, signals, CPU affinity, OpenMP state, /proc's counts of threads, files and
-# mappings, released and huge address ranges. The other 45 are caught through arithmetic
+# mappings, released and huge address ranges. The other 47 are caught through arithmetic
 # alone, the same C on every CPU, and run in the x86 suite (about 130 s of CPU here).
 BROKEN_HERE='broken13/@(ftz|writes_x|writes_w|w_over_read|out_rmw|leaks)
 broken/@(over_read|write_past)
