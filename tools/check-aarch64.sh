@@ -1,20 +1,32 @@
 #!/bin/sh
 # aarch64, built and run: cross-compile the library, every backend, the `qkv` command and
 # the test suites with Debian's aarch64 gcc (tools/cross/aarch64-linux-gnu.ini, the :arm64
-# libraries of tools/install-deps.sh), then run under qemu-user:
-#   - every test of the unit, conformance and cli suites, with qemu's CPU `max` (NEON,
-#     sdot, i8mm): the test programs (the conformance suite on every backend, the
-#     broken plugins) and the tests that are shell scripts, which start the aarch64 `qkv`
-#     and `qkv-genweights` through host wrappers (tools/cross/wrap_program.sh);
-#   - the openmp, int8 and quant kernel tests once per emulated CPU model, each asserting
-#     which kernels ran natively there: cortex-a53 (NEON only), cortex-a76 (+ sdot), max
-#     (+ smmla);
-#   - `qkv info` under each model, which must name the kernels the HWCAP bits select;
-#   - `qkv conform` (the command) on every in-tree backend under cortex-a76, on int8 and
-#     quant under cortex-a53 too, and on the plugin template built out of tree for
-#     aarch64 against this build (pkg-config, qkv-uninstalled.pc).
-# Emulated runs prove logic, never speed. Prints how many tests ran and were skipped, and
-# how long it took (budget: 10 minutes on 2 cores, the build apart).
+# libraries of tools/install-deps.sh), then run under qemu-user, two jobs at a time:
+#   - every test of the unit, conformance and cli suites with qemu's CPU `max` (NEON,
+#     sdot, i8mm): the test programs and the tests that are shell scripts, which start the
+#     aarch64 `qkv` and `qkv-genweights` through host wrappers (tools/cross/wrap_program.sh);
+#     but conformance-<backend> (the Criterion runner of the cases `qkv conform` runs
+#     below) and, of conformance-broken, the defects caught through arithmetic alone
+#     (BROKEN_HERE below: only those caught through the CPU, the kernel or the emulator);
+#   - `qkv conform`, every case, on every in-tree backend (max);
+#   - the openmp, int8 and quant kernel tests once more per emulated CPU model, each
+#     asserting which kernels ran natively there: cortex-a53 (NEON only), cortex-a76
+#     (+ sdot); `qkv info` on the three models, which must name the kernels the HWCAP bits
+#     select; `qkv conform`'s exact int8 and block-type cases on int8 and quant there;
+#   - the plugin template, built out of tree for aarch64 against this build (pkg-config,
+#     qkv-uninstalled.pc), through `qkv conform`, every case.
+# Emulated runs prove logic, never speed. Ends with one line: how many tests ran, how
+# many were skipped, seconds of wall and of CPU.
+#
+# Time (budget: 10 minutes of wall on an idle 2-core machine). Measured 2026-12-05 on the
+# shared 2-core EPYC VM, fresh build dir, CPU = user + sys of all a stage started, which
+# load barely changes (tests/README.md has the rest):
+#   build                 307 s wall, 157 s CPU (load 7.4-8.5)
+#   jobs, wall/CPU s      tests-max 341/259, conform-scalar 143/116, conform-openmp 134/93,
+#   (load 3.3-6.8)        broken 88/59, conform-int8 73/50, conform-blas 57/47, template
+#                         42/39, cortex-a76 11/12, cortex-a53 11/12, conform-quant 11/11
+#   total                 763 s wall, 855 s CPU: on 2 idle cores about 157/2 + 698/2 =
+#                         430 s (the slots finished 3 s apart); idle wall not measured.
 #
 #   tools/check-aarch64.sh [BUILD_DIR]      (default: build-aarch64)
 set -eu
@@ -34,6 +46,18 @@ done
 	fail "the arm64 libraries are missing (tools/install-deps.sh installs them)"
 [ -f /opt/qkv-aarch64/usr/lib/aarch64-linux-gnu/pkgconfig/criterion.pc ] ||
 	fail "Criterion for arm64 is missing in /opt/qkv-aarch64 (tools/install-deps.sh)"
+
+# qemu-user (7.2) with glib's slice allocator deadlocks now and then in a child forked
+# while another thread allocated (qemu issue 285; seen here as a Criterion worker asleep
+# in g_slice_alloc until meson's 480 s limit): plain malloc is fork-safe.
+export G_SLICE=always-malloc
+
+# cpu_seconds FILE: user + sys of the commands waited for, from `times >FILE` (its 2nd
+# line), which must run in the shell that waited: $(times) would say 0.
+cpu_seconds() {
+	awk 'NR == 2 { n = split($0, f, /[ms]+/); print int(f[1] * 60 + f[2] + f[3] * 60 + f[4] + 0.5) }' "$1"
+}
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 start=$(date +%s)
 mkdir -p "$build"
@@ -60,12 +84,20 @@ ninja -C "$build" >"$build/check-aarch64.build.log" 2>&1 || {
 	fail "build FAILED (full log: $build/check-aarch64.build.log)"
 }
 built=$(date +%s)
-echo "check-aarch64: built for aarch64 with -Werror in $((built - start)) s"
+times >"$build/check-aarch64.times"
+build_cpu=$(cpu_seconds "$build/check-aarch64.times")
+echo "check-aarch64: built for aarch64 with -Werror: $((built - start)) s wall," \
+	"$build_cpu s CPU (load $(load))"
 
-tests=0
-skipped=0
 nl='
 '
+# ---- The jobs. Each runs in its own subshell, writes its messages to stdout, and the
+# number of tests it ran and skipped to $job/n and $job/skipped.
+count() { # count N [SKIPPED]: this job ran N more tests (and skipped SKIPPED)
+	echo $(($(cat "$job/n" 2>/dev/null || echo 0) + $1)) >"$job/n"
+	echo $(($(cat "$job/skipped" 2>/dev/null || echo 0) + ${2:-0})) >"$job/skipped"
+}
+
 # only_timeouts LOG: every test that did not pass in the meson log LOG timed out.
 only_timeouts() {
 	nfail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$1")
@@ -75,21 +107,23 @@ only_timeouts() {
 		[ "$(grep -c '^\[FAIL\]' "$1")" = "$ncrit" ] &&
 		! grep -q 'Assertion Failed\|CRASH\|^FAIL' "$1"
 }
-# run_tests CPU EXPECTED_NATIVE TEST...: meson test under QEMU_CPU=CPU; EXPECTED_NATIVE is
-# the kernels the kernel tests must find usable there (QKV_TEST_NATIVE).
+# run_tests CPU EXPECTED_NATIVE [--test-args=...] TEST...: meson test under QEMU_CPU=CPU,
+# one test at a time (the other job slot runs beside it); EXPECTED_NATIVE is the kernels
+# the kernel tests must find usable there (QKV_TEST_NATIVE).
 run_tests() {
 	cpu=$1
 	native=$2
 	shift 2
-	out=$build/check-aarch64.test-$cpu.log
+	eval "tag=$cpu-\${$#}" # the CPU and the last test: one log per call
+	tag=$(echo "$tag" | tr -c 'a-zA-Z0-9_.\n-' _)
+	out=$build/check-aarch64.test-$tag.log
 	rm -f "$out.rerun"
 	if ! QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
-		--print-errorlogs --num-processes 2 --logbase "testlog-$cpu" \
+		--print-errorlogs --num-processes 1 --logbase "testlog-$tag" \
 		--timeout-multiplier 4 "$@" >"$out" 2>&1; then
 		# A test that timed out (meson's limit, or a Criterion test's own) and none that
-		# failed otherwise is run once more, said loudly: here one hang in about five
-		# full runs (weights_load, 480 s against 30 s) inside qemu-user, and Criterion
-		# limits of 60 s passed at load 15-35 on the 2 cores.
+		# failed otherwise is run once more, said loudly: Criterion limits of 60 s passed
+		# at load 15-35 on the 2 cores (the hangs of qemu's g_slice are gone, above).
 		if only_timeouts "$out"; then
 			again=$(sed -n 's#^ *[0-9]*/[0-9]* qkv:[^ ]* / \(.*[^ ]\) *\(TIMEOUT\|FAIL\) .*#\1#p' "$out" | sort -u)
 			echo "check-aarch64: RERUN once after a timeout under qemu -cpu $cpu:" \
@@ -99,20 +133,21 @@ run_tests() {
 			set -- $again
 			unset IFS
 			QEMU_CPU=$cpu QKV_TEST_NATIVE=$native meson test -C "$build" --no-rebuild \
-				--print-errorlogs --logbase "testlog-$cpu-rerun" --timeout-multiplier 4 \
+				--print-errorlogs --logbase "testlog-$tag-rerun" --timeout-multiplier 4 \
 				"$@" >"$out.rerun" 2>&1 || {
 				tail -40 "$out.rerun" >&2
 				fail "tests FAILED under qemu -cpu $cpu on rerun (log: $out.rerun)"
 			}
 		else
 			tail -40 "$out" >&2
-			fail "tests FAILED under qemu -cpu $cpu (log: $build/meson-logs/testlog-$cpu.txt)"
+			fail "tests FAILED under qemu -cpu $cpu (log: $build/meson-logs/testlog-$tag.txt)"
 		fi
 	fi
 	n=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$out")
 	[ ! -f "$out.rerun" ] || n=$((n + $(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$out.rerun")))
-	echo "check-aarch64: qemu -cpu $cpu: $n tests passed"
-	tests=$((tests + n))
+	echo "check-aarch64: qemu -cpu $cpu: $n meson tests passed ($(
+		printf '%s\n' "$@" | grep -v '^--' | paste -sd' '))"
+	count "$n"
 }
 
 run_qemu() { # qemu-aarch64 with the CPU model $1 and the shim
@@ -122,53 +157,73 @@ run_qemu() { # qemu-aarch64 with the CPU model $1 and the shim
 }
 
 # Every test of the unit, conformance and cli suites but the Criterion conformance runs
-# (conformance-<backend>): their cases run below through `qkv conform`, the same case
-# library, every case on every backend, once rather than twice. The suites stress,
-# corpus, examples, python, install, bench, mpi and lint are not run here (time budget).
-names=$(meson test -C "$build" --no-rebuild --list --suite unit --suite conformance \
-	--suite cli 2>/dev/null | sed -n 's#^qkv:[^ ]* / ##p' |
-	grep -vxE 'conformance-(scalar|openmp|blas|int8|quant|onednn)')
-IFS=$nl
-# shellcheck disable=SC2086 # one test name per line
-set -- $names
-unset IFS
-run_tests max c,neon,neon_dot,neon_i8mm "$@"
-# The one case test_broken skips under qemu-user, with its own reason.
-why=$(QKV_CONFORM_BROKEN_DIR=$build/tests/conformance/broken run_qemu max \
-	"$build/tests/conformance/test_conformance_broken" --filter 'broken13b/cache_w_ptr' \
-	--verbose 2>&1 | sed -n 's/.*\[SKIP\] broken13b::cache_w_ptr: //p')
-if [ -n "$why" ]; then
-	echo "check-aarch64: skipped inside conformance-broken: cache_w_ptr: $why"
-	skipped=$((skipped + 1))
-fi
-run_tests cortex-a76 c,neon,neon_dot int8 openmp quant
-run_tests cortex-a53 c,neon int8 openmp quant
+# (conformance-<backend>: their cases run through `qkv conform`, the same case library,
+# every case on every backend, once rather than twice, and without a fork per case, which
+# costs about 0.25 s of CPU each under qemu) and conformance-broken (its own job). The
+# suites stress, corpus, examples, python, install, bench, mpi and lint are not run here.
+tests_max() {
+	names=$(meson test -C "$build" --no-rebuild --list --suite unit --suite conformance \
+		--suite cli 2>/dev/null | sed -n 's#^qkv:[^ ]* / ##p' |
+		grep -vxE 'conformance-(scalar|openmp|blas|int8|quant|onednn|broken)')
+	IFS=$nl
+	# shellcheck disable=SC2086 # one test name per line
+	set -- $names
+	unset IFS
+	run_tests max c,neon,neon_dot,neon_i8mm "$@"
+}
 
-# `qkv info` names the kernels the HWCAP bits select on each CPU model: CPU, int8 kernel,
-# quant kernel (openmp's neon fmla 8x12 on all three).
-for row in cortex-a53:neon:c cortex-a76:neon_dot:neon_dot max:neon_i8mm:neon_dot; do
-	cpu=${row%%:*}
-	q=${row##*:}
-	want=${row#*:}
-	want=${want%:*}
-	out=$(run_qemu "$cpu" "$build/tools/qkv/qkv" info "$root/configs/default.yaml" 2>&1) ||
-		fail "qkv info failed under qemu -cpu $cpu: $out"
-	echo "$out" | grep -q "int8 kernel $want " ||
-		fail "qkv info under -cpu $cpu does not name int8 kernel $want: $out"
-	echo "$out" | grep -q "neon fmla 8x12" ||
-		fail "qkv info under -cpu $cpu does not name the openmp neon kernel: $out"
-	echo "$out" | grep -q "^  quant .*: kernel $q " ||
-		fail "qkv info under -cpu $cpu does not name quant kernel $q: $out"
-	tests=$((tests + 1))
-done
-echo "check-aarch64: qkv info names the NEON kernels on cortex-a53, cortex-a76 and max"
+# conformance-broken: the defects whose catching goes through the CPU, the kernel or the
+# emulator: the floating-point environment (FPCR), page-protection faults, aligned loads
+# (no fault on aarch64: values differ), the allocator interposed through the aarch64
+# relocations, signals, CPU affinity, OpenMP state, /proc's counts of threads, files and
+# mappings, released and huge address ranges. The other 47 are caught through arithmetic
+# alone, the same C on every CPU, and run in the x86 suite (about 130 s of CPU here).
+BROKEN_HERE='broken13/@(ftz|writes_x|writes_w|w_over_read|out_rmw|leaks)
+broken/@(over_read|write_past)
+broken_edge/aligned_w
+broken_size_classes/@(aligned_w_t128|x_block8_t128|cache_w_t128)
+broken_prepare_failure/@(free_on_fail|oom_double_free)
+broken13b/@(sig_handler|pins_caller|omp_icv|probe_overrun|leaks_fd|leaks_thread|leaks_map|cache_w_ptr|stack_vla|u32_offsets)'
+broken_here() {
+	log=$build/check-aarch64.broken.log
+	filter="@($(printf '%s\n' "$BROKEN_HERE" | paste -sd'|'))"
+	QKV_CONFORM_BROKEN_DIR=$build/tests/conformance/broken run_qemu max \
+		"$build/tests/conformance/test_conformance_broken" --jobs 1 --verbose \
+		--filter "$filter" >"$log" 2>&1 || {
+		grep -E '^\[(FAIL|----)\]' "$log" | tail -20 >&2
+		fail "conformance-broken FAILED under qemu -cpu max (log: $log)"
+	}
+	n=$(grep -c '^\[PASS\]' "$log") || true
+	s=$(grep '^\[SKIP\]' "$log" | grep -vc ': Test is disabled$') || true # not filtered out
+	want=$(printf '%s\n' "$BROKEN_HERE" | sed 's/.*@(\(.*\))/\1/; s/.*\///' | tr '|' '\n' | wc -l)
+	[ $((n + s)) -eq "$want" ] ||
+		fail "conformance-broken ran $n and skipped $s of the $want tests of BROKEN_HERE (log: $log)"
+	echo "check-aarch64: conformance-broken: $n defects caught through the CPU/kernel (-cpu max)"
+	# The case that skips under qemu-user says why (cache_w_ptr, cache_w_t128).
+	grep -v ': Test is disabled$' "$log" |
+		sed -n 's/^\[SKIP\] \([^:]*\): /check-aarch64: skipped in conformance-broken: \1: /p'
+	count "$n" "$s"
+}
 
-# `qkv conform` (the command): every case on every in-tree backend under max (the x86
-# suite's set: conformance-<backend> runs them all), and the cases that reach the kernels
-# on int8 and quant, whose kernels differ on cortex-a76 (sdot, no smmla) and cortex-a53
-# (plain NEON / C). A case's limit is 300 s, not 30: int8_random_sizes took ~44 s under
-# qemu at load 14.
-conform() { # conform CPU CASES PLUGIN...: each plugin passes
+# `qkv info` names the kernels the HWCAP bits select on CPU $1, and why (each line says
+# what the CPU has and which faster kernel needs what): int8 kernel $2, quant kernel $3,
+# openmp's neon fmla 8x12 on all three models.
+info_names() {
+	out=$(run_qemu "$1" "$build/tools/qkv/qkv" info "$root/configs/default.yaml" 2>&1) ||
+		fail "qkv info failed under qemu -cpu $1: $out"
+	for want in "int8 .*int8 kernel $2 .*CPU has" "openmp .*neon fmla 8x12 (CPU has" \
+		"quant .*: kernel $3 .*CPU has"; do
+		echo "$out" | grep -q "^  $want" ||
+			fail "qkv info under -cpu $1 has no line '$want' (the kernel and why): $out"
+	done
+	echo "check-aarch64: qkv info on -cpu $1 names int8 kernel $2, quant kernel $3," \
+		"openmp neon fmla 8x12, each with why"
+	count 1
+}
+
+# `qkv conform` (the command) on CPU $1, cases $2, on each plugin after. A case's limit
+# is 300 s, not 30: int8_random_sizes took ~44 s under qemu at load 14.
+conform() {
 	cpu=$1
 	cases=$2
 	shift 2
@@ -179,40 +234,119 @@ conform() { # conform CPU CASES PLUGIN...: each plugin passes
 			tail -20 "$log" >&2
 			fail "qkv conform $(basename "$so") failed under qemu -cpu $cpu (log: $log)"
 		}
-		tests=$((tests + 1))
+		count 1
 		echo "check-aarch64: qkv conform passed on $(basename "$so") (-cpu $cpu):" \
 			"$(tail -n 2 "$log" | sed -n 's/.*: \([0-9]* passed.*\)/\1/p')"
 	done
 }
-be=$build/backends
-conform max '*' "$be/blas/qkv_blas.so" "$be/int8/qkv_int8.so" "$be/openmp/qkv_openmp.so" \
-	"$be/quant/qkv_quant.so" "$be/scalar/qkv_scalar.so" # onednn: not built for aarch64
-kernel_cases='abi_*,*_seed_example,int8_*,stored_block_types,edge_sizes'
-for cpu in cortex-a76 cortex-a53; do
-	conform $cpu "$kernel_cases" "$be/int8/qkv_int8.so" "$be/quant/qkv_quant.so"
-done
+
+# One CPU model without i8mm: the kernel tests whose kernels depend on the extensions
+# (int8's on the native kernel: every kernel against the reference, the threaded split,
+# rows past one pass; quant's all; openmp's NEON kernel needs only baseline NEON, and
+# `qkv info` shows it picked), `qkv info`, and the conformance cases that reach the int8
+# and quant kernels exactly (every shape class ran under max). CPU, expected native
+# kernels, int8 kernel, quant kernel.
+INT8_HERE='int8/@(kernels_equal_scalar_reference|threaded_split_equals_reference|rows_beyond_one_pass)'
+cpu_model() {
+	run_tests "$1" "$2" quant
+	run_tests "$1" "$2" "--test-args=--filter=$INT8_HERE" int8
+	info_names "$1" "$3" "$4"
+	conform "$1" 'abi_metadata,*_seed_example,int8_exact*,int8_special,int8_saturation,stored_block_types' \
+		"$build/backends/int8/qkv_int8.so" "$build/backends/quant/qkv_quant.so"
+}
 
 # The plugin template, copied out of the tree and cross-built against this build with
 # pkg-config only (qkv-uninstalled.pc), passes every case of `qkv conform` (case limit
 # 300 s, as above: f32_rows took over 30 s here at load 9).
-tmpl=$build/check-aarch64.template
-rm -rf "$tmpl"
-mkdir -p "$tmpl"
-cp -r "$root/plugins/template" "$tmpl/src"
-{ setup_aarch64 "$tmpl/build" "$tmpl/src" -Dpkg_config_path="$build/meson-uninstalled" &&
-	ninja -C "$tmpl/build"; } >"$tmpl/build.log" 2>&1 || {
-	tail -20 "$tmpl/build.log" >&2
-	fail "the plugin template did not build for aarch64 (log: $tmpl/build.log)"
+template() {
+	tmpl=$build/check-aarch64.template
+	rm -rf "$tmpl"
+	mkdir -p "$tmpl"
+	cp -r "$root/plugins/template" "$tmpl/src"
+	{ setup_aarch64 "$tmpl/build" "$tmpl/src" -Dpkg_config_path="$build/meson-uninstalled" &&
+		ninja -C "$tmpl/build"; } >"$tmpl/build.log" 2>&1 || {
+		tail -20 "$tmpl/build.log" >&2
+		fail "the plugin template did not build for aarch64 (log: $tmpl/build.log)"
+	}
+	if ! run_qemu cortex-a76 "$build/tools/qkv/qkv" conform "$tmpl/build/qkv_template.so" \
+		--timeout 300 --report "$tmpl/report.json" >"$tmpl/conform.log" 2>&1 ||
+		! grep -q '"failed": 0' "$tmpl/report.json"; then
+		tail -20 "$tmpl/conform.log" >&2
+		fail "qkv conform on the plugin template failed under qemu -cpu cortex-a76"
+	fi
+	count 1
+	echo "check-aarch64: qkv conform passed on the plugin template built for aarch64:" \
+		"$(tail -n 2 "$tmpl/conform.log" | sed -n 's/.*: \([0-9]* passed.*\)/\1/p')"
 }
-if ! run_qemu cortex-a76 "$build/tools/qkv/qkv" conform "$tmpl/build/qkv_template.so" \
-	--timeout 300 --report "$tmpl/report.json" >"$tmpl/conform.log" 2>&1 ||
-	! grep -q '"failed": 0' "$tmpl/report.json"; then
-	tail -20 "$tmpl/conform.log" >&2
-	fail "qkv conform on the plugin template failed under qemu -cpu cortex-a76"
-fi
-tests=$((tests + 1))
-echo "check-aarch64: qkv conform passed on the plugin template built for aarch64:" \
-	"$(tail -n 2 "$tmpl/conform.log" | sed -n 's/.*: \([0-9]* passed.*\)/\1/p')"
+
+be=$build/backends
+# name | command; the longest first (CPU seconds in the header), so two slots finish
+# together. onednn is not built for aarch64.
+JOBS="tests-max|tests_max
+conform-scalar|conform max '*' '$be/scalar/qkv_scalar.so'
+conform-openmp|conform max '*' '$be/openmp/qkv_openmp.so'
+broken|broken_here
+conform-int8|conform max '*' '$be/int8/qkv_int8.so'
+conform-blas|conform max '*' '$be/blas/qkv_blas.so'
+template|template
+cortex-a76|cpu_model cortex-a76 c,neon,neon_dot neon_dot neon_dot
+cortex-a53|cpu_model cortex-a53 c,neon neon c
+conform-quant|conform max '*' '$be/quant/qkv_quant.so'
+info-max|info_names max neon_i8mm neon_dot"
+
+# ---- Two slots: each takes the next job nobody took (mkdir claims it), runs it in a
+# subshell, then prints its messages with its wall and CPU seconds.
+q=$build/check-aarch64.jobs
+rm -rf "$q"
+mkdir -p "$q"
+slot() {
+	set +e
+	i=0
+	printf '%s\n' "$JOBS" | while IFS='|' read -r name cmd; do
+		i=$((i + 1))
+		[ ! -f "$q/failed" ] || break
+		mkdir "$q/$i" 2>/dev/null || continue
+		job=$q/$i
+		t0=$(date +%s)
+		(
+			set -e
+			eval "$cmd"
+			times >"$job/times"
+		) >"$job/out" 2>&1
+		rc=$?
+		cpu=$(cpu_seconds "$job/times" 2>/dev/null)
+		echo "$name|$(($(date +%s) - t0))|${cpu:-?}|$(load)" >"$job/stage"
+		cat "$job/out"
+		if [ "$rc" -ne 0 ]; then
+			echo "$name" >>"$q/failed"
+			echo "check-aarch64: job $name FAILED" >&2
+		fi
+	done
+}
+slot &
+slot1=$!
+slot &
+slot2=$!
+wait "$slot1" || true
+wait "$slot2" || true
+
+tests=0
+skipped=0
+for d in "$q"/*/; do
+	[ -f "$d/n" ] && tests=$((tests + $(cat "$d/n")))
+	[ -f "$d/skipped" ] && skipped=$((skipped + $(cat "$d/skipped")))
+done
+i=1
+while [ -f "$q/$i/stage" ]; do
+	cat "$q/$i/stage"
+	i=$((i + 1))
+done >"$q/stages"
+echo "check-aarch64: per job, seconds of wall/CPU:" \
+	"$(awk -F'|' '{ printf "%s%s %s/%s", (NR > 1 ? ", " : ""), $1, $2, $3 }' "$q/stages")"
+[ ! -f "$q/failed" ] || fail "FAILED: $(paste -sd' ' "$q/failed") (messages above)"
+[ "$(wc -l <"$q/stages")" -eq "$(printf '%s\n' "$JOBS" | wc -l)" ] || fail "not every job ran ($q)"
+end=$(date +%s)
+times >"$build/check-aarch64.times"
 echo "check-aarch64: $tests tests ran on aarch64 under qemu-user, $skipped skipped," \
-	"in $(($(date +%s) - built)) s after a $((built - start)) s build" \
-	"(load average $(cut -d' ' -f1-3 /proc/loadavg))"
+	"$((end - start)) s ($((built - start)) s building, $((end - built)) s running)," \
+	"$(cpu_seconds "$build/check-aarch64.times") s CPU, load $(load)"

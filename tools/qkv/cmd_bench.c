@@ -63,7 +63,10 @@ const struct cli_spec qkv_bench_spec = {
     "when built), and reports GFLOP/s (2*T*d_model*N/s), weight GB/s, % of this machine's\n"
     "measured fp32 peak and read bandwidth (measured once, cached in $XDG_CACHE_HOME/qkv).\n"
     "A row whose spread or stalls say the machine was busy is measured again (twice at\n"
-    "most) and marked `noisy` when it stays so.\n",
+    "most) and marked `noisy` when it stays so.\n"
+    "ARM (aarch64): the peaks come from NEON loops, fmla for fp32 and for int8 the\n"
+    "fastest exact instruction the CPU has (smmla with i8mm, sdot, else smull+sadalp);\n"
+    "qkv's speed on ARM has not been measured yet (no ARM machine; docs/PERFORMANCE.md).\n",
     bench_opts,
     0,
     1,
