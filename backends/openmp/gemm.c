@@ -35,13 +35,18 @@
 struct tile {
 	size_t mr, kc, mc;
 	ompb_gemm_ukr gemm;
+	size_t units; /* work units per thread (below: each unit packs its own X blocks) */
 };
+
+#define UNITS_PER_THREAD 3
 
 static struct tile pick_tile(const struct ompb_kernels *k, size_t T, int bf16)
 {
+	/* One unit per thread for the tall tile: its calls are long enough that packing X
+	 * once per unit, three times per thread, cost 5 % at 2 threads (T = 128). */
 	if (k->tall.gemm && T >= k->tall.from_T && !bf16)
-		return (struct tile){k->tall.mr, k->tall.kc, k->tall.mc, k->tall.gemm};
-	return (struct tile){k->mr, k->kc, MC, k->gemm};
+		return (struct tile){k->tall.mr, k->tall.kc, k->tall.mc, k->tall.gemm, 1};
+	return (struct tile){k->mr, k->kc, MC, k->gemm, UNITS_PER_THREAD};
 }
 
 struct range {
@@ -176,15 +181,15 @@ static void gemm_part(const struct ompb_handle *h, const struct qkv_batch *b, co
  * process holds starts only when the scheduler gives it a time slice, milliseconds
  * later; libgomp's join then holds the caller that long, even for a 5-microsecond call.
  * Two defences:
- * - Work is claimed in units from a shared counter (UNITS_PER_THREAD per thread), so a
- *   late thread's share is done by whoever is running; a thread that arrives late finds
- *   nothing left. Panels and rows are split, never K, so results stay bit-identical.
+ * - Work is claimed in units from a shared counter (UNITS_PER_THREAD per thread; one for
+ *   the tall tile, struct tile), so a late thread's share is done by whoever is running; a
+ *   thread that arrives late finds nothing left. Panels and rows are split, never K, so results
+ * stay bit-identical.
  * - If the caller, once out of units, waited at the join longer than STALL_WAIT plus twice
  *   its own time per unit, another thread was not running (not started, or preempted
  *   in the middle of a unit): the next calls run on the caller's thread alone for a
  *   back-off time (BACKOFF_MIN, doubling up to BACKOFF_MAX while stalls repeat), then
  *   the team is tried again. Process-wide, because core contention is. */
-#define UNITS_PER_THREAD 3
 #define STALL_WAIT 50e-6  /* s: a running worker reaches the join well within this */
 #define BACKOFF_MIN 10e-3 /* s */
 #define BACKOFF_MAX 1.0   /* s: at most one stalled call per second while it lasts */
@@ -264,10 +269,11 @@ struct units {
 	atomic_size_t next;
 };
 
-static void units_init(struct units *u, size_t npanels, size_t T, size_t nth, size_t mr)
+static void units_init(struct units *u, size_t npanels, size_t T, size_t nth, size_t mr,
+                       size_t per_thread)
 {
 	/* Each unit packs its own X blocks: keep >= 8 panels per unit beyond one per thread. */
-	size_t want = nth == 1 ? 1 : nth * UNITS_PER_THREAD, cap = npanels / 8;
+	size_t want = nth == 1 ? 1 : nth * per_thread, cap = npanels / 8;
 	if (want > cap)
 		want = cap > nth ? cap : nth;
 	u->pg = npanels < want ? npanels : want;
@@ -320,7 +326,7 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 	struct units u;
 	/* gemv: panels only (all T <= 4 rows stay together: the kernel's order per row
 	 * depends on how many rows it gets). */
-	units_init(&u, h->npanels, gemv ? 1 : b->T, nt, mr);
+	units_init(&u, h->npanels, gemv ? 1 : b->T, nt, mr, gemv ? UNITS_PER_THREAD : tl.units);
 	double start = nt > 1 ? omp_get_wtime() : 0, caller_done = 0, cpu0 = 0, cpu_done = 0;
 	if (nt > 1)
 		cpu0 = caller_cpu();

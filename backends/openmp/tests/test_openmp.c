@@ -170,23 +170,23 @@ static void prob_free(struct prob *p)
 
 /* {K, H, KVH, hd, T, layout, bias, pad}: K around 4/16/64 multiples and the K slices
  * (256, 512; 2048 of the tall tile), widths around the 16- and 32-column panels, T from 1
- * to past MC = 288 and past the tall tile's X block (96 rows). */
+ * to past MC = 288 and past the tall tile's X block (144 rows). */
 static const struct shape shapes[] = {
     {1, 1, 1, 1, 1, 0, 0, 0},      {7, 3, 1, 5, 2, 1, 1, 1},      {16, 2, 2, 8, 3, 0, 1, 0},
     {255, 4, 2, 9, 4, 1, 0, 3},    {256, 1, 1, 16, 5, 0, 1, 1},   {257, 5, 5, 7, 6, 1, 1, 0},
     {300, 6, 3, 11, 7, 0, 0, 2},   {64, 4, 1, 33, 13, 1, 1, 0},   {513, 2, 1, 24, 143, 0, 1, 1},
     {129, 3, 3, 17, 289, 1, 0, 0}, {40, 8, 2, 12, 301, 0, 1, 5},  {65, 2, 1, 16, 8, 1, 1, 1},
     {63, 1, 1, 32, 9, 0, 0, 0},    {520, 3, 1, 31, 17, 1, 1, 2},  {77, 2, 2, 33, 24, 0, 1, 0},
-    {2049, 2, 1, 17, 50, 1, 1, 1}, {2047, 1, 1, 33, 61, 0, 0, 0}, {90, 2, 1, 20, 97, 0, 1, 2},
+    {2049, 2, 1, 17, 50, 1, 1, 1}, {2047, 1, 1, 33, 61, 0, 0, 0}, {90, 2, 1, 20, 145, 0, 1, 2},
 };
 
 /* Every row count 1..MR+1 and around 2*MR and 3*MR of each tile, with a width that
  * leaves a column remainder in both panel widths (33 = 32 + 1 = 2*16 + 1, 11 < 16); from
  * 47 on, the avx512 set's tall tile (12 rows from T = 48): each remainder 0..11 and the
- * edge of its 96-row X block. */
-static const size_t edge_T[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 15,
-                                16, 17, 18, 19, 23, 24, 25, 31, 32, 33, 47, 48, 49, 50,
-                                51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 95, 96, 97};
+ * edge of its 144-row X block. */
+static const size_t edge_T[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12,  13,  15,
+                                16, 17, 18, 19, 23, 24, 25, 31, 32, 33, 47, 48,  49,  50,
+                                51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 143, 144, 145};
 
 static void check_one(const struct qkv_backend *be, const char *kname, struct shape s,
                       size_t threads, uint32_t prec)
