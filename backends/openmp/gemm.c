@@ -326,7 +326,7 @@ enum qkv_status qkv_omp_run(const struct ompb_handle *h, const struct qkv_batch 
 	struct units u;
 	/* gemv: panels only (all T <= 4 rows stay together: the kernel's order per row
 	 * depends on how many rows it gets). */
-	units_init(&u, h->npanels, gemv ? 1 : b->T, nt, mr, gemv ? UNITS_PER_THREAD : tl.units);
+	units_init(&u, h->npanels, gemv ? 1 : b->T, nt, mr, tl.units);
 	double start = nt > 1 ? omp_get_wtime() : 0, caller_done = 0, cpu0 = 0, cpu_done = 0;
 	if (nt > 1)
 		cpu0 = caller_cpu();
