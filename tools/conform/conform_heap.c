@@ -11,6 +11,8 @@
 #define NO_TCACHE "glibc.malloc.tcache_count=0"
 #define TRIED "QKV_HEAP_EXACT"
 
+extern char **environ;
+
 extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
 static bool under_valgrind(void)
@@ -83,7 +85,7 @@ void cf_heap_exact_reexec(void)
 		setenv(TRIED, "1", 1);
 		setenv("GLIBC_TUNABLES", tunables, 1);
 		fflush(NULL);
-		execv("/proc/self/exe", argv);
+		execve("/proc/self/exe", argv, environ); /* execve: preloads can see it (qemu) */
 		/* not executed: as it was, except TRIED (so no program tries twice) */
 		if (saved)
 			setenv("GLIBC_TUNABLES", saved, 1);
