@@ -52,7 +52,8 @@ n=$(echo "$bench" | grep -c "^scalar  *f32  *\(1\|4\|32\)  *1  *[0-9.]*  *3$") |
 $bench"
 # decode passes: T = 1 and 4 (not 32), pass time, time per layer (a third of it), GB/s
 passes=$(echo "$bench" | sed -n '/^decode passes/,$p')
-n=$(echo "$passes" | grep -c "^scalar  *f32  *[14]  *1  *[0-9.]*  *[0-9.]*  *[0-9.]*  *[0-9]*%$") ||
+n=$(echo "$passes" |
+	grep -c "^scalar  *f32  *[14]  *1  *[0-9.]*  *[0-9.]*  *[0-9.]*  *\([0-9]*%\|bw?\|-\)\(  noisy\)\?$") ||
 	true
 [ "$n" = 2 ] || fail "decode passes: $n lines (want 2: T = 1, 4)
 $bench"

@@ -235,10 +235,13 @@ static int print_passes(const struct bench_plan *plan, const struct bench_machin
 		}
 		double gbs = r.weight_bytes / r.st.median / 1e9;
 		double bw = bench_machine_bw(m, tot[k].threads);
-		printf("%-16s %-9s %7zu %7u %12.4f %12.4f %9.2f %6.0f%%%s\n", tot[k].backend,
+		char pct[16] = "-"; /* above 100 %: the bandwidth was measured too low (busy) */
+		if (bw > 0)
+			snprintf(pct, sizeof(pct), gbs > bw ? "bw?" : "%.0f%%", 100 * gbs / bw);
+		printf("%-16s %-9s %7zu %7u %12.4f %12.4f %9.2f %7s%s\n", tot[k].backend,
 		       bench_precision_name(tot[k].precision), tot[k].T, tot[k].threads,
-		       r.st.median * 1e3, r.st.median * 1e3 / layers, gbs,
-		       bw > 0 ? 100 * gbs / bw : 0, bench_stats_noisy(&r.st) ? "  noisy" : "");
+		       r.st.median * 1e3, r.st.median * 1e3 / layers, gbs, pct,
+		       bench_stats_noisy(&r.st) ? "  noisy" : "");
 	}
 	return 0;
 }
