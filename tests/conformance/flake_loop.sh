@@ -3,6 +3,9 @@
 # broken-plugin suite, under N different seeds (issue 3, issue 13). Not in CI: long.
 # usage: flake_loop.sh BUILD_DIR [N [FIRST_SEED [CASES]]]
 #   CASES: comma-separated globs as for `qkv conform --cases` (default: all)
+#   QKV_FLAKE_TIMEOUT: seconds per case for `qkv conform --timeout` (default 30). Niced
+#   beside builds (load 8-13 on 2 cores) every seed hit the 30 s limit: a starved case is
+#   not a flake, so a shared machine needs a longer limit or a quiet one.
 # Prints one line per seed and exits non-zero if any run failed; each failing run's
 # output is kept as BUILD_DIR/meson-logs/flake-SEED-NAME.txt.
 set -u
@@ -22,7 +25,8 @@ while [ "$i" -le "$n" ]; do
 	result=ok
 	for so in $plugins; do
 		name=$(basename "$so" .so)
-		if ! "$qkv" conform "$so" --seed "$seed" ${cases:+--cases "$cases"} \
+		if ! "$qkv" conform "$so" --seed "$seed" --timeout "${QKV_FLAKE_TIMEOUT:-30}" \
+			${cases:+--cases "$cases"} \
 			>"$logs/flake-$seed-$name.txt" 2>&1; then
 			result="FAIL($name)"
 			failed=$((failed + 1))
