@@ -7,8 +7,15 @@
 #include <stdlib.h>
 
 #include "conform.h"
+#include "conform_heap.h"
 #include "conform_list.h"
 #include "plugin_load.h"
+
+/* no_leaks needs exact heap counts: start again with glibc's tcache off */
+__attribute__((constructor)) static void exact_heap(void)
+{
+	cf_heap_exact_reexec();
+}
 
 static uint64_t env_seed(void)
 {

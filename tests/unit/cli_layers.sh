@@ -3,7 +3,7 @@
 # GGUF model and a 3-layer GPT-2-style fused checkpoint written by qkv-genweights:
 # --layer N gives the same bytes as `layer: N` in the config, different layers give
 # different outputs, out-of-range layers and misuse are refused naming the option, and
-# --all-layers prints one line per layer and the totals.
+# --all-layers prints one line per layer, the totals and decode passes over the layers.
 #   cli_layers.sh QKV GENWEIGHTS OUTDIR
 set -eu
 qkv=$1 gen=$2 out=$3
@@ -38,17 +38,29 @@ done
 msg=$("$qkv" run "$out/gguf.yaml" --backend scalar 2>&1) && fail "a {layer} name ran without a layer"
 case $msg in *"has {layer}: set weights.layer"*) ;; *) fail "no layer: $msg" ;; esac
 "$qkv" info "$out/gguf.yaml" --layer 2 >/dev/null || fail "qkv info --layer 2"
-bench=$("$qkv" bench "$out/gpt2.yaml" --all-layers --tokens 1,4 --backend scalar --threads 1 \
+bench=$("$qkv" bench "$out/gpt2.yaml" --all-layers --tokens 1,4,32 --backend scalar --threads 1 \
 	--min-time 0.001 --no-reference --quiet) || fail "qkv bench --all-layers"
 for l in 0 1 2; do
 	n=$(echo "$bench" | grep -c "^$l  *scalar  *f32") || true
-	[ "$n" = 2 ] || fail "layer $l: $n lines (want 2: T = 1, 4)
+	[ "$n" = 3 ] || fail "layer $l: $n lines (want 3: T = 1, 4, 32)
 $bench"
 done
 echo "$bench" | grep -q "^total over 3 layers" || fail "no total line
 $bench"
-n=$(echo "$bench" | grep -c "^scalar  *f32  *[14]  *1  *[0-9.]*  *3$") || true
-[ "$n" = 2 ] || fail "totals: $n lines over 3 layers (want 2)
+n=$(echo "$bench" | grep -c "^scalar  *f32  *\(1\|4\|32\)  *1  *[0-9.]*  *3$") || true
+[ "$n" = 3 ] || fail "totals: $n lines over 3 layers (want 3)
+$bench"
+# decode passes: T = 1 and 4 (not 32), pass time, time per layer (a third of it), GB/s
+passes=$(echo "$bench" | sed -n '/^decode passes/,$p')
+n=$(echo "$passes" |
+	grep -c "^scalar  *f32  *[14]  *1  *[0-9.]*  *[0-9.]*  *[0-9.]*  *\([0-9]*%\|bw?\|-\)\(  noisy\)\?$") ||
+	true
+[ "$n" = 2 ] || fail "decode passes: $n lines (want 2: T = 1, 4)
+$bench"
+! echo "$passes" | grep -q "^scalar  *f32  *32 " || fail "decode pass at T = 32 (limit 16)
+$bench"
+echo "$passes" | awk '/^scalar/ { if (!($5 > 0 && $6 > 0 && $7 > 0) || $5 < 2.9 * $6 || $5 > 3.1 * $6) bad = 1 }
+	END { exit bad }' || fail "decode passes: not a positive pass of 3 layers
 $bench"
 rc=0
 "$qkv" bench --preset tiny --all-layers >/dev/null 2>&1 || rc=$?

@@ -14,6 +14,7 @@
 
 #include <qkv/qkv.h>
 
+#include "conform_heap.h"
 #include "test_model.h"
 #include "util.h"
 
@@ -56,35 +57,26 @@ static enum qkv_status sequence(const char *backend, struct result *r, char *err
 }
 
 /* glibc's tcache keeps freed chunks counted as in use, so heap counts drift by a few
- * hundred bytes between identical runs. Re-run the whole binary once with the tcache
- * off (a tunable read at start-up) to make them exact. Not under ASan or valgrind: their
- * allocators replace glibc's, mallinfo2 means nothing there, and they find leaks. */
-#if defined(__SANITIZE_ADDRESS__)
-#define HEAP_EXACT 0
-#else
-#define HEAP_EXACT 1
-__attribute__((constructor)) static void heap_exact(int argc, char **argv, char **envp)
+ * hundred bytes between identical runs: the binary starts again once with the tcache off
+ * (tools/conform/conform_heap.h). Not under ASan or valgrind: their allocators replace
+ * glibc's, and they find leaks themselves. */
+__attribute__((constructor)) static void exact_heap(void)
 {
-	(void)argc;
-	(void)envp;
-	const char *pre = getenv("LD_PRELOAD");
-	if (getenv("QKV_TEST_NO_TCACHE") || (pre && strstr(pre, "vgpreload")))
-		return;
-	setenv("QKV_TEST_NO_TCACHE", "1", 1);
-	setenv("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0", 1);
-	execv("/proc/self/exe", argv); /* on failure: carry on without exact counts */
+	cf_heap_exact_reexec();
 }
-#endif
 
 static bool heap_counts_exact(void)
 {
-	const char *pre = getenv("LD_PRELOAD");
-	return HEAP_EXACT && getenv("QKV_TEST_NO_TCACHE") && !(pre && strstr(pre, "vgpreload"));
+#if defined(__SANITIZE_ADDRESS__)
+	return false;
+#else
+	return cf_heap_exact();
+#endif
 }
 
 static size_t heap_in_use(void)
 {
-	return heap_counts_exact() ? mallinfo2().uordblks : 0;
+	return heap_counts_exact() ? cf_heap_in_use() : 0;
 }
 
 /* The loop for one backend, with sticky (every later allocation fails too) or single

@@ -5,21 +5,10 @@
 #include <malloc.h>
 #include <stdio.h>
 
+#include "conform_heap.h"
 #include "conform_int.h"
 #include "conform_list.h"
 #include "conform_rng.h"
-
-/* Bytes in use by malloc: ASan's count under ASan, else glibc's (with one arena, so
- * the backend's worker threads are counted too). */
-extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
-
-static size_t heap_in_use(void)
-{
-	if (__sanitizer_get_current_allocated_bytes)
-		return __sanitizer_get_current_allocated_bytes();
-	struct mallinfo2 mi = mallinfo2();
-	return mi.uordblks + mi.hblkhd;
-}
 
 #define LEAK_WARM 2 /* blocks before the first measurement: lazy set-up, caches */
 
@@ -72,7 +61,7 @@ void cf_case_no_leaks(const struct qkv_backend *be, int precision, uint64_t seed
 		if (!cf_leak_block(be, seed, r))
 			return;
 		if (b >= 0)
-			m[b] = heap_in_use();
+			m[b] = cf_heap_in_use();
 	}
 	bool grew = true;
 	for (int b = 1; b <= LEAK_BLOCKS; b++)
@@ -82,8 +71,11 @@ void cf_case_no_leaks(const struct qkv_backend *be, int precision, uint64_t seed
 		return (void)cf_fail(r,
 		                     "memory in use grew after each of %d identical blocks of "
 		                     "prepare/project/release, by %ld bytes a block on average "
-		                     "(%zu -> %zu bytes): a leak",
-		                     LEAK_BLOCKS, per_block, m[0], m[LEAK_BLOCKS]);
+		                     "(%zu -> %zu bytes): a leak%s",
+		                     LEAK_BLOCKS, per_block, m[0], m[LEAK_BLOCKS],
+		                     cf_heap_exact() ? ""
+		                                     : " (or blocks glibc's tcache keeps: this "
+		                                       "process could not turn it off)");
 	snprintf(r->msg, sizeof(r->msg), "heap in use stable over %d blocks (%zu -> %zu bytes)",
 	         LEAK_BLOCKS, m[0], m[LEAK_BLOCKS]);
 }

@@ -10,6 +10,7 @@
 #include "bench_args.h"
 #include "bench_baseline.h"
 #include "bench_machine.h"
+#include "bench_pass.h"
 #include "bench_plot.h"
 #include "bench_progress.h"
 #include "bench_report.h"
@@ -20,7 +21,11 @@ static const struct cli_opt bench_opts[] = {
     {OPT_ALL_LAYERS, NULL,
      "time every layer of CONFIG (model.n_layers, or GGUF block_count): one\n"
      "line per layer, backend, precision, T and threads, then each one's total\n"
-     "over the layers (sum of the per-layer medians); reference rows once"},
+     "over the layers (sum of the per-layer medians); reference rows once;\n"
+     "then, for T <= 16, decode passes: every layer once per pass, in order, as\n"
+     "a decode loop runs (with a model larger than the caches the weights come\n"
+     "from memory, which timing one layer again and again never shows): time\n"
+     "per pass and per layer, weight GB/s and % of the read bandwidth"},
     {OPT_THREADS, "LIST", "thread counts, 0 = every core this process may use (default 0)"},
     {OPT_SHARD, NULL,
      "measure the slice R of W of the heads one rank computes (a config\n"
@@ -189,6 +194,58 @@ static int write_file(const struct cli_spec *sp, const char *path, writer_fn fn,
 	return cli_close_output(sp, f, path) ? QKV_EXIT_ERROR : 0;
 }
 
+/* One backend, precision, T and threads of --all-layers: the sum of its layers' medians. */
+struct layer_total {
+	char backend[40];
+	uint32_t precision;
+	size_t T;
+	unsigned threads, layers;
+	double sum;
+};
+
+#define PASS_MAX_T 16 /* decode passes at T <= 16: larger T is compute-bound anyway */
+
+/* After --all-layers' totals: decode passes (bench_pass.h), the weights streaming from
+ * memory when the model is larger than the caches, as in a decode loop. */
+static int print_passes(const struct bench_plan *plan, const struct bench_machine *m,
+                        const struct layer_total *tot, size_t ntot, uint32_t layers)
+{
+	printf("\ndecode passes (every layer once per pass, in order; T <= %d):\n", PASS_MAX_T);
+	printf("%-16s %-9s %7s %7s %12s %12s %9s %7s\n", "backend", "precision", "T", "threads",
+	       "pass_ms", "ms_per_layer", "W_GB/s", "%bw");
+	for (size_t k = 0; k < ntot; k++) {
+		if (tot[k].T > PASS_MAX_T || tot[k].layers < layers)
+			continue;
+		struct bench_pass p = {
+		    .config = plan->config_path,
+		    .backend = tot[k].backend,
+		    .precision = tot[k].precision == QKV_STORED
+		                     ? NULL
+		                     : bench_precision_name(tot[k].precision),
+		    .threads = tot[k].threads,
+		    .T = tot[k].T,
+		    .layers = layers,
+		    .min_time = plan->min_time,
+		};
+		struct bench_pass_result r;
+		char err[1024];
+		if (!bench_pass_run(&p, &r, err, sizeof(err))) {
+			fprintf(stderr, "qkv bench: decode pass of %s: %s\n", tot[k].backend, err);
+			return QKV_EXIT_ERROR;
+		}
+		double gbs = r.weight_bytes / r.st.median / 1e9;
+		double bw = bench_machine_bw(m, tot[k].threads);
+		char pct[16] = "-"; /* above 100 %: the bandwidth was measured too low (busy) */
+		if (bw > 0)
+			snprintf(pct, sizeof(pct), gbs > bw ? "bw?" : "%.0f%%", 100 * gbs / bw);
+		printf("%-16s %-9s %7zu %7u %12.4f %12.4f %9.2f %7s%s\n", tot[k].backend,
+		       bench_precision_name(tot[k].precision), tot[k].T, tot[k].threads,
+		       r.st.median * 1e3, r.st.median * 1e3 / layers, gbs, pct,
+		       bench_stats_noisy(&r.st) ? "  noisy" : "");
+	}
+	return 0;
+}
+
 /* --all-layers: the plan once per layer; per-layer lines, then the totals. */
 static int bench_all_layers(const struct cli_spec *sp, struct bench_plan *plan,
                             const struct bench_machine *m)
@@ -209,13 +266,7 @@ static int bench_all_layers(const struct cli_spec *sp, struct bench_plan *plan,
 		        plan->config_path);
 		return QKV_EXIT_ERROR;
 	}
-	struct total {
-		char backend[40];
-		uint32_t precision;
-		size_t T;
-		unsigned threads, layers;
-		double sum;
-	} *tot = calloc(BENCH_MAX_LIST * BENCH_MAX_LIST * 8, sizeof(*tot));
+	struct layer_total *tot = calloc(BENCH_MAX_LIST * BENCH_MAX_LIST * 8, sizeof(*tot));
 	size_t ntot = 0, cap = BENCH_MAX_LIST * BENCH_MAX_LIST * 8;
 	if (!tot)
 		return QKV_EXIT_ERROR;
@@ -283,6 +334,7 @@ static int bench_all_layers(const struct cli_spec *sp, struct bench_plan *plan,
 			       bench_precision_name(tot[k].precision), tot[k].T, tot[k].threads,
 			       tot[k].sum * 1e3, tot[k].layers,
 			       tot[k].layers < info.n_layers ? "  (some layers not measured)" : "");
+		rc = print_passes(plan, m, tot, ntot, info.n_layers);
 	}
 	free(tot);
 	(void)sp;

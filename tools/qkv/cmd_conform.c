@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "conform_heap.h"
 #include "conform_run.h"
 #include <qkv/precision.h>
 #include <qkv/qkv.h>
@@ -221,6 +222,7 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 
 int qkv_cmd_conform(int argc, char **argv)
 {
+	cf_heap_exact_reexec(); /* no_leaks needs exact heap counts: glibc's tcache off */
 	struct conform_args a = {.seed = CF_DEFAULT_SEED, .timeout = 30, .out = stdout};
 	int pr = parse(argc, argv, &a);
 	if (pr != 0)
