@@ -24,6 +24,7 @@
  *
  * What SIMDe 0.7.4 lacks gets a small portable shim here, under the Intel name, in the
  * emulated build only: _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps, _mm512_cvtepu16_epi32,
+ * _mm512_cvtepi32_ps,
  * and NEON's vmmlaq_s32 (smmla, i8mm).
  * Add others the same
  * way (check with `grep -rn 'define _mm512_NAME' /usr/include/simde`).
@@ -112,6 +113,20 @@ static inline __m512i qkv_simde_mm512_cvtepu16_epi32(__m256i a)
 	return _mm512_loadu_si512(u);
 }
 #define _mm512_cvtepu16_epi32(a) qkv_simde_mm512_cvtepu16_epi32(a)
+#endif
+
+#if !defined(_mm512_cvtepi32_ps)
+/* 16 int32 lanes to float, rounded to nearest even (vcvtdq2ps, default MXCSR). */
+static inline __m512 qkv_simde_mm512_cvtepi32_ps(__m512i a)
+{
+	int32_t t[16];
+	float u[16];
+	_mm512_storeu_si512(t, a);
+	for (int i = 0; i < 16; i++)
+		u[i] = (float)t[i];
+	return _mm512_loadu_ps(u);
+}
+#define _mm512_cvtepi32_ps(a) qkv_simde_mm512_cvtepi32_ps(a)
 #endif
 
 #elif defined(__x86_64__)

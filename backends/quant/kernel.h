@@ -33,20 +33,29 @@ typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, 
 typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x, int nt, size_t nb,
                                float *out);
 
-/* Q8_0 panels: 16 weight rows repacked at prepare (pack_q8_0 in quant.c), so that one
- * vpdpbusd zmm multiplies 4 weights of each of the 16 rows with 4 values of X broadcast,
- * and the float steps run with row r in lane r (<qkv/wtype.h>'s order per lane:
- * bit-identical). Per block, QUANT_PANEL_BLOCK bytes: [8 k-groups][16 rows][4] bytes of
- * w + 128 (u8), then the 16 rows' fp16 scales as stored (widened by F16C: exact; a
- * signalling NaN comes out quiet, as the first multiply would make it anyway). out[16 * i + r] for
- * X row i < nt (nt <= QUANT_PANEL_TILE). */
+/* Panels: weight rows repacked at prepare (quant.c's panel_layouts: the rows per panel,
+ * the X rows per call and the packer of each type), so that one vpdpbusd zmm multiplies 4
+ * weights of each of 16 rows with 4 values of X broadcast, and the float steps run with
+ * row r in lane r (<qkv/wtype.h>'s order per lane: bit-identical). A panel function
+ * writes out[rows * i + r] for X row i < nt (nt <= the layout's X tile).
+ *
+ * Q8_0 and Q4_0 wide panels, 32 rows. Q8_0: per block QUANT_WIDE_BLOCK bytes, [8 k-groups][32
+ * rows][4] bytes of w + 128 (u8), then the 32 rows' fp16 scales as stored (widened by F16C: exact;
+ * a signalling NaN comes out quiet, as the first multiply would make it anyway). The
+ * kernel keeps 2 x QUANT_WIDE_TILE int32 accumulators (rows 0-15, 16-31 for each X row),
+ * every weight register used for QUANT_WIDE_TILE X rows. */
 #define QUANT_PANEL_ROWS 16
-#define QUANT_PANEL_BLOCK (8 * 16 * 4 + 16 * 2)
 #define QUANT_PANEL_TILE 8
-/* Q4_0 panels keep the digits as nibbles: per block [4 k-groups][16 rows][4] bytes whose
- * low nibble is the digit (q + 8) of k-group j and high nibble that of k-group j + 4, then
- * the fp16 scales (the stored bytes, rearranged). */
-#define QUANT_PANEL4_BLOCK (4 * 16 * 4 + 16 * 2)
+#define QUANT_WIDE_ROWS 32
+#define QUANT_WIDE_TILE 6
+#define QUANT_WIDE_BLOCK (8 * 32 * 4 + 32 * 2)
+/* The 16-row panels of the other types: the same lanes, up to QUANT_PANEL_TILE X rows. */
+/* Room for one panel call's outputs, every layout's rows x X tile */
+#define QUANT_PANEL_OUT_MAX (QUANT_PANEL_TILE * QUANT_WIDE_ROWS)
+/* Q4_0 wide panels keep the digits as nibbles: per block [4 k-groups][32 rows][4] bytes
+ * whose low nibble is the digit (q + 8) of k-group j and high nibble that of k-group j + 4,
+ * then the 32 fp16 scales (the stored bytes, rearranged). */
+#define QUANT_WIDE4_BLOCK (4 * 32 * 4 + 32 * 2)
 /* Q4_K panels, per super-block of 256: [4 chunks][8 k-groups][16 rows][4] bytes whose low
  * nibble is the digit of sub-block 2c and high nibble that of sub-block 2c + 1 (as Q4_K
  * packs them), then the 6-bit scales [8][16] and mins [8][16] as u8, then d [16] and dmin

@@ -82,59 +82,127 @@ Q_TARGET static inline void panel_store(float *out, const __m256 *lo, const __m2
 	}
 }
 
-/* 16 rows of a Q8_0 panel (kernel.h): per block, sum_k (w + 128) x by 8 vpdpbusd with X
- * broadcast, less 128 * sum_k x (the X row's block sums, quant_act_q8_0_sums); then lane
- * r's float steps as the row function's. */
-Q_TARGET static inline void panel_0_body(const uint8_t *panel, const void *const *x, int nt,
-                                         size_t nb, float *out, int q4)
+/* 16 fp16 values to floats, exact (F16C on two halves: SIMDe 0.7.4 has no zmm form) */
+Q_TARGET static inline __m512 widen16_fp16(const uint8_t *p)
+{
+	__m256 lo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+	__m256 hi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+	return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)),
+	                                           _mm256_castps_pd(hi), 1));
+}
+
+/* s[i][h] += w[h] . 4 values of X row i's k-group j, broadcast (rows 16h..16h+15) */
+Q_TARGET static inline __attribute__((always_inline)) void
+wide_dot(__m512i s[QUANT_WIDE_TILE][2], __m512i w0, __m512i w1,
+         const struct qkv_act_q8_0 *const a[QUANT_WIDE_TILE], int j, const int NR)
+{
+#pragma GCC unroll 8
+	for (int i = 0; i < NR; i++) {
+		int32_t x4;
+		memcpy(&x4, a[i]->q + 4 * j, 4);
+		__m512i xb = _mm512_set1_epi32(x4);
+		s[i][0] = _mm512_dpbusd_epi32(s[i][0], w0, xb);
+		s[i][1] = _mm512_dpbusd_epi32(s[i][1], w1, xb);
+	}
+}
+
+/* 32 rows of a Q8_0 or Q4_0 wide panel (kernel.h) against NR X rows: per block the 2 x NR
+ * int32 accumulators start at -128 (Q8_0: the digits are w + 128) or -8 (Q4_0: q + 8)
+ * x the X block's sum and take 8 k-groups of vpdpbusd, each weight register used for NR
+ * rows; then lane r's float step as the row function's, acc + (float)isum * (d * dx), in
+ * zmm. NR and q4 are constants after inlining, so the accumulators stay in registers. */
+Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uint8_t *panel,
+                                                                       const void *const *x,
+                                                                       size_t nb, float *out,
+                                                                       const int NR, const int q4)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f);
-	const size_t pb = q4 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK, dat = q4 ? 256 : 512;
-	/* the float steps on two ymm halves (rows 0-7, 8-15): the same per lane */
-	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
-	for (int i = 0; i < nt; i++)
-		lo[i] = hi[i] = _mm256_setzero_ps();
+	const size_t pb = q4 ? QUANT_WIDE4_BLOCK : QUANT_WIDE_BLOCK, dat = pb - 64;
+	const int32_t off = q4 ? -8 : -128;
+	const int groups = q4 ? 4 : 8; /* k-groups loaded per block */
+	const struct qkv_act_q8_0 *a[QUANT_WIDE_TILE];
+	const int32_t *xsum[QUANT_WIDE_TILE];
+	__m512 acc[QUANT_WIDE_TILE][2];
+#pragma GCC unroll 8
+	for (int i = 0; i < NR; i++) {
+		a[i] = x[i];
+		xsum[i] = quant_act_q8_0_sums(x[i], nb);
+		acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+	}
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + pb * b;
 		quant_prefetch(blk, pb);
-		__m512i w[8];
-		for (int j = 0; j < (q4 ? 4 : 8); j++) {
-			__m512i v = _mm512_loadu_si512((const void *)(blk + 64 * j));
-			w[j] = q4 ? _mm512_and_si512(v, m4) : v;
-			if (q4) /* Q4_0: k-groups j (low nibbles) and j + 4 (high) in one byte */
-				w[j + 4] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
-		}
-		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + dat)));
-		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(blk + dat + 16)));
-		for (int i = 0; i < nt; i++) {
-			const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)x[i] + b;
-			int32_t xsum = quant_act_q8_0_sums(x[i], nb)[b];
-			__m512i s = _mm512_setzero_si512();
-			for (int j = 0; j < 8; j++) {
-				int32_t x4;
-				memcpy(&x4, a->q + 4 * j, 4);
-				s = _mm512_dpbusd_epi32(s, w[j], _mm512_set1_epi32(x4));
+		__m512i s[QUANT_WIDE_TILE][2];
+#pragma GCC unroll 8
+		for (int i = 0; i < NR; i++)
+			s[i][0] = s[i][1] = _mm512_set1_epi32(off * xsum[i][b]);
+#pragma GCC unroll 8
+		for (int j = 0; j < groups; j++) {
+			__m512i w0 = _mm512_loadu_si512((const void *)(blk + 128 * j));
+			__m512i w1 = _mm512_loadu_si512((const void *)(blk + 128 * j + 64));
+			if (q4) { /* k-groups j (low nibbles) and j + 4 (high) in one byte */
+				wide_dot(s, _mm512_and_si512(w0, m4), _mm512_and_si512(w1, m4), a,
+				         j, NR);
+				w0 = _mm512_and_si512(_mm512_srli_epi32(w0, 4), m4);
+				w1 = _mm512_and_si512(_mm512_srli_epi32(w1, 4), m4);
 			}
-			/* the digits are w + 128 (Q8_0) or q + 8 (Q4_0) */
-			s = _mm512_sub_epi32(s, _mm512_set1_epi32((q4 ? 8 : 128) * xsum));
-			panel_step(&lo[i], &hi[i], s, dlo, dhi, a->d, 0);
+			wide_dot(s, w0, w1, a, q4 ? j + 4 : j, NR);
+		}
+		__m512 d0 = widen16_fp16(blk + dat), d1 = widen16_fp16(blk + dat + 32);
+#pragma GCC unroll 8
+		for (int i = 0; i < NR; i++) {
+			__m512 dx = _mm512_set1_ps(a[i]->d);
+			acc[i][0] =
+			    _mm512_add_ps(acc[i][0], _mm512_mul_ps(_mm512_cvtepi32_ps(s[i][0]),
+			                                           _mm512_mul_ps(d0, dx)));
+			acc[i][1] =
+			    _mm512_add_ps(acc[i][1], _mm512_mul_ps(_mm512_cvtepi32_ps(s[i][1]),
+			                                           _mm512_mul_ps(d1, dx)));
+			a[i]++;
 		}
 	}
-	panel_store(out, lo, hi, nt);
+#pragma GCC unroll 8
+	for (int i = 0; i < NR; i++) {
+		_mm512_storeu_ps(out + 32 * i, acc[i][0]);
+		_mm512_storeu_ps(out + 32 * i + 16, acc[i][1]);
+	}
 }
+
+/* One function per type and X row count (the tile and its remainders), in a table. */
+typedef void (*wide_fn)(const uint8_t *panel, const void *const *x, size_t nb, float *out);
+#define WIDE_0(NR)                                                                                 \
+	Q_TARGET static void wide_q8_0_##NR(const uint8_t *panel, const void *const *x, size_t nb, \
+	                                    float *out)                                            \
+	{                                                                                          \
+		wide_0_body(panel, x, nb, out, NR, 0);                                             \
+	}                                                                                          \
+	Q_TARGET static void wide_q4_0_##NR(const uint8_t *panel, const void *const *x, size_t nb, \
+	                                    float *out)                                            \
+	{                                                                                          \
+		wide_0_body(panel, x, nb, out, NR, 1);                                             \
+	}
+WIDE_0(1)
+WIDE_0(2)
+WIDE_0(3)
+WIDE_0(4)
+WIDE_0(5)
+WIDE_0(6)
+#undef WIDE_0
+static const wide_fn wide_q8_0[QUANT_WIDE_TILE] = {wide_q8_0_1, wide_q8_0_2, wide_q8_0_3,
+                                                   wide_q8_0_4, wide_q8_0_5, wide_q8_0_6};
+static const wide_fn wide_q4_0[QUANT_WIDE_TILE] = {wide_q4_0_1, wide_q4_0_2, wide_q4_0_3,
+                                                   wide_q4_0_4, wide_q4_0_5, wide_q4_0_6};
 
 Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
                                            size_t nb, float *out)
 {
-	panel_0_body(panel, x, nt, nb, out, 0);
+	wide_q8_0[nt - 1](panel, x, nb, out);
 }
 
-/* 16 rows of a Q4_0 panel: the digits (0..15) as u8 against X, less 8 * sum_k x; float
- * steps as for Q8_0. */
 Q_TARGET static void panel_q4_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
                                            size_t nb, float *out)
 {
-	panel_0_body(panel, x, nt, nb, out, 1);
+	wide_q4_0[nt - 1](panel, x, nb, out);
 }
 
 /* 16 bytes to 16 int32 lanes (zero-extended) */

@@ -55,38 +55,39 @@ static void quant_memory(const void *hp, struct qkv_handle_memory *out)
 	out->bytes_made = h->bytes;
 }
 
-/* One block of 16 Q8_0 or Q4_0 rows (src[r] NULL past d_out: zero weights, scale 0) in
- * kernel.h's layout: the digits grouped by 4 k (Q8_0: w + 128 as u8; Q4_0: the nibbles
+/* One block of `rows` Q8_0 or Q4_0 rows (src[r] NULL past d_out: zero weights, scale 0) in
+ * kernel.h's layouts: the digits grouped by 4 k (Q8_0: w + 128 as u8; Q4_0: the nibbles
  * q + 8 of k-groups j and j + 4 in one byte), then the fp16 scales as stored. */
-static void pack_0_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
+static void pack_0_block(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk)
 {
 	bool q4 = t == QKV_WT_Q4_0;
-	size_t pb = q4 ? QUANT_PANEL4_BLOCK : QUANT_PANEL_BLOCK;
+	size_t pb = (q4 ? 4 * 4 + 2 : 8 * 4 + 2) * rows;
 	memset(blk, 0, pb);
-	uint16_t d[QUANT_PANEL_ROWS];
-	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
+	uint8_t *d = blk + pb - 2 * rows;
+	for (size_t r = 0; r < rows; r++) {
 		int8_t q[32] = {0};
-		d[r] = src[r] ? qkv_rd16(src[r]) : 0; /* fp16 bits, as stored */
+		if (src[r])
+			memcpy(d + 2 * r, src[r], 2); /* fp16 bits, as stored */
 		if (src[r] && q4)
 			qkv_q4_0_ints((const struct qkv_blk_q4_0 *)(const void *)src[r], q);
 		else if (src[r])
 			memcpy(q, src[r] + 2, 32);
 		for (int k = 0; k < 32; k++) {
-			size_t at = ((size_t)(k / 4 % (q4 ? 4 : 8)) * QUANT_PANEL_ROWS + r) * 4 +
-			            (size_t)(k % 4);
+			size_t at =
+			    ((size_t)(k / 4 % (q4 ? 4 : 8)) * rows + r) * 4 + (size_t)(k % 4);
 			if (!q4)
 				blk[at] = (uint8_t)(q[k] + 128);
 			else /* k-groups 0-3 low nibbles, 4-7 high */
 				blk[at] |= (uint8_t)((q[k] + 8) << (k >= 16 ? 4 : 0));
 		}
 	}
-	memcpy(blk + pb - sizeof(d), d, sizeof(d));
 }
 
 /* One super-block of 16 Q4_K or Q5_K rows in kernel.h's panel layouts (src[r] NULL past
  * d_out: zero digits, scales, mins and d). */
-static void pack_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
+static void pack_k_block(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk)
 {
+	(void)rows; /* QUANT_PANEL_ROWS */
 	bool five = t == QKV_WT_Q5_K;
 	size_t qs = five ? 48 : 16; /* where the nibbles start in the stored block */
 	memset(blk, 0, five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK);
@@ -110,9 +111,9 @@ static void pack_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS],
 
 /* One super-block of 16 Q6_K rows in kernel.h's panel layout (src[r] NULL past d_out:
  * zero digits, scales and d). */
-static void pack_q6_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk)
+static void pack_q6_k_block(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk)
 {
-	(void)t;
+	(void)t, (void)rows; /* QUANT_PANEL_ROWS */
 	memset(blk, 0, QUANT_PANEL6_BLOCK);
 	uint8_t *qh = blk + 2048, *sc = qh + 1024, *dd = sc + 256;
 	for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
@@ -133,18 +134,19 @@ static void pack_q6_k_block(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROW
 	}
 }
 
-/* Each panel type's layout (kernel.h): the bytes of one packed block of 16 rows and the
- * function that packs it (src[r] NULL past d_out). A new panel type is one row here and
- * its kernel in an ISA file's panel[]. */
+/* Each panel type's layout (kernel.h): the weight rows of a panel, the X rows per panel
+ * call, the bytes of one packed block of `rows` rows and the function that packs it
+ * (src[r] NULL past d_out). A new panel type is one row here and its kernel in an ISA
+ * file's panel[]. */
 static const struct panel_layout {
-	size_t block;
-	void (*pack)(uint32_t t, const uint8_t *const src[QUANT_PANEL_ROWS], uint8_t *blk);
+	size_t rows, tile, block;
+	void (*pack)(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk);
 } panel_layouts[QKV_WTYPE_COUNT] = {
-    [QKV_WT_Q8_0] = {QUANT_PANEL_BLOCK, pack_0_block},
-    [QKV_WT_Q4_0] = {QUANT_PANEL4_BLOCK, pack_0_block},
-    [QKV_WT_Q4_K] = {QUANT_PANELK_BLOCK, pack_k_block},
-    [QKV_WT_Q5_K] = {QUANT_PANEL5_BLOCK, pack_k_block},
-    [QKV_WT_Q6_K] = {QUANT_PANEL6_BLOCK, pack_q6_k_block},
+    [QKV_WT_Q8_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_TILE, QUANT_WIDE_BLOCK, pack_0_block},
+    [QKV_WT_Q4_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_TILE, QUANT_WIDE4_BLOCK, pack_0_block},
+    [QKV_WT_Q4_K] = {QUANT_PANEL_ROWS, QUANT_PANEL_TILE, QUANT_PANELK_BLOCK, pack_k_block},
+    [QKV_WT_Q5_K] = {QUANT_PANEL_ROWS, QUANT_PANEL_TILE, QUANT_PANEL5_BLOCK, pack_k_block},
+    [QKV_WT_Q6_K] = {QUANT_PANEL_ROWS, QUANT_PANEL_TILE, QUANT_PANEL6_BLOCK, pack_q6_k_block},
 };
 
 /* The kernel's panel function for type t, or NULL: rows in place. */
@@ -153,24 +155,24 @@ static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
 	return panel_layouts[t].pack ? k->panel[t] : NULL;
 }
 
-/* Rows [d_out x nb blocks] of type t into panels of 16 rows (kernel.h's layouts). The
- * stored rows are not read again (the core may let the file go). */
+/* Rows [d_out x nb blocks] of type t into panels of panel_layouts[t].rows rows (kernel.h's
+ * layouts). The stored rows are not read again (the core may let the file go). */
 static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t nb, size_t *bytes)
 {
-	size_t sb = qkv_wtype_traits(t)->bytes, pb = panel_layouts[t].block;
-	size_t groups = (d_out + QUANT_PANEL_ROWS - 1) / QUANT_PANEL_ROWS;
-	*bytes = (groups * nb * pb + 63) / 64 * 64;
+	const struct panel_layout *L = &panel_layouts[t];
+	size_t sb = qkv_wtype_traits(t)->bytes, groups = (d_out + L->rows - 1) / L->rows;
+	*bytes = (groups * nb * L->block + 63) / 64 * 64;
 	uint8_t *pan = aligned_alloc(64, *bytes);
 	if (!pan)
 		return NULL;
 	for (size_t g = 0; g < groups; g++)
 		for (size_t b = 0; b < nb; b++) {
-			const uint8_t *src[QUANT_PANEL_ROWS];
-			for (size_t r = 0; r < QUANT_PANEL_ROWS; r++) {
-				size_t n = g * QUANT_PANEL_ROWS + r;
+			const uint8_t *src[QUANT_WIDE_ROWS];
+			for (size_t r = 0; r < L->rows; r++) {
+				size_t n = g * L->rows + r;
 				src[r] = n < d_out ? w + (n * nb + b) * sb : NULL;
 			}
-			panel_layouts[t].pack(t, src, pan + (g * nb + b) * pb);
+			L->pack(t, L->rows, src, pan + (g * nb + b) * L->block);
 		}
 	return pan;
 }
@@ -302,27 +304,28 @@ static void rows_f32_in_out(const struct quant_handle *h, const struct qkv_batch
 #define X_CHUNK_BYTES ((size_t)256 << 10)
 
 /* Output rows [n0, n1) of projection p from its panels, for X rows [t_lo, t_hi): every
- * group of 16 rows that meets the range is computed, its rows in the range written. */
+ * panel that meets the range is computed, its rows in the range written. */
 static void panels(const struct quant_handle *h, const struct qkv_batch *b, int p,
                    const uint8_t *act, size_t arb, size_t nb, size_t n0, size_t n1, size_t t_lo,
                    size_t t_hi)
 {
-	for (size_t g = n0 / QUANT_PANEL_ROWS; g * QUANT_PANEL_ROWS < n1; g++) {
-		const uint8_t *pan = h->panel[p] + g * nb * panel_layouts[h->pb.wtype[p]].block;
-		size_t lo = g * QUANT_PANEL_ROWS < n0 ? n0 : g * QUANT_PANEL_ROWS;
-		size_t hi = (g + 1) * QUANT_PANEL_ROWS < n1 ? (g + 1) * QUANT_PANEL_ROWS : n1;
-		for (size_t t0 = t_lo; t0 < t_hi; t0 += QUANT_PANEL_TILE) {
+	const struct panel_layout *L = &panel_layouts[h->pb.wtype[p]];
+	size_t R = L->rows, tile = L->tile;
+	for (size_t g = n0 / R; g * R < n1; g++) {
+		const uint8_t *pan = h->panel[p] + g * nb * L->block;
+		size_t lo = g * R < n0 ? n0 : g * R;
+		size_t hi = (g + 1) * R < n1 ? (g + 1) * R : n1;
+		for (size_t t0 = t_lo; t0 < t_hi; t0 += tile) {
 			const void *xs[QUANT_PANEL_TILE];
-			float acc[QUANT_PANEL_TILE * QUANT_PANEL_ROWS];
-			int nt = t_hi - t0 < QUANT_PANEL_TILE ? (int)(t_hi - t0) : QUANT_PANEL_TILE;
+			float acc[QUANT_PANEL_OUT_MAX]; /* [nt][R] */
+			int nt = t_hi - t0 < tile ? (int)(t_hi - t0) : (int)tile;
 			for (int i = 0; i < nt; i++)
 				xs[i] = act + (t0 + i) * arb;
 			panel_fn(h->k, h->pb.wtype[p])(pan, xs, nt, nb, acc);
 			for (int i = 0; i < nt; i++) {
 				float *y = b->out[p] + (t0 + i) * b->ld_out[p];
 				for (size_t n = lo; n < hi; n++) {
-					float v =
-					    acc[QUANT_PANEL_ROWS * i + (n - g * QUANT_PANEL_ROWS)];
+					float v = acc[R * (size_t)i + (n - g * R)];
 					y[n] = h->bias[p] ? v + h->bias[p][n] : v;
 				}
 			}
@@ -390,9 +393,10 @@ static void rows(const struct quant_handle *h, const struct qkv_batch *b, int p,
 		return;
 	}
 	size_t row = act ? arb : h->pb.d_model * sizeof(float);
-	size_t chunk = X_CHUNK_BYTES / row / QUANT_TILE * QUANT_TILE;
-	if (chunk < QUANT_TILE)
-		chunk = QUANT_TILE;
+	size_t tile = h->panel[p] ? panel_layouts[h->pb.wtype[p]].tile : QUANT_TILE;
+	size_t chunk = X_CHUNK_BYTES / row / tile * tile; /* whole X tiles */
+	if (chunk < tile)
+		chunk = tile;
 	for (size_t t_lo = 0; t_lo < b->T; t_lo += chunk)
 		rows_chunk(h, b, p, act, arb, n0, n1, t_lo,
 		           b->T - t_lo < chunk ? b->T : t_lo + chunk);

@@ -4,7 +4,7 @@
  * (random digits and packed scales, fp16 scales of many magnitudes, some blocks zero;
  * then the same with edge fp16 scales: NaN, infinities, subnormals, the largest), X rows
  * random, T across the row kernels' tile of 4 and, with edge scales, every T from 1 past
- * two tiles of the panels (8). */
+ * the panels' X tiles (8 and 6) and their remainders. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -181,9 +181,11 @@ static void compare(const struct qkv_backend *q, const struct qkv_backend *s, co
 }
 
 /* Every mix, several K and T, against scalar; `kernel` forced through QKV_QUANT_KERNEL.
- * Then every block type with edge fp16 scales and every T from 1 to two panel tiles of 8
- * and a remainder (the panels' 16-row groups meet 40 and 20 output rows: remainders of 8
- * and 4, and thread ranges that cut groups). */
+ * Then every block type with edge fp16 scales and every T from 1 to 19: past two X tiles
+ * of the 16-row panels (8) and three of the 32-row ones (6), with every remainder. The
+ * 40 and 20 output rows leave 16-row panels remainders of 8 and 4 and 32-row panels of
+ * 8 and 20 (a panel only partly used), and 2 threads cut panels. Then T past an X chunk
+ * at K = 4096 (the last block of a long row too). */
 static void check_module(const char *so, const char *kernel)
 {
 	void *dq, *ds;
@@ -203,12 +205,21 @@ static void check_module(const char *so, const char *kernel)
 		}
 	snprintf(what, sizeof(what), "%s kernel %s, edge scales", so, kernel);
 	for (size_t mi = 0; mi < 5; mi++) /* the block types, one per mix */
-		for (size_t T = 1; T <= 17; T++) {
+		for (size_t T = 1; T <= 19; T++) {
 			struct model m;
 			make(&m, mixes[mi], 512, (int)(T % 2), 1);
 			compare(q, s, &m, T, 1 + T % 3, what);
 			unmake(&m);
 		}
+	/* K = 4096: X is passed over in chunks (quant.c's X_CHUNK_BYTES: 48 rows of Q8_0
+	 * activations here), so T = 53 ends in a chunk of 5 rows */
+	snprintf(what, sizeof(what), "%s kernel %s, X chunks", so, kernel);
+	for (size_t mi = 0; mi < 5; mi++) {
+		struct model m;
+		make(&m, mixes[mi], 4096, (int)(mi % 2), 0);
+		compare(q, s, &m, 53, 1 + mi % 2, what);
+		unmake(&m);
+	}
 	unsetenv("QKV_QUANT_KERNEL");
 	dlclose(dq);
 	dlclose(ds);
