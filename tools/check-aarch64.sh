@@ -23,20 +23,19 @@
 # Emulated runs prove logic, never speed. Ends with one line: how many tests ran, how
 # many were skipped, seconds of wall and of CPU.
 #
-# Time (budget: 10 minutes of wall on an idle 2-core machine). Measured 2026-12-05
-# 16:56-17:39 UTC on the shared 2-core EPYC VM, CPU = user + sys of all a stage started
-# (it grows with the load: the jobs below that did not change took 698 s at load 3-7,
-# 821 s here); tests/README.md has the rest:
-#   build (fresh dir)     335 s wall, 178 s CPU (load 20-31)
-#   jobs, wall/CPU s      tests-max 530/275, conform-scalar 267/125, conform-openmp
-#   (load 4.4-13.7)       211/101, conform-int8 191/78, broken 162/78, conform-blas 252/68,
-#                         conform-onednn 166/67, conform-onednn-a76 154/62, template
-#                         214/50, cortex-a76 33/17, cortex-a53 32/16, conform-quant 37/13,
-#                         onednn-unit 8/4, info-max 1/0
-#   total                 178 s + 954 s CPU: on 2 idle cores about 178/2 + 954/2 = 566 s
-#                         (505 s with the unchanged jobs' CPU of the quieter run); onednn
-#                         adds 133 s of CPU to the jobs, 21 s to the build; idle wall
-#                         not measured.
+# Time (budget: 10 minutes of wall on an idle 2-core machine). Measured 2026-12-05 on the
+# shared 2-core EPYC VM, CPU = user + sys of all a stage started (it grows with the load:
+# the jobs onednn did not change took 698 s at 14:18, 733 s here); tests/README.md has
+# the rest:
+#   build (fresh dir)     335 s wall, 178 s CPU (16:56, load 20-31)
+#   jobs, wall/CPU s      tests-max 414/257, conform-scalar 259/123, conform-openmp
+#   (17:44-17:55,         155/102, conform-onednn 77/62, conform-onednn-a76 75/59, broken
+#   load 2.9-5.3)         57/56, conform-blas 48/51, conform-int8 49/48, template 51/46,
+#                         cortex-a76 18/18, cortex-a53 16/17, conform-quant 15/15,
+#                         onednn-unit 6/5, info-max 0/0
+#   total                 178 s + 859 s CPU: on 2 idle cores about 178/2 + 859/2 = 519 s;
+#                         onednn adds 126 s of CPU to the jobs and about 21 s to the
+#                         build; idle wall not measured (jobs here: 622 s of wall).
 #
 #   tools/check-aarch64.sh [BUILD_DIR]      (default: build-aarch64)
 set -eu
