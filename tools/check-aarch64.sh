@@ -8,25 +8,34 @@
 #     but conformance-<backend> (the Criterion runner of the cases `qkv conform` runs
 #     below) and, of conformance-broken, the defects caught through arithmetic alone
 #     (BROKEN_HERE below: only those caught through the CPU, the kernel or the emulator);
-#   - `qkv conform`, every case, on every in-tree backend (max);
+#   - `qkv conform`, every case, on every in-tree backend (max), and on onednn once more
+#     under cortex-a76: oneDNN runs its SVE-512 JIT under max and its Advanced SIMD code
+#     there, the path of ARM servers without 512-bit SVE; onednn's own test (max), whose
+#     int8 tests skip, each said: onednn declares f32 only on aarch64 (its int8 sums are
+#     inexact there, backends/onednn/README.md);
 #   - the openmp, int8 and quant kernel tests once more per emulated CPU model, each
 #     asserting which kernels ran natively there: cortex-a53 (NEON only), cortex-a76
 #     (+ sdot); `qkv info` on the three models, which must name the kernels the HWCAP bits
-#     select; `qkv conform`'s exact int8 and block-type cases on int8 and quant there;
+#     select and oneDNN's ISA; `qkv conform`'s exact int8 and block-type cases on int8
+#     and quant there;
 #   - the plugin template, built out of tree for aarch64 against this build (pkg-config,
 #     qkv-uninstalled.pc), through `qkv conform`, every case.
 # Emulated runs prove logic, never speed. Ends with one line: how many tests ran, how
 # many were skipped, seconds of wall and of CPU.
 #
 # Time (budget: 10 minutes of wall on an idle 2-core machine). Measured 2026-12-05 on the
-# shared 2-core EPYC VM, fresh build dir, CPU = user + sys of all a stage started, which
-# load barely changes (tests/README.md has the rest):
-#   build                 307 s wall, 157 s CPU (load 7.4-8.5)
-#   jobs, wall/CPU s      tests-max 341/259, conform-scalar 143/116, conform-openmp 134/93,
-#   (load 3.3-6.8)        broken 88/59, conform-int8 73/50, conform-blas 57/47, template
-#                         42/39, cortex-a76 11/12, cortex-a53 11/12, conform-quant 11/11
-#   total                 763 s wall, 855 s CPU: on 2 idle cores about 157/2 + 698/2 =
-#                         430 s (the slots finished 3 s apart); idle wall not measured.
+# shared 2-core EPYC VM, CPU = user + sys of all a stage started (it grows with the load:
+# the jobs onednn did not change took 698 s at 14:18, 733 s here); tests/README.md has
+# the rest:
+#   build (fresh dir)     335 s wall, 178 s CPU (16:56, load 20-31)
+#   jobs, wall/CPU s      tests-max 414/257, conform-scalar 259/123, conform-openmp
+#   (17:44-17:55,         155/102, conform-onednn 77/62, conform-onednn-a76 75/59, broken
+#   load 2.9-5.3)         57/56, conform-blas 48/51, conform-int8 49/48, template 51/46,
+#                         cortex-a76 18/18, cortex-a53 16/17, conform-quant 15/15,
+#                         onednn-unit 6/5, info-max 0/0
+#   total                 178 s + 859 s CPU: on 2 idle cores about 178/2 + 859/2 = 519 s;
+#                         onednn adds 126 s of CPU to the jobs and about 21 s to the
+#                         build; idle wall not measured (jobs here: 622 s of wall).
 #
 #   tools/check-aarch64.sh [BUILD_DIR]      (default: build-aarch64)
 set -eu
@@ -46,6 +55,9 @@ done
 	fail "the arm64 libraries are missing (tools/install-deps.sh installs them)"
 [ -f /opt/qkv-aarch64/usr/lib/aarch64-linux-gnu/pkgconfig/criterion.pc ] ||
 	fail "Criterion for arm64 is missing in /opt/qkv-aarch64 (tools/install-deps.sh)"
+for f in /usr/lib/aarch64-linux-gnu/libdnnl.so.2 /opt/qkv-aarch64/usr/lib/aarch64-linux-gnu/pkgconfig/dnnl.pc; do
+	[ -f "$f" ] || fail "oneDNN for arm64 is missing: $f (tools/install-deps.sh)"
+done
 
 # qemu-user (7.2) with glib's slice allocator deadlocks now and then in a child forked
 # while another thread allocated (qemu issue 285; seen here as a Criterion worker asleep
@@ -73,10 +85,17 @@ setup_aarch64() { # meson setup for aarch64 with the wrapper above: BUILD SOURCE
 	meson setup "$@" --cross-file "$root/tools/cross/aarch64-linux-gnu.ini" \
 		--cross-file "$build/exe-wrapper.ini"
 }
+# Every backend, onednn included (-Donednn=enabled: a missing oneDNN fails here rather than
+# building the stand-in); a build dir set up before onednn was built here is switched over.
 if [ ! -f "$build/build.ninja" ]; then
-	setup_aarch64 "$build" "$root" -Donednn=disabled >"$build/check-aarch64.setup.log" 2>&1 || {
+	setup_aarch64 "$build" "$root" -Donednn=enabled >"$build/check-aarch64.setup.log" 2>&1 || {
 		tail -20 "$build/check-aarch64.setup.log" >&2
 		fail "meson setup failed (log: $build/check-aarch64.setup.log)"
+	}
+elif ! meson introspect --buildoptions "$build" | grep -q '"name": "onednn", "value": "enabled"'; then
+	meson configure "$build" -Donednn=enabled >"$build/check-aarch64.setup.log" 2>&1 || {
+		tail -20 "$build/check-aarch64.setup.log" >&2
+		fail "meson configure -Donednn=enabled failed (log: $build/check-aarch64.setup.log)"
 	}
 fi
 ninja -C "$build" >"$build/check-aarch64.build.log" 2>&1 || {
@@ -159,12 +178,13 @@ run_qemu() { # qemu-aarch64 with the CPU model $1 and the shim
 # Every test of the unit, conformance and cli suites but the Criterion conformance runs
 # (conformance-<backend>: their cases run through `qkv conform`, the same case library,
 # every case on every backend, once rather than twice, and without a fork per case, which
-# costs about 0.25 s of CPU each under qemu) and conformance-broken (its own job). The
+# costs about 0.25 s of CPU each under qemu), conformance-broken and onednn (their own
+# jobs: both skip tests here, which a meson count would hide). The
 # suites stress, corpus, examples, python, install, bench, mpi and lint are not run here.
 tests_max() {
 	names=$(meson test -C "$build" --no-rebuild --list --suite unit --suite conformance \
 		--suite cli 2>/dev/null | sed -n 's#^qkv:[^ ]* / ##p' |
-		grep -vxE 'conformance-(scalar|openmp|blas|int8|quant|onednn|broken)')
+		grep -vxE 'conformance-(scalar|openmp|blas|int8|quant|onednn|broken)|onednn')
 	IFS=$nl
 	# shellcheck disable=SC2086 # one test name per line
 	set -- $names
@@ -200,24 +220,48 @@ broken_here() {
 		fail "conformance-broken ran $n and skipped $s of the $want tests of BROKEN_HERE (log: $log)"
 	echo "check-aarch64: conformance-broken: $n defects caught through the CPU/kernel (-cpu max)"
 	# The case that skips under qemu-user says why (cache_w_ptr, cache_w_t128).
-	grep -v ': Test is disabled$' "$log" |
-		sed -n 's/^\[SKIP\] \([^:]*\): /check-aarch64: skipped in conformance-broken: \1: /p'
+	skips_said "$log" conformance-broken
+	count "$n" "$s"
+}
+
+# skips_said LOG WHAT: each test the Criterion log LOG skipped (not filtered out), with why.
+skips_said() {
+	grep -v ': Test is disabled$' "$1" |
+		sed -n "s/^\[SKIP\] \([^:]*::[^:]*\): /check-aarch64: skipped in $2: \1: /p"
+}
+
+# The onednn backend's own test (backends/onednn/tests/test_onednn.c) under -cpu max: f32
+# against float64, concurrent first calls, bf16 and int8 refused. Its int8 tests skip,
+# each said with why: int8 is not declared on aarch64 (oneDNN 2.6's int8 sums are inexact
+# there, backends/onednn/onednn_isa.c).
+onednn_unit() {
+	log=$build/check-aarch64.onednn.log
+	run_qemu max "$build/backends/onednn/test_onednn" --jobs 1 --verbose >"$log" 2>&1 || {
+		grep -E '^\[(FAIL|----)\]' "$log" | tail -20 >&2
+		fail "the onednn unit test FAILED under qemu -cpu max (log: $log)"
+	}
+	n=$(grep -c '^\[PASS\]' "$log") || true
+	s=$(grep '^\[SKIP\]' "$log" | grep -vc ': Test is disabled$') || true
+	[ "$n" -gt 0 ] || fail "the onednn unit test passed no test (log: $log)"
+	echo "check-aarch64: onednn unit test: $n passed, $s skipped (-cpu max)"
+	skips_said "$log" "the onednn unit test"
 	count "$n" "$s"
 }
 
 # `qkv info` names the kernels the HWCAP bits select on CPU $1, and why (each line says
 # what the CPU has and which faster kernel needs what): int8 kernel $2, quant kernel $3,
-# openmp's neon fmla 8x12 on all three models.
+# openmp's neon fmla 8x12 on all three models; and oneDNN's ISA $4 as oneDNN reports it
+# (asimd, or sve_512: its aarch64 JIT), with int8 refused and why.
 info_names() {
 	out=$(run_qemu "$1" "$build/tools/qkv/qkv" info "$root/configs/default.yaml" 2>&1) ||
 		fail "qkv info failed under qemu -cpu $1: $out"
 	for want in "int8 .*int8 kernel $2 .*CPU has" "openmp .*neon fmla 8x12 (CPU has" \
-		"quant .*: kernel $3 .*CPU has"; do
+		"quant .*: kernel $3 .*CPU has" "onednn  *usable .*ISA $4, .*int8 refused (.*inexact"; do
 		echo "$out" | grep -q "^  $want" ||
 			fail "qkv info under -cpu $1 has no line '$want' (the kernel and why): $out"
 	done
 	echo "check-aarch64: qkv info on -cpu $1 names int8 kernel $2, quant kernel $3," \
-		"openmp neon fmla 8x12, each with why"
+		"openmp neon fmla 8x12, each with why, and oneDNN's ISA $4"
 	count 1
 }
 
@@ -245,12 +289,12 @@ conform() {
 # rows past one pass; quant's all; openmp's NEON kernel needs only baseline NEON, and
 # `qkv info` shows it picked), `qkv info`, and the conformance cases that reach the int8
 # and quant kernels exactly (every shape class ran under max). CPU, expected native
-# kernels, int8 kernel, quant kernel.
+# kernels, int8 kernel, quant kernel, oneDNN's ISA.
 INT8_HERE='int8/@(kernels_equal_scalar_reference|threaded_split_equals_reference|rows_beyond_one_pass)'
 cpu_model() {
 	run_tests "$1" "$2" quant
 	run_tests "$1" "$2" "--test-args=--filter=$INT8_HERE" int8
-	info_names "$1" "$3" "$4"
+	info_names "$1" "$3" "$4" "$5"
 	conform "$1" 'abi_metadata,*_seed_example,int8_exact*,int8_special,int8_saturation,stored_block_types' \
 		"$build/backends/int8/qkv_int8.so" "$build/backends/quant/qkv_quant.so"
 }
@@ -281,18 +325,23 @@ template() {
 
 be=$build/backends
 # name | command; the longest first (CPU seconds in the header), so two slots finish
-# together. onednn is not built for aarch64.
+# together. onednn runs every case twice: under max oneDNN takes its SVE-512 JIT, under
+# cortex-a76 its Advanced SIMD code, the path of ARM servers without 512-bit SVE
+# (oneDNN 2.6 reports 256-bit SVE as asimd too).
 JOBS="tests-max|tests_max
 conform-scalar|conform max '*' '$be/scalar/qkv_scalar.so'
 conform-openmp|conform max '*' '$be/openmp/qkv_openmp.so'
+conform-onednn|conform max '*' '$be/onednn/qkv_onednn.so'
+conform-onednn-a76|conform cortex-a76 '*' '$be/onednn/qkv_onednn.so'
 broken|broken_here
 conform-int8|conform max '*' '$be/int8/qkv_int8.so'
 conform-blas|conform max '*' '$be/blas/qkv_blas.so'
 template|template
-cortex-a76|cpu_model cortex-a76 c,neon,neon_dot neon_dot neon_dot
-cortex-a53|cpu_model cortex-a53 c,neon neon c
+cortex-a76|cpu_model cortex-a76 c,neon,neon_dot neon_dot neon_dot asimd
+cortex-a53|cpu_model cortex-a53 c,neon neon c asimd
 conform-quant|conform max '*' '$be/quant/qkv_quant.so'
-info-max|info_names max neon_i8mm neon_dot"
+onednn-unit|onednn_unit
+info-max|info_names max neon_i8mm neon_dot sve_512"
 
 # ---- Two slots: each takes the next job nobody took (mkdir claims it), runs it in a
 # subshell, then prints its messages with its wall and CPU seconds.

@@ -94,34 +94,6 @@ static void fuse_f32(const struct onednn_handle *h, const struct qkv_weights *wt
 	}
 }
 
-static const char *isa_name(dnnl_cpu_isa_t isa)
-{
-	switch (isa) {
-	case dnnl_cpu_isa_sse41:
-		return "sse41";
-	case dnnl_cpu_isa_avx:
-		return "avx";
-	case dnnl_cpu_isa_avx2:
-		return "avx2";
-	case dnnl_cpu_isa_avx2_vnni:
-		return "avx2_vnni";
-	case dnnl_cpu_isa_avx512_mic:
-		return "avx512_mic";
-	case dnnl_cpu_isa_avx512_mic_4ops:
-		return "avx512_mic_4ops";
-	case dnnl_cpu_isa_avx512_core:
-		return "avx512_core";
-	case dnnl_cpu_isa_avx512_core_vnni:
-		return "avx512_core_vnni";
-	case dnnl_cpu_isa_avx512_core_bf16:
-		return "avx512_core_bf16";
-	case dnnl_cpu_isa_avx512_core_amx:
-		return "avx512_core_amx";
-	default:
-		return "unknown";
-	}
-}
-
 /* What prepare refuses before it builds anything. */
 static enum qkv_status prepare_check(const struct qkv_problem *pb, const struct qkv_weights *wt,
                                      char *err, size_t errlen)
@@ -143,14 +115,10 @@ static enum qkv_status prepare_check(const struct qkv_problem *pb, const struct 
 	if (N > SIZE_MAX / sizeof(float) / K)
 		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                        "d_model * N overflows size_t");
-	if (i8 && !isa_exact_int8(dnnl_get_effective_cpu_isa())) {
-		char m[160];
-		snprintf(m, sizeof(m),
-		         "int8 needs exact int32 sums; oneDNN's ISA here is %s (needs "
-		         "avx512_core_vnni, avx2_vnni or amx)",
-		         isa_name(dnnl_get_effective_cpu_isa()));
-		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED, "%s", m);
-	}
+	if (i8 && !isa_int8_exact())
+		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
+		                        "int8 needs exact int32 sums; oneDNN's ISA here is %s (%s)",
+		                        isa_name(), isa_int8_refused());
 	if (!i8)
 		for (int p = 0; p < 3; p++)
 			if (!wt->w[p])
@@ -449,38 +417,15 @@ done:
 static void onednn_probe(struct qkv_probe_result *out)
 {
 	const dnnl_version_t *v = dnnl_version();
-	dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
-	/* Scores: openmp with AVX2 60, blas 50 (less on a generic core), int8 70. oneDNN's
-	 * brgemm kernels beat them from AVX-512 up (README.md), so rank above them there;
-	 * on AVX2 next to openmp; below that a fallback. */
-	int score;
-	switch (isa) {
-	case dnnl_cpu_isa_avx512_core_amx:
-		score = 90;
-		break;
-	case dnnl_cpu_isa_avx512_core_bf16:
-	case dnnl_cpu_isa_avx512_core_vnni:
-		score = 80;
-		break;
-	case dnnl_cpu_isa_avx512_core:
-		score = 75;
-		break;
-	case dnnl_cpu_isa_avx2_vnni:
-	case dnnl_cpu_isa_avx2:
-		score = 55;
-		break;
-	default:
-		score = 20;
-		break;
-	}
+	const char *exact = isa_int8_exact();
 	snprintf(out->detail, sizeof(out->detail),
-	         "oneDNN %d.%d.%d, ISA %s, OpenMP runtime, int8 %s", v->major, v->minor, v->patch,
-	         isa_name(isa), isa_exact_int8(isa) ? "exact (VNNI/AMX)" : "refused (no VNNI)");
-	out->score = score;
+	         "oneDNN %d.%d.%d, ISA %s, OpenMP runtime, int8 %s%s%s", v->major, v->minor,
+	         v->patch, isa_name(), exact ? exact : "refused (", exact ? "" : isa_int8_refused(),
+	         exact ? "" : ")");
+	out->score = isa_score();
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {
-    QKV_BACKEND_FIELDS(onednn, "onednn", "1.0.0",
-                       QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8)),
+    QKV_BACKEND_FIELDS(onednn, "onednn", "1.0.0", ONEDNN_PRECISIONS),
     .memory = onednn_memory,
 };

@@ -3,7 +3,8 @@
  *   onednn.c        the plugin face (probe, prepare, project, release) and f32;
  *   onednn_cache.c  primitives per (T, strides, threads) and scratch slots, per handle;
  *   onednn_int8.c   the int8 path: weight quantization, X quantization, our rescale, and
- *                   the self-check of the exact int32 sums.
+ *                   the self-check of the exact int32 sums;
+ *   onednn_isa.c    what oneDNN's ISA means here (name, score, int8 exact), per architecture.
  * The design (why a cache, why u8 x s8, threads) is described at the top of onednn.c. */
 #ifndef QKV_ONEDNN_IMPL_H
 #define QKV_ONEDNN_IMPL_H
@@ -128,10 +129,23 @@ void slot_destroy(struct slot *s);
 struct slot *slot_get(struct onednn_handle *h, size_t bytes);
 void slot_put(struct onednn_handle *h, struct slot *s);
 
+/* onednn_isa.c: oneDNN's effective ISA here */
+const char *isa_name(void);
+int isa_score(void);
+const char *isa_int8_exact(void);   /* why int8 sums are exact, or NULL: int8 refused */
+const char *isa_int8_refused(void); /* why int8 is refused where it is */
+/* The precisions the descriptor declares: not int8 on aarch64, where oneDNN's int8 sums
+ * are inexact on every ISA (onednn_isa.c); on x86 int8 is declared, and refused at prepare
+ * on an ISA without VNNI. */
+#if defined(__aarch64__)
+#define ONEDNN_PRECISIONS QKV_PRECISION_BIT(QKV_F32)
+#else
+#define ONEDNN_PRECISIONS (QKV_PRECISION_BIT(QKV_F32) | QKV_PRECISION_BIT(QKV_INT8))
+#endif
+
 /* onednn_int8.c */
 enum qkv_status fuse_int8(struct onednn_handle *h, const struct qkv_weights *wt, uint32_t layout,
                           int8_t *wq, char *err, size_t errlen);
-int isa_exact_int8(dnnl_cpu_isa_t isa);
 void to_u8(int8_t *q, size_t n);
 void (*quant_pick(void))(const float *, size_t, int8_t *, float *);
 void (*rescale_pick(void))(const char *, const uint32_t *, float, const float *, const float *,

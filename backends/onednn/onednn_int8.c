@@ -74,15 +74,6 @@ enum qkv_status fuse_int8(struct onednn_handle *h, const struct qkv_weights *wt,
 	return st;
 }
 
-/* int8 needs exact int32 sums. Kernels without VNNI multiply u8 x s8 pairs with an
- * int16 saturating add (vpmaddubsw); their sums are not exact, so int8 is refused
- * below avx512_core_vnni / avx2_vnni. */
-int isa_exact_int8(dnnl_cpu_isa_t isa)
-{
-	return isa == dnnl_cpu_isa_avx512_core_vnni || isa == dnnl_cpu_isa_avx512_core_bf16 ||
-	       isa == dnnl_cpu_isa_avx512_core_amx || isa == dnnl_cpu_isa_avx2_vnni;
-}
-
 /* q + 128 as u8, in place: oneDNN then runs u8 x s8 (vpdpbusd / tdpbusd), whose
  * int32 sums are exact, and project subtracts 128 * sum_k w[k][n] (h->comp). s8 src
  * would make oneDNN do that shift itself, with a weights layout of its own for the
