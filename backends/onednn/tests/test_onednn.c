@@ -299,6 +299,17 @@ Test(onednn, int8_prequantized_weights, .init = setup)
 	}
 }
 
+/* prepare must refuse p with `status` and a message containing `what`; frees p. */
+static void expect_refused(struct prob *p, enum qkv_status status, const char *what)
+{
+	void *h = NULL;
+	char err[256] = "";
+	cr_assert_eq(dnn_be->prepare(&p->pb, &p->wt, &h, err, sizeof(err)), status, "%s", err);
+	cr_assert(strstr(err, what), "message: %s", err);
+	dnn_be->release(h);
+	prob_free(p);
+}
+
 Test(onednn, int8_prequantized_out_of_range_refused, .init = setup)
 {
 	need_int8();
@@ -306,13 +317,7 @@ Test(onednn, int8_prequantized_out_of_range_refused, .init = setup)
 	prob_make(&p, 8, 1, 1, 4, 1, QKV_LAYOUT_OUT_IN, 0, GAUSS, 0, QKV_INT8);
 	prob_prequantize(&p);
 	p.wq[QKV_V][17] = -128;
-	void *h = NULL;
-	char err[256] = "";
-	cr_assert_eq(dnn_be->prepare(&p.pb, &p.wt, &h, err, sizeof(err)), QKV_ERR_FORMAT, "%s",
-	             err);
-	cr_assert(strstr(err, "-128"), "message: %s", err);
-	dnn_be->release(h);
-	prob_free(&p);
+	expect_refused(&p, QKV_ERR_FORMAT, "-128");
 }
 
 /* f32 against float64 with the bound in the header. */
@@ -384,13 +389,7 @@ Test(onednn, int8_refused_where_undeclared, .init = setup)
 		cr_skip_test("int8 is declared here (the int8 tests check it)");
 	struct prob p;
 	prob_make(&p, 64, 2, 1, 8, 3, QKV_LAYOUT_OUT_IN, 1, GAUSS, 0, QKV_INT8);
-	void *h = NULL;
-	char err[256] = "";
-	cr_assert_eq(dnn_be->prepare(&p.pb, &p.wt, &h, err, sizeof(err)), QKV_ERR_UNSUPPORTED, "%s",
-	             err);
-	cr_assert(strstr(err, "inexact"), "message: %s", err);
-	dnn_be->release(h);
-	prob_free(&p);
+	expect_refused(&p, QKV_ERR_UNSUPPORTED, "inexact");
 }
 
 /* 8 threads wait at a barrier, then all make their first call on one fresh handle at
