@@ -6,6 +6,7 @@
  *   |y - y64| <= 2 * K * 2^-24 * sum_k |x_k w_kn|  (+ 2^-24 |y64| for the final rounding)
  */
 #include <criterion/criterion.h>
+#include <criterion/hooks.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,23 +23,36 @@
 #define DKV 1024
 #define T 3
 
+/* The 100 MB file is made once per run, not once per test: Criterion runs each test in a
+ * re-executed child, so the runner makes it before any test (PRE_ALL) and hands its
+ * folder, or why it failed, down in the environment. Under qemu each making cost ~10 s. */
+#define ENV_DIR "QKV_E2E_DIR"
+#define ENV_ERR "QKV_E2E_ERROR"
 static char dir[] = "/tmp/qkv-e2e-XXXXXX";
+static int dir_made; /* in the runner */
 static char config_path[256];
 
-static void generate(void)
+static int generate_in(const char *d, char *err, size_t errlen)
 {
-	cr_assert_not_null(mkdtemp(dir));
 	char cmd[1024];
 	snprintf(cmd, sizeof(cmd),
 	         "%s/tools/genweights/qkv-genweights --preset llama3-8b --out %s/l3.safetensors",
-	         QKV_BUILD_ROOT, dir);
-	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	         QKV_BUILD_ROOT, d);
+	if (system(cmd) != 0)
+		return snprintf(err, errlen, "failed: %s", cmd), -1;
 	/* The shipped config, pointed at the generated file. */
-	snprintf(config_path, sizeof(config_path), "%s/llama3-8b.yaml", dir);
-	char src[512];
+	char src[512], dst[512];
 	snprintf(src, sizeof(src), "%s/configs/llama3-8b.yaml", QKV_SOURCE_ROOT);
-	FILE *in = fopen(src, "r"), *out = fopen(config_path, "w");
-	cr_assert(in && out);
+	snprintf(dst, sizeof(dst), "%s/llama3-8b.yaml", d);
+	FILE *in = fopen(src, "r"), *out = fopen(dst, "w");
+	if (!in || !out) {
+		snprintf(err, errlen, "cannot open %s", in ? dst : src);
+		if (in)
+			fclose(in);
+		if (out)
+			fclose(out);
+		return -1;
+	}
 	char line[512];
 	while (fgets(line, sizeof(line), in)) {
 		if (strstr(line, "file: weights/llama3-8b.safetensors"))
@@ -47,18 +61,44 @@ static void generate(void)
 			fputs(line, out);
 	}
 	fclose(in);
-	fclose(out);
+	return fclose(out) == 0 ? 0 : (snprintf(err, errlen, "cannot write %s", dst), -1);
 }
 
-static void cleanup(void)
+ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
+	(void)set;
+	char err[1200] = "";
+	if (!mkdtemp(dir)) {
+		snprintf(err, sizeof(err), "mkdtemp %s failed", dir);
+	} else {
+		dir_made = 1;
+		if (generate_in(dir, err, sizeof(err)) == 0)
+			setenv(ENV_DIR, dir, 1);
+	}
+	if (err[0])
+		setenv(ENV_ERR, err, 1);
+}
+
+ReportHook(POST_ALL)(struct criterion_global_stats *stats)
+{
+	(void)stats;
+	if (!dir_made)
+		return;
 	char cmd[512];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);
 }
 
-TestSuite(e2e, .init = generate, .fini = cleanup, .timeout = 300);
+static void find_generated(void)
+{
+	const char *d = getenv(ENV_DIR), *why = getenv(ENV_ERR);
+	cr_assert_not_null(d, "the test file was not made before the tests: %s",
+	                   why ? why : "(no reason recorded)");
+	snprintf(config_path, sizeof(config_path), "%s/llama3-8b.yaml", d);
+}
+
+TestSuite(e2e, .init = find_generated, .timeout = 300);
 
 /* x: [T x K]; w: out_in [d_out x K]; checks y [T x d_out]. */
 static void check(const char *what, const float *x, const float *w, size_t d_out, const float *y)
