@@ -68,7 +68,7 @@ AVX2 static inline __attribute__((always_inline)) void gemm_tile(size_t kc, cons
 		_mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
 		_mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);
 	}
-#pragma GCC unroll 4
+	QKV_UNROLL(4)
 	for (size_t k = 0; k < kc; k++) {
 		__m256 b0 = _mm256_load_ps(wp);
 		__m256 b1 = _mm256_load_ps(wp + 8);

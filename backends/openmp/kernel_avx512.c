@@ -114,7 +114,7 @@ gemm_tile(size_t kc, const float *xp, const float *wp, float *c, size_t ldc, con
 		_mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
 		_mm_prefetch((const char *)(c + r * ldc + n - 1), _MM_HINT_T0);
 	}
-#pragma GCC unroll 4
+	QKV_UNROLL(4)
 	for (size_t k = 0; k < kc; k++) {
 		/* The next panel's slice, one line per k: spread out, the prefetches do not
 		 * queue behind each other (a burst of them at the tile start stalls). */

@@ -96,7 +96,7 @@ Q_TARGET static inline __attribute__((always_inline)) void
 wide_dot(__m512i s[QUANT_WIDE_TILE][2], __m512i w0, __m512i w1,
          const struct qkv_act_q8_0 *const a[QUANT_WIDE_TILE], int j, const int NR)
 {
-#pragma GCC unroll 8
+	QKV_UNROLL(8)
 	for (int i = 0; i < NR; i++) {
 		int32_t x4;
 		memcpy(&x4, a[i]->q + 4 * j, 4);
@@ -123,7 +123,7 @@ Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uin
 	const struct qkv_act_q8_0 *a[QUANT_WIDE_TILE];
 	const int32_t *xsum[QUANT_WIDE_TILE];
 	__m512 acc[QUANT_WIDE_TILE][2];
-#pragma GCC unroll 8
+	QKV_UNROLL(8)
 	for (int i = 0; i < NR; i++) {
 		a[i] = x[i];
 		xsum[i] = quant_act_q8_0_sums(x[i], nb);
@@ -133,10 +133,10 @@ Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uin
 		const uint8_t *blk = panel + pb * b;
 		quant_prefetch(blk, pb);
 		__m512i s[QUANT_WIDE_TILE][2];
-#pragma GCC unroll 8
+		QKV_UNROLL(8)
 		for (int i = 0; i < NR; i++)
 			s[i][0] = s[i][1] = _mm512_set1_epi32(off * xsum[i][b]);
-#pragma GCC unroll 8
+		QKV_UNROLL(8)
 		for (int j = 0; j < groups; j++) {
 			__m512i w0 = _mm512_loadu_si512((const void *)(blk + 128 * j));
 			__m512i w1 = _mm512_loadu_si512((const void *)(blk + 128 * j + 64));
@@ -149,7 +149,7 @@ Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uin
 			wide_dot(s, w0, w1, a, q4 ? j + 4 : j, NR);
 		}
 		__m512 d0 = widen16_fp16(blk + dat), d1 = widen16_fp16(blk + dat + 32);
-#pragma GCC unroll 8
+		QKV_UNROLL(8)
 		for (int i = 0; i < NR; i++) {
 			__m512 dx = _mm512_set1_ps(a[i]->d);
 			acc[i][0] =
@@ -161,7 +161,7 @@ Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uin
 			a[i]++;
 		}
 	}
-#pragma GCC unroll 8
+	QKV_UNROLL(8)
 	for (int i = 0; i < NR; i++) {
 		_mm512_storeu_ps(out + 32 * i, acc[i][0]);
 		_mm512_storeu_ps(out + 32 * i + 16, acc[i][1]);
