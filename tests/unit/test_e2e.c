@@ -68,6 +68,8 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
 	(void)set;
 	char err[1200] = "";
+	unsetenv(ENV_DIR); /* never one left in the environment by someone else */
+	unsetenv(ENV_ERR);
 	if (!mkdtemp(dir)) {
 		snprintf(err, sizeof(err), "mkdtemp %s failed", dir);
 	} else {
