@@ -8,10 +8,11 @@
 #     but conformance-<backend> (the Criterion runner of the cases `qkv conform` runs
 #     below) and, of conformance-broken, the defects caught through arithmetic alone
 #     (BROKEN_HERE below: only those caught through the CPU, the kernel or the emulator);
-#   - `qkv conform`, every case, on every in-tree backend (max), and onednn's f32 cases
-#     once more under cortex-a76: oneDNN runs its SVE-512 JIT under max and its Advanced
-#     SIMD code there, the path of ARM servers without 512-bit SVE (the cases that test
-#     the plugin's resources, not oneDNN's arithmetic, ran under max); onednn's own test (max), whose
+#   - `qkv conform`, every case, on every in-tree backend (max), and onednn's arithmetic
+#     cases once more under cortex-a76 (the f32 ones and those of odd shapes, strides,
+#     addresses and values): oneDNN runs its SVE-512 JIT under max and its Advanced SIMD
+#     code there, the path of ARM servers without 512-bit SVE (the cases that test the
+#     plugin's resources ran under max only); onednn's own test (max), whose
 #     int8 tests skip, each said: onednn declares f32 only on aarch64 (its int8 sums are
 #     inexact there, backends/onednn/README.md);
 #   - the openmp, int8 and quant kernel tests once more per emulated CPU model, each
@@ -328,17 +329,17 @@ template() {
 }
 
 be=$build/backends
+ONEDNN_A76='f32_*,edge_sizes,huge_strides,misaligned_weights,nonfinite_weights'
 # name | command; the longest first (CPU seconds in the header), so two slots finish
-# together. onednn runs its f32 cases twice: under max oneDNN takes its SVE-512 JIT, under
-# cortex-a76 its Advanced SIMD code, the path of ARM servers without 512-bit SVE
-# (oneDNN 2.6 reports 256-bit SVE as asimd too). The other cases (resources, threads,
-# guards of calls and handles) ran under max: they test the plugin, not the JIT's code,
-# and cost 30 of the 76 s of CPU a whole second run took in CI (2026-12-05).
+# together. onednn runs its arithmetic cases twice: under max oneDNN takes its SVE-512
+# JIT, under cortex-a76 its Advanced SIMD code, the path of ARM servers without 512-bit
+# SVE (oneDNN 2.6 reports 256-bit SVE as asimd too). The others (leaks, descriptors,
+# resources, many calls, process state) test the plugin, not the JIT's code: max only.
 JOBS="tests-max|tests_max
 conform-scalar|conform max '*' '$be/scalar/qkv_scalar.so'
 conform-openmp|conform max '*' '$be/openmp/qkv_openmp.so'
 conform-onednn|conform max '*' '$be/onednn/qkv_onednn.so'
-conform-onednn-a76|conform cortex-a76 'f32_*' '$be/onednn/qkv_onednn.so'
+conform-onednn-a76|conform cortex-a76 '$ONEDNN_A76' '$be/onednn/qkv_onednn.so'
 broken|broken_here
 conform-int8|conform max '*' '$be/int8/qkv_int8.so'
 conform-blas|conform max '*' '$be/blas/qkv_blas.so'
