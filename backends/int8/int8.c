@@ -125,15 +125,25 @@ static void run_task(const struct int8_handle *s, const struct qkv_batch *b, con
 {
 	size_t nr = s->w.nr, mr_max = s->kern->mr, kg = s->w.kg, xg = int8_xg(s->kern);
 	size_t kc = s->kern->kc ? s->kern->kc : kg;
-	const int8_t *pw = s->w.panels + panel * kg * nr * INT8_KG;
+	size_t group_bytes = nr * INT8_KG, all = s->w.n_panels * kg * group_bytes;
+	size_t at = panel * kg * group_bytes; /* this panel's offset in s->w.panels */
+	const int8_t *pw = s->w.panels + at;
 	const int32_t *comp = s->w.comp + panel * nr;
+	/* the row group that prefetches the next slice: the second (the first brings the
+	 * current slice in), or the only one */
+	size_t t_pf = t1 - t0 > mr_max ? t0 + mr_max : t0;
 	int32_t acc[INT8_MB * INT8_NR_MAX];      /* [t1 - t0][nr] */
 	for (size_t g0 = 0; g0 < kg; g0 += kc) { /* k blocks: the panel slice stays in L1 */
 		size_t n = kg - g0 < kc ? kg - g0 : kc;
+		/* next block of k, or the next panel's first (panels are contiguous): NULL
+		 * past the end, so the kernel never prefetches outside the panels */
+		size_t next = at + (g0 + n) * group_bytes;
+		const int8_t *pf = next + n * group_bytes <= all ? s->w.panels + next : NULL;
 		for (size_t t = t0; t < t1; t += mr_max) {
 			size_t mr = t1 - t < mr_max ? t1 - t : mr_max;
-			s->kern->block(xq + t * ldq + g0 * xg, ldq, mr, pw + g0 * nr * INT8_KG, n,
-			               g0 ? NULL : comp, acc + (t - t0) * nr);
+			s->kern->block(xq + t * ldq + g0 * xg, ldq, mr, pw + g0 * group_bytes, n,
+			               g0 ? NULL : comp, acc + (t - t0) * nr,
+			               t == t_pf ? pf : NULL);
 		}
 	}
 	for (size_t t = t0; t < t1; t += mr_max) {

@@ -22,6 +22,13 @@
  * while every row group of the block uses it): the first block with comp, later ones
  * with comp NULL, meaning "add to acc". Kernels with kc == 0 see all of k in one call.
  *
+ * pf (kc > 0 kernels; others ignore it): NULL, or the panel bytes the driver wants in L2
+ * by the time this call's slice is done (the next slice of k, or the next panel's first):
+ * the kernel prefetches pf[0 .. kg * nr * 4) a k group at a time, spread between its
+ * multiply-adds. The driver passes it to one row group per slice, so the slice comes from
+ * L2, not memory, when the next block starts (the hardware prefetcher cannot run ahead
+ * into it in time: T = 16, 1 thread, 15-20 % faster on a Zen 5, backends/int8/README.md).
+ *
  * Exactness of the offset: vpdpbusd adds in 32-bit two's complement (it wraps, it does
  * not saturate), so the sum is exact modulo 2^32; the true result is bounded by
  * 127 * 127 * d_model < 2^31 (d_model <= 133144, precision.h), so it is exact. Partial
@@ -51,9 +58,9 @@
 
 enum int8_x_mode { INT8_X_SIGN, INT8_X_U8, INT8_X_S8 };
 
-/* acc: [mr_call][nr] */
+/* acc: [mr_call][nr]; pf: see above */
 typedef void (*int8_block_fn)(const int8_t *x, size_t ldx, size_t mr_call, const int8_t *panel,
-                              size_t kg, const int32_t *comp, int32_t *acc);
+                              size_t kg, const int32_t *comp, int32_t *acc, const int8_t *pf);
 
 /* Quantize n floats into q[n] and return the scale, bit for bit as qkv_int8_quantize
  * of precision.h does (same f32 operations, nearest-even rounding, clamp, 0 and NaN

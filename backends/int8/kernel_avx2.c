@@ -95,8 +95,9 @@ static AVX2_FN void avx2_rows4(const int8_t *x, size_t ldx, const int8_t *panel,
 }
 
 static void avx2_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel, size_t kg,
-                       const int32_t *comp, int32_t *acc)
+                       const int32_t *comp, int32_t *acc, const int8_t *pf)
 {
+	(void)pf;   /* kc = 0: no slices to prefetch between */
 	(void)comp; /* INT8_X_SIGN: no offset to compensate */
 	switch (mr) {
 	case 4:

@@ -8,8 +8,9 @@
 #define C_XG 8
 
 static void c_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel, size_t kg,
-                    const int32_t *comp, int32_t *acc)
+                    const int32_t *comp, int32_t *acc, const int8_t *pf)
 {
+	(void)pf;   /* kc = 0: no slices to prefetch between */
 	(void)comp; /* INT8_X_SIGN: no offset */
 	for (size_t i = 0; i < mr * C_NR; i++)
 		acc[i] = 0;

@@ -70,8 +70,9 @@ INLINE void neon_tile(const int8_t *x, size_t ldx, const int8_t *panel, size_t k
 }
 
 static void neon_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel, size_t kg,
-                       const int32_t *comp, int32_t *acc)
+                       const int32_t *comp, int32_t *acc, const int8_t *pf)
 {
+	(void)pf;   /* kc = 0: no slices to prefetch between */
 	(void)comp; /* signed x signed: no offset */
 	if (mr == NEON_MR)
 		neon_tile(x, ldx, panel, kg, acc, NEON_MR);
@@ -125,8 +126,9 @@ DOT_FN INLINE void dot_tile(const int8_t *x, size_t ldx, const int8_t *panel, si
 }
 
 DOT_FN static void dot_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel, size_t kg,
-                             const int32_t *comp, int32_t *acc)
+                             const int32_t *comp, int32_t *acc, const int8_t *pf)
 {
+	(void)pf; /* kc = 0: no slices to prefetch between */
 	(void)comp;
 	switch (mr) {
 	case 4:
@@ -196,8 +198,9 @@ MMLA_FN INLINE void mmla_tile(const int8_t *x, size_t ldx, const int8_t *panel, 
 }
 
 MMLA_FN static void mmla_block(const int8_t *x, size_t ldx, size_t mr, const int8_t *panel,
-                               size_t kg, const int32_t *comp, int32_t *acc)
+                               size_t kg, const int32_t *comp, int32_t *acc, const int8_t *pf)
 {
+	(void)pf; /* kc = 0: no slices to prefetch between */
 	(void)comp;
 	switch (mr) {
 	case 4:

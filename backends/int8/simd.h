@@ -3,6 +3,7 @@
  * what the int8 kernels need on top of it:
  *   INT8_TARGET(isa)   the target attribute (empty when emulated);
  *   INT8_PREFETCH_T0   _mm_prefetch to L1;
+ *   INT8_PREFETCH_T1   _mm_prefetch to L2 (Zen 4 and later, Intel: not L1);
  *   _mm256_dpbusd_avx_epi32 in the emulated build: SIMDe 0.7.4 has no AVX-VNNI names;
  *                      the VEX form computes exactly what the AVX512VL form does, so it
  *                      maps onto SIMDe's _mm256_dpbusd_epi32.
@@ -16,6 +17,7 @@
 
 #define INT8_TARGET(isa) QKV_ISA(isa)
 #define INT8_PREFETCH_T0(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#define INT8_PREFETCH_T1(p) _mm_prefetch((const char *)(p), _MM_HINT_T1)
 
 #if QKV_SIMD_EMULATED && !defined(_mm256_dpbusd_avx_epi32)
 #define _mm256_dpbusd_avx_epi32(src, a, b) _mm256_dpbusd_epi32(src, a, b)
