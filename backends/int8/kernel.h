@@ -27,7 +27,7 @@
  * the kernel prefetches pf[0 .. kg * nr * 4) a k group at a time, spread between its
  * multiply-adds. The driver passes it to one row group per slice, so the slice comes from
  * L2, not memory, when the next block starts (the hardware prefetcher cannot run ahead
- * into it in time: T = 16, 1 thread, 15-20 % faster on a Zen 5, backends/int8/README.md).
+ * into it in time: T = 16, 1 thread, 0.80-0.84 x the time on a Zen 5, backends/int8/README.md).
  *
  * Exactness of the offset: vpdpbusd adds in 32-bit two's complement (it wraps, it does
  * not saturate), so the sum is exact modulo 2^32; the true result is bounded by
