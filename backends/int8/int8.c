@@ -86,28 +86,63 @@ static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct q
 	return int8_weights_pack(pb, wt, s->kern, pb->threads, &s->w, err, errlen);
 }
 
+/* The run of columns from n (< n_end) that lies in one projection: its length; *p is
+ * the projection, *p0 its first fused column. Panels may straddle the q|k|v seams. */
+static size_t proj_run(const struct int8_handle *s, size_t n, size_t n_end, int *p, size_t *p0)
+{
+	size_t d_q = s->pb.d_q, d_kv = s->pb.d_kv;
+	*p = n < d_q ? QKV_Q : (n < d_q + d_kv ? QKV_K : QKV_V);
+	*p0 = *p == QKV_Q ? 0 : (*p == QKV_K ? d_q : d_q + d_kv);
+	size_t p_end = *p0 + (*p == QKV_Q ? d_q : d_kv);
+	return (p_end < n_end ? p_end : n_end) - n;
+}
+
+/* Last column + 1 of a panel that exists (N is padded to whole panels). */
+static size_t panel_end(const struct int8_handle *s, size_t panel)
+{
+	size_t n_end = (panel + 1) * s->w.nr;
+	return n_end < s->w.n ? n_end : s->w.n;
+}
+
 /* Rescale one mr x nr block and write the columns that exist, split at the
  * q|k|v boundaries. */
 static void store_block(const struct int8_handle *s, const struct qkv_batch *b, size_t t0,
                         size_t mr, size_t panel, const float *xs, const int32_t *acc)
 {
-	size_t d_q = s->pb.d_q, d_kv = s->pb.d_kv;
-	size_t nr = s->w.nr, n0 = panel * nr;
-	size_t n_end = n0 + nr < s->w.n ? n0 + nr : s->w.n;
+	size_t nr = s->w.nr, n0 = panel * nr, n_end = panel_end(s, panel);
 	const float *sw = s->w.scale, *bias = s->w.bias;
-	size_t n = n0;
-	while (n < n_end) {
-		int p = n < d_q ? QKV_Q : (n < d_q + d_kv ? QKV_K : QKV_V);
-		size_t p0 = p == QKV_Q ? 0 : (p == QKV_K ? d_q : d_q + d_kv); /* first column */
-		size_t p_end = p0 + (p == QKV_Q ? d_q : d_kv);
-		size_t m = (p_end < n_end ? p_end : n_end) - n;
+	for (size_t n = n0, m; n < n_end; n += m) {
+		int p;
+		size_t p0;
+		m = proj_run(s, n, n_end, &p, &p0);
 		for (size_t r = 0; r < mr; r++) {
 			float *y = b->out[p] + (t0 + r) * b->ld_out[p] + (n - p0); /* [m] */
 			const int32_t *a = acc + r * nr + (n - n0);                /* [m] */
 			for (size_t i = 0; i < m; i++)
 				y[i] = ((float)a[i] * xs[r]) * sw[n + i] + bias[n + i];
 		}
-		n += m;
+	}
+}
+
+/* Ask for the output lines store_block will write for batch rows [t0, t0 + rows) of a
+ * panel, into L2 with intent to write: issued one k block before the stores, so they
+ * do not each wait on a read-for-ownership from memory (a block's rows are ld_out
+ * apart, too far apart for the hardware prefetcher; 3-5 % of the time at T >= 128 on
+ * a Zen 5, backends/int8/README.md). */
+static void prefetch_out(const struct int8_handle *s, const struct qkv_batch *b, size_t t0,
+                         size_t rows, size_t panel)
+{
+	size_t n_end = panel_end(s, panel);
+	for (size_t n = panel * s->w.nr, m; n < n_end; n += m) {
+		int p;
+		size_t p0;
+		m = proj_run(s, n, n_end, &p, &p0);
+		for (size_t r = 0; r < rows; r++) {
+			const float *y = b->out[p] + (t0 + r) * b->ld_out[p] + (n - p0); /* [m] */
+			uintptr_t line = (uintptr_t)y & ~(uintptr_t)63, end = (uintptr_t)(y + m);
+			for (; line < end; line += 64) /* every line y[0..m) touches */
+				__builtin_prefetch((const void *)line, 1, 2);
+		}
 	}
 }
 
@@ -139,6 +174,8 @@ static void run_task(const struct int8_handle *s, const struct qkv_batch *b, con
 		 * past the end, so the kernel never prefetches outside the panels */
 		size_t next = at + (g0 + n) * group_bytes;
 		const int8_t *pf = next + n * group_bytes <= all ? s->w.panels + next : NULL;
+		if (g0 + n >= kg) /* the last block of k: its results are stored next */
+			prefetch_out(s, b, r0 + t0, t1 - t0, panel);
 		for (size_t t = t0; t < t1; t += mr_max) {
 			size_t mr = t1 - t < mr_max ? t1 - t : mr_max;
 			s->kern->block(xq + t * ldq + g0 * xg, ldq, mr, pw + g0 * group_bytes, n,
