@@ -17,12 +17,13 @@
 #endif
 #define NR_512 32  /* columns: 2 zmm */
 #define KC_512 512 /* a 64 KiB weight slice, read from L2: README "AVX-512 tile" */
-/* The tall tile for large T (README "AVX-512 tile"): 12 rows, K slices of 2048 (C is read
- * and written twice on 4096-wide layers instead of 8 times) and X blocks of 144 rows. */
+/* The tall tile for large T (README "AVX-512 tile"): 12 rows, K slices of 4096 (C is written
+ * once on layers up to 4096 wide, not read back; a 512 KiB weight slice read from L2) and X
+ * blocks of 144 rows. */
 #ifndef MR_TALL
 #define MR_TALL 12
 #endif
-#define KC_TALL 2048
+#define KC_TALL 4096
 #define MC_TALL 144
 #define TALL_FROM 48 /* T from which the tall tile is used: a T = 16 batch stays 2 x 8 */
 

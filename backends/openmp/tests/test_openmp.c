@@ -169,7 +169,7 @@ static void prob_free(struct prob *p)
 }
 
 /* {K, H, KVH, hd, T, layout, bias, pad}: K around 4/16/64 multiples and the K slices
- * (256, 512; 2048 of the tall tile), widths around the 16- and 32-column panels, T from 1
+ * (256, 512; 4096 of the tall tile, 2048 before it), widths around the 16- and 32-column panels, T from 1
  * to past MC = 288 and past the tall tile's X block (144 rows). */
 static const struct shape shapes[] = {
     {1, 1, 1, 1, 1, 0, 0, 0},      {7, 3, 1, 5, 2, 1, 1, 1},      {16, 2, 2, 8, 3, 0, 1, 0},
@@ -178,6 +178,7 @@ static const struct shape shapes[] = {
     {129, 3, 3, 17, 289, 1, 0, 0}, {40, 8, 2, 12, 301, 0, 1, 5},  {65, 2, 1, 16, 8, 1, 1, 1},
     {63, 1, 1, 32, 9, 0, 0, 0},    {520, 3, 1, 31, 17, 1, 1, 2},  {77, 2, 2, 33, 24, 0, 1, 0},
     {2049, 2, 1, 17, 50, 1, 1, 1}, {2047, 1, 1, 33, 61, 0, 0, 0}, {90, 2, 1, 20, 145, 0, 1, 2},
+    {4097, 2, 1, 17, 49, 0, 1, 1}, {4095, 1, 1, 33, 59, 1, 0, 0},
 };
 
 /* Every row count 1..MR+1 and around 2*MR and 3*MR of each tile, with a width that
