@@ -169,8 +169,8 @@ static void prob_free(struct prob *p)
 }
 
 /* {K, H, KVH, hd, T, layout, bias, pad}: K around 4/16/64 multiples and the K slices
- * (256, 512; 4096 of the tall tile, 2048 before it), widths around the 16- and 32-column panels, T from 1
- * to past MC = 288 and past the tall tile's X block (144 rows). */
+ * (256, 512; 4096 of the tall tile, 2048 before it), widths around the 16- and 32-column panels, T
+ * from 1 to past MC = 288 and past the tall tile's X block (144 rows). */
 static const struct shape shapes[] = {
     {1, 1, 1, 1, 1, 0, 0, 0},      {7, 3, 1, 5, 2, 1, 1, 1},      {16, 2, 2, 8, 3, 0, 1, 0},
     {255, 4, 2, 9, 4, 1, 0, 3},    {256, 1, 1, 16, 5, 0, 1, 1},   {257, 5, 5, 7, 6, 1, 1, 0},
