@@ -52,8 +52,8 @@ static void int8_memory(const void *h, struct qkv_handle_memory *out)
 	const struct int8_weights *w = &((const struct int8_handle *)h)->w;
 	size_t cols = w->n_panels * w->nr;
 	out->keeps_weights = 0; /* packed int8 panels, scales, biases and sums are copies */
-	out->bytes_made = (w->n_panels * w->kg * w->nr * INT8_KG + 63) / 64 * 64 +
-	                  cols * (2 * sizeof(float) + sizeof(int32_t)) + sizeof(struct int8_handle);
+	out->bytes_made = w->panels_bytes + cols * (2 * sizeof(float) + sizeof(int32_t)) +
+	                  sizeof(struct int8_handle);
 }
 
 static enum qkv_status int8_prepare(const struct qkv_problem *pb, const struct qkv_weights *wt,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../big_alloc.h"
 #include "kernel.h"
 #include "pack.h"
 #include <qkv/precision.h>
@@ -136,7 +137,8 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
 	size_t cols = out->n_panels * out->nr;
 	/* 64-byte aligned so a panel row is one cache line */
 	size_t total = (out->n_panels * panel_bytes + 63) / 64 * 64;
-	out->panels = aligned_alloc(64, total);
+	out->panels = qkv_big_alloc(total);
+	out->panels_bytes = total;
 	out->scale = malloc(cols * sizeof(float));
 	out->bias = malloc(cols * sizeof(float));
 	out->comp = malloc(cols * sizeof(int32_t));
@@ -172,7 +174,7 @@ enum qkv_status int8_weights_pack(const struct qkv_problem *pb, const struct qkv
 
 void int8_weights_free(struct int8_weights *w)
 {
-	free(w->panels);
+	qkv_big_free(w->panels, w->panels_bytes);
 	free(w->scale);
 	free(w->bias);
 	free(w->comp);

@@ -12,15 +12,16 @@
 /* Fused weights of q|k|v, packed for one kernel (its nr): column n of the fused [d_model x N]
  * matrix is column n of Wq for n < d_q, then Wk, then Wv (N = d_q + 2 d_kv). */
 struct int8_weights {
-	size_t k;        /* d_model */
-	size_t kg;       /* ceil(d_model / 4): k groups, the last zero-padded */
-	size_t n;        /* N */
-	size_t nr;       /* columns per panel: the kernel's */
-	size_t n_panels; /* ceil(N / nr) */
-	int8_t *panels;  /* [n_panels][kg][nr][4], zero past k and past N */
-	int32_t *comp;   /* [n_panels * nr]: -128 * column sum, wrapped (kernel.h) */
-	float *scale;    /* [n_panels * nr]: per-column scale, 0 past N */
-	float *bias;     /* [n_panels * nr]: bias or +0.0f (what the reference adds) */
+	size_t k;            /* d_model */
+	size_t kg;           /* ceil(d_model / 4): k groups, the last zero-padded */
+	size_t n;            /* N */
+	size_t nr;           /* columns per panel: the kernel's */
+	size_t n_panels;     /* ceil(N / nr) */
+	int8_t *panels;      /* [n_panels][kg][nr][4], zero past k and past N (qkv_big_alloc) */
+	size_t panels_bytes; /* its size, for qkv_big_free */
+	int32_t *comp;       /* [n_panels * nr]: -128 * column sum, wrapped (kernel.h) */
+	float *scale;        /* [n_panels * nr]: per-column scale, 0 past N */
+	float *bias;         /* [n_panels * nr]: bias or +0.0f (what the reference adds) */
 };
 
 /* Build `out` from f32 weights (quantized per column with qkv_int8_quantize) or from

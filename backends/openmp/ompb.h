@@ -24,6 +24,7 @@ struct ompb_handle {
 	struct ompb_panel *panels;       /* [npanels], q panels, then k, then v */
 	float *wp;                       /* f32: [npanels][d_model][nr], 64-byte aligned */
 	uint16_t *wb;                    /* bf16: [npanels][d_model][nr], 64-byte aligned */
+	size_t w_bytes;                  /* wp's or wb's size (qkv_big_alloc) */
 	float *bias[3];                  /* [d_out] or NULL: copies, the handle keeps nothing
 	                                  * of the weights it was given */
 	uint64_t bytes;                  /* what the handle allocated (qkv_handle_memory) */

@@ -8,6 +8,7 @@
 #define QKV_BACKEND_NAME "openmp"
 #include <qkv/backend_util.h>
 
+#include "../big_alloc.h"
 #include "ompb.h"
 
 static void ompb_release(void *handle)
@@ -16,8 +17,8 @@ static void ompb_release(void *handle)
 	if (!h)
 		return;
 	free(h->panels);
-	free(h->wp);
-	free(h->wb);
+	qkv_big_free(h->wp, h->w_bytes);
+	qkv_big_free(h->wb, h->w_bytes);
 	for (int p = 0; p < 3; p++)
 		free(h->bias[p]);
 	free(h);

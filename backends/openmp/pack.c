@@ -6,6 +6,7 @@
 #include <qkv/backend_util.h>
 #include <qkv/precision.h>
 
+#include "../big_alloc.h"
 #include "ompb.h"
 
 /* One panel from W [d_model x d_out] in `layout`; columns past nw stay zero. */
@@ -41,10 +42,11 @@ enum qkv_status qkv_omp_pack(struct ompb_handle *h, const struct qkv_weights *wt
 	if (__builtin_mul_overflow(np, panel * esize, &bytes))
 		return QKV_ERR_NOMEM;
 	bytes = (bytes + 63) / 64 * 64;
+	h->w_bytes = bytes;
 	if (pb->precision == QKV_BF16)
-		h->wb = aligned_alloc(64, bytes);
+		h->wb = qkv_big_alloc(bytes);
 	else
-		h->wp = aligned_alloc(64, bytes);
+		h->wp = qkv_big_alloc(bytes);
 	if (!h->wb && !h->wp)
 		return QKV_ERR_NOMEM;
 	h->bytes += bytes + np * sizeof(*h->panels);

@@ -19,6 +19,7 @@
 #include <qkv/plugin.h>
 #include <qkv/wtype.h>
 
+#include "../big_alloc.h"
 #include "kernel.h"
 
 /* Below this many multiply-adds per call one thread does the work: a fork/join costs
@@ -30,10 +31,11 @@ struct quant_handle {
 	const struct quant_kernel *k;
 	const uint8_t *w[3]; /* rows as stored (borrowed from the core), NULL when in panels */
 	size_t row_bytes[3];
-	uint8_t *panel[3]; /* rows repacked in groups of 16 (panel_layouts), or NULL */
-	float *bias[3];    /* copies: the handle keeps no bias pointer of the core's */
-	uint32_t layout;   /* out_in, or in_out for F32 weights (the f32 loop below) */
-	uint64_t bytes;    /* what the handle allocated */
+	uint8_t *panel[3];     /* rows repacked in groups of 16 (panel_layouts), or NULL */
+	size_t panel_bytes[3]; /* their sizes (qkv_big_alloc) */
+	float *bias[3];        /* copies: the handle keeps no bias pointer of the core's */
+	uint32_t layout;       /* out_in, or in_out for F32 weights (the f32 loop below) */
+	uint64_t bytes;        /* what the handle allocated */
 };
 
 static void quant_release(void *hp)
@@ -42,7 +44,7 @@ static void quant_release(void *hp)
 	if (!h)
 		return;
 	for (int p = 0; p < 3; p++) {
-		free(h->panel[p]);
+		qkv_big_free(h->panel[p], h->panel_bytes[p]);
 		free(h->bias[p]);
 	}
 	free(h);
@@ -162,7 +164,7 @@ static uint8_t *pack_panels(uint32_t t, const uint8_t *w, size_t d_out, size_t n
 	const struct panel_layout *L = &panel_layouts[t];
 	size_t sb = qkv_wtype_traits(t)->bytes, groups = (d_out + L->rows - 1) / L->rows;
 	*bytes = (groups * nb * L->block + 63) / 64 * 64;
-	uint8_t *pan = aligned_alloc(64, *bytes);
+	uint8_t *pan = qkv_big_alloc(*bytes);
 	if (!pan)
 		return NULL;
 	for (size_t g = 0; g < groups; g++)
@@ -237,6 +239,7 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 			                        "out of memory for the %s panels of %s",
 			                        qkv_wtype_name(t), qkv_proj_name(p));
 		h->w[p] = NULL;
+		h->panel_bytes[p] = bytes;
 		h->bytes += bytes;
 	}
 	return QKV_OK;
