@@ -6,8 +6,8 @@
  *   project: quantize each X row into a per-call buffer in the kernel's X layout, exact
  *            int32 products per mr x nr block, then y = ((float)acc * sx) * sw + b,
  *            the order of qkv_int8_dequant, so results equal the scalar reference.
- * Work is split over OpenMP threads by (row block, panel); for T <= INT8_MB there is one
- * row block, so the weights are streamed once, each thread reading its own panels.
+ * Work is split over OpenMP threads by (panel, row block) tasks, panel outer: the
+ * weights are streamed from memory once per call, each thread reading its own panels.
  */
 #include <omp.h>
 #include <stdio.h>
@@ -154,9 +154,11 @@ static size_t x_stride(const struct int8_handle *s)
 	return ldq % 4096 == 0 ? ldq + 64 : ldq;
 }
 
-/* Rows [t0, t1) of the current chunk (batch rows r0 + t) against one panel. */
+/* Rows [t0, t1) of the current chunk (batch rows r0 + t) against one panel; `again`: the
+ * next task is the same panel's next row block (project_chunk's order). */
 static void run_task(const struct int8_handle *s, const struct qkv_batch *b, const int8_t *xq,
-                     size_t ldq, const float *xs, size_t r0, size_t t0, size_t t1, size_t panel)
+                     size_t ldq, const float *xs, size_t r0, size_t t0, size_t t1, size_t panel,
+                     int again)
 {
 	size_t nr = s->w.nr, mr_max = s->kern->mr, kg = s->w.kg, xg = int8_xg(s->kern);
 	size_t kc = s->kern->kc ? s->kern->kc : kg;
@@ -170,9 +172,10 @@ static void run_task(const struct int8_handle *s, const struct qkv_batch *b, con
 	int32_t acc[INT8_MB * INT8_NR_MAX];      /* [t1 - t0][nr] */
 	for (size_t g0 = 0; g0 < kg; g0 += kc) { /* k blocks: the panel slice stays in L1 */
 		size_t n = kg - g0 < kc ? kg - g0 : kc;
-		/* next block of k, or the next panel's first (panels are contiguous): NULL
-		 * past the end, so the kernel never prefetches outside the panels */
-		size_t next = at + (g0 + n) * group_bytes;
+		/* next block of k; after the last, the first of the panel the next task reads
+		 * (this one again, or the next: panels are contiguous); NULL past the end, so
+		 * the kernel never prefetches outside the panels */
+		size_t next = g0 + n < kg || !again ? at + (g0 + n) * group_bytes : at;
 		const int8_t *pf = next + n * group_bytes <= all ? s->w.panels + next : NULL;
 		if (g0 + n >= kg) /* the last block of k: its results are stored next */
 			prefetch_out(s, b, r0 + t0, t1 - t0, panel);
@@ -190,7 +193,7 @@ static void run_task(const struct int8_handle *s, const struct qkv_batch *b, con
 }
 
 /* Batch rows [r0, r0 + rows): quantize them into xq [rows][ldq] and xs [rows], then
- * every (64-row block, panel) task. */
+ * every (panel, 64-row block) task. */
 static void project_chunk(const struct int8_handle *s, const struct qkv_batch *b, int8_t *xq,
                           float *xs, size_t ldq, size_t r0, size_t rows)
 {
@@ -203,9 +206,12 @@ static void project_chunk(const struct int8_handle *s, const struct qkv_batch *b
 	if ((double)want > worth) /* small calls: waking a thread costs more than it saves */
 		want = worth >= 1.0 ? (size_t)worth : 1;
 	int nt = omp_in_parallel() ? 1 : (int)want;
-	/* Tasks run row block outer, panel inner, in chunks of ~1/8 of a thread's share
-	 * taken dynamically: each thread still streams contiguous runs of panels, and a
-	 * thread the OS delays (a shared machine) does not hold the whole call back. */
+	/* Tasks run panel outer, row block inner: a panel comes from memory once per call
+	 * and stays in L2 while every row block uses it, X (rows x K bytes) comes from L2/L3
+	 * (row block outer re-read the weights from memory once per block: 2-4 % slower on
+	 * 1 thread at T >= 128, README). Chunks of ~1/8 of a thread's share are taken
+	 * dynamically: each thread still streams contiguous runs of panels, and a thread the
+	 * OS delays (a shared machine) does not hold the whole call back. */
 	size_t chunk = tasks / ((size_t)nt * 8);
 	int ch = chunk < 1 ? 1 : (chunk > 1u << 20 ? 1 << 20 : (int)chunk);
 #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -216,9 +222,9 @@ static void project_chunk(const struct int8_handle *s, const struct qkv_batch *b
 			                  xq + t * ldq, xs + t);
 #pragma omp for schedule(dynamic, ch)
 		for (size_t task = 0; task < tasks; task++) {
-			size_t rb = task / s->w.n_panels, panel = task % s->w.n_panels;
+			size_t panel = task / n_rb, rb = task % n_rb;
 			size_t t0 = rb * mb, t1 = t0 + mb < rows ? t0 + mb : rows;
-			run_task(s, b, xq, ldq, xs, r0, t0, t1, panel);
+			run_task(s, b, xq, ldq, xs, r0, t0, t1, panel, rb + 1 < n_rb);
 		}
 	}
 }
