@@ -127,8 +127,8 @@ static void store_block(const struct int8_handle *s, const struct qkv_batch *b, 
 /* Ask for the output lines store_block will write for batch rows [t0, t0 + rows) of a
  * panel, into L2 with intent to write: issued one k block before the stores, so they
  * do not each wait on a read-for-ownership from memory (a block's rows are ld_out
- * apart, too far apart for the hardware prefetcher; 3-5 % of the time at T >= 128 on
- * a Zen 5, backends/int8/README.md). */
+ * apart, too far apart for the hardware prefetcher). On a Zen 5 the stores took 5-7 % of
+ * a T >= 128 call; this took about 2 % off (backends/int8/README.md). */
 static void prefetch_out(const struct int8_handle *s, const struct qkv_batch *b, size_t t0,
                          size_t rows, size_t panel)
 {
