@@ -310,6 +310,16 @@ Test(int8, rows_beyond_one_pass, .init = setup)
 	report_kernels("rows_beyond_one_pass");
 }
 
+/* INT8_WHOLE_K_BLOCKS (4) row blocks of 64 and more: all of k in one call per row group
+ * (T = 257: 5 blocks, the last of one row), against several k slices (T = 130: 3 blocks);
+ * K = 1031 is 258 k groups, three slices of the vpdpbusd kernels. */
+Test(int8, whole_k_for_many_row_blocks, .init = setup)
+{
+	compare_kernels(1031, 4, 2, 16, 257, QKV_LAYOUT_OUT_IN, 1, GAUSS, 2);
+	compare_kernels(1031, 3, 1, 13, 193, QKV_LAYOUT_IN_OUT, 0, GAUSS, 1);
+	report_kernels("whole_k_for_many_row_blocks");
+}
+
 /* Pre-quantized weights (w_i8 + w_scale): the column sums of the +128 kernels come from
  * the given int8 columns; both layouts, every kernel. */
 Test(int8, prequantized_weights, .init = setup)
