@@ -177,7 +177,7 @@ static void run_task(const struct int8_handle *s, const struct qkv_batch *b, con
 	 * current slice in), or the only one */
 	size_t t_pf = t1 - t0 > mr_max ? t0 + mr_max : t0;
 	int32_t acc[INT8_MB * INT8_NR_MAX];      /* [t1 - t0][nr] */
-	for (size_t g0 = 0; g0 < kg; g0 += kc) { /* k blocks: the panel slice stays in L1 */
+	for (size_t g0 = 0; g0 < kg; g0 += kc) { /* k blocks: the slice stays in L1 (or all k) */
 		size_t n = kg - g0 < kc ? kg - g0 : kc;
 		/* next block of k; after the last, the first of the panel the next task reads
 		 * (this one again, or the next: panels are contiguous); NULL past the end, so
