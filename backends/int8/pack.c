@@ -7,6 +7,7 @@
 #include "../big_alloc.h"
 #include "kernel.h"
 #include "pack.h"
+#include <qkv/backend_util.h>
 #include <qkv/precision.h>
 
 /* Where fused column n comes from. */
@@ -21,9 +22,10 @@ struct col_src {
 static void col_source(const struct qkv_problem *pb, const struct qkv_weights *wt, size_t n,
                        struct col_src *s)
 {
-	size_t p = n < pb->d_q ? QKV_Q : (n < (size_t)pb->d_q + pb->d_kv ? QKV_K : QKV_V);
-	size_t j = n - (p == QKV_Q ? 0 : pb->d_q + (p == QKV_V ? pb->d_kv : 0));
-	size_t d_out = p == QKV_Q ? pb->d_q : pb->d_kv;
+	size_t first;
+	int p = int8_fused_proj(pb, n, &first);
+	size_t j = n - first;
+	size_t d_out = qkv_out_width(pb, p);
 	size_t off = wt->layout == QKV_LAYOUT_IN_OUT ? j : j * pb->d_model;
 	s->stride = wt->layout == QKV_LAYOUT_IN_OUT ? d_out : 1;
 	s->bias = wt->bias[p] ? wt->bias[p][j] : 0.0f;

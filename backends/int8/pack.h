@@ -9,6 +9,15 @@
 
 #include "kernel.h"
 
+/* The projection that fused column n (< d_q + 2 d_kv) belongs to; *first gets that
+ * projection's first fused column. */
+static inline int int8_fused_proj(const struct qkv_problem *pb, size_t n, size_t *first)
+{
+	int p = n < pb->d_q ? QKV_Q : (n < (size_t)pb->d_q + pb->d_kv ? QKV_K : QKV_V);
+	*first = p == QKV_Q ? 0 : pb->d_q + (p == QKV_V ? (size_t)pb->d_kv : 0);
+	return p;
+}
+
 /* Fused weights of q|k|v, packed for one kernel (its nr): column n of the fused [d_model x N]
  * matrix is column n of Wq for n < d_q, then Wk, then Wv (N = d_q + 2 d_kv). */
 struct int8_weights {
