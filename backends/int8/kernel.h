@@ -50,6 +50,7 @@
 #include <stdint.h>
 
 #include "../kernel_table.h"
+#include "../quantize_x86.h"
 
 #define INT8_MR_MAX 8  /* largest mr of any kernel */
 #define INT8_NR_MAX 64 /* largest nr of any kernel */
@@ -88,7 +89,6 @@ extern const struct int8_kernel int8_kernel_avx2;
 extern const struct int8_kernel int8_kernel_avxvnni;
 extern const struct int8_kernel int8_kernel_avx512vnni_ymm;
 extern const struct int8_kernel int8_kernel_avx512vnni;
-float int8_quantize_avx2(const float *v, size_t n, int8_t *q);
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
 extern const struct int8_kernel int8_kernel_neon;

@@ -93,7 +93,7 @@ const struct int8_kernel int8_kernel_avx512vnni = {
     .kc = VNNI_KC,
     .x_mode = INT8_X_U8,
     .block = zmm_block,
-    .quantize = int8_quantize_avx2,
+    .quantize = qkv_int8_quantize_avx2,
 };
 const struct int8_kernel int8_kernel_avx512vnni_ymm = {
     .desc = "EVEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
@@ -102,7 +102,7 @@ const struct int8_kernel int8_kernel_avx512vnni_ymm = {
     .kc = VNNI_KC,
     .x_mode = INT8_X_U8,
     .block = ymm512_block,
-    .quantize = int8_quantize_avx2,
+    .quantize = qkv_int8_quantize_avx2,
 };
 const struct int8_kernel int8_kernel_avxvnni = {
     .desc = "VEX vpdpbusd ymm, u8 = x + 128, column-sum compensation",
@@ -111,6 +111,6 @@ const struct int8_kernel int8_kernel_avxvnni = {
     .kc = VNNI_KC,
     .x_mode = INT8_X_U8,
     .block = avxvnni_block,
-    .quantize = int8_quantize_avx2,
+    .quantize = qkv_int8_quantize_avx2,
 };
 #endif

@@ -79,8 +79,17 @@ static inline const int32_t *quant_act_q8_0_sums(const void *xrow, size_t nb)
 {
 	return (const int32_t *)(const void *)((const struct qkv_act_q8_0 *)xrow + nb);
 }
+/* Where a panel call sends its prefetches. step 0: its own panel, a fixed distance ahead
+ * (the panel streams from memory: one X tile per panel, as in decode). Else the panel is
+ * in L2 from an earlier call and the call sends step bytes at next + b * step into L2
+ * during block b: the driver spreads the panel it computes next over the X tiles of the
+ * one it computes now (next NULL: nothing to fetch). */
+struct quant_pf {
+	const uint8_t *next;
+	size_t step;
+};
 typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int nt, size_t nb,
-                               float *out);
+                               float *out, struct quant_pf pf);
 
 struct quant_kernel {
 	const char *name; /* "avx512vnni", ...: for probe (dispatch.c's table row has it too) */
@@ -90,6 +99,8 @@ struct quant_kernel {
 	/* NULL: that type stays in place and uses the row kernels; else its rows are packed
 	 * at prepare into quant.c's panel layout of the type (kernel.h's QUANT_PANEL*) */
 	quant_panel_fn panel[QKV_WTYPE_COUNT];
+	/* quantizes X's blocks, bit for bit as qkv_int8_quantize; NULL: that one */
+	float (*quantize)(const float *v, size_t n, int8_t *q);
 };
 
 extern const struct quant_kernel quant_kernel_c;

@@ -11,6 +11,7 @@
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF /* the float steps are specified without FMA */
 #endif
+#include "../quantize_x86.h"
 #include "kernel.h"
 #include "simd.h"
 
@@ -31,6 +32,21 @@ static inline void quant_prefetch(const uint8_t *p, size_t bytes)
 	uintptr_t a = ((uintptr_t)p + QUANT_PREFETCH) & ~(uintptr_t)63;
 	for (uintptr_t end = (uintptr_t)p + QUANT_PREFETCH + bytes; a < end; a += 64)
 		_mm_prefetch((const char *)a, _MM_HINT_T0);
+}
+
+/* A panel kernel's prefetches in block b (kernel.h's struct quant_pf): its own stream
+ * ahead, or its share of the next panel into L2. */
+static inline void panel_prefetch(const uint8_t *blk, size_t bytes, struct quant_pf pf, size_t b)
+{
+	if (!pf.step) {
+		quant_prefetch(blk, bytes);
+		return;
+	}
+	if (!pf.next)
+		return;
+	uintptr_t a = ((uintptr_t)pf.next + b * pf.step) & ~(uintptr_t)63;
+	for (uintptr_t end = (uintptr_t)pf.next + (b + 1) * pf.step; a < end; a += 64)
+		_mm_prefetch((const char *)a, _MM_HINT_T1);
 }
 
 #define Q_SFX avx2
@@ -111,10 +127,9 @@ wide_dot(__m512i s[QUANT_WIDE_TILE][2], __m512i w0, __m512i w1,
  * x the X block's sum and take 8 k-groups of vpdpbusd, each weight register used for NR
  * rows; then lane r's float step as the row function's, acc + (float)isum * (d * dx), in
  * zmm. NR and q4 are constants after inlining, so the accumulators stay in registers. */
-Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uint8_t *panel,
-                                                                       const void *const *x,
-                                                                       size_t nb, float *out,
-                                                                       const int NR, const int q4)
+Q_TARGET static inline __attribute__((always_inline)) void
+wide_0_body(const uint8_t *panel, const void *const *x, size_t nb, float *out, struct quant_pf pf,
+            const int NR, const int q4)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f);
 	const size_t pb = q4 ? QUANT_WIDE4_BLOCK : QUANT_WIDE_BLOCK, dat = pb - 64;
@@ -131,7 +146,7 @@ Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uin
 	}
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + pb * b;
-		quant_prefetch(blk, pb);
+		panel_prefetch(blk, pb, pf, b);
 		__m512i s[QUANT_WIDE_TILE][2];
 		QKV_UNROLL(8)
 		for (int i = 0; i < NR; i++)
@@ -169,17 +184,18 @@ Q_TARGET static inline __attribute__((always_inline)) void wide_0_body(const uin
 }
 
 /* One function per type and X row count (the tile and its remainders), in a table. */
-typedef void (*wide_fn)(const uint8_t *panel, const void *const *x, size_t nb, float *out);
+typedef void (*wide_fn)(const uint8_t *panel, const void *const *x, size_t nb, float *out,
+                        struct quant_pf pf);
 #define WIDE_0(NR)                                                                                 \
 	Q_TARGET static void wide_q8_0_##NR(const uint8_t *panel, const void *const *x, size_t nb, \
-	                                    float *out)                                            \
+	                                    float *out, struct quant_pf pf)                        \
 	{                                                                                          \
-		wide_0_body(panel, x, nb, out, NR, 0);                                             \
+		wide_0_body(panel, x, nb, out, pf, NR, 0);                                         \
 	}                                                                                          \
 	Q_TARGET static void wide_q4_0_##NR(const uint8_t *panel, const void *const *x, size_t nb, \
-	                                    float *out)                                            \
+	                                    float *out, struct quant_pf pf)                        \
 	{                                                                                          \
-		wide_0_body(panel, x, nb, out, NR, 1);                                             \
+		wide_0_body(panel, x, nb, out, pf, NR, 1);                                         \
 	}
 WIDE_0(1)
 WIDE_0(2)
@@ -194,15 +210,15 @@ static const wide_fn wide_q4_0[QUANT_WIDE_TILE] = {wide_q4_0_1, wide_q4_0_2, wid
                                                    wide_q4_0_4, wide_q4_0_5, wide_q4_0_6};
 
 Q_TARGET static void panel_q8_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
-                                           size_t nb, float *out)
+                                           size_t nb, float *out, struct quant_pf pf)
 {
-	wide_q8_0[nt - 1](panel, x, nb, out);
+	wide_q8_0[nt - 1](panel, x, nb, out, pf);
 }
 
 Q_TARGET static void panel_q4_0_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
-                                           size_t nb, float *out)
+                                           size_t nb, float *out, struct quant_pf pf)
 {
-	wide_q4_0[nt - 1](panel, x, nb, out);
+	wide_q4_0[nt - 1](panel, x, nb, out, pf);
 }
 
 /* 16 bytes to 16 int32 lanes (zero-extended) */
@@ -226,7 +242,7 @@ Q_TARGET static inline __m512i widen16_s8(const uint8_t *p)
  * (X's two 16-value sums of sub-block j), exact in int32; then the two float steps of
  * <qkv/wtype.h> per lane. */
 Q_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const *x, int nt,
-                                         size_t nb, float *out, int five)
+                                         size_t nb, float *out, struct quant_pf pf, int five)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
 	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
@@ -234,7 +250,7 @@ Q_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 		lo[i] = hi[i] = _mm256_setzero_ps();
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + (five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK) * b;
-		quant_prefetch(blk, five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK);
+		panel_prefetch(blk, five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK, pf, b);
 		const uint8_t *qh = blk + 2048, *scm = qh + (five ? 512 : 0), *dd = scm + 256;
 		__m512i sc[8], mn[8];
 		for (int j = 0; j < 8; j++) {
@@ -300,16 +316,16 @@ Q_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 }
 
 Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
-                                           size_t nb, float *out)
+                                           size_t nb, float *out, struct quant_pf pf)
 {
-	panel_k_body(panel, x, nt, nb, out, 0);
+	panel_k_body(panel, x, nt, nb, out, pf, 0);
 }
 
 /* Q5_K: the Q4_K panel with the fifth bits as Q5_K's qh bytes, per row and k-group. */
 Q_TARGET static void panel_q5_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
-                                           size_t nb, float *out)
+                                           size_t nb, float *out, struct quant_pf pf)
 {
-	panel_k_body(panel, x, nt, nb, out, 1);
+	panel_k_body(panel, x, nt, nb, out, pf, 1);
 }
 
 /* 16 rows of a Q6_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per
@@ -318,7 +334,7 @@ Q_TARGET static void panel_q5_k_avx512vnni(const uint8_t *panel, const void *con
  * vpdpwssd on the scale pairs; exact in int32. Then the float step of <qkv/wtype.h> per
  * lane. */
 Q_TARGET static void panel_q6_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
-                                           size_t nb, float *out)
+                                           size_t nb, float *out, struct quant_pf pf)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
 	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
@@ -326,7 +342,7 @@ Q_TARGET static void panel_q6_k_avx512vnni(const uint8_t *panel, const void *con
 		lo[i] = hi[i] = _mm256_setzero_ps();
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + QUANT_PANEL6_BLOCK * b;
-		quant_prefetch(blk, QUANT_PANEL6_BLOCK);
+		panel_prefetch(blk, QUANT_PANEL6_BLOCK, pf, b);
 		const uint8_t *qh = blk + 2048, *scl = qh + 1024, *dd = scl + 256;
 		__m512i sc[16], scp[8]; /* lane r: row r's scale j; scales 2p, 2p + 1 as int16 */
 		for (int j = 0; j < 16; j++)
@@ -403,13 +419,18 @@ const struct quant_kernel quant_kernel_avx512vnni = {
     .name = "avx512vnni",
     .desc = "vpdpbusd ymm (EVEX), zmm Q8_0/Q4_0/Q4_K/Q5_K/Q6_K panels",
     ROWS(avx512vnni),
+    .quantize = qkv_int8_quantize_avx2,
     .panel = {[QKV_WT_Q8_0] = panel_q8_0_avx512vnni,
               [QKV_WT_Q4_0] = panel_q4_0_avx512vnni,
               [QKV_WT_Q4_K] = panel_q4_k_avx512vnni,
               [QKV_WT_Q5_K] = panel_q5_k_avx512vnni,
               [QKV_WT_Q6_K] = panel_q6_k_avx512vnni}};
-const struct quant_kernel quant_kernel_avxvnni = {
-    .name = "avxvnni", .desc = "vpdpbusd ymm (VEX)", ROWS(avxvnni)};
-const struct quant_kernel quant_kernel_avx2 = {
-    .name = "avx2", .desc = "vpmaddubsw + vpmaddwd ymm", ROWS(avx2)};
+const struct quant_kernel quant_kernel_avxvnni = {.name = "avxvnni",
+                                                  .desc = "vpdpbusd ymm (VEX)",
+                                                  ROWS(avxvnni),
+                                                  .quantize = qkv_int8_quantize_avx2};
+const struct quant_kernel quant_kernel_avx2 = {.name = "avx2",
+                                               .desc = "vpmaddubsw + vpmaddwd ymm",
+                                               ROWS(avx2),
+                                               .quantize = qkv_int8_quantize_avx2};
 #endif

@@ -268,14 +268,16 @@ static void q8_0_block_sums(uint8_t *row, size_t nb)
 
 /* Each X row prepared for type t's activation format into buf: T rows of `rb` bytes
  * (act_row_bytes). */
-static void prepare_rows(const struct qkv_batch *b, size_t K, uint32_t t, size_t rb, uint8_t *buf,
-                         int nthr)
+static void prepare_rows(const struct quant_handle *h, const struct qkv_batch *b, size_t K,
+                         uint32_t t, size_t rb, uint8_t *buf, int nthr)
 {
 	bool q8_0 = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0;
+	float (*quantize)(const float *, size_t, int8_t *) =
+	    h->k->quantize ? h->k->quantize : qkv_int8_quantize;
 #pragma omp parallel for num_threads(nthr) schedule(static)
 	for (size_t i = 0; i < b->T; i++) {
 		uint8_t *row = buf + i * rb;
-		qkv_act_quantize(t, b->x + i * b->ldx, K, row);
+		qkv_act_quantize_with(t, b->x + i * b->ldx, K, row, quantize);
 		if (q8_0)
 			q8_0_block_sums(row, K / 32);
 	}
@@ -307,24 +309,36 @@ static void rows_f32_in_out(const struct quant_handle *h, const struct qkv_batch
 #define X_CHUNK_BYTES ((size_t)256 << 10)
 
 /* Output rows [n0, n1) of projection p from its panels, for X rows [t_lo, t_hi): every
- * panel that meets the range is computed, its rows in the range written. */
+ * panel that meets the range is computed, its rows in the range written. With more than
+ * one X tile, the tiles of a panel read it from L2 and between them fetch the panel after
+ * it (the range's next, else `after`: the first of the next X chunk) into L2, so that only
+ * the first panel of a call waits on memory (kernel.h's struct quant_pf). */
 static void panels(const struct quant_handle *h, const struct qkv_batch *b, int p,
                    const uint8_t *act, size_t arb, size_t nb, size_t n0, size_t n1, size_t t_lo,
-                   size_t t_hi)
+                   size_t t_hi, const uint8_t *after)
 {
 	const struct panel_layout *L = &panel_layouts[h->pb.wtype[p]];
-	size_t R = L->rows, tile = L->tile;
+	size_t R = L->rows, tile = L->tile, bytes = nb * L->block;
+	size_t tiles = (t_hi - t_lo + tile - 1) / tile;
+	size_t share = (bytes + tiles - 1) / tiles; /* of the next panel, per tile */
 	for (size_t g = n0 / R; g * R < n1; g++) {
-		const uint8_t *pan = h->panel[p] + g * nb * L->block;
+		const uint8_t *pan = h->panel[p] + g * bytes;
+		const uint8_t *next = (g + 1) * R < n1 ? pan + bytes : after;
 		size_t lo = g * R < n0 ? n0 : g * R;
 		size_t hi = (g + 1) * R < n1 ? (g + 1) * R : n1;
 		for (size_t t0 = t_lo; t0 < t_hi; t0 += tile) {
 			const void *xs[QUANT_PANEL_TILE];
 			float acc[QUANT_PANEL_OUT_MAX]; /* [nt][R] */
 			int nt = t_hi - t0 < tile ? (int)(t_hi - t0) : (int)tile;
+			struct quant_pf pf = {NULL, 0};
+			if (tiles > 1) {
+				size_t i = (t0 - t_lo) / tile;
+				pf.next = next ? next + i * share : NULL;
+				pf.step = (share + nb - 1) / nb;
+			}
 			for (int i = 0; i < nt; i++)
 				xs[i] = act + (t0 + i) * arb;
-			panel_fn(h->k, h->pb.wtype[p])(pan, xs, nt, nb, acc);
+			panel_fn(h->k, h->pb.wtype[p])(pan, xs, nt, nb, acc, pf);
 			for (int i = 0; i < nt; i++) {
 				float *y = b->out[p] + (t0 + i) * b->ld_out[p];
 				for (size_t n = lo; n < hi; n++) {
@@ -339,12 +353,14 @@ static void panels(const struct quant_handle *h, const struct qkv_batch *b, int 
 /* Output rows [n0, n1) of projection p for X rows [t_lo, t_hi). */
 static void rows_chunk(const struct quant_handle *h, const struct qkv_batch *b, int p,
                        const uint8_t *act, size_t arb, size_t n0, size_t n1, size_t t_lo,
-                       size_t t_hi)
+                       size_t t_hi, int last)
 {
 	uint32_t t = h->pb.wtype[p];
 	size_t nb = h->pb.d_model / qkv_wtype_traits(t)->block;
 	if (h->panel[p]) {
-		panels(h, b, p, act, arb, nb, n0, n1, t_lo, t_hi);
+		size_t R = panel_layouts[t].rows;
+		const uint8_t *first = h->panel[p] + n0 / R * nb * panel_layouts[t].block;
+		panels(h, b, p, act, arb, nb, n0, n1, t_lo, t_hi, last ? NULL : first);
 		return;
 	}
 	quant_row_fn fn = h->k->row[t] ? h->k->row[t] : quant_kernel_c.row[t];
@@ -402,7 +418,7 @@ static void rows(const struct quant_handle *h, const struct qkv_batch *b, int p,
 		chunk = tile;
 	for (size_t t_lo = 0; t_lo < b->T; t_lo += chunk)
 		rows_chunk(h, b, p, act, arb, n0, n1, t_lo,
-		           b->T - t_lo < chunk ? b->T : t_lo + chunk);
+		           b->T - t_lo < chunk ? b->T : t_lo + chunk, b->T - t_lo <= chunk);
 }
 
 static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, char *err,
@@ -432,7 +448,7 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
 			                      "out of memory for %zu quantized rows", b->T);
 		else
-			prepare_rows(b, K, t, rb[a], buf[a], nthr);
+			prepare_rows(h, b, K, t, rb[a], buf[a], nthr);
 	}
 	if (st == QKV_OK) {
 #pragma omp parallel num_threads(nthr)

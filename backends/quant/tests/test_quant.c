@@ -4,7 +4,7 @@
  * (random digits and packed scales, fp16 scales of many magnitudes, some blocks zero;
  * then the same with edge fp16 scales: NaN, infinities, subnormals, the largest), X rows
  * random, T across the row kernels' tile of 4 and, with edge scales, every T from 1 past
- * the panels' X tiles (8 and 6) and their remainders. */
+ * the panels' X tiles (8 and 6) and their remainders; then X at the quantizer's edges. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -154,17 +154,53 @@ static const uint32_t mixes[][3] = {
     {QKV_WT_Q6_K, QKV_WT_Q6_K, QKV_WT_Q6_K}, {QKV_WT_Q4_K, QKV_WT_Q4_K, QKV_WT_Q6_K},
     {QKV_WT_Q8_0, QKV_WT_Q5_K, QKV_WT_Q4_0}, {QKV_WT_F16, QKV_WT_BF16, QKV_WT_F32}};
 
+/* X at the quantizer's edges, per 256 values (a Q8_K super-block, 8 Q8_0 blocks) of each
+ * row, by turns: all zero, one NaN, one infinity, all below QKV_INT8_AMAX_MIN (scale 0),
+ * halves that x * 127 / amax puts exactly between two integers (ties to even), and left
+ * random. The backends' vectorized quantizers must match the reference in every case. */
+static void edge_x(float *x, size_t T, size_t K, size_t ldx)
+{
+	for (size_t t = 0; t < T; t++)
+		for (size_t u = 0; u < K / 256; u++) {
+			float *v = x + t * ldx + 256 * u;
+			switch ((t + u) % 6) {
+			case 0:
+				memset(v, 0, 256 * sizeof(float));
+				break;
+			case 1:
+				v[rnd() % 256] = NAN;
+				break;
+			case 2:
+				v[rnd() % 256] = rnd() % 2 ? INFINITY : -INFINITY;
+				break;
+			case 3:
+				for (int i = 0; i < 256; i++)
+					v[i] = ldexpf((float)((int)(rnd() % 201) - 100), -140);
+				break;
+			case 4: /* amax 127 in every block of 32: 127 / amax is 1 */
+				for (int i = 0; i < 256; i++)
+					v[i] = i % 32 ? (float)((int)(rnd() % 254) - 127) + 0.5f
+					              : 127.0f;
+				break;
+			default:
+				break;
+			}
+		}
+}
+
 /* T random X rows (values to 1 scaled by 2^-6 to 2^3, by row) through q and the scalar backend s,
  * the outputs compared bit for bit; an output that is NaN in both passes (a NaN's payload is not
  * part of the scheme: it depends on which operand the compiler puts first). */
 static void compare(const struct qkv_backend *q, const struct qkv_backend *s, const struct model *m,
-                    size_t T, size_t threads, const char *what)
+                    size_t T, size_t threads, int xedges, const char *what)
 {
 	size_t ldx = m->pb.d_model + 3;
 	float *x = malloc(T * ldx * sizeof(float));
 	for (size_t i = 0; i < T * ldx; i++)
 		x[i] = ldexpf((float)((int)(rnd() % 2001) - 1000) / 1000.0f,
 		              (int)((i / ldx) % 4) * 3 - 6);
+	if (xedges)
+		edge_x(x, T, m->pb.d_model, ldx);
 	float *yq = calloc(T * 80, sizeof(float)), *ys = calloc(T * 80, sizeof(float));
 	run(q, m, x, T, yq, threads);
 	run(s, m, x, T, ys, 1);
@@ -200,7 +236,7 @@ static void check_module(const char *so, const char *kernel)
 		for (size_t ki = 0; ki < 3; ki++) {
 			struct model m;
 			make(&m, mixes[mi], Ks[ki], (int)((mi + ki) % 2), 0);
-			compare(q, s, &m, Ts[(mi + ki) % 5], 1 + mi % 3, what);
+			compare(q, s, &m, Ts[(mi + ki) % 5], 1 + mi % 3, 0, what);
 			unmake(&m);
 		}
 	snprintf(what, sizeof(what), "%s kernel %s, edge scales", so, kernel);
@@ -208,7 +244,15 @@ static void check_module(const char *so, const char *kernel)
 		for (size_t T = 1; T <= 19; T++) {
 			struct model m;
 			make(&m, mixes[mi], 512, (int)(T % 2), 1);
-			compare(q, s, &m, T, 1 + T % 3, what);
+			compare(q, s, &m, T, 1 + T % 3, 0, what);
+			unmake(&m);
+		}
+	snprintf(what, sizeof(what), "%s kernel %s, edge X", so, kernel);
+	for (size_t mi = 0; mi < sizeof(mixes) / sizeof(mixes[0]); mi++)
+		for (size_t T = 5; T <= 13; T += 8) { /* 2 x 512 values per row: every case */
+			struct model m;
+			make(&m, mixes[mi], 512, (int)(mi % 2), 0);
+			compare(q, s, &m, T, 1 + mi % 2, 1, what);
 			unmake(&m);
 		}
 	/* K = 4096: X is passed over in chunks (quant.c's X_CHUNK_BYTES: 48 rows of Q8_0
@@ -217,7 +261,7 @@ static void check_module(const char *so, const char *kernel)
 	for (size_t mi = 0; mi < 5; mi++) {
 		struct model m;
 		make(&m, mixes[mi], 4096, (int)(mi % 2), 0);
-		compare(q, s, &m, 53, 1 + mi % 2, what);
+		compare(q, s, &m, 53, 1 + mi % 2, 0, what);
 		unmake(&m);
 	}
 	unsetenv("QKV_QUANT_KERNEL");

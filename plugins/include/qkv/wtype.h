@@ -597,18 +597,21 @@ static inline size_t qkv_act_row_bytes(uint32_t t, size_t K)
 	}
 }
 
-/* Prepare one X row of K values for type t into out (qkv_act_row_bytes bytes). */
-static inline void qkv_act_quantize(uint32_t t, const float *x, size_t K, void *out)
+/* Prepare one X row of K values for type t into out (qkv_act_row_bytes bytes), each
+ * block quantized by `quantize`, which must do what qkv_int8_quantize of
+ * <qkv/precision.h> does, bit for bit (a backend passes its vectorized one). */
+static inline void qkv_act_quantize_with(uint32_t t, const float *x, size_t K, void *out,
+                                         float (*quantize)(const float *, size_t, int8_t *))
 {
 	const struct qkv_wtype_traits *r = qkv_wtype_traits(t);
 	if (r->act == QKV_ACT_Q8_0) {
 		struct qkv_act_q8_0 *a = (struct qkv_act_q8_0 *)out;
 		for (size_t b = 0; b < K / 32; b++)
-			a[b].d = qkv_int8_quantize(x + 32 * b, 32, a[b].q);
+			a[b].d = quantize(x + 32 * b, 32, a[b].q);
 	} else if (r->act == QKV_ACT_Q8_K) {
 		struct qkv_act_q8_k *a = (struct qkv_act_q8_k *)out;
 		for (size_t b = 0; b < K / 256; b++) {
-			a[b].d = qkv_int8_quantize(x + 256 * b, 256, a[b].q);
+			a[b].d = quantize(x + 256 * b, 256, a[b].q);
 			for (int j = 0; j < 16; j++) {
 				int s = 0;
 				for (int i = 0; i < 16; i++)
@@ -619,6 +622,12 @@ static inline void qkv_act_quantize(uint32_t t, const float *x, size_t K, void *
 	} else {
 		memcpy(out, x, K * sizeof(float));
 	}
+}
+
+/* Prepare one X row of K values for type t into out (qkv_act_row_bytes bytes). */
+static inline void qkv_act_quantize(uint32_t t, const float *x, size_t K, void *out)
+{
+	qkv_act_quantize_with(t, x, K, out, qkv_int8_quantize);
 }
 
 /* ---- the reference dot product of one weight row with one prepared X row ----
