@@ -72,12 +72,16 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
  * scales [16 sub-blocks][16 rows], then d [16] as fp16. */
 #define QUANT_PANEL6_BLOCK (2 * 2 * 8 * 16 * 4 + 2 * 8 * 16 * 4 + 16 * 16 + 16 * 2)
 /* The backend's Q8_0 activation row, made once per call (quant.c): the nb blocks of struct
- * qkv_act_q8_0 as qkv_act_quantize makes them, then nb int32, each block's sum of q
- * (exact), which the Q8_0 and Q4_0 panels' digit offsets need (w + 128, q + 8) for every
- * group of 16 rows. Row kernels read the blocks only. */
-static inline const int32_t *quant_act_q8_0_sums(const void *xrow, size_t nb)
+ * qkv_act_q8_0 as qkv_act_quantize makes them, then nb int32 -128 x each block's sum of q,
+ * then nb int32 -8 x that sum (exact): the starting values of the Q8_0 and Q4_0 panels'
+ * accumulators, whose digits are offset (w + 128, q + 8), for every group of 16 rows.
+ * Stored multiplied, the kernel broadcasts them straight from memory (a multiply and a
+ * move from a general register per block and X row cost 5-8 % of the Q8_0 kernel on a
+ * Zen 5). Row kernels read the blocks only. */
+static inline const int32_t *quant_act_q8_0_offsets(const void *xrow, size_t nb, int q4)
 {
-	return (const int32_t *)(const void *)((const struct qkv_act_q8_0 *)xrow + nb);
+	return (const int32_t *)(const void *)((const struct qkv_act_q8_0 *)xrow + nb) +
+	       (q4 ? nb : 0);
 }
 /* Where a panel call sends its prefetches. step 0: its own panel, a fixed distance ahead
  * (the panel streams from memory: one X tile per panel, as in decode). Else the panel is

@@ -246,23 +246,25 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 }
 
 /* Bytes of one X row prepared for type t: <qkv/wtype.h>'s row, and for Q8_0 activations
- * the block sums after it (kernel.h, quant_act_q8_0_sums). */
+ * the blocks' offsets after it (kernel.h, quant_act_q8_0_offsets). */
 static size_t act_row_bytes(uint32_t t, size_t K)
 {
-	size_t sums = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0 ? K / 32 * sizeof(int32_t) : 0;
-	return qkv_act_row_bytes(t, K) + sums;
+	size_t offs = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0 ? 2 * (K / 32) * sizeof(int32_t) : 0;
+	return qkv_act_row_bytes(t, K) + offs;
 }
 
-/* After a Q8_0 row of nb blocks, each block's sum of q (exact; kernel.h's layout). */
-static void q8_0_block_sums(uint8_t *row, size_t nb)
+/* After a Q8_0 row of nb blocks, -128 and -8 x each block's sum of q (kernel.h's
+ * quant_act_q8_0_offsets). */
+static void q8_0_block_offsets(uint8_t *row, size_t nb)
 {
 	const struct qkv_act_q8_0 *a = (const struct qkv_act_q8_0 *)(const void *)row;
-	int32_t *sums = (int32_t *)(void *)(row + nb * sizeof(*a));
+	int32_t *off = (int32_t *)(void *)(row + nb * sizeof(*a));
 	for (size_t blk = 0; blk < nb; blk++) {
 		int32_t s = 0;
 		for (int k = 0; k < 32; k++)
 			s += a[blk].q[k];
-		sums[blk] = s;
+		off[blk] = -128 * s;
+		off[nb + blk] = -8 * s;
 	}
 }
 
@@ -279,7 +281,7 @@ static void prepare_rows(const struct quant_handle *h, const struct qkv_batch *b
 		uint8_t *row = buf + i * rb;
 		qkv_act_quantize_with(t, b->x + i * b->ldx, K, row, quantize);
 		if (q8_0)
-			q8_0_block_sums(row, K / 32);
+			q8_0_block_offsets(row, K / 32);
 	}
 }
 
