@@ -49,20 +49,22 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
 #define QUANT_WIDE_ROWS 32
 #define QUANT_WIDE_TILE 6
 #define QUANT_WIDE_BLOCK (8 * 32 * 4 + 32 * 2)
-/* The 16-row panels of the other types: the same lanes, up to QUANT_PANEL_TILE X rows. */
+/* The K types' panels: the same lanes, up to QUANT_PANEL_TILE X rows (Q6_K 16 rows). */
 /* Room for one panel call's outputs, every layout's rows x X tile */
 #define QUANT_PANEL_OUT_MAX (QUANT_PANEL_TILE * QUANT_WIDE_ROWS)
 /* Q4_0 wide panels keep the digits as nibbles: per block [4 k-groups][32 rows][4] bytes
  * whose low nibble is the digit (q + 8) of k-group j and high nibble that of k-group j + 4,
  * then the 32 fp16 scales (the stored bytes, rearranged). */
 #define QUANT_WIDE4_BLOCK (4 * 32 * 4 + 32 * 2)
-/* Q4_K panels, per super-block of 256: [4 chunks][8 k-groups][16 rows][4] bytes whose low
- * nibble is the digit of sub-block 2c and high nibble that of sub-block 2c + 1 (as Q4_K
- * packs them), then the 6-bit scales [8][16] and mins [8][16] as u8, then d [16] and dmin
- * [16] as fp16 (1.03 x the stored bytes). */
+/* Q4_K panels, 32 rows: per super-block of 256 two halves of 16 rows, each [4 chunks][8
+ * k-groups][16 rows][4] bytes whose low nibble is the digit of sub-block 2c and high nibble
+ * that of sub-block 2c + 1 (as Q4_K packs them), then the 6-bit scales [8][16] and mins
+ * [8][16] as u8, then d [16] and dmin [16] as fp16 (1.03 x the stored bytes); a panel block
+ * is 2 x QUANT_PANELK_BLOCK. The kernel broadcasts each 4 values of X once for both halves. */
 #define QUANT_PANELK_BLOCK (4 * 8 * 16 * 4 + 2 * 8 * 16 + 2 * 16 * 2)
-/* Q5_K panels: the Q4_K layout with, after the digits, each row's 32 qh bytes (bit j of qh[k]
- * is the fifth bit of sub-block j's value k) as [8 k-groups][16 rows][4] (1.02 x). */
+/* Q5_K panels: the Q4_K layout (two halves) with, after each half's digits, each row's 32
+ * qh bytes (bit j of qh[k] is the fifth bit of sub-block j's value k) as [8 k-groups][16
+ * rows][4] (1.02 x). */
 #define QUANT_PANEL5_BLOCK (QUANT_PANELK_BLOCK + 8 * 16 * 4)
 /* Q6_K panels, per super-block of 256 (the stored bytes, rearranged: 1.00 x): the low
  * nibbles as Q6_K pairs them, [2 halves][2 ql chunks][8 k-groups][16 rows][4] bytes (byte

@@ -236,137 +236,154 @@ Q_TARGET static inline __m512i widen16_s8(const uint8_t *p)
 	                          _mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)), 1);
 }
 
-/* X rows i0 .. i0 + NR - 1 against one Q4_K/Q5_K chunk of 64 values (its digits dl, dh:
- * sub-blocks 2c and 2c + 1, scales sc0, sc1): sumi[i] += sc0 (dl . x) + sc1 (dh . x).
- * NR rows at once so that 2 NR vpdpbusd chains are in flight: one row's two chains of
- * 8 waited on the instruction's latency (4 cycles against 2 per cycle on a Zen 5). */
+/* X rows i0 .. i0 + NR - 1 against chunk c (64 values: sub-blocks 2c, 2c + 1) of a 32-row
+ * Q4_K/Q5_K super-block, both halves (kernel.h): sumi[h][i] += sc[h][0] (low digits . x)
+ * + sc[h][1] (high digits . x). Each X broadcast feeds both halves' vpdpbusd, and NR rows
+ * at once keep 4 NR chains in flight (one row's chains of 8 waited on the latency: 4
+ * cycles against 2 per cycle on a Zen 5). */
 Q_TARGET static inline __attribute__((always_inline)) void
-k_chunk_rows(const __m512i dl[8], const __m512i dh[8], __m512i sc0, __m512i sc1,
-             const void *const *x, size_t b, int off, int i0, const int NR, __m512i *sumi)
+k2_rows(const uint8_t *blk, size_t half, int c, const __m512i sc[2][2], const void *const *x,
+        size_t b, int i0, const int NR, __m512i sumi[2][QUANT_PANEL_TILE], const int five)
 {
+	const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
 	const int8_t *x0[4];
-	__m512i s0[4], s1[4];
+	__m512i s[4][4];
 	QKV_UNROLL(4)
 	for (int r = 0; r < NR; r++) {
-		x0[r] = ((const struct qkv_act_q8_k *)x[i0 + r] + b)->q + off;
-		s0[r] = s1[r] = _mm512_setzero_si512();
+		x0[r] = ((const struct qkv_act_q8_k *)x[i0 + r] + b)->q + 64 * c;
+		s[r][0] = s[r][1] = s[r][2] = s[r][3] = _mm512_setzero_si512();
 	}
 	QKV_UNROLL(8)
 	for (int g = 0; g < 8; g++) {
+		__m512i dl[2], dh[2];
+		QKV_UNROLL(2)
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *hb = blk + h * half;
+			__m512i v = _mm512_loadu_si512(
+			    (const void *)(hb + ((size_t)c * 8 + (size_t)g) * 64));
+			dl[h] = _mm512_and_si512(v, m4);
+			dh[h] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
+			if (five) {
+				__m512i q5 = _mm512_loadu_si512((const void *)(hb + 2048 + 64 * g));
+				__m512i hl = _mm512_and_si512(
+				    _mm512_srl_epi32(q5, _mm_cvtsi32_si128(2 * c)), one);
+				__m512i hh = _mm512_and_si512(
+				    _mm512_srl_epi32(q5, _mm_cvtsi32_si128(2 * c + 1)), one);
+				dl[h] = _mm512_or_si512(dl[h], _mm512_slli_epi32(hl, 4));
+				dh[h] = _mm512_or_si512(dh[h], _mm512_slli_epi32(hh, 4));
+			}
+		}
 		QKV_UNROLL(4)
 		for (int r = 0; r < NR; r++) {
 			int32_t a0, a1;
 			memcpy(&a0, x0[r] + 4 * g, 4);
 			memcpy(&a1, x0[r] + 32 + 4 * g, 4);
-			s0[r] = _mm512_dpbusd_epi32(s0[r], dl[g], _mm512_set1_epi32(a0));
-			s1[r] = _mm512_dpbusd_epi32(s1[r], dh[g], _mm512_set1_epi32(a1));
+			__m512i b0 = _mm512_set1_epi32(a0), b1 = _mm512_set1_epi32(a1);
+			s[r][0] = _mm512_dpbusd_epi32(s[r][0], dl[0], b0);
+			s[r][1] = _mm512_dpbusd_epi32(s[r][1], dh[0], b1);
+			s[r][2] = _mm512_dpbusd_epi32(s[r][2], dl[1], b0);
+			s[r][3] = _mm512_dpbusd_epi32(s[r][3], dh[1], b1);
 		}
 	}
 	QKV_UNROLL(4)
 	for (int r = 0; r < NR; r++)
-		sumi[i0 + r] = _mm512_add_epi32(sumi[i0 + r],
-		                                _mm512_add_epi32(_mm512_mullo_epi32(s0[r], sc0),
-		                                                 _mm512_mullo_epi32(s1[r], sc1)));
+		for (int h = 0; h < 2; h++)
+			sumi[h][i0 + r] = _mm512_add_epi32(
+			    sumi[h][i0 + r],
+			    _mm512_add_epi32(_mm512_mullo_epi32(s[r][2 * h], sc[h][0]),
+			                     _mm512_mullo_epi32(s[r][2 * h + 1], sc[h][1])));
 }
 
-/* 16 rows of a Q4_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per
- * super-block and row, sumi = sum_j sc[j] (digits . x of sub-block j) and summ = sum_j m[j]
- * (X's two 16-value sums of sub-block j), exact in int32; then the two float steps of
- * <qkv/wtype.h> per lane. */
-Q_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const *x, int nt,
-                                         size_t nb, float *out, struct quant_pf pf, int five)
+/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k):
+ * per super-block and row, sumi = sum_j sc[j] (digits . x of sub-block j) and summ =
+ * sum_j m[j] (X's two 16-value sums of sub-block j), exact in int32; then the two float
+ * steps of <qkv/wtype.h> per lane. */
+Q_TARGET static inline void panel_k2_body(const uint8_t *panel, const void *const *x, int nt,
+                                          size_t nb, float *out, struct quant_pf pf, const int five)
 {
-	const __m512i m4 = _mm512_set1_epi8(0x0f), one = _mm512_set1_epi8(1);
-	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
-	for (int i = 0; i < nt; i++)
-		lo[i] = hi[i] = _mm256_setzero_ps();
-	for (size_t b = 0; b < nb; b++) {
-		const uint8_t *blk = panel + (five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK) * b;
-		panel_prefetch(blk, five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK, pf, b);
-		const uint8_t *qh = blk + 2048, *scm = qh + (five ? 512 : 0), *dd = scm + 256;
-		__m512i sc[8], mn[8];
-		for (int j = 0; j < 8; j++) {
-			sc[j] = widen16_u8(scm + 16 * j);
-			mn[j] = widen16_u8(scm + 128 + 16 * j);
-		}
-		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dd));
-		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 16)));
-		__m256 mlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 32)));
-		__m256 mhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 48)));
-		/* each chunk's digits unpacked once, then used by every X row */
-		__m512i sumi[QUANT_PANEL_TILE];
+	const size_t half = five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK;
+	__m256 lo[2][QUANT_PANEL_TILE], hi[2][QUANT_PANEL_TILE];
+	for (int h = 0; h < 2; h++)
 		for (int i = 0; i < nt; i++)
-			sumi[i] = _mm512_setzero_si512();
+			lo[h][i] = hi[h][i] = _mm256_setzero_ps();
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + 2 * half * b;
+		panel_prefetch(blk, 2 * half, pf, b);
+		__m512i sumi[2][QUANT_PANEL_TILE];
+		for (int h = 0; h < 2; h++)
+			for (int i = 0; i < nt; i++)
+				sumi[h][i] = _mm512_setzero_si512();
 		for (int c = 0; c < 4; c++) {
-			__m512i dl[8], dh[8];
-			for (int g = 0; g < 8; g++) {
-				__m512i v = _mm512_loadu_si512(
-				    (const void *)(blk + ((size_t)c * 8 + (size_t)g) * 64));
-				dl[g] = _mm512_and_si512(v, m4);
-				dh[g] = _mm512_and_si512(_mm512_srli_epi32(v, 4), m4);
-				if (five) { /* fifth bits: bit 2c (low digit), 2c + 1 (high) of qh
-					     */
-					__m512i h = _mm512_loadu_si512((const void *)(qh + 64 * g));
-					__m512i hl = _mm512_and_si512(
-					    _mm512_srl_epi32(h, _mm_cvtsi32_si128(2 * c)), one);
-					__m512i hh = _mm512_and_si512(
-					    _mm512_srl_epi32(h, _mm_cvtsi32_si128(2 * c + 1)), one);
-					dl[g] = _mm512_or_si512(dl[g], _mm512_slli_epi32(hl, 4));
-					dh[g] = _mm512_or_si512(dh[g], _mm512_slli_epi32(hh, 4));
-				}
+			__m512i sc[2][2];
+			for (int h = 0; h < 2; h++) {
+				const uint8_t *scm = blk + h * half + 2048 + (five ? 512 : 0);
+				sc[h][0] = widen16_u8(scm + 16 * (2 * c));
+				sc[h][1] = widen16_u8(scm + 16 * (2 * c + 1));
 			}
 			int i = 0;
 			for (; i + 4 <= nt; i += 4)
-				k_chunk_rows(dl, dh, sc[2 * c], sc[2 * c + 1], x, b, 64 * c, i, 4,
-				             sumi);
+				k2_rows(blk, half, c, sc, x, b, i, 4, sumi, five);
 			switch (nt - i) {
 			case 3:
-				k_chunk_rows(dl, dh, sc[2 * c], sc[2 * c + 1], x, b, 64 * c, i, 3,
-				             sumi);
+				k2_rows(blk, half, c, sc, x, b, i, 3, sumi, five);
 				break;
 			case 2:
-				k_chunk_rows(dl, dh, sc[2 * c], sc[2 * c + 1], x, b, 64 * c, i, 2,
-				             sumi);
+				k2_rows(blk, half, c, sc, x, b, i, 2, sumi, five);
 				break;
 			case 1:
-				k_chunk_rows(dl, dh, sc[2 * c], sc[2 * c + 1], x, b, 64 * c, i, 1,
-				             sumi);
+				k2_rows(blk, half, c, sc, x, b, i, 1, sumi, five);
 				break;
 			default:
 				break;
 			}
 		}
-		/* summ by vpdpwssd: lane r holds (m, m) of row r as int16, X the two 16-value
-		 * sums of sub-block j as stored, so one instruction adds m (sum + sum); 8
-		 * vpmulld and their adds per X row were 3-7 % of the kernel on a Zen 5 */
-		for (int j = 0; j < 8; j++)
-			mn[j] = _mm512_or_si512(mn[j], _mm512_slli_epi32(mn[j], 16));
-		for (int i = 0; i < nt; i++) {
-			const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
-			__m512i summ = _mm512_setzero_si512();
+		for (int h = 0; h < 2; h++) {
+			const uint8_t *scm = blk + h * half + 2048 + (five ? 512 : 0),
+			              *dd = scm + 256;
+			/* summ by vpdpwssd: lane r holds (m, m) of row r as int16, X the two
+			 * 16-value sums of sub-block j as stored: one instruction adds m (sum +
+			 * sum) */
+			__m512i mn[8];
 			for (int j = 0; j < 8; j++) {
-				int32_t pair;
-				memcpy(&pair, a->sum + 2 * j, 4);
-				summ = _mm512_dpwssd_epi32(summ, mn[j], _mm512_set1_epi32(pair));
+				mn[j] = widen16_u8(scm + 128 + 16 * j);
+				mn[j] = _mm512_or_si512(mn[j], _mm512_slli_epi32(mn[j], 16));
 			}
-			panel_step(&lo[i], &hi[i], sumi[i], dlo, dhi, a->d, 0);
-			panel_step(&lo[i], &hi[i], summ, mlo, mhi, a->d, 1);
+			__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dd));
+			__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 16)));
+			__m256 mlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 32)));
+			__m256 mhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 48)));
+			for (int i = 0; i < nt; i++) {
+				const struct qkv_act_q8_k *a =
+				    (const struct qkv_act_q8_k *)x[i] + b;
+				__m512i summ = _mm512_setzero_si512();
+				for (int j = 0; j < 8; j++) {
+					int32_t pair;
+					memcpy(&pair, a->sum + 2 * j, 4);
+					summ = _mm512_dpwssd_epi32(summ, mn[j],
+					                           _mm512_set1_epi32(pair));
+				}
+				panel_step(&lo[h][i], &hi[h][i], sumi[h][i], dlo, dhi, a->d, 0);
+				panel_step(&lo[h][i], &hi[h][i], summ, mlo, mhi, a->d, 1);
+			}
 		}
 	}
-	panel_store(out, lo, hi, nt);
+	for (int i = 0; i < nt; i++)
+		for (int h = 0; h < 2; h++) {
+			_mm256_storeu_ps(out + 32 * i + 16 * h, lo[h][i]);
+			_mm256_storeu_ps(out + 32 * i + 16 * h + 8, hi[h][i]);
+		}
 }
 
 Q_TARGET static void panel_q4_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
                                            size_t nb, float *out, struct quant_pf pf)
 {
-	panel_k_body(panel, x, nt, nb, out, pf, 0);
+	panel_k2_body(panel, x, nt, nb, out, pf, 0);
 }
 
-/* Q5_K: the Q4_K panel with the fifth bits as Q5_K's qh bytes, per row and k-group. */
 Q_TARGET static void panel_q5_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
                                            size_t nb, float *out, struct quant_pf pf)
 {
-	panel_k_body(panel, x, nt, nb, out, pf, 1);
+	panel_k2_body(panel, x, nt, nb, out, pf, 1);
 }
 
 /* 16 rows of a Q6_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per

@@ -111,6 +111,15 @@ static void pack_k_block(uint32_t t, size_t rows, const uint8_t *const *src, uin
 	}
 }
 
+/* One super-block of 32 Q4_K or Q5_K rows: two 16-row halves back to back (kernel.h). */
+static void pack_k2_block(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk)
+{
+	(void)rows; /* QUANT_WIDE_ROWS */
+	pack_k_block(t, QUANT_PANEL_ROWS, src, blk);
+	pack_k_block(t, QUANT_PANEL_ROWS, src + QUANT_PANEL_ROWS,
+	             blk + (t == QKV_WT_Q5_K ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK));
+}
+
 /* One super-block of 16 Q6_K rows in kernel.h's panel layout (src[r] NULL past d_out:
  * zero digits, scales and d). */
 static void pack_q6_k_block(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk)
@@ -146,8 +155,8 @@ static const struct panel_layout {
 } panel_layouts[QKV_WTYPE_COUNT] = {
     [QKV_WT_Q8_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_TILE, QUANT_WIDE_BLOCK, pack_0_block},
     [QKV_WT_Q4_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_TILE, QUANT_WIDE4_BLOCK, pack_0_block},
-    [QKV_WT_Q4_K] = {QUANT_PANEL_ROWS, QUANT_PANEL_TILE, QUANT_PANELK_BLOCK, pack_k_block},
-    [QKV_WT_Q5_K] = {QUANT_PANEL_ROWS, QUANT_PANEL_TILE, QUANT_PANEL5_BLOCK, pack_k_block},
+    [QKV_WT_Q4_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANELK_BLOCK, pack_k2_block},
+    [QKV_WT_Q5_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANEL5_BLOCK, pack_k2_block},
     [QKV_WT_Q6_K] = {QUANT_PANEL_ROWS, QUANT_PANEL_TILE, QUANT_PANEL6_BLOCK, pack_q6_k_block},
 };
 
