@@ -49,7 +49,8 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
 #define QUANT_WIDE_ROWS 32
 #define QUANT_WIDE_TILE 6
 #define QUANT_WIDE_BLOCK (8 * 32 * 4 + 32 * 2)
-/* The K types' panels: the same lanes, up to QUANT_PANEL_TILE X rows (Q6_K 16 rows). */
+/* The K types' panels: the same lanes, 32 rows as two halves of 16, up to QUANT_PANEL_TILE
+ * X rows. */
 /* Room for one panel call's outputs, every layout's rows x X tile */
 #define QUANT_PANEL_OUT_MAX (QUANT_PANEL_TILE * QUANT_WIDE_ROWS)
 /* Q4_0 wide panels keep the digits as nibbles: per block [4 k-groups][32 rows][4] bytes
@@ -66,7 +67,8 @@ typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x
  * qh bytes (bit j of qh[k] is the fifth bit of sub-block j's value k) as [8 k-groups][16
  * rows][4] (1.02 x). */
 #define QUANT_PANEL5_BLOCK (QUANT_PANELK_BLOCK + 8 * 16 * 4)
-/* Q6_K panels, per super-block of 256 (the stored bytes, rearranged: 1.00 x): the low
+/* Q6_K panels, 32 rows: per super-block of 256 two halves of 16 rows, each QUANT_PANEL6_BLOCK
+ * bytes (the stored bytes, rearranged: 1.00 x): the low
  * nibbles as Q6_K pairs them, [2 halves][2 ql chunks][8 k-groups][16 rows][4] bytes (byte
  * l of chunk c of half h: low nibble that of value 128h + 32c + l, high nibble that of
  * value 128h + 32c + 64 + l), then the high two bits as Q6_K's qh, [2 halves][8

@@ -34,14 +34,20 @@ static inline void quant_prefetch(const uint8_t *p, size_t bytes)
 		_mm_prefetch((const char *)a, _MM_HINT_T0);
 }
 
-/* A panel kernel's prefetches in block b (kernel.h's struct quant_pf): its own stream
- * ahead, or its share of the next panel into L2. */
-static inline void panel_prefetch(const uint8_t *blk, size_t bytes, struct quant_pf pf, size_t b)
+/* A panel kernel's prefetches in block b (kernel.h's struct quant_pf), part k of n: its
+ * own stream ahead, the block's bytes in n parts, so that a large block (6.7 KB of a
+ * 32-row Q6_K super-block) does not send 100 prefetches at once (decode was 6-40 % slower
+ * so); or at part 0 its share of the next panel into L2. */
+static inline void panel_prefetch(const uint8_t *blk, size_t bytes, struct quant_pf pf, size_t b,
+                                  int k, int n)
 {
 	if (!pf.step) {
-		quant_prefetch(blk, bytes);
+		size_t lo = bytes * (size_t)k / (size_t)n, hi = bytes * (size_t)(k + 1) / (size_t)n;
+		quant_prefetch(blk + lo, hi - lo);
 		return;
 	}
+	if (k)
+		return;
 	if (!pf.next)
 		return;
 	uintptr_t a = ((uintptr_t)pf.next + b * pf.step) & ~(uintptr_t)63;
@@ -145,7 +151,7 @@ wide_0_body(const uint8_t *panel, const void *const *x, size_t nb, float *out, s
 	}
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + pb * b;
-		panel_prefetch(blk, pb, pf, b);
+		panel_prefetch(blk, pb, pf, b, 0, 1);
 		__m512i s[QUANT_WIDE_TILE][2];
 		QKV_UNROLL(8)
 		for (int i = 0; i < NR; i++)
@@ -308,12 +314,12 @@ Q_TARGET static inline void panel_k2_body(const uint8_t *panel, const void *cons
 			lo[h][i] = hi[h][i] = _mm256_setzero_ps();
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + 2 * half * b;
-		panel_prefetch(blk, 2 * half, pf, b);
 		__m512i sumi[2][QUANT_PANEL_TILE];
 		for (int h = 0; h < 2; h++)
 			for (int i = 0; i < nt; i++)
 				sumi[h][i] = _mm512_setzero_si512();
 		for (int c = 0; c < 4; c++) {
+			panel_prefetch(blk, 2 * half, pf, b, c, 4);
 			__m512i sc[2][2];
 			for (int h = 0; h < 2; h++) {
 				const uint8_t *scm = blk + h * half + 2048 + (five ? 512 : 0);
@@ -386,86 +392,111 @@ Q_TARGET static void panel_q5_k_avx512vnni(const uint8_t *panel, const void *con
 	panel_k2_body(panel, x, nt, nb, out, pf, 1);
 }
 
-/* 16 rows of a Q6_K panel, nt <= QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per
- * super-block and row, sumi = sum_j sc[j] (digits . x of sub-block j of 16), the digits
- * being q + 32 (0..63, u8 for vpdpbusd), less 32 sum_j sc[j] (X's 16-value sum j) by
- * vpdpwssd on the scale pairs; exact in int32. Then the float step of <qkv/wtype.h> per
- * lane. */
+/* 32 rows of a Q6_K panel (two 16-row halves per super-block, kernel.h), nt <=
+ * QUANT_PANEL_TILE X rows (struct qkv_act_q8_k): per super-block and row, sumi = sum_j
+ * sc[j] (digits . x of sub-block j of 16), the digits being q + 32 (0..63, u8 for
+ * vpdpbusd: the low nibble of chunk s % 2, nibble s / 2, and bits 2s, 2s + 1 of qh as bits
+ * 4, 5), less 32 sum_j sc[j] (X's 16-value sum j) by vpdpwssd on the scale pairs; exact in
+ * int32. Then the float step of <qkv/wtype.h> per lane. */
 Q_TARGET static void panel_q6_k_avx512vnni(const uint8_t *panel, const void *const *x, int nt,
                                            size_t nb, float *out, struct quant_pf pf)
 {
 	const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
-	__m256 lo[QUANT_PANEL_TILE], hi[QUANT_PANEL_TILE];
-	for (int i = 0; i < nt; i++)
-		lo[i] = hi[i] = _mm256_setzero_ps();
-	for (size_t b = 0; b < nb; b++) {
-		const uint8_t *blk = panel + QUANT_PANEL6_BLOCK * b;
-		panel_prefetch(blk, QUANT_PANEL6_BLOCK, pf, b);
-		const uint8_t *qh = blk + 2048, *scl = qh + 1024, *dd = scl + 256;
-		__m512i sc[16], scp[8]; /* lane r: row r's scale j; scales 2p, 2p + 1 as int16 */
-		for (int j = 0; j < 16; j++)
-			sc[j] = widen16_s8(scl + 16 * j);
-		for (int p = 0; p < 8; p++)
-			scp[p] =
-			    _mm512_or_si512(_mm512_and_si512(sc[2 * p], _mm512_set1_epi32(0xffff)),
-			                    _mm512_slli_epi32(sc[2 * p + 1], 16));
-		__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dd));
-		__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 16)));
-		__m512i sumi[QUANT_PANEL_TILE];
+	__m256 lo[2][QUANT_PANEL_TILE], hi[2][QUANT_PANEL_TILE];
+	for (int f = 0; f < 2; f++)
 		for (int i = 0; i < nt; i++)
-			sumi[i] = _mm512_setzero_si512();
-		/* values 128h + 32s + l: chunk s % 2's nibble s / 2 and bits 2s, 2s + 1 of qh */
+			lo[f][i] = hi[f][i] = _mm256_setzero_ps();
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + 2 * QUANT_PANEL6_BLOCK * b;
+		__m512i sumi[2][QUANT_PANEL_TILE];
+		for (int f = 0; f < 2; f++)
+			for (int i = 0; i < nt; i++)
+				sumi[f][i] = _mm512_setzero_si512();
 		for (int h = 0; h < 2; h++)
 			for (int s = 0; s < 4; s++) {
-				__m512i q[8];
-				for (int g = 0; g < 8; g++) {
-					__m512i v = _mm512_loadu_si512(
-					    (const void *)(blk + ((h * 2 + s % 2) * 8 + g) * 64));
-					__m512i hb = _mm512_loadu_si512(
-					    (const void *)(qh + (h * 8 + g) * 64));
-					v = s / 2 ? _mm512_srli_epi32(v, 4) : v;
-					/* bits 2s, 2s + 1 to bits 4, 5 */
-					hb = s < 2 ? _mm512_slli_epi32(hb, 4 - 2 * s)
-					           : _mm512_srli_epi32(hb, 2 * s - 4);
-					q[g] = _mm512_or_si512(_mm512_and_si512(v, m4),
-					                       _mm512_and_si512(hb, m30));
+				panel_prefetch(blk, 2 * QUANT_PANEL6_BLOCK, pf, b, 4 * h + s, 8);
+				__m512i q[2][8]; /* both halves' digits, once for every X row */
+				for (int f = 0; f < 2; f++) {
+					const uint8_t *hf = blk + f * QUANT_PANEL6_BLOCK;
+					for (int g = 0; g < 8; g++) {
+						__m512i v = _mm512_loadu_si512(
+						    (const void *)(hf +
+						                   ((h * 2 + s % 2) * 8 + g) * 64));
+						__m512i hb = _mm512_loadu_si512(
+						    (const void *)(hf + 2048 + (h * 8 + g) * 64));
+						v = s / 2 ? _mm512_srli_epi32(v, 4) : v;
+						hb = s < 2 ? _mm512_slli_epi32(hb, 4 - 2 * s)
+						           : _mm512_srli_epi32(hb, 2 * s - 4);
+						q[f][g] =
+						    _mm512_or_si512(_mm512_and_si512(v, m4),
+						                    _mm512_and_si512(hb, m30));
+					}
 				}
-				/* sub-blocks 8h + 2s and 8h + 2s + 1 */
-				__m512i sc0 = sc[8 * h + 2 * s], sc1 = sc[8 * h + 2 * s + 1];
+				__m512i sc[2][2]; /* lane r: row r's scales 8h + 2s, 8h + 2s + 1 */
+				for (int f = 0; f < 2; f++) {
+					const uint8_t *scl = blk + f * QUANT_PANEL6_BLOCK + 3072;
+					sc[f][0] = widen16_s8(scl + 16 * (8 * h + 2 * s));
+					sc[f][1] = widen16_s8(scl + 16 * (8 * h + 2 * s + 1));
+				}
 				for (int i = 0; i < nt; i++) {
 					const int8_t *x0 =
 					    ((const struct qkv_act_q8_k *)x[i] + b)->q + 128 * h +
 					    32 * s;
-					__m512i s0 = _mm512_setzero_si512(),
-					        s1 = _mm512_setzero_si512();
+					/* a<half><sub-block>: each X broadcast feeds both halves */
+					__m512i a00 = _mm512_setzero_si512(), a01 = a00, a10 = a00,
+					        a11 = a00;
 					for (int g = 0; g < 4; g++) {
 						int32_t a0, a1;
 						memcpy(&a0, x0 + 4 * g, 4);
 						memcpy(&a1, x0 + 16 + 4 * g, 4);
-						s0 = _mm512_dpbusd_epi32(s0, q[g],
-						                         _mm512_set1_epi32(a0));
-						s1 = _mm512_dpbusd_epi32(s1, q[g + 4],
-						                         _mm512_set1_epi32(a1));
+						__m512i b0 = _mm512_set1_epi32(a0),
+						        b1 = _mm512_set1_epi32(a1);
+						a00 = _mm512_dpbusd_epi32(a00, q[0][g], b0);
+						a01 = _mm512_dpbusd_epi32(a01, q[0][g + 4], b1);
+						a10 = _mm512_dpbusd_epi32(a10, q[1][g], b0);
+						a11 = _mm512_dpbusd_epi32(a11, q[1][g + 4], b1);
 					}
-					sumi[i] =
-					    _mm512_add_epi32(sumi[i], _mm512_mullo_epi32(s0, sc0));
-					sumi[i] =
-					    _mm512_add_epi32(sumi[i], _mm512_mullo_epi32(s1, sc1));
+					sumi[0][i] = _mm512_add_epi32(
+					    sumi[0][i],
+					    _mm512_add_epi32(_mm512_mullo_epi32(a00, sc[0][0]),
+					                     _mm512_mullo_epi32(a01, sc[0][1])));
+					sumi[1][i] = _mm512_add_epi32(
+					    sumi[1][i],
+					    _mm512_add_epi32(_mm512_mullo_epi32(a10, sc[1][0]),
+					                     _mm512_mullo_epi32(a11, sc[1][1])));
 				}
 			}
-		for (int i = 0; i < nt; i++) {
-			const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
-			__m512i off = _mm512_setzero_si512();
-			for (int p = 0; p < 8; p++) {
-				int32_t s2; /* X's sums 2p, 2p + 1 as an int16 pair */
-				memcpy(&s2, a->sum + 2 * p, 4);
-				off = _mm512_dpwssd_epi32(off, scp[p], _mm512_set1_epi32(s2));
+		for (int f = 0; f < 2; f++) {
+			const uint8_t *scl = blk + f * QUANT_PANEL6_BLOCK + 3072, *dd = scl + 256;
+			__m512i scp[8]; /* lane r: row r's scales 2p, 2p + 1 as int16 */
+			for (int p = 0; p < 8; p++)
+				scp[p] = _mm512_or_si512(
+				    _mm512_and_si512(widen16_s8(scl + 32 * p),
+				                     _mm512_set1_epi32(0xffff)),
+				    _mm512_slli_epi32(widen16_s8(scl + 32 * p + 16), 16));
+			__m256 dlo = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)dd));
+			__m256 dhi = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(dd + 16)));
+			for (int i = 0; i < nt; i++) {
+				const struct qkv_act_q8_k *a =
+				    (const struct qkv_act_q8_k *)x[i] + b;
+				__m512i off = _mm512_setzero_si512();
+				for (int p = 0; p < 8; p++) {
+					int32_t s2; /* X's sums 2p, 2p + 1 as an int16 pair */
+					memcpy(&s2, a->sum + 2 * p, 4);
+					off =
+					    _mm512_dpwssd_epi32(off, scp[p], _mm512_set1_epi32(s2));
+				}
+				__m512i si =
+				    _mm512_sub_epi32(sumi[f][i], _mm512_slli_epi32(off, 5));
+				panel_step(&lo[f][i], &hi[f][i], si, dlo, dhi, a->d, 0);
 			}
-			__m512i si = _mm512_sub_epi32(sumi[i], _mm512_slli_epi32(off, 5));
-			panel_step(&lo[i], &hi[i], si, dlo, dhi, a->d, 0);
 		}
 	}
-	panel_store(out, lo, hi, nt);
+	for (int i = 0; i < nt; i++)
+		for (int f = 0; f < 2; f++) {
+			_mm256_storeu_ps(out + 32 * i + 16 * f, lo[f][i]);
+			_mm256_storeu_ps(out + 32 * i + 16 * f + 8, hi[f][i]);
+		}
 }
 #undef Q_TARGET
 

@@ -145,6 +145,14 @@ static void pack_q6_k_block(uint32_t t, size_t rows, const uint8_t *const *src, 
 	}
 }
 
+/* One super-block of 32 Q6_K rows: two 16-row halves back to back (kernel.h). */
+static void pack_q6_k2_block(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk)
+{
+	(void)rows; /* QUANT_WIDE_ROWS */
+	pack_q6_k_block(t, QUANT_PANEL_ROWS, src, blk);
+	pack_q6_k_block(t, QUANT_PANEL_ROWS, src + QUANT_PANEL_ROWS, blk + QUANT_PANEL6_BLOCK);
+}
+
 /* Each panel type's layout (kernel.h): the weight rows of a panel, the X rows per panel
  * call, the bytes of one packed block of `rows` rows and the function that packs it
  * (src[r] NULL past d_out). A new panel type is one row here and its kernel in an ISA
@@ -157,7 +165,7 @@ static const struct panel_layout {
     [QKV_WT_Q4_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_TILE, QUANT_WIDE4_BLOCK, pack_0_block},
     [QKV_WT_Q4_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANELK_BLOCK, pack_k2_block},
     [QKV_WT_Q5_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANEL5_BLOCK, pack_k2_block},
-    [QKV_WT_Q6_K] = {QUANT_PANEL_ROWS, QUANT_PANEL_TILE, QUANT_PANEL6_BLOCK, pack_q6_k_block},
+    [QKV_WT_Q6_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANEL6_BLOCK, pack_q6_k2_block},
 };
 
 /* The kernel's panel function for type t, or NULL: rows in place. */
