@@ -16,6 +16,11 @@ static int has_avx512vnni_panels(const struct qkv_cpu_features *f)
 {
 	return qkv_kernel_has_avx512vnni_ymm(f) && f->avx512f && f->f16c;
 }
+/* the ymm panels widen their scales by F16C (every AVX2 CPU we know has it) */
+static int has_avx2_panels(const struct qkv_cpu_features *f)
+{
+	return qkv_kernel_has_avx2(f) && f->f16c;
+}
 #endif
 
 static const struct qkv_kernel_row table[] = {
@@ -23,7 +28,7 @@ static const struct qkv_kernel_row table[] = {
     {"avx512vnni", "avx2+avx512f+avx512vl+avx512vnni+f16c", has_avx512vnni_panels,
      &quant_kernel_avx512vnni},
     {"avxvnni", "avx2+avxvnni", qkv_kernel_has_avxvnni, &quant_kernel_avxvnni},
-    {"avx2", "avx2", qkv_kernel_has_avx2, &quant_kernel_avx2},
+    {"avx2", "avx2+f16c", has_avx2_panels, &quant_kernel_avx2},
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
     {"neon_dot", "dotprod", has_dotprod, &quant_kernel_neon_dot},

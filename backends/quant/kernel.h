@@ -104,9 +104,10 @@ struct quant_kernel {
 	const char *desc; /* the integer instruction, for probe */
 	quant_row_fn row[QKV_WTYPE_COUNT];     /* NULL: the C kernel's row serves that type */
 	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
-	/* NULL: that type stays in place and uses the row kernels; else its rows are packed
-	 * at prepare into quant.c's panel layout of the type (kernel.h's QUANT_PANEL*) */
-	quant_panel_fn panel[QKV_WTYPE_COUNT];
+	/* per type, NULL (or the whole table NULL): that type stays in place and uses the
+	 * row kernels; else its rows are packed at prepare into quant.c's panel layout of
+	 * the type (kernel.h's QUANT_PANEL*) */
+	const quant_panel_fn *panel;
 	/* quantizes X's blocks, bit for bit as qkv_int8_quantize; NULL: that one */
 	float (*quantize)(const float *v, size_t n, int8_t *q);
 };
@@ -116,6 +117,7 @@ extern const struct quant_kernel quant_kernel_c;
 extern const struct quant_kernel quant_kernel_avx2;
 extern const struct quant_kernel quant_kernel_avxvnni;
 extern const struct quant_kernel quant_kernel_avx512vnni;
+extern const quant_panel_fn quant_panels_avx2[QKV_WTYPE_COUNT]; /* panel_avx2.c */
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
 extern const struct quant_kernel quant_kernel_neon_dot;

@@ -25,5 +25,5 @@ const struct quant_kernel quant_kernel_c = {
     "portable C, the reference dot product",
     {row_f32, row_f16, row_bf16, row_q8_0, row_q4_0, row_q4_k, row_q5_k, row_q6_k},
     {NULL},
-    {NULL},
+    NULL,
     NULL};

@@ -196,7 +196,7 @@ const struct quant_kernel quant_kernel_neon_dot = {
     "sdot (FEAT_DotProd)",
     {NULL, NULL, NULL, row_q8_0, row_q4_0, row_q4_k, row_q5_k, row_q6_k},
     {NULL},
-    {NULL},
+    NULL,
     NULL};
 
 #endif

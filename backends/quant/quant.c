@@ -171,7 +171,7 @@ static const struct panel_layout {
 /* The kernel's panel function for type t, or NULL: rows in place. */
 static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
 {
-	return panel_layouts[t].pack ? k->panel[t] : NULL;
+	return panel_layouts[t].pack && k->panel ? k->panel[t] : NULL;
 }
 
 /* Rows [d_out x nb blocks] of type t into panels of panel_layouts[t].rows rows (kernel.h's

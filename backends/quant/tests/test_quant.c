@@ -49,24 +49,33 @@ static int scale_fields(uint32_t t, size_t off[2])
 static const uint16_t edge_scales[] = {0x7e00, 0x7d01, 0x7c00, 0xfc00, 0x7bff, 0xfbff,
                                        0x0001, 0x03ff, 0x8001, 0x0000, 0x8000, 0x0400};
 
-/* A row of random blocks of type t; every 7th block all zero. With `edges`, every scale
- * is drawn from edge_scales half of the time. */
-static void random_row(uint32_t t, uint8_t *row, size_t K, int edges)
+/* edges: EDGE_SCALES draws every scale from edge_scales half of the time; EDGE_DIGITS
+ * gives every weight its type's largest magnitude (every byte 0xff: the largest digit
+ * of every field; Q8_0 -128 or 127 by turns of rows), which with X at +-127 takes every
+ * partial integer sum of a kernel to its bound (the AVX2 panels sum vpmaddubsw pairs in
+ * int16 up to 32512). */
+enum { EDGE_SCALES = 1, EDGE_DIGITS = 2 };
+
+/* A row of random blocks of type t; every 7th block all zero (not with EDGE_DIGITS). */
+static void random_row(uint32_t t, uint8_t *row, size_t K, int edges, uint32_t n)
 {
 	const struct qkv_wtype_traits *r = qkv_wtype_traits(t);
 	for (size_t b = 0; b < K / r->block; b++) {
 		uint8_t *blk = row + b * r->bytes;
-		if (rnd() % 7 == 0) {
+		if (edges == EDGE_DIGITS) {
+			memset(blk, t == QKV_WT_Q8_0 ? (n % 2 ? 0x7f : 0x80) : 0xff, r->bytes);
+		} else if (rnd() % 7 == 0) {
 			memset(blk, 0, r->bytes);
 			continue;
+		} else {
+			for (uint32_t i = 0; i < r->bytes; i++)
+				blk[i] = (uint8_t)rnd();
 		}
-		for (uint32_t i = 0; i < r->bytes; i++)
-			blk[i] = (uint8_t)rnd();
 		float scale = ldexpf(1.0f + (float)(rnd() % 100) / 100.0f, (int)(rnd() % 16) - 14);
 		uint16_t d[2] = {qkv_f32_to_fp16(scale), qkv_f32_to_fp16(scale * 0.3f)};
 		size_t off[2];
 		for (int i = 0; i < scale_fields(t, off); i++) {
-			if (edges && rnd() % 2)
+			if (edges == EDGE_SCALES && rnd() % 2)
 				d[i] = edge_scales[rnd() %
 				                   (sizeof(edge_scales) / sizeof(edge_scales[0]))];
 			memcpy(blk + off[i], &d[i], 2);
@@ -108,7 +117,7 @@ static void make(struct model *m, const uint32_t wt[3], uint32_t K, int bias, in
 		size_t rb = qkv_wtype_row_bytes(wt[p], K);
 		m->w[p] = malloc(rb * d_out);
 		for (uint32_t n = 0; n < d_out; n++)
-			random_row(wt[p], m->w[p] + n * rb, K, edges);
+			random_row(wt[p], m->w[p] + n * rb, K, edges, n);
 		if (wt[p] == QKV_WT_F32)
 			m->wt.w[p] = (const float *)(void *)m->w[p];
 		else
@@ -188,7 +197,8 @@ static void edge_x(float *x, size_t T, size_t K, size_t ldx)
 		}
 }
 
-/* T random X rows (values to 1 scaled by 2^-6 to 2^3, by row) through q and the scalar backend s,
+/* T random X rows (values to 1 scaled by 2^-6 to 2^3, by row; xedges 1: edge_x, 2: constant
+ * rows of either sign) through q and the scalar backend s,
  * the outputs compared bit for bit; an output that is NaN in both passes (a NaN's payload is not
  * part of the scheme: it depends on which operand the compiler puts first). */
 static void compare(const struct qkv_backend *q, const struct qkv_backend *s, const struct model *m,
@@ -199,8 +209,11 @@ static void compare(const struct qkv_backend *q, const struct qkv_backend *s, co
 	for (size_t i = 0; i < T * ldx; i++)
 		x[i] = ldexpf((float)((int)(rnd() % 2001) - 1000) / 1000.0f,
 		              (int)((i / ldx) % 4) * 3 - 6);
-	if (xedges)
+	if (xedges == 1)
 		edge_x(x, T, m->pb.d_model, ldx);
+	if (xedges == 2) /* every quantized value +127 or -127, by row */
+		for (size_t i = 0; i < T * ldx; i++)
+			x[i] = (i / ldx) % 2 ? -0.75f : 0.75f;
 	float *yq = calloc(T * 80, sizeof(float)), *ys = calloc(T * 80, sizeof(float));
 	run(q, m, x, T, yq, threads);
 	run(s, m, x, T, ys, 1);
@@ -243,7 +256,7 @@ static void check_module(const char *so, const char *kernel)
 	for (size_t mi = 0; mi < 5; mi++) /* the block types, one per mix */
 		for (size_t T = 1; T <= 19; T++) {
 			struct model m;
-			make(&m, mixes[mi], 512, (int)(T % 2), 1);
+			make(&m, mixes[mi], 512, (int)(T % 2), EDGE_SCALES);
 			compare(q, s, &m, T, 1 + T % 3, 0, what);
 			unmake(&m);
 		}
@@ -255,6 +268,13 @@ static void check_module(const char *so, const char *kernel)
 			compare(q, s, &m, T, 1 + mi % 2, 1, what);
 			unmake(&m);
 		}
+	snprintf(what, sizeof(what), "%s kernel %s, largest digits", so, kernel);
+	for (size_t mi = 0; mi < 5; mi++) { /* the block types, one per mix */
+		struct model m;
+		make(&m, mixes[mi], 512, 0, EDGE_DIGITS);
+		compare(q, s, &m, 7, 1, 2, what);
+		unmake(&m);
+	}
 	/* K = 4096: X is passed over in chunks (quant.c's X_CHUNK_BYTES: 48 rows of Q8_0
 	 * activations here), so T = 53 ends in a chunk of 5 rows */
 	snprintf(what, sizeof(what), "%s kernel %s, X chunks", so, kernel);

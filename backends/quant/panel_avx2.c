@@ -1,0 +1,380 @@
+/* The AVX2 panel kernels: kernel.h's panel layouts (the ones the zmm kernels read) taken 8
+ * rows at a time, one ymm of 8 int32 lanes per row octet, with vpmaddubsw + vpmaddwd.
+ *
+ * vpmaddubsw adds two u8 x s8 products into a saturating int16, so the exact sums rest on
+ * bounds (X's digits are in [-127, 127]):
+ *   Q4_0, Q4_K  digits 0..15: a pair is at most 3810, 8 pairs (a whole block or sub-block
+ *               of 32) at most 30480: summed in int16 (vpaddw), then one vpmaddwd by 1
+ *               or by the sub-block's scale
+ *   Q5_K        digits 0..31: 7874, 4 pairs summed
+ *   Q6_K        digits 0..63: 16002, 2 pairs summed
+ *   Q8_0        signed weights (the panel's w + 128 with the top bit flipped): the sign
+ *               trick, |w| <= 128 as u8 against x with w's sign, 32512 at most, every
+ *               vpmaddubsw widened by vpmaddwd at once
+ * so one vpmaddubsw of 32 products costs about one vector operation instead of the three
+ * (vpmaddubsw, vpmaddwd, vpaddd) of the row kernels, and no horizontal sum is left: row r
+ * stays in lane r up to the float steps, which are <qkv/wtype.h>'s, in its order
+ * (bit-identical). Every X broadcast is a load; the weights of a row octet are unpacked
+ * once for every X row of the call.
+ *
+ * Built for baseline x86-64: these functions carry target attributes and run only after
+ * dispatch.c's table said the CPU has AVX2 and F16C. With QKV_SIMDE they run emulated.
+ */
+#if defined(__x86_64__) || defined(QKV_SIMDE)
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF /* the float steps are specified without FMA */
+#endif
+#include <string.h>
+
+#include "kernel.h"
+#include "simd.h"
+
+#include "prefetch_x86.h"
+
+#define Y_TARGET QKV_ISA("avx2,f16c")
+
+/* 4 bytes of X, broadcast to every lane */
+Y_TARGET static inline __m256i bcast4(const int8_t *p)
+{
+	int32_t v;
+	memcpy(&v, p, 4);
+	return _mm256_set1_epi32(v);
+}
+
+/* 8 fp16 values to floats (exact) */
+Y_TARGET static inline __m256 half8(const uint8_t *p)
+{
+	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+
+/* 8 u8 values, one per lane, as the int16 pair (v, v): vpmaddwd by it multiplies a lane's
+ * two int16 sums by v and adds them */
+Y_TARGET static inline __m256i pair_u8(const uint8_t *p)
+{
+	__m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
+	return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
+}
+
+/* lanes (lo[r], hi[r]) as int16 pairs, from 8 s8 values each */
+Y_TARGET static inline __m256i pair_s8(const uint8_t *lo, const uint8_t *hi)
+{
+	__m256i a = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)lo));
+	__m256i b = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)hi));
+	return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xffff)),
+	                       _mm256_slli_epi32(b, 16));
+}
+
+/* o[r] = o[r] + (float)s[r] * (d[r] * dx), or o[r] - ... with minus: <qkv/wtype.h>'s step */
+Y_TARGET static inline void float_step(float *o, __m256i s, __m256 d, float dx, int minus)
+{
+	__m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(dx)));
+	__m256 acc = _mm256_loadu_ps(o);
+	_mm256_storeu_ps(o, minus ? _mm256_sub_ps(acc, p) : _mm256_add_ps(acc, p));
+}
+
+/* out[32 i + r] = 0 for the nt X rows: the float steps accumulate there */
+static void zero_out(float *out, int nt)
+{
+	memset(out, 0, sizeof(float) * QUANT_WIDE_ROWS * (size_t)nt);
+}
+
+/* 32 rows of a Q8_0 wide panel (kernel.h): per block and row octet, the weights' sign
+ * flipped back (w + 128 ^ 0x80 = w) and |w| made once for every X row, half the block's
+ * k-groups at a time (8 registers); lane r's integer sum exact, then the float step. */
+Y_TARGET static void panel_q8_0_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
+                                     float *out, struct quant_pf pf)
+{
+	const __m256i flip = _mm256_set1_epi8((char)0x80), one = _mm256_set1_epi16(1);
+	zero_out(out, nt);
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + QUANT_WIDE_BLOCK * b;
+		panel_prefetch(blk, QUANT_WIDE_BLOCK, pf, b, 0, 1);
+		for (int o = 0; o < 4; o++) {
+			__m256i s[QUANT_WIDE_TILE];
+			for (int hk = 0; hk < 2; hk++) {
+				__m256i ws[4], aw[4];
+				QKV_UNROLL(4)
+				for (int j = 0; j < 4; j++) {
+					ws[j] = _mm256_xor_si256(
+					    _mm256_loadu_si256(
+					        (const __m256i *)(const void *)(blk +
+					                                        128 * (4 * hk + j) +
+					                                        32 * o)),
+					    flip);
+					aw[j] = _mm256_abs_epi8(ws[j]);
+				}
+				for (int i = 0; i < nt; i++) {
+					const int8_t *xq =
+					    ((const struct qkv_act_q8_0 *)x[i] + b)->q + 16 * hk;
+					__m256i t = hk ? s[i] : _mm256_setzero_si256();
+					QKV_UNROLL(4)
+					for (int j = 0; j < 4; j++)
+						t = _mm256_add_epi32(
+						    t,
+						    _mm256_madd_epi16(
+						        _mm256_maddubs_epi16(
+						            aw[j], _mm256_sign_epi8(
+						                       bcast4(xq + 4 * j), ws[j])),
+						        one));
+					s[i] = t;
+				}
+			}
+			__m256 d = half8(blk + 1024 + 16 * o);
+			for (int i = 0; i < nt; i++)
+				float_step(out + 32 * i + 8 * o, s[i], d,
+				           ((const struct qkv_act_q8_0 *)x[i] + b)->d, 0);
+		}
+	}
+}
+
+/* 32 rows of a Q4_0 wide panel: per block and row octet the 8 k-groups' digits (q + 8)
+ * unpacked once; per X row 8 vpmaddubsw summed in int16, widened once, started at the
+ * stored -8 x the X block's sum. */
+Y_TARGET static void panel_q4_0_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
+                                     float *out, struct quant_pf pf)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi16(1);
+	const int32_t *off[QUANT_WIDE_TILE];
+	for (int i = 0; i < nt; i++)
+		off[i] = quant_act_q8_0_offsets(x[i], nb, 1);
+	zero_out(out, nt);
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + QUANT_WIDE4_BLOCK * b;
+		panel_prefetch(blk, QUANT_WIDE4_BLOCK, pf, b, 0, 1);
+		for (int o = 0; o < 4; o++) {
+			__m256i dg[8];
+			QKV_UNROLL(4)
+			for (int j = 0; j < 4; j++) {
+				__m256i v = _mm256_loadu_si256(
+				    (const __m256i *)(const void *)(blk + 128 * j + 32 * o));
+				dg[j] = _mm256_and_si256(v, m4);
+				dg[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+			}
+			__m256 d = half8(blk + 512 + 16 * o);
+			for (int i = 0; i < nt; i++) {
+				const struct qkv_act_q8_0 *a =
+				    (const struct qkv_act_q8_0 *)x[i] + b;
+				__m256i p = _mm256_maddubs_epi16(dg[0], bcast4(a->q));
+				QKV_UNROLL(7)
+				for (int k = 1; k < 8; k++)
+					p = _mm256_add_epi16(
+					    p, _mm256_maddubs_epi16(dg[k], bcast4(a->q + 4 * k)));
+				__m256i s = _mm256_add_epi32(_mm256_madd_epi16(p, one),
+				                             _mm256_set1_epi32(off[i][b]));
+				float_step(out + 32 * i + 8 * o, s, d, a->d, 0);
+			}
+		}
+	}
+}
+
+/* Row octet o of a Q4_K or Q5_K super-block (two 16-row halves, kernel.h): sumi[i] +=
+ * sum_j sc[j] (digits . x of sub-block j). Per sub-block the 8 k-groups' digits are
+ * unpacked once for every X row; per X row their vpmaddubsw are summed in int16 (8 for
+ * Q4_K, 4 for Q5_K) and widened by vpmaddwd by the scale. */
+Y_TARGET static inline void k_octet(const uint8_t *hb, int o, const void *const *x, int nt,
+                                    size_t b, __m256i *sumi, const int five)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f), one8 = _mm256_set1_epi8(1);
+	const int ro = 32 * (o & 1);
+	const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
+	for (int j = 0; j < 8; j++) {
+		const int c = j / 2;
+		__m256i dg[8];
+		QKV_UNROLL(8)
+		for (int g = 0; g < 8; g++) {
+			__m256i v = _mm256_loadu_si256(
+			    (const __m256i *)(const void *)(hb + (c * 8 + g) * 64 + ro));
+			if (j & 1)
+				v = _mm256_srli_epi16(v, 4);
+			v = _mm256_and_si256(v, m4);
+			if (five) { /* bit j of qh: the digit's fifth bit */
+				__m256i q = _mm256_loadu_si256(
+				    (const __m256i *)(const void *)(hb + 2048 + 64 * g + ro));
+				__m256i h = _mm256_and_si256(
+				    _mm256_srl_epi16(q, _mm_cvtsi32_si128(j)), one8);
+				v = _mm256_or_si256(v, _mm256_slli_epi16(h, 4));
+			}
+			dg[g] = v;
+		}
+		__m256i sc = pair_u8(scm + 16 * j);
+		for (int i = 0; i < nt; i++) {
+			const int8_t *xq = ((const struct qkv_act_q8_k *)x[i] + b)->q + 32 * j;
+			__m256i p = _mm256_maddubs_epi16(dg[0], bcast4(xq));
+			if (five) {
+				QKV_UNROLL(3)
+				for (int g = 1; g < 4; g++)
+					p = _mm256_add_epi16(
+					    p, _mm256_maddubs_epi16(dg[g], bcast4(xq + 4 * g)));
+				__m256i p2 = _mm256_maddubs_epi16(dg[4], bcast4(xq + 16));
+				QKV_UNROLL(3)
+				for (int g = 5; g < 8; g++)
+					p2 = _mm256_add_epi16(
+					    p2, _mm256_maddubs_epi16(dg[g], bcast4(xq + 4 * g)));
+				sumi[i] = _mm256_add_epi32(sumi[i], _mm256_madd_epi16(p2, sc));
+			} else {
+				QKV_UNROLL(7)
+				for (int g = 1; g < 8; g++)
+					p = _mm256_add_epi16(
+					    p, _mm256_maddubs_epi16(dg[g], bcast4(xq + 4 * g)));
+			}
+			sumi[i] = _mm256_add_epi32(sumi[i], _mm256_madd_epi16(p, sc));
+		}
+	}
+}
+
+/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_PANEL_TILE X rows: per super-block and row
+ * octet sumi (k_octet) and summ = sum_j m[j] (X's two 16-value sums of sub-block j, by
+ * vpmaddwd on (m, m) pairs), exact in int32; then the two float steps per lane. */
+Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const *x, int nt,
+                                         size_t nb, float *out, struct quant_pf pf, const int five)
+{
+	const size_t half = five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK;
+	zero_out(out, nt);
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + 2 * half * b;
+		for (int o = 0; o < 4; o++) {
+			panel_prefetch(blk, 2 * half, pf, b, o, 4);
+			const uint8_t *hb = blk + (size_t)(o >> 1) * half;
+			const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
+			const uint8_t *dd = hb + 2048 + (five ? 512 : 0) + 256 + 16 * (o & 1);
+			__m256i sumi[QUANT_PANEL_TILE];
+			for (int i = 0; i < nt; i++)
+				sumi[i] = _mm256_setzero_si256();
+			k_octet(hb, o, x, nt, b, sumi, five);
+			__m256i mn[8];
+			QKV_UNROLL(8)
+			for (int j = 0; j < 8; j++)
+				mn[j] = pair_u8(scm + 128 + 16 * j);
+			__m256 d = half8(dd), dmin = half8(dd + 32);
+			for (int i = 0; i < nt; i++) {
+				const struct qkv_act_q8_k *a =
+				    (const struct qkv_act_q8_k *)x[i] + b;
+				__m256i summ = _mm256_setzero_si256();
+				QKV_UNROLL(8)
+				for (int j = 0; j < 8; j++)
+					summ = _mm256_add_epi32(
+					    summ,
+					    _mm256_madd_epi16(
+					        mn[j],
+					        bcast4((const int8_t *)(const void *)(a->sum +
+					                                              2 * j))));
+				float_step(out + 32 * i + 8 * o, sumi[i], d, a->d, 0);
+				float_step(out + 32 * i + 8 * o, summ, dmin, a->d, 1);
+			}
+		}
+	}
+}
+
+Y_TARGET static void panel_q4_k_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
+                                     float *out, struct quant_pf pf)
+{
+	panel_k_body(panel, x, nt, nb, out, pf, 0);
+}
+
+Y_TARGET static void panel_q5_k_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
+                                     float *out, struct quant_pf pf)
+{
+	panel_k_body(panel, x, nt, nb, out, pf, 1);
+}
+
+/* 32 rows of a Q6_K panel (two 16-row halves, kernel.h), nt <= QUANT_PANEL_TILE X rows: per
+ * super-block, row octet and 32 values (h, s) the 8 k-groups' digits q + 32 (0..63: the
+ * nibble of ql, bits 2s, 2s + 1 of qh as bits 4, 5) unpacked once; per X row two
+ * vpmaddubsw summed in int16, widened by vpmaddwd by the sub-block's scale. The -32
+ * offset: 32 sum_j sc[j] (X's 16-value sum j) by vpmaddwd on scale pairs. */
+Y_TARGET static void panel_q6_k_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
+                                     float *out, struct quant_pf pf)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+	zero_out(out, nt);
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + 2 * QUANT_PANEL6_BLOCK * b;
+		for (int o = 0; o < 4; o++) {
+			const uint8_t *hf = blk + (size_t)(o >> 1) * QUANT_PANEL6_BLOCK;
+			const uint8_t *scl = hf + 3072 + 8 * (o & 1);
+			const int ro = 32 * (o & 1);
+			__m256i sumi[QUANT_PANEL_TILE];
+			for (int i = 0; i < nt; i++)
+				sumi[i] = _mm256_setzero_si256();
+			for (int h = 0; h < 2; h++) {
+				panel_prefetch(blk, 2 * QUANT_PANEL6_BLOCK, pf, b, 2 * o + h, 8);
+				for (int s = 0; s < 4; s++) {
+					__m256i q[8];
+					QKV_UNROLL(8)
+					for (int g = 0; g < 8; g++) {
+						__m256i v = _mm256_loadu_si256((
+						    const __m256i
+						        *)(const void *)(hf +
+						                         ((h * 2 + s % 2) * 8 + g) *
+						                             64 +
+						                         ro));
+						__m256i hb = _mm256_loadu_si256(
+						    (const __m256i *)(const void *)(hf + 2048 +
+						                                    (h * 8 + g) *
+						                                        64 +
+						                                    ro));
+						v = s / 2 ? _mm256_srli_epi16(v, 4) : v;
+						hb = s < 2 ? _mm256_slli_epi16(hb, 4 - 2 * s)
+						           : _mm256_srli_epi16(hb, 2 * s - 4);
+						q[g] = _mm256_or_si256(_mm256_and_si256(v, m4),
+						                       _mm256_and_si256(hb, m30));
+					}
+					const int j =
+					    8 * h + 2 * s; /* sub-blocks j (g < 4), j + 1 */
+					__m256i sa = pair_s8(scl + 16 * j, scl + 16 * j),
+					        sb = pair_s8(scl + 16 * j + 16, scl + 16 * j + 16);
+					for (int i = 0; i < nt; i++) {
+						const int8_t *xq =
+						    ((const struct qkv_act_q8_k *)x[i] + b)->q +
+						    128 * h + 32 * s;
+						__m256i p[4];
+						QKV_UNROLL(4)
+						for (int u = 0; u < 4; u++)
+							p[u] = _mm256_add_epi16(
+							    _mm256_maddubs_epi16(
+							        q[2 * u], bcast4(xq + 8 * u)),
+							    _mm256_maddubs_epi16(
+							        q[2 * u + 1],
+							        bcast4(xq + 8 * u + 4)));
+						sumi[i] = _mm256_add_epi32(
+						    sumi[i], _mm256_add_epi32(
+						                 _mm256_add_epi32(
+						                     _mm256_madd_epi16(p[0], sa),
+						                     _mm256_madd_epi16(p[1], sa)),
+						                 _mm256_add_epi32(
+						                     _mm256_madd_epi16(p[2], sb),
+						                     _mm256_madd_epi16(p[3], sb))));
+					}
+				}
+			}
+			__m256i scp[8]; /* lane r: row r's scales 2p, 2p + 1 as int16 */
+			QKV_UNROLL(8)
+			for (int p = 0; p < 8; p++)
+				scp[p] = pair_s8(scl + 32 * p, scl + 32 * p + 16);
+			__m256 d = half8(hf + 3328 + 16 * (o & 1));
+			for (int i = 0; i < nt; i++) {
+				const struct qkv_act_q8_k *a =
+				    (const struct qkv_act_q8_k *)x[i] + b;
+				__m256i off = _mm256_setzero_si256();
+				QKV_UNROLL(8)
+				for (int p = 0; p < 8; p++)
+					off = _mm256_add_epi32(
+					    off,
+					    _mm256_madd_epi16(
+					        scp[p],
+					        bcast4((const int8_t *)(const void *)(a->sum +
+					                                              2 * p))));
+				float_step(out + 32 * i + 8 * o,
+				           _mm256_sub_epi32(sumi[i], _mm256_slli_epi32(off, 5)), d,
+				           a->d, 0);
+			}
+		}
+	}
+}
+
+const quant_panel_fn quant_panels_avx2[QKV_WTYPE_COUNT] = {[QKV_WT_Q8_0] = panel_q8_0_avx2,
+                                                           [QKV_WT_Q4_0] = panel_q4_0_avx2,
+                                                           [QKV_WT_Q4_K] = panel_q4_k_avx2,
+                                                           [QKV_WT_Q5_K] = panel_q5_k_avx2,
+                                                           [QKV_WT_Q6_K] = panel_q6_k_avx2};
+#endif
