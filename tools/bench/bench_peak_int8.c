@@ -117,36 +117,69 @@ __attribute__((target("avx2,avxvnni"))) static double avxvnni_loop(size_t iters)
 #undef CHAINS_8
 #undef D
 
-/* The exact AVX2 sequence of backends/int8/kernel_avx2.c per 32 multiply-adds: vpsignb
- * (x's sign onto w), vpmaddubsw (|x| x signed w, pairs into int16), vpmaddwd by ones
- * (into int32), vpaddd. 6 chains, each with its own w so nothing is shared or hoisted
- * (the empty asm makes w opaque in every iteration): 6 acc + 6 w + 3 shared = 15 ymm. */
+/* AVX2 has no int8 dot product into int32; its multiplier is vpmaddubsw (32 u8 x s8
+ * products, pairs summed into int16), and a kernel needs one per 32 multiply-adds at
+ * least: the quant backend's 4-bit panels sum them in int16 (vpaddw) and widen rarely,
+ * the int8 backend's sign trick (backends/int8/kernel_avx2.c) widens each one by
+ * vpmaddwd, which on a Zen 3 takes the same multiplier and halves the rate. So the peak
+ * is vpmaddubsw + vpaddw: 8 accumulator chains, each a different product of 4 w and 2 x,
+ * in assembly (the compiler kept accumulators in memory when the inputs were made opaque
+ * by an empty asm, and hoisted the products when they were not). */
 __attribute__((target("avx2"))) static double avx2_loop(size_t iters)
 {
-	const __m256i xs = _mm256_set1_epi32(0x01ff02fe), xa = _mm256_abs_epi8(xs);
-	const __m256i ones = _mm256_set1_epi16(1);
-	__m256i w0 = _mm256_set1_epi8(3), w1 = _mm256_set1_epi8(5), w2 = _mm256_set1_epi8(7);
-	__m256i w3 = _mm256_set1_epi8(9), w4 = _mm256_set1_epi8(11), w5 = _mm256_set1_epi8(13);
-	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
-#define STEP(j)                                                                                    \
-	a##j = _mm256_add_epi32(                                                                   \
-	    a##j, _mm256_madd_epi16(_mm256_maddubs_epi16(xa, _mm256_sign_epi8(w##j, xs)), ones))
-	for (size_t i = 0; i < iters; i++) {
-		__asm__("" : "+x"(w0), "+x"(w1), "+x"(w2), "+x"(w3), "+x"(w4), "+x"(w5));
-		STEP(0);
-		STEP(1);
-		STEP(2);
-		STEP(3);
-		STEP(4);
-		STEP(5);
-	}
-#undef STEP
-	__m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), a2),
-	                             _mm256_add_epi32(_mm256_add_epi32(a3, a4), a5));
 	int32_t out[8];
-	_mm256_storeu_si256((__m256i *)out, s);
+	size_t n = iters;
+	__asm__ volatile("vpcmpeqb %%ymm0, %%ymm0, %%ymm0\n\t"
+	                 "vpabsb %%ymm0, %%ymm1\n\t" /* w: all 1 and all 255 as u8 */
+	                 "vpaddb %%ymm1, %%ymm1, %%ymm2\n\t"
+	                 "vpaddb %%ymm2, %%ymm1, %%ymm3\n\t"
+	                 "vpsubb %%ymm3, %%ymm0, %%ymm4\n\t" /* x: small signed values */
+	                 "vpsubb %%ymm2, %%ymm0, %%ymm5\n\t"
+	                 "vpxor %%ymm6, %%ymm6, %%ymm6\n\t"
+	                 "vmovdqa %%ymm6, %%ymm7\n\t"
+	                 "vmovdqa %%ymm6, %%ymm8\n\t"
+	                 "vmovdqa %%ymm6, %%ymm9\n\t"
+	                 "vmovdqa %%ymm6, %%ymm10\n\t"
+	                 "vmovdqa %%ymm6, %%ymm11\n\t"
+	                 "vmovdqa %%ymm6, %%ymm12\n\t"
+	                 "vmovdqa %%ymm6, %%ymm13\n\t"
+	                 "test %[n], %[n]\n\t"
+	                 "jz 2f\n\t"
+	                 "1:\n\t"
+	                 "vpmaddubsw %%ymm4, %%ymm0, %%ymm14\n\t"
+	                 "vpaddw %%ymm14, %%ymm6, %%ymm6\n\t"
+	                 "vpmaddubsw %%ymm4, %%ymm1, %%ymm15\n\t"
+	                 "vpaddw %%ymm15, %%ymm7, %%ymm7\n\t"
+	                 "vpmaddubsw %%ymm4, %%ymm2, %%ymm14\n\t"
+	                 "vpaddw %%ymm14, %%ymm8, %%ymm8\n\t"
+	                 "vpmaddubsw %%ymm4, %%ymm3, %%ymm15\n\t"
+	                 "vpaddw %%ymm15, %%ymm9, %%ymm9\n\t"
+	                 "vpmaddubsw %%ymm5, %%ymm0, %%ymm14\n\t"
+	                 "vpaddw %%ymm14, %%ymm10, %%ymm10\n\t"
+	                 "vpmaddubsw %%ymm5, %%ymm1, %%ymm15\n\t"
+	                 "vpaddw %%ymm15, %%ymm11, %%ymm11\n\t"
+	                 "vpmaddubsw %%ymm5, %%ymm2, %%ymm14\n\t"
+	                 "vpaddw %%ymm14, %%ymm12, %%ymm12\n\t"
+	                 "vpmaddubsw %%ymm5, %%ymm3, %%ymm15\n\t"
+	                 "vpaddw %%ymm15, %%ymm13, %%ymm13\n\t"
+	                 "dec %[n]\n\t"
+	                 "jnz 1b\n\t"
+	                 "2:\n\t"
+	                 "vpaddw %%ymm7, %%ymm6, %%ymm6\n\t"
+	                 "vpaddw %%ymm9, %%ymm8, %%ymm8\n\t"
+	                 "vpaddw %%ymm11, %%ymm10, %%ymm10\n\t"
+	                 "vpaddw %%ymm13, %%ymm12, %%ymm12\n\t"
+	                 "vpaddw %%ymm8, %%ymm6, %%ymm6\n\t"
+	                 "vpaddw %%ymm12, %%ymm10, %%ymm10\n\t"
+	                 "vpaddw %%ymm10, %%ymm6, %%ymm6\n\t"
+	                 "vmovdqu %%ymm6, %[out]\n\t"
+	                 "vzeroupper"
+	                 : [n] "+r"(n), [out] "=m"(out)
+	                 :
+	                 : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8",
+	                   "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15", "cc");
 	sink = (uint32_t)out[0] + (uint32_t)out[7];
-	return (double)iters * 6.0 * 32.0 * 2.0;
+	return (double)iters * 8.0 * 32.0 * 2.0;
 }
 #endif
 
@@ -175,7 +208,7 @@ const char *bench_int8_kernel_name(void)
 #if defined(__aarch64__)
 	return bench_neon_int8_name();
 #else
-	static const char *const names[] = {"none", "avx2 vpsignb+vpmaddubsw+vpmaddwd+vpaddd",
+	static const char *const names[] = {"none", "avx2 vpmaddubsw+vpaddw",
 	                                    "vpdpbusd ymm (AVX-VNNI)", "vpdpbusd zmm"};
 #if defined(__x86_64__)
 	return names[pick()];
@@ -199,14 +232,15 @@ static void cache_name(const struct bench_machine *m, char *buf, size_t len)
 		snprintf(buf, len, "%.*s-int8.txt", (int)(n - 4), m->cache_path);
 }
 
-/* The cached values for exactly m's CPU, flags and thread counts, else false. */
+/* The cached values for exactly m's CPU, flags, thread counts and peak sequence (a cache
+ * written by a build that measured another one is stale), else false. */
 static bool cache_read(struct bench_machine *m, const char *path)
 {
 	FILE *f = path[0] ? fopen(path, "r") : NULL;
 	if (!f)
 		return false;
 	char line[1024];
-	bool cpu_ok = false, flags_ok = false;
+	bool cpu_ok = false, flags_ok = false, kernel_ok = false;
 	size_t found = 0;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
@@ -217,7 +251,7 @@ static bool cache_read(struct bench_machine *m, const char *path)
 		else if (!strncmp(line, "flags=", 6))
 			flags_ok = !strcmp(line + 6, m->flags);
 		else if (!strncmp(line, "kernel_int8=", 12))
-			bench_strcpy(m->kernel_int8, sizeof(m->kernel_int8), line + 12);
+			kernel_ok = !strcmp(line + 12, bench_int8_kernel_name()); /* else stale */
 		else if (sscanf(line, "threads=%u peak_int8_gops=%lf", &t, &p) == 2 && p > 0)
 			for (size_t i = 0; i < m->n; i++)
 				if (m->threads[i] == t && m->peak_int8_gops[i] <= 0) {
@@ -226,7 +260,9 @@ static bool cache_read(struct bench_machine *m, const char *path)
 				}
 	}
 	fclose(f);
-	return cpu_ok && flags_ok && found == m->n;
+	if (kernel_ok)
+		bench_strcpy(m->kernel_int8, sizeof(m->kernel_int8), bench_int8_kernel_name());
+	return cpu_ok && flags_ok && kernel_ok && found == m->n;
 }
 
 void bench_peak_int8_fill(struct bench_machine *m, bool remeasure, void (*log)(const char *msg))

@@ -1,7 +1,7 @@
 /* This machine's int8 peak, the denominator of "% of peak" for int8 rows: the
  * multiply-add rate of the fastest exact int8 instruction sequence usable here
- * (vpdpbusd zmm with AVX-512 VNNI, else vpdpbusd ymm with AVX-VNNI, else the AVX2
- * sequence vpsignb + vpmaddubsw + vpmaddwd + vpaddd per 32 multiply-adds; on aarch64
+ * (vpdpbusd zmm with AVX-512 VNNI, else vpdpbusd ymm with AVX-VNNI, else AVX2's
+ * multiplier vpmaddubsw with vpaddw, one per 32 multiply-adds; on aarch64
  * smmla, sdot or smull + sadalp, bench_peak_neon.h). One
  * multiply-add counts 2 operations, as the int8 rows' GOP/s do. Measured with the fp32
  * peak and cached next to it (bench_machine.c). */
@@ -18,7 +18,7 @@
 double bench_int8_loop(size_t iters);
 
 /* The sequence bench_int8_loop runs: "vpdpbusd zmm", "vpdpbusd ymm (AVX-VNNI)",
- * "avx2 vpsignb+vpmaddubsw+vpmaddwd+vpaddd", an aarch64 one (bench_neon_int8_name) or
+ * "avx2 vpmaddubsw+vpaddw", an aarch64 one (bench_neon_int8_name) or
  * "none". */
 const char *bench_int8_kernel_name(void);
 
