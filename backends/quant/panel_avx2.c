@@ -57,6 +57,29 @@ Y_TARGET static inline __m256i pair_u8(const uint8_t *p)
 	return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
 }
 
+/* lanes (lo[r], hi[r]) as int16 pairs, from 8 u8 values each */
+Y_TARGET static inline __m256i pair_u8x2(const uint8_t *lo, const uint8_t *hi)
+{
+	__m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)lo));
+	__m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)hi));
+	return _mm256_or_si256(a, _mm256_slli_epi32(b, 16));
+}
+
+/* X's 8 sub-block sums of 32 (from its 16 sums of 16; at most 32 x 127 in magnitude) as
+ * int16 pairs: out[p] = (S[2p], S[2p + 1]) */
+Y_TARGET static inline void x_sums32(const int16_t *sum16, int32_t out[4])
+{
+	__m256i s = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)sum16),
+	                              _mm256_set1_epi16(1));
+	__m256i p = _mm256_packs_epi32(s, s); /* per 128-bit lane: S0-3 S0-3 | S4-7 S4-7 */
+	int32_t v[8];
+	_mm256_storeu_si256((__m256i *)(void *)v, p);
+	out[0] = v[0];
+	out[1] = v[1];
+	out[2] = v[4];
+	out[3] = v[5];
+}
+
 /* lanes (lo[r], hi[r]) as int16 pairs, from 8 s8 values each */
 Y_TARGET static inline __m256i pair_s8(const uint8_t *lo, const uint8_t *hi)
 {
@@ -178,9 +201,10 @@ Y_TARGET static void panel_q4_0_avx2(const uint8_t *panel, const void *const *x,
 Y_TARGET static inline void k_octet(const uint8_t *hb, int o, const void *const *x, int nt,
                                     size_t b, __m256i *sumi, const int five)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0f), one8 = _mm256_set1_epi8(1);
+	const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
 	const int ro = 32 * (o & 1);
 	const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
+	QKV_UNROLL(8)
 	for (int j = 0; j < 8; j++) {
 		const int c = j / 2;
 		__m256i dg[8];
@@ -191,12 +215,12 @@ Y_TARGET static inline void k_octet(const uint8_t *hb, int o, const void *const 
 			if (j & 1)
 				v = _mm256_srli_epi16(v, 4);
 			v = _mm256_and_si256(v, m4);
-			if (five) { /* bit j of qh: the digit's fifth bit */
+			if (five) { /* bit j of qh moved to bit 4: the digit's fifth bit */
 				__m256i q = _mm256_loadu_si256(
 				    (const __m256i *)(const void *)(hb + 2048 + 64 * g + ro));
-				__m256i h = _mm256_and_si256(
-				    _mm256_srl_epi16(q, _mm_cvtsi32_si128(j)), one8);
-				v = _mm256_or_si256(v, _mm256_slli_epi16(h, 4));
+				q = j < 4 ? _mm256_slli_epi16(q, 4 - j)
+				          : _mm256_srli_epi16(q, j - 4);
+				v = _mm256_or_si256(v, _mm256_and_si256(q, m10));
 			}
 			dg[g] = v;
 		}
@@ -237,6 +261,9 @@ Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 	zero_out(out, nt);
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + 2 * half * b;
+		int32_t xs[QUANT_PANEL_TILE][4];
+		for (int i = 0; i < nt; i++)
+			x_sums32(((const struct qkv_act_q8_k *)x[i] + b)->sum, xs[i]);
 		for (int o = 0; o < 4; o++) {
 			panel_prefetch(blk, 2 * half, pf, b, o, 4);
 			const uint8_t *hb = blk + (size_t)(o >> 1) * half;
@@ -246,23 +273,21 @@ Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 			for (int i = 0; i < nt; i++)
 				sumi[i] = _mm256_setzero_si256();
 			k_octet(hb, o, x, nt, b, sumi, five);
-			__m256i mn[8];
-			QKV_UNROLL(8)
-			for (int j = 0; j < 8; j++)
-				mn[j] = pair_u8(scm + 128 + 16 * j);
+			__m256i mn[4]; /* lane r: row r's mins 2p, 2p + 1 as int16 */
+			QKV_UNROLL(4)
+			for (int p = 0; p < 4; p++)
+				mn[p] = pair_u8x2(scm + 128 + 32 * p, scm + 128 + 32 * p + 16);
 			__m256 d = half8(dd), dmin = half8(dd + 32);
 			for (int i = 0; i < nt; i++) {
 				const struct qkv_act_q8_k *a =
 				    (const struct qkv_act_q8_k *)x[i] + b;
-				__m256i summ = _mm256_setzero_si256();
-				QKV_UNROLL(8)
-				for (int j = 0; j < 8; j++)
+				__m256i summ =
+				    _mm256_madd_epi16(mn[0], _mm256_set1_epi32(xs[i][0]));
+				QKV_UNROLL(3)
+				for (int p = 1; p < 4; p++)
 					summ = _mm256_add_epi32(
 					    summ,
-					    _mm256_madd_epi16(
-					        mn[j],
-					        bcast4((const int8_t *)(const void *)(a->sum +
-					                                              2 * j))));
+					    _mm256_madd_epi16(mn[p], _mm256_set1_epi32(xs[i][p])));
 				float_step(out + 32 * i + 8 * o, sumi[i], d, a->d, 0);
 				float_step(out + 32 * i + 8 * o, summ, dmin, a->d, 1);
 			}
