@@ -328,6 +328,7 @@ Y_TARGET static void panel_q6_k_avx2(const uint8_t *panel, const void *const *x,
 				sumi[i] = _mm256_setzero_si256();
 			for (int h = 0; h < 2; h++) {
 				panel_prefetch(blk, 2 * QUANT_PANEL6_BLOCK, pf, b, 2 * o + h, 8);
+				QKV_UNROLL(4)
 				for (int s = 0; s < 4; s++) {
 					__m256i q[8];
 					QKV_UNROLL(8)
