@@ -21,13 +21,17 @@ static int has_avx2_panels(const struct qkv_cpu_features *f)
 {
 	return qkv_kernel_has_avx2(f) && f->f16c;
 }
+static int has_avxvnni_panels(const struct qkv_cpu_features *f)
+{
+	return qkv_kernel_has_avxvnni(f) && f->f16c;
+}
 #endif
 
 static const struct qkv_kernel_row table[] = {
 #if defined(__x86_64__) || defined(QKV_SIMDE)
     {"avx512vnni", "avx2+avx512f+avx512vl+avx512vnni+f16c", has_avx512vnni_panels,
      &quant_kernel_avx512vnni},
-    {"avxvnni", "avx2+avxvnni", qkv_kernel_has_avxvnni, &quant_kernel_avxvnni},
+    {"avxvnni", "avx2+avxvnni+f16c", has_avxvnni_panels, &quant_kernel_avxvnni},
     {"avx2", "avx2+f16c", has_avx2_panels, &quant_kernel_avx2},
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)

@@ -479,10 +479,14 @@ const struct quant_kernel quant_kernel_avx512vnni = {
     ROWS(avx512vnni),
     .quantize = qkv_int8_quantize_avx2,
     .panel = panels_avx512vnni};
+/* AVX-VNNI CPUs run the AVX2 panels (vpmaddubsw; panel_avx2.c): a vpdpbusd ymm form of
+ * them is not written yet. */
 const struct quant_kernel quant_kernel_avxvnni = {.name = "avxvnni",
-                                                  .desc = "vpdpbusd ymm (VEX)",
+                                                  .desc =
+                                                      "vpdpbusd ymm (VEX) rows, AVX2 ymm panels",
                                                   ROWS(avxvnni),
-                                                  .quantize = qkv_int8_quantize_avx2};
+                                                  .quantize = qkv_int8_quantize_avx2,
+                                                  .panel = quant_panels_avx2};
 const struct quant_kernel quant_kernel_avx2 = {.name = "avx2",
                                                .desc = "vpmaddubsw + vpmaddwd ymm, ymm panels",
                                                ROWS(avx2),

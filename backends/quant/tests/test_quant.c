@@ -320,8 +320,8 @@ Test(quant, native_kernels_equal_scalar)
 	const struct {
 		const char *name;
 		int have;
-	} k[] = {{"avx2", f.avx2},
-	         {"avxvnni", f.avx2 && f.avxvnni},
+	} k[] = {{"avx2", f.avx2 && f.f16c},
+	         {"avxvnni", f.avx2 && f.avxvnni && f.f16c},
 	         {"avx512vnni", f.avx2 && f.avx512vl && f.avx512vnni},
 	         {"neon_dot", f.neon && f.dotprod}};
 	const char *want = getenv("QKV_TEST_NATIVE");
