@@ -225,10 +225,13 @@ static enum qkv_status try_backend(struct qkv_model *m, char *const *dirs, const
 	if (st != QKV_OK) {
 		p->be->release(handle); /* half-built handles are the plugin's to free */
 		msg[sizeof(msg) - 1] = '\0';
-		qkv_fail(why, whylen, st == QKV_ERR_NOMEM ? QKV_ERR_NOMEM : QKV_ERR_BACKEND,
-		         "prepare failed (%s): %s", qkv_status_str(st), msg);
+		/* out of memory, and a request this machine cannot serve (oneDNN's int8
+		 * without VNNI), keep their status; any other failure is the backend's */
+		enum qkv_status out =
+		    st == QKV_ERR_NOMEM || st == QKV_ERR_UNSUPPORTED ? st : QKV_ERR_BACKEND;
+		qkv_fail(why, whylen, out, "prepare failed (%s): %s", qkv_status_str(st), msg);
 		qkv_plugin_unref(p);
-		return st == QKV_ERR_NOMEM ? QKV_ERR_NOMEM : QKV_ERR_BACKEND;
+		return out;
 	}
 	struct qkv_handle_memory mem = {.struct_size = sizeof(mem), .keeps_weights = 1};
 	bool known = QKV_HAS_MEMBER(p->be, struct qkv_backend, memory) && p->be->memory;

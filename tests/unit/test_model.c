@@ -185,6 +185,24 @@ Test(model, strict_refuses_any_fallback)
 	cr_assert_null(m);
 }
 
+/* A backend that refuses at prepare because this machine cannot serve the request
+ * (QKV_ERR_UNSUPPORTED, as oneDNN's int8 without VNNI) gives that status under strict;
+ * any other prepare failure is QKV_ERR_BACKEND. */
+Test(model, strict_prepare_refusal_keeps_its_status)
+{
+	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);
+	d.plugin_dirs = QKV_FAKE_PLUGIN_DIR;
+	d.strict = 1;
+	qkv_model *m = NULL;
+	d.prefer = "fake_prepunsup";
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_UNSUPPORTED, "%s",
+	             err);
+	cr_assert(strstr(err, "lacks what the precision needs"), "%s", err);
+	d.prefer = "fake_prepfail";
+	cr_assert_eq(qkv_model_open_memory(&d, &m, err, sizeof(err)), QKV_ERR_BACKEND, "%s", err);
+	cr_assert_null(m);
+}
+
 Test(model, precision_not_declared_is_passed_over)
 {
 	struct qkv_model_desc d = seed_desc(QKV_LAYOUT_IN_OUT);

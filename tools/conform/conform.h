@@ -19,7 +19,8 @@
 enum cf_result {
 	CF_PASS = 0,
 	CF_FAIL = 1,
-	CF_SKIP = 2 /* only for a precision the backend does not declare; never a pass */
+	CF_SKIP = 2 /* a precision the backend does not declare, or declares and refuses on this
+	             * machine with QKV_ERR_UNSUPPORTED (conform_problem.c); never a pass */
 };
 
 struct cf_report {

@@ -74,6 +74,15 @@ static bool setup_prepare(struct cf_setup *s, const struct qkv_problem *pb,
 		return cf_fail(
 		    r, "%s: prepare wrote into the problem or weights struct (they are const)",
 		    s->desc);
+	if (st == QKV_ERR_UNSUPPORTED && pb->precision < QKV_PRECISION_COUNT &&
+	    (s->be->precisions & QKV_PRECISION_BIT(pb->precision)) && r->result == CF_PASS) {
+		/* a declared precision this machine cannot serve (oneDNN's int8 without VNNI):
+		 * the case is skipped, with the backend's reason, never passed */
+		r->result = CF_SKIP;
+		snprintf(r->msg, sizeof(r->msg), "%s declared, refused on this machine: %s",
+		         qkv_precision_name(pb->precision), err);
+		return false;
+	}
 	if (st != QKV_OK)
 		return cf_fail(r, "%s: prepare failed (status %d): %s", s->desc, (int)st, err);
 	return cf_check_weights(s, "after prepare", r);

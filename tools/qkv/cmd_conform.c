@@ -203,8 +203,10 @@ static size_t run_plugin(const char *path, const struct conform_args *a, FILE *j
 		count[(unsigned)o[ran].r.result <= CF_SKIP ? o[ran].r.result : CF_FAIL]++;
 		ran++;
 	}
-	fprintf(out, "%s: %zu passed, %zu failed, %zu skipped (precision not declared)%s\n", path,
-	        count[CF_PASS], count[CF_FAIL], count[CF_SKIP],
+	fprintf(out,
+	        "%s: %zu passed, %zu failed, %zu skipped (precision not declared, or refused on "
+	        "this machine)%s\n",
+	        path, count[CF_PASS], count[CF_FAIL], count[CF_SKIP],
 	        ran == 0 ? " -- no case matches --cases and --precision" : "");
 	for (size_t i = 0; i < ran; i++) {
 		if (o[i].r.result == CF_FAIL) { /* one line to replay the first failure */

@@ -32,6 +32,9 @@ FAKE_FN enum qkv_status fake_prepare(const struct qkv_problem *pb, const struct 
 #ifdef FAKE_PREPARE_FAILS
 	snprintf(err, errlen, "fake: refusing to prepare");
 	return QKV_ERR_BACKEND;
+#elif defined(FAKE_PREPARE_UNSUPPORTED)
+	snprintf(err, errlen, "fake: this machine lacks what the precision needs");
+	return QKV_ERR_UNSUPPORTED;
 #else
 	(void)err;
 	(void)errlen;
