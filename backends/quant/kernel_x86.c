@@ -5,7 +5,9 @@
  *               and every s8 one >= -127, so a pair sums to at most 32512)
  * Built for baseline x86-64: only these functions carry target attributes, and they run
  * only after dispatch.c's table said the CPU has them. With QKV_SIMDE the same source runs
- * emulated. Speed is the companion issue's work; these are the correct, vectorized first kernels.
+ * emulated. Every block type now has a panel in all three sets (the zmm panels below, the
+ * ymm ones of panel_avx2.c), so these row kernels are no longer reached on x86: kept
+ * until they are removed with their tests and README text.
  */
 #if defined(__x86_64__) || defined(QKV_SIMDE)
 #if defined(__clang__)

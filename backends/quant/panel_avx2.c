@@ -49,16 +49,9 @@ Y_TARGET static inline __m256 half8(const uint8_t *p)
 	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
 }
 
-/* 8 u8 values, one per lane, as the int16 pair (v, v): vpmaddwd by it multiplies a lane's
- * two int16 sums by v and adds them */
-Y_TARGET static inline __m256i pair_u8(const uint8_t *p)
-{
-	__m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)p));
-	return _mm256_or_si256(v, _mm256_slli_epi32(v, 16));
-}
-
-/* lanes (lo[r], hi[r]) as int16 pairs, from 8 u8 values each */
-Y_TARGET static inline __m256i pair_u8x2(const uint8_t *lo, const uint8_t *hi)
+/* lanes (lo[r], hi[r]) as int16 pairs, from 8 u8 values each; pair_u8(p, p) gives (v, v),
+ * by which vpmaddwd multiplies a lane's two int16 sums by v and adds them */
+Y_TARGET static inline __m256i pair_u8(const uint8_t *lo, const uint8_t *hi)
 {
 	__m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)lo));
 	__m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)hi));
@@ -224,7 +217,7 @@ Y_TARGET static inline void k_octet(const uint8_t *hb, int o, const void *const 
 			}
 			dg[g] = v;
 		}
-		__m256i sc = pair_u8(scm + 16 * j);
+		__m256i sc = pair_u8(scm + 16 * j, scm + 16 * j);
 		QKV_UNROLL(1)
 		for (int i = 0; i < nt; i++) {
 			const int8_t *xq = ((const struct qkv_act_q8_k *)x[i] + b)->q + 32 * j;
@@ -276,7 +269,7 @@ Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 			__m256i mn[4]; /* lane r: row r's mins 2p, 2p + 1 as int16 */
 			QKV_UNROLL(4)
 			for (int p = 0; p < 4; p++)
-				mn[p] = pair_u8x2(scm + 128 + 32 * p, scm + 128 + 32 * p + 16);
+				mn[p] = pair_u8(scm + 128 + 32 * p, scm + 128 + 32 * p + 16);
 			__m256 d = half8(dd), dmin = half8(dd + 32);
 			for (int i = 0; i < nt; i++) {
 				const struct qkv_act_q8_k *a =
