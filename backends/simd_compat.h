@@ -34,8 +34,8 @@
  *
  * QKV_UNROLL(n) before a loop is `#pragma GCC unroll n` natively and nothing emulated:
  * each SIMDe intrinsic is a loop of its own, and unrolled 8 x 6 ways they made quant's
- * SIMDe kernel_x86.c the longest step of every build (CI, 2026-12-05: 131 s of wall at
- * -O3, 920 s under ASan+UBSan; now 29 s and 34 s of CPU). The native code is unchanged
+ * SIMDe kernel_x86.c (now panel_avx512.c) the longest step of every build (CI, 2026-12-05: 131 s of
+ * wall at -O3, 920 s under ASan+UBSan; now 29 s and 34 s of CPU). The native code is unchanged
  * (same disassembly), and so is the emulated logic.
  *
  * Meson (backends/meson.build): `have_simde`, and `simde_c_args` = -DQKV_SIMDE plus

@@ -28,11 +28,6 @@
 typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, size_t nb,
                              float *acc);
 
-/* Eight weight rows at once (row r at w + r * ws), out[8 * i + r] for X row i < nt: each
- * equal to the row function's result for that row, bit for bit. */
-typedef void (*quant_rows8_fn)(const uint8_t *w, size_t ws, const void *const *x, int nt, size_t nb,
-                               float *out);
-
 /* Panels: weight rows repacked at prepare (quant.c's panel_layouts: the rows per panel,
  * the X rows per call and the packer of each type), so that one vpdpbusd zmm multiplies 4
  * weights of each of 16 rows with 4 values of X broadcast, and the float steps run with
@@ -102,8 +97,7 @@ typedef void (*quant_panel_fn)(const uint8_t *panel, const void *const *x, int n
 struct quant_kernel {
 	const char *name; /* "avx512vnni", ...: for probe (dispatch.c's table row has it too) */
 	const char *desc; /* the integer instruction, for probe */
-	quant_row_fn row[QKV_WTYPE_COUNT];     /* NULL: the C kernel's row serves that type */
-	quant_rows8_fn rows8[QKV_WTYPE_COUNT]; /* NULL: row by row */
+	quant_row_fn row[QKV_WTYPE_COUNT]; /* NULL: the C kernel's row serves that type */
 	/* per type, NULL (or the whole table NULL): that type stays in place and uses the
 	 * row kernels; else its rows are packed at prepare into quant.c's panel layout of
 	 * the type (kernel.h's QUANT_PANEL*) */
@@ -117,7 +111,8 @@ extern const struct quant_kernel quant_kernel_c;
 extern const struct quant_kernel quant_kernel_avx2;
 extern const struct quant_kernel quant_kernel_avxvnni;
 extern const struct quant_kernel quant_kernel_avx512vnni;
-extern const quant_panel_fn quant_panels_avx2[QKV_WTYPE_COUNT]; /* panel_avx2.c */
+extern const quant_panel_fn quant_panels_avx2[QKV_WTYPE_COUNT];       /* panel_avx2.c */
+extern const quant_panel_fn quant_panels_avx512vnni[QKV_WTYPE_COUNT]; /* panel_avx512.c */
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)
 extern const struct quant_kernel quant_kernel_neon_dot;

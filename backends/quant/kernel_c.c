@@ -21,9 +21,6 @@ DEFINE_ROW(QKV_WT_Q5_K, q5_k)
 DEFINE_ROW(QKV_WT_Q6_K, q6_k)
 
 const struct quant_kernel quant_kernel_c = {
-    "c",
-    "portable C, the reference dot product",
-    {row_f32, row_f16, row_bf16, row_q8_0, row_q4_0, row_q4_k, row_q5_k, row_q6_k},
-    {NULL},
-    NULL,
-    NULL};
+    .name = "c",
+    .desc = "portable C, the reference dot product",
+    .row = {row_f32, row_f16, row_bf16, row_q8_0, row_q4_0, row_q4_k, row_q5_k, row_q6_k}};

@@ -192,11 +192,8 @@ DOT_TARGET static void row_q6_k(const uint8_t *wrow, const void *const *x, int n
 }
 
 const struct quant_kernel quant_kernel_neon_dot = {
-    "neon_dot",
-    "sdot (FEAT_DotProd)",
-    {NULL, NULL, NULL, row_q8_0, row_q4_0, row_q4_k, row_q5_k, row_q6_k},
-    {NULL},
-    NULL,
-    NULL};
+    .name = "neon_dot",
+    .desc = "sdot (FEAT_DotProd)",
+    .row = {NULL, NULL, NULL, row_q8_0, row_q4_0, row_q4_k, row_q5_k, row_q6_k}};
 
 #endif

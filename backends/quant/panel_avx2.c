@@ -12,7 +12,7 @@
  *               trick, |w| <= 128 as u8 against x with w's sign, 32512 at most, every
  *               vpmaddubsw widened by vpmaddwd at once
  * so one vpmaddubsw of 32 products costs about one vector operation instead of the three
- * (vpmaddubsw, vpmaddwd, vpaddd) of the row kernels, and no horizontal sum is left: row r
+ * (vpmaddubsw, vpmaddwd, vpaddd) of a plain dot product, and no horizontal sum is left: row r
  * stays in lane r up to the float steps, which are <qkv/wtype.h>'s, in its order
  * (bit-identical). Every X broadcast is a load; the weights of a row octet are unpacked
  * once for every X row of the call. The loops over X rows are kept rolled (QKV_UNROLL(1)):

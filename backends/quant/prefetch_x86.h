@@ -1,5 +1,5 @@
-/* The panel kernels' prefetches (x86), shared by the zmm panels of kernel_x86.c and the ymm
- * panels of panel_avx2.c. */
+/* The panel kernels' prefetches (x86), shared by the zmm panels of panel_avx512.c and the
+ * ymm panels of panel_avx2.c. */
 #ifndef QKV_QUANT_PREFETCH_X86_H
 #define QKV_QUANT_PREFETCH_X86_H
 
@@ -14,9 +14,7 @@
  * hardware prefetcher alone kept one core at about half its read bandwidth: Llama-3-8B
  * Q4_K, 16 layers, 1 thread, Zen 5: 13.2-17.3 ms a pass without, 7.5-7.6 ms with 16 KiB
  * ahead (4 KiB: 7.8-10.8 ms). Prefetching past the end of the panels is harmless (no
- * fault). The row kernels (AVX2, AVX-VNNI) are not given it: at T = 1 they are bound by
- * their horizontal sums at about 5 GB/s, and the prefetches made them 1.3-1.7 x slower
- * (forced with QKV_QUANT_KERNEL=avx2 on the same machine and files). */
+ * fault). */
 #define QUANT_PREFETCH 16384
 
 /* Prefetch the cache lines of [p, p + bytes) QUANT_PREFETCH bytes ahead: once per block. */

@@ -1,13 +1,14 @@
 /* The quant backend: precision stored, every block-quantized weight type of
- * <qkv/wtype.h> (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K) used in place from the file, plus F16/BF16
- * (and F32 in out_in) rows.
+ * <qkv/wtype.h> (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), plus F16/BF16 (and F32 in out_in) rows.
  *
- * prepare keeps the core's pointers (no copy: resident weight memory is the file's
- * tensor bytes) and picks a kernel set. project quantizes each X row once per activation
- * format the layer's types need (Q8_0 blocks of 32, Q8_K super-blocks of 256), then
- * threads take units of QUANT_UNIT_ROWS output rows in turn, so every thread streams its
- * own weight rows; a row kernel decodes a weight block once for up to QUANT_TILE X rows. Results
- * are the type table's reference bit for bit (kernel.h). */
+ * prepare picks a kernel set. A set with a panel for a block type gets that type's rows
+ * rearranged into panels (kernel.h's layouts; the core then lets the file's pages go);
+ * otherwise it keeps the core's pointers (no copy: resident weight memory is the file's
+ * tensor bytes). project quantizes each X row once per activation format the layer's
+ * types need (Q8_0 blocks of 32, Q8_K super-blocks of 256), then threads take units of
+ * QUANT_UNIT_ROWS output rows in turn, so every thread streams its own weight rows; a
+ * panel or row kernel decodes a weight block once for several X rows. Results are the
+ * type table's reference bit for bit (kernel.h). */
 #include <omp.h>
 #include <stdio.h>
 #include <stdbool.h>
@@ -393,26 +394,6 @@ static void rows_chunk(const struct quant_handle *h, const struct qkv_batch *b, 
 		return;
 	}
 	quant_row_fn fn = h->k->row[t] ? h->k->row[t] : quant_kernel_c.row[t];
-	quant_rows8_fn fn8 = h->k->rows8[t];
-	size_t ws = h->row_bytes[p];
-	for (size_t n = n0; fn8 && n + 8 <= n1; n += 8) { /* eight rows per weight pass */
-		for (size_t t0 = t_lo; t0 < t_hi; t0 += QUANT_TILE) {
-			const void *xs[QUANT_TILE];
-			float acc[QUANT_TILE * 8];
-			int nt = t_hi - t0 < QUANT_TILE ? (int)(t_hi - t0) : QUANT_TILE;
-			for (int i = 0; i < nt; i++)
-				xs[i] = act + (t0 + i) * arb;
-			fn8(h->w[p] + n * ws, ws, xs, nt, nb, acc);
-			for (int i = 0; i < nt; i++) {
-				float *y = b->out[p] + (t0 + i) * b->ld_out[p] + n;
-				for (int r = 0; r < 8; r++)
-					y[r] = h->bias[p] ? acc[8 * i + r] + h->bias[p][n + r]
-					                  : acc[8 * i + r];
-			}
-		}
-	}
-	if (fn8)
-		n0 += (n1 - n0) / 8 * 8;
 	for (size_t n = n0; n < n1; n++) {
 		const uint8_t *w = h->w[p] + n * h->row_bytes[p];
 		float bias = h->bias[p] ? h->bias[p][n] : 0.0f;
@@ -505,11 +486,13 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 
 static void quant_probe(struct qkv_probe_result *out)
 {
-	char why[120];
+	char why[160];
 	const struct quant_kernel *k = quant_kernel_select(why, sizeof(why));
 	out->score = k ? 65 : 0;
-	snprintf(out->detail, sizeof(out->detail), "kernel %s (%s): %.100s; weights in place",
-	         k ? k->name : "none", k ? k->desc : "-", why);
+	snprintf(out->detail, sizeof(out->detail), "kernel %s (%s): %s; %s", k ? k->name : "none",
+	         k ? k->desc : "-", why,
+	         k && k->panel ? "block weights rearranged into panels at open (<= 1.03 x)"
+	                       : "weights in place");
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {

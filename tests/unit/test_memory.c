@@ -214,8 +214,8 @@ Test(memory, onednn_int8_quantized)
 #endif
 #endif
 MEMORY_CASE(quant_f32_in_place, "quant", "stored", QKV_WT_F32, 1)
-/* Q8_0: in place with the row kernels, rearranged into panels (same bytes) with the AVX-512 VNNI
- * one, which lets the file go: either way resident within the bound */
+/* Q8_0: in place with the row kernels (C, aarch64), rearranged into panels (same bytes) with
+ * the x86 ones, which lets the file go: either way resident within the bound */
 MEMORY_CASE(quant_q8_0, "quant", "stored", QKV_WT_Q8_0, -1)
 
 /* weights_needed 0 is a promise: the caller's weights overwritten after open change
