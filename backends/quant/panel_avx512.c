@@ -33,15 +33,6 @@ Q_TARGET static inline void panel_step(__m256 *lo, __m256 *hi, __m512i s, __m256
 	*hi = minus ? _mm256_sub_ps(*hi, phi) : _mm256_add_ps(*hi, phi);
 }
 
-/* out[16 * i + r] for X row i < nt: lane r of lo[i] (rows 0-7) and hi[i] (8-15) */
-Q_TARGET static inline void panel_store(float *out, const __m256 *lo, const __m256 *hi, int nt)
-{
-	for (int i = 0; i < nt; i++) {
-		_mm256_storeu_ps(out + 16 * i, lo[i]);
-		_mm256_storeu_ps(out + 16 * i + 8, hi[i]);
-	}
-}
-
 /* 16 fp16 values to floats, exact (F16C on two halves: SIMDe 0.7.4 has no zmm form) */
 Q_TARGET static inline __m512 widen16_fp16(const uint8_t *p)
 {
