@@ -12,8 +12,11 @@
  * operations done (an FMA counts 2). The result is kept alive in a sink. */
 double bench_fma_loop(size_t iters);
 
-/* Sum a[n] with as many independent vector accumulators as hide the add latency. */
-float bench_read_sum(const float *a, size_t n);
+/* Sum a[n] with as many independent vector accumulators as hide the add latency, reading
+ * it as `streams` (>= 1) consecutive parts in turns of two cache lines each: one core's
+ * read rate depends on how many streams its prefetchers track (Zen 3, 1 GiB: 21 GB/s
+ * with one, 28 with six). */
+float bench_read_sum(const float *a, size_t n, int streams);
 
 /* Which ISA the fp32 peak was measured with, for the machine line: "avx512f zmm fma"
  * (the read sum then uses AVX2), "avx2+fma" or "portable C". */
