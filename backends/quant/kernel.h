@@ -112,6 +112,7 @@ extern const struct quant_kernel quant_kernel_avx2;
 extern const struct quant_kernel quant_kernel_avxvnni;
 extern const struct quant_kernel quant_kernel_avx512vnni;
 extern const quant_panel_fn quant_panels_avx2[QKV_WTYPE_COUNT];       /* panel_avx2.c */
+extern const quant_panel_fn quant_panels_avxvnni[QKV_WTYPE_COUNT];    /* panel_avxvnni.c */
 extern const quant_panel_fn quant_panels_avx512vnni[QKV_WTYPE_COUNT]; /* panel_avx512.c */
 #endif
 #if defined(__aarch64__) || defined(QKV_SIMDE)

@@ -33,68 +33,7 @@
 
 #include "prefetch_x86.h"
 
-#define Y_TARGET QKV_ISA("avx2,f16c")
-
-/* 4 bytes of X, broadcast to every lane */
-Y_TARGET static inline __m256i bcast4(const int8_t *p)
-{
-	int32_t v;
-	memcpy(&v, p, 4);
-	return _mm256_set1_epi32(v);
-}
-
-/* 8 fp16 values to floats (exact) */
-Y_TARGET static inline __m256 half8(const uint8_t *p)
-{
-	return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)p));
-}
-
-/* lanes (lo[r], hi[r]) as int16 pairs, from 8 u8 values each; pair_u8(p, p) gives (v, v),
- * by which vpmaddwd multiplies a lane's two int16 sums by v and adds them */
-Y_TARGET static inline __m256i pair_u8(const uint8_t *lo, const uint8_t *hi)
-{
-	__m256i a = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)lo));
-	__m256i b = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)hi));
-	return _mm256_or_si256(a, _mm256_slli_epi32(b, 16));
-}
-
-/* X's 8 sub-block sums of 32 (from its 16 sums of 16; at most 32 x 127 in magnitude) as
- * int16 pairs: out[p] = (S[2p], S[2p + 1]) */
-Y_TARGET static inline void x_sums32(const int16_t *sum16, int32_t out[4])
-{
-	__m256i s = _mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)(const void *)sum16),
-	                              _mm256_set1_epi16(1));
-	__m256i p = _mm256_packs_epi32(s, s); /* per 128-bit lane: S0-3 S0-3 | S4-7 S4-7 */
-	int32_t v[8];
-	_mm256_storeu_si256((__m256i *)(void *)v, p);
-	out[0] = v[0];
-	out[1] = v[1];
-	out[2] = v[4];
-	out[3] = v[5];
-}
-
-/* lanes (lo[r], hi[r]) as int16 pairs, from 8 s8 values each */
-Y_TARGET static inline __m256i pair_s8(const uint8_t *lo, const uint8_t *hi)
-{
-	__m256i a = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)lo));
-	__m256i b = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)hi));
-	return _mm256_or_si256(_mm256_and_si256(a, _mm256_set1_epi32(0xffff)),
-	                       _mm256_slli_epi32(b, 16));
-}
-
-/* o[r] = o[r] + (float)s[r] * (d[r] * dx), or o[r] - ... with minus: <qkv/wtype.h>'s step */
-Y_TARGET static inline void float_step(float *o, __m256i s, __m256 d, float dx, int minus)
-{
-	__m256 p = _mm256_mul_ps(_mm256_cvtepi32_ps(s), _mm256_mul_ps(d, _mm256_set1_ps(dx)));
-	__m256 acc = _mm256_loadu_ps(o);
-	_mm256_storeu_ps(o, minus ? _mm256_sub_ps(acc, p) : _mm256_add_ps(acc, p));
-}
-
-/* out[32 i + r] = 0 for the nt X rows: the float steps accumulate there */
-static void zero_out(float *out, int nt)
-{
-	memset(out, 0, sizeof(float) * QUANT_WIDE_ROWS * (size_t)nt);
-}
+#include "panel_ymm.h"
 
 /* 32 rows of a Q8_0 wide panel (kernel.h): per block and row octet, the weights' sign
  * flipped back (w + 128 ^ 0x80 = w) and |w| made once for every X row, half the block's
@@ -266,6 +205,8 @@ Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 			for (int i = 0; i < nt; i++)
 				sumi[i] = _mm256_setzero_si256();
 			k_octet(hb, o, x, nt, b, sumi, five);
+			/* k_octet_steps (panel_ymm.h) written out: called, gcc allocated the
+			 * registers otherwise and Q4_K at T = 1 ran 4 % slower (Zen 3) */
 			__m256i mn[4]; /* lane r: row r's mins 2p, 2p + 1 as int16 */
 			QKV_UNROLL(4)
 			for (int p = 0; p < 4; p++)
@@ -372,6 +313,7 @@ Y_TARGET static void panel_q6_k_avx2(const uint8_t *panel, const void *const *x,
 					}
 				}
 			}
+			/* q6_octet_steps (panel_ymm.h) written out, as k_octet_steps above */
 			__m256i scp[8]; /* lane r: row r's scales 2p, 2p + 1 as int16 */
 			QKV_UNROLL(8)
 			for (int p = 0; p < 8; p++)
