@@ -107,27 +107,12 @@ V_TARGET static void panel_q4_0_avxvnni(const uint8_t *panel, const void *const 
 V_TARGET static inline void k_octet_vnni(const uint8_t *hb, int o, const void *const *x, int nt,
                                          size_t b, __m256i *sumi, const int five)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
 	const int ro = 32 * (o & 1);
 	const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
 	QKV_UNROLL(8)
 	for (int j = 0; j < 8; j++) {
-		const int c = j / 2;
 		__m256i dg[8];
-		QKV_UNROLL(8)
-		for (int g = 0; g < 8; g++) {
-			__m256i v = _mm256_loadu_si256(
-			    (const __m256i *)(const void *)(hb + (c * 8 + g) * 64 + ro));
-			v = _mm256_and_si256(j & 1 ? _mm256_srli_epi16(v, 4) : v, m4);
-			if (five) { /* bit j of qh moved to bit 4: the digit's fifth bit */
-				__m256i q = _mm256_loadu_si256(
-				    (const __m256i *)(const void *)(hb + 2048 + 64 * g + ro));
-				q = j < 4 ? _mm256_slli_epi16(q, 4 - j)
-				          : _mm256_srli_epi16(q, j - 4);
-				v = _mm256_or_si256(v, _mm256_and_si256(q, m10));
-			}
-			dg[g] = v;
-		}
+		k_digits(hb, j, ro, dg, five);
 		__m256i sc = lanes_u8(scm + 16 * j);
 		QKV_UNROLL(1)
 		for (int i = 0; i < nt; i++) {
@@ -183,7 +168,6 @@ V_TARGET static void panel_q5_k_avxvnni(const uint8_t *panel, const void *const 
 V_TARGET static void panel_q6_k_avxvnni(const uint8_t *panel, const void *const *x, int nt,
                                         size_t nb, float *out, struct quant_pf pf)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
 	zero_out(out, nt);
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + 2 * QUANT_PANEL6_BLOCK * b;
@@ -199,22 +183,7 @@ V_TARGET static void panel_q6_k_avxvnni(const uint8_t *panel, const void *const 
 				QKV_UNROLL(4)
 				for (int s = 0; s < 4; s++) {
 					__m256i q[8];
-					QKV_UNROLL(8)
-					for (int g = 0; g < 8; g++) {
-						const uint8_t *lp =
-						    hf + ((h * 2 + s % 2) * 8 + g) * 64 + ro;
-						const uint8_t *hp =
-						    hf + 2048 + (h * 8 + g) * 64 + ro;
-						__m256i v = _mm256_loadu_si256(
-						    (const __m256i *)(const void *)lp);
-						__m256i hb = _mm256_loadu_si256(
-						    (const __m256i *)(const void *)hp);
-						v = s / 2 ? _mm256_srli_epi16(v, 4) : v;
-						hb = s < 2 ? _mm256_slli_epi16(hb, 4 - 2 * s)
-						           : _mm256_srli_epi16(hb, 2 * s - 4);
-						q[g] = _mm256_or_si256(_mm256_and_si256(v, m4),
-						                       _mm256_and_si256(hb, m30));
-					}
+					q6_digits(hf, h, s, ro, q);
 					const int j =
 					    8 * h + 2 * s; /* sub-blocks j (g < 4), j + 1 */
 					__m256i sa = lanes_s8(scl + 16 * j),

@@ -72,6 +72,50 @@ static inline void zero_out(float *out, int nt)
 	memset(out, 0, sizeof(float) * QUANT_WIDE_ROWS * (size_t)nt);
 }
 
+/* Row octet (lane offset ro) of sub-block j of a Q4_K or Q5_K half super-block hb
+ * (kernel.h): its 8 k-groups' digits as bytes (Q5_K: bit j of qh moved to bit 4, the
+ * digit's fifth bit). */
+Y_TARGET static inline __attribute__((always_inline)) void
+k_digits(const uint8_t *hb, const int j, const int ro, __m256i dg[8], const int five)
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f), m10 = _mm256_set1_epi8(0x10);
+	const int c = j / 2;
+	QKV_UNROLL(8)
+	for (int g = 0; g < 8; g++) {
+		__m256i v =
+		    _mm256_loadu_si256((const __m256i *)(const void *)(hb + (c * 8 + g) * 64 + ro));
+		if (j & 1)
+			v = _mm256_srli_epi16(v, 4);
+		v = _mm256_and_si256(v, m4);
+		if (five) {
+			__m256i q = _mm256_loadu_si256(
+			    (const __m256i *)(const void *)(hb + 2048 + 64 * g + ro));
+			q = j < 4 ? _mm256_slli_epi16(q, 4 - j) : _mm256_srli_epi16(q, j - 4);
+			v = _mm256_or_si256(v, _mm256_and_si256(q, m10));
+		}
+		dg[g] = v;
+	}
+}
+
+/* Row octet (lane offset ro) of values (h, s) of a Q6_K half super-block hf (kernel.h):
+ * the 8 k-groups' digits q + 32 (0..63: the nibble of ql, bits 2s, 2s + 1 of qh as bits
+ * 4, 5) as bytes. */
+Y_TARGET static inline __attribute__((always_inline)) void
+q6_digits(const uint8_t *hf, const int h, const int s, const int ro, __m256i q[8])
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f), m30 = _mm256_set1_epi8(0x30);
+	QKV_UNROLL(8)
+	for (int g = 0; g < 8; g++) {
+		__m256i v = _mm256_loadu_si256(
+		    (const __m256i *)(const void *)(hf + ((h * 2 + s % 2) * 8 + g) * 64 + ro));
+		__m256i hb = _mm256_loadu_si256(
+		    (const __m256i *)(const void *)(hf + 2048 + (h * 8 + g) * 64 + ro));
+		v = s / 2 ? _mm256_srli_epi16(v, 4) : v;
+		hb = s < 2 ? _mm256_slli_epi16(hb, 4 - 2 * s) : _mm256_srli_epi16(hb, 2 * s - 4);
+		q[g] = _mm256_or_si256(_mm256_and_si256(v, m4), _mm256_and_si256(hb, m30));
+	}
+}
+
 /* The K types' float steps of a row octet (out: its first lane for X row 0): per X row the
  * min term summ = sum_j m[j] S_j (X's 32-value sums as pairs, xs; the mins as (m[2p],
  * m[2p + 1]) pairs from scm + 128) by vpmaddwd, then acc + sumi (d dx), acc - summ (dmin dx)
