@@ -9,9 +9,31 @@
 
 #include "bench_baseline.h"
 #include "bench_direct.h"
+#include "bench_kernels.h"
 #include "bench_plan.h"
 #include "bench_report.h"
 #include "bench_stats.h"
+
+/* The read loop (the machine's read bandwidth) reads each value once, whatever the stream
+ * count and remainder: small integers sum exactly in float. */
+Test(bench_kernels, read_sum_reads_every_value_once)
+{
+	static float a[100003];
+	double want = 0.0;
+	for (size_t i = 0; i < sizeof(a) / sizeof(a[0]); i++)
+		a[i] = (float)(i % 7 + 1);
+	static const size_t ns[] = {0, 1, 31, 32, 33, 255, 4113, 100003};
+	static const int streams[] = {1, 2, 3, 4, 6, 8};
+	for (size_t k = 0; k < sizeof(ns) / sizeof(ns[0]); k++) {
+		want = 0.0;
+		for (size_t i = 0; i < ns[k]; i++)
+			want += a[i];
+		for (size_t s = 0; s < sizeof(streams) / sizeof(streams[0]); s++)
+			cr_assert_eq((double)bench_read_sum(a, ns[k], streams[s]), want,
+			             "n %zu, %d streams: %.1f, want %.1f", ns[k], streams[s],
+			             (double)bench_read_sum(a, ns[k], streams[s]), want);
+	}
+}
 
 Test(bench_stats, order_statistics_match_hand_values)
 {
