@@ -32,7 +32,7 @@ struct bench_row {
 	unsigned threads;
 	bool ok; /* measured; else `status` says why not */
 	char status[256];
-	char detail[160];      /* what the backend's probe said, or the library used */
+	char detail[256];      /* what the backend's probe said (up to its 256), or the library */
 	struct bench_stats st; /* seconds per call */
 	unsigned attempts;     /* measurements made (more than 1: the first were noisy) */
 	bool noisy;            /* still noisy after the last attempt (bench_stats_noisy) */
