@@ -1,6 +1,7 @@
 /* Helpers of the ymm panel kernels (panel_avx2.c, panel_avxvnni.c): X broadcasts, scale
- * pairs, fp16 widening, and the float steps of <qkv/wtype.h> with row r in lane r. They
- * carry the AVX2 + F16C target, a subset of every ymm set's, so they inline into each. */
+ * pairs, fp16 widening, the K types' and Q6_K's digits unpacked from the panels, and the
+ * min/offset terms with the float steps of <qkv/wtype.h> (row r in lane r). They carry the
+ * AVX2 + F16C target, a subset of every ymm set's, so they inline into each. */
 #ifndef QKV_QUANT_PANEL_YMM_H
 #define QKV_QUANT_PANEL_YMM_H
 
