@@ -115,10 +115,10 @@ static enum qkv_status prepare_check(const struct qkv_problem *pb, const struct 
 	if (N > SIZE_MAX / sizeof(float) / K)
 		return qkv_backend_fail(err, errlen, QKV_ERR_ARGUMENT,
 		                        "d_model * N overflows size_t");
-	if (i8 && !isa_int8_exact())
+	if (i8 && !onednn_isa_int8_exact())
 		return qkv_backend_fail(err, errlen, QKV_ERR_UNSUPPORTED,
 		                        "int8 needs exact int32 sums; oneDNN's ISA here is %s (%s)",
-		                        isa_name(), isa_int8_refused());
+		                        onednn_isa_name(), onednn_isa_int8_refused());
 	if (!i8)
 		for (int p = 0; p < 3; p++)
 			if (!wt->w[p])
@@ -417,12 +417,12 @@ done:
 static void onednn_probe(struct qkv_probe_result *out)
 {
 	const dnnl_version_t *v = dnnl_version();
-	const char *exact = isa_int8_exact();
+	const char *exact = onednn_isa_int8_exact();
 	snprintf(out->detail, sizeof(out->detail),
 	         "oneDNN %d.%d.%d, ISA %s, OpenMP runtime, int8 %s%s%s", v->major, v->minor,
-	         v->patch, isa_name(), exact ? exact : "refused (", exact ? "" : isa_int8_refused(),
-	         exact ? "" : ")");
-	out->score = isa_score();
+	         v->patch, onednn_isa_name(), exact ? exact : "refused (",
+	         exact ? "" : onednn_isa_int8_refused(), exact ? "" : ")");
+	out->score = onednn_isa_score();
 }
 
 QKV_PLUGIN_EXPORT const struct qkv_backend qkv_backend_descriptor = {

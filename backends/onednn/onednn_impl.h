@@ -129,11 +129,7 @@ void slot_destroy(struct slot *s);
 struct slot *slot_get(struct onednn_handle *h, size_t bytes);
 void slot_put(struct onednn_handle *h, struct slot *s);
 
-/* onednn_isa.c: oneDNN's effective ISA here */
-const char *isa_name(void);
-int isa_score(void);
-const char *isa_int8_exact(void);   /* why int8 sums are exact, or NULL: int8 refused */
-const char *isa_int8_refused(void); /* why int8 is refused where it is */
+#include "onednn_isa.h"
 /* The precisions the descriptor declares: not int8 on aarch64, where oneDNN's int8 sums
  * are inexact on every ISA (onednn_isa.c); on x86 int8 is declared, and refused at prepare
  * on an ISA without VNNI. */

@@ -2,7 +2,11 @@
  * probe's score and whether int8 sums are exact (and why int8 is refused if not). One table per
  * architecture: oneDNN reports the aarch64 ISAs through the same call with values of its own that
  * share numbers with the x86 ones (0x1 is sse41 on x86, Advanced SIMD on aarch64). */
-#include "onednn_impl.h"
+#include <stddef.h>
+
+#include <oneapi/dnnl/dnnl.h>
+
+#include "onednn_isa.h"
 
 struct isa_row {
 	unsigned isa;
@@ -55,22 +59,22 @@ static const struct isa_row *isa_row(void)
 	return &unknown;
 }
 
-const char *isa_name(void)
+const char *onednn_isa_name(void)
 {
 	return isa_row()->name;
 }
 
-int isa_score(void)
+int onednn_isa_score(void)
 {
 	return isa_row()->score;
 }
 
-const char *isa_int8_exact(void)
+const char *onednn_isa_int8_exact(void)
 {
 	return isa_row()->int8_exact;
 }
 
-const char *isa_int8_refused(void)
+const char *onednn_isa_int8_refused(void)
 {
 	return int8_refused;
 }

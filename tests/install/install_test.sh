@@ -78,11 +78,13 @@ done
 step "the qkv command built out of tree against the installed qkv (pkg-config only)"
 # tools/qkv, tools/bench, tools/conform and tools/common use only the public headers:
 # no core/src on the include path, only the installed <qkv/...> and libqkv.
+# (the oneDNN reference rows also take the onednn backend's ISA table, a leaf file that
+# needs only dnnl.h: both say the same of whether oneDNN's int8 is exact)
 onednn=$src/tools/bench/bench_onednn_none.c
 dnnl=
 if [ -f /usr/include/oneapi/dnnl/dnnl.h ]; then
-	onednn=$src/tools/bench/bench_onednn.c
-	dnnl=-ldnnl
+	onednn="$src/tools/bench/bench_onednn.c $src/backends/onednn/onednn_isa.c"
+	dnnl="-I$src/backends/onednn -ldnnl"
 fi
 tool_src=$(for f in "$src"/tools/qkv/*.c "$src"/tools/bench/*.c "$src"/tools/conform/*.c \
 	"$src"/tools/common/*.c; do
@@ -91,7 +93,7 @@ done)
 # shellcheck disable=SC2086,SC2046 # word splitting of the lists is intended
 $CC -std=c11 -D_POSIX_C_SOURCE=200809L -O1 -fopenmp $cflags $(pkg-config --cflags openblas yaml-0.1) \
 	-I"$src/tools/qkv" -I"$src/tools/bench" -I"$src/tools/conform" -I"$src/tools/common" \
-	$tool_src "$onednn" -o "$tmp/qkv" $(pkg-config --libs qkv openblas yaml-0.1) $dnnl \
+	$tool_src $onednn -o "$tmp/qkv" $(pkg-config --libs qkv openblas yaml-0.1) $dnnl \
 	-lm -lpthread -Wl,-rpath,"$libdir" >"$tmp/qkv-build.log" 2>&1 ||
 	{ tail -n 40 "$tmp/qkv-build.log" >&2; fail "qkv did not build against the install"; }
 ldd "$tmp/qkv" | grep -q "$libdir/libqkv.so.0" || fail "qkv does not use $libdir"

@@ -20,7 +20,16 @@
  * cache: a cache measured another way is stale. One sequential stream understated a Zen 3
  * core by a quarter (21 GB/s against 28 with six streams). */
 static const int read_streams[] = {1, 2, 4, 6, 8};
-#define READ_LOOP "streams 1,2,4,6,8"
+#define N_READ_STREAMS (sizeof(read_streams) / sizeof(read_streams[0]))
+
+/* The cache's name of the read loop: "streams 1,2,4,6,8" */
+static void read_loop_name(char *buf, size_t len)
+{
+	size_t used = (size_t)snprintf(buf, len, "streams");
+	for (size_t i = 0; i < N_READ_STREAMS && used < len; i++)
+		used += (size_t)snprintf(buf + used, len - used, "%s%d", i ? "," : " ",
+		                         read_streams[i]);
+}
 
 static volatile float bw_sink; /* keeps the sums observable */
 
@@ -54,9 +63,8 @@ static double measure_peak(unsigned threads)
 static double measure_bw(const float *a, size_t n, unsigned threads)
 {
 	double best = 0.0;
-	size_t nst = sizeof(read_streams) / sizeof(read_streams[0]);
-	for (size_t r = 0; r < TRIALS * nst; r++) {
-		int streams = read_streams[r % nst];
+	for (size_t r = 0; r < TRIALS * N_READ_STREAMS; r++) {
+		int streams = read_streams[r % N_READ_STREAMS];
 		double rate = 0.0;
 		float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : rate, total)
@@ -100,6 +108,8 @@ static bool cache_read(struct bench_machine *m)
 		return false;
 	char line[1024];
 	bool cpu_ok = false, flags_ok = false, read_ok = false;
+	char loop[64];
+	read_loop_name(loop, sizeof(loop));
 	m->n = 0;
 	while (fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
@@ -110,7 +120,7 @@ static bool cache_read(struct bench_machine *m)
 		else if (!strncmp(line, "flags=", 6))
 			flags_ok = !strcmp(line + 6, m->flags);
 		else if (!strncmp(line, "read=", 5))
-			read_ok = !strcmp(line + 5, READ_LOOP);
+			read_ok = !strcmp(line + 5, loop);
 		else if (!strncmp(line, "kernel=", 7))
 			bench_strcpy(m->kernel, sizeof(m->kernel), line + 7);
 		else if (sscanf(line, "threads=%u peak_gflops=%lf read_gbs=%lf", &t, &p, &b) == 3 &&
@@ -145,8 +155,9 @@ static void cache_write(const struct bench_machine *m)
 	if (!f)
 		return;
 	fprintf(f, "# qkv bench machine measurement; delete or use --remeasure to redo\n");
-	fprintf(f, "cpu=%s\nflags=%s\nkernel=%s\nread=%s\n", m->cpu, m->flags, m->kernel,
-	        READ_LOOP);
+	char loop[64];
+	read_loop_name(loop, sizeof(loop));
+	fprintf(f, "cpu=%s\nflags=%s\nkernel=%s\nread=%s\n", m->cpu, m->flags, m->kernel, loop);
 	for (size_t i = 0; i < m->n; i++)
 		fprintf(f, "threads=%u peak_gflops=%.3f read_gbs=%.3f\n", m->threads[i],
 		        m->peak_gflops[i], m->read_gbs[i]);

@@ -15,22 +15,9 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
-#include <qkv/cpu_features.h>
 #include <qkv/plugin.h>
 
-/* oneDNN's int8 matmul sums u8 x s8 products exactly in int32 only with VNNI (AVX-512 or
- * AVX-VNNI) or AMX; on AVX2 it pairs them in a saturating int16 (oneDNN's "Nuances of int8
- * computations"). The int8 and quant rows are exact everywhere. */
-static bool exact_int8_here(void)
-{
-#if defined(__x86_64__)
-	struct qkv_cpu_features f;
-	qkv_cpu_features_detect(&f);
-	return f.avx512vnni || f.avxvnni || f.amx_int8;
-#else
-	return true;
-#endif
-}
+#include "onednn_isa.h" /* the onednn backend's ISA table: is int8 exact here */
 
 struct dnn {
 	dnnl_engine_t eng;
@@ -187,10 +174,11 @@ void *bench_onednn_prepare(const struct bench_shape *s, const float *w,
 	CHECK(made, i8 ? "int8 matmul (unsupported on this CPU?)" : "matmul");
 	const char *impl = NULL;
 	dnnl_primitive_desc_query(d.pd, dnnl_query_impl_info_str, 0, &impl);
-	snprintf(detail, dlen, "%s %s%s", bench_onednn_status(), impl ? impl : "",
-	         i8 && !exact_int8_here()
-	             ? "; inexact here (no VNNI/AMX: u8 x s8 pairs saturate in int16)"
-	             : "");
+	if (i8 && !onednn_isa_int8_exact()) /* the backend refuses int8 here for this reason */
+		snprintf(detail, dlen, "%s %s; inexact here (%s)", bench_onednn_status(),
+		         impl ? impl : "", onednn_isa_int8_refused());
+	else
+		snprintf(detail, dlen, "%s %s", bench_onednn_status(), impl ? impl : "");
 
 	/* Weights into the primitive's layout, once. */
 	const dnnl_memory_desc_t *w_pd =
