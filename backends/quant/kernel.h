@@ -32,7 +32,7 @@ typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, 
  * the X rows per call and the packer of each type), so that one vpdpbusd zmm multiplies 4
  * weights of each of 16 rows with 4 values of X broadcast, and the float steps run with
  * row r in lane r (<qkv/wtype.h>'s order per lane: bit-identical). A panel function
- * writes out[rows * i + r] for X row i < nt (nt <= the layout's X tile).
+ * writes out[rows * i + r] for X row i < nt (nt <= its kernel set's X tile for the type).
  *
  * Q8_0 and Q4_0 wide panels, 32 rows. Q8_0: per block QUANT_WIDE_BLOCK bytes, [8 k-groups][32
  * rows][4] bytes of w + 128 (u8), then the 32 rows' fp16 scales as stored (widened by F16C: exact;
@@ -43,11 +43,18 @@ typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, 
 #define QUANT_PANEL_TILE 8
 #define QUANT_WIDE_ROWS 32
 #define QUANT_WIDE_TILE 6
+/* The X tiles of the ymm kernels, which keep their sums in memory: each unpacked weight
+ * register serves up to 32 X rows (16 for Q8_0 and Q4_0). Zen 3, 1 thread, T = 128 and
+ * 512, against the zmm kernels' 8 and 6: Q4_K +12 %, Q5_K +20 %, Q6_K +16 %, Q8_0 +10 %,
+ * Q4_0 +7 %; 12, 24 and 48 rows were slower than 32 (backends/quant/README.md). */
+#define QUANT_YMM_TILE 32
+#define QUANT_YMM_WIDE_TILE 16
+#define QUANT_TILE_MAX 32 /* the largest X tile of any set */
 #define QUANT_WIDE_BLOCK (8 * 32 * 4 + 32 * 2)
 /* The K types' panels: the same lanes, 32 rows as two halves of 16, up to QUANT_PANEL_TILE
  * X rows. */
 /* Room for one panel call's outputs, every layout's rows x X tile */
-#define QUANT_PANEL_OUT_MAX (QUANT_PANEL_TILE * QUANT_WIDE_ROWS)
+#define QUANT_PANEL_OUT_MAX (QUANT_TILE_MAX * QUANT_WIDE_ROWS)
 /* Q4_0 wide panels keep the digits as nibbles: per block [4 k-groups][32 rows][4] bytes
  * whose low nibble is the digit (q + 8) of k-group j and high nibble that of k-group j + 4,
  * then the 32 fp16 scales (the stored bytes, rearranged). */
@@ -102,6 +109,9 @@ struct quant_kernel {
 	 * row kernels; else its rows are packed at prepare into quant.c's panel layout of
 	 * the type (kernel.h's QUANT_PANEL*) */
 	const quant_panel_fn *panel;
+	/* per type with a panel: the X rows per panel call (its kernel's tile, at most
+	 * QUANT_TILE_MAX) */
+	unsigned char tile[QKV_WTYPE_COUNT];
 	/* quantizes X's blocks, bit for bit as qkv_int8_quantize; NULL: that one */
 	float (*quantize)(const float *v, size_t n, int8_t *q);
 };

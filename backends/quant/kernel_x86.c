@@ -9,16 +9,31 @@
 #include "../quantize_x86.h"
 #include "kernel.h"
 
+/* X rows per panel call: Q8_0 and Q4_0 (32-row wide panels), then the K types */
+#define TILES(wide, k)                                                                             \
+	{                                                                                          \
+		[QKV_WT_Q8_0] = (wide), [QKV_WT_Q4_0] = (wide), [QKV_WT_Q4_K] = (k),               \
+		[QKV_WT_Q5_K] = (k), [QKV_WT_Q6_K] = (k)                                           \
+	}
+_Static_assert(QUANT_YMM_TILE <= QUANT_TILE_MAX && QUANT_YMM_WIDE_TILE <= QUANT_TILE_MAX &&
+                   QUANT_PANEL_TILE <= QUANT_TILE_MAX && QUANT_WIDE_TILE <= QUANT_TILE_MAX,
+               "an X tile past QUANT_TILE_MAX");
+
 const struct quant_kernel quant_kernel_avx512vnni = {.name = "avx512vnni",
                                                      .desc = "vpdpbusd zmm panels",
                                                      .quantize = qkv_int8_quantize_avx2,
-                                                     .panel = quant_panels_avx512vnni};
+                                                     .panel = quant_panels_avx512vnni,
+                                                     .tile =
+                                                         TILES(QUANT_WIDE_TILE, QUANT_PANEL_TILE)};
 const struct quant_kernel quant_kernel_avxvnni = {.name = "avxvnni",
                                                   .desc = "vpdpbusd ymm (VEX) panels",
                                                   .quantize = qkv_int8_quantize_avx2,
-                                                  .panel = quant_panels_avxvnni};
+                                                  .panel = quant_panels_avxvnni,
+                                                  .tile =
+                                                      TILES(QUANT_YMM_WIDE_TILE, QUANT_YMM_TILE)};
 const struct quant_kernel quant_kernel_avx2 = {.name = "avx2",
                                                .desc = "vpmaddubsw + vpmaddwd ymm panels",
                                                .quantize = qkv_int8_quantize_avx2,
-                                               .panel = quant_panels_avx2};
+                                               .panel = quant_panels_avx2,
+                                               .tile = TILES(QUANT_YMM_WIDE_TILE, QUANT_YMM_TILE)};
 #endif

@@ -47,7 +47,7 @@ Y_TARGET static void panel_q8_0_avx2(const uint8_t *panel, const void *const *x,
 		const uint8_t *blk = panel + QUANT_WIDE_BLOCK * b;
 		panel_prefetch(blk, QUANT_WIDE_BLOCK, pf, b, 0, 1);
 		for (int o = 0; o < 4; o++) {
-			__m256i s[QUANT_WIDE_TILE];
+			__m256i s[QUANT_YMM_WIDE_TILE];
 			for (int hk = 0; hk < 2; hk++) {
 				__m256i ws[4], aw[4];
 				QKV_UNROLL(4)
@@ -92,7 +92,7 @@ Y_TARGET static void panel_q4_0_avx2(const uint8_t *panel, const void *const *x,
                                      float *out, struct quant_pf pf)
 {
 	const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi16(1);
-	const int32_t *off[QUANT_WIDE_TILE];
+	const int32_t *off[QUANT_YMM_WIDE_TILE];
 	for (int i = 0; i < nt; i++)
 		off[i] = quant_act_q8_0_offsets(x[i], nb, 1);
 	zero_out(out, nt);
@@ -166,7 +166,7 @@ Y_TARGET static inline void k_octet(const uint8_t *hb, int o, const void *const 
 	}
 }
 
-/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_PANEL_TILE X rows: per super-block and row
+/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_YMM_TILE X rows: per super-block and row
  * octet sumi (k_octet) and summ = sum_j m[j] (X's two 16-value sums of sub-block j, by
  * vpmaddwd on (m, m) pairs), exact in int32; then the two float steps per lane. */
 Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const *x, int nt,
@@ -176,7 +176,7 @@ Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 	zero_out(out, nt);
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + 2 * half * b;
-		int32_t xs[QUANT_PANEL_TILE][4];
+		int32_t xs[QUANT_YMM_TILE][4];
 		for (int i = 0; i < nt; i++)
 			x_sums32(((const struct qkv_act_q8_k *)x[i] + b)->sum, xs[i]);
 		for (int o = 0; o < 4; o++) {
@@ -184,7 +184,7 @@ Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const
 			const uint8_t *hb = blk + (size_t)(o >> 1) * half;
 			const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
 			const uint8_t *dd = hb + 2048 + (five ? 512 : 0) + 256 + 16 * (o & 1);
-			__m256i sumi[QUANT_PANEL_TILE];
+			__m256i sumi[QUANT_YMM_TILE];
 			for (int i = 0; i < nt; i++)
 				sumi[i] = _mm256_setzero_si256();
 			k_octet(hb, o, x, nt, b, sumi, five);
@@ -224,7 +224,7 @@ Y_TARGET static void panel_q5_k_avx2(const uint8_t *panel, const void *const *x,
 	panel_k_body(panel, x, nt, nb, out, pf, 1);
 }
 
-/* 32 rows of a Q6_K panel (two 16-row halves, kernel.h), nt <= QUANT_PANEL_TILE X rows: per
+/* 32 rows of a Q6_K panel (two 16-row halves, kernel.h), nt <= QUANT_YMM_TILE X rows: per
  * super-block, row octet and 32 values (h, s) the 8 k-groups' digits q + 32 (0..63: the
  * nibble of ql, bits 2s, 2s + 1 of qh as bits 4, 5) unpacked once; per X row two
  * vpmaddubsw summed in int16, widened by vpmaddwd by the sub-block's scale. The -32
@@ -239,7 +239,7 @@ Y_TARGET static void panel_q6_k_avx2(const uint8_t *panel, const void *const *x,
 			const uint8_t *hf = blk + (size_t)(o >> 1) * QUANT_PANEL6_BLOCK;
 			const uint8_t *scl = hf + 3072 + 8 * (o & 1);
 			const int ro = 32 * (o & 1);
-			__m256i sumi[QUANT_PANEL_TILE];
+			__m256i sumi[QUANT_YMM_TILE];
 			for (int i = 0; i < nt; i++)
 				sumi[i] = _mm256_setzero_si256();
 			for (int h = 0; h < 2; h++) {

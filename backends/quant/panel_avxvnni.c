@@ -47,14 +47,14 @@ V_TARGET static inline __m256i lanes_s8(const uint8_t *p)
 }
 
 /* 32 rows of a Q8_0 (q4 0: w + 128) or Q4_0 (q4 1: nibbles q + 8) wide panel, nt <=
- * QUANT_WIDE_TILE X rows: per block and row octet the 8 k-groups' digits made once for
+ * QUANT_YMM_WIDE_TILE X rows: per block and row octet the 8 k-groups' digits made once for
  * every X row; the accumulators start at the stored -128 (-8) x the X block's sum. */
 V_TARGET static inline void wide_body(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                       float *out, struct quant_pf pf, const int q4)
 {
 	const size_t pb = q4 ? QUANT_WIDE4_BLOCK : QUANT_WIDE_BLOCK, dat = pb - 64;
 	const __m256i m4 = _mm256_set1_epi8(0x0f);
-	const int32_t *off[QUANT_WIDE_TILE];
+	const int32_t *off[QUANT_YMM_WIDE_TILE];
 	for (int i = 0; i < nt; i++)
 		off[i] = quant_act_q8_0_offsets(x[i], nb, q4);
 	zero_out(out, nt);
@@ -123,7 +123,7 @@ V_TARGET static inline void k_octet_vnni(const uint8_t *hb, int o, const void *c
 	}
 }
 
-/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_PANEL_TILE X rows: per super-block and row
+/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_YMM_TILE X rows: per super-block and row
  * octet sumi (k_octet_vnni), then k_octet_steps' min term and float steps. */
 V_TARGET static inline void k_body(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                    float *out, struct quant_pf pf, const int five)
@@ -132,14 +132,14 @@ V_TARGET static inline void k_body(const uint8_t *panel, const void *const *x, i
 	zero_out(out, nt);
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + 2 * half * b;
-		int32_t xs[QUANT_PANEL_TILE][4];
+		int32_t xs[QUANT_YMM_TILE][4];
 		for (int i = 0; i < nt; i++)
 			x_sums32(((const struct qkv_act_q8_k *)x[i] + b)->sum, xs[i]);
 		for (int o = 0; o < 4; o++) {
 			panel_prefetch(blk, 2 * half, pf, b, o, 4);
 			const uint8_t *hb = blk + (size_t)(o >> 1) * half;
 			const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
-			__m256i sumi[QUANT_PANEL_TILE];
+			__m256i sumi[QUANT_YMM_TILE];
 			for (int i = 0; i < nt; i++)
 				sumi[i] = _mm256_setzero_si256();
 			k_octet_vnni(hb, o, x, nt, b, sumi, five);
@@ -161,7 +161,7 @@ V_TARGET static void panel_q5_k_avxvnni(const uint8_t *panel, const void *const 
 	k_body(panel, x, nt, nb, out, pf, 1);
 }
 
-/* 32 rows of a Q6_K panel (two 16-row halves, kernel.h), nt <= QUANT_PANEL_TILE X rows: per
+/* 32 rows of a Q6_K panel (two 16-row halves, kernel.h), nt <= QUANT_YMM_TILE X rows: per
  * super-block, row octet and 32 values (h, s) the 8 k-groups' digits q + 32 (0..63: the
  * nibble of ql, bits 2s, 2s + 1 of qh as bits 4, 5) unpacked once; per X row the two
  * sub-blocks' sums (k-groups 0-3, 4-7) times their int8 scales; then q6_octet_steps. */
@@ -175,7 +175,7 @@ V_TARGET static void panel_q6_k_avxvnni(const uint8_t *panel, const void *const 
 			const uint8_t *hf = blk + (size_t)(o >> 1) * QUANT_PANEL6_BLOCK;
 			const uint8_t *scl = hf + 3072 + 8 * (o & 1);
 			const int ro = 32 * (o & 1);
-			__m256i sumi[QUANT_PANEL_TILE];
+			__m256i sumi[QUANT_YMM_TILE];
 			for (int i = 0; i < nt; i++)
 				sumi[i] = _mm256_setzero_si256();
 			for (int h = 0; h < 2; h++) {

@@ -164,25 +164,26 @@ static void pack_q6_k2_block(uint32_t t, size_t rows, const uint8_t *const *src,
 	pack_q6_k_block(t, QUANT_PANEL_ROWS, src + QUANT_PANEL_ROWS, blk + QUANT_PANEL6_BLOCK);
 }
 
-/* Each panel type's layout (kernel.h): the weight rows of a panel, the X rows per panel
- * call, the bytes of one packed block of `rows` rows and the function that packs it
- * (src[r] NULL past d_out). A new panel type is one row here and its kernel in an ISA
- * file's panel[]. */
+/* Each panel type's layout (kernel.h): the weight rows of a panel, the bytes of one packed
+ * block of `rows` rows and the function that packs it (src[r] NULL past d_out). The X
+ * rows per panel call are the kernel set's (struct quant_kernel's tile). A new panel
+ * type is one row here and its kernel and tile in an ISA file. */
 static const struct panel_layout {
-	size_t rows, tile, block;
+	size_t rows, block;
 	void (*pack)(uint32_t t, size_t rows, const uint8_t *const *src, uint8_t *blk);
 } panel_layouts[QKV_WTYPE_COUNT] = {
-    [QKV_WT_Q8_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_TILE, QUANT_WIDE_BLOCK, pack_0_block},
-    [QKV_WT_Q4_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_TILE, QUANT_WIDE4_BLOCK, pack_0_block},
-    [QKV_WT_Q4_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANELK_BLOCK, pack_k2_block},
-    [QKV_WT_Q5_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANEL5_BLOCK, pack_k2_block},
-    [QKV_WT_Q6_K] = {QUANT_WIDE_ROWS, QUANT_PANEL_TILE, 2 * QUANT_PANEL6_BLOCK, pack_q6_k2_block},
+    [QKV_WT_Q8_0] = {QUANT_WIDE_ROWS, QUANT_WIDE_BLOCK, pack_0_block},
+    [QKV_WT_Q4_0] = {QUANT_WIDE_ROWS, QUANT_WIDE4_BLOCK, pack_0_block},
+    [QKV_WT_Q4_K] = {QUANT_WIDE_ROWS, 2 * QUANT_PANELK_BLOCK, pack_k2_block},
+    [QKV_WT_Q5_K] = {QUANT_WIDE_ROWS, 2 * QUANT_PANEL5_BLOCK, pack_k2_block},
+    [QKV_WT_Q6_K] = {QUANT_WIDE_ROWS, 2 * QUANT_PANEL6_BLOCK, pack_q6_k2_block},
 };
 
-/* The kernel's panel function for type t, or NULL: rows in place. */
+/* The kernel's panel function for type t, or NULL: rows in place (also for a set that
+ * names no X tile for t). */
 static quant_panel_fn panel_fn(const struct quant_kernel *k, uint32_t t)
 {
-	return panel_layouts[t].pack && k->panel ? k->panel[t] : NULL;
+	return panel_layouts[t].pack && k->panel && k->tile[t] ? k->panel[t] : NULL;
 }
 
 /* Rows [d_out x nb blocks] of type t into panels of panel_layouts[t].rows rows (kernel.h's
@@ -348,7 +349,7 @@ static void panels(const struct quant_handle *h, const struct qkv_batch *b, int 
                    size_t t_hi, const uint8_t *after)
 {
 	const struct panel_layout *L = &panel_layouts[h->pb.wtype[p]];
-	size_t R = L->rows, tile = L->tile, bytes = nb * L->block;
+	size_t R = L->rows, tile = h->k->tile[h->pb.wtype[p]], bytes = nb * L->block;
 	size_t tiles = (t_hi - t_lo + tile - 1) / tile;
 	size_t share = (bytes + tiles - 1) / tiles; /* of the next panel, per tile */
 	for (size_t g = n0 / R; g * R < n1; g++) {
@@ -357,7 +358,7 @@ static void panels(const struct quant_handle *h, const struct qkv_batch *b, int 
 		size_t lo = g * R < n0 ? n0 : g * R;
 		size_t hi = (g + 1) * R < n1 ? (g + 1) * R : n1;
 		for (size_t t0 = t_lo; t0 < t_hi; t0 += tile) {
-			const void *xs[QUANT_PANEL_TILE];
+			const void *xs[QUANT_TILE_MAX];
 			float acc[QUANT_PANEL_OUT_MAX]; /* [nt][R] */
 			int nt = t_hi - t0 < tile ? (int)(t_hi - t0) : (int)tile;
 			struct quant_pf pf = {NULL, 0};
@@ -422,7 +423,7 @@ static void rows(const struct quant_handle *h, const struct qkv_batch *b, int p,
 		return;
 	}
 	size_t row = act ? arb : h->pb.d_model * sizeof(float);
-	size_t tile = h->panel[p] ? panel_layouts[h->pb.wtype[p]].tile : QUANT_TILE;
+	size_t tile = h->panel[p] ? h->k->tile[h->pb.wtype[p]] : QUANT_TILE;
 	size_t chunk = X_CHUNK_BYTES / row / tile * tile; /* whole X tiles */
 	if (chunk < tile)
 		chunk = tile;

@@ -3,8 +3,8 @@
  * every set through SIMDe (quant_simde_test.so) on any CPU. Weights are random blocks
  * (random digits and packed scales, fp16 scales of many magnitudes, some blocks zero;
  * then the same with edge fp16 scales: NaN, infinities, subnormals, the largest), X rows
- * random, T across the row kernels' tile of 4 and, with edge scales, every T from 1 past
- * the panels' X tiles (8 and 6) and their remainders; then X at the quantizer's edges. */
+ * random, T across the row kernels' tile of 4 and, with edge scales, T past two of every
+ * panel X tile in use (6, 8, 16, 32) with remainders; then X at the quantizer's edges. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
 #include <math.h>
@@ -234,9 +234,14 @@ static void compare(const struct qkv_backend *q, const struct qkv_backend *s, co
 	free(ys);
 }
 
+/* The T of the edge-scale runs: every T from 1 to 19, then around one and two of every
+ * panel X tile of kernel.h (the zmm kernels' 8 and 6, the ymm kernels' 32 and 16): a
+ * full tile, a remainder of 1 and one of tile - 1 after whole tiles. */
+static const size_t edge_Ts[] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14,
+                                 15, 16, 17, 18, 19, 31, 32, 33, 47, 48, 49, 63, 64, 65};
+
 /* Every mix, several K and T, against scalar; `kernel` forced through QKV_QUANT_KERNEL.
- * Then every block type with edge fp16 scales and every T from 1 to 19: past two X tiles
- * of the 16-row panels (8) and three of the 32-row ones (6), with every remainder. The
+ * Then every block type with edge fp16 scales at every T of edge_Ts. The
  * 40 and 20 output rows leave 16-row panels remainders of 8 and 4 and 32-row panels of
  * 8 and 20 (a panel only partly used), and 2 threads cut panels. Then T past an X chunk
  * at K = 4096 (the last block of a long row too). */
@@ -259,7 +264,8 @@ static void check_module(const char *so, const char *kernel)
 		}
 	snprintf(what, sizeof(what), "%s kernel %s, edge scales", so, kernel);
 	for (size_t mi = 0; mi < 5; mi++) /* the block types, one per mix */
-		for (size_t T = 1; T <= 19; T++) {
+		for (size_t ti = 0; ti < sizeof(edge_Ts) / sizeof(edge_Ts[0]); ti++) {
+			size_t T = edge_Ts[ti];
 			struct model m;
 			make(&m, mixes[mi], 512, (int)(T % 2), EDGE_SCALES);
 			compare(q, s, &m, T, 1 + T % 3, 0, what);
