@@ -89,6 +89,13 @@ static inline const int32_t *quant_act_q8_0_offsets(const void *xrow, size_t nb,
 	return (const int32_t *)(const void *)((const struct qkv_act_q8_0 *)xrow + nb) +
 	       (q4 ? nb : 0);
 }
+/* A Q8_K activation row of a set with x_unsigned (quant.c): after its nb blocks of struct
+ * qkv_act_q8_k, every q + 128 as u8 (K bytes), the u8 operand of vpmaddubsw against
+ * signed weights (panel_avx2.c's Q6_K). */
+static inline const uint8_t *quant_act_q8_k_unsigned(const void *xrow, size_t nb)
+{
+	return (const uint8_t *)((const struct qkv_act_q8_k *)xrow + nb);
+}
 /* Where a panel call sends its prefetches. step 0: its own panel, a fixed distance ahead
  * (the panel streams from memory: one X tile per panel, as in decode). Else the panel is
  * in L2 from an earlier call and the call sends step bytes at next + b * step into L2
@@ -112,6 +119,8 @@ struct quant_kernel {
 	/* per type with a panel: the X rows per panel call (its kernel's tile, at most
 	 * QUANT_TILE_MAX) */
 	unsigned char tile[QKV_WTYPE_COUNT];
+	/* 1: its Q8_K activation rows carry X + 128 as u8 (quant_act_q8_k_unsigned) */
+	unsigned char x_unsigned;
 	/* quantizes X's blocks, bit for bit as qkv_int8_quantize; NULL: that one */
 	float (*quantize)(const float *v, size_t n, int8_t *q);
 };

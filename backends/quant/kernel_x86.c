@@ -35,5 +35,6 @@ const struct quant_kernel quant_kernel_avx2 = {.name = "avx2",
                                                .desc = "vpmaddubsw + vpmaddwd ymm panels",
                                                .quantize = qkv_int8_quantize_avx2,
                                                .panel = quant_panels_avx2,
-                                               .tile = TILES(QUANT_YMM_WIDE_TILE, QUANT_YMM_TILE)};
+                                               .tile = TILES(QUANT_YMM_WIDE_TILE, QUANT_YMM_TILE),
+                                               .x_unsigned = 1};
 #endif

@@ -224,11 +224,120 @@ Y_TARGET static void panel_q5_k_avx2(const uint8_t *panel, const void *const *x,
 	panel_k_body(panel, x, nt, nb, out, pf, 1);
 }
 
-/* 32 rows of a Q6_K panel (two 16-row halves, kernel.h), nt <= QUANT_YMM_TILE X rows: per
- * super-block, row octet and 32 values (h, s) the 8 k-groups' digits q + 32 (0..63: the
- * nibble of ql, bits 2s, 2s + 1 of qh as bits 4, 5) unpacked once; per X row two
- * vpmaddubsw summed in int16, widened by vpmaddwd by the sub-block's scale. The -32
- * offset: 32 sum_j sc[j] (X's 16-value sum j) by vpmaddwd on scale pairs. */
+/* Row octet o of Q6_K super-block b (two 16-row halves, kernel.h) for nt X rows: per 32
+ * values (h, s) the 8 k-groups' digits q + 32 (0..63, q6_digits) unpacked once; per X row
+ * two vpmaddubsw summed in int16, widened by vpmaddwd by the sub-block's scale. The -32
+ * offset of the digits, two ways:
+ *   wsum 0  the digits (u8) against X (s8): 32 sum_j sc[j] X_j from X's 16-value sums, 8
+ *           vpmaddwd per X row; int16 sums at most 4 x 63 x 127
+ *   wsum 1  the weights q (digits - 32, s8) against X + 128 (the activation row's u8 copy,
+ *           kernel.h): the offset is 128 sum_j sc[j] (sum of q over sub-block j), the
+ *           weights' own, made once for every X row; int16 sums at most 4 x 255 x 32
+ * The second costs 18 operations per 32 values and octet against 3 per X row: it runs from
+ * Q6_WSUM_ROWS X rows on. */
+Y_TARGET static inline __attribute__((always_inline)) void
+q6_octet(const uint8_t *blk, int o, const void *const *x, int nt, size_t nb, size_t b, float *out,
+         struct quant_pf pf, const int wsum)
+{
+	const uint8_t *hf = blk + (size_t)(o >> 1) * QUANT_PANEL6_BLOCK;
+	const uint8_t *scl = hf + 3072 + 8 * (o & 1);
+	const int ro = 32 * (o & 1);
+	const __m256i m32 = _mm256_set1_epi8(32), ones = _mm256_set1_epi8(1);
+	__m256i sumi[QUANT_YMM_TILE], wq = _mm256_setzero_si256(); /* wq: sum_j sc[j] q_j */
+	for (int i = 0; i < nt; i++)
+		sumi[i] = _mm256_setzero_si256();
+	for (int h = 0; h < 2; h++) {
+		panel_prefetch(blk, 2 * QUANT_PANEL6_BLOCK, pf, b, 2 * o + h, 8);
+		QKV_UNROLL(4)
+		for (int s = 0; s < 4; s++) {
+			__m256i q[8];
+			q6_digits(hf, h, s, ro, q);
+			const int j = 8 * h + 2 * s; /* sub-blocks j (g < 4), j + 1 */
+			__m256i sa = pair_s8(scl + 16 * j, scl + 16 * j),
+			        sb = pair_s8(scl + 16 * j + 16, scl + 16 * j + 16);
+			if (wsum) {
+				QKV_UNROLL(8)
+				for (int g = 0; g < 8; g++)
+					q[g] = _mm256_sub_epi8(q[g], m32);
+				__m256i qa = _mm256_add_epi16(
+				    _mm256_add_epi16(_mm256_maddubs_epi16(ones, q[0]),
+				                     _mm256_maddubs_epi16(ones, q[1])),
+				    _mm256_add_epi16(_mm256_maddubs_epi16(ones, q[2]),
+				                     _mm256_maddubs_epi16(ones, q[3])));
+				__m256i qb = _mm256_add_epi16(
+				    _mm256_add_epi16(_mm256_maddubs_epi16(ones, q[4]),
+				                     _mm256_maddubs_epi16(ones, q[5])),
+				    _mm256_add_epi16(_mm256_maddubs_epi16(ones, q[6]),
+				                     _mm256_maddubs_epi16(ones, q[7])));
+				wq = _mm256_add_epi32(wq,
+				                      _mm256_add_epi32(_mm256_madd_epi16(qa, sa),
+				                                       _mm256_madd_epi16(qb, sb)));
+			}
+			QKV_UNROLL(1)
+			for (int i = 0; i < nt; i++) {
+				const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i];
+				const int8_t *xq =
+				    wsum ? (const int8_t *)(const void *)quant_act_q8_k_unsigned(
+				               a, nb) +
+				               256 * b + 128 * h + 32 * s
+				         : a[b].q + 128 * h + 32 * s;
+				__m256i p[4];
+				QKV_UNROLL(4)
+				for (int u = 0; u < 4; u++)
+					p[u] =
+					    wsum ? _mm256_add_epi16(
+					               _mm256_maddubs_epi16(bcast4(xq + 8 * u),
+					                                    q[2 * u]),
+					               _mm256_maddubs_epi16(bcast4(xq + 8 * u + 4),
+					                                    q[2 * u + 1]))
+					         : _mm256_add_epi16(
+					               _mm256_maddubs_epi16(q[2 * u],
+					                                    bcast4(xq + 8 * u)),
+					               _mm256_maddubs_epi16(
+					                   q[2 * u + 1], bcast4(xq + 8 * u + 4)));
+				sumi[i] = _mm256_add_epi32(
+				    sumi[i], _mm256_add_epi32(
+				                 _mm256_add_epi32(_mm256_madd_epi16(p[0], sa),
+				                                  _mm256_madd_epi16(p[1], sa)),
+				                 _mm256_add_epi32(_mm256_madd_epi16(p[2], sb),
+				                                  _mm256_madd_epi16(p[3], sb))));
+			}
+		}
+	}
+	__m256 d = half8(hf + 3328 + 16 * (o & 1));
+	if (wsum) {
+		wq = _mm256_slli_epi32(wq, 7);
+		for (int i = 0; i < nt; i++)
+			float_step(out + 32 * i + 8 * o, _mm256_sub_epi32(sumi[i], wq), d,
+			           ((const struct qkv_act_q8_k *)x[i] + b)->d, 0);
+		return;
+	}
+	/* q6_octet_steps (panel_ymm.h) written out, as k_octet_steps above */
+	__m256i scp[8]; /* lane r: row r's scales 2p, 2p + 1 as int16 */
+	QKV_UNROLL(8)
+	for (int p = 0; p < 8; p++)
+		scp[p] = pair_s8(scl + 32 * p, scl + 32 * p + 16);
+	for (int i = 0; i < nt; i++) {
+		const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
+		__m256i off = _mm256_setzero_si256();
+		QKV_UNROLL(8)
+		for (int p = 0; p < 8; p++)
+			off = _mm256_add_epi32(
+			    off,
+			    _mm256_madd_epi16(
+			        scp[p], bcast4((const int8_t *)(const void *)(a->sum + 2 * p))));
+		float_step(out + 32 * i + 8 * o,
+		           _mm256_sub_epi32(sumi[i], _mm256_slli_epi32(off, 5)), d, a->d, 0);
+	}
+}
+
+/* From this many X rows a Q6_K call takes the weights' sums (q6_octet's wsum 1). Zen 3, 1
+ * thread, against X's sums: T = 1 21 % slower, T = 4 5 %, T = 6 1-2 %; T = 8 2 % faster,
+ * T = 16-512 8-9 %. */
+#define Q6_WSUM_ROWS 8
+
+/* 32 rows of a Q6_K panel, nt <= QUANT_YMM_TILE X rows: q6_octet per super-block and row
+ * octet. */
 Y_TARGET static void panel_q6_k_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                      float *out, struct quant_pf pf)
 {
@@ -236,69 +345,10 @@ Y_TARGET static void panel_q6_k_avx2(const uint8_t *panel, const void *const *x,
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + 2 * QUANT_PANEL6_BLOCK * b;
 		for (int o = 0; o < 4; o++) {
-			const uint8_t *hf = blk + (size_t)(o >> 1) * QUANT_PANEL6_BLOCK;
-			const uint8_t *scl = hf + 3072 + 8 * (o & 1);
-			const int ro = 32 * (o & 1);
-			__m256i sumi[QUANT_YMM_TILE];
-			for (int i = 0; i < nt; i++)
-				sumi[i] = _mm256_setzero_si256();
-			for (int h = 0; h < 2; h++) {
-				panel_prefetch(blk, 2 * QUANT_PANEL6_BLOCK, pf, b, 2 * o + h, 8);
-				QKV_UNROLL(4)
-				for (int s = 0; s < 4; s++) {
-					__m256i q[8];
-					q6_digits(hf, h, s, ro, q);
-					const int j =
-					    8 * h + 2 * s; /* sub-blocks j (g < 4), j + 1 */
-					__m256i sa = pair_s8(scl + 16 * j, scl + 16 * j),
-					        sb = pair_s8(scl + 16 * j + 16, scl + 16 * j + 16);
-					QKV_UNROLL(1)
-					for (int i = 0; i < nt; i++) {
-						const int8_t *xq =
-						    ((const struct qkv_act_q8_k *)x[i] + b)->q +
-						    128 * h + 32 * s;
-						__m256i p[4];
-						QKV_UNROLL(4)
-						for (int u = 0; u < 4; u++)
-							p[u] = _mm256_add_epi16(
-							    _mm256_maddubs_epi16(
-							        q[2 * u], bcast4(xq + 8 * u)),
-							    _mm256_maddubs_epi16(
-							        q[2 * u + 1],
-							        bcast4(xq + 8 * u + 4)));
-						sumi[i] = _mm256_add_epi32(
-						    sumi[i], _mm256_add_epi32(
-						                 _mm256_add_epi32(
-						                     _mm256_madd_epi16(p[0], sa),
-						                     _mm256_madd_epi16(p[1], sa)),
-						                 _mm256_add_epi32(
-						                     _mm256_madd_epi16(p[2], sb),
-						                     _mm256_madd_epi16(p[3], sb))));
-					}
-				}
-			}
-			/* q6_octet_steps (panel_ymm.h) written out, as k_octet_steps above */
-			__m256i scp[8]; /* lane r: row r's scales 2p, 2p + 1 as int16 */
-			QKV_UNROLL(8)
-			for (int p = 0; p < 8; p++)
-				scp[p] = pair_s8(scl + 32 * p, scl + 32 * p + 16);
-			__m256 d = half8(hf + 3328 + 16 * (o & 1));
-			for (int i = 0; i < nt; i++) {
-				const struct qkv_act_q8_k *a =
-				    (const struct qkv_act_q8_k *)x[i] + b;
-				__m256i off = _mm256_setzero_si256();
-				QKV_UNROLL(8)
-				for (int p = 0; p < 8; p++)
-					off = _mm256_add_epi32(
-					    off,
-					    _mm256_madd_epi16(
-					        scp[p],
-					        bcast4((const int8_t *)(const void *)(a->sum +
-					                                              2 * p))));
-				float_step(out + 32 * i + 8 * o,
-				           _mm256_sub_epi32(sumi[i], _mm256_slli_epi32(off, 5)), d,
-				           a->d, 0);
-			}
+			if (nt >= Q6_WSUM_ROWS)
+				q6_octet(blk, o, x, nt, nb, b, out, pf, 1);
+			else
+				q6_octet(blk, o, x, nt, nb, b, out, pf, 0);
 		}
 	}
 }

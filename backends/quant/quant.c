@@ -274,12 +274,16 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 	return QKV_OK;
 }
 
-/* Bytes of one X row prepared for type t: <qkv/wtype.h>'s row, and for Q8_0 activations
- * the blocks' offsets after it (kernel.h, quant_act_q8_0_offsets). */
-static size_t act_row_bytes(uint32_t t, size_t K)
+/* Bytes of one X row prepared for type t by kernel set k: <qkv/wtype.h>'s row, and after
+ * it for Q8_0 activations the blocks' offsets (kernel.h, quant_act_q8_0_offsets), for Q8_K
+ * ones X + 128 as u8 where the set asks for it (quant_act_q8_k_unsigned). */
+static size_t act_row_bytes(const struct quant_kernel *k, uint32_t t, size_t K)
 {
-	size_t offs = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0 ? 2 * (K / 32) * sizeof(int32_t) : 0;
-	return qkv_act_row_bytes(t, K) + offs;
+	enum qkv_act a = qkv_wtype_traits(t)->act;
+	size_t extra = a == QKV_ACT_Q8_0                    ? 2 * (K / 32) * sizeof(int32_t)
+	               : a == QKV_ACT_Q8_K && k->x_unsigned ? K
+	                                                    : 0;
+	return qkv_act_row_bytes(t, K) + extra;
 }
 
 /* After a Q8_0 row of nb blocks, -128 and -8 x each block's sum of q (kernel.h's
@@ -297,20 +301,33 @@ static void q8_0_block_offsets(uint8_t *row, size_t nb)
 	}
 }
 
+/* After a Q8_K row of nb blocks, every q + 128 as u8 (kernel.h's
+ * quant_act_q8_k_unsigned). */
+static void q8_k_unsigned(uint8_t *row, size_t nb)
+{
+	const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)(const void *)row;
+	uint8_t *u = row + nb * sizeof(*a);
+	for (size_t blk = 0; blk < nb; blk++)
+		for (int k = 0; k < 256; k++)
+			u[256 * blk + k] = (uint8_t)(a[blk].q[k] + 128);
+}
+
 /* Each X row prepared for type t's activation format into buf: T rows of `rb` bytes
  * (act_row_bytes). */
 static void prepare_rows(const struct quant_handle *h, const struct qkv_batch *b, size_t K,
                          uint32_t t, size_t rb, uint8_t *buf, int nthr)
 {
-	bool q8_0 = qkv_wtype_traits(t)->act == QKV_ACT_Q8_0;
+	enum qkv_act act = qkv_wtype_traits(t)->act;
 	float (*quantize)(const float *, size_t, int8_t *) =
 	    h->k->quantize ? h->k->quantize : qkv_int8_quantize;
 #pragma omp parallel for num_threads(nthr) schedule(static)
 	for (size_t i = 0; i < b->T; i++) {
 		uint8_t *row = buf + i * rb;
 		qkv_act_quantize_with(t, b->x + i * b->ldx, K, row, quantize);
-		if (q8_0)
+		if (act == QKV_ACT_Q8_0)
 			q8_0_block_offsets(row, K / 32);
+		else if (act == QKV_ACT_Q8_K && h->k->x_unsigned)
+			q8_k_unsigned(row, K / 256);
 	}
 }
 
@@ -453,7 +470,7 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 		enum qkv_act a = qkv_wtype_traits(t)->act;
 		if (a == QKV_ACT_F32 || buf[a])
 			continue;
-		rb[a] = act_row_bytes(t, K);
+		rb[a] = act_row_bytes(h->k, t, K);
 		buf[a] = malloc(b->T * rb[a]); /* per-call scratch: [T][rb] */
 		if (!buf[a])
 			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
