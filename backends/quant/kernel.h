@@ -96,6 +96,9 @@ static inline const uint8_t *quant_act_q8_k_unsigned(const void *xrow, size_t nb
 {
 	return (const uint8_t *)((const struct qkv_act_q8_k *)xrow + nb);
 }
+/* The AVX2 Q6_K panels take the weights' sums from this many X rows of a call on
+ * (panel_avx2.c's q6_octet), against X + 128 */
+#define QUANT_AVX2_Q6_WSUM_ROWS 8
 /* Where a panel call sends its prefetches. step 0: its own panel, a fixed distance ahead
  * (the panel streams from memory: one X tile per panel, as in decode). Else the panel is
  * in L2 from an earlier call and the call sends step bytes at next + b * step into L2
@@ -119,7 +122,8 @@ struct quant_kernel {
 	/* per type with a panel: the X rows per panel call (its kernel's tile, at most
 	 * QUANT_TILE_MAX) */
 	unsigned char tile[QKV_WTYPE_COUNT];
-	/* 1: its Q8_K activation rows carry X + 128 as u8 (quant_act_q8_k_unsigned) */
+	/* 0, or the fewest X rows of a call whose Q8_K activation rows carry X + 128 as u8
+	 * (quant_act_q8_k_unsigned): smaller calls do not pay for the copy */
 	unsigned char x_unsigned;
 	/* quantizes X's blocks, bit for bit as qkv_int8_quantize; NULL: that one */
 	float (*quantize)(const float *v, size_t n, int8_t *q);

@@ -36,5 +36,5 @@ const struct quant_kernel quant_kernel_avx2 = {.name = "avx2",
                                                .quantize = qkv_int8_quantize_avx2,
                                                .panel = quant_panels_avx2,
                                                .tile = TILES(QUANT_YMM_WIDE_TILE, QUANT_YMM_TILE),
-                                               .x_unsigned = 1};
+                                               .x_unsigned = QUANT_AVX2_Q6_WSUM_ROWS};
 #endif

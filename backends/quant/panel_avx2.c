@@ -234,7 +234,7 @@ Y_TARGET static void panel_q5_k_avx2(const uint8_t *panel, const void *const *x,
  *           kernel.h): the offset is 128 sum_j sc[j] (sum of q over sub-block j), the
  *           weights' own, made once for every X row; int16 sums at most 4 x 255 x 32
  * The second costs 18 operations per 32 values and octet against 3 per X row: it runs from
- * Q6_WSUM_ROWS X rows on. */
+ * QUANT_AVX2_Q6_WSUM_ROWS X rows on. */
 Y_TARGET static inline __attribute__((always_inline)) void
 q6_octet(const uint8_t *blk, int o, const void *const *x, int nt, size_t nb, size_t b, float *out,
          struct quant_pf pf, const int wsum)
@@ -331,10 +331,10 @@ q6_octet(const uint8_t *blk, int o, const void *const *x, int nt, size_t nb, siz
 	}
 }
 
-/* From this many X rows a Q6_K call takes the weights' sums (q6_octet's wsum 1). Zen 3, 1
- * thread, against X's sums: T = 1 21 % slower, T = 4 5 %, T = 6 1-2 %; T = 8 2 % faster,
- * T = 16-512 8-9 %. */
-#define Q6_WSUM_ROWS 8
+/* QUANT_AVX2_Q6_WSUM_ROWS (kernel.h): from 8 X rows on a Q6_K call takes the weights' sums
+ * (q6_octet's wsum 1). Zen 3, 1 thread, against X's sums: T = 1 21 % slower, T = 4 5 %,
+ * T = 6 1-2 %; T = 8 2 % faster, T = 16-512 8-9 %. A call of 8 rows or more has X + 128
+ * (quant.c, the set's x_unsigned). */
 
 /* 32 rows of a Q6_K panel, nt <= QUANT_YMM_TILE X rows: q6_octet per super-block and row
  * octet. */
@@ -345,7 +345,7 @@ Y_TARGET static void panel_q6_k_avx2(const uint8_t *panel, const void *const *x,
 	for (size_t b = 0; b < nb; b++) {
 		const uint8_t *blk = panel + 2 * QUANT_PANEL6_BLOCK * b;
 		for (int o = 0; o < 4; o++) {
-			if (nt >= Q6_WSUM_ROWS)
+			if (nt >= QUANT_AVX2_Q6_WSUM_ROWS)
 				q6_octet(blk, o, x, nt, nb, b, out, pf, 1);
 			else
 				q6_octet(blk, o, x, nt, nb, b, out, pf, 0);

@@ -274,15 +274,22 @@ static enum qkv_status quant_prepare(const struct qkv_problem *pb, const struct 
 	return QKV_OK;
 }
 
-/* Bytes of one X row prepared for type t by kernel set k: <qkv/wtype.h>'s row, and after
- * it for Q8_0 activations the blocks' offsets (kernel.h, quant_act_q8_0_offsets), for Q8_K
- * ones X + 128 as u8 where the set asks for it (quant_act_q8_k_unsigned). */
-static size_t act_row_bytes(const struct quant_kernel *k, uint32_t t, size_t K)
+/* Does a call of T rows give kernel set k X + 128 after its Q8_K rows (kernel.h)? */
+static bool q8_k_unsigned_wanted(const struct quant_kernel *k, size_t T)
+{
+	return k->x_unsigned && T >= k->x_unsigned;
+}
+
+/* Bytes of one X row of a call of T rows prepared for type t by kernel set k:
+ * <qkv/wtype.h>'s row, and after it for Q8_0 activations the blocks' offsets (kernel.h,
+ * quant_act_q8_0_offsets), for Q8_K ones X + 128 as u8 where the set asks for it
+ * (quant_act_q8_k_unsigned). */
+static size_t act_row_bytes(const struct quant_kernel *k, uint32_t t, size_t K, size_t T)
 {
 	enum qkv_act a = qkv_wtype_traits(t)->act;
-	size_t extra = a == QKV_ACT_Q8_0                    ? 2 * (K / 32) * sizeof(int32_t)
-	               : a == QKV_ACT_Q8_K && k->x_unsigned ? K
-	                                                    : 0;
+	size_t extra = a == QKV_ACT_Q8_0 ? 2 * (K / 32) * sizeof(int32_t)
+	               : a == QKV_ACT_Q8_K && q8_k_unsigned_wanted(k, T) ? K
+	                                                                 : 0;
 	return qkv_act_row_bytes(t, K) + extra;
 }
 
@@ -326,7 +333,7 @@ static void prepare_rows(const struct quant_handle *h, const struct qkv_batch *b
 		qkv_act_quantize_with(t, b->x + i * b->ldx, K, row, quantize);
 		if (act == QKV_ACT_Q8_0)
 			q8_0_block_offsets(row, K / 32);
-		else if (act == QKV_ACT_Q8_K && h->k->x_unsigned)
+		else if (act == QKV_ACT_Q8_K && q8_k_unsigned_wanted(h->k, b->T))
 			q8_k_unsigned(row, K / 256);
 	}
 }
@@ -470,7 +477,7 @@ static enum qkv_status quant_project(const void *hp, const struct qkv_batch *b, 
 		enum qkv_act a = qkv_wtype_traits(t)->act;
 		if (a == QKV_ACT_F32 || buf[a])
 			continue;
-		rb[a] = act_row_bytes(h->k, t, K);
+		rb[a] = act_row_bytes(h->k, t, K, b->T);
 		buf[a] = malloc(b->T * rb[a]); /* per-call scratch: [T][rb] */
 		if (!buf[a])
 			st = qkv_backend_fail(err, errlen, QKV_ERR_NOMEM,
