@@ -304,31 +304,16 @@ q6_octet(const uint8_t *blk, int o, const void *const *x, int nt, size_t nb, siz
 			}
 		}
 	}
-	__m256 d = half8(hf + 3328 + 16 * (o & 1));
-	if (wsum) {
-		wq = _mm256_slli_epi32(wq, 7);
-		for (int i = 0; i < nt; i++)
-			float_step(out + 32 * i + 8 * o, _mm256_sub_epi32(sumi[i], wq), d,
-			           ((const struct qkv_act_q8_k *)x[i] + b)->d, 0);
+	const uint8_t *dd = hf + 3328 + 16 * (o & 1);
+	if (!wsum) {
+		q6_octet_steps(out + 8 * o, scl, dd, x, nt, b, sumi);
 		return;
 	}
-	/* q6_octet_steps (panel_ymm.h) written out, as k_octet_steps above */
-	__m256i scp[8]; /* lane r: row r's scales 2p, 2p + 1 as int16 */
-	QKV_UNROLL(8)
-	for (int p = 0; p < 8; p++)
-		scp[p] = pair_s8(scl + 32 * p, scl + 32 * p + 16);
-	for (int i = 0; i < nt; i++) {
-		const struct qkv_act_q8_k *a = (const struct qkv_act_q8_k *)x[i] + b;
-		__m256i off = _mm256_setzero_si256();
-		QKV_UNROLL(8)
-		for (int p = 0; p < 8; p++)
-			off = _mm256_add_epi32(
-			    off,
-			    _mm256_madd_epi16(
-			        scp[p], bcast4((const int8_t *)(const void *)(a->sum + 2 * p))));
-		float_step(out + 32 * i + 8 * o,
-		           _mm256_sub_epi32(sumi[i], _mm256_slli_epi32(off, 5)), d, a->d, 0);
-	}
+	__m256 d = half8(dd);
+	wq = _mm256_slli_epi32(wq, 7);
+	for (int i = 0; i < nt; i++)
+		float_step(out + 32 * i + 8 * o, _mm256_sub_epi32(sumi[i], wq), d,
+		           ((const struct qkv_act_q8_k *)x[i] + b)->d, 0);
 }
 
 /* QUANT_AVX2_Q6_WSUM_ROWS (kernel.h): from 8 X rows on a Q6_K call takes the weights' sums
