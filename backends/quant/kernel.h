@@ -44,15 +44,16 @@ typedef void (*quant_row_fn)(const uint8_t *wrow, const void *const *x, int nt, 
 #define QUANT_WIDE_ROWS 32
 #define QUANT_WIDE_TILE 6
 /* The X tiles of the ymm kernels, which keep their sums in memory: each unpacked weight
- * register serves up to 32 X rows (16 for Q8_0 and Q4_0). Zen 3, 1 thread, T = 128 and
- * 512, against the zmm kernels' 8 and 6: Q4_K +12 %, Q5_K +20 %, Q6_K +16 %, Q8_0 +10 %,
- * Q4_0 +7 %; 12, 24 and 48 rows were slower than 32 (backends/quant/README.md). */
+ * register serves up to 32 X rows (16 for Q8_0 and Q4_0). Zen 3, 1 thread, T = 128 / 512,
+ * against the zmm kernels' 8 and 6: Q4_K +15 / +11 %, Q5_K +19 %, Q6_K +18-19 %, Q8_0
+ * +10-11 %, Q4_0 +6 %; 12, 24, 48 and 64 K-type rows were slower than 32
+ * (backends/quant/README.md). */
 #define QUANT_YMM_TILE 32
 #define QUANT_YMM_WIDE_TILE 16
 #define QUANT_TILE_MAX 32 /* the largest X tile of any set */
 #define QUANT_WIDE_BLOCK (8 * 32 * 4 + 32 * 2)
-/* The K types' panels: the same lanes, 32 rows as two halves of 16, up to QUANT_PANEL_TILE
- * X rows. */
+/* The K types' panels: the same lanes, 32 rows as two halves of 16, up to the set's X
+ * tile of X rows. */
 /* Room for one panel call's outputs, every layout's rows x X tile */
 #define QUANT_PANEL_OUT_MAX (QUANT_TILE_MAX * QUANT_WIDE_ROWS)
 /* Q4_0 wide panels keep the digits as nibbles: per block [4 k-groups][32 rows][4] bytes
