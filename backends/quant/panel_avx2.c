@@ -130,8 +130,10 @@ Y_TARGET static void panel_q4_0_avx2(const uint8_t *panel, const void *const *x,
  * sum_j sc[j] (digits . x of sub-block j). Per sub-block the 8 k-groups' digits are
  * unpacked once for every X row; per X row their vpmaddubsw are summed in int16 (8 for
  * Q4_K, 4 for Q5_K) and widened by vpmaddwd by the scale. */
-Y_TARGET static inline void k_octet(const uint8_t *hb, int o, const void *const *x, int nt,
-                                    size_t b, __m256i *sumi, const int five)
+Y_TARGET static inline __attribute__((always_inline)) void k_octet(const uint8_t *hb, int o,
+                                                                   const void *const *x, int nt,
+                                                                   size_t b, __m256i *sumi,
+                                                                   const int five)
 {
 	const int ro = 32 * (o & 1);
 	const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
@@ -166,62 +168,16 @@ Y_TARGET static inline void k_octet(const uint8_t *hb, int o, const void *const 
 	}
 }
 
-/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_YMM_TILE X rows: per super-block and row
- * octet sumi (k_octet) and summ = sum_j m[j] (X's two 16-value sums of sub-block j, by
- * vpmaddwd on (m, m) pairs), exact in int32; then the two float steps per lane. */
-Y_TARGET static inline void panel_k_body(const uint8_t *panel, const void *const *x, int nt,
-                                         size_t nb, float *out, struct quant_pf pf, const int five)
-{
-	const size_t half = five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK;
-	zero_out(out, nt);
-	for (size_t b = 0; b < nb; b++) {
-		const uint8_t *blk = panel + 2 * half * b;
-		int32_t xs[QUANT_YMM_TILE][4];
-		for (int i = 0; i < nt; i++)
-			x_sums32(((const struct qkv_act_q8_k *)x[i] + b)->sum, xs[i]);
-		for (int o = 0; o < 4; o++) {
-			panel_prefetch(blk, 2 * half, pf, b, o, 4);
-			const uint8_t *hb = blk + (size_t)(o >> 1) * half;
-			const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
-			const uint8_t *dd = hb + 2048 + (five ? 512 : 0) + 256 + 16 * (o & 1);
-			__m256i sumi[QUANT_YMM_TILE];
-			for (int i = 0; i < nt; i++)
-				sumi[i] = _mm256_setzero_si256();
-			k_octet(hb, o, x, nt, b, sumi, five);
-			/* k_octet_steps (panel_ymm.h) written out: called, gcc allocated the
-			 * registers otherwise and Q4_K at T = 1 ran 4 % slower (Zen 3) */
-			__m256i mn[4]; /* lane r: row r's mins 2p, 2p + 1 as int16 */
-			QKV_UNROLL(4)
-			for (int p = 0; p < 4; p++)
-				mn[p] = pair_u8(scm + 128 + 32 * p, scm + 128 + 32 * p + 16);
-			__m256 d = half8(dd), dmin = half8(dd + 32);
-			for (int i = 0; i < nt; i++) {
-				const struct qkv_act_q8_k *a =
-				    (const struct qkv_act_q8_k *)x[i] + b;
-				__m256i summ =
-				    _mm256_madd_epi16(mn[0], _mm256_set1_epi32(xs[i][0]));
-				QKV_UNROLL(3)
-				for (int p = 1; p < 4; p++)
-					summ = _mm256_add_epi32(
-					    summ,
-					    _mm256_madd_epi16(mn[p], _mm256_set1_epi32(xs[i][p])));
-				float_step(out + 32 * i + 8 * o, sumi[i], d, a->d, 0);
-				float_step(out + 32 * i + 8 * o, summ, dmin, a->d, 1);
-			}
-		}
-	}
-}
-
 Y_TARGET static void panel_q4_k_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                      float *out, struct quant_pf pf)
 {
-	panel_k_body(panel, x, nt, nb, out, pf, 0);
+	ymm_k_body(panel, x, nt, nb, out, pf, 0, k_octet);
 }
 
 Y_TARGET static void panel_q5_k_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                      float *out, struct quant_pf pf)
 {
-	panel_k_body(panel, x, nt, nb, out, pf, 1);
+	ymm_k_body(panel, x, nt, nb, out, pf, 1, k_octet);
 }
 
 /* Row octet o of Q6_K super-block b (two 16-row halves, kernel.h) for nt X rows: per 32

@@ -104,8 +104,9 @@ V_TARGET static void panel_q4_0_avxvnni(const uint8_t *panel, const void *const 
 /* Row octet o of a Q4_K or Q5_K super-block (two 16-row halves, kernel.h): sumi[i] +=
  * sum_j sc[j] (digits . x of sub-block j), the digits of sub-block j unpacked once for
  * every X row. */
-V_TARGET static inline void k_octet_vnni(const uint8_t *hb, int o, const void *const *x, int nt,
-                                         size_t b, __m256i *sumi, const int five)
+V_TARGET static inline __attribute__((always_inline)) void
+k_octet_vnni(const uint8_t *hb, int o, const void *const *x, int nt, size_t b, __m256i *sumi,
+             const int five)
 {
 	const int ro = 32 * (o & 1);
 	const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
@@ -123,42 +124,16 @@ V_TARGET static inline void k_octet_vnni(const uint8_t *hb, int o, const void *c
 	}
 }
 
-/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_YMM_TILE X rows: per super-block and row
- * octet sumi (k_octet_vnni), then k_octet_steps' min term and float steps. */
-V_TARGET static inline void k_body(const uint8_t *panel, const void *const *x, int nt, size_t nb,
-                                   float *out, struct quant_pf pf, const int five)
-{
-	const size_t half = five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK;
-	zero_out(out, nt);
-	for (size_t b = 0; b < nb; b++) {
-		const uint8_t *blk = panel + 2 * half * b;
-		int32_t xs[QUANT_YMM_TILE][4];
-		for (int i = 0; i < nt; i++)
-			x_sums32(((const struct qkv_act_q8_k *)x[i] + b)->sum, xs[i]);
-		for (int o = 0; o < 4; o++) {
-			panel_prefetch(blk, 2 * half, pf, b, o, 4);
-			const uint8_t *hb = blk + (size_t)(o >> 1) * half;
-			const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
-			__m256i sumi[QUANT_YMM_TILE];
-			for (int i = 0; i < nt; i++)
-				sumi[i] = _mm256_setzero_si256();
-			k_octet_vnni(hb, o, x, nt, b, sumi, five);
-			k_octet_steps(out + 8 * o, scm, scm + 256 + 8 * (o & 1), x, nt, b,
-			              (const int32_t(*)[4])xs, sumi);
-		}
-	}
-}
-
 V_TARGET static void panel_q4_k_avxvnni(const uint8_t *panel, const void *const *x, int nt,
                                         size_t nb, float *out, struct quant_pf pf)
 {
-	k_body(panel, x, nt, nb, out, pf, 0);
+	ymm_k_body(panel, x, nt, nb, out, pf, 0, k_octet_vnni);
 }
 
 V_TARGET static void panel_q5_k_avxvnni(const uint8_t *panel, const void *const *x, int nt,
                                         size_t nb, float *out, struct quant_pf pf)
 {
-	k_body(panel, x, nt, nb, out, pf, 1);
+	ymm_k_body(panel, x, nt, nb, out, pf, 1, k_octet_vnni);
 }
 
 /* 32 rows of a Q6_K panel (two 16-row halves, kernel.h), nt <= QUANT_YMM_TILE X rows: per

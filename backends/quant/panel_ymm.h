@@ -1,6 +1,7 @@
 /* Helpers of the ymm panel kernels (panel_avx2.c, panel_avxvnni.c): X broadcasts, scale
- * pairs, fp16 widening, the K types' and Q6_K's digits unpacked from the panels, and the
- * min/offset terms with the float steps of <qkv/wtype.h> (row r in lane r). They carry the
+ * pairs, fp16 widening, the K types' and Q6_K's digits unpacked from the panels, the
+ * min/offset terms with the float steps of <qkv/wtype.h> (row r in lane r), and the K
+ * types' panel loop around a set's own octet function. They carry the
  * AVX2 + F16C target, a subset of every ymm set's, so they inline into each. */
 #ifndef QKV_QUANT_PANEL_YMM_H
 #define QKV_QUANT_PANEL_YMM_H
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "kernel.h"
+#include "prefetch_x86.h"
 #include "simd.h"
 
 #define Y_TARGET QKV_ISA("avx2,f16c")
@@ -139,6 +141,39 @@ k_octet_steps(float *out, const uint8_t *scm, const uint8_t *dd, const void *con
 			    summ, _mm256_madd_epi16(mn[p], _mm256_set1_epi32(xs[i][p])));
 		float_step(out + 32 * i, sumi[i], d, a->d, 0);
 		float_step(out + 32 * i, summ, dmin, a->d, 1);
+	}
+}
+
+/* One row octet's integer part of a Q4_K or Q5_K super-block, per ymm set: sumi[i] += sum_j
+ * sc[j] (digits . x of sub-block j) for X rows i < nt (hb: the octet's half super-block) */
+typedef void (*ymm_k_octet_fn)(const uint8_t *hb, int o, const void *const *x, int nt, size_t b,
+                               __m256i *sumi, int five);
+
+/* 32 rows of a Q4_K or Q5_K panel, nt <= QUANT_YMM_TILE X rows: per super-block and row
+ * octet the set's octet() (inlined: a constant at every call), then k_octet_steps' min term
+ * and float steps. */
+Y_TARGET static inline __attribute__((always_inline)) void
+ymm_k_body(const uint8_t *panel, const void *const *x, int nt, size_t nb, float *out,
+           struct quant_pf pf, const int five, const ymm_k_octet_fn octet)
+{
+	const size_t half = five ? QUANT_PANEL5_BLOCK : QUANT_PANELK_BLOCK;
+	zero_out(out, nt);
+	for (size_t b = 0; b < nb; b++) {
+		const uint8_t *blk = panel + 2 * half * b;
+		int32_t xs[QUANT_YMM_TILE][4];
+		for (int i = 0; i < nt; i++)
+			x_sums32(((const struct qkv_act_q8_k *)x[i] + b)->sum, xs[i]);
+		for (int o = 0; o < 4; o++) {
+			panel_prefetch(blk, 2 * half, pf, b, o, 4);
+			const uint8_t *hb = blk + (size_t)(o >> 1) * half;
+			const uint8_t *scm = hb + 2048 + (five ? 512 : 0) + 8 * (o & 1);
+			__m256i sumi[QUANT_YMM_TILE];
+			for (int i = 0; i < nt; i++)
+				sumi[i] = _mm256_setzero_si256();
+			octet(hb, o, x, nt, b, sumi, five);
+			k_octet_steps(out + 8 * o, scm, scm + 256 + 8 * (o & 1), x, nt, b,
+			              (const int32_t(*)[4])xs, sumi);
+		}
 	}
 }
 
