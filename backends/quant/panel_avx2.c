@@ -91,7 +91,7 @@ Y_TARGET static void panel_q8_0_avx2(const uint8_t *panel, const void *const *x,
 Y_TARGET static void panel_q4_0_avx2(const uint8_t *panel, const void *const *x, int nt, size_t nb,
                                      float *out, struct quant_pf pf)
 {
-	const __m256i m4 = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi16(1);
+	const __m256i one = _mm256_set1_epi16(1);
 	const int32_t *off[QUANT_YMM_WIDE_TILE];
 	for (int i = 0; i < nt; i++)
 		off[i] = quant_act_q8_0_offsets(x[i], nb, 1);
@@ -101,13 +101,7 @@ Y_TARGET static void panel_q4_0_avx2(const uint8_t *panel, const void *const *x,
 		panel_prefetch(blk, QUANT_WIDE4_BLOCK, pf, b, 0, 1);
 		for (int o = 0; o < 4; o++) {
 			__m256i dg[8];
-			QKV_UNROLL(4)
-			for (int j = 0; j < 4; j++) {
-				__m256i v = _mm256_loadu_si256(
-				    (const __m256i *)(const void *)(blk + 128 * j + 32 * o));
-				dg[j] = _mm256_and_si256(v, m4);
-				dg[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-			}
+			q4_0_digits(blk, o, dg);
 			__m256 d = half8(blk + 512 + 16 * o);
 			QKV_UNROLL(1)
 			for (int i = 0; i < nt; i++) {

@@ -53,7 +53,6 @@ V_TARGET static inline void wide_body(const uint8_t *panel, const void *const *x
                                       float *out, struct quant_pf pf, const int q4)
 {
 	const size_t pb = q4 ? QUANT_WIDE4_BLOCK : QUANT_WIDE_BLOCK, dat = pb - 64;
-	const __m256i m4 = _mm256_set1_epi8(0x0f);
 	const int32_t *off[QUANT_YMM_WIDE_TILE];
 	for (int i = 0; i < nt; i++)
 		off[i] = quant_act_q8_0_offsets(x[i], nb, q4);
@@ -63,19 +62,13 @@ V_TARGET static inline void wide_body(const uint8_t *panel, const void *const *x
 		panel_prefetch(blk, pb, pf, b, 0, 1);
 		for (int o = 0; o < 4; o++) {
 			__m256i w[8];
-			QKV_UNROLL(4)
-			for (int j = 0; j < 4; j++) {
-				__m256i v = _mm256_loadu_si256(
-				    (const __m256i *)(const void *)(blk + 128 * j + 32 * o));
-				if (q4) { /* k-group j + 4 in the high nibbles */
-					w[j] = _mm256_and_si256(v, m4);
-					w[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-				} else {
-					w[j] = v;
-					w[j + 4] = _mm256_loadu_si256(
-					    (const __m256i *)(const void *)(blk + 128 * (j + 4) +
-					                                    32 * o));
-				}
+			if (q4) {
+				q4_0_digits(blk, o, w);
+			} else {
+				QKV_UNROLL(8)
+				for (int j = 0; j < 8; j++)
+					w[j] = _mm256_loadu_si256((
+					    const __m256i *)(const void *)(blk + 128 * j + 32 * o));
 			}
 			__m256 d = half8(blk + dat + 16 * o);
 			QKV_UNROLL(1)

@@ -75,6 +75,21 @@ static inline void zero_out(float *out, int nt)
 	memset(out, 0, sizeof(float) * QUANT_WIDE_ROWS * (size_t)nt);
 }
 
+/* Row octet o of a Q4_0 wide-panel block (kernel.h): its 8 k-groups' digits q + 8 as bytes
+ * (k-group j + 4 in the high nibbles) */
+Y_TARGET static inline __attribute__((always_inline)) void q4_0_digits(const uint8_t *blk,
+                                                                       const int o, __m256i dg[8])
+{
+	const __m256i m4 = _mm256_set1_epi8(0x0f);
+	QKV_UNROLL(4)
+	for (int j = 0; j < 4; j++) {
+		__m256i v =
+		    _mm256_loadu_si256((const __m256i *)(const void *)(blk + 128 * j + 32 * o));
+		dg[j] = _mm256_and_si256(v, m4);
+		dg[j + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+	}
+}
+
 /* Row octet (lane offset ro) of sub-block j of a Q4_K or Q5_K half super-block hb
  * (kernel.h): its 8 k-groups' digits as bytes (Q5_K: bit j of qh moved to bit 4, the
  * digit's fifth bit). */
