@@ -24,8 +24,8 @@ struct backend {
 	char missing[256];   /* why it cannot be measured at all ("" = usable) */
 	qkv_model *model[QKV_PRECISION_COUNT];
 	bool tried[QKV_PRECISION_COUNT];
-	char why[QKV_PRECISION_COUNT][256];    /* why the model did not open */
-	char detail[QKV_PRECISION_COUNT][256]; /* the probe's whole detail */
+	char why[QKV_PRECISION_COUNT][256];             /* why the model did not open */
+	char detail[QKV_PRECISION_COUNT][BENCH_DETAIL]; /* the probe's whole detail */
 	double prepare_s[QKV_PRECISION_COUNT];
 	double stored_bytes; /* precision stored: the weights' bytes in their types */
 	bool stored_integer; /* and all of them block types (integer dot products) */

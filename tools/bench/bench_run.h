@@ -24,6 +24,9 @@ static inline const char *bench_precision_name(uint32_t precision)
 
 enum bench_kind { BENCH_BACKEND = 0, BENCH_REFERENCE = 1 };
 
+/* Room for a backend's whole probe detail (the plugin ABI's 256) or a library's */
+#define BENCH_DETAIL 256
+
 struct bench_row {
 	char backend[40]; /* plugin name, or a reference: "cblas_sgemm", "onednn_f32", ... */
 	enum bench_kind kind;
@@ -32,15 +35,15 @@ struct bench_row {
 	unsigned threads;
 	bool ok; /* measured; else `status` says why not */
 	char status[256];
-	char detail[256];      /* what the backend's probe said (up to its 256), or the library */
-	struct bench_stats st; /* seconds per call */
-	unsigned attempts;     /* measurements made (more than 1: the first were noisy) */
-	bool noisy;            /* still noisy after the last attempt (bench_stats_noisy) */
-	double prepare_s;      /* model open (select + prepare) time; 0 for references */
-	double first_call_s;   /* the row's first call (cold: a backend's per-T setup, e.g. the
-	                        * oneDNN primitive for a new T, shows here) */
-	double bytes_prepared; /* backend rows: what the backend made at prepare (model info) */
-	double bytes_in_place; /* backend rows: weight bytes it reads from the file in place */
+	char detail[BENCH_DETAIL]; /* what the backend's probe said, or the library */
+	struct bench_stats st;     /* seconds per call */
+	unsigned attempts;         /* measurements made (more than 1: the first were noisy) */
+	bool noisy;                /* still noisy after the last attempt (bench_stats_noisy) */
+	double prepare_s;          /* model open (select + prepare) time; 0 for references */
+	double first_call_s;       /* the row's first call (cold: a backend's per-T setup, e.g. the
+	                            * oneDNN primitive for a new T, shows here) */
+	double bytes_prepared;     /* backend rows: what the backend made at prepare (model info) */
+	double bytes_in_place;     /* backend rows: weight bytes it reads from the file in place */
 	unsigned threads_busy; /* threads that worked during the timed calls (bench_threads.h) */
 	double cpu_per_wall;   /* process CPU time / wall time of the timed calls */
 	/* derived (bench_row_derive) */
